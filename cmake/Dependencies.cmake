@@ -1,0 +1,21 @@
+# One INTERFACE target that carries every third-party dependency of lastcall_core.
+#
+# spdlog and fmt are used header-only: Debian ships them as shared libraries only, and the
+# static binary (LASTCALL_STATIC) must not need any .so at run time. yaml-cpp ships a .a.
+add_library(lastcall_deps INTERFACE)
+target_compile_definitions(lastcall_deps INTERFACE SPDLOG_HEADER_ONLY SPDLOG_FMT_EXTERNAL
+  FMT_HEADER_ONLY)
+get_target_property(_spdlog_inc spdlog::spdlog INTERFACE_INCLUDE_DIRECTORIES)
+get_target_property(_fmt_inc fmt::fmt INTERFACE_INCLUDE_DIRECTORIES)
+target_include_directories(lastcall_deps SYSTEM INTERFACE ${_spdlog_inc} ${_fmt_inc})
+if(LASTCALL_STATIC)
+  find_library(YAML_CPP_STATIC NAMES libyaml-cpp.a REQUIRED)
+  target_link_libraries(lastcall_deps INTERFACE ${YAML_CPP_STATIC})
+  get_target_property(_yaml_inc yaml-cpp INTERFACE_INCLUDE_DIRECTORIES)
+  if(_yaml_inc)
+    target_include_directories(lastcall_deps SYSTEM INTERFACE ${_yaml_inc})
+  endif()
+else()
+  target_link_libraries(lastcall_deps INTERFACE yaml-cpp)
+endif()
+target_link_libraries(lastcall_deps INTERFACE nlohmann_json::nlohmann_json CLI11::CLI11)

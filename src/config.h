@@ -1,0 +1,103 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+// lastcall's configuration: one plain struct, every field with its default and a one-line
+// comment. Loading (YAML file, LASTCALL_* environment, flags, with that precedence reversed) is in
+// config_loader.h; this header has no I/O.
+namespace lastcall {
+
+using Millis = std::chrono::milliseconds;
+
+// What a refused connection to the drain monitor means (nobody listens any more).
+enum class RefusedMeans { kDrained, kError };
+
+enum class MonitorKind { kStatus, kJson, kPrometheus, kConnections, kNone };
+
+enum class LogFormat { kText, kJson };
+
+struct DrainTriggerConfig {
+  std::string url = "http://127.0.0.1:8080/drain";  // "" disables the trigger
+  std::string method = "POST";
+  std::vector<std::pair<std::string, std::string>> headers;  // sent with the trigger request
+  Millis timeout{2000};  // per attempt; attempts are retried with backoff until the drain timeout
+};
+
+struct MonitorConfig {
+  MonitorKind kind = MonitorKind::kStatus;
+  std::string url;                        // "" means the trigger URL
+  std::string field = "/inflight";        // json: JSON pointer to a number
+  std::string metric;                     // prometheus: selector, e.g. name{label="v"}
+  std::vector<int> ports{8080};           // connections: local ports whose connections count
+  std::vector<int> drained_status{200};   // status: answers that mean drained
+  double drained_at = 0;                  // json/prometheus/connections: drained when value <= this
+  Millis interval{100};                   // time between polls
+  Millis settle{0};                       // drained must hold this long before it counts
+  Millis timeout{1000};                   // per poll request
+  RefusedMeans refused_means = RefusedMeans::kDrained;
+  bool count_close_wait = false;          // connections: also count CLOSE_WAIT sockets
+};
+
+struct DrainConfig {
+  DrainTriggerConfig trigger;
+  MonitorConfig monitor;
+  Millis timeout{20000};  // from the start of DRAINING to TIMED_OUT
+};
+
+struct ShutdownConfig {
+  std::vector<std::string> signals{"SIGTERM", "SIGINT"};  // signals that start the sequence
+  Millis lb_delay{5000};       // UNREADY -> DRAINING: time for load balancers to stop routing
+  DrainConfig drain;
+  Millis exit_delay{0};        // after DRAINED/TIMED_OUT, before exit
+  Millis grace_period{30000};  // the pod's terminationGracePeriodSeconds
+  // A signal-started sequence that finds the app gone (trigger and monitor refused) skips the
+  // rest of lb_delay: nobody is left to receive traffic, so waiting only delays pod deletion.
+  bool skip_lb_delay_when_app_gone = true;
+  Millis recover_after{-1};    // after a preStop-driven sequence with no signal: return to
+                               // SERVING; -1 means grace_period + 2s, 0 disables
+};
+
+struct ReadinessConfig {
+  std::string upstream;    // app health URL; "" means /readyz does not gate on the app
+  Millis interval{1000};   // the upstream is checked at most this often (answers are cached)
+  Millis timeout{500};     // per upstream check
+};
+
+struct LogConfig {
+  LogFormat format = LogFormat::kText;
+  std::string level = "info";  // trace, debug, info, warn, error
+};
+
+struct Config {
+  std::string listen = ":9901";                                // probes, metrics, status
+  std::string control = "unix:///var/run/lastcall/control.sock";  // the /prestop endpoint
+  std::string token_file;  // bearer token for /prestop; required for non-loopback TCP control
+  std::string state_file;  // "" means state.json beside the control socket (unix control only)
+  ReadinessConfig readiness;
+  ShutdownConfig shutdown;
+  LogConfig log;
+
+  // The safety margin `check` adds to the budget: the app's own exit after drain, and the
+  // kubelet's rounding of hook time to whole seconds.
+  static constexpr Millis kBudgetMargin{2000};
+
+  // The monitor URL in effect: monitor.url, or the trigger URL when unset.
+  const std::string& EffectiveMonitorUrl() const {
+    return shutdown.drain.monitor.url.empty() ? shutdown.drain.trigger.url
+                                              : shutdown.drain.monitor.url;
+  }
+  Millis EffectiveRecoverAfter() const {
+    return shutdown.recover_after.count() < 0 ? shutdown.grace_period + Millis{2000}
+                                              : shutdown.recover_after;
+  }
+};
+
+// Where an effective value came from, for `lastcall check`.
+enum class ValueSource { kDefault, kFile, kEnv, kFlag };
+
+}  // namespace lastcall

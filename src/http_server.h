@@ -1,0 +1,103 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "http_client.h"
+
+// A small, hardened HTTP/1.1 server on one epoll thread, for lastcall's probe and control
+// listeners. Why not a thread-per-connection server: a thousand slow or idle connections must not
+// delay the kubelet's /readyz, and a blocking /prestop must not hold a thread.
+//
+// Hardening: a whole request (line + headers + body) must arrive within request_timeout of its
+// first byte; idle keep-alive connections close after idle_timeout; at max_connections the
+// connection that has been waiting longest without a complete request is closed to admit the new
+// one; request line + headers over max_header_bytes get 431, bodies over max_body_bytes get 413;
+// a connection serves at most max_requests_per_connection requests.
+namespace lastcall {
+
+struct HttpServerOptions {
+  std::string name = "http";  // for logs: "probe" or "control"
+  size_t max_connections = 1024;
+  std::chrono::milliseconds request_timeout{5000};
+  std::chrono::milliseconds idle_timeout{10000};
+  size_t max_header_bytes = 8 * 1024;
+  size_t max_body_bytes = 4 * 1024;
+  size_t max_requests_per_connection = 1000;
+  int unix_socket_mode = 0660;  // permissions of a unix socket file
+};
+
+struct ServerRequest {
+  std::string method;
+  std::string path;                          // decoded path without the query
+  std::map<std::string, std::string> query;  // decoded query parameters
+  std::map<std::string, std::string> headers;  // names lower-cased; repeated names joined by ","
+  std::string body;
+  std::string peer;  // "127.0.0.1:5555", "[::1]:5555", or "unix"
+};
+
+struct ServerResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Answers a request exactly once, from any thread, at any later time. Calling it after the
+// connection closed (or the server stopped) is harmless. Copyable; thread-safe.
+using Responder = std::function<void(ServerResponse)>;
+// Called on the server thread. Must not block: answer now through `respond`, or keep `respond`
+// and call it later (a waiting /prestop).
+using Handler = std::function<void(const ServerRequest&, Responder respond)>;
+
+class HttpServer {
+ public:
+  HttpServer(HttpServerOptions options, Handler handler);
+  ~HttpServer();  // Stop()s
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and listens. For a unix socket: creates the parent directory if missing (0750),
+  // replaces a stale socket file (one nobody accepts on) but refuses to replace a live one or a
+  // non-socket file, and sets unix_socket_mode. Returns "" on success, else a sentence naming the
+  // address and the reason ("127.0.0.1:9901: address already in use").
+  std::string Listen(const ListenAddress& address);
+  // The bound port (useful with port 0). REQUIRES: Listen succeeded and address is TCP.
+  uint16_t port() const;
+
+  // Starts the epoll thread. REQUIRES: Listen succeeded.
+  void Start();
+  // Stops accepting, closes every connection, joins the thread, removes a unix socket file it
+  // created. Idempotent.
+  void Stop();
+
+  // Connections currently open (for metrics and tests).
+  size_t open_connections() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Pure request parser used by the server (exposed for tests and fuzzing). Feeds on the bytes
+// received so far; returns kIncomplete until a whole request is present.
+enum class ParseStatus { kComplete, kIncomplete, kBad, kHeadersTooLarge, kBodyTooLarge };
+struct ParsedRequest {
+  ParseStatus status = ParseStatus::kIncomplete;
+  ServerRequest request;
+  size_t consumed = 0;        // bytes of the input this request used (pipelining)
+  bool keep_alive = true;     // HTTP/1.1 default; HTTP/1.0 or "Connection: close" -> false
+  std::string error;          // for kBad: what was wrong
+};
+ParsedRequest ParseHttpRequest(std::string_view data, size_t max_header_bytes,
+                               size_t max_body_bytes);
+
+std::string_view StatusReason(int status);
+
+}  // namespace lastcall

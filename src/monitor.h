@@ -1,0 +1,54 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config.h"
+#include "http_client.h"
+
+// A drain monitor answers one question, many times during DRAINING: is the app idle yet?
+// Adding a monitor kind is one file (monitor_<kind>.cc) plus one line in monitor.cc's factory.
+namespace lastcall {
+
+enum class PollOutcome {
+  kDrained,   // at or below the threshold (or a drained status)
+  kBusy,      // work still in flight
+  kRefused,   // nobody listens (connection refused); the sequence applies refused_means
+  kError,     // the answer could not be read (timeout, malformed body, missing field): not drained
+};
+std::string_view ToString(PollOutcome outcome);
+
+struct PollResult {
+  PollOutcome outcome = PollOutcome::kError;
+  std::optional<double> value;  // the observed number (in-flight count, status code, ...)
+  std::string detail;           // what was wrong, for kError; what was seen, otherwise
+};
+
+class DrainMonitor {
+ public:
+  virtual ~DrainMonitor() = default;
+  // One observation. Must return by `deadline`. Thread-compatible (one caller at a time).
+  virtual PollResult Poll(Deadline deadline) = 0;
+  virtual std::string_view kind() const = 0;
+};
+
+// Reads a whole small file (the seam the connections monitor uses for /proc/net/tcp*).
+// Returns nullopt when the file cannot be read.
+class FileReader {
+ public:
+  virtual ~FileReader() = default;
+  virtual std::optional<std::string> Read(const std::string& path) = 0;
+};
+class PosixFileReader final : public FileReader {
+ public:
+  std::optional<std::string> Read(const std::string& path) override;
+};
+
+// Builds the monitor config.shutdown.drain.monitor asks for. `http` and `files` must outlive it.
+// REQUIRES: the config was validated (URLs parse, selector parses).
+std::unique_ptr<DrainMonitor> MakeMonitor(const Config& config, HttpClient& http,
+                                          FileReader& files);
+
+}  // namespace lastcall
