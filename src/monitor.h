@@ -46,6 +46,13 @@ class PosixFileReader final : public FileReader {
   std::optional<std::string> Read(const std::string& path) override;
 };
 
+// One factory per kind, each in its own file (monitor_<kind>.cc). REQUIRES: validated config.
+std::unique_ptr<DrainMonitor> MakeStatusMonitor(const Config& config, HttpClient& http);
+std::unique_ptr<DrainMonitor> MakeJsonMonitor(const Config& config, HttpClient& http);
+std::unique_ptr<DrainMonitor> MakePrometheusMonitor(const Config& config, HttpClient& http);
+std::unique_ptr<DrainMonitor> MakeConnectionsMonitor(const Config& config, FileReader& files);
+std::unique_ptr<DrainMonitor> MakeNoneMonitor();
+
 // Builds the monitor config.shutdown.drain.monitor asks for. `http` and `files` must outlive it.
 // REQUIRES: the config was validated (URLs parse, selector parses).
 std::unique_ptr<DrainMonitor> MakeMonitor(const Config& config, HttpClient& http,
