@@ -11,6 +11,7 @@ namespace lastcall {
 class Clock {
  public:
   using time_point = std::chrono::steady_clock::time_point;
+  using duration = std::chrono::steady_clock::duration;
   virtual ~Clock() = default;
   virtual time_point Now() = 0;
   // Sleeps until `when`, or until Wake() is called. Returns true when woken early.

@@ -20,9 +20,9 @@ using Deadline = std::chrono::steady_clock::time_point;
 struct Url {
   enum class Scheme { kHttp, kUnix };
   Scheme scheme = Scheme::kHttp;
-  std::string host;       // IP literal or name, brackets stripped for IPv6; empty for unix
+  std::string host;  // IP literal or name, brackets stripped for IPv6; empty for unix
   uint16_t port = 80;
-  std::string socket_path;  // unix only
+  std::string socket_path;   // unix only
   std::string target = "/";  // path and query sent in the request line
 
   std::string ToString() const;  // for logs; never contains credentials (there are none)

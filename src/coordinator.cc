@@ -1,0 +1,353 @@
+#include "coordinator.h"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "logging.h"
+
+namespace lastcall {
+namespace {
+
+using SysClock = std::chrono::system_clock;
+
+double UnixSeconds(SysClock::time_point at) {
+  return std::chrono::duration<double>(at.time_since_epoch()).count();
+}
+
+std::string Iso8601(SysClock::time_point at) {
+  const auto secs = SysClock::to_time_t(at);
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  return fmt::format("{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:03d}Z", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+}
+
+long long ToMillis(Clock::duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
+}  // namespace
+
+std::string ToJson(const SequenceReport& report) {
+  nlohmann::ordered_json out;
+  out["phase"] = ToString(report.phase);
+  out["trigger"] = report.source ? nlohmann::ordered_json(ToString(*report.source)) : nullptr;
+  out["signal_received"] = report.signal_received;
+  out["ended"] = report.ended;
+  if (report.end) {
+    out["result"] = *report.end == SequenceEnd::kDrained ? "drained" : "timed_out";
+  } else {
+    out["result"] = nullptr;
+  }
+  out["detail"] = report.detail;
+  auto& timeline = out["timeline"] = nlohmann::ordered_json::array();
+  for (const auto& entry : report.timeline) {
+    timeline.push_back({{"phase", ToString(entry.phase)},
+                        {"at", Iso8601(entry.at)},
+                        {"elapsed_ms", entry.since_trigger.count()},
+                        {"detail", entry.detail}});
+  }
+  // Each phase's duration: until the next phase began, or until now for the current one.
+  auto& durations = out["phase_durations_ms"] = nlohmann::ordered_json::object();
+  for (size_t i = 0; i + 1 < report.timeline.size(); ++i) {
+    durations[std::string(ToString(report.timeline[i].phase))] =
+        (report.timeline[i + 1].since_trigger - report.timeline[i].since_trigger).count();
+  }
+  out["last_value"] = report.last_value ? nlohmann::ordered_json(*report.last_value) : nullptr;
+  out["last_poll"] = report.last_poll;
+  out["trigger_attempts"] = report.trigger_attempts;
+  out["trigger_accepted"] = report.trigger_accepted;
+  out["budget_ms"] = report.budget.count();
+  out["recoveries"] = report.recoveries;
+  return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+ShutdownCoordinator::ShutdownCoordinator(const Config& config, Clock& clock, HttpClient& http,
+                                         DrainMonitor& monitor, Metrics& metrics,
+                                         SequenceStore* store)
+    : config_(config),
+      clock_(clock),
+      http_(http),
+      monitor_(monitor),
+      metrics_(metrics),
+      store_(store) {
+  report_.budget =
+      config.shutdown.lb_delay + config.shutdown.drain.timeout + config.shutdown.exit_delay;
+  metrics_.SetPhase(Phase::kServing, UnixSeconds(SysClock::now()));
+  thread_ = std::thread([this] { RunLoop(); });
+}
+
+ShutdownCoordinator::~ShutdownCoordinator() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  clock_.Wake();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool ShutdownCoordinator::Trigger(TriggerSource source, std::string_view detail) {
+  // Readiness flips first, before any lock or log: the load balancers' clock is running.
+  Phase expected = Phase::kServing;
+  const bool started =
+      phase_.compare_exchange_strong(expected, Phase::kUnready, std::memory_order_acq_rel);
+  const Clock::time_point now = clock_.Now();
+  const SysClock::time_point wall = SysClock::now();
+  if (!started) {
+    LogInfo("trigger joins the running sequence",
+            {{"trigger", ToString(source)}, {"detail", detail}});
+    return false;
+  }
+  {
+    std::lock_guard lock(mu_);
+    const int recoveries = report_.recoveries;
+    const bool signal_received = report_.signal_received;
+    report_ = SequenceReport{};
+    report_.phase = Phase::kUnready;
+    report_.source = source;
+    report_.recoveries = recoveries;
+    report_.signal_received = signal_received;
+    report_.budget =
+        config_.shutdown.lb_delay + config_.shutdown.drain.timeout + config_.shutdown.exit_delay;
+    start_ = SequenceStart{source, now, std::nullopt, false};
+    triggered_wall_ = wall;
+    draining_wall_.reset();
+    ended_at_.reset();
+    pending_start_ = true;
+  }
+  LogInfo("shutdown sequence started", {{"trigger", ToString(source)}, {"detail", detail}});
+  cv_.notify_all();
+  return true;
+}
+
+void ShutdownCoordinator::Resume(SysClock::time_point triggered,
+                                 std::optional<SysClock::time_point> draining_since,
+                                 bool trigger_accepted) {
+  phase_.store(draining_since ? Phase::kDraining : Phase::kUnready, std::memory_order_release);
+  const Clock::time_point now = clock_.Now();
+  const SysClock::time_point wall = SysClock::now();
+  {
+    std::lock_guard lock(mu_);
+    report_.phase = phase_.load();
+    report_.source = TriggerSource::kResumed;
+    start_ = SequenceStart{TriggerSource::kResumed, now - (wall - triggered), std::nullopt,
+                           trigger_accepted};
+    if (draining_since) start_.draining_since = now - (wall - *draining_since);
+    triggered_wall_ = triggered;
+    draining_wall_ = draining_since;
+    report_.trigger_accepted = trigger_accepted;
+    pending_start_ = true;
+  }
+  LogWarn("resuming a shutdown sequence that was in progress when lastcall restarted",
+          {{"since_trigger_ms", static_cast<long long>(ToMillis(wall - triggered))}});
+  cv_.notify_all();
+}
+
+void ShutdownCoordinator::OnTerminationSignal(std::string_view name) {
+  const bool started = Trigger(TriggerSource::kSignal, name);
+  bool repeated = false;
+  {
+    std::lock_guard lock(mu_);
+    repeated = report_.signal_received && !started;
+    report_.signal_received = true;
+  }
+  metrics_.CountSignal(name);
+  if (repeated) {
+    LogInfo("signal received again; the sequence continues", {{"signal", name}});
+  }
+  clock_.Wake();
+  cv_.notify_all();
+}
+
+void ShutdownCoordinator::WhenEnded(EndCallback done) {
+  std::unique_lock lock(mu_);
+  if (report_.ended) {
+    SequenceReport copy = report_;
+    lock.unlock();
+    done(copy);
+    return;
+  }
+  waiters_.push_back(std::move(done));
+}
+
+SequenceReport ShutdownCoordinator::Report() const {
+  std::lock_guard lock(mu_);
+  SequenceReport copy = report_;
+  copy.phase = phase_.load(std::memory_order_acquire);
+  return copy;
+}
+
+int ShutdownCoordinator::WaitForExit() {
+  Clock::time_point exit_at;
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return (report_.ended && report_.signal_received) || stopping_; });
+    if (!ended_at_) return 3;  // stopped before any sequence ended (tests, fatal errors)
+    exit_at = std::max(*ended_at_ + config_.shutdown.exit_delay, clock_.Now());
+  }
+  while (clock_.Now() < exit_at) clock_.SleepUntil(exit_at);
+  std::lock_guard lock(mu_);
+  const bool drained = report_.end == SequenceEnd::kDrained;
+  LogInfo("exiting",
+          {{"result", drained ? "drained" : "timed_out"}, {"exit_code", drained ? 0 : 1}});
+  return drained ? 0 : 1;
+}
+
+void ShutdownCoordinator::RunLoop() {
+  while (true) {
+    SequenceStart start;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return pending_start_ || stopping_; });
+      if (stopping_) return;
+      start = start_;
+      pending_start_ = false;
+    }
+    RunOneSequence(start);
+    if (!WaitForSignalOrRecover()) return;
+  }
+}
+
+void ShutdownCoordinator::RunOneSequence(SequenceStart start) {
+  const SequenceOutcome outcome =
+      RunShutdownSequence(config_, start, clock_, http_, monitor_, *this);
+  std::vector<EndCallback> waiters;
+  SequenceReport copy;
+  {
+    std::lock_guard lock(mu_);
+    report_.ended = true;
+    report_.end = outcome.end;
+    report_.detail = outcome.detail;
+    if (outcome.last_value) report_.last_value = outcome.last_value;
+    ended_at_ = clock_.Now();
+    waiters.swap(waiters_);
+    SaveState();
+    copy = report_;
+  }
+  const bool drained = outcome.end == SequenceEnd::kDrained;
+  metrics_.CountSequence(drained ? "drained" : "timed_out");
+  metrics_.SetDrainDuration(std::chrono::duration<double>(outcome.drain_time).count());
+  for (auto& waiter : waiters) waiter(copy);
+  cv_.notify_all();
+}
+
+bool ShutdownCoordinator::WaitForSignalOrRecover() {
+  const Millis recover_after = config_.EffectiveRecoverAfter();
+  Clock::time_point deadline;
+  {
+    std::lock_guard lock(mu_);
+    // Only a preStop hook without any signal can be a container restart: a signal means the
+    // pod (or at least this container) is going away.
+    if (report_.signal_received || recover_after.count() == 0 ||
+        report_.source != TriggerSource::kPreStop) {
+      return false;
+    }
+    deadline = *ended_at_ + recover_after;
+  }
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_ || report_.signal_received) return false;
+      if (clock_.Now() >= deadline) {
+        report_.recoveries += 1;
+        report_.phase = Phase::kServing;
+        report_.ended = false;
+        report_.end.reset();
+        report_.timeline.push_back(
+            TimelineEntry{Phase::kServing, SysClock::now(),
+                          std::chrono::duration_cast<Millis>(SysClock::now() - triggered_wall_),
+                          "recovered: no termination signal followed the preStop hook"});
+        phase_.store(Phase::kServing, std::memory_order_release);
+        if (store_ != nullptr) store_->Clear();
+        break;
+      }
+    }
+    clock_.SleepUntil(deadline);
+  }
+  metrics_.CountRecovery();
+  metrics_.SetPhase(Phase::kServing, UnixSeconds(SysClock::now()));
+  LogWarn(
+      "no termination signal followed the preStop hook: the container was restarted, not "
+      "the pod deleted; serving again",
+      {{"recover_after_ms", static_cast<long long>(recover_after.count())}});
+  return true;
+}
+
+void ShutdownCoordinator::SaveState() {
+  if (store_ != nullptr) store_->Save(report_, triggered_wall_, draining_wall_);
+}
+
+void ShutdownCoordinator::OnPhase(Phase phase, std::string_view detail) {
+  phase_.store(phase, std::memory_order_release);
+  const SysClock::time_point wall = SysClock::now();
+  long long elapsed_ms = 0;
+  {
+    std::lock_guard lock(mu_);
+    report_.phase = phase;
+    const SysClock::time_point at = phase == Phase::kUnready ? triggered_wall_ : wall;
+    const auto since = std::chrono::duration_cast<Millis>(at - triggered_wall_);
+    elapsed_ms = since.count();
+    report_.timeline.push_back(TimelineEntry{phase, at, since, std::string(detail)});
+    if (phase == Phase::kDraining && !draining_wall_) draining_wall_ = wall;
+    SaveState();
+  }
+  metrics_.SetPhase(phase, UnixSeconds(wall));
+  const LogLevel level = phase == Phase::kTimedOut ? LogLevel::kWarn : LogLevel::kInfo;
+  Log(level, fmt::format("phase {}", ToString(phase)),
+      {{"elapsed_ms", elapsed_ms}, {"detail", detail}});
+}
+
+void ShutdownCoordinator::OnTriggerAttempt(int attempt, const HttpResponse& response, bool accepted,
+                                           bool given_up) {
+  {
+    std::lock_guard lock(mu_);
+    report_.trigger_attempts = attempt;
+    report_.trigger_accepted = accepted;
+    if (accepted) SaveState();
+  }
+  const char* outcome = accepted ? "accepted" : (given_up ? "rejected" : "failed");
+  metrics_.CountTriggerAttempt(outcome);
+  LogFields fields{
+      {"attempt", attempt}, {"url", config_.shutdown.drain.trigger.url}, {"outcome", outcome}};
+  if (response.ok()) {
+    fields.emplace_back("status", response.status);
+  } else {
+    fields.emplace_back("error", response.error_detail);
+  }
+  if (accepted) {
+    LogInfo("drain trigger accepted", fields);
+  } else if (given_up) {
+    LogWarn("drain trigger rejected by the app; not retrying, monitoring continues", fields);
+  } else {
+    LogWarn("drain trigger failed; retrying with backoff", fields);
+  }
+}
+
+void ShutdownCoordinator::OnPoll(const PollResult& result) {
+  bool changed = false;
+  {
+    std::lock_guard lock(mu_);
+    if (result.value) report_.last_value = result.value;
+    std::string seen = std::string(ToString(result.outcome));
+    if (!result.detail.empty()) seen += ": " + result.detail;
+    changed = seen != report_.last_poll;
+    report_.last_poll = std::move(seen);
+  }
+  metrics_.CountPoll(monitor_.kind(), ToString(result.outcome));
+  if (result.value) metrics_.SetDrainValue(*result.value);
+  LogFields fields{{"monitor", monitor_.kind()}, {"outcome", ToString(result.outcome)}};
+  if (result.value) fields.emplace_back("value", *result.value);
+  if (!result.detail.empty()) fields.emplace_back("detail", result.detail);
+  // Errors are worth a warning once per distinct message, not ten times a second.
+  const LogLevel level =
+      result.outcome == PollOutcome::kError && changed ? LogLevel::kWarn : LogLevel::kDebug;
+  Log(level, "drain poll", fields);
+}
+
+void ShutdownCoordinator::OnNote(std::string_view message) { LogInfo(message); }
+
+}  // namespace lastcall

@@ -1,0 +1,136 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "clock.h"
+#include "config.h"
+#include "http_client.h"
+#include "metrics.h"
+#include "monitor.h"
+#include "phase.h"
+#include "shutdown_sequence.h"
+
+// Joins every trigger (signals, preStop calls) into one shutdown sequence, runs it on its own
+// thread, answers everyone waiting for its end, and decides when the process may exit:
+// once the sequence has ended AND a termination signal has arrived (PRODUCT.md §2).
+namespace lastcall {
+
+struct TimelineEntry {
+  Phase phase;
+  std::chrono::system_clock::time_point at;
+  Millis since_trigger{0};
+  std::string detail;
+};
+
+// Everything /status and /prestop report. A value snapshot; safe to copy around.
+struct SequenceReport {
+  Phase phase = Phase::kServing;
+  std::optional<TriggerSource> source;
+  std::vector<TimelineEntry> timeline;
+  std::optional<double> last_value;
+  std::string last_poll;  // the last poll's outcome and detail
+  int trigger_attempts = 0;
+  bool trigger_accepted = false;
+  bool signal_received = false;
+  bool ended = false;
+  std::optional<SequenceEnd> end;
+  std::string detail;  // how it ended
+  Millis budget{0};    // lb_delay + drain.timeout + exit_delay
+  int recoveries = 0;
+};
+
+// A JSON object for /status and the /prestop answer. `include_config_budget` adds the budget.
+std::string ToJson(const SequenceReport& report);
+
+// Persists the sequence across lastcall's own restart (issue: surviving our own restart).
+class SequenceStore {
+ public:
+  virtual ~SequenceStore() = default;
+  virtual void Save(const SequenceReport& report, std::chrono::system_clock::time_point triggered,
+                    std::optional<std::chrono::system_clock::time_point> draining_since) = 0;
+  virtual void Clear() = 0;
+};
+
+class ShutdownCoordinator final : private SequenceObserver {
+ public:
+  using EndCallback = std::function<void(const SequenceReport&)>;
+
+  // All references must outlive the coordinator. `store` may be null.
+  ShutdownCoordinator(const Config& config, Clock& clock, HttpClient& http, DrainMonitor& monitor,
+                      Metrics& metrics, SequenceStore* store = nullptr);
+  ~ShutdownCoordinator() override;
+  ShutdownCoordinator(const ShutdownCoordinator&) = delete;
+  ShutdownCoordinator& operator=(const ShutdownCoordinator&) = delete;
+
+  // Lock-free; what /readyz reads.
+  Phase phase() const { return phase_.load(std::memory_order_acquire); }
+  const std::atomic<Phase>& phase_source() const { return phase_; }
+
+  // Starts the sequence, or joins the running one. Readiness is 503 before this returns.
+  // Returns true when this call started the sequence. Thread-safe.
+  bool Trigger(TriggerSource source, std::string_view detail);
+
+  // A sequence that was running when lastcall restarted: continue it (readiness 503 at once).
+  void Resume(std::chrono::system_clock::time_point triggered,
+              std::optional<std::chrono::system_clock::time_point> draining_since,
+              bool trigger_accepted);
+
+  // A termination signal arrived (it also triggers). Thread-safe.
+  void OnTerminationSignal(std::string_view name);
+
+  // Calls `done` once the current sequence ends, on the sequence thread; at once (on the caller's
+  // thread) when it already ended. Thread-safe.
+  void WhenEnded(EndCallback done);
+
+  SequenceReport Report() const;
+
+  // Blocks until the process should exit (sequence ended, a termination signal arrived, and
+  // exit_delay passed since the end); returns the exit status (0 drained, 1 timed out).
+  int WaitForExit();
+
+ private:
+  // SequenceObserver, called on the sequence thread.
+  void OnPhase(Phase phase, std::string_view detail) override;
+  void OnTriggerAttempt(int attempt, const HttpResponse& response, bool accepted,
+                        bool given_up) override;
+  void OnPoll(const PollResult& result) override;
+  void OnNote(std::string_view message) override;
+
+  void RunLoop();
+  void RunOneSequence(SequenceStart start);
+  // After a preStop-driven sequence with no signal: wait for a signal or recover_after.
+  // Returns true when lastcall went back to SERVING.
+  bool WaitForSignalOrRecover();
+  void SaveState();  // REQUIRES: mu_ held
+
+  const Config& config_;
+  Clock& clock_;
+  HttpClient& http_;
+  DrainMonitor& monitor_;
+  Metrics& metrics_;
+  SequenceStore* store_;
+
+  std::atomic<Phase> phase_{Phase::kServing};
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  SequenceReport report_;                                               // GUARDED_BY(mu_)
+  bool pending_start_ = false;                                          // GUARDED_BY(mu_)
+  SequenceStart start_;                                                 // GUARDED_BY(mu_)
+  std::chrono::system_clock::time_point triggered_wall_;                // GUARDED_BY(mu_)
+  std::optional<std::chrono::system_clock::time_point> draining_wall_;  // GUARDED_BY(mu_)
+  std::optional<Clock::time_point> ended_at_;                           // GUARDED_BY(mu_)
+  std::vector<EndCallback> waiters_;                                    // GUARDED_BY(mu_)
+  bool stopping_ = false;                                               // GUARDED_BY(mu_)
+  std::thread thread_;
+};
+
+}  // namespace lastcall

@@ -1,0 +1,170 @@
+#include "shutdown_sequence.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "duration.h"
+
+namespace lastcall {
+namespace {
+
+using TimePoint = Clock::time_point;
+
+std::string DescribeValue(const PollResult& poll) {
+  if (poll.value) return fmt::format("{} ({})", *poll.value, ToString(poll.outcome));
+  return std::string(ToString(poll.outcome));
+}
+
+bool CountsAsDrained(const PollResult& poll, RefusedMeans refused_means) {
+  return poll.outcome == PollOutcome::kDrained ||
+         (poll.outcome == PollOutcome::kRefused && refused_means == RefusedMeans::kDrained);
+}
+
+// 4xx answers (but 408 and 429) say the app will not take a drain trigger: retrying cannot help.
+bool IsPermanentRejection(const HttpResponse& response) {
+  return response.ok() && response.status >= 400 && response.status < 500 &&
+         response.status != 408 && response.status != 429;
+}
+
+void SleepUntil(Clock& clock, TimePoint when) {
+  while (clock.Now() < when) clock.SleepUntil(when);
+}
+
+// The drain trigger: one request, retried with backoff until the app accepts it or says no.
+class DrainTrigger {
+ public:
+  DrainTrigger(const DrainTriggerConfig& config, bool already_accepted)
+      : config_(config), done_(config.url.empty() || already_accepted) {
+    std::string error;
+    if (auto url = ParseUrl(config.url, &error)) request_.url = *url;
+    request_.method = config.method;
+    request_.headers = config.headers;
+  }
+
+  bool pending() const { return !done_; }
+  TimePoint next_attempt() const { return next_attempt_; }
+
+  void Attempt(Clock& clock, TimePoint drain_deadline, SequenceObserver& observer) {
+    const TimePoint now = clock.Now();
+    const HttpResponse response =
+        http_->Send(request_, std::min(now + config_.timeout, drain_deadline));
+    ++attempts_;
+    const bool accepted = response.ok() && response.status >= 200 && response.status < 300;
+    const bool given_up = !accepted && IsPermanentRejection(response);
+    observer.OnTriggerAttempt(attempts_, response, accepted, given_up);
+    if (accepted || given_up) {
+      done_ = true;
+      return;
+    }
+    next_attempt_ = clock.Now() + backoff_;
+    backoff_ = std::min(backoff_ * 2, kMaxTriggerBackoff);
+  }
+
+  void set_http(HttpClient& http) { http_ = &http; }
+
+ private:
+  const DrainTriggerConfig& config_;
+  HttpRequest request_;
+  HttpClient* http_ = nullptr;
+  bool done_;
+  int attempts_ = 0;
+  TimePoint next_attempt_{};
+  Millis backoff_ = kFirstTriggerBackoff;
+};
+
+}  // namespace
+
+SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& start, Clock& clock,
+                                    HttpClient& http, DrainMonitor& monitor,
+                                    SequenceObserver& observer) {
+  const ShutdownConfig& shutdown = config.shutdown;
+  const DrainConfig& drain = shutdown.drain;
+  const MonitorConfig& watch = drain.monitor;
+  const bool resumed_draining = start.draining_since.has_value();
+
+  // The kubelet SIGKILLs at triggered_at + grace_period: end early enough to answer the preStop
+  // hook, wait exit_delay and let the app exit, even when the configured budget does not fit.
+  const TimePoint grace_deadline =
+      start.triggered_at + shutdown.grace_period - shutdown.exit_delay - Config::kBudgetMargin;
+
+  // UNREADY: readiness is already 503; wait for the load balancers to stop routing to us.
+  if (!resumed_draining) {
+    observer.OnPhase(Phase::kUnready, fmt::format("triggered by {}", ToString(start.source)));
+    TimePoint lb_end = std::min(start.triggered_at + shutdown.lb_delay, grace_deadline);
+    if (start.source == TriggerSource::kSignal && shutdown.skip_lb_delay_when_app_gone &&
+        clock.Now() < lb_end) {
+      // Native sidecars get SIGTERM only after the app exited: nobody is left to route to.
+      const PollResult probe = monitor.Poll(std::min(clock.Now() + watch.timeout, lb_end));
+      if (probe.outcome == PollOutcome::kRefused) {
+        observer.OnNote("the app is gone (connection refused): skipping the rest of lb_delay");
+        lb_end = clock.Now();
+      }
+    }
+    SleepUntil(clock, lb_end);
+  }
+
+  // DRAINING: ask the app to drain, then watch until it is idle or the drain timeout passes.
+  const TimePoint draining_start = start.draining_since.value_or(clock.Now());
+  const TimePoint drain_deadline =
+      std::min(draining_start + drain.timeout, std::max(grace_deadline, draining_start));
+  observer.OnPhase(Phase::kDraining,
+                   resumed_draining ? "resumed after restart"
+                                    : fmt::format("timeout {}", FormatDuration(drain.timeout)));
+
+  DrainTrigger trigger(drain.trigger, start.trigger_accepted);
+  trigger.set_http(http);
+  const bool waits_only = watch.kind == MonitorKind::kNone;
+  bool holding_drained = false;  // the last polls all counted as drained, since drained_since
+  TimePoint drained_since{};
+  std::optional<double> last_value;
+  std::string last_seen = "no poll completed";
+  TimePoint next_poll = clock.Now();
+
+  auto finish = [&](SequenceEnd end, std::string detail) {
+    SequenceOutcome outcome{end, std::move(detail), last_value, clock.Now() - draining_start};
+    observer.OnPhase(end == SequenceEnd::kDrained ? Phase::kDrained : Phase::kTimedOut,
+                     outcome.detail);
+    return outcome;
+  };
+
+  while (true) {
+    if (clock.Now() >= drain_deadline) {
+      if (waits_only) {
+        return finish(SequenceEnd::kDrained, "monitor none: waited the drain timeout");
+      }
+      return finish(SequenceEnd::kTimedOut, fmt::format("drain timeout {} passed; last poll: {}",
+                                                        FormatDuration(drain.timeout), last_seen));
+    }
+    if (trigger.pending() && clock.Now() >= trigger.next_attempt()) {
+      trigger.Attempt(clock, drain_deadline, observer);
+    }
+    if (clock.Now() >= next_poll && clock.Now() < drain_deadline) {
+      const TimePoint poll_start = clock.Now();
+      const PollResult poll = monitor.Poll(std::min(poll_start + watch.timeout, drain_deadline));
+      observer.OnPoll(poll);
+      if (poll.value) last_value = poll.value;
+      last_seen = DescribeValue(poll);
+      if (!poll.detail.empty()) last_seen += ": " + poll.detail;
+      if (CountsAsDrained(poll, watch.refused_means)) {
+        if (!holding_drained) drained_since = poll_start;
+        holding_drained = true;
+        if (clock.Now() - drained_since >= watch.settle) {
+          return finish(SequenceEnd::kDrained, poll.outcome == PollOutcome::kRefused
+                                                   ? "the app is gone (connection refused)"
+                                                   : fmt::format("drained: {}", last_seen));
+        }
+      } else {
+        holding_drained = false;
+      }
+      next_poll = std::max(poll_start + watch.interval, clock.Now());
+      // A settle window ends between two regular polls: look again exactly when it ends.
+      if (holding_drained) next_poll = std::min(next_poll, drained_since + watch.settle);
+    }
+    TimePoint wake = std::min(next_poll, drain_deadline);
+    if (trigger.pending()) wake = std::min(wake, trigger.next_attempt());
+    SleepUntil(clock, wake);
+  }
+}
+
+}  // namespace lastcall

@@ -1,0 +1,64 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "clock.h"
+#include "config.h"
+#include "http_client.h"
+#include "monitor.h"
+#include "phase.h"
+
+// The shutdown sequence of PRODUCT.md §2, as one function that reads top to bottom:
+//
+//   UNREADY --lb_delay--> DRAINING (trigger the app, poll the monitor) --> DRAINED | TIMED_OUT
+//
+// Time, HTTP and the monitor are injected, so every branch runs in tests without real sleeps.
+// exit_delay and the exit itself belong to the caller (they depend on signals, not on the app).
+namespace lastcall {
+
+// Receives what happens, as it happens (logs, metrics, /status). Called on the sequence thread.
+class SequenceObserver {
+ public:
+  virtual ~SequenceObserver() = default;
+  virtual void OnPhase(Phase phase, std::string_view detail) = 0;
+  // accepted: the app answered 2xx; given_up: the trigger will not be retried (4xx).
+  virtual void OnTriggerAttempt(int attempt, const HttpResponse& response, bool accepted,
+                                bool given_up) = 0;
+  virtual void OnPoll(const PollResult& result) = 0;
+  virtual void OnNote(std::string_view message) = 0;  // noteworthy decisions, for the log
+};
+
+struct SequenceStart {
+  TriggerSource source = TriggerSource::kSignal;
+  Clock::time_point triggered_at;  // when the first trigger arrived (UNREADY began)
+  // For a sequence resumed after lastcall's own restart: DRAINING began here already, and
+  // whether the app already accepted the drain trigger.
+  std::optional<Clock::time_point> draining_since;
+  bool trigger_accepted = false;
+};
+
+enum class SequenceEnd { kDrained, kTimedOut };
+
+struct SequenceOutcome {
+  SequenceEnd end = SequenceEnd::kTimedOut;
+  std::string detail;  // one sentence for logs and the preStop answer
+  std::optional<double> last_value;
+  Clock::duration drain_time{};  // DRAINING -> end
+};
+
+// Backoff between drain trigger attempts: 100ms, 200ms, ... capped at kMaxTriggerBackoff.
+inline constexpr Millis kFirstTriggerBackoff{100};
+inline constexpr Millis kMaxTriggerBackoff{2000};
+
+// Runs UNREADY -> ... -> DRAINED | TIMED_OUT and returns how it ended. REQUIRES: the caller already
+// flipped readiness (phase UNREADY) at `start.triggered_at`, so that flip never waits on this
+// function. Never runs past triggered_at + lb_delay + drain.timeout (plus one request timeout at
+// most if the deadline falls inside a call, which the HttpClient bounds), nor past the grace
+// period minus exit_delay and Config::kBudgetMargin.
+SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& start, Clock& clock,
+                                    HttpClient& http, DrainMonitor& monitor,
+                                    SequenceObserver& observer);
+
+}  // namespace lastcall

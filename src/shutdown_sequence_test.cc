@@ -1,0 +1,301 @@
+#include "shutdown_sequence.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "test_fakes.h"
+
+namespace lastcall {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::FakeClock;
+using testing::FakeHttpClient;
+using testing::FakeMonitor;
+
+struct RecordingObserver final : SequenceObserver {
+  explicit RecordingObserver(FakeClock& c) : clock(c) {}
+  void OnPhase(Phase phase, std::string_view detail) override {
+    phases.push_back({phase, clock.Elapsed(), std::string(detail)});
+  }
+  void OnTriggerAttempt(int attempt, const HttpResponse&, bool accepted, bool given_up) override {
+    attempts.push_back({attempt, clock.Elapsed(), accepted, given_up});
+  }
+  void OnPoll(const PollResult& result) override { polls.push_back(result); }
+  void OnNote(std::string_view message) override { notes.emplace_back(message); }
+
+  struct PhaseAt {
+    Phase phase;
+    Millis at;
+    std::string detail;
+  };
+  struct Attempt {
+    int number;
+    Millis at;
+    bool accepted;
+    bool given_up;
+  };
+  FakeClock& clock;
+  std::vector<PhaseAt> phases;
+  std::vector<Attempt> attempts;
+  std::vector<PollResult> polls;
+  std::vector<std::string> notes;
+};
+
+Config TestConfig() {
+  Config config;
+  config.shutdown.lb_delay = milliseconds(5000);
+  config.shutdown.drain.timeout = milliseconds(20000);
+  config.shutdown.drain.monitor.interval = milliseconds(100);
+  config.shutdown.grace_period = milliseconds(30000);
+  return config;
+}
+
+struct Harness {
+  Config config = TestConfig();
+  FakeClock clock;
+  FakeHttpClient http{clock};
+  FakeMonitor monitor{clock};
+  RecordingObserver observer{clock};
+
+  SequenceOutcome Run(TriggerSource source = TriggerSource::kPreStop) {
+    SequenceStart start;
+    start.source = source;
+    start.triggered_at = clock.Now();
+    return RunShutdownSequence(config, start, clock, http, monitor, observer);
+  }
+  std::vector<Phase> PhaseOrder() const {
+    std::vector<Phase> order;
+    for (const auto& p : observer.phases) order.push_back(p.phase);
+    return order;
+  }
+};
+
+PollResult Busy(double value) { return {PollOutcome::kBusy, value, ""}; }
+PollResult Drained(double value) { return {PollOutcome::kDrained, value, ""}; }
+
+TEST_CASE("drains after lb_delay once the app reports idle") {
+  Harness h;
+  // The app has 3 requests in flight until 8.25s after the trigger.
+  h.monitor.answer = [](Millis at, Deadline) {
+    return at < milliseconds(8250) ? Busy(3) : Drained(0);
+  };
+  const SequenceOutcome outcome = h.Run();
+
+  CHECK(outcome.end == SequenceEnd::kDrained);
+  CHECK(h.PhaseOrder() == std::vector<Phase>{Phase::kUnready, Phase::kDraining, Phase::kDrained});
+  CHECK(h.observer.phases[1].at == milliseconds(5000));
+  // The drain trigger went out once, at the start of DRAINING, as a POST to the trigger URL.
+  REQUIRE(h.http.requests.size() == 1);
+  CHECK(h.http.requests[0].at == milliseconds(5000));
+  CHECK(h.http.requests[0].request.method == "POST");
+  // Drained is noticed on the first poll at or after 8.25s: within one interval of the truth.
+  const Millis end = h.observer.phases[2].at;
+  CHECK(end >= milliseconds(8250));
+  CHECK(end <= milliseconds(8250 + 100));
+  CHECK(outcome.drain_time == std::chrono::milliseconds(3300));
+  REQUIRE(outcome.last_value);
+  CHECK(*outcome.last_value == 0);
+}
+
+TEST_CASE("times out exactly at the drain timeout when the app stays busy") {
+  Harness h;
+  h.monitor.answer = [](Millis, Deadline) { return Busy(2); };
+  const SequenceOutcome outcome = h.Run();
+  CHECK(outcome.end == SequenceEnd::kTimedOut);
+  CHECK(h.observer.phases.back().phase == Phase::kTimedOut);
+  CHECK(h.observer.phases.back().at == milliseconds(5000 + 20000));
+  CHECK(outcome.detail.find("drain timeout") != std::string::npos);
+  CHECK(outcome.detail.find("2 (busy)") != std::string::npos);
+  // Polls every interval, never after the deadline, and no poll deadline beyond it.
+  CHECK(h.monitor.polls.size() == 200);
+  CHECK(h.monitor.polls.back() < milliseconds(25000));
+  for (const auto& deadline : h.monitor.deadlines) {
+    CHECK(deadline <= h.clock.start() + milliseconds(25000));
+  }
+}
+
+TEST_CASE("a poll that hangs until the deadline still ends the sequence at the deadline") {
+  Harness h;
+  h.monitor.answer = [&h](Millis, Deadline deadline) {
+    h.clock.SleepUntil(deadline);  // the app never answers; the client gives up at the deadline
+    return PollResult{PollOutcome::kError, std::nullopt, "timed out"};
+  };
+  h.config.shutdown.drain.monitor.timeout = milliseconds(60000);  // absurd, but clamped
+  const SequenceOutcome outcome = h.Run();
+  CHECK(outcome.end == SequenceEnd::kTimedOut);
+  CHECK(h.observer.phases.back().at == milliseconds(25000));
+}
+
+TEST_CASE("connection refused counts as drained by default, and as not drained when configured") {
+  SUBCASE("refused_means: drained") {
+    Harness h;
+    h.monitor.answer = [](Millis, Deadline) {
+      return PollResult{PollOutcome::kRefused, std::nullopt, "connection refused"};
+    };
+    const SequenceOutcome outcome = h.Run();
+    CHECK(outcome.end == SequenceEnd::kDrained);
+    CHECK(outcome.detail.find("gone") != std::string::npos);
+    CHECK(h.observer.phases.back().at == milliseconds(5000));
+  }
+  SUBCASE("refused_means: error") {
+    Harness h;
+    h.config.shutdown.drain.monitor.refused_means = RefusedMeans::kError;
+    h.monitor.answer = [](Millis, Deadline) {
+      return PollResult{PollOutcome::kRefused, std::nullopt, "connection refused"};
+    };
+    CHECK(h.Run().end == SequenceEnd::kTimedOut);
+  }
+}
+
+TEST_CASE("malformed monitor answers count as not drained") {
+  Harness h;
+  h.monitor.answer = [](Millis, Deadline) {
+    return PollResult{PollOutcome::kError, std::nullopt, "body is not JSON"};
+  };
+  const SequenceOutcome outcome = h.Run();
+  CHECK(outcome.end == SequenceEnd::kTimedOut);
+  CHECK(outcome.detail.find("body is not JSON") != std::string::npos);
+}
+
+TEST_CASE("settle: drained must hold for the whole window") {
+  Harness h;
+  h.config.shutdown.drain.monitor.settle = milliseconds(1000);
+  // Idle at 6s, a keep-alive reconnect makes it busy at 6.5s, idle again from 6.7s on.
+  h.monitor.answer = [](Millis at, Deadline) {
+    if (at < milliseconds(6000)) return Busy(1);
+    if (at >= milliseconds(6500) && at < milliseconds(6700)) return Busy(1);
+    return Drained(0);
+  };
+  const SequenceOutcome outcome = h.Run();
+  CHECK(outcome.end == SequenceEnd::kDrained);
+  // Drained since 6.7s, held for 1s -> 7.7s exactly (a poll is scheduled at the window's end).
+  CHECK(h.observer.phases.back().at == milliseconds(7700));
+}
+
+TEST_CASE("the drain trigger is retried with backoff on 5xx and transport errors") {
+  Harness h;
+  int calls = 0;
+  h.http.answer = [&calls](const HttpRequest&, Deadline) {
+    ++calls;
+    if (calls == 1) return testing::Status(503);
+    if (calls == 2) return testing::TransportError(HttpError::kReset);
+    if (calls == 3) return testing::Status(500);
+    return testing::Status(202);
+  };
+  h.monitor.answer = [](Millis at, Deadline) {
+    return at < milliseconds(9000) ? Busy(1) : Drained(0);
+  };
+  CHECK(h.Run().end == SequenceEnd::kDrained);
+  REQUIRE(h.observer.attempts.size() == 4);
+  CHECK(h.observer.attempts[0].at == milliseconds(5000));
+  CHECK(h.observer.attempts[1].at == milliseconds(5100));
+  CHECK(h.observer.attempts[2].at == milliseconds(5300));
+  CHECK(h.observer.attempts[3].at == milliseconds(5700));
+  CHECK(h.observer.attempts[3].accepted);
+}
+
+TEST_CASE("the backoff is capped and retries stop at the drain timeout") {
+  Harness h;
+  h.http.answer = [](const HttpRequest&, Deadline) { return testing::Status(503); };
+  h.monitor.answer = [](Millis, Deadline) { return Busy(1); };
+  CHECK(h.Run().end == SequenceEnd::kTimedOut);
+  // 0, .1, .3, .7, 1.5, 3.1, then every 2s: 5.1, 7.1, ... 19.1 -> 6 + 8 = 14 attempts in 20s.
+  CHECK(h.observer.attempts.size() == 14);
+  for (const auto& attempt : h.observer.attempts) CHECK(attempt.at < milliseconds(25000));
+}
+
+TEST_CASE("a 4xx answer to the trigger is not retried") {
+  Harness h;
+  h.http.answer = [](const HttpRequest&, Deadline) { return testing::Status(404); };
+  h.monitor.answer = [](Millis at, Deadline) {
+    return at < milliseconds(6000) ? Busy(1) : Drained(0);
+  };
+  CHECK(h.Run().end == SequenceEnd::kDrained);
+  REQUIRE(h.observer.attempts.size() == 1);
+  CHECK(h.observer.attempts[0].given_up);
+}
+
+TEST_CASE("no trigger URL: nothing is sent, monitoring still decides") {
+  Harness h;
+  h.config.shutdown.drain.trigger.url = "";
+  CHECK(h.Run().end == SequenceEnd::kDrained);
+  CHECK(h.http.requests.empty());
+}
+
+TEST_CASE("a signal-started sequence whose app is gone skips the rest of lb_delay") {
+  Harness h;
+  h.monitor.answer = [](Millis, Deadline) {
+    return PollResult{PollOutcome::kRefused, std::nullopt, "connection refused"};
+  };
+  CHECK(h.Run(TriggerSource::kSignal).end == SequenceEnd::kDrained);
+  CHECK(h.observer.phases[1].phase == Phase::kDraining);
+  CHECK(h.observer.phases[1].at == milliseconds(0));
+  CHECK(h.observer.notes.size() == 1);
+}
+
+TEST_CASE("the app-gone shortcut is off when configured, and never for a preStop trigger") {
+  SUBCASE("configured off") {
+    Harness h;
+    h.config.shutdown.skip_lb_delay_when_app_gone = false;
+    h.monitor.answer = [](Millis, Deadline) {
+      return PollResult{PollOutcome::kRefused, std::nullopt, ""};
+    };
+    h.Run(TriggerSource::kSignal);
+    CHECK(h.observer.phases[1].at == milliseconds(5000));
+  }
+  SUBCASE("preStop trigger") {
+    Harness h;
+    h.monitor.answer = [](Millis, Deadline) {
+      return PollResult{PollOutcome::kRefused, std::nullopt, ""};
+    };
+    h.Run(TriggerSource::kPreStop);
+    CHECK(h.observer.phases[1].at == milliseconds(5000));
+  }
+  SUBCASE("app alive") {
+    Harness h;
+    h.Run(TriggerSource::kSignal);
+    CHECK(h.observer.phases[1].at == milliseconds(5000));
+  }
+}
+
+TEST_CASE("the sequence never outlives the grace period, whatever the budget says") {
+  Harness h;
+  h.config.shutdown.drain.timeout = milliseconds(60000);
+  h.config.shutdown.exit_delay = milliseconds(1000);
+  h.monitor.answer = [](Millis, Deadline) { return Busy(1); };
+  CHECK(h.Run().end == SequenceEnd::kTimedOut);
+  // grace 30s - exit_delay 1s - margin 2s.
+  CHECK(h.observer.phases.back().at == milliseconds(27000));
+}
+
+TEST_CASE("monitor none waits the drain timeout and counts that as drained") {
+  Harness h;
+  h.config.shutdown.drain.monitor.kind = MonitorKind::kNone;
+  h.config.shutdown.drain.timeout = milliseconds(3000);
+  h.monitor.answer = [](Millis, Deadline) { return PollResult{PollOutcome::kBusy, {}, ""}; };
+  const SequenceOutcome outcome = h.Run();
+  CHECK(outcome.end == SequenceEnd::kDrained);
+  CHECK(h.observer.phases.back().at == milliseconds(8000));
+}
+
+TEST_CASE("a resumed sequence continues DRAINING on the original clock") {
+  Harness h;
+  SequenceStart start;
+  start.source = TriggerSource::kResumed;
+  start.triggered_at = h.clock.Now() - milliseconds(9000);
+  start.draining_since = h.clock.Now() - milliseconds(4000);
+  start.trigger_accepted = true;
+  h.monitor.answer = [](Millis, Deadline) { return Busy(1); };
+  const SequenceOutcome outcome =
+      RunShutdownSequence(h.config, start, h.clock, h.http, h.monitor, h.observer);
+  CHECK(outcome.end == SequenceEnd::kTimedOut);
+  CHECK(h.PhaseOrder() == std::vector<Phase>{Phase::kDraining, Phase::kTimedOut});
+  CHECK(h.observer.phases.back().at == milliseconds(16000));  // 20s after draining began
+  CHECK(h.http.requests.empty());  // the app already accepted the trigger before the restart
+}
+
+}  // namespace
+}  // namespace lastcall
