@@ -124,26 +124,41 @@ bool ShutdownCoordinator::Trigger(TriggerSource source, std::string_view detail)
   return true;
 }
 
-void ShutdownCoordinator::Resume(SysClock::time_point triggered,
-                                 std::optional<SysClock::time_point> draining_since,
-                                 bool trigger_accepted) {
-  phase_.store(draining_since ? Phase::kDraining : Phase::kUnready, std::memory_order_release);
+void ShutdownCoordinator::Resume(const PersistedSequence& state) {
+  const Phase phase = state.end ? (*state.end == SequenceEnd::kDrained ? Phase::kDrained
+                                                                       : Phase::kTimedOut)
+                                : (state.draining_since ? Phase::kDraining : Phase::kUnready);
+  phase_.store(phase, std::memory_order_release);
   const Clock::time_point now = clock_.Now();
   const SysClock::time_point wall = SysClock::now();
   {
     std::lock_guard lock(mu_);
-    report_.phase = phase_.load();
-    report_.source = TriggerSource::kResumed;
-    start_ = SequenceStart{TriggerSource::kResumed, now - (wall - triggered), std::nullopt,
-                           trigger_accepted};
-    if (draining_since) start_.draining_since = now - (wall - *draining_since);
-    triggered_wall_ = triggered;
-    draining_wall_ = draining_since;
-    report_.trigger_accepted = trigger_accepted;
-    pending_start_ = true;
+    report_.phase = phase;
+    report_.source = state.source;
+    report_.signal_received = state.signal_received;
+    report_.trigger_accepted = state.trigger_accepted;
+    triggered_wall_ = state.triggered_at;
+    draining_wall_ = state.draining_since;
+    report_.timeline.push_back(TimelineEntry{
+        phase, wall, std::chrono::duration_cast<Millis>(wall - state.triggered_at),
+        "restored after lastcall restarted"});
+    if (state.end) {
+      report_.ended = true;
+      report_.end = state.end;
+      report_.detail = state.detail;
+      ended_at_ = now;
+    } else {
+      start_ = SequenceStart{TriggerSource::kResumed, now - (wall - state.triggered_at),
+                             std::nullopt, state.trigger_accepted};
+      if (state.draining_since) start_.draining_since = now - (wall - *state.draining_since);
+      pending_start_ = true;
+    }
   }
-  LogWarn("resuming a shutdown sequence that was in progress when lastcall restarted",
-          {{"since_trigger_ms", static_cast<long long>(ToMillis(wall - triggered))}});
+  LogWarn(state.end ? "restored the result of a shutdown sequence that ended before lastcall "
+                      "restarted"
+                    : "resuming a shutdown sequence that was in progress when lastcall restarted",
+          {{"phase", ToString(phase)},
+           {"since_trigger_ms", static_cast<long long>(ToMillis(wall - state.triggered_at))}});
   cv_.notify_all();
 }
 

@@ -50,6 +50,18 @@ struct SequenceReport {
 // A JSON object for /status and the /prestop answer. `include_config_budget` adds the budget.
 std::string ToJson(const SequenceReport& report);
 
+// What survives lastcall's own restart (state_file.h writes and reads it).
+struct PersistedSequence {
+  Phase phase = Phase::kServing;
+  TriggerSource source = TriggerSource::kSignal;
+  std::chrono::system_clock::time_point triggered_at;
+  std::optional<std::chrono::system_clock::time_point> draining_since;
+  bool trigger_accepted = false;
+  bool signal_received = false;
+  std::optional<SequenceEnd> end;
+  std::string detail;
+};
+
 // Persists the sequence across lastcall's own restart (issue: surviving our own restart).
 class SequenceStore {
  public:
@@ -78,10 +90,10 @@ class ShutdownCoordinator final : private SequenceObserver {
   // Returns true when this call started the sequence. Thread-safe.
   bool Trigger(TriggerSource source, std::string_view detail);
 
-  // A sequence that was running when lastcall restarted: continue it (readiness 503 at once).
-  void Resume(std::chrono::system_clock::time_point triggered,
-              std::optional<std::chrono::system_clock::time_point> draining_since,
-              bool trigger_accepted);
+  // A sequence that was running when lastcall restarted: continue it (readiness 503 at once), or,
+  // when it had ended, restore its result for late /prestop calls and the exit rule.
+  // REQUIRES: no sequence has started in this process yet.
+  void Resume(const PersistedSequence& state);
 
   // A termination signal arrived (it also triggers). Thread-safe.
   void OnTerminationSignal(std::string_view name);

@@ -1,2 +1,83 @@
 #pragma once
-// Helpers for integration tests that spawn real binaries (filled in with the core sequence).
+
+// Helpers for integration tests that spawn the real binaries on 127.0.0.1. Every wait is bounded;
+// every spawned process is killed and reaped when its Process goes out of scope.
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http_client.h"
+
+namespace lastcall::test {
+
+using std::chrono::milliseconds;
+
+class Process {
+ public:
+  // Starts argv[0] with argv; stdout and stderr go to a log file that Output() reads.
+  // `env` entries ("NAME=value") are added to (or override) the test's own environment.
+  static Process Spawn(const std::vector<std::string>& argv,
+                       const std::vector<std::string>& env = {});
+  Process() = default;
+  Process(Process&& other) noexcept;
+  Process& operator=(Process&& other) noexcept;
+  ~Process();  // SIGKILL and reap when still running
+
+  pid_t pid() const { return pid_; }
+  void Signal(int signo) const;
+  // The exit code, 128+signal for a signal death, or nullopt when still running after `timeout`.
+  std::optional<int> WaitExit(milliseconds timeout);
+  bool Running();
+  std::string Output() const;
+  // Waits until the output contains `needle`; false on timeout or early exit.
+  bool WaitForOutput(std::string_view needle, milliseconds timeout);
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> exit_code_;
+  std::string log_path_;
+};
+
+// A port that was free a moment ago (bind to 0, read it, close).
+uint16_t FreePort();
+// A fresh private directory under /tmp, removed at process exit.
+std::string TempDir();
+
+HttpResponse Get(uint16_t port, const std::string& target, milliseconds timeout = milliseconds(2000));
+HttpResponse Send(const std::string& method, const std::string& url,
+                  const std::vector<std::pair<std::string, std::string>>& headers = {},
+                  milliseconds timeout = milliseconds(2000));
+int Status(uint16_t port, const std::string& target);  // 0 when the request failed
+
+// Polls `condition` every `step` until true or `timeout`; returns the last result.
+bool WaitUntil(const std::function<bool()>& condition, milliseconds timeout,
+               milliseconds step = milliseconds(2));
+
+struct App {
+  Process process;
+  uint16_t port = 0;
+  std::string url(const std::string& path) const;
+};
+// Starts the example drainable app on a free port and waits until it listens.
+App StartExampleApp(const std::vector<std::string>& extra_args = {});
+
+struct Sidecar {
+  Process process;
+  uint16_t probe_port = 0;
+  std::string socket;  // the control socket path
+  std::string control() const { return "unix://" + socket; }
+};
+// Starts `lastcall run` with a free probe port and a control socket in a temp dir, plus
+// `extra_args`, and waits for /livez. REQUIRES: the flags are valid.
+Sidecar StartLastcall(const std::vector<std::string>& extra_args,
+                      const std::vector<std::string>& env = {});
+
+// Milliseconds since `start`.
+long long ElapsedMs(std::chrono::steady_clock::time_point start);
+
+}  // namespace lastcall::test

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs lastcall's build and test dependencies from Debian 12 packages, then builds into build/.
+# Usage: ./scripts/bootstrap.sh            (idempotent; skips apt when everything is installed)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  # build
+  build-essential cmake pkg-config clang clang-format clang-tidy libclang-rt-14-dev
+  # libraries
+  libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
+  doctest-dev
+  # test tools: a real load balancer, a load generator, promtool, an offline kustomize
+  haproxy wrk prometheus kubernetes-client nodejs npm
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  echo "bootstrap: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLASTCALL_WARNINGS_AS_ERRORS=ON >/dev/null
+cmake --build build -j"$(nproc)"
+echo "bootstrap: built build/lastcall"

@@ -1,0 +1,115 @@
+#include "control_service.h"
+
+#include "logging.h"
+
+namespace lastcall {
+namespace {
+
+ServerResponse PlainResponse(int status, std::string body) {
+  ServerResponse response;
+  response.status = status;
+  response.body = std::move(body);
+  response.body += '\n';
+  return response;
+}
+
+bool WantsToWait(const ServerRequest& request) {
+  auto it = request.query.find("wait");
+  return it == request.query.end() || (it->second != "false" && it->second != "0");
+}
+
+int StatusFor(const SequenceReport& report) {
+  return report.end == SequenceEnd::kDrained ? 200 : 504;
+}
+
+}  // namespace
+
+bool TokenMatches(std::string_view presented, std::string_view expected) {
+  // Walk `expected` in full whatever `presented` is, and fold the length difference in, so the
+  // time taken says nothing about the prefix that matched.
+  unsigned char diff = presented.size() == expected.size() ? 0 : 1;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const unsigned char p = i < presented.size() ? static_cast<unsigned char>(presented[i]) : 0;
+    diff = static_cast<unsigned char>(diff | (p ^ static_cast<unsigned char>(expected[i])));
+  }
+  return diff == 0 && !expected.empty();
+}
+
+ServerResponse ReportResponse(int status, const SequenceReport& report) {
+  ServerResponse response;
+  response.status = status;
+  response.content_type = "application/json";
+  response.body = ToJson(report) + "\n";
+  return response;
+}
+
+ControlService::ControlService(ShutdownCoordinator& coordinator, std::optional<std::string> token)
+    : coordinator_(coordinator), token_(std::move(token)) {}
+
+bool ControlService::Serves(std::string_view path) {
+  return path == "/prestop" || path == "/status";
+}
+
+std::optional<ServerResponse> ControlService::Authorize(const ServerRequest& request) const {
+  if (!token_) return std::nullopt;
+  auto it = request.headers.find("authorization");
+  constexpr std::string_view kScheme = "Bearer ";
+  if (it == request.headers.end() || it->second.size() < kScheme.size() ||
+      it->second.compare(0, kScheme.size(), kScheme) != 0) {
+    ServerResponse response = PlainResponse(401, "missing bearer token");
+    response.headers.emplace_back("WWW-Authenticate", "Bearer");
+    LogWarn("control request without a token refused",
+            {{"path", request.path}, {"peer", request.peer}});
+    return response;
+  }
+  if (!TokenMatches(std::string_view(it->second).substr(kScheme.size()), *token_)) {
+    LogWarn("control request with a wrong token refused",
+            {{"path", request.path}, {"peer", request.peer}});
+    return PlainResponse(403, "wrong token");
+  }
+  return std::nullopt;
+}
+
+void ControlService::Handle(const ServerRequest& request, const Responder& respond) {
+  if (!Serves(request.path)) {
+    respond(PlainResponse(404, "not found"));
+    return;
+  }
+  if (auto refusal = Authorize(request)) {
+    respond(std::move(*refusal));
+    return;
+  }
+  if (request.path == "/status") {
+    if (request.method != "GET" && request.method != "HEAD") {
+      respond(PlainResponse(405, "use GET"));
+      return;
+    }
+    respond(ReportResponse(200, coordinator_.Report()));
+    return;
+  }
+  HandlePreStop(request, respond);
+}
+
+void ControlService::HandlePreStop(const ServerRequest& request, const Responder& respond) {
+  if (request.method != "GET" && request.method != "POST") {
+    ServerResponse response = PlainResponse(405, "use GET or POST");
+    response.headers.emplace_back("Allow", "GET, POST");
+    respond(std::move(response));
+    return;
+  }
+  const std::string user_agent =
+      request.headers.count("user-agent") != 0 ? request.headers.at("user-agent") : "";
+  coordinator_.Trigger(TriggerSource::kPreStop,
+                       "preStop call from " + request.peer +
+                           (user_agent.empty() ? "" : " (" + user_agent + ")"));
+  if (!WantsToWait(request)) {
+    respond(ReportResponse(202, coordinator_.Report()));
+    return;
+  }
+  // Answered at once when the sequence already ended (hooks are delivered at least once).
+  coordinator_.WhenEnded([respond](const SequenceReport& report) {
+    respond(ReportResponse(StatusFor(report), report));
+  });
+}
+
+}  // namespace lastcall

@@ -1,0 +1,42 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "coordinator.h"
+#include "http_server.h"
+
+// The control endpoint: /prestop (start or join the sequence, answer when it ends) and /status.
+// It can take the pod out of service, so when a token is configured every request must carry
+// `Authorization: Bearer <token>` (401 without, 403 when wrong).
+namespace lastcall {
+
+// Compares in time that depends only on the length of `expected`, never on where they differ.
+bool TokenMatches(std::string_view presented, std::string_view expected);
+
+class ControlService {
+ public:
+  // `token`: nullopt means no authentication (a Unix socket in the pod's own volume).
+  ControlService(ShutdownCoordinator& coordinator, std::optional<std::string> token);
+
+  // Serves /prestop and /status; anything else is 404. Never blocks: a waiting /prestop keeps
+  // `respond` until the sequence ends.
+  void Handle(const ServerRequest& request, const Responder& respond);
+
+  // True when `path` is one this service answers (for the probe listener's routing).
+  static bool Serves(std::string_view path);
+
+ private:
+  // Returns a response when the request is not authorized, nullopt when it may proceed.
+  std::optional<ServerResponse> Authorize(const ServerRequest& request) const;
+  void HandlePreStop(const ServerRequest& request, const Responder& respond);
+
+  ShutdownCoordinator& coordinator_;
+  std::optional<std::string> token_;
+};
+
+// A JSON response carrying the sequence report.
+ServerResponse ReportResponse(int status, const SequenceReport& report);
+
+}  // namespace lastcall

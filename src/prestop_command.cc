@@ -1,0 +1,175 @@
+#include "prestop_command.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <future>
+#include <thread>
+
+#include "config_loader.h"
+#include "exit_status.h"
+#include "http_client.h"
+
+namespace lastcall {
+namespace {
+
+using Steady = std::chrono::steady_clock;
+constexpr Millis kStatusInterval{100};
+constexpr Millis kCallTimeout{2000};
+
+struct ControlClient {
+  PosixHttpClient http;
+  Url base;
+  std::optional<std::string> token;
+
+  HttpResponse Call(const std::string& method, const std::string& target) {
+    HttpRequest request;
+    request.method = method;
+    request.url = base;
+    request.url.target = target;
+    if (token) request.headers.emplace_back("Authorization", "Bearer " + *token);
+    request.headers.emplace_back("User-Agent", "lastcall-prestop");
+    return http.Send(request, Steady::now() + kCallTimeout);
+  }
+};
+
+std::optional<Url> ControlUrl(const std::string& control, std::string* error) {
+  auto address = ParseListenAddress(control, error);
+  if (!address) return std::nullopt;
+  Url url;
+  if (address->is_unix) {
+    url.scheme = Url::Scheme::kUnix;
+    url.socket_path = address->socket_path;
+  } else {
+    url.host = address->host.empty() ? "127.0.0.1" : address->host;
+    if (url.host == "0.0.0.0") url.host = "127.0.0.1";
+    if (url.host == "::") url.host = "::1";
+    url.port = address->port;
+  }
+  return url;
+}
+
+std::string Seconds(long long ms) { return fmt::format("{:.1f}s", static_cast<double>(ms) / 1000); }
+
+}  // namespace
+
+int RunPreStop(const PreStopOptions& options, std::ostream& out, bool live_terminal) {
+  std::string error;
+  auto url = ControlUrl(options.control, &error);
+  if (!url) {
+    out << "lastcall prestop: --control: " << error << "\n";
+    return kExitUsage;
+  }
+  ControlClient client{PosixHttpClient{}, *url, std::nullopt};
+  if (!options.token_file.empty()) {
+    try {
+      client.token = ReadTokenFile(options.token_file);
+    } catch (const std::exception& e) {
+      out << "lastcall prestop: " << e.what() << "\n";
+      return kExitUsage;
+    }
+  }
+
+  const auto started = Steady::now();
+  // Start (or join) the sequence without waiting, then follow it through /status: that shows
+  // each phase as it happens and notices within one interval when the sidecar dies.
+  HttpResponse response = client.Call("POST", "/prestop?wait=false");
+  if (!response.ok()) {
+    out << "lastcall prestop: cannot reach the sidecar at " << options.control << ": "
+        << response.error_detail << "\n";
+    return kExitRuntimeError;
+  }
+  if (response.status == 401 || response.status == 403) {
+    out << "lastcall prestop: the sidecar refused the token (" << response.status << ")\n";
+    return kExitRuntimeError;
+  }
+  if (response.status != 202 && response.status != 200 && response.status != 504) {
+    out << "lastcall prestop: unexpected answer " << response.status << " from the sidecar\n";
+    return kExitRuntimeError;
+  }
+
+  auto first = nlohmann::json::parse(response.body, nullptr, false);
+  if (first.is_discarded() || !first.is_object()) {
+    out << "lastcall prestop: the sidecar's answer is not JSON\n";
+    return kExitRuntimeError;
+  }
+  Millis timeout = options.timeout.value_or(kPreStopFallbackTimeout);
+  if (!options.timeout && first.contains("budget_ms") && first["budget_ms"].is_number()) {
+    timeout = Millis(first["budget_ms"].get<long long>()) + kPreStopMargin;
+  }
+
+  // The blocking call is the authority on the result; /status polls only show progress.
+  std::promise<HttpResponse> promise;
+  std::future<HttpResponse> result = promise.get_future();
+  std::thread waiter([&client, &promise, deadline = started + timeout] {
+    HttpRequest request;
+    request.url = client.base;
+    request.url.target = "/prestop";
+    if (client.token) request.headers.emplace_back("Authorization", "Bearer " + *client.token);
+    request.headers.emplace_back("User-Agent", "lastcall-prestop");
+    promise.set_value(PosixHttpClient{}.Send(request, deadline));
+  });
+
+  size_t shown = 0;
+  auto show = [&](const nlohmann::json& report) {
+    const auto& timeline = report.value("timeline", nlohmann::json::array());
+    for (; shown < timeline.size(); ++shown) {
+      const auto& entry = timeline[shown];
+      if (options.quiet) continue;
+      if (live_terminal) out << "\r\033[K";
+      out << fmt::format("{:>7}  {:<10} {}\n", Seconds(entry.value("elapsed_ms", 0LL)),
+                         entry.value("phase", "?"), entry.value("detail", ""));
+    }
+    out.flush();
+  };
+  show(first);
+  while (result.wait_for(kStatusInterval) != std::future_status::ready) {
+    const HttpResponse status = client.Call("GET", "/status");
+    if (!status.ok() || status.status != 200) continue;  // the waiting call will tell
+    const auto report = nlohmann::json::parse(status.body, nullptr, false);
+    if (report.is_discarded() || !report.is_object()) continue;
+    show(report);
+    if (live_terminal && !options.quiet) {
+      const std::string value = report.contains("last_value") && report["last_value"].is_number()
+                                    ? fmt::format("{}", report["last_value"].get<double>())
+                                    : "-";
+      out << "\r\033[K"
+          << fmt::format("{} {}  in flight: {}", report.value("phase", "?"),
+                         Seconds(std::chrono::duration_cast<Millis>(Steady::now() - started)
+                                     .count()),
+                         value)
+          << std::flush;
+    }
+  }
+  waiter.join();
+  const HttpResponse final_answer = result.get();
+  if (live_terminal && !options.quiet) out << "\r\033[K";
+  if (!final_answer.ok()) {
+    if (final_answer.error == HttpError::kTimeout) {
+      out << "lastcall prestop: gave up after " << Seconds(timeout.count())
+          << " without an end to the sequence\n";
+      return kExitTimedOut;
+    }
+    out << "lastcall prestop: lost the sidecar at " << options.control << ": "
+        << final_answer.error_detail << "\n";
+    return kExitRuntimeError;
+  }
+  const auto report = nlohmann::json::parse(final_answer.body, nullptr, false);
+  if (report.is_discarded() || !report.is_object() ||
+      (final_answer.status != 200 && final_answer.status != 504)) {
+    out << "lastcall prestop: unexpected answer " << final_answer.status << " from the sidecar\n";
+    return kExitRuntimeError;
+  }
+  show(report);
+  const bool drained = final_answer.status == 200;
+  if (!options.quiet) {
+    out << (drained ? "drained" : "timed out") << " after "
+        << Seconds(std::chrono::duration_cast<Millis>(Steady::now() - started).count()) << ": "
+        << report.value("detail", "") << "\n";
+  }
+  out.flush();
+  return drained ? kExitDrained : kExitTimedOut;
+}
+
+}  // namespace lastcall

@@ -1,0 +1,30 @@
+#pragma once
+
+#include "control_service.h"
+#include "coordinator.h"
+#include "http_server.h"
+#include "metrics.h"
+#include "readiness_gate.h"
+
+// The probe listener's routes: /readyz, /livez, /status, /metrics, and /prestop when a token
+// is configured (for the kubelet's httpGet hooks, which reach the pod IP, not a Unix socket).
+namespace lastcall {
+
+class ProbeService {
+ public:
+  // `gate` and `control` may be null (no upstream gating; /prestop not served here).
+  ProbeService(ShutdownCoordinator& coordinator, Metrics& metrics, const ReadinessGate* gate,
+               ControlService* control);
+
+  void Handle(const ServerRequest& request, const Responder& respond);
+
+ private:
+  ServerResponse Readyz() const;
+
+  ShutdownCoordinator& coordinator_;
+  Metrics& metrics_;
+  const ReadinessGate* gate_;
+  ControlService* control_;
+};
+
+}  // namespace lastcall

@@ -1,0 +1,131 @@
+#include "run_command.h"
+
+#include <fmt/format.h>
+
+#include <memory>
+#include <vector>
+
+#include "control_service.h"
+#include "coordinator.h"
+#include "exit_status.h"
+#include "http_server.h"
+#include "logging.h"
+#include "metrics.h"
+#include "monitor.h"
+#include "probe_service.h"
+#include "readiness_gate.h"
+#include "signals.h"
+#include "state_file.h"
+#include "version.h"
+
+namespace lastcall {
+namespace {
+
+HttpServerOptions ProbeServerOptions() {
+  HttpServerOptions options;
+  options.name = "probe";
+  options.max_connections = 2048;  // slow clients are evicted first; see http_server.h
+  options.request_timeout = std::chrono::seconds(5);
+  options.idle_timeout = std::chrono::seconds(30);
+  return options;
+}
+
+HttpServerOptions ControlServerOptions() {
+  HttpServerOptions options;
+  options.name = "control";
+  options.max_connections = 256;
+  options.request_timeout = std::chrono::seconds(5);
+  options.idle_timeout = std::chrono::seconds(30);
+  options.unix_socket_mode = 0660;
+  return options;
+}
+
+std::optional<ListenAddress> Address(const std::string& text) {
+  std::string error;
+  return ParseListenAddress(text, &error);
+}
+
+}  // namespace
+
+int RunSidecar(const Config& config, const std::optional<std::string>& token) {
+  std::vector<int> signals;
+  for (const auto& name : config.shutdown.signals) {
+    if (auto number = SignalNumber(name)) signals.push_back(*number);
+  }
+  SignalWatcher watcher(signals);  // first: every thread below inherits the blocked mask
+  RaiseFileLimit();
+
+  const auto listen = Address(config.listen);
+  const auto control = Address(config.control);
+  if (!listen || !control) {
+    LogError("invalid listen or control address", {{"listen", config.listen},
+                                                    {"control", config.control}});
+    return kExitUsage;
+  }
+
+  PosixHttpClient http;
+  PosixFileReader files;
+  const std::unique_ptr<DrainMonitor> monitor = MakeMonitor(config, http, files);
+  Metrics metrics;
+  SteadyClock clock;
+  const std::string state_path = StateFilePath(config);
+  std::unique_ptr<FileSequenceStore> store;
+  if (!state_path.empty()) store = std::make_unique<FileSequenceStore>(state_path);
+
+  ShutdownCoordinator coordinator(config, clock, http, *monitor, metrics, store.get());
+  SetLogPhaseSource(&coordinator.phase_source());
+
+  // A sequence in progress when we last died goes on: a pod that is going away must not see us
+  // come back ready.
+  if (store) ResumeFromStateFile(*store, config, coordinator);
+
+  std::unique_ptr<ReadinessGate> gate;
+  if (!config.readiness.upstream.empty()) {
+    gate = std::make_unique<ReadinessGate>(config.readiness, http);
+  }
+  ControlService control_service(coordinator, token);
+  ProbeService probe_service(coordinator, metrics, gate.get(), token ? &control_service : nullptr);
+
+  HttpServer probe_server(ProbeServerOptions(),
+                          [&probe_service](const ServerRequest& request, Responder respond) {
+                            probe_service.Handle(request, respond);
+                          });
+  HttpServer control_server(ControlServerOptions(),
+                            [&control_service](const ServerRequest& request, Responder respond) {
+                              control_service.Handle(request, respond);
+                            });
+  if (std::string error = probe_server.Listen(*listen); !error.empty()) {
+    LogError("cannot open the probe listener", {{"error", error}});
+    SetLogPhaseSource(nullptr);
+    return kExitRuntimeError;
+  }
+  if (std::string error = control_server.Listen(*control); !error.empty()) {
+    LogError("cannot open the control listener", {{"error", error}});
+    SetLogPhaseSource(nullptr);
+    return kExitRuntimeError;
+  }
+  probe_server.Start();
+  control_server.Start();
+  if (gate) gate->Start();
+  watcher.Start([&coordinator](int signo) { coordinator.OnTerminationSignal(SignalName(signo)); });
+
+  LogInfo("lastcall started",
+          {{"version", kVersion},
+           {"listen", listen->ToString()},
+           {"probe_port", static_cast<int>(listen->is_unix ? 0 : probe_server.port())},
+           {"control", control->ToString()},
+           {"monitor", monitor->kind()},
+           {"lb_delay_ms", static_cast<long long>(config.shutdown.lb_delay.count())},
+           {"drain_timeout_ms", static_cast<long long>(config.shutdown.drain.timeout.count())},
+           {"token", token.has_value()}});
+
+  const int status = coordinator.WaitForExit();
+  watcher.Stop();
+  if (gate) gate->Stop();
+  control_server.Stop();
+  probe_server.Stop();
+  SetLogPhaseSource(nullptr);
+  return status;
+}
+
+}  // namespace lastcall

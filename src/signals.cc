@@ -1,0 +1,97 @@
+#include "signals.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <array>
+#include <cctype>
+#include <csignal>
+#include <cstring>
+#include <system_error>
+#include <utility>
+
+namespace lastcall {
+namespace {
+
+struct NamedSignal {
+  std::string_view name;
+  int number;
+};
+// SIGKILL and SIGSTOP cannot be caught, so they are not here.
+constexpr std::array<NamedSignal, 6> kSignals{{{"SIGTERM", SIGTERM},
+                                               {"SIGINT", SIGINT},
+                                               {"SIGQUIT", SIGQUIT},
+                                               {"SIGHUP", SIGHUP},
+                                               {"SIGUSR1", SIGUSR1},
+                                               {"SIGUSR2", SIGUSR2}}};
+
+}  // namespace
+
+std::optional<int> SignalNumber(std::string_view name) {
+  std::string upper;
+  for (char c : name) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (upper.rfind("SIG", 0) != 0) upper = "SIG" + upper;
+  for (const auto& signal : kSignals) {
+    if (signal.name == upper) return signal.number;
+  }
+  return std::nullopt;
+}
+
+std::string SignalName(int signo) {
+  for (const auto& signal : kSignals) {
+    if (signal.number == signo) return std::string(signal.name);
+  }
+  return "signal " + std::to_string(signo);
+}
+
+SignalWatcher::SignalWatcher(const std::vector<int>& signals) {
+  // A write to a peer that went away must be an error value, not a process kill.
+  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int signo : signals) sigaddset(&mask, signo);
+  if (int rc = pthread_sigmask(SIG_BLOCK, &mask, nullptr); rc != 0) {
+    throw std::system_error(rc, std::generic_category(), "pthread_sigmask");
+  }
+  signal_fd_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (signal_fd_ < 0) throw std::system_error(errno, std::generic_category(), "signalfd");
+  stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (stop_fd_ < 0) {
+    close(signal_fd_);
+    throw std::system_error(errno, std::generic_category(), "eventfd");
+  }
+}
+
+SignalWatcher::~SignalWatcher() {
+  Stop();
+  close(signal_fd_);
+  close(stop_fd_);
+}
+
+void SignalWatcher::Start(std::function<void(int signo)> on_signal) {
+  thread_ = std::thread([this, on_signal = std::move(on_signal)] {
+    std::array<pollfd, 2> fds{{{signal_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}}};
+    while (true) {
+      if (poll(fds.data(), fds.size(), -1) < 0) {
+        if (errno == EINTR) continue;
+        return;
+      }
+      if (fds[1].revents != 0) return;
+      signalfd_siginfo info;
+      while (read(signal_fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+        on_signal(static_cast<int>(info.ssi_signo));
+      }
+    }
+  });
+}
+
+void SignalWatcher::Stop() {
+  if (!thread_.joinable()) return;
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(stop_fd_, &one, sizeof one);
+  thread_.join();
+}
+
+}  // namespace lastcall

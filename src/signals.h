@@ -1,0 +1,39 @@
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+// Signals are blocked in every thread and read at one place, a thread waiting on a signalfd:
+// no logic ever runs in an async signal handler.
+namespace lastcall {
+
+// "SIGTERM", "TERM" and "sigterm" -> SIGTERM. nullopt for names lastcall does not accept.
+std::optional<int> SignalNumber(std::string_view name);
+// SIGTERM -> "SIGTERM".
+std::string SignalName(int signo);
+
+class SignalWatcher {
+ public:
+  // Blocks `signals` (and ignores SIGPIPE) in the calling thread, so every thread started later
+  // inherits the mask. REQUIRES: called from main before any other thread starts.
+  // Throws std::system_error when the signalfd cannot be created.
+  explicit SignalWatcher(const std::vector<int>& signals);
+  ~SignalWatcher();  // Stop()s
+  SignalWatcher(const SignalWatcher&) = delete;
+  SignalWatcher& operator=(const SignalWatcher&) = delete;
+
+  // Starts the reading thread; `on_signal` runs on it, once per signal delivered.
+  void Start(std::function<void(int signo)> on_signal);
+  void Stop();
+
+ private:
+  int signal_fd_ = -1;
+  int stop_fd_ = -1;  // eventfd that ends the reading thread
+  std::thread thread_;
+};
+
+}  // namespace lastcall

@@ -1,0 +1,191 @@
+#include "state_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "http_client.h"
+#include "logging.h"
+
+namespace lastcall {
+namespace {
+
+using SysClock = std::chrono::system_clock;
+constexpr int kStateVersion = 1;
+
+long long ToUnixMillis(SysClock::time_point at) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
+}
+SysClock::time_point FromUnixMillis(long long ms) {
+  return SysClock::time_point(std::chrono::milliseconds(ms));
+}
+
+std::optional<Phase> PhaseFromName(std::string_view name) {
+  for (Phase phase : {Phase::kServing, Phase::kUnready, Phase::kDraining, Phase::kDrained,
+                      Phase::kTimedOut}) {
+    if (ToString(phase) == name) return phase;
+  }
+  return std::nullopt;
+}
+
+std::optional<TriggerSource> SourceFromName(std::string_view name) {
+  for (TriggerSource source :
+       {TriggerSource::kSignal, TriggerSource::kPreStop, TriggerSource::kResumed}) {
+    if (ToString(source) == name) return source;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string SerializeSequenceState(const PersistedSequence& state) {
+  nlohmann::ordered_json out;
+  out["version"] = kStateVersion;
+  out["phase"] = ToString(state.phase);
+  out["trigger"] = ToString(state.source);
+  out["triggered_at_ms"] = ToUnixMillis(state.triggered_at);
+  out["draining_since_ms"] =
+      state.draining_since ? nlohmann::ordered_json(ToUnixMillis(*state.draining_since)) : nullptr;
+  out["trigger_accepted"] = state.trigger_accepted;
+  out["signal_received"] = state.signal_received;
+  if (state.end) {
+    out["result"] = *state.end == SequenceEnd::kDrained ? "drained" : "timed_out";
+  } else {
+    out["result"] = nullptr;
+  }
+  out["detail"] = state.detail;
+  return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+std::optional<PersistedSequence> ParseSequenceState(std::string_view text, std::string* error) {
+  const auto json = nlohmann::json::parse(text, nullptr, false);
+  if (json.is_discarded() || !json.is_object()) {
+    *error = "not a JSON object";
+    return std::nullopt;
+  }
+  auto field = [&json](const char* name) -> const nlohmann::json* {
+    auto it = json.find(name);
+    return it == json.end() ? nullptr : &*it;
+  };
+  const auto* version = field("version");
+  if (version == nullptr || !version->is_number_integer() ||
+      version->get<int>() != kStateVersion) {
+    *error = "unknown state file version";
+    return std::nullopt;
+  }
+  PersistedSequence state;
+  const auto* phase = field("phase");
+  const auto* trigger = field("trigger");
+  const auto* triggered = field("triggered_at_ms");
+  if (phase == nullptr || !phase->is_string() || trigger == nullptr || !trigger->is_string() ||
+      triggered == nullptr || !triggered->is_number_integer()) {
+    *error = "missing phase, trigger or triggered_at_ms";
+    return std::nullopt;
+  }
+  auto parsed_phase = PhaseFromName(phase->get<std::string>());
+  auto parsed_source = SourceFromName(trigger->get<std::string>());
+  if (!parsed_phase || !parsed_source) {
+    *error = "unknown phase or trigger name";
+    return std::nullopt;
+  }
+  state.phase = *parsed_phase;
+  state.source = *parsed_source;
+  state.triggered_at = FromUnixMillis(triggered->get<long long>());
+  if (const auto* draining = field("draining_since_ms");
+      draining != nullptr && draining->is_number_integer()) {
+    state.draining_since = FromUnixMillis(draining->get<long long>());
+  }
+  if (const auto* accepted = field("trigger_accepted"); accepted && accepted->is_boolean()) {
+    state.trigger_accepted = accepted->get<bool>();
+  }
+  if (const auto* received = field("signal_received"); received && received->is_boolean()) {
+    state.signal_received = received->get<bool>();
+  }
+  if (const auto* result = field("result"); result && result->is_string()) {
+    state.end = result->get<std::string>() == "drained" ? SequenceEnd::kDrained
+                                                        : SequenceEnd::kTimedOut;
+  }
+  if (const auto* detail = field("detail"); detail && detail->is_string()) {
+    state.detail = detail->get<std::string>();
+  }
+  return state;
+}
+
+std::string StateFilePath(const Config& config) {
+  if (!config.state_file.empty()) return config.state_file;
+  std::string error;
+  auto control = ParseListenAddress(config.control, &error);
+  if (!control || !control->is_unix) return "";
+  const auto slash = control->socket_path.rfind('/');
+  if (slash == std::string::npos) return "";
+  return control->socket_path.substr(0, slash + 1) + "state.json";
+}
+
+void FileSequenceStore::Save(const SequenceReport& report, SysClock::time_point triggered,
+                             std::optional<SysClock::time_point> draining_since) {
+  PersistedSequence state;
+  state.phase = report.phase;
+  state.source = report.source.value_or(TriggerSource::kSignal);
+  state.triggered_at = triggered;
+  state.draining_since = draining_since;
+  state.trigger_accepted = report.trigger_accepted;
+  state.signal_received = report.signal_received;
+  state.end = report.end;
+  state.detail = report.detail;
+  const std::string text = SerializeSequenceState(state);
+  const std::string temp = path_ + ".tmp";
+  const int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    LogWarn("cannot write the state file", {{"path", temp}, {"error", std::strerror(errno)}});
+    return;
+  }
+  const bool written = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  close(fd);
+  if (!written || std::rename(temp.c_str(), path_.c_str()) != 0) {
+    LogWarn("cannot write the state file", {{"path", path_}, {"error", std::strerror(errno)}});
+    unlink(temp.c_str());
+  }
+}
+
+void FileSequenceStore::Clear() { unlink(path_.c_str()); }
+
+std::optional<std::string> FileSequenceStore::Load() const {
+  std::ifstream in(path_, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return std::move(text).str();
+}
+
+bool ResumeFromStateFile(FileSequenceStore& store, const Config& config,
+                         ShutdownCoordinator& coordinator) {
+  const auto text = store.Load();
+  if (!text) return false;
+  std::string error;
+  const auto state = ParseSequenceState(*text, &error);
+  if (!state) {
+    LogWarn("ignoring a corrupt state file", {{"path", store.path()}, {"error", error}});
+    store.Clear();
+    return false;
+  }
+  const auto age = SysClock::now() - state->triggered_at;
+  if (state->phase == Phase::kServing) return false;
+  if (age >= config.shutdown.grace_period || age < SysClock::duration::zero()) {
+    LogInfo("ignoring a stale state file from an old sequence",
+            {{"path", store.path()},
+             {"age_ms", static_cast<long long>(
+                            std::chrono::duration_cast<std::chrono::milliseconds>(age).count())}});
+    store.Clear();
+    return false;
+  }
+  coordinator.Resume(*state);
+  return true;
+}
+
+}  // namespace lastcall
