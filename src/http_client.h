@@ -20,9 +20,9 @@ using Deadline = std::chrono::steady_clock::time_point;
 struct Url {
   enum class Scheme { kHttp, kUnix };
   Scheme scheme = Scheme::kHttp;
-  std::string host;       // IP literal or name, brackets stripped for IPv6; empty for unix
+  std::string host;  // IP literal or name, brackets stripped for IPv6; empty for unix
   uint16_t port = 80;
-  std::string socket_path;  // unix only
+  std::string socket_path;   // unix only
   std::string target = "/";  // path and query sent in the request line
 
   std::string ToString() const;  // for logs; never contains credentials (there are none)
@@ -43,6 +43,10 @@ struct ListenAddress {
   std::string ToString() const;
 };
 std::optional<ListenAddress> ParseListenAddress(std::string_view text, std::string* error);
+
+// Returns "" when `path` is usable as a Unix socket path (absolute, no ".." component, no NUL,
+// fits sockaddr_un's 107 bytes), else the problem. Used by both parsers and HttpServer::Listen.
+std::string ValidateSocketPath(std::string_view path);
 
 struct HttpRequest {
   std::string method = "GET";
