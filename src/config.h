@@ -30,17 +30,17 @@ struct DrainTriggerConfig {
 
 struct MonitorConfig {
   MonitorKind kind = MonitorKind::kStatus;
-  std::string url;                        // "" means the trigger URL
-  std::string field = "/inflight";        // json: JSON pointer to a number
-  std::string metric;                     // prometheus: selector, e.g. name{label="v"}
-  std::vector<int> ports{8080};           // connections: local ports whose connections count
-  std::vector<int> drained_status{200};   // status: answers that mean drained
-  double drained_at = 0;                  // json/prometheus/connections: drained when value <= this
-  Millis interval{100};                   // time between polls
-  Millis settle{0};                       // drained must hold this long before it counts
-  Millis timeout{1000};                   // per poll request
+  std::string url;                       // "" means the trigger URL
+  std::string field = "/inflight";       // json: JSON pointer to a number
+  std::string metric;                    // prometheus: selector, e.g. name{label="v"}
+  std::vector<int> ports{8080};          // connections: local ports whose connections count
+  std::vector<int> drained_status{200};  // status: answers that mean drained
+  double drained_at = 0;                 // json/prometheus/connections: drained when value <= this
+  Millis interval{100};                  // time between polls
+  Millis settle{0};                      // drained must hold this long before it counts
+  Millis timeout{1000};                  // per poll request
   RefusedMeans refused_means = RefusedMeans::kDrained;
-  bool count_close_wait = false;          // connections: also count CLOSE_WAIT sockets
+  bool count_close_wait = false;  // connections: also count CLOSE_WAIT sockets
 };
 
 struct DrainConfig {
@@ -51,21 +51,21 @@ struct DrainConfig {
 
 struct ShutdownConfig {
   std::vector<std::string> signals{"SIGTERM", "SIGINT"};  // signals that start the sequence
-  Millis lb_delay{5000};       // UNREADY -> DRAINING: time for load balancers to stop routing
+  Millis lb_delay{5000};  // UNREADY -> DRAINING: time for load balancers to stop routing
   DrainConfig drain;
   Millis exit_delay{0};        // after DRAINED/TIMED_OUT, before exit
   Millis grace_period{30000};  // the pod's terminationGracePeriodSeconds
   // A signal-started sequence that finds the app gone (trigger and monitor refused) skips the
   // rest of lb_delay: nobody is left to receive traffic, so waiting only delays pod deletion.
   bool skip_lb_delay_when_app_gone = true;
-  Millis recover_after{-1};    // after a preStop-driven sequence with no signal: return to
-                               // SERVING; -1 means grace_period + 2s, 0 disables
+  Millis recover_after{-1};  // after a preStop-driven sequence with no signal: return to
+                             // SERVING; -1 means grace_period + 2s, 0 disables
 };
 
 struct ReadinessConfig {
-  std::string upstream;    // app health URL; "" means /readyz does not gate on the app
-  Millis interval{1000};   // the upstream is checked at most this often (answers are cached)
-  Millis timeout{500};     // per upstream check
+  std::string upstream;   // app health URL; "" means /readyz does not gate on the app
+  Millis interval{1000};  // the upstream is checked at most this often (answers are cached)
+  Millis timeout{500};    // per upstream check
 };
 
 struct LogConfig {
@@ -74,7 +74,7 @@ struct LogConfig {
 };
 
 struct Config {
-  std::string listen = ":9901";                                // probes, metrics, status
+  std::string listen = ":9901";                                   // probes, metrics, status
   std::string control = "unix:///var/run/lastcall/control.sock";  // the /prestop endpoint
   std::string token_file;  // bearer token for /prestop; required for non-loopback TCP control
   std::string state_file;  // "" means state.json beside the control socket (unix control only)

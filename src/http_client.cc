@@ -25,23 +25,13 @@
 #include <thread>
 #include <vector>
 
+#include "net_util.h"
 #include "version.h"
 
 namespace lastcall {
 namespace {
 
 using std::chrono::steady_clock;
-
-// Works with both the GNU strerror_r (returns char*) and the XSI one (returns int).
-[[maybe_unused]] const char* PickErrorText(int /*result*/, const char* buffer) { return buffer; }
-[[maybe_unused]] const char* PickErrorText(const char* result, const char* /*buffer*/) {
-  return result;
-}
-
-std::string ErrnoText(int error) {
-  char buffer[128] = "unknown error";
-  return PickErrorText(strerror_r(error, buffer, sizeof(buffer)), buffer);
-}
 
 HttpResponse Failure(HttpError error, std::string detail) {
   HttpResponse response;
@@ -84,43 +74,9 @@ Wait WaitFor(int fd, short events, Deadline deadline) {
 }
 
 struct Endpoint {
-  sockaddr_storage address{};
-  socklen_t length = 0;
+  SocketAddress address;
   std::string text;  // for error messages
 };
-
-Endpoint MakeIpv4(const in_addr& ip, uint16_t port, const std::string& text) {
-  Endpoint endpoint;
-  sockaddr_in v4{};
-  v4.sin_family = AF_INET;
-  v4.sin_port = htons(port);
-  v4.sin_addr = ip;
-  std::memcpy(&endpoint.address, &v4, sizeof(v4));
-  endpoint.length = sizeof(v4);
-  endpoint.text = text;
-  return endpoint;
-}
-
-Endpoint MakeIpv6(const in6_addr& ip, uint16_t port, const std::string& text) {
-  Endpoint endpoint;
-  sockaddr_in6 v6{};
-  v6.sin6_family = AF_INET6;
-  v6.sin6_port = htons(port);
-  v6.sin6_addr = ip;
-  std::memcpy(&endpoint.address, &v6, sizeof(v6));
-  endpoint.length = sizeof(v6);
-  endpoint.text = text;
-  return endpoint;
-}
-
-bool IsLocalhost(std::string_view host) {
-  constexpr std::string_view kLocalhost = "localhost";
-  if (host.size() != kLocalhost.size()) return false;
-  for (size_t i = 0; i < host.size(); ++i) {
-    if ((host[i] | 0x20) != kLocalhost[i]) return false;
-  }
-  return true;
-}
 
 // Turns the URL into addresses to try in order. IP literals and "localhost" never touch the
 // resolver (the static binary has no NSS modules, and the answer is known anyway).
@@ -128,54 +84,40 @@ HttpResponse Resolve(const Url& url, std::vector<Endpoint>* endpoints) {
   if (url.scheme == Url::Scheme::kUnix) {
     std::string problem = ValidateSocketPath(url.socket_path);
     if (!problem.empty()) return Failure(HttpError::kOther, problem);
-    Endpoint endpoint;
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::memcpy(address.sun_path, url.socket_path.data(), url.socket_path.size());
-    std::memcpy(&endpoint.address, &address, sizeof(address));
-    endpoint.length =
-        static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + url.socket_path.size() + 1);
-    endpoint.text = url.socket_path;
-    endpoints->push_back(endpoint);
+    endpoints->push_back({UnixSocketAddress(url.socket_path), url.socket_path});
     return {};
   }
   std::string port = ":" + std::to_string(url.port);
-  in_addr v4{};
-  in6_addr v6{};
-  if (inet_pton(AF_INET, url.host.c_str(), &v4) == 1) {
-    endpoints->push_back(MakeIpv4(v4, url.port, url.host + port));
-  } else if (inet_pton(AF_INET6, url.host.c_str(), &v6) == 1) {
-    endpoints->push_back(MakeIpv6(v6, url.port, "[" + url.host + "]" + port));
-  } else if (IsLocalhost(url.host)) {
-    inet_pton(AF_INET, "127.0.0.1", &v4);
-    endpoints->push_back(MakeIpv4(v4, url.port, "127.0.0.1" + port));
-    endpoints->push_back(MakeIpv6(in6addr_loopback, url.port, "[::1]" + port));
-  } else {
-    // getaddrinfo has no deadline; lastcall's targets are almost always loopback literals.
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_ADDRCONFIG;
-    addrinfo* list = nullptr;
-    int status = getaddrinfo(url.host.c_str(), nullptr, &hints, &list);
-    if (status != 0) {
-      std::string reason = status == EAI_SYSTEM ? ErrnoText(errno) : gai_strerror(status);
-      return Failure(HttpError::kOther, "cannot resolve " + url.host + ": " + reason);
-    }
-    for (addrinfo* entry = list; entry != nullptr; entry = entry->ai_next) {
-      if (entry->ai_family == AF_INET) {
-        sockaddr_in in{};
-        std::memcpy(&in, entry->ai_addr, sizeof(in));
-        endpoints->push_back(MakeIpv4(in.sin_addr, url.port, url.host + port));
-      } else if (entry->ai_family == AF_INET6) {
-        sockaddr_in6 in6{};
-        std::memcpy(&in6, entry->ai_addr, sizeof(in6));
-        endpoints->push_back(MakeIpv6(in6.sin6_addr, url.port, url.host + port));
-      }
-    }
-    freeaddrinfo(list);
-    if (endpoints->empty()) return Failure(HttpError::kOther, "no address for " + url.host);
+  if (std::optional<SocketAddress> literal = IpSocketAddress(url.host, url.port)) {
+    bool v6 = literal->family() == AF_INET6;
+    endpoints->push_back({*literal, (v6 ? "[" + url.host + "]" : url.host) + port});
+    return {};
   }
+  if (EqualsIgnoreCase(url.host, "localhost")) {
+    endpoints->push_back({*IpSocketAddress("127.0.0.1", url.port), "127.0.0.1" + port});
+    endpoints->push_back({*IpSocketAddress("::1", url.port), "[::1]" + port});
+    return {};
+  }
+  // getaddrinfo has no deadline; lastcall's targets are almost always loopback literals.
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
+  addrinfo* list = nullptr;
+  int status = getaddrinfo(url.host.c_str(), std::to_string(url.port).c_str(), &hints, &list);
+  if (status != 0) {
+    std::string reason = status == EAI_SYSTEM ? ErrnoText(errno) : gai_strerror(status);
+    return Failure(HttpError::kOther, "cannot resolve " + url.host + ": " + reason);
+  }
+  for (addrinfo* entry = list; entry != nullptr; entry = entry->ai_next) {
+    if (entry->ai_family != AF_INET && entry->ai_family != AF_INET6) continue;
+    Endpoint endpoint{{}, url.host + port};
+    std::memcpy(&endpoint.address.storage, entry->ai_addr, entry->ai_addrlen);
+    endpoint.address.length = entry->ai_addrlen;
+    endpoints->push_back(endpoint);
+  }
+  freeaddrinfo(list);
+  if (endpoints->empty()) return Failure(HttpError::kOther, "no address for " + url.host);
   return {};
 }
 
@@ -195,7 +137,7 @@ HttpError ClassifyConnectError(int error) {
 
 // Connects to one endpoint before the deadline. On success stores the socket in *fd.
 HttpResponse ConnectOne(const Endpoint& endpoint, Deadline deadline, ScopedFd* fd) {
-  const int family = endpoint.address.ss_family;
+  const int family = endpoint.address.family();
   while (true) {
     int raw = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (raw < 0) {
@@ -207,7 +149,7 @@ HttpResponse ConnectOne(const Endpoint& endpoint, Deadline deadline, ScopedFd* f
     int one = 1;
     setsockopt(raw, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof(one));
 #endif
-    if (connect(raw, reinterpret_cast<const sockaddr*>(&endpoint.address), endpoint.length) == 0) {
+    if (connect(raw, endpoint.address.get(), endpoint.address.length) == 0) {
       return {};
     }
     int error = errno;
@@ -236,34 +178,6 @@ HttpResponse ConnectOne(const Endpoint& endpoint, Deadline deadline, ScopedFd* f
   }
 }
 
-bool IsTokenChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool IsToken(std::string_view text) {
-  return !text.empty() && std::all_of(text.begin(), text.end(), IsTokenChar);
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string LowerCase(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view TrimSpace(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
 // Serializes the request. Framing headers (Connection, Content-Length, Transfer-Encoding) are
 // always lastcall's own; Host and User-Agent may be overridden by the caller.
 HttpResponse BuildRequest(const HttpRequest& request, std::string* out) {
@@ -280,7 +194,7 @@ HttpResponse BuildRequest(const HttpRequest& request, std::string* out) {
   std::string extra;
   for (const auto& [name, value] : request.headers) {
     if (!IsToken(name)) return Failure(HttpError::kOther, "invalid header name \"" + name + "\"");
-    if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+    if (HasLineBreak(value)) {
       return Failure(HttpError::kOther, "header " + name + " contains a line break or NUL");
     }
     if (EqualsIgnoreCase(name, "connection") || EqualsIgnoreCase(name, "content-length") ||
@@ -455,7 +369,7 @@ class ResponseReader {
       if (colon == std::string_view::npos || !IsToken(line.substr(0, colon))) {
         return Malformed("bad header line \"" + std::string(line.substr(0, 64)) + "\"");
       }
-      response_.headers.emplace_back(LowerCase(line.substr(0, colon)),
+      response_.headers.emplace_back(ToLowerAscii(line.substr(0, colon)),
                                      std::string(TrimSpace(line.substr(colon + 1))));
     }
     return State::kNeedMore;

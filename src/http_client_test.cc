@@ -27,6 +27,11 @@ HttpRequest Get(const std::string& url_text) {
   return request;
 }
 
+// GETs `url` on a fresh client.
+HttpResponse Fetch(const std::string& url, milliseconds timeout = milliseconds(2000)) {
+  return PosixHttpClient().Send(Get(url), In(timeout));
+}
+
 std::string HeaderOf(const HttpResponse& response, const std::string& name) {
   for (const auto& [key, value] : response.headers) {
     if (key == name) return value;
@@ -41,23 +46,6 @@ ScriptedServer::Script Answer(std::string answer) {
     send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
   };
 }
-
-// A server socket bound but not listening: connecting to its port is refused.
-struct RefusingPort {
-  RefusingPort() {
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-    socklen_t length = sizeof(address);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-    port = ntohs(address.sin_port);
-  }
-  ~RefusingPort() { close(fd); }
-  int fd = -1;
-  uint16_t port = 0;
-};
 
 TEST_CASE("PosixHttpClient sends a well-formed request and reads status, headers and body") {
   std::mutex mu;
@@ -134,8 +122,7 @@ TEST_CASE("PosixHttpClient reads chunked bodies delivered in fragments") {
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
   });
-  PosixHttpClient client;
-  HttpResponse response = client.Send(Get(server.url()), In(milliseconds(3000)));
+  HttpResponse response = Fetch(server.url(), milliseconds(3000));
   REQUIRE_MESSAGE(response.ok(), response.error_detail);
   CHECK(response.status == 200);
   CHECK(response.body == "hello world0123456789");
@@ -143,8 +130,7 @@ TEST_CASE("PosixHttpClient reads chunked bodies delivered in fragments") {
 
 TEST_CASE("PosixHttpClient reads a body that ends when the server closes") {
   ScriptedServer server(Answer("HTTP/1.0 200 OK\nContent-Type: text/plain\n\nuntil close"));
-  PosixHttpClient client;
-  HttpResponse response = client.Send(Get(server.url()), In(milliseconds(2000)));
+  HttpResponse response = Fetch(server.url());
   REQUIRE_MESSAGE(response.ok(), response.error_detail);
   CHECK(response.body == "until close");
   CHECK(HeaderOf(response, "content-type") == "text/plain");
@@ -153,8 +139,7 @@ TEST_CASE("PosixHttpClient reads a body that ends when the server closes") {
 TEST_CASE("PosixHttpClient skips interim 1xx answers") {
   ScriptedServer server(
       Answer("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
-  PosixHttpClient client;
-  HttpResponse response = client.Send(Get(server.url()), In(milliseconds(2000)));
+  HttpResponse response = Fetch(server.url());
   REQUIRE_MESSAGE(response.ok(), response.error_detail);
   CHECK(response.status == 200);
   CHECK(response.body == "ok");
@@ -173,13 +158,13 @@ TEST_CASE("PosixHttpClient expects no body after HEAD") {
 }
 
 TEST_CASE("PosixHttpClient reports a closed port as refused") {
-  RefusingPort port;
+  testing::ClosedPort port;
   PosixHttpClient client;
-  HttpResponse response = client.Send(Get("http://127.0.0.1:" + std::to_string(port.port) + "/"),
+  HttpResponse response = client.Send(Get("http://127.0.0.1:" + std::to_string(port.port()) + "/"),
                                       In(milliseconds(1000)));
   CHECK(response.error == HttpError::kRefused);
   CHECK(response.error_detail ==
-        "connect to 127.0.0.1:" + std::to_string(port.port) + ": Connection refused");
+        "connect to 127.0.0.1:" + std::to_string(port.port()) + ": Connection refused");
   CHECK(ToString(response.error) == "refused");
 }
 
@@ -194,8 +179,8 @@ TEST_CASE("PosixHttpClient tries 127.0.0.1 then ::1 for localhost") {
   REQUIRE_MESSAGE(response.ok(), response.error_detail);
   CHECK(response.status == 200);
 
-  RefusingPort port;
-  response = client.Send(Get("http://localhost:" + std::to_string(port.port) + "/"),
+  testing::ClosedPort port;
+  response = client.Send(Get("http://localhost:" + std::to_string(port.port()) + "/"),
                          In(milliseconds(1000)));
   CHECK(response.error == HttpError::kRefused);
 }
@@ -270,10 +255,9 @@ TEST_CASE("PosixHttpClient ends at the deadline even when the server trickles by
 }
 
 TEST_CASE("PosixHttpClient refuses to buffer oversized answers") {
-  PosixHttpClient client;
   SUBCASE("Content-Length over the limit fails before the body is read") {
     ScriptedServer server(Answer("HTTP/1.1 200 OK\r\nContent-Length: 8388609\r\n\r\n"));
-    HttpResponse response = client.Send(Get(server.url()), In(milliseconds(2000)));
+    HttpResponse response = Fetch(server.url());
     CHECK(response.error == HttpError::kMalformed);
     CHECK(response.error_detail == "the response body exceeds 8388608 bytes");
   }
@@ -287,21 +271,21 @@ TEST_CASE("PosixHttpClient refuses to buffer oversized answers") {
         if (send(fd, block.data(), block.size(), MSG_NOSIGNAL) <= 0) return;
       }
     });
-    HttpResponse response = client.Send(Get(server.url()), In(milliseconds(5000)));
+    HttpResponse response = Fetch(server.url(), milliseconds(5000));
     CHECK(response.error == HttpError::kMalformed);
     CHECK(response.error_detail == "the response body exceeds 8388608 bytes");
   }
   SUBCASE("a chunk whose size is over the limit") {
     ScriptedServer server(
         Answer("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n800001\r\n"));
-    HttpResponse response = client.Send(Get(server.url()), In(milliseconds(2000)));
+    HttpResponse response = Fetch(server.url());
     CHECK(response.error == HttpError::kMalformed);
     CHECK(response.error_detail == "the response body exceeds 8388608 bytes");
   }
   SUBCASE("headers over the limit") {
     ScriptedServer server(
         Answer("HTTP/1.1 200 OK\r\nX-Big: " + std::string(20000, 'b') + "\r\n\r\n"));
-    HttpResponse response = client.Send(Get(server.url()), In(milliseconds(2000)));
+    HttpResponse response = Fetch(server.url());
     CHECK(response.error == HttpError::kMalformed);
     CHECK(response.error_detail == "the response headers exceed 16384 bytes");
   }
@@ -325,21 +309,19 @@ TEST_CASE("PosixHttpClient reports answers that are not HTTP/1.x as malformed") 
       {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n",
        "a chunk is longer than its size line says"},
   };
-  PosixHttpClient client;
   for (const auto& [answer, detail] : cases) {
     CAPTURE(answer);
     ScriptedServer server(Answer(answer));
-    HttpResponse response = client.Send(Get(server.url()), In(milliseconds(2000)));
+    HttpResponse response = Fetch(server.url());
     CHECK(response.error == HttpError::kMalformed);
     CHECK(response.error_detail == detail);
   }
 }
 
 TEST_CASE("PosixHttpClient reports a close before the answer is complete as reset") {
-  PosixHttpClient client;
   SUBCASE("no answer at all") {
     ScriptedServer server(Answer(""));
-    HttpResponse response = client.Send(Get(server.url()), In(milliseconds(2000)));
+    HttpResponse response = Fetch(server.url());
     CHECK(response.error == HttpError::kReset);
     CHECK(response.error_detail ==
           "the server closed the connection before the response headers were complete (0 bytes "
@@ -347,7 +329,7 @@ TEST_CASE("PosixHttpClient reports a close before the answer is complete as rese
   }
   SUBCASE("half a body") {
     ScriptedServer server(Answer("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf"));
-    HttpResponse response = client.Send(Get(server.url()), In(milliseconds(2000)));
+    HttpResponse response = Fetch(server.url());
     CHECK(response.error == HttpError::kReset);
     CHECK(response.error_detail ==
           "the server closed the connection in the middle of the response body (43 bytes "

@@ -9,56 +9,10 @@
 #include <string_view>
 
 #include "http_server.h"
+#include "net_util.h"
 
 namespace lastcall {
 namespace {
-
-// RFC 9110 token characters (method and header names).
-bool IsTokenChar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool IsToken(std::string_view text) {
-  if (text.empty()) return false;
-  for (char c : text) {
-    if (!IsTokenChar(c)) return false;
-  }
-  return true;
-}
-
-char ToLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string LowerCase(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = ToLower(c);
-  return out;
-}
-
-std::string_view TrimSpace(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -148,12 +102,7 @@ LengthParse ParseContentLength(std::string_view joined, size_t max, size_t* leng
 bool HasToken(std::string_view list, std::string_view token) {
   while (!list.empty()) {
     size_t comma = list.find(',');
-    std::string_view item = TrimSpace(list.substr(0, comma));
-    if (item.size() == token.size()) {
-      bool equal = true;
-      for (size_t i = 0; i < item.size(); ++i) equal = equal && ToLower(item[i]) == token[i];
-      if (equal) return true;
-    }
+    if (EqualsIgnoreCase(TrimSpace(list.substr(0, comma)), token)) return true;
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
   }
@@ -242,7 +191,7 @@ ParsedRequest ParseHttpRequest(std::string_view data, size_t max_header_bytes,
     if (colon == std::string_view::npos || !IsToken(line.substr(0, colon))) {
       return Fail(ParseStatus::kBad, "bad header line");
     }
-    std::string name = LowerCase(line.substr(0, colon));
+    std::string name = ToLowerAscii(line.substr(0, colon));
     std::string_view value = TrimSpace(line.substr(colon + 1));
     for (char c : value) {
       auto byte = static_cast<unsigned char>(c);

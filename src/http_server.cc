@@ -26,6 +26,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include "net_util.h"
+
 namespace lastcall {
 namespace {
 
@@ -52,52 +54,13 @@ constexpr size_t kMaxLingerBytes = 1024 * 1024;
 // When accept() fails for lack of descriptors, stop accepting for a moment instead of spinning.
 constexpr std::chrono::milliseconds kAcceptPause{100};
 
-// Works with both the GNU strerror_r (returns char*) and the XSI one (returns int).
-[[maybe_unused]] const char* PickErrorText(int /*result*/, const char* buffer) { return buffer; }
-[[maybe_unused]] const char* PickErrorText(const char* result, const char* /*buffer*/) {
-  return result;
-}
-
-// "address already in use": errno text in the lower case of a sentence's tail.
-std::string ErrnoText(int error) {
-  char buffer[128] = "unknown error";
-  std::string text = PickErrorText(strerror_r(error, buffer, sizeof(buffer)), buffer);
-  if (!text.empty() && text[0] >= 'A' && text[0] <= 'Z' && (text.size() < 2 || text[1] > 'Z')) {
-    text[0] = static_cast<char>(text[0] - 'A' + 'a');
+// "address already in use": errno text as the tail of a sentence.
+std::string LowerErrnoText(int error) {
+  std::string text = ErrnoText(error);
+  if (text.size() >= 2 && text[0] >= 'A' && text[0] <= 'Z' && !(text[1] >= 'A' && text[1] <= 'Z')) {
+    text[0] = ToLowerAscii(text[0]);
   }
   return text;
-}
-
-std::string FormatPeer(const sockaddr_storage& address) {
-  char text[INET6_ADDRSTRLEN] = "";
-  if (address.ss_family == AF_INET) {
-    sockaddr_in v4{};
-    std::memcpy(&v4, &address, sizeof(v4));
-    inet_ntop(AF_INET, &v4.sin_addr, text, sizeof(text));
-    return std::string(text) + ":" + std::to_string(ntohs(v4.sin_port));
-  }
-  if (address.ss_family == AF_INET6) {
-    sockaddr_in6 v6{};
-    std::memcpy(&v6, &address, sizeof(v6));
-    if (IN6_IS_ADDR_V4MAPPED(&v6.sin6_addr)) {
-      // A v4 client on the dual-stack socket: show it as it would appear on a v4 socket.
-      inet_ntop(AF_INET, &v6.sin6_addr.s6_addr[12], text, sizeof(text));
-      return std::string(text) + ":" + std::to_string(ntohs(v6.sin6_port));
-    }
-    inet_ntop(AF_INET6, &v6.sin6_addr, text, sizeof(text));
-    return "[" + std::string(text) + "]:" + std::to_string(ntohs(v6.sin6_port));
-  }
-  return "unix";
-}
-
-bool IsHeaderSafe(std::string_view text) {
-  return text.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return (x | 0x20) == (y | 0x20);
-         });
 }
 
 bool ContainsIgnoreCase(std::string_view haystack, std::string_view needle) {
@@ -114,18 +77,10 @@ std::string MakeDirectories(const std::string& path) {
     if (mkdir(prefix.c_str(), 0750) == 0) {
       chmod(prefix.c_str(), 0750);  // the umask may have taken group access away
     } else if (errno != EEXIST) {
-      return "cannot create directory " + prefix + ": " + ErrnoText(errno);
+      return "cannot create directory " + prefix + ": " + LowerErrnoText(errno);
     }
     if (slash == std::string::npos) return "";
   }
-}
-
-sockaddr_un UnixAddress(const std::string& path, socklen_t* length) {
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::memcpy(address.sun_path, path.data(), path.size());
-  *length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
-  return address;
 }
 
 enum class SocketFileState { kLive, kStale, kError };
@@ -134,18 +89,17 @@ enum class SocketFileState { kLive, kStale, kError };
 SocketFileState ProbeSocketFile(const std::string& path, std::string* problem) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    *problem = "socket: " + ErrnoText(errno);
+    *problem = "socket: " + LowerErrnoText(errno);
     return SocketFileState::kError;
   }
-  socklen_t length = 0;
-  sockaddr_un address = UnixAddress(path, &length);
-  int result = connect(fd, reinterpret_cast<const sockaddr*>(&address), length);
+  SocketAddress address = UnixSocketAddress(path);
+  int result = connect(fd, address.get(), address.length);
   int error = errno;
   close(fd);
   // EAGAIN: a listener whose backlog is full is still a listener.
   if (result == 0 || error == EAGAIN || error == EINPROGRESS) return SocketFileState::kLive;
   if (error == ECONNREFUSED) return SocketFileState::kStale;
-  *problem = "cannot tell whether " + path + " is in use: " + ErrnoText(error);
+  *problem = "cannot tell whether " + path + " is in use: " + LowerErrnoText(error);
   return SocketFileState::kError;
 }
 
@@ -241,14 +195,14 @@ struct HttpServer::Impl {
     std::string problem = address.is_unix ? BindUnix(address) : BindTcp(address);
     if (!problem.empty()) return address.ToString() + ": " + problem;
     if (listen(listen_fd, SOMAXCONN) != 0) {
-      problem = "listen: " + ErrnoText(errno);
+      problem = "listen: " + LowerErrnoText(errno);
       AbandonListener();
       return address.ToString() + ": " + problem;
     }
     epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     int wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (epoll_fd < 0 || wake_fd < 0) {
-      problem = "epoll/eventfd: " + ErrnoText(errno);
+      problem = "epoll/eventfd: " + LowerErrnoText(errno);
       if (wake_fd >= 0) close(wake_fd);
       if (epoll_fd >= 0) close(epoll_fd);
       epoll_fd = -1;
@@ -275,31 +229,12 @@ struct HttpServer::Impl {
   }
 
   std::string BindTcpTo(const std::string& host, uint16_t port_number, bool dual_stack) {
-    sockaddr_storage storage{};
-    socklen_t length = 0;
-    in_addr v4{};
-    in6_addr v6{};
-    if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
-      sockaddr_in address{};
-      address.sin_family = AF_INET;
-      address.sin_port = htons(port_number);
-      address.sin_addr = v4;
-      std::memcpy(&storage, &address, sizeof(address));
-      length = sizeof(address);
-    } else if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
-      sockaddr_in6 address{};
-      address.sin6_family = AF_INET6;
-      address.sin6_port = htons(port_number);
-      address.sin6_addr = v6;
-      std::memcpy(&storage, &address, sizeof(address));
-      length = sizeof(address);
-    } else {
-      return "host \"" + host + "\" is not an IP address";
-    }
-    int fd = socket(storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    std::optional<SocketAddress> address = IpSocketAddress(host, port_number);
+    if (!address) return "host \"" + host + "\" is not an IP address";
+    int fd = socket(address->family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-      ipv6_unavailable = storage.ss_family == AF_INET6 && errno == EAFNOSUPPORT;
-      return "socket: " + ErrnoText(errno);
+      ipv6_unavailable = address->family() == AF_INET6 && errno == EAFNOSUPPORT;
+      return "socket: " + LowerErrnoText(errno);
     }
     listen_fd = fd;
     int one = 1;
@@ -308,20 +243,17 @@ struct HttpServer::Impl {
       int zero = 0;
       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
     }
-    if (bind(fd, reinterpret_cast<const sockaddr*>(&storage), length) != 0) {
+    if (bind(fd, address->get(), address->length) != 0) {
       int error = errno;
       ipv6_unavailable =
-          storage.ss_family == AF_INET6 && (error == EADDRNOTAVAIL || error == EAFNOSUPPORT);
+          address->family() == AF_INET6 && (error == EADDRNOTAVAIL || error == EAFNOSUPPORT);
       CloseListener();
-      return ErrnoText(error);
+      return LowerErrnoText(error);
     }
     sockaddr_storage bound{};
     socklen_t bound_length = sizeof(bound);
     getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_length);
-    // sin_port and sin6_port sit at the same offset, right after the family.
-    sockaddr_in bound_v4{};
-    std::memcpy(&bound_v4, &bound, sizeof(bound_v4));
-    bound_port = ntohs(bound_v4.sin_port);
+    bound_port = PortOf(bound);
     return "";
   }
 
@@ -347,23 +279,22 @@ struct HttpServer::Impl {
         case SocketFileState::kStale:
           // Left behind by a process that died without cleaning up.
           if (unlink(path.c_str()) != 0 && errno != ENOENT) {
-            return "cannot remove stale socket " + path + ": " + ErrnoText(errno);
+            return "cannot remove stale socket " + path + ": " + LowerErrnoText(errno);
           }
           break;
       }
     } else if (errno != ENOENT) {
-      return "cannot inspect " + path + ": " + ErrnoText(errno);
+      return "cannot inspect " + path + ": " + LowerErrnoText(errno);
     }
 
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return "socket: " + ErrnoText(errno);
+    if (fd < 0) return "socket: " + LowerErrnoText(errno);
     listen_fd = fd;
-    socklen_t length = 0;
-    sockaddr_un unix_address = UnixAddress(path, &length);
-    if (bind(fd, reinterpret_cast<const sockaddr*>(&unix_address), length) != 0) {
+    SocketAddress unix_address = UnixSocketAddress(path);
+    if (bind(fd, unix_address.get(), unix_address.length) != 0) {
       int error = errno;
       CloseListener();
-      return ErrnoText(error);
+      return LowerErrnoText(error);
     }
     // The mode is set before listen(): until then every connect() is refused, so there is no
     // moment in which the file is reachable with the umask's permissions. (Changing the umask
@@ -374,7 +305,7 @@ struct HttpServer::Impl {
       int error = errno;
       unlink(path.c_str());
       CloseListener();
-      return "cannot set the mode of " + path + ": " + ErrnoText(error);
+      return "cannot set the mode of " + path + ": " + LowerErrnoText(error);
     }
     socket_path = path;
     socket_device = created.st_dev;
@@ -700,7 +631,7 @@ struct HttpServer::Impl {
     bool no_body = status < 200 || status == 204 || status == 304;
     std::string& out = connection->out;
     out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(StatusReason(status)) + "\r\n";
-    if (!response.content_type.empty() && IsHeaderSafe(response.content_type) && !no_body) {
+    if (!response.content_type.empty() && !HasLineBreak(response.content_type) && !no_body) {
       out += "Content-Type: " + response.content_type + "\r\n";
     }
     if (status >= 200 && status != 204) {
@@ -708,7 +639,7 @@ struct HttpServer::Impl {
     }
     for (const auto& [name, value] : response.headers) {
       // The framing headers are the server's; anything that could split the head is dropped.
-      if (name.empty() || !IsHeaderSafe(name) || !IsHeaderSafe(value) ||
+      if (name.empty() || HasLineBreak(name) || HasLineBreak(value) ||
           name.find(':') != std::string::npos || EqualsIgnoreCase(name, "content-length") ||
           EqualsIgnoreCase(name, "connection") || EqualsIgnoreCase(name, "transfer-encoding")) {
         continue;

@@ -187,6 +187,33 @@ inline std::string ReadRequestHead(int fd, milliseconds timeout = milliseconds(2
   return head;
 }
 
+// A TCP socket bound to a free port on 127.0.0.1, not yet listening.
+inline int BindLoopback(uint16_t* port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t length = sizeof(address);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  *port = ntohs(address.sin_port);
+  return fd;
+}
+
+// A port on 127.0.0.1 that refuses connections: bound (so nobody else takes it), not listening.
+class ClosedPort {
+ public:
+  ClosedPort() : fd_(BindLoopback(&port_)) {}
+  ~ClosedPort() { close(fd_); }
+  ClosedPort(const ClosedPort&) = delete;
+  ClosedPort& operator=(const ClosedPort&) = delete;
+  uint16_t port() const { return port_; }
+
+ private:
+  uint16_t port_ = 0;
+  int fd_;
+};
+
 // A TCP listener on 127.0.0.1 whose connections `script` handles, one after another, on one
 // thread: the misbehaving server a client test needs. `stop` turns true when the test ends.
 class ScriptedServer {
@@ -194,14 +221,7 @@ class ScriptedServer {
   using Script = std::function<void(int fd, const std::atomic<bool>& stop)>;
 
   explicit ScriptedServer(Script script) : script_(std::move(script)) {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-    socklen_t length = sizeof(address);
-    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
+    listen_fd_ = BindLoopback(&port_);
     listen(listen_fd_, 16);
     thread_ = std::thread([this] {
       while (!stop_.load()) {

@@ -13,10 +13,10 @@
 namespace lastcall {
 
 enum class PollOutcome {
-  kDrained,   // at or below the threshold (or a drained status)
-  kBusy,      // work still in flight
-  kRefused,   // nobody listens (connection refused); the sequence applies refused_means
-  kError,     // the answer could not be read (timeout, malformed body, missing field): not drained
+  kDrained,  // at or below the threshold (or a drained status)
+  kBusy,     // work still in flight
+  kRefused,  // nobody listens (connection refused); the sequence applies refused_means
+  kError,    // the answer could not be read (timeout, malformed body, missing field): not drained
 };
 std::string_view ToString(PollOutcome outcome);
 

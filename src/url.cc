@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "http_client.h"
+#include "net_util.h"
 
 namespace lastcall {
 namespace {
@@ -88,16 +89,6 @@ std::string SplitHostPort(std::string_view authority, std::string* host,
   *host = std::string(authority.substr(0, colon));
   if (colon != std::string_view::npos) *port_text = authority.substr(colon + 1);
   return "";
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
-    char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] - 'A' + 'a') : b[i];
-    if (x != y) return false;
-  }
-  return true;
 }
 
 bool HasControlOrSpace(std::string_view text) {
