@@ -20,9 +20,9 @@ using Deadline = std::chrono::steady_clock::time_point;
 struct Url {
   enum class Scheme { kHttp, kUnix };
   Scheme scheme = Scheme::kHttp;
-  std::string host;  // IP literal or name, brackets stripped for IPv6; empty for unix
+  std::string host;       // IP literal or name, brackets stripped for IPv6; empty for unix
   uint16_t port = 80;
-  std::string socket_path;   // unix only
+  std::string socket_path;  // unix only
   std::string target = "/";  // path and query sent in the request line
 
   std::string ToString() const;  // for logs; never contains credentials (there are none)
@@ -86,6 +86,11 @@ class HttpClient {
 // The real client over POSIX sockets (TCP v4/v6 and Unix domain). Response bodies over
 // kMaxBodyBytes and headers over kMaxHeaderBytes are kMalformed: an app cannot make lastcall
 // buffer without bound. Supports Content-Length, chunked, and read-until-close bodies.
+// Sends Host, User-Agent (both overridable), Connection: close and, with a body or for
+// POST/PUT/PATCH, Content-Length; caller headers named Connection, Content-Length or
+// Transfer-Encoding are dropped, and header values with CR/LF/NUL make the call kOther. IP
+// literals and "localhost" (127.0.0.1, then ::1) need no resolver; other names go through
+// getaddrinfo, which the deadline cannot interrupt.
 class PosixHttpClient final : public HttpClient {
  public:
   static constexpr size_t kMaxHeaderBytes = 16 * 1024;

@@ -35,8 +35,8 @@ struct HttpServerOptions {
 
 struct ServerRequest {
   std::string method;
-  std::string path;                            // decoded path without the query
-  std::map<std::string, std::string> query;    // decoded query parameters
+  std::string path;                          // decoded path without the query
+  std::map<std::string, std::string> query;  // decoded query parameters
   std::map<std::string, std::string> headers;  // names lower-cased; repeated names joined by ","
   std::string body;
   std::string peer;  // "127.0.0.1:5555", "[::1]:5555", or "unix"
@@ -99,9 +99,9 @@ enum class ParseStatus { kComplete, kIncomplete, kBad, kHeadersTooLarge, kBodyTo
 struct ParsedRequest {
   ParseStatus status = ParseStatus::kIncomplete;
   ServerRequest request;
-  size_t consumed = 0;     // bytes of the input this request used (pipelining)
-  bool keep_alive = true;  // HTTP/1.1 default; HTTP/1.0 or "Connection: close" -> false
-  std::string error;       // for kBad: what was wrong
+  size_t consumed = 0;        // bytes of the input this request used (pipelining)
+  bool keep_alive = true;     // HTTP/1.1 default; HTTP/1.0 or "Connection: close" -> false
+  std::string error;          // for kBad: what was wrong
   // kIncomplete with complete headers: the input size at which the request will be complete
   // (headers + Content-Length), so a caller need not re-parse before that. 0 otherwise.
   size_t complete_at = 0;
