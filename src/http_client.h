@@ -44,6 +44,10 @@ struct ListenAddress {
 };
 std::optional<ListenAddress> ParseListenAddress(std::string_view text, std::string* error);
 
+// Returns "" when `path` is usable as a Unix socket path (absolute, no ".." component, no NUL,
+// fits sockaddr_un's 107 bytes), else the problem. Used by both parsers and HttpServer::Listen.
+std::string ValidateSocketPath(std::string_view path);
+
 struct HttpRequest {
   std::string method = "GET";
   Url url;
@@ -82,6 +86,11 @@ class HttpClient {
 // The real client over POSIX sockets (TCP v4/v6 and Unix domain). Response bodies over
 // kMaxBodyBytes and headers over kMaxHeaderBytes are kMalformed: an app cannot make lastcall
 // buffer without bound. Supports Content-Length, chunked, and read-until-close bodies.
+// Sends Host, User-Agent (both overridable), Connection: close and, with a body or for
+// POST/PUT/PATCH, Content-Length; caller headers named Connection, Content-Length or
+// Transfer-Encoding are dropped, and header values with CR/LF/NUL make the call kOther. IP
+// literals and "localhost" (127.0.0.1, then ::1) need no resolver; other names go through
+// getaddrinfo, which the deadline cannot interrupt.
 class PosixHttpClient final : public HttpClient {
  public:
   static constexpr size_t kMaxHeaderBytes = 16 * 1024;

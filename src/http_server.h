@@ -63,18 +63,20 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds and listens. For a unix socket: creates the parent directory if missing (0750),
-  // replaces a stale socket file (one nobody accepts on) but refuses to replace a live one or a
-  // non-socket file, and sets unix_socket_mode. Returns "" on success, else a sentence naming the
-  // address and the reason ("127.0.0.1:9901: address already in use").
+  // Binds and listens (and calls RaiseFileLimit). For a unix socket: creates the parent directory
+  // if missing (0750), replaces a stale socket file (one nobody accepts on) but refuses to replace
+  // a live one or a non-socket file, and sets unix_socket_mode before listen(). Returns "" on
+  // success, else a sentence naming the address and the reason ("127.0.0.1:9901: address already
+  // in use"). REQUIRES: called once.
   std::string Listen(const ListenAddress& address);
   // The bound port (useful with port 0). REQUIRES: Listen succeeded and address is TCP.
   uint16_t port() const;
 
   // Starts the epoll thread. REQUIRES: Listen succeeded.
   void Start();
-  // Stops accepting, closes every connection, joins the thread, removes a unix socket file it
-  // created. Idempotent.
+  // Stops accepting, closes every connection (requests waiting on their Responder get no answer),
+  // joins the thread, removes a unix socket file it created (if the file is still that one).
+  // Idempotent. REQUIRES: not called from the handler (it runs on the thread Stop joins).
   void Stop();
 
   // Connections currently open (for metrics and tests).
@@ -86,7 +88,13 @@ class HttpServer {
 };
 
 // Pure request parser used by the server (exposed for tests and fuzzing). Feeds on the bytes
-// received so far; returns kIncomplete until a whole request is present.
+// received so far; returns kIncomplete until a whole request is present. Linear in its input.
+// Once the headers are complete, a kIncomplete result carries them in `request` (body empty), so
+// a caller can tell from Content-Length how many bytes it still waits for. Request bodies must
+// use Content-Length: any Transfer-Encoding (chunked) is kBad (400), as are HTTP versions other
+// than 1.0/1.1, obsolete line folding, control characters in header values, conflicting
+// Content-Length copies and malformed %-escapes (or %00) in the target. A missing Host header is
+// accepted. Leading empty lines are skipped and count towards `consumed`.
 enum class ParseStatus { kComplete, kIncomplete, kBad, kHeadersTooLarge, kBodyTooLarge };
 struct ParsedRequest {
   ParseStatus status = ParseStatus::kIncomplete;
@@ -94,10 +102,18 @@ struct ParsedRequest {
   size_t consumed = 0;     // bytes of the input this request used (pipelining)
   bool keep_alive = true;  // HTTP/1.1 default; HTTP/1.0 or "Connection: close" -> false
   std::string error;       // for kBad: what was wrong
+  // kIncomplete with complete headers: the input size at which the request will be complete
+  // (headers + Content-Length), so a caller need not re-parse before that. 0 otherwise.
+  size_t complete_at = 0;
 };
 ParsedRequest ParseHttpRequest(std::string_view data, size_t max_header_bytes,
                                size_t max_body_bytes);
 
 std::string_view StatusReason(int status);
+
+// Raises this process's RLIMIT_NOFILE soft limit to its hard limit (capped at 2^20), once, so a
+// thousand probe connections fit. Returns the soft limit now in force (0 if unknown). Thread-safe;
+// HttpServer::Listen calls it.
+size_t RaiseFileLimit();
 
 }  // namespace lastcall
