@@ -346,17 +346,18 @@ void InstallRoutes(AppServer& server, AppState& state, const Options& options) {
   });
 
   server.Get("/work", [&](const httplib::Request& req, httplib::Response& res) {
-    auto ticket = std::make_shared<RequestTicket>(state, RequestKind::kWork);
     int64_t ms = 0;
     if (req.has_param("ms")) {
       const std::string text = req.get_param_value("ms");
       auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), ms);
       if (error != std::errc{} || end != text.data() + text.size() || ms < 0) {
-        Reply(res, std::move(ticket), 400, "ms must be a non-negative integer\n", "text/plain");
+        Reply(res, std::make_shared<RequestTicket>(state, RequestKind::kControl), 400,
+              "ms must be a non-negative integer\n", "text/plain");
         return;
       }
     }
     ms = std::min(ms, kMaxWorkMs);
+    auto ticket = std::make_shared<RequestTicket>(state, RequestKind::kWork);
     std::this_thread::sleep_for(milliseconds{ms});
     Reply(res, std::move(ticket), 200,
           nlohmann::json{{"name", options.name}, {"slept_ms", ms}}.dump(), "application/json");
