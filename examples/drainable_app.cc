@@ -16,9 +16,10 @@
 //   GET  /              200, a line of text naming the replica.
 //
 // On SIGTERM or SIGINT it shuts down the way Go's http.Server.Shutdown does: close the listener,
-// close idle keep-alive connections, let in-flight requests finish (bounded by
-// --shutdown-timeout), exit 0. With --naive it exits at once instead, dropping in-flight work: the
-// baseline of an app without graceful shutdown.
+// let the requests being handled finish (bounded by --shutdown-timeout), exit 0 without waiting
+// for idle keep-alive connections. With --naive it exits at once instead, dropping in-flight
+// work: the baseline of an app without graceful shutdown. Signals are blocked and collected by
+// one thread with sigwait; nothing runs in an asynchronous handler.
 //
 // Exit codes: 0 clean shutdown; 1 shutdown timed out with work still in flight, or the server
 // failed (port in use, accept error); 2 bad flags.
@@ -53,11 +54,12 @@ using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
 constexpr int64_t kMaxWorkMs = 60000;
-// Keep-alive connections each hold a pool thread while open, so the pool must outnumber the
-// connections a load balancer keeps open, or polls of /drain wait behind long /work requests.
-constexpr size_t kDefaultThreads = 64;
-// httplib's default of 5 requests per connection makes benchmark clients reconnect constantly.
-constexpr size_t kKeepAliveMaxCount = 1000;
+// httplib serves a connection on one pool thread until it closes, so the pool must outnumber the
+// connections clients keep open, or the extra ones (and polls of /drain) wait for a thread.
+constexpr size_t kDefaultThreads = 256;
+// Requests per keep-alive connection before the app closes it (httplib's default is 5): rare
+// enough to spare reconnects, frequent enough that connections queued for a thread get one.
+constexpr size_t kKeepAliveMaxCount = 100;
 // httplib listens with a backlog of 5, which drops SYNs under a benchmark's connection bursts.
 constexpr int kListenBacklog = 1024;
 // How often the shutdown wait re-closes idle connections (ones accepted while the listener closed).
@@ -474,6 +476,9 @@ int main(int argc, char** argv) {
     return new CountingThreadPool(threads, state);
   };
   server.set_keep_alive_max_count(kKeepAliveMaxCount);
+  // httplib writes headers and body separately; with Nagle's algorithm the body then waits for
+  // the client's delayed ACK, adding 40 ms to every keep-alive response.
+  server.set_tcp_nodelay(true);
   server.set_socket_options(SetListenerOptions);
   InstallRoutes(server, state, options);
 
@@ -500,6 +505,10 @@ int main(int argc, char** argv) {
 
   // stop() does nothing until the accept loop runs, so announce the port only once it does.
   while (!server.is_running() && !state.WaitServerStopped(Clock::now() + milliseconds{1})) {
+  }
+  if (!server.is_running()) {
+    Log("server failed to start");
+    ExitNow(1);
   }
   std::printf("drainable_app listening on %s\n", FormatHostPort(address->host, port).c_str());
   std::fflush(stdout);

@@ -5,7 +5,7 @@
 #include <httplib.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,8 +17,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-extern char** environ;
 
 namespace {
 
@@ -39,28 +37,23 @@ class AppProcess {
 
     int out[2];
     REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-    stdout_ = out[0];
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    // The child must see the signals the tests send, whatever this process blocks or ignores.
-    posix_spawnattr_t attributes;
-    posix_spawnattr_init(&attributes);
     sigset_t none;
     sigemptyset(&none);
-    sigset_t defaults;
-    sigemptyset(&defaults);
-    sigaddset(&defaults, SIGTERM);
-    sigaddset(&defaults, SIGINT);
-    sigaddset(&defaults, SIGPIPE);
-    posix_spawnattr_setsigmask(&attributes, &none);
-    posix_spawnattr_setsigdefault(&attributes, &defaults);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    const int error = posix_spawn(&pid_, argv[0], &actions, &attributes, argv.data(), environ);
-    posix_spawnattr_destroy(&attributes);
-    posix_spawn_file_actions_destroy(&actions);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      // Only async-signal-safe calls from here. The child dies with this process, even killed
+      // by a test timeout; it must see the signals the tests send, whatever this one blocks.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      ::signal(SIGPIPE, SIG_DFL);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      ::dup2(out[1], STDOUT_FILENO);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
     ::close(out[1]);
-    REQUIRE_MESSAGE(error == 0, "cannot start " << EXAMPLE_APP_BINARY);
+    stdout_ = out[0];
+    if (pid_ < 0) ::close(stdout_);
+    REQUIRE_MESSAGE(pid_ > 0, "cannot start " << EXAMPLE_APP_BINARY);
   }
 
   ~AppProcess() {
@@ -75,30 +68,36 @@ class AppProcess {
   AppProcess(const AppProcess&) = delete;
   AppProcess& operator=(const AppProcess&) = delete;
 
-  // Waits for the "drainable_app listening on HOST:PORT" line and returns PORT, or 0 if it does
-  // not come within 5 s. Closes stdout afterwards: the tests read nothing else, and a full pipe
-  // would block the app.
-  int WaitForPort() {
-    std::string line;
-    const Clock::time_point deadline = Clock::now() + 5s;
-    while (line.find('\n') == std::string::npos && Clock::now() < deadline) {
+  // Returns the next stdout line, without its newline, or nothing if none comes within `timeout`.
+  // The tests' output is a few lines, far from filling the pipe.
+  std::optional<std::string> ReadLine(milliseconds timeout) {
+    const Clock::time_point deadline = Clock::now() + timeout;
+    size_t newline = std::string::npos;
+    while ((newline = stdout_buffer_.find('\n')) == std::string::npos) {
+      const milliseconds left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+      if (left <= 0ms) return std::nullopt;
       pollfd ready{stdout_, POLLIN, 0};
-      if (::poll(&ready, 1, 50) <= 0) continue;
+      if (::poll(&ready, 1, static_cast<int>(left.count()) + 1) <= 0) continue;
       char buffer[256];
       const ssize_t n = ::read(stdout_, buffer, sizeof(buffer));
-      if (n <= 0) break;
-      line.append(buffer, static_cast<size_t>(n));
+      if (n <= 0) return std::nullopt;
+      stdout_buffer_.append(buffer, static_cast<size_t>(n));
     }
-    ::close(stdout_);
-    stdout_ = -1;
-    const std::string prefix = "drainable_app listening on ";
-    const size_t newline = line.find('\n');
-    const size_t colon = line.rfind(':', newline);
-    if (line.rfind(prefix, 0) != 0 || newline == std::string::npos || colon == std::string::npos) {
-      FAIL_CHECK("unexpected first line: " << line);
+    std::string line = stdout_buffer_.substr(0, newline);
+    stdout_buffer_.erase(0, newline + 1);
+    return line;
+  }
+
+  // Waits for the "drainable_app listening on HOST:PORT" line and returns PORT, or 0 if it does
+  // not come within 5 s.
+  int WaitForPort() {
+    const std::optional<std::string> line = ReadLine(5s);
+    const std::string prefix = "drainable_app listening on 127.0.0.1:";
+    if (!line || line->rfind(prefix, 0) != 0) {
+      FAIL_CHECK("unexpected first line: " << line.value_or("(none)"));
       return 0;
     }
-    return std::stoi(line.substr(colon + 1, newline - colon - 1));
+    return std::stoi(line->substr(prefix.size()));
   }
 
   void Signal(int signal) { REQUIRE(::kill(pid_, signal) == 0); }
@@ -130,6 +129,7 @@ class AppProcess {
  private:
   pid_t pid_ = -1;
   int stdout_ = -1;
+  std::string stdout_buffer_;
   std::optional<int> status_;
 };
 
@@ -357,6 +357,16 @@ TEST_CASE("drainable_app: bad flags exit 2") {
     AppProcess app(flags);
     CHECK(app.WaitExitCode(2s) == 2);
   }
+}
+
+TEST_CASE("drainable_app: accepts compound durations and logs requests on demand") {
+  AppProcess app({"--listen", "127.0.0.1:0", "--shutdown-timeout", "1m30s", "--log-requests"});
+  const int port = app.WaitForPort();
+  REQUIRE(port > 0);
+  CHECK(Get(port, "/work?ms=1").status == 200);
+  CHECK(app.ReadLine(1s) == "GET /work?ms=1 200");
+  app.Signal(SIGTERM);
+  CHECK(app.WaitExitCode(1s) == 0);
 }
 
 TEST_CASE("drainable_app: a port in use is an error, not a second listener") {
