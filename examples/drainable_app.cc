@@ -62,8 +62,6 @@ constexpr size_t kDefaultThreads = 256;
 constexpr size_t kKeepAliveMaxCount = 100;
 // httplib listens with a backlog of 5, which drops SYNs under a benchmark's connection bursts.
 constexpr int kListenBacklog = 1024;
-// How often the shutdown wait re-closes idle connections (ones accepted while the listener closed).
-constexpr milliseconds kShutdownPollInterval{100};
 
 struct Options {
   std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 picks a free port
@@ -85,7 +83,7 @@ std::optional<milliseconds> ParseDuration(std::string_view text) {
   while (!text.empty()) {
     int64_t value = 0;
     auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (error != std::errc{} || end == text.data() || value > 1'000'000'000) return std::nullopt;
+    if (error != std::errc{} || value < 0 || value > 1'000'000'000) return std::nullopt;
     text.remove_prefix(static_cast<size_t>(end - text.data()));
     int64_t unit_ms = 0;
     if (text.starts_with("ms")) {
@@ -109,7 +107,7 @@ std::optional<milliseconds> ParseDuration(std::string_view text) {
 }
 
 struct ListenAddress {
-  std::string host;  // without brackets; empty means all IPv4 addresses
+  std::string host;  // without brackets; "0.0.0.0" for ":PORT"
   int port = 0;
 };
 
@@ -287,8 +285,8 @@ class RequestTicket {
 
 // Answers, keeping `ticket` until httplib has written the response and destroys it: a drain poll
 // answered 200, or an exit at shutdown, must never race a response still waiting to be sent.
-// ~Response (inline in httplib.h) runs the content-provider releaser, the one hook after the
-// write; a content provider itself is no use, since httplib stops writing those at stop().
+// ~Response (inline in httplib.h) runs the content-provider releaser: a hook that runs after the
+// write on every path. A content provider itself is no use: httplib stops writing those at stop().
 void Reply(httplib::Response& res, std::shared_ptr<RequestTicket> ticket, int status,
            const std::string& body, const char* content_type) {
   res.status = status;
@@ -302,7 +300,7 @@ void Reply(httplib::Response& res, std::shared_ptr<RequestTicket> ticket, int st
 // they may hold requests, so they are not idle.
 class CountingThreadPool : public httplib::TaskQueue {
  public:
-  CountingThreadPool(size_t threads, AppState& state) : pool_(threads), state_(state) {}
+  CountingThreadPool(size_t threads, AppState& state) : state_(state), pool_(threads) {}
 
   void enqueue(std::function<void()> serve_connection) override {
     state_.ConnectionQueued();
@@ -314,8 +312,8 @@ class CountingThreadPool : public httplib::TaskQueue {
   void shutdown() override { pool_.shutdown(); }
 
  private:
-  httplib::ThreadPool pool_;
   AppState& state_;
+  httplib::ThreadPool pool_;
 };
 
 // httplib::Server with a knob the library keeps to itself.

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <future>
@@ -24,12 +25,15 @@ using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-// A drainable_app child process. The destructor kills and reaps it if it is still there, so a
-// failing test leaves no process behind.
+// A drainable_app child process, on a free loopback port unless `flags` say --listen. The
+// destructor kills and reaps it if it is still there, so a failing test leaves no process behind.
 class AppProcess {
  public:
   explicit AppProcess(const std::vector<std::string>& flags) {
     std::vector<std::string> args = {EXAMPLE_APP_BINARY};
+    if (std::find(flags.begin(), flags.end(), "--listen") == flags.end()) {
+      args.insert(args.end(), {"--listen", "127.0.0.1:0"});
+    }
     args.insert(args.end(), flags.begin(), flags.end());
     std::vector<char*> argv;
     for (std::string& arg : args) argv.push_back(arg.data());
@@ -88,16 +92,16 @@ class AppProcess {
     return line;
   }
 
-  // Waits for the "drainable_app listening on HOST:PORT" line and returns PORT, or 0 if it does
-  // not come within 5 s.
-  int WaitForPort() {
+  // Waits up to 5 s for the "drainable_app listening on 127.0.0.1:PORT" line and returns PORT;
+  // fails the test if it does not come.
+  int RequirePort() {
     const std::optional<std::string> line = ReadLine(5s);
     const std::string prefix = "drainable_app listening on 127.0.0.1:";
-    if (!line || line->rfind(prefix, 0) != 0) {
-      FAIL_CHECK("unexpected first line: " << line.value_or("(none)"));
-      return 0;
-    }
-    return std::stoi(line->substr(prefix.size()));
+    REQUIRE_MESSAGE((line && line->rfind(prefix, 0) == 0),
+                    "unexpected first line: " << line.value_or("(none)"));
+    const int port = std::stoi(line->substr(prefix.size()));
+    REQUIRE(port > 0);
+    return port;
   }
 
   void Signal(int signal) { REQUIRE(::kill(pid_, signal) == 0); }
@@ -185,9 +189,8 @@ milliseconds Since(Clock::time_point start) {
 }  // namespace
 
 TEST_CASE("drainable_app: answers /work, / and /healthz") {
-  AppProcess app({"--listen", "127.0.0.1:0", "--name", "replica-a"});
-  const int port = app.WaitForPort();
-  REQUIRE(port > 0);
+  AppProcess app({"--name", "replica-a"});
+  const int port = app.RequirePort();
 
   const Reply work = Get(port, "/work?ms=20");
   REQUIRE(work.ok);
@@ -203,14 +206,16 @@ TEST_CASE("drainable_app: answers /work, / and /healthz") {
   CHECK(root.body == "drainable_app replica-a\n");
   CHECK(Get(port, "/healthz").status == 200);
   CHECK(Get(port, "/nope").status == 404);
-  CHECK(Status(port) ==
-        nlohmann::json{{"name", "replica-a"}, {"draining", false}, {"inflight", 0}, {"served", 2}});
+  // A request counts until its response has been written, a moment after the client has it.
+  const nlohmann::json idle = {
+      {"name", "replica-a"}, {"draining", false}, {"inflight", 0}, {"served", 2}};
+  CHECK(Eventually([&] { return Status(port) == idle; }, 500ms));
+  CHECK(Status(port) == idle);
 }
 
 TEST_CASE("drainable_app: GET /drain is 202 while work is in flight after POST /drain, then 200") {
-  AppProcess app({"--listen", "127.0.0.1:0"});
-  const int port = app.WaitForPort();
-  REQUIRE(port > 0);
+  AppProcess app({});
+  const int port = app.RequirePort();
 
   // Not asked to drain: not drained. (Keep-alive requests: the Connection header is the app's.)
   const Reply before = Send(port, "GET", "/drain", /*keep_alive=*/true);
@@ -247,9 +252,8 @@ TEST_CASE("drainable_app: GET /drain is 202 while work is in flight after POST /
 }
 
 TEST_CASE("drainable_app: SIGTERM lets in-flight work finish, then exits 0") {
-  AppProcess app({"--listen", "127.0.0.1:0"});
-  const int port = app.WaitForPort();
-  REQUIRE(port > 0);
+  AppProcess app({});
+  const int port = app.RequirePort();
 
   std::future<Reply> work = GetAsync(port, "/work?ms=800");
   REQUIRE(InflightReaches(port, 1));
@@ -270,16 +274,15 @@ TEST_CASE("drainable_app: SIGTERM lets in-flight work finish, then exits 0") {
 }
 
 TEST_CASE("drainable_app: SIGINT on an idle app exits 0 at once") {
-  AppProcess app({"--listen", "127.0.0.1:0"});
-  REQUIRE(app.WaitForPort() > 0);
+  AppProcess app({});
+  app.RequirePort();
   app.Signal(SIGINT);
   CHECK(app.WaitExitCode(500ms) == 0);
 }
 
 TEST_CASE("drainable_app: idle keep-alive connections do not hold up shutdown") {
-  AppProcess app({"--listen", "127.0.0.1:0"});
-  const int port = app.WaitForPort();
-  REQUIRE(port > 0);
+  AppProcess app({});
+  const int port = app.RequirePort();
 
   // httplib waits out the 5 s keep-alive timeout of idle connections before stop() completes.
   httplib::Client client("127.0.0.1", port);
@@ -295,9 +298,8 @@ TEST_CASE("drainable_app: idle keep-alive connections do not hold up shutdown") 
 }
 
 TEST_CASE("drainable_app: --shutdown-timeout bounds the wait for in-flight work") {
-  AppProcess app({"--listen", "127.0.0.1:0", "--shutdown-timeout", "200ms"});
-  const int port = app.WaitForPort();
-  REQUIRE(port > 0);
+  AppProcess app({"--shutdown-timeout", "200ms"});
+  const int port = app.RequirePort();
 
   std::future<Reply> work = GetAsync(port, "/work?ms=3000");
   REQUIRE(InflightReaches(port, 1));
@@ -309,9 +311,8 @@ TEST_CASE("drainable_app: --shutdown-timeout bounds the wait for in-flight work"
 }
 
 TEST_CASE("drainable_app: --naive exits at once and drops in-flight work") {
-  AppProcess app({"--listen", "127.0.0.1:0", "--naive"});
-  const int port = app.WaitForPort();
-  REQUIRE(port > 0);
+  AppProcess app({"--naive"});
+  const int port = app.RequirePort();
 
   std::future<Reply> work = GetAsync(port, "/work?ms=800");
   REQUIRE(InflightReaches(port, 1));
@@ -324,9 +325,8 @@ TEST_CASE("drainable_app: --naive exits at once and drops in-flight work") {
 }
 
 TEST_CASE("drainable_app: --drain-exit shuts down once drained") {
-  AppProcess app({"--listen", "127.0.0.1:0", "--drain-exit"});
-  const int port = app.WaitForPort();
-  REQUIRE(port > 0);
+  AppProcess app({"--drain-exit"});
+  const int port = app.RequirePort();
 
   std::future<Reply> work = GetAsync(port, "/work?ms=400");
   REQUIRE(InflightReaches(port, 1));
@@ -337,9 +337,8 @@ TEST_CASE("drainable_app: --drain-exit shuts down once drained") {
 }
 
 TEST_CASE("drainable_app: --no-drain-endpoint answers 404 on /drain") {
-  AppProcess app({"--listen", "127.0.0.1:0", "--no-drain-endpoint"});
-  const int port = app.WaitForPort();
-  REQUIRE(port > 0);
+  AppProcess app({"--no-drain-endpoint"});
+  const int port = app.RequirePort();
 
   CHECK(Get(port, "/drain").status == 404);
   CHECK(Post(port, "/drain").status == 404);
@@ -349,8 +348,13 @@ TEST_CASE("drainable_app: --no-drain-endpoint answers 404 on /drain") {
 
 TEST_CASE("drainable_app: bad flags exit 2") {
   const std::vector<std::vector<std::string>> cases = {
-      {"--shutdown-timeout", "soon"},  {"--shutdown-timeout", "5"}, {"--listen", "8080"},
-      {"--listen", "127.0.0.1:70000"}, {"--threads", "0"},          {"--no-such-flag"},
+      {"--shutdown-timeout", "soon"},
+      {"--shutdown-timeout", "5"},
+      {"--shutdown-timeout", "-5s"},
+      {"--listen", "8080"},
+      {"--listen", "127.0.0.1:70000"},
+      {"--threads", "0"},
+      {"--no-such-flag"},
   };
   for (const std::vector<std::string>& flags : cases) {
     CAPTURE(flags[0]);
@@ -360,9 +364,8 @@ TEST_CASE("drainable_app: bad flags exit 2") {
 }
 
 TEST_CASE("drainable_app: accepts compound durations and logs requests on demand") {
-  AppProcess app({"--listen", "127.0.0.1:0", "--shutdown-timeout", "1m30s", "--log-requests"});
-  const int port = app.WaitForPort();
-  REQUIRE(port > 0);
+  AppProcess app({"--shutdown-timeout", "1m30s", "--log-requests"});
+  const int port = app.RequirePort();
   CHECK(Get(port, "/work?ms=1").status == 200);
   CHECK(app.ReadLine(1s) == "GET /work?ms=1 200");
   app.Signal(SIGTERM);
@@ -370,17 +373,15 @@ TEST_CASE("drainable_app: accepts compound durations and logs requests on demand
 }
 
 TEST_CASE("drainable_app: a port in use is an error, not a second listener") {
-  AppProcess first({"--listen", "127.0.0.1:0"});
-  const int port = first.WaitForPort();
-  REQUIRE(port > 0);
+  AppProcess first({});
+  const int port = first.RequirePort();
   AppProcess second({"--listen", "127.0.0.1:" + std::to_string(port)});
   CHECK(second.WaitExitCode(2s) == 1);
 }
 
 TEST_CASE("drainable_app: polls are answered while many long requests run") {
-  AppProcess app({"--listen", "127.0.0.1:0"});
-  const int port = app.WaitForPort();
-  REQUIRE(port > 0);
+  AppProcess app({});
+  const int port = app.RequirePort();
 
   constexpr int kRequests = 32;  // more than httplib's default pool of 8 threads
   std::vector<std::future<Reply>> work;
