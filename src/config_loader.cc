@@ -1311,6 +1311,11 @@ std::string FormatConfigValue(const Config& config, std::string_view key, bool r
   return spec->format(config);
 }
 
+std::optional<std::string> SuggestClosest(std::string_view name,
+                                          const std::vector<std::string>& candidates) {
+  return Closest(name, candidates);
+}
+
 std::string_view ToString(ValueSource source) {
   switch (source) {
     case ValueSource::kDefault:

@@ -101,6 +101,11 @@ std::string FormatConfigValue(const Config& config, std::string_view key,
 
 std::string_view ToString(ValueSource source);
 
+// The candidate closest to `name`, when it is close enough to be a plausible typo (case, "-" and
+// "_" are ignored, transposed letters count once). For "did you mean ...?" messages.
+std::optional<std::string> SuggestClosest(std::string_view name,
+                                          const std::vector<std::string>& candidates);
+
 // "SIGTERM", "TERM", "sigterm" -> "SIGTERM", for TERM, INT, QUIT, HUP, USR1 and USR2. Returns
 // nullopt and sets *error otherwise (SIGKILL and SIGSTOP with the reason). Pure.
 std::optional<std::string> NormalizeSignalName(std::string_view name, std::string* error);
