@@ -10,8 +10,6 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <set>
-#include <sstream>
 #include <utility>
 
 #include "duration.h"
@@ -286,16 +284,14 @@ std::string CheckHeader(std::string_view name, std::string_view value) {
 }
 
 std::string SetHeaders(Headers* out, const Headers& headers, size_t* bad) {
-  Headers values;
   for (size_t i = 0; i < headers.size(); ++i) {
     std::string problem = CheckHeader(headers[i].first, headers[i].second);
     if (!problem.empty()) {
       *bad = i;
       return problem;
     }
-    values.push_back(headers[i]);
   }
-  *out = std::move(values);
+  *out = headers;
   return "";
 }
 
@@ -476,20 +472,18 @@ KeySpec List(ConfigKey info,
   return spec;
 }
 
-std::string Str(const std::string& value) { return Quote(value); }
-
 std::vector<KeySpec> BuildKeySpecs() {
   std::vector<KeySpec> specs;
   specs.push_back(Scalar(
       Key("listen", "listen", "ADDRESS", "\":9901\"",
           "address serving /readyz, /livez, /metrics and /status"),
       [](Config& c, std::string_view t) { return SetAddress(&c.listen, t); },
-      [](const Config& c) { return Str(c.listen); }));
+      [](const Config& c) { return Quote(c.listen); }));
   specs.push_back(Scalar(
       Key("control", "control", "ADDRESS", "\"unix:///var/run/lastcall/control.sock\"",
           "address of the /prestop endpoint: unix:///path.sock or 127.0.0.1:PORT"),
       [](Config& c, std::string_view t) { return SetAddress(&c.control, t); },
-      [](const Config& c) { return Str(c.control); }));
+      [](const Config& c) { return Quote(c.control); }));
   specs.push_back(Scalar(
       Key("token_file", "token-file", "FILE", "none",
           "file with the bearer token /prestop requires (needed when control is TCP beyond "
@@ -498,7 +492,7 @@ std::vector<KeySpec> BuildKeySpecs() {
         c.token_file = std::string(t);
         return std::string();
       },
-      [](const Config& c) { return Str(c.token_file); }));
+      [](const Config& c) { return Quote(c.token_file); }));
   specs.push_back(Scalar(
       Key("state_file", "state-file", "FILE", "state.json beside a unix control socket",
           "where the sequence's result survives a restart of lastcall"),
@@ -506,12 +500,12 @@ std::vector<KeySpec> BuildKeySpecs() {
         c.state_file = std::string(t);
         return std::string();
       },
-      [](const Config& c) { return Str(c.state_file); }));
+      [](const Config& c) { return Quote(c.state_file); }));
   specs.push_back(Scalar(
       Key("readiness.upstream", "readiness-upstream", "URL", "none",
           "the app's health URL: /readyz is 200 only while the app is healthy too"),
       [](Config& c, std::string_view t) { return SetUrl(&c.readiness.upstream, t, "none"); },
-      [](const Config& c) { return Str(c.readiness.upstream); }));
+      [](const Config& c) { return Quote(c.readiness.upstream); }));
   specs.push_back(Scalar(
       Key("readiness.interval", "readiness-interval", "DURATION", "1s",
           "how often the upstream is checked (answers are cached in between)"),
@@ -550,7 +544,7 @@ std::vector<KeySpec> BuildKeySpecs() {
       [](Config& c, std::string_view t) {
         return SetUrl(&c.shutdown.drain.trigger.url, t, "no trigger");
       },
-      [](const Config& c) { return Str(c.shutdown.drain.trigger.url); }));
+      [](const Config& c) { return Quote(c.shutdown.drain.trigger.url); }));
   specs.push_back(Scalar(
       Key("shutdown.drain.trigger.method", "drain-method", "METHOD", "POST",
           "HTTP method of the drain call"),
@@ -591,19 +585,19 @@ std::vector<KeySpec> BuildKeySpecs() {
       [](Config& c, std::string_view t) {
         return SetUrl(&c.shutdown.drain.monitor.url, t, "the trigger URL");
       },
-      [](const Config& c) { return Str(c.shutdown.drain.monitor.url); }));
+      [](const Config& c) { return Quote(c.shutdown.drain.monitor.url); }));
   specs.push_back(Scalar(
       Key("shutdown.drain.monitor.field", "monitor-field", "POINTER", "/inflight",
           "json: JSON pointer to the number of requests in flight"),
       [](Config& c, std::string_view t) {
         return SetJsonPointer(&c.shutdown.drain.monitor.field, t);
       },
-      [](const Config& c) { return Str(c.shutdown.drain.monitor.field); }));
+      [](const Config& c) { return Quote(c.shutdown.drain.monitor.field); }));
   specs.push_back(Scalar(
       Key("shutdown.drain.monitor.metric", "monitor-metric", "SELECTOR", "none",
           "prometheus: the metric to sum, e.g. http_server_active_requests{route=\"/api\"}"),
       [](Config& c, std::string_view t) { return SetMetric(&c.shutdown.drain.monitor.metric, t); },
-      [](const Config& c) { return Str(c.shutdown.drain.monitor.metric); }));
+      [](const Config& c) { return Quote(c.shutdown.drain.monitor.metric); }));
   specs.push_back(List(
       Key("shutdown.drain.monitor.ports", "monitor-port", "PORT", "8080",
           "connections: local port whose established connections count (repeatable)"),
@@ -860,8 +854,9 @@ class Loader {
   void WalkMap(const YAML::Node& map, const std::string& section) {
     std::map<std::string, YAML::Mark> seen;
     for (auto it = map.begin(); it != map.end(); ++it) {
-      const YAML::Node& key = it->first;
-      const YAML::Node& value = it->second;
+      // Copies: the iterator hands out a temporary pair, and Nodes are cheap handles.
+      const YAML::Node key = it->first;
+      const YAML::Node value = it->second;
       std::string here = section.empty() ? "" : section + ".";
       if (!key.IsScalar()) {
         Problem(YamlPlace(key.Mark()) + ": " + (section.empty() ? "(top level)" : section),
@@ -986,12 +981,14 @@ class Loader {
         Headers headers;
         std::vector<YAML::Mark> marks;
         for (auto it = value.begin(); it != value.end(); ++it) {
-          if (!it->first.IsScalar() || !it->second.IsScalar()) {
-            Problem(where_at(it->first.Mark()), "header names and values must be single values");
+          const YAML::Node header_name = it->first;
+          const YAML::Node header_value = it->second;
+          if (!header_name.IsScalar() || !header_value.IsScalar()) {
+            Problem(where_at(header_name.Mark()), "header names and values must be single values");
             return;
           }
-          headers.emplace_back(it->first.Scalar(), it->second.Scalar());
-          marks.push_back(it->first.Mark());
+          headers.emplace_back(header_name.Scalar(), header_value.Scalar());
+          marks.push_back(header_name.Mark());
         }
         size_t bad = 0;
         problem = spec.set_headers(config_, headers, &bad);

@@ -292,6 +292,9 @@ TEST_CASE("YAML errors name file, line, column, key and value") {
       {"shutdown:\n  drain:\n    monitor:\n      field: \"\"\n",
        "lastcall.yaml:4:14: shutdown.drain.monitor.field: must be a JSON pointer starting with /, "
        "such as /inflight (got \"\")"},
+      {"shutdown:\n  drain:\n    monitor:\n      field: /a~2\n",
+       "lastcall.yaml:4:14: shutdown.drain.monitor.field: not a valid JSON pointer: parse error: "
+       "escape character '~' must be followed with '0' or '1' (got \"/a~2\")"},
       {"shutdown:\n  drain:\n    monitor:\n      drained_at: -1\n",
        "lastcall.yaml:4:19: shutdown.drain.monitor.drained_at: must be 0 or more (got \"-1\")"},
       {"shutdown:\n  drain:\n    monitor:\n      drained_at: few\n",
@@ -329,6 +332,9 @@ TEST_CASE("YAML errors name file, line, column, key and value") {
       {"shutdown:\n  drain:\n    trigger:\n      headers: [X-A]\n",
        "lastcall.yaml:4:16: shutdown.drain.trigger.headers: expected a map of header names to "
        "values, such as {X-Drain: \"1\"}"},
+      {"shutdown:\n  drain:\n    trigger:\n      headers:\n        X-A:\n",
+       "lastcall.yaml:5:9: shutdown.drain.trigger.headers: header names and values must be single "
+       "values"},
       {"shutdown:\n  drain:\n    trigger:\n      headers:\n",
        "lastcall.yaml:4:7: shutdown.drain.trigger.headers: missing value (write {} for no "
        "headers)"},
