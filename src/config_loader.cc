@@ -144,6 +144,8 @@ std::optional<std::string> Closest(std::string_view name,
                                    const std::vector<std::string>& candidates,
                                    std::string_view strip_prefix = "") {
   std::string folded = Fold(name.substr(std::min(strip_prefix.size(), name.size())));
+  constexpr size_t kMaxGuessable = 64;  // longer is no typo, and the distance table grows as n*m
+  if (folded.size() > kMaxGuessable) return std::nullopt;
   std::optional<std::string> best;
   size_t best_distance = std::max<size_t>(1, folded.size() / 3) + 1;
   for (const std::string& candidate : candidates) {
@@ -925,6 +927,7 @@ class Loader {
     auto where_at = [&](const YAML::Mark& mark) { return YamlPlace(mark) + ": " + name; };
     std::string key_where = where_at(key.Mark());
     if (value.IsNull()) {
+      // String keys are the ones whose values format quoted.
       std::string hint = spec.shape == Shape::kList      ? " (write [] for an empty list)"
                          : spec.shape == Shape::kHeaders ? " (write {} for no headers)"
                          : spec.format(Config{}).front() == '"'
@@ -955,20 +958,19 @@ class Loader {
           return;
         }
         std::vector<std::string> items;
+        std::vector<YAML::Mark> marks;
         for (const YAML::Node& item : value) {
           if (!item.IsScalar()) {
             Problem(where_at(item.Mark()), "list items must be single values");
             return;
           }
           items.push_back(item.Scalar());
+          marks.push_back(item.Mark());
         }
         size_t bad = 0;
         problem = spec.set_list(config_, items, &bad);
         if (!problem.empty() && bad < items.size()) {
-          size_t index = 0;
-          for (const YAML::Node& item : value) {
-            if (index++ == bad) where = where_at(item.Mark());
-          }
+          where = where_at(marks[bad]);
           got = items[bad];
         }
         break;
