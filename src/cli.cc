@@ -6,7 +6,7 @@
 #include "cli.h"
 
 #include <CLI/CLI.hpp>
-#include <cstring>
+#include <algorithm>
 #include <functional>
 #include <string_view>
 #include <utility>

@@ -906,5 +906,57 @@ TEST_CASE("ReadConfigFile") {
                        ("config file " + dir.path() + ": is a directory").c_str(), ConfigError);
 }
 
+TEST_CASE("mangled files and values give a ConfigError, never a crash or another exception") {
+  const std::string base = R"(listen: 127.0.0.1:9911
+shutdown:
+  signals: [TERM, INT]
+  lb_delay: 1m30s
+  drain:
+    trigger: {url: "http://127.0.0.1:8080/drain", headers: {X-A: "1"}}
+    monitor:
+      kind: json
+      ports: [8080, 9090]
+      drained_at: 2.5
+log: {level: info}
+)";
+  const std::string alphabet = "{}[]:,-&*!|>'\"%@`#? \n\t0123456789.smhabcxyz~/";
+  uint32_t state = 12345;  // a fixed-seed LCG: the same inputs on every run
+  auto next = [&state](uint32_t bound) {
+    state = state * 1664525u + 1013904223u;
+    return (state >> 8) % bound;
+  };
+  int accepted = 0;
+  for (int round = 0; round < 2000; ++round) {
+    std::string text = base;
+    for (uint32_t edits = 1 + next(4); edits > 0; --edits) {
+      size_t at = next(static_cast<uint32_t>(text.size()));
+      char c = alphabet[next(static_cast<uint32_t>(alphabet.size()))];
+      switch (next(3)) {
+        case 0:
+          text[at] = c;
+          break;
+        case 1:
+          text.insert(at, 1, c);
+          break;
+        default:
+          text.erase(at, 1 + next(8));
+      }
+    }
+    ConfigSources sources = Yaml(text);
+    if (next(4) == 0) sources.env = {{"LASTCALL_LB_DELAY", text.substr(0, next(12))}};
+    try {
+      LoadConfig(sources);
+      ++accepted;
+    } catch (const ConfigError& e) {
+      CHECK_FALSE(std::string(e.what()).empty());
+    } catch (const std::exception& e) {
+      FAIL("unexpected exception: " << e.what() << " for:\n" << text);
+    }
+  }
+  MESSAGE(accepted << " of 2000 mangled inputs were still valid");
+  CHECK(accepted > 0);     // some mutations keep the file valid ...
+  CHECK(accepted < 2000);  // ... and the others reached validation
+}
+
 }  // namespace
 }  // namespace lastcall
