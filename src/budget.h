@@ -27,9 +27,10 @@ struct Budget {
 // The worst case of the sequence: lb_delay + drain timeout + exit_delay + Config::kBudgetMargin.
 Budget ComputeBudget(const Config& config);
 
-// One line, e.g. "lb_delay 5s + drain.timeout 20s + exit_delay 0s + margin 2s = 27s ≤ grace_period
-// 30s: fits (3s spare)", or "... = 37s > grace_period 30s: does not fit: raise
-// terminationGracePeriodSeconds to at least 37 or lower drain.timeout to at most 23s".
+// One line, e.g.
+//   "lb_delay 5s + drain.timeout 20s + exit_delay 0s + margin 2s = 27s ≤ grace_period 30s: fits
+//   (3s spare)", or "... = 37s > grace_period 30s: does not fit: raise
+//   terminationGracePeriodSeconds to at least 37 or lower drain.timeout to at most 23s".
 std::string FormatBudget(const Budget& budget);
 
 // `lastcall check`'s report: every key as YAML ("key: value   # default", "# file f.yaml:3:5",
