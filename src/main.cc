@@ -1,9 +1,82 @@
+// lastcall: parse the command line, load the configuration, run the subcommand, exit.
+#include <unistd.h>
+
 #include <cstdio>
+#include <exception>
+#include <iostream>
 
+#include "budget.h"
+#include "cli.h"
+#include "config_loader.h"
 #include "exit_status.h"
-#include "version.h"
+#include "logging.h"
+#include "prestop_command.h"
+#include "run_command.h"
 
-int main() {
-  std::printf("lastcall %s\n", lastcall::kVersion);
-  return lastcall::kExitDrained;
+extern char** environ;
+
+namespace lastcall {
+namespace {
+
+// run and check share this: configuration errors are exceptions at start-up, caught once here.
+std::optional<LoadedConfig> Load(ConfigSources sources) {
+  try {
+    ReadConfigSources(&sources);
+    return LoadConfig(sources);
+  } catch (const ConfigError& e) {
+    std::cerr << "lastcall: configuration error:\n";
+    for (const auto& problem : e.problems()) std::cerr << "  " << problem << "\n";
+    return std::nullopt;
+  }
+}
+
+int Run(const ConfigSources& sources) {
+  const auto loaded = Load(sources);
+  if (!loaded) return kExitUsage;
+  const Config& config = loaded->config;
+  std::optional<std::string> token;
+  std::vector<std::string> warnings = loaded->warnings;
+  try {
+    if (!config.token_file.empty()) token = ReadTokenFile(config.token_file, &warnings);
+    InitLogging(config.log.format, config.log.level);
+  } catch (const std::exception& e) {
+    std::cerr << "lastcall: configuration error:\n  " << e.what() << "\n";
+    return kExitUsage;
+  }
+  for (const auto& warning : warnings) LogWarn(warning);
+  return RunSidecar(config, token);
+}
+
+int Main(int argc, char** argv) {
+  const ParsedCommand parsed = ParseCommandLine(argc, argv, LastcallEnvironment(environ));
+  switch (parsed.command) {
+    case Command::kHelp:
+    case Command::kVersion:
+      std::cout << parsed.output;
+      return kExitDrained;
+    case Command::kUsageError:
+      std::cerr << parsed.output;
+      return parsed.exit_code;
+    case Command::kRun:
+      return Run(parsed.config);
+    case Command::kCheck: {
+      const auto loaded = Load(parsed.config);
+      return loaded ? RunCheck(*loaded, std::cout) : kExitUsage;
+    }
+    case Command::kPrestop:
+      return RunPreStop(parsed.prestop, std::cerr, isatty(STDERR_FILENO) == 1);
+  }
+  return kExitUsage;
+}
+
+}  // namespace
+}  // namespace lastcall
+
+int main(int argc, char** argv) {
+  try {
+    return lastcall::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lastcall: fatal: %s\n", e.what());
+    return lastcall::kExitRuntimeError;
+  }
 }

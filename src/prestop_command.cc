@@ -54,7 +54,7 @@ std::string Seconds(long long ms) { return fmt::format("{:.1f}s", static_cast<do
 
 }  // namespace
 
-int RunPreStop(const PreStopOptions& options, std::ostream& out, bool live_terminal) {
+int RunPreStop(const PrestopOptions& options, std::ostream& out, bool live_terminal) {
   std::string error;
   auto url = ControlUrl(options.control, &error);
   if (!url) {

@@ -4,16 +4,11 @@
 #include <ostream>
 #include <string>
 
+#include "cli.h"
 #include "config.h"
 
 namespace lastcall {
 
-struct PreStopOptions {
-  std::string control = "unix:///var/run/lastcall/control.sock";
-  std::string token_file;            // "" = no token
-  std::optional<Millis> timeout;     // nullopt = the sidecar's budget + kPreStopMargin
-  bool quiet = false;
-};
 
 inline constexpr Millis kPreStopMargin{5000};
 // Used when the sidecar cannot tell its budget (it always can; this is a floor).
@@ -22,6 +17,6 @@ inline constexpr Millis kPreStopFallbackTimeout{60000};
 // `lastcall prestop`: starts the sequence through the control endpoint, prints each phase as it
 // happens (a live line on a terminal), and returns 0 drained, 1 timed out, 3 when the sidecar
 // cannot be reached or goes away mid-call. Never hangs: every call has a deadline.
-int RunPreStop(const PreStopOptions& options, std::ostream& out, bool live_terminal);
+int RunPreStop(const PrestopOptions& options, std::ostream& out, bool live_terminal);
 
 }  // namespace lastcall
