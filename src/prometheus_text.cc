@@ -1,9 +1,19 @@
 #include "prometheus_text.h"
 
+// GCC 12 with sanitizers warns, falsely, that <regex>'s internal std::function may be used
+// uninitialized; the warning points inside the library header.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <regex>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <regex>
 #include <system_error>
 #include <utility>
 
