@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
-#include <cmath>
+#include <limits>
 #include <string>
 
 #include "monitor.h"
@@ -58,7 +58,8 @@ TEST_CASE("prometheus monitor: the sum of the selected samples, against drained_
        R"(envoy_http_downstream_rq_active{envoy_http_conn_manager_prefix="egress"} = 0 (no )"
        R"(matching series))"},
       {"rq NaN\nrq 2\n", "rq", 0, PollOutcome::kBusy, 2, "rq = 2 (2 series, 1 NaN left out)"},
-      {"rq 1\nrq +Inf\n", "rq", 1000, PollOutcome::kBusy, INFINITY, "rq = +Inf (2 series)"},
+      {"rq 1\nrq +Inf\n", "rq", 1000, PollOutcome::kBusy, std::numeric_limits<double>::infinity(),
+       "rq = +Inf (2 series)"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.detail);
