@@ -1,0 +1,93 @@
+// The `connections` monitor: counts the TCP connections to the app's own ports in the pod's
+// network namespace, from /proc/net/tcp and /proc/net/tcp6; drained when the count is at or
+// below drained_at. No app cooperation is needed. What counts:
+// - ESTABLISHED connections whose local port is one of monitor.ports: a client is connected to
+//   the app (connections queued for accept() included);
+// - SYN_RECV ones too: a handshake in progress becomes a connection that carries a request, so
+//   traffic still arriving after lb_delay keeps the pod busy rather than being cut off;
+// - CLOSE_WAIT ones only with count_close_wait: the client has closed its side, which usually
+//   means it is gone, though a half-closed client may still await its answer.
+// Not counted: LISTEN sockets, TIME_WAIT and the other closing states (nothing left to serve),
+// and connections the app opened to other services (their local port is ephemeral).
+// Idle keep-alive connections do count: an app that drains closes them.
+// A missing /proc/net/tcp6 (IPv6 disabled) is fine; both missing is an error.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "monitor.h"
+#include "proc_net_tcp.h"
+
+namespace lastcall {
+namespace {
+
+constexpr const char* kTables[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+
+class ConnectionsMonitor final : public DrainMonitor {
+ public:
+  ConnectionsMonitor(const Config& config, FileReader& files)
+      : files_(files),
+        ports_(config.shutdown.drain.monitor.ports),
+        drained_at_(config.shutdown.drain.monitor.drained_at) {
+    states_ = {TcpState::kEstablished, TcpState::kSynRecv};
+    if (config.shutdown.drain.monitor.count_close_wait) states_.push_back(TcpState::kCloseWait);
+  }
+
+  // Reading /proc takes microseconds; the deadline is not needed.
+  PollResult Poll(Deadline /*deadline*/) override {
+    PollResult result;
+    result.outcome = PollOutcome::kError;
+    size_t count = 0;
+    size_t tables_read = 0;
+    for (const char* path : kTables) {
+      std::optional<std::string> text = files_.Read(path);
+      if (!text) continue;
+      std::string error;
+      std::optional<std::vector<TcpSocketRow>> rows = ParseProcNetTcp(*text, &error);
+      if (!rows) {
+        result.detail = std::string(path) + ": " + error;
+        return result;
+      }
+      count += CountConnections(*rows, ports_, states_);
+      ++tables_read;
+    }
+    if (tables_read == 0) {
+      result.detail = "cannot read /proc/net/tcp or /proc/net/tcp6";
+      return result;
+    }
+    result.value = static_cast<double>(count);
+    result.outcome =
+        static_cast<double>(count) <= drained_at_ ? PollOutcome::kDrained : PollOutcome::kBusy;
+    result.detail = std::to_string(count) + (count == 1 ? " connection" : " connections") +
+                    " on port" + (ports_.size() == 1 ? " " : "s ") + JoinPorts() + " (" +
+                    JoinStates() + ")";
+    return result;
+  }
+
+  std::string_view kind() const override { return "connections"; }
+
+ private:
+  std::string JoinPorts() const {
+    std::string out;
+    for (int port : ports_) out += (out.empty() ? "" : ",") + std::to_string(port);
+    return out;
+  }
+  std::string JoinStates() const {
+    std::string out;
+    for (TcpState state : states_) out += (out.empty() ? "" : ", ") + ToString(state);
+    return out;
+  }
+
+  FileReader& files_;
+  std::vector<int> ports_;
+  std::vector<TcpState> states_;
+  double drained_at_;
+};
+
+}  // namespace
+
+std::unique_ptr<DrainMonitor> MakeConnectionsMonitor(const Config& config, FileReader& files) {
+  return std::make_unique<ConnectionsMonitor>(config, files);
+}
+
+}  // namespace lastcall

@@ -1,0 +1,268 @@
+#include <arpa/inet.h>
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "monitor.h"
+#include "monitor_test_fakes.h"
+#include "proc_net_tcp.h"
+#include "test_fixtures.h"
+
+namespace lastcall {
+namespace {
+
+using testing::FakeFileReader;
+using testing::MonitorConfig;
+
+Config ConnectionsConfig(std::vector<int> ports, bool count_close_wait = false,
+                         double drained_at = 0) {
+  Config config = MonitorConfig(MonitorKind::kConnections);
+  config.shutdown.drain.monitor.ports = std::move(ports);
+  config.shutdown.drain.monitor.count_close_wait = count_close_wait;
+  config.shutdown.drain.monitor.drained_at = drained_at;
+  return config;
+}
+
+PollResult PollOnce(const Config& config, FileReader& files) {
+  return MakeConnectionsMonitor(config, files)->Poll(std::chrono::steady_clock::now());
+}
+
+// --- against fixture tables ------------------------------------------------------------------
+
+FakeFileReader FixtureTables() {
+  FakeFileReader files;
+  files.files["/proc/net/tcp"] = testing::ReadFixture("proc_net_tcp.txt");
+  files.files["/proc/net/tcp6"] = testing::ReadFixture("proc_net_tcp6.txt");
+  return files;
+}
+
+TEST_CASE("connections monitor: counts ESTABLISHED and SYN_RECV on the ports, both tables") {
+  // Port 8080 has, in tcp: 2 ESTABLISHED, 1 SYN_RECV, 1 CLOSE_WAIT, 1 TIME_WAIT, a listener;
+  // in tcp6: 2 ESTABLISHED, 1 CLOSE_WAIT, 1 TIME_WAIT, a listener.
+  struct Case {
+    Config config;
+    PollOutcome outcome;
+    double value;
+    std::string detail;
+  };
+  const Case cases[] = {
+      {ConnectionsConfig({8080}), PollOutcome::kBusy, 5,
+       "5 connections on port 8080 (ESTABLISHED, SYN_RECV)"},
+      {ConnectionsConfig({8080}, true), PollOutcome::kBusy, 7,
+       "7 connections on port 8080 (ESTABLISHED, SYN_RECV, CLOSE_WAIT)"},
+      {ConnectionsConfig({8080}, false, 5), PollOutcome::kDrained, 5,
+       "5 connections on port 8080 (ESTABLISHED, SYN_RECV)"},
+      {ConnectionsConfig({8080, 3306}), PollOutcome::kBusy, 6,
+       "6 connections on ports 8080,3306 (ESTABLISHED, SYN_RECV)"},
+      {ConnectionsConfig({3306}), PollOutcome::kBusy, 1,
+       "1 connection on port 3306 (ESTABLISHED, SYN_RECV)"},
+      {ConnectionsConfig({9090}), PollOutcome::kDrained, 0,
+       "0 connections on port 9090 (ESTABLISHED, SYN_RECV)"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.detail);
+    FakeFileReader files = FixtureTables();
+    PollResult got = PollOnce(c.config, files);
+    CHECK(got.outcome == c.outcome);
+    REQUIRE(got.value.has_value());
+    CHECK(*got.value == c.value);
+    CHECK(got.detail == c.detail);
+    CHECK(files.reads == std::vector<std::string>{"/proc/net/tcp", "/proc/net/tcp6"});
+  }
+}
+
+TEST_CASE("connections monitor: a missing tcp6 is fine, both missing or garbage is an error") {
+  FakeFileReader only_tcp = FixtureTables();
+  only_tcp.files.erase("/proc/net/tcp6");
+  CHECK(PollOnce(ConnectionsConfig({8080}), only_tcp).value == 3);
+
+  FakeFileReader only_tcp6 = FixtureTables();
+  only_tcp6.files.erase("/proc/net/tcp");
+  CHECK(PollOnce(ConnectionsConfig({8080}), only_tcp6).value == 2);
+
+  FakeFileReader none;
+  PollResult missing = PollOnce(ConnectionsConfig({8080}), none);
+  CHECK(missing.outcome == PollOutcome::kError);
+  CHECK_FALSE(missing.value.has_value());
+  CHECK(missing.detail == "cannot read /proc/net/tcp or /proc/net/tcp6");
+
+  FakeFileReader garbage = FixtureTables();
+  garbage.files["/proc/net/tcp6"] = "  sl  local_address\n   0: 0100007F:1F90\n";
+  PollResult bad = PollOnce(ConnectionsConfig({8080}), garbage);
+  CHECK(bad.outcome == PollOutcome::kError);
+  CHECK(bad.detail ==
+        "/proc/net/tcp6: line 2: expected at least 4 fields (sl local_address rem_address st), "
+        "found 2: \"   0: 0100007F:1F90\"");
+
+  FakeFileReader empty_tables;
+  empty_tables.files["/proc/net/tcp"] = "  sl  local_address rem_address   st\n";
+  empty_tables.files["/proc/net/tcp6"] = "  sl  local_address remote_address st\n";
+  PollResult idle = PollOnce(ConnectionsConfig({8080}), empty_tables);
+  CHECK(idle.outcome == PollOutcome::kDrained);
+  CHECK(idle.value == 0);
+}
+
+// --- against the kernel ------------------------------------------------------------------------
+
+class Socket {
+ public:
+  explicit Socket(int fd = -1) : fd_(fd) {}
+  Socket(Socket&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  Socket& operator=(Socket&&) = delete;
+  ~Socket() { Close(); }
+  int fd() const { return fd_; }
+  void Close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+// Binds family's loopback address on an ephemeral port and listens. nullopt when the family is
+// unavailable (e.g. IPv6 disabled).
+std::optional<Socket> Listen(int family, int* port) {
+  Socket s(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (s.fd() < 0) return std::nullopt;
+  sockaddr_storage address{};
+  socklen_t length = 0;
+  if (family == AF_INET) {
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&address);
+    v4->sin_family = AF_INET;
+    v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    length = sizeof(sockaddr_in);
+  } else {
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&address);
+    v6->sin6_family = AF_INET6;
+    v6->sin6_addr = in6addr_loopback;
+    length = sizeof(sockaddr_in6);
+  }
+  if (::bind(s.fd(), reinterpret_cast<sockaddr*>(&address), length) != 0) return std::nullopt;
+  if (::listen(s.fd(), 64) != 0) return std::nullopt;
+  if (::getsockname(s.fd(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    return std::nullopt;
+  }
+  *port = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&address)->sin_port
+                                  : reinterpret_cast<sockaddr_in6*>(&address)->sin6_port);
+  return s;
+}
+
+Socket Connect(int family, int port) {
+  Socket s(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  REQUIRE(s.fd() >= 0);
+  int rc = -1;
+  if (family == AF_INET) {
+    sockaddr_in v4{};
+    v4.sin_family = AF_INET;
+    v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    v4.sin_port = htons(static_cast<uint16_t>(port));
+    rc = ::connect(s.fd(), reinterpret_cast<sockaddr*>(&v4), sizeof v4);
+  } else {
+    sockaddr_in6 v6{};
+    v6.sin6_family = AF_INET6;
+    v6.sin6_addr = in6addr_loopback;
+    v6.sin6_port = htons(static_cast<uint16_t>(port));
+    rc = ::connect(s.fd(), reinterpret_cast<sockaddr*>(&v6), sizeof v6);
+  }
+  REQUIRE(rc == 0);
+  return s;
+}
+
+Socket Accept(const Socket& listener) {
+  Socket s(::accept4(listener.fd(), nullptr, nullptr, SOCK_CLOEXEC));
+  REQUIRE(s.fd() >= 0);
+  return s;
+}
+
+// Polls until the count is `want` (state changes on loopback take microseconds, but are not
+// synchronous with close()), for at most 2 s; returns the last result.
+PollResult PollUntil(DrainMonitor& monitor, double want) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  PollResult result;
+  do {
+    result = monitor.Poll(std::chrono::steady_clock::now() + std::chrono::seconds(1));
+    if (result.value == want) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  } while (std::chrono::steady_clock::now() < give_up);
+  return result;
+}
+
+size_t CountInState(int port, TcpState state) {
+  PosixFileReader files;
+  size_t count = 0;
+  for (const char* path : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::optional<std::string> text = files.Read(path);
+    if (!text) continue;
+    std::string error;
+    std::optional<std::vector<TcpSocketRow>> rows = ParseProcNetTcp(*text, &error);
+    REQUIRE_MESSAGE(rows.has_value(), error);
+    const int ports[] = {port};
+    const TcpState states[] = {state};
+    count += CountConnections(*rows, ports, states);
+  }
+  return count;
+}
+
+TEST_CASE("connections monitor: counts real loopback connections, IPv4 and IPv6") {
+  int port4 = 0;
+  int port6 = 0;
+  std::optional<Socket> listener4 = Listen(AF_INET, &port4);
+  REQUIRE(listener4.has_value());
+  std::optional<Socket> listener6 = Listen(AF_INET6, &port6);
+  if (!listener6) MESSAGE("IPv6 loopback unavailable: counting IPv4 only");
+  const int clients6 = listener6 ? 2 : 0;
+  std::vector<int> ports{port4};
+  if (listener6) ports.push_back(port6);
+
+  PosixFileReader files;
+  std::unique_ptr<DrainMonitor> monitor = MakeConnectionsMonitor(ConnectionsConfig(ports), files);
+  PollResult idle = PollUntil(*monitor, 0);
+  CHECK(idle.outcome == PollOutcome::kDrained);  // listeners are not connections
+  CHECK(idle.value == 0);
+
+  std::vector<Socket> clients;
+  std::vector<Socket> servers;
+  for (int i = 0; i < 3; ++i) clients.push_back(Connect(AF_INET, port4));
+  for (int i = 0; i < clients6; ++i) clients.push_back(Connect(AF_INET6, port6));
+  const double open = 3 + clients6;
+  PollResult busy = PollUntil(*monitor, open);  // counted before accept(), in the queue
+  CHECK(busy.outcome == PollOutcome::kBusy);
+  CHECK(busy.value == open);
+  for (int i = 0; i < 3; ++i) servers.push_back(Accept(*listener4));
+  for (int i = 0; i < clients6; ++i) servers.push_back(Accept(*listener6));
+  CHECK(PollUntil(*monitor, open).value == open);
+
+  SUBCASE("the app closes first: its side passes through TIME_WAIT, which does not count") {
+    for (Socket& server : servers) server.Close();
+    for (Socket& client : clients) client.Close();
+    PollResult drained = PollUntil(*monitor, 0);
+    CHECK(drained.outcome == PollOutcome::kDrained);
+    CHECK(drained.value == 0);
+    CHECK(CountInState(port4, TcpState::kTimeWait) == 3);
+  }
+
+  SUBCASE("clients close first: CLOSE_WAIT counts only when configured") {
+    for (Socket& client : clients) client.Close();
+    PollResult drained = PollUntil(*monitor, 0);
+    CHECK(drained.outcome == PollOutcome::kDrained);
+    CHECK(CountInState(port4, TcpState::kCloseWait) == 3);
+    std::unique_ptr<DrainMonitor> strict =
+        MakeConnectionsMonitor(ConnectionsConfig(ports, /*count_close_wait=*/true), files);
+    PollResult waiting = PollUntil(*strict, open);
+    CHECK(waiting.outcome == PollOutcome::kBusy);
+    CHECK(waiting.value == open);
+    for (Socket& server : servers) server.Close();
+    CHECK(PollUntil(*strict, 0).value == 0);
+  }
+}
+
+}  // namespace
+}  // namespace lastcall

@@ -1,0 +1,55 @@
+#include "monitor_request.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "text_snippet.h"
+
+namespace lastcall {
+
+MonitorRequest::MonitorRequest(const Config& config, HttpClient& http,
+                               std::vector<std::pair<std::string, std::string>> headers)
+    : http_(http),
+      url_text_(config.EffectiveMonitorUrl()),
+      timeout_(config.shutdown.drain.monitor.timeout) {
+  std::optional<Url> url = ParseUrl(url_text_, &url_error_);
+  if (!url) return;
+  request_.emplace();
+  request_->method = "GET";
+  request_->url = std::move(*url);
+  request_->headers = std::move(headers);
+}
+
+std::optional<HttpResponse> MonitorRequest::Send(Deadline deadline, PollResult* failure) {
+  if (!request_) {
+    failure->outcome = PollOutcome::kError;
+    failure->detail = "monitor URL " + QuoteSnippet(url_text_) + " is invalid: " + url_error_;
+    return std::nullopt;
+  }
+  const Deadline due = std::min(deadline, std::chrono::steady_clock::now() + timeout_);
+  HttpResponse response = http_.Send(*request_, due);
+  if (response.ok()) return response;
+  failure->outcome =
+      response.error == HttpError::kRefused ? PollOutcome::kRefused : PollOutcome::kError;
+  failure->detail = "GET " + url_text_ + ": " +
+                    (response.error_detail.empty() ? std::string(ToString(response.error))
+                                                   : response.error_detail);
+  return std::nullopt;
+}
+
+std::string DescribeStatusAndBody(const HttpResponse& response) {
+  std::string out = "HTTP " + std::to_string(response.status);
+  if (!response.body.empty()) out += " " + QuoteSnippet(response.body, 60);
+  return out;
+}
+
+std::string FormatValue(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  return fmt::format("{}", value);
+}
+
+}  // namespace lastcall

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "config.h"
+#include "http_client.h"
+#include "monitor.h"
+
+// The GET that the status, json and prometheus monitors send on each poll.
+namespace lastcall {
+
+class MonitorRequest {
+ public:
+  // Targets config.EffectiveMonitorUrl(). A URL that does not parse (the config was not
+  // validated) makes every Send an error naming it. `http` must outlive this.
+  MonitorRequest(const Config& config, HttpClient& http,
+                 std::vector<std::pair<std::string, std::string>> headers = {});
+
+  // Sends one GET, due by the earlier of `deadline` and now + monitor.timeout. Returns the
+  // response when one arrived, whatever its status. Otherwise returns nullopt and sets *failure:
+  // kRefused when nobody listens, kError naming the transport problem (timeout, reset, ...).
+  std::optional<HttpResponse> Send(Deadline deadline, PollResult* failure);
+
+  const std::string& url() const { return url_text_; }
+
+ private:
+  HttpClient& http_;
+  std::string url_text_;
+  std::optional<HttpRequest> request_;  // unset when the URL does not parse
+  std::string url_error_;
+  Millis timeout_;
+};
+
+// "HTTP 503" and, when the body is not empty, the start of it: for details about an answer
+// that cannot be used.
+std::string DescribeStatusAndBody(const HttpResponse& response);
+
+// A polled value for a detail string, in the fewest digits that read back the same (3, 2.5,
+// 1e+21), and NaN, +Inf, -Inf as Prometheus writes them.
+std::string FormatValue(double value);
+
+}  // namespace lastcall

@@ -1,0 +1,61 @@
+// The `status` monitor: the app says drained with its status code (default: 200 drained, 202
+// or anything else busy), the default drain protocol's GET /drain.
+#include <algorithm>
+#include <string_view>
+
+#include "json_field.h"
+#include "monitor.h"
+#include "monitor_request.h"
+
+namespace lastcall {
+namespace {
+
+// A body this small that starts like a JSON object may carry the in-flight count, which is
+// worth showing in /status and the logs; anything else is not even parsed.
+constexpr size_t kMaxInflightBodyBytes = 64 * 1024;
+
+class StatusMonitor final : public DrainMonitor {
+ public:
+  StatusMonitor(const Config& config, HttpClient& http)
+      : request_(config, http),
+        drained_status_(config.shutdown.drain.monitor.drained_status),
+        field_(config.shutdown.drain.monitor.field) {}
+
+  PollResult Poll(Deadline deadline) override {
+    PollResult result;
+    std::optional<HttpResponse> response = request_.Send(deadline, &result);
+    if (!response) return result;
+    const bool drained = std::find(drained_status_.begin(), drained_status_.end(),
+                                   response->status) != drained_status_.end();
+    result.outcome = drained ? PollOutcome::kDrained : PollOutcome::kBusy;
+    result.value = response->status;
+    result.detail = "HTTP " + std::to_string(response->status);
+    if (std::optional<double> inflight = ReadInflight(response->body)) {
+      result.value = *inflight;
+      result.detail += ", " + field_ + " = " + FormatValue(*inflight);
+    }
+    return result;
+  }
+
+  std::string_view kind() const override { return "status"; }
+
+ private:
+  std::optional<double> ReadInflight(std::string_view body) const {
+    if (body.size() > kMaxInflightBodyBytes) return std::nullopt;
+    const size_t first = body.find_first_not_of(" \t\r\n");
+    if (first == std::string_view::npos || body[first] != '{') return std::nullopt;
+    return ReadJsonNumber(body, field_).value;
+  }
+
+  MonitorRequest request_;
+  std::vector<int> drained_status_;
+  std::string field_;
+};
+
+}  // namespace
+
+std::unique_ptr<DrainMonitor> MakeStatusMonitor(const Config& config, HttpClient& http) {
+  return std::make_unique<StatusMonitor>(config, http);
+}
+
+}  // namespace lastcall

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// The connections drain monitor's pure half: the kernel's socket tables /proc/net/tcp and
+// /proc/net/tcp6 (one per network namespace, which the containers of a pod share).
+namespace lastcall {
+
+// The kernel's TCP states, with the numbers /proc/net/tcp* prints (include/net/tcp_states.h).
+// Request sockets of half-open connections are printed as kSynRecv.
+enum class TcpState : uint8_t {
+  kEstablished = 0x01,
+  kSynSent = 0x02,
+  kSynRecv = 0x03,
+  kFinWait1 = 0x04,
+  kFinWait2 = 0x05,
+  kTimeWait = 0x06,
+  kClose = 0x07,
+  kCloseWait = 0x08,
+  kLastAck = 0x09,
+  kListen = 0x0A,
+  kClosing = 0x0B,
+  kNewSynRecv = 0x0C,
+};
+// "ESTABLISHED", "CLOSE_WAIT", ...; "UNKNOWN(0x2A)" for a number this list lacks.
+std::string ToString(TcpState state);
+
+struct TcpSocketRow {
+  uint16_t local_port = 0;
+  uint16_t remote_port = 0;
+  TcpState state = TcpState::kClose;
+  bool ipv6 = false;  // the row's addresses are 128-bit (a /proc/net/tcp6 row)
+};
+
+// Parses the text of /proc/net/tcp or /proc/net/tcp6: a header line (`sl local_address
+// rem_address st ...`), then one row per socket, `N: ADDR:PORT ADDR:PORT ST ...`, addresses in
+// hex (8 digits for IPv4, 32 for IPv6), ports and state in hex. Blanks between fields may be any
+// run of spaces and tabs; fields after the state are ignored; blank lines are skipped. Returns
+// nullopt and sets *error ("line 3: local address \"0100007F:1G90\" is not hex ADDR:PORT") on
+// failure. Pure.
+std::optional<std::vector<TcpSocketRow>> ParseProcNetTcp(std::string_view text, std::string* error);
+
+// How many rows are in one of `states` with a local port in `local_ports`. Pure.
+size_t CountConnections(std::span<const TcpSocketRow> rows, std::span<const int> local_ports,
+                        std::span<const TcpState> states);
+
+}  // namespace lastcall
