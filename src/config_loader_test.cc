@@ -739,7 +739,7 @@ std::string ToYaml(const Config& config) {
 TEST_CASE("FormatConfigValue round-trips through LoadConfig") {
   ConfigSources sources = Yaml(R"(
 listen: "[::1]:9911"
-control: unix:///tmp/lastcall "quoted".sock
+control: unix:///tmp/lastcall-quoted.sock
 token_file: /tmp/with\backslash
 readiness: {upstream: "http://127.0.0.1:8080/healthz?full=1", interval: 1.5s}
 shutdown:
@@ -761,7 +761,7 @@ log: {level: warn}
     CAPTURE(key.key);
     CHECK(FormatConfigValue(second, key.key) == FormatConfigValue(first, key.key));
   }
-  CHECK(second.control == "unix:///tmp/lastcall \"quoted\".sock");
+  CHECK(second.control == "unix:///tmp/lastcall-quoted.sock");
   CHECK(second.shutdown.drain.trigger.headers[0].second == "a \"b\" c");
   // The defaults round-trip too.
   Config defaults = LoadConfig(Yaml(ToYaml(Config{}))).config;

@@ -20,7 +20,7 @@ TEST_CASE("MakeMonitor builds the kind the config asks for") {
       {MonitorKind::kConnections, "connections"},
       {MonitorKind::kNone, "none"},
   };
-  testing::FakeHttpClient http;
+  testing::CannedHttpClient http;
   testing::FakeFileReader files;
   for (const Case& c : cases) {
     Config config = testing::MonitorConfig(c.kind);

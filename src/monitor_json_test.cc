@@ -11,11 +11,11 @@ namespace {
 
 using testing::Answer;
 using testing::Failure;
-using testing::FakeHttpClient;
+using testing::CannedHttpClient;
 using testing::MonitorConfig;
 
 PollResult PollOnce(const Config& config, const HttpResponse& response) {
-  FakeHttpClient http;
+  CannedHttpClient http;
   http.response = response;
   return MakeJsonMonitor(config, http)->Poll(std::chrono::steady_clock::now() + Millis(5000));
 }
@@ -89,7 +89,7 @@ TEST_CASE("json monitor: an answer without the number is an error that says why"
 TEST_CASE("json monitor: refused is reported as refused; it asks for JSON") {
   Config config = MonitorConfig(MonitorKind::kJson);
   config.shutdown.drain.monitor.url = "http://[::1]:8080/inflight";
-  FakeHttpClient http;
+  CannedHttpClient http;
   http.response = Failure(HttpError::kRefused, "connect: Connection refused");
   std::unique_ptr<DrainMonitor> monitor = MakeJsonMonitor(config, http);
   CHECK(monitor->kind() == "json");

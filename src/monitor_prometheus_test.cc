@@ -13,7 +13,7 @@ namespace {
 
 using testing::Answer;
 using testing::Failure;
-using testing::FakeHttpClient;
+using testing::CannedHttpClient;
 using testing::MonitorConfig;
 
 Config PrometheusConfig(std::string metric, double drained_at = 0) {
@@ -25,7 +25,7 @@ Config PrometheusConfig(std::string metric, double drained_at = 0) {
 }
 
 PollResult PollOnce(const Config& config, const HttpResponse& response) {
-  FakeHttpClient http;
+  CannedHttpClient http;
   http.response = response;
   return MakePrometheusMonitor(config, http)->Poll(std::chrono::steady_clock::now() + Millis(5000));
 }
@@ -109,7 +109,7 @@ TEST_CASE("prometheus monitor: refused and transport errors pass through") {
 }
 
 TEST_CASE("prometheus monitor: asks for the text formats, not protobuf") {
-  FakeHttpClient http;
+  CannedHttpClient http;
   http.response = Answer(200, "rq 0\n");
   std::unique_ptr<DrainMonitor> monitor = MakePrometheusMonitor(PrometheusConfig("rq"), http);
   CHECK(monitor->kind() == "prometheus");
@@ -123,7 +123,7 @@ TEST_CASE("prometheus monitor: asks for the text formats, not protobuf") {
 }
 
 TEST_CASE("prometheus monitor: an invalid selector is an error on every poll, nothing sent") {
-  FakeHttpClient http;
+  CannedHttpClient http;
   std::unique_ptr<DrainMonitor> monitor =
       MakePrometheusMonitor(PrometheusConfig("rq{code=~\"(\"}"), http);
   PollResult got = monitor->Poll(std::chrono::steady_clock::now() + Millis(5000));

@@ -11,13 +11,13 @@ namespace {
 
 using testing::Answer;
 using testing::Failure;
-using testing::FakeHttpClient;
+using testing::CannedHttpClient;
 using testing::MonitorConfig;
 
 constexpr auto kFarDeadline = std::chrono::hours(1);
 
 PollResult PollOnce(const Config& config, const HttpResponse& response) {
-  FakeHttpClient http;
+  CannedHttpClient http;
   http.response = response;
   std::unique_ptr<DrainMonitor> monitor = MakeStatusMonitor(config, http);
   return monitor->Poll(std::chrono::steady_clock::now() + kFarDeadline);
@@ -97,7 +97,7 @@ TEST_CASE("status monitor: transport failures are refused or errors, with what h
 TEST_CASE("status monitor: GETs the monitor URL, or the trigger URL when none is set") {
   Config config = MonitorConfig(MonitorKind::kStatus);
   config.shutdown.drain.trigger.url = "http://127.0.0.1:9000/admin/drain?x=1";
-  FakeHttpClient http;
+  CannedHttpClient http;
   std::unique_ptr<DrainMonitor> monitor = MakeStatusMonitor(config, http);
   CHECK(monitor->kind() == "status");
   monitor->Poll(std::chrono::steady_clock::now() + kFarDeadline);
@@ -109,7 +109,7 @@ TEST_CASE("status monitor: GETs the monitor URL, or the trigger URL when none is
   CHECK(http.requests[0].body.empty());
 
   config.shutdown.drain.monitor.url = "http://127.0.0.1:8081/idle";
-  FakeHttpClient http2;
+  CannedHttpClient http2;
   MakeStatusMonitor(config, http2)->Poll(std::chrono::steady_clock::now() + kFarDeadline);
   REQUIRE(http2.requests.size() == 1);
   CHECK(http2.requests[0].url.port == 8081);
@@ -119,7 +119,7 @@ TEST_CASE("status monitor: GETs the monitor URL, or the trigger URL when none is
 TEST_CASE("status monitor: each poll is due by the earlier of the caller's deadline and timeout") {
   Config config = MonitorConfig(MonitorKind::kStatus);
   config.shutdown.drain.monitor.timeout = Millis(250);
-  FakeHttpClient http;
+  CannedHttpClient http;
   std::unique_ptr<DrainMonitor> monitor = MakeStatusMonitor(config, http);
   const auto before = std::chrono::steady_clock::now();
   monitor->Poll(before + kFarDeadline);
@@ -137,7 +137,7 @@ TEST_CASE("status monitor: each poll is due by the earlier of the caller's deadl
 TEST_CASE("status monitor: an unparsable URL is an error on every poll, and nothing is sent") {
   Config config = MonitorConfig(MonitorKind::kStatus);
   config.shutdown.drain.monitor.url = "ftp://example/drain";
-  FakeHttpClient http;
+  CannedHttpClient http;
   PollResult got =
       MakeStatusMonitor(config, http)->Poll(std::chrono::steady_clock::now() + kFarDeadline);
   CHECK(got.outcome == PollOutcome::kError);

@@ -28,7 +28,7 @@ inline HttpResponse Failure(HttpError error, std::string detail) {
 }
 
 // Answers every request with `response`, and records what it was asked.
-class FakeHttpClient final : public HttpClient {
+class CannedHttpClient final : public HttpClient {
  public:
   HttpResponse response = Answer(200);
   std::vector<HttpRequest> requests;

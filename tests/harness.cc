@@ -153,7 +153,7 @@ uint16_t FreePort() {
 std::string g_temp_root;  // NOLINT: removed at exit
 
 std::string TempDir() {
-  static const std::string& root = [] -> const std::string& {
+  static const std::string& root = []() -> const std::string& {
     char pattern[] = "/tmp/lastcall-test-XXXXXX";
     g_temp_root = mkdtemp(pattern);
     std::atexit([] {
