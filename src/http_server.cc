@@ -6,6 +6,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -47,6 +48,8 @@ constexpr size_t kReadChunk = 16 * 1024;
 // After an answer that closes the connection, unread request bytes are drained for this long so
 // the close does not turn into a reset that destroys the answer before the client reads it.
 constexpr std::chrono::milliseconds kLingerTimeout{1000};
+// How long Stop() keeps writing answers that were already given before it closes everything.
+constexpr std::chrono::milliseconds kStopFlushTimeout{250};
 constexpr size_t kMaxLingerBytes = 1024 * 1024;
 // When accept() fails for lack of descriptors, stop accepting for a moment instead of spinning.
 constexpr std::chrono::milliseconds kAcceptPause{100};
@@ -362,10 +365,40 @@ struct HttpServer::Impl {
       }
       if (now >= next_sweep) Sweep(now);
     }
-    // Stop(): deferred requests get no answer, everybody is just closed.
+    // Stop(): answers already given still go out (a /prestop answered as the sequence ended, just
+    // before the process exits); deferred requests nobody answered get nothing.
+    FlushAnswersBeforeStop();
     for (auto& [id, connection] : connections) close(connection->fd);
     connections.clear();
     open.store(0);
+  }
+
+  void FlushAnswersBeforeStop() {
+    DeliverQueuedResponses();
+    const TimePoint deadline = SteadyClock::now() + kStopFlushTimeout;
+    for (auto& [id, connection] : connections) {
+      std::string& out = connection->out;
+      while (connection->state == State::kWriting && connection->out_sent < out.size()) {
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline -
+                                                                        SteadyClock::now());
+        if (left.count() <= 0) break;
+        const ssize_t n = send(connection->fd, out.data() + connection->out_sent,
+                               out.size() - connection->out_sent, MSG_NOSIGNAL);
+        if (n > 0) {
+          connection->out_sent += static_cast<size_t>(n);
+        } else if (n < 0 && errno == EINTR) {
+          continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+          pollfd room{connection->fd, POLLOUT, 0};
+          poll(&room, 1, static_cast<int>(left.count()));
+        } else {
+          break;
+        }
+      }
+      if (connection->state == State::kWriting && connection->out_sent == out.size()) {
+        shutdown(connection->fd, SHUT_WR);
+      }
+    }
   }
 
   int WakeFd() {
