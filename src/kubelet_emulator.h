@@ -80,7 +80,8 @@ struct TerminationReport {
 };
 
 // The seam to the outside world at T0 + propagation_delay: tell the load balancer (HAProxy's
-// runtime API, or rehearse's built-in balancer) to stop routing to this pod.
+// runtime API, or rehearse's built-in balancer) to stop routing to this pod. Called once, on a
+// thread of the emulator's own; must not throw.
 using EndpointRemoval = std::function<void()>;
 
 // Runs the termination to the end (every container exited or killed) and returns what happened.

@@ -13,5 +13,8 @@ fi
 if [ ! -f build/CMakeCache.txt ]; then
   cmake -S . -B build -DLASTCALL_WARNINGS_AS_ERRORS=ON >/dev/null
 fi
-cmake --build build --target zero_drop_e2e -j"$(nproc)" | grep -Ev '^\[ *[0-9]+%\]|^-- ' || true
+if ! log=$(cmake --build build --target zero_drop_e2e -j"$(nproc)" 2>&1); then
+  echo "$log" >&2
+  exit 1
+fi
 exec build/tests/e2e/zero_drop_e2e "$@"
