@@ -398,16 +398,17 @@ class ScriptedApp {
   HttpServer server_;
 };
 
-// SIGTERM -> exit, minus lb_delay and the app's real drain time (random, 100-400 ms, so polls
-// fall at every phase of it), for each poll interval; also the app's first "drained" answer ->
-// exit.
+// SIGTERM -> exit, minus lb_delay and the app's real drain time, for each poll interval; also the
+// app's first "drained" answer -> exit. The drain time is random over 100 ms + one interval (at
+// least 300 ms), so the app becomes idle at every phase of the polls.
 void BenchOverhead(const Options& options) {
   const int runs = options.short_mode ? 5 : 20;
   const milliseconds lb_delay(200);
   std::mt19937 random(12345);
-  std::uniform_int_distribution<int> drain_ms(100, 400);
   std::vector<double> drained_to_exit;
   for (const milliseconds interval : {milliseconds(10), milliseconds(100), milliseconds(1000)}) {
+    std::uniform_int_distribution<int> drain_ms(
+        100, 100 + static_cast<int>(std::max(interval, milliseconds(300)).count()));
     std::vector<double> overhead;
     for (int i = 0; i < runs; ++i) {
       const milliseconds drain_time(drain_ms(random));
