@@ -3,7 +3,7 @@
 // asserted: on shared machines they are noisy. BENCHMARKS.md has results and the exact commands.
 //
 // Usage: lastcall_bench [--short] [--lastcall PATH] [--only NAME]...
-//   NAME: startup memory unready storm overhead baseline
+//   NAME: startup memory unready storm overhead timeout baseline
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -92,8 +92,13 @@ void AddRow(const std::string& what, const std::vector<double>& samples, const c
           target,
           ""};
   if (limit) row.verdict = Percentile(samples, judged_at) <= *limit ? "met" : "NOT met";
-  std::printf("  %s: median %s, p95 %s over %zu runs%s%s\n", what.c_str(), row.median.c_str(),
-              row.p95.c_str(), samples.size(), row.verdict.empty() ? "" : "; target ",
+  const std::string judged = judged_at == 95
+                                 ? ""
+                                 : ", p" + std::to_string(static_cast<int>(judged_at)) + " " +
+                                       Format(Percentile(samples, judged_at), unit, decimals);
+  std::printf("  %s: median %s, p95 %s%s over %zu runs%s%s\n", what.c_str(), row.median.c_str(),
+              row.p95.c_str(), judged.c_str(), samples.size(),
+              row.verdict.empty() ? "" : "; target ",
               row.verdict.empty() ? "" : (target + ": " + row.verdict).c_str());
   std::fflush(stdout);
   g_rows.push_back(row);
@@ -437,6 +442,31 @@ void BenchOverhead(const Options& options) {
   AddRow("drained answer -> lastcall exited", drained_to_exit, "ms", "", std::nullopt, 2);
 }
 
+// An app that never drains: lastcall must give up at the drain timeout and exit 1 promptly.
+// Measured: exit - (SIGTERM + lb_delay + drain timeout).
+void BenchDrainTimeout(const Options& options) {
+  const int runs = options.short_mode ? 5 : 20;
+  const milliseconds lb_delay(100);
+  const milliseconds timeout(300);
+  std::vector<double> late;
+  for (int i = 0; i < runs; ++i) {
+    ScriptedApp app(milliseconds(3600000));
+    Lastcall lastcall = StartLastcall(
+        options, {"--lb-delay", std::to_string(lb_delay.count()) + "ms", "--drain-url", app.url(),
+                  "--drain-timeout", std::to_string(timeout.count()) + "ms"});
+    const pid_t pid = lastcall.process.Release();
+    const auto killed = Steady::now();
+    kill(pid, SIGTERM);
+    const auto [exited, code] = WaitExitPrecisely(pid, milliseconds(10000));
+    if (code != 1) {
+      throw std::runtime_error("lastcall did not time out with exit 1: " +
+                               lastcall.process.Output());
+    }
+    late.push_back(MsBetween(killed, exited) - static_cast<double>((lb_delay + timeout).count()));
+  }
+  AddRow("drain timeout -> exit 1 (past lb_delay + timeout)", late, "ms", "<= 50 ms", 50.0, 1);
+}
+
 // The same pod deletion with `preStop: sleep` and with lastcall, through the kubelet emulator,
 // on an app that exits at SIGTERM (what preStop sleep exists for): time spent when idle, and
 // whether a request that outlives the sleep survives.
@@ -553,7 +583,7 @@ int Main(int argc, char** argv) {
       options.only.emplace_back(argv[++i]);
     } else {
       std::cerr << "usage: lastcall_bench [--short] [--lastcall PATH] [--only NAME]...\n"
-                << "  NAME: startup memory unready storm overhead baseline\n";
+                << "  NAME: startup memory unready storm overhead timeout baseline\n";
       return 2;
     }
   }
@@ -565,6 +595,7 @@ int Main(int argc, char** argv) {
     if (options.Wants("unready")) BenchUnready(options, false);
     if (options.Wants("storm")) BenchUnready(options, true);
     if (options.Wants("overhead")) BenchOverhead(options);
+    if (options.Wants("timeout")) BenchDrainTimeout(options);
     if (options.Wants("baseline")) BenchBaseline(options);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "lastcall_bench: %s\n", e.what());

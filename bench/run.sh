@@ -5,7 +5,7 @@
 # Usage: bench/run.sh [--short] [--static] [--only NAME]...
 #   --short   fewer runs and shorter loads, for CI (about a minute)
 #   --static  measure the shipped binary, build-static/lastcall.stripped (built when missing)
-#   --only    startup memory unready storm overhead baseline (repeatable)
+#   --only    startup memory unready storm overhead timeout baseline (repeatable)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
