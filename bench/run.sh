@@ -11,10 +11,12 @@ cd "$(dirname "$0")/.."
 
 command -v wrk >/dev/null || { echo "bench: wrk is not installed (scripts/bootstrap.sh)" >&2; exit 1; }
 args=()
+binary=""
 for arg in "$@"; do
   if [ "$arg" = "--static" ]; then
     [ -x build-static/lastcall.stripped ] || ./scripts/build-static.sh >&2
     args+=(--lastcall "$PWD/build-static/lastcall.stripped")
+    binary="build-static/lastcall.stripped (static, Release)"
   else
     args+=("$arg")
   fi
@@ -24,6 +26,9 @@ if ! log=$(cmake --build build --target lastcall_bench -j"$(nproc)" 2>&1); then
   echo "$log" >&2
   exit 1
 fi
+if [ -z "$binary" ]; then
+  binary="build/lastcall (dynamic, $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' build/CMakeCache.txt))"
+fi
 echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
-  "kernel $(uname -r), build $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' build/CMakeCache.txt)"
+  "kernel $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg); measuring ${binary}"
 exec build/bench/lastcall_bench "${args[@]+"${args[@]}"}"
