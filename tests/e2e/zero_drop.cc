@@ -158,7 +158,7 @@ Outcome RunScenario(const Scenario& scenario, const Settings& settings) {
   const auto t0 = load.started() + settings.t0_after;
   std::this_thread::sleep_until(t0);
   outcome.inflight_at_t0 = InflightOf(app1.port);
-  std::thread sampler([&] {  // replica 1's view of the drain, for the table
+  std::jthread sampler([&] {  // replica 1's view of the drain, for the table
     std::this_thread::sleep_until(t0 + settings.lb_delay);
     outcome.inflight_at_drain = InflightOf(app1.port);
   });
