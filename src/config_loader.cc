@@ -14,6 +14,8 @@
 
 #include "duration.h"
 #include "http_client.h"
+#include "json_field.h"
+#include "prometheus_text.h"
 
 namespace lastcall {
 namespace {
@@ -309,38 +311,19 @@ std::string SetJsonPointer(std::string* out, std::string_view text) {
   if (text.empty() || text.front() != '/') {
     return "must be a JSON pointer starting with /, such as /inflight";
   }
-  try {
-    nlohmann::json::json_pointer pointer{std::string(text)};
-  } catch (const nlohmann::json::exception& e) {
-    // "[json.exception.parse_error.108] parse error: escape character '~' must be followed..."
-    std::string_view what = e.what();
-    size_t bracket = what.find("] ");
-    if (bracket != std::string_view::npos) what.remove_prefix(bracket + 2);
-    return "not a valid JSON pointer: " + std::string(what);
-  }
+  // The same parser the json monitor runs, so what passes here works there.
+  std::string error;
+  if (!ParseJsonPointer(text, &error)) return "not a valid JSON pointer: " + error;
   *out = std::string(text);
   return "";
 }
 
-bool IsMetricNameChar(char c, bool first) {
-  bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
-  return letter || (!first && c >= '0' && c <= '9');
-}
-
-// A light syntax check of name{label="value",...}; the Prometheus monitor parses it fully.
+// The full selector parse the prometheus monitor uses: a bad regex fails at start-up, not
+// during a drain.
 std::string SetMetric(std::string* out, std::string_view text) {
   if (!text.empty()) {
-    size_t brace = text.find('{');
-    std::string_view name = text.substr(0, brace);
-    bool name_ok = !name.empty();
-    for (size_t i = 0; i < name.size(); ++i) name_ok = name_ok && IsMetricNameChar(name[i], i == 0);
-    if (!name_ok) {
-      return "not a metric selector: expected a metric name such as http_server_active_requests, "
-             "optionally with {label=\"value\"}";
-    }
-    if (brace != std::string_view::npos && text.back() != '}') {
-      return "not a metric selector: the label matchers must end with }";
-    }
+    std::string error;
+    if (!ParseMetricSelector(text, &error)) return "not a metric selector: " + error;
   }
   *out = std::string(text);
   return "";

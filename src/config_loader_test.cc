@@ -293,8 +293,8 @@ TEST_CASE("YAML errors name file, line, column, key and value") {
        "lastcall.yaml:4:14: shutdown.drain.monitor.field: must be a JSON pointer starting with /, "
        "such as /inflight (got \"\")"},
       {"shutdown:\n  drain:\n    monitor:\n      field: /a~2\n",
-       "lastcall.yaml:4:14: shutdown.drain.monitor.field: not a valid JSON pointer: parse error: "
-       "escape character '~' must be followed with '0' or '1' (got \"/a~2\")"},
+       "lastcall.yaml:4:14: shutdown.drain.monitor.field: not a valid JSON pointer: JSON "
+       "pointer \"/a~2\" has '~' not followed by 0 or 1 (got \"/a~2\")"},
       {"shutdown:\n  drain:\n    monitor:\n      drained_at: -1\n",
        "lastcall.yaml:4:19: shutdown.drain.monitor.drained_at: must be 0 or more (got \"-1\")"},
       {"shutdown:\n  drain:\n    monitor:\n      drained_at: few\n",
@@ -310,12 +310,11 @@ TEST_CASE("YAML errors name file, line, column, key and value") {
        "lastcall.yaml:4:25: shutdown.drain.monitor.count_close_wait: expected true or false (got "
        "\"maybe\")"},
       {"shutdown:\n  drain:\n    monitor:\n      metric: 9lives\n",
-       "lastcall.yaml:4:15: shutdown.drain.monitor.metric: not a metric selector: expected a "
-       "metric name such as http_server_active_requests, optionally with {label=\"value\"} (got "
-       "\"9lives\")"},
+       "lastcall.yaml:4:15: shutdown.drain.monitor.metric: not a metric selector: column 1: "
+       "expected a metric name, found \"9\" (got \"9lives\")"},
       {"shutdown:\n  drain:\n    monitor:\n      metric: 'up{job=\"x\"'\n",
-       "lastcall.yaml:4:15: shutdown.drain.monitor.metric: not a metric selector: the label "
-       "matchers must end with } (got \"up{job=\\\"x\\\"\")"},
+       "lastcall.yaml:4:15: shutdown.drain.monitor.metric: not a metric selector: column 11: "
+       "expected ',' or '}' (got \"up{job=\\\"x\\\"\")"},
       // Trigger settings.
       {"shutdown:\n  drain:\n    trigger:\n      method: post\n",
        "lastcall.yaml:4:15: shutdown.drain.trigger.method: HTTP methods are case-sensitive: write "
