@@ -133,8 +133,8 @@ std::string Process::Output() const {
 }
 
 bool Process::WaitForOutput(std::string_view needle, milliseconds timeout) {
-  return WaitUntil(
-      [&] { return Output().find(needle) != std::string::npos; }, timeout, milliseconds(5));
+  return WaitUntil([&] { return Output().find(needle) != std::string::npos; }, timeout,
+                   milliseconds(5));
 }
 
 uint16_t FreePort() {
@@ -221,21 +221,19 @@ Sidecar StartLastcall(const std::vector<std::string>& extra_args,
   Sidecar sidecar;
   sidecar.probe_port = FreePort();
   sidecar.socket = TempDir() + "/control.sock";
-  std::vector<std::string> argv{LASTCALL_BINARY, "run", "--listen",
-                                "127.0.0.1:" + std::to_string(sidecar.probe_port), "--control",
-                                "unix://" + sidecar.socket};
+  std::vector<std::string> argv{LASTCALL_BINARY, "run",
+                                "--listen",      "127.0.0.1:" + std::to_string(sidecar.probe_port),
+                                "--control",     "unix://" + sidecar.socket};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   sidecar.process = Process::Spawn(argv, env);
-  if (!WaitUntil([&] { return Status(sidecar.probe_port, "/livez") == 200; },
-                 milliseconds(5000))) {
+  if (!WaitUntil([&] { return Status(sidecar.probe_port, "/livez") == 200; }, milliseconds(5000))) {
     throw std::runtime_error("lastcall did not start: " + sidecar.process.Output());
   }
   return sidecar;
 }
 
 long long ElapsedMs(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start)
-      .count();
+  return std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start).count();
 }
 
 }  // namespace lastcall::test

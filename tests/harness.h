@@ -48,7 +48,8 @@ uint16_t FreePort();
 // A fresh private directory under /tmp, removed at process exit.
 std::string TempDir();
 
-HttpResponse Get(uint16_t port, const std::string& target, milliseconds timeout = milliseconds(2000));
+HttpResponse Get(uint16_t port, const std::string& target,
+                 milliseconds timeout = milliseconds(2000));
 HttpResponse Send(const std::string& method, const std::string& url,
                   const std::vector<std::pair<std::string, std::string>>& headers = {},
                   milliseconds timeout = milliseconds(2000));
