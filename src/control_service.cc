@@ -99,9 +99,9 @@ void ControlService::HandlePreStop(const ServerRequest& request, const Responder
   }
   const std::string user_agent =
       request.headers.count("user-agent") != 0 ? request.headers.at("user-agent") : "";
-  coordinator_.Trigger(TriggerSource::kPreStop,
-                       "preStop call from " + request.peer +
-                           (user_agent.empty() ? "" : " (" + user_agent + ")"));
+  coordinator_.Trigger(
+      TriggerSource::kPreStop,
+      "preStop call from " + request.peer + (user_agent.empty() ? "" : " (" + user_agent + ")"));
   if (!WantsToWait(request)) {
     respond(ReportResponse(202, coordinator_.Report()));
     return;

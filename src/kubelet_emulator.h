@@ -40,8 +40,8 @@ struct EmulatedContainer {
 
 struct TerminationOptions {
   PodShape shape = PodShape::kRegularSidecar;
-  Millis grace_period{30000};      // terminationGracePeriodSeconds
-  Millis propagation_delay{1000};  // T0 -> the load balancer stops routing to the pod
+  Millis grace_period{30000};       // terminationGracePeriodSeconds
+  Millis propagation_delay{1000};   // T0 -> the load balancer stops routing to the pod
   Millis min_kill_extension{2000};  // the kubelet's 2 s for a hook that used up the grace
 };
 

@@ -31,8 +31,8 @@ void ProbeService::Handle(const ServerRequest& request, const Responder& respond
     return;
   }
   // Only known paths become label values: a scanner must not grow the metrics without bound.
-  const bool known = path == "/readyz" || path == "/livez" || path == "/status" ||
-                     path == "/metrics";
+  const bool known =
+      path == "/readyz" || path == "/livez" || path == "/status" || path == "/metrics";
   const std::string_view label = known ? std::string_view(path) : "other";
   ServerResponse response;
   if (request.method != "GET" && request.method != "HEAD") {

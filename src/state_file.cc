@@ -27,8 +27,8 @@ SysClock::time_point FromUnixMillis(long long ms) {
 }
 
 std::optional<Phase> PhaseFromName(std::string_view name) {
-  for (Phase phase : {Phase::kServing, Phase::kUnready, Phase::kDraining, Phase::kDrained,
-                      Phase::kTimedOut}) {
+  for (Phase phase :
+       {Phase::kServing, Phase::kUnready, Phase::kDraining, Phase::kDrained, Phase::kTimedOut}) {
     if (ToString(phase) == name) return phase;
   }
   return std::nullopt;
@@ -74,8 +74,7 @@ std::optional<PersistedSequence> ParseSequenceState(std::string_view text, std::
     return it == json.end() ? nullptr : &*it;
   };
   const auto* version = field("version");
-  if (version == nullptr || !version->is_number_integer() ||
-      version->get<int>() != kStateVersion) {
+  if (version == nullptr || !version->is_number_integer() || version->get<int>() != kStateVersion) {
     *error = "unknown state file version";
     return std::nullopt;
   }
@@ -108,8 +107,8 @@ std::optional<PersistedSequence> ParseSequenceState(std::string_view text, std::
     state.signal_received = received->get<bool>();
   }
   if (const auto* result = field("result"); result && result->is_string()) {
-    state.end = result->get<std::string>() == "drained" ? SequenceEnd::kDrained
-                                                        : SequenceEnd::kTimedOut;
+    state.end =
+        result->get<std::string>() == "drained" ? SequenceEnd::kDrained : SequenceEnd::kTimedOut;
   }
   if (const auto* detail = field("detail"); detail && detail->is_string()) {
     state.detail = detail->get<std::string>();
