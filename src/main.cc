@@ -44,6 +44,12 @@ int Run(const ConfigSources& sources) {
     return kExitUsage;
   }
   for (const auto& warning : warnings) LogWarn(warning);
+  if (const Budget budget = ComputeBudget(config); !budget.fits()) {
+    // `check` refuses this; `run` goes on, because the sequence cuts itself short before the
+    // grace period ends anyway, but says so loudly.
+    LogWarn("the timing budget does not fit the grace period",
+            {{"budget", FormatBudget(budget)}});
+  }
   return RunSidecar(config, token);
 }
 
