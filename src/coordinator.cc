@@ -98,8 +98,8 @@ bool ShutdownCoordinator::Trigger(TriggerSource source, std::string_view detail)
   const Clock::time_point now = clock_.Now();
   const SysClock::time_point wall = SysClock::now();
   if (!started) {
-    LogInfo("trigger joins the running sequence",
-            {{"trigger", ToString(source)}, {"detail", detail}});
+    LogDebug("trigger joins the running sequence",
+             {{"trigger", ToString(source)}, {"detail", detail}});
     return false;
   }
   {

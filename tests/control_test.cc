@@ -103,7 +103,7 @@ TEST_CASE("regular sidecar: SIGTERM first, the preStop call joins the running se
   CHECK(ElapsedMs(start) >= 500);
   REQUIRE(sidecar.process.WaitExit(milliseconds(2000)) == 0);
   CHECK(app.app.Count("POST /drain") == 1);
-  CHECK(sidecar.process.Output().find("trigger joins the running sequence") != std::string::npos);
+  CHECK(sidecar.process.Output().find("trigger=signal") != std::string::npos);
 }
 
 TEST_CASE(
