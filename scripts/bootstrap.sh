@@ -11,8 +11,11 @@ packages=(
   libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
   doctest-dev
   # test tools: a real load balancer, a load generator, promtool, an offline kustomize
-  haproxy wrk prometheus kubernetes-client nodejs npm
+  haproxy wrk prometheus kubernetes-client
 )
+# Node.js (for the offline manifest validation) often comes from elsewhere (nodesource): only
+# install Debian's when there is none, since the two conflict.
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
