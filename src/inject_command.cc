@@ -611,9 +611,14 @@ CLI::App* AddInjectSubcommand(CLI::App& app, InjectOptions& options) {
   duration("--lb-delay", &options.lb_delay, "lastcall's lb_delay (run --lb-delay)");
   duration("--drain-timeout", &options.drain_timeout, "lastcall's drain timeout");
   duration("--exit-delay", &options.exit_delay, "lastcall's exit delay");
-  inject->add_option("--run-arg", options.run_args,
-                     "One more argument for `lastcall run`, repeatable; write values that start "
-                     "with - as --run-arg=--monitor=connections");
+  inject
+      ->add_option("--run-arg", options.run_args,
+                   "One more argument for `lastcall run`, repeatable; write values that start "
+                   "with - as --run-arg=--monitor=connections")
+      // One value per occurrence: a file name after it stays the positional argument.
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   return inject;
 }
 

@@ -274,6 +274,13 @@ TEST_CASE("the inject subcommand binds its flags") {
   CHECK(options.run_args ==
         std::vector<std::string>{"--monitor=connections", "--monitor-port=7000"});
 
+  CLI::App positional_app("lastcall");
+  InjectOptions positional;
+  AddInjectSubcommand(positional_app, positional);
+  positional_app.parse("inject --run-arg=--settle=1s --run-arg=--poll-interval=50ms -", false);
+  CHECK(positional.input == "-");
+  CHECK(positional.run_args == std::vector<std::string>{"--settle=1s", "--poll-interval=50ms"});
+
   CLI::App defaults_app("lastcall");
   InjectOptions defaults;
   AddInjectSubcommand(defaults_app, defaults);
