@@ -366,7 +366,8 @@ bool HasPodTemplate(const YAML::Node& object) {
          Present(Child(Child(spec, "jobTemplate"), "spec")) || Present(Child(spec, "containers"));
 }
 
-ObjectOutcome InjectObject(YAML::Node object, const InjectOptions& options) {
+// `object` is a handle: the changes land in the document it belongs to.
+ObjectOutcome InjectObject(const YAML::Node& object, const InjectOptions& options) {
   ObjectOutcome outcome;
   if (!object.IsMap()) {
     outcome.error = "not a Kubernetes object (a mapping with apiVersion and kind)";
@@ -377,7 +378,7 @@ ObjectOutcome InjectObject(YAML::Node object, const InjectOptions& options) {
     outcome.error = "not a Kubernetes object: it has no kind";
     return outcome;
   }
-  const std::string kind = kind_node.Scalar();
+  const std::string& kind = kind_node.Scalar();
   const std::string description = Describe(object);
   const YAML::Node items = Child(object, "items");
   if (kind.size() >= 4 && kind.ends_with("List") && items.IsSequence()) {
@@ -416,7 +417,9 @@ ObjectOutcome InjectObject(YAML::Node object, const InjectOptions& options) {
     pod.reset(pod[key]);  // rebind (assignment would overwrite the node in the document)
   }
   PodOutcome pod_outcome = InjectPod(pod, options);
-  for (const auto& note : pod_outcome.notes) outcome.notes.push_back(description + ": " + note);
+  for (const auto& note : pod_outcome.notes) {
+    outcome.notes.push_back(fmt::format("{}: {}", description, note));
+  }
   if (!pod_outcome.error.empty()) {
     outcome.error = description + ": " + pod_outcome.error;
     return outcome;
@@ -525,7 +528,8 @@ InjectResult InjectManifests(std::string_view input, const InjectOptions& option
     } catch (const YAML::Exception& e) {  // a field of an unexpected type, e.g. a scalar spec
       outcome.error = std::string("unexpected structure: ") + e.msg;
     }
-    for (const auto& note : outcome.notes) result.notes.push_back(where + ": " + note);
+    for (const auto& note : outcome.notes)
+      result.notes.push_back(fmt::format("{}: {}", where, note));
     if (!outcome.error.empty()) return Refuse(std::move(result), where + ": " + outcome.error);
     if (!outcome.changed) {
       result.output += document.text;

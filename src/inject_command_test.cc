@@ -66,6 +66,7 @@ const std::vector<GoldenCase>& GoldenCases() {
 }
 
 TEST_CASE("inject: realistic manifests give the reviewed output") {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read before any thread exists
   const bool update = std::getenv("LASTCALL_UPDATE_GOLDEN") != nullptr;
   for (const auto& test : GoldenCases()) {
     CAPTURE(test.golden);
