@@ -59,7 +59,10 @@ void WriteScalar(YAML::Emitter& out, const YAML::Node& node) {
       out << YAML::DoubleQuoted << text;
     }
   } else if (IsTaggedString(node)) {
-    out << YAML::DoubleQuoted << text;
+    // A string: quoted only when its plain form would read as something else. (yaml-cpp
+    // itself quotes text whose plain form is not valid YAML, such as "a: b".)
+    if (NeedsQuotes(text)) out << YAML::DoubleQuoted;
+    out << text;
   } else if (tag.empty() || tag == "?" || tag.rfind("tag:yaml.org,2002:", 0) == 0) {
     out << text;  // plain: reads back as it was read (standard tags resolve the same way)
   } else {

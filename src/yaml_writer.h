@@ -21,9 +21,10 @@ bool NeedsQuotes(std::string_view text);
 YAML::Node StringNode(const std::string& text);
 
 // Writes `node` as one block-style YAML document (no "---"), ending with a newline.
-// Scalars: quoted in the input (tag "!") or tagged !!str are written double-quoted; a multi-line
-// string is written as a literal block (`|`) when that reads back exactly, else double-quoted;
-// every other scalar is written as its plain text (yaml-cpp quotes it where the syntax needs).
+// Scalars: a string (quoted in the input, tag "!", or tagged !!str) is written double-quoted when
+// NeedsQuotes, plain otherwise; a multi-line string is written as a literal block (`|`) when that
+// reads back exactly, else double-quoted; every other scalar is written as its plain text. In
+// every case yaml-cpp adds quotes where plain text would not be valid YAML ("a: b", "*x").
 // Nulls are written `null`, empty collections `[]` and `{}`. Map key order is kept. Anchors and
 // aliases are expanded. Comments are not kept (yaml-cpp does not load them). Pure.
 std::string WriteYaml(const YAML::Node& node);

@@ -105,7 +105,7 @@ TEST_CASE("WriteYaml keeps strings strings, key order, and block layout") {
       "items:\n"
       "  - name: a\n"
       "    args:\n"
-      "      - \"--x\"\n"
+      "      - --x\n"
       "      - \"1\"\n";
   const YAML::Node node = YAML::Load(input);
   const std::string written = WriteYaml(node);
@@ -132,6 +132,8 @@ TEST_CASE("SameYaml compares structure, text and string-ness") {
   CHECK_FALSE(SameYaml(YAML::Load("{a: 1, b: 2}"), YAML::Load("{b: 2, a: 1}")));
   CHECK_FALSE(SameYaml(YAML::Load("[a]"), YAML::Load("[a, b]")));
   CHECK(SameYaml(YAML::Load("{a: x}"), YAML::Load("{a: \"x\"}")));
+  CHECK(WriteYaml(YAML::Load("{\"a\": \"x\", \"b\": \"1.0\"}")) ==
+        "a: x\nb: \"1.0\"\n");  // JSON in
   CHECK(SameYaml(YAML::Load("{a: ~}"), YAML::Load("{a: null}")));
 }
 
