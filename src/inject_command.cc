@@ -13,6 +13,7 @@
 
 #include "duration.h"
 #include "exit_status.h"
+#include "version.h"
 #include "yaml_writer.h"
 
 namespace lastcall {
@@ -485,6 +486,8 @@ std::string LeadingComments(const RawDocument& document) {
 }
 
 }  // namespace
+
+std::string DefaultImage() { return std::string("ghcr.io/lastcall/lastcall:") + kVersion; }
 
 long long RequiredGraceSeconds(const InjectOptions& options) {
   const Millis budget =

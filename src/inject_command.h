@@ -31,18 +31,19 @@
 // quoting and indentation normalised.
 namespace lastcall {
 
-inline constexpr const char* kDefaultImage = "ghcr.io/lastcall/lastcall:0.1.0";
+// ghcr.io/lastcall/lastcall:<this binary's version>.
+std::string DefaultImage();
 
 struct InjectOptions {
-  std::string input = "-";            // manifest file, or "-" for standard input
-  std::string image = kDefaultImage;  // the lastcall image (FROM scratch, binary at /lastcall)
-  std::string container;              // the app container that gets the hook; "" = the first
-  bool native = false;                // lastcall as a native sidecar (initContainers)
-  bool force = false;                 // replace an existing preStop hook on the app container
-  Millis lb_delay{5000};              // passed to `lastcall run --lb-delay`
-  Millis drain_timeout{20000};        // passed to `lastcall run --drain-timeout`
-  Millis exit_delay{0};               // passed to `lastcall run --exit-delay` when not zero
-  std::vector<std::string> run_args;  // more arguments for `lastcall run` (e.g. --monitor=...)
+  std::string input = "-";             // manifest file, or "-" for standard input
+  std::string image = DefaultImage();  // the lastcall image (FROM scratch, binary at /lastcall)
+  std::string container;               // the app container that gets the hook; "" = the first
+  bool native = false;                 // lastcall as a native sidecar (initContainers)
+  bool force = false;                  // replace an existing preStop hook on the app container
+  Millis lb_delay{5000};               // passed to `lastcall run --lb-delay`
+  Millis drain_timeout{20000};         // passed to `lastcall run --drain-timeout`
+  Millis exit_delay{0};                // passed to `lastcall run --exit-delay` when not zero
+  std::vector<std::string> run_args;   // more arguments for `lastcall run` (e.g. --monitor=...)
 };
 
 // The grace period the options need, in whole seconds (rounded up): lb_delay + drain timeout +

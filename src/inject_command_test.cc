@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "exit_status.h"
+#include "version.h"
 
 namespace lastcall {
 namespace {
@@ -288,7 +289,8 @@ TEST_CASE("the inject subcommand binds its flags") {
   defaults_app.parse("inject", false);
   CHECK(defaults.input == "-");
   CHECK(defaults.lb_delay == Millis{5000});
-  CHECK(defaults.image == kDefaultImage);
+  CHECK(defaults.image == DefaultImage());
+  CHECK(DefaultImage() == "ghcr.io/lastcall/lastcall:" + std::string(kVersion));
 
   CLI::App bad_app("lastcall");
   InjectOptions bad;
