@@ -370,12 +370,46 @@ function checkResources(container, name) {
   return problems;
 }
 
+// Rules the API server enforces beyond the OpenAPI schema, for the pod fields lastcall touches.
+// `claims`: a StatefulSet's volumeClaimTemplates, volumes the pod gets without listing them.
+function podRules(pod, claims = []) {
+  const problems = [];
+  const all = [...(pod.initContainers || []), ...(pod.containers || [])];
+  const names = new Set();
+  for (const c of all) {
+    if (names.has(c.name)) problems.push(`two containers are named ${c.name}`);
+    names.add(c.name);
+  }
+  const volumes = new Set(claims);
+  for (const v of pod.volumes || []) {
+    if (volumes.has(v.name)) problems.push(`two volumes are named ${v.name}`);
+    volumes.add(v.name);
+  }
+  for (const c of all) {
+    const paths = new Set();
+    for (const m of c.volumeMounts || []) {
+      if (!volumes.has(m.name)) problems.push(`container ${c.name} mounts volume ${m.name}, which the pod does not define`);
+      if (paths.has(m.mountPath)) problems.push(`container ${c.name} mounts two volumes at ${m.mountPath}`);
+      paths.add(m.mountPath);
+    }
+  }
+  for (const c of pod.initContainers || []) {
+    if (c.restartPolicy === 'Always') continue;
+    for (const field of ['readinessProbe', 'livenessProbe', 'startupProbe', 'lifecycle']) {
+      if (c[field]) problems.push(`init container ${c.name} has ${field}, allowed only with restartPolicy: Always`);
+    }
+  }
+  return problems;
+}
+
 // Everything that must line up for lastcall to work in this pod. Returns {problems, check}:
 // `check` holds what `lastcall check` needs (the YAML text, flags, token, grace seconds).
 function checkWorkload(object, bundle, options = {}) {
   const problems = [];
   const pod = podSpecOf(object);
   if (!pod) return { problems: [`no pod spec`] };
+  const claims = ((object.spec && object.spec.volumeClaimTemplates) || []).map((t) => t.metadata && t.metadata.name);
+  podRules(pod, claims).forEach((p) => problems.push(p));
   const containers = pod.containers || [];
   const inits = pod.initContainers || [];
   let lastcall = containers.find((c) => c.name === 'lastcall');

@@ -91,6 +91,9 @@ const execCases = [
   ['no limits', (o, pod) => { delete container(pod, 'lastcall').resources.limits; }, 'lastcall: resources.limits.cpu is not set'],
   ['the socket on the read-only root', (o, pod) => { container(pod, 'lastcall').volumeMounts = []; }, 'control socket /var/run/lastcall/control.sock is not on a volume lastcall mounts'],
   ['a run-to-completion pod', (o, pod) => { pod.restartPolicy = 'OnFailure'; }, 'the pod would never complete'],
+  ['a mount of an undefined volume', (o, pod) => { pod.volumes = pod.volumes.filter((v) => v.name !== 'lastcall-bin'); }, 'container app mounts volume lastcall-bin, which the pod does not define'],
+  ['a duplicate container name', (o, pod) => { container(pod, 'log-shipper').name = 'lastcall'; }, 'two containers are named lastcall'],
+  ['a probe on a plain init container', (o, pod) => { container(pod, 'lastcall-install').readinessProbe = { httpGet: { path: '/', port: 1 } }; }, 'init container lastcall-install has readinessProbe, allowed only with restartPolicy: Always'],
   ['no lastcall at all', (o, pod) => {
     pod.containers = pod.containers.filter((c) => c.name !== 'lastcall');
   }, 'no container named lastcall'],
