@@ -7,9 +7,11 @@
 #include <charconv>
 #include <fstream>
 #include <iterator>
-#include <sstream>
+#include <optional>
+#include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "duration.h"
 #include "exit_status.h"
@@ -51,8 +53,9 @@ const std::vector<WorkloadKind>& WorkloadKinds() {
 
 std::string SupportedKinds() {
   std::string names;
-  for (const auto& kind : WorkloadKinds())
+  for (const auto& kind : WorkloadKinds()) {
     names += (names.empty() ? "" : ", ") + std::string(kind.kind);
+  }
   return names;
 }
 
@@ -195,74 +198,27 @@ std::optional<long long> ParseInteger(const std::string& text) {
   return value;
 }
 
-struct PodOutcome {
-  bool changed = false;
-  std::string error;
-  std::vector<std::string> notes;
-};
-
-// Checks everything first and changes the pod only when nothing is refused.
-PodOutcome InjectPod(YAML::Node pod, const InjectOptions& options) {
-  PodOutcome outcome;
+// Why lastcall cannot be added to this pod as asked, or "": the pod runs to completion (a
+// regular sidecar would never let it finish), or a name, path or port lastcall needs is taken.
+std::string Conflict(const YAML::Node& pod, const YAML::Node& app, const std::string& app_name,
+                     const InjectOptions& options) {
   const YAML::Node containers = Child(pod, "containers");
-  if (!containers.IsSequence() || containers.size() == 0) {
-    outcome.error = "the pod has no containers";
-    return outcome;
-  }
   const YAML::Node init_containers = Child(pod, "initContainers");
-  if (HasNamed(containers, kSidecarName) || HasNamed(init_containers, kSidecarName)) {
-    outcome.notes.push_back("already has a lastcall container; left unchanged");
-    return outcome;
-  }
-
-  std::vector<std::string> names;
-  for (const auto& container : containers) names.push_back(ScalarOr(Child(container, "name"), ""));
-  const auto target_index =
-      options.container.empty()
-          ? 0
-          : static_cast<size_t>(std::find(names.begin(), names.end(), options.container) -
-                                names.begin());
-  if (target_index == names.size()) {
-    outcome.error = fmt::format("no container named \"{}\" (containers: {})", options.container,
-                                fmt::join(names, ", "));
-    return outcome;
-  }
-  YAML::Node app = containers[target_index];
-  if (!app.IsMap()) {
-    outcome.error = "containers[" + std::to_string(target_index) + "] is not a mapping";
-    return outcome;
-  }
-  const std::string& app_name = names[target_index];
-  if (Present(Child(Child(app, "lifecycle"), "preStop"))) {
-    if (!options.force) {
-      outcome.error = fmt::format(
-          "container \"{}\" already has a preStop hook; lastcall's hook would replace it (use "
-          "--force to replace it, after moving what it does into the app's drain endpoint)",
-          app_name);
-      return outcome;
-    }
-    outcome.notes.push_back(
-        fmt::format("replaced the preStop hook of container \"{}\" (--force)", app_name));
-  }
-
   const std::string restart_policy = ScalarOr(Child(pod, "restartPolicy"), "Always");
   if (!options.native && restart_policy != "Always") {
-    outcome.error = fmt::format(
+    return fmt::format(
         "the pod's restartPolicy is {}: it runs to completion, and a regular sidecar container "
         "never exits, so the pod would never complete; use --native (a native sidecar stops "
         "when the app has finished; Kubernetes 1.29+)",
         restart_policy);
-    return outcome;
   }
   if (HasNamed(init_containers, kInstallName) || HasNamed(containers, kInstallName)) {
-    outcome.error = fmt::format("a container named \"{}\" already exists", kInstallName);
-    return outcome;
+    return fmt::format("a container named \"{}\" already exists", kInstallName);
   }
   const YAML::Node volumes = Child(pod, "volumes");
   for (const char* volume : {kBinVolume, kRunVolume}) {
     if (HasNamed(volumes, volume)) {
-      outcome.error = fmt::format("a volume named \"{}\" already exists", volume);
-      return outcome;
+      return fmt::format("a volume named \"{}\" already exists", volume);
     }
   }
   const YAML::Node app_mounts = Child(app, "volumeMounts");
@@ -270,9 +226,7 @@ PodOutcome InjectPod(YAML::Node pod, const InjectOptions& options) {
     for (const auto& mount : app_mounts) {
       const std::string path = ScalarOr(Child(mount, "mountPath"), "");
       if (path == kBinDir || path == kRunDir) {
-        outcome.error =
-            fmt::format("container \"{}\" already mounts a volume at {}", app_name, path);
-        return outcome;
+        return fmt::format("container \"{}\" already mounts a volume at {}", app_name, path);
       }
     }
   }
@@ -283,35 +237,20 @@ PodOutcome InjectPod(YAML::Node pod, const InjectOptions& options) {
       if (!ports.IsSequence()) continue;
       for (const auto& port : ports) {
         if (ScalarOr(Child(port, "containerPort"), "") == std::to_string(kListenPort)) {
-          outcome.error =
-              fmt::format("container \"{}\" already uses port {}, where lastcall listens",
-                          ScalarOr(Child(container, "name"), ""), kListenPort);
-          return outcome;
+          return fmt::format("container \"{}\" already uses port {}, where lastcall listens",
+                             ScalarOr(Child(container, "name"), ""), kListenPort);
         }
       }
     }
   }
-  long long grace = kKubernetesDefaultGrace;
-  const YAML::Node grace_node = Child(pod, "terminationGracePeriodSeconds");
-  if (Present(grace_node)) {
-    const auto parsed = ParseInteger(ScalarOr(grace_node, ""));
-    if (!parsed || *parsed < 0) {
-      outcome.error = "terminationGracePeriodSeconds is not a non-negative integer";
-      return outcome;
-    }
-    grace = *parsed;
-  }
-  const long long required = RequiredGraceSeconds(options);
-  if (required > grace) {
-    outcome.notes.push_back(fmt::format(
-        "terminationGracePeriodSeconds raised from {} to {}: lb_delay {} + drain timeout {} + "
-        "exit delay {} + margin {} must fit",
-        grace, required, FormatDuration(options.lb_delay), FormatDuration(options.drain_timeout),
-        FormatDuration(options.exit_delay), FormatDuration(Config::kBudgetMargin)));
-    grace = required;
-  }
+  return "";
+}
 
-  // Nothing is refused: change the pod.
+// Adds lastcall to `pod` (checked by InjectPod first): the hook and mounts on `app`, the init
+// container(s), the sidecar, the volumes, the socket's group and the grace period.
+void AddLastcall(YAML::Node pod, YAML::Node app, const InjectOptions& options, long long grace) {
+  const YAML::Node init_containers = Child(pod, "initContainers");
+  const YAML::Node grace_node = Child(pod, "terminationGracePeriodSeconds");
   app["lifecycle"]["preStop"] = ExecHook({std::string(kBinDir) + "/lastcall", "prestop"});
   app["volumeMounts"].push_back(Mount(kBinVolume, kBinDir, true));
   app["volumeMounts"].push_back(Mount(kRunVolume, kRunDir, false));
@@ -342,6 +281,85 @@ PodOutcome InjectPod(YAML::Node pod, const InjectOptions& options) {
   if (!Present(grace_node) || ScalarOr(grace_node, "") != std::to_string(grace)) {
     pod["terminationGracePeriodSeconds"] = grace;
   }
+}
+
+struct PodOutcome {
+  bool changed = false;
+  std::string error;
+  std::vector<std::string> notes;
+};
+
+// Checks everything first and changes the pod (through the handle `pod`) only when nothing is
+// refused.
+PodOutcome InjectPod(const YAML::Node& pod, const InjectOptions& options) {
+  PodOutcome outcome;
+  const YAML::Node containers = Child(pod, "containers");
+  if (!containers.IsSequence() || containers.size() == 0) {
+    outcome.error = "the pod has no containers";
+    return outcome;
+  }
+  const YAML::Node init_containers = Child(pod, "initContainers");
+  if (HasNamed(containers, kSidecarName) || HasNamed(init_containers, kSidecarName)) {
+    outcome.notes.push_back("already has a lastcall container; left unchanged");
+    return outcome;
+  }
+
+  std::vector<std::string> names;
+  for (const auto& container : containers) names.push_back(ScalarOr(Child(container, "name"), ""));
+  const auto target_index =
+      options.container.empty()
+          ? 0
+          : static_cast<size_t>(std::find(names.begin(), names.end(), options.container) -
+                                names.begin());
+  if (target_index == names.size()) {
+    outcome.error = fmt::format("no container named \"{}\" (containers: {})", options.container,
+                                fmt::join(names, ", "));
+    return outcome;
+  }
+  YAML::Node app = containers[target_index];
+  if (!app.IsMap()) {
+    outcome.error = "containers[" + std::to_string(target_index) + "] is not a mapping";
+    return outcome;
+  }
+  const std::string& app_name = names[target_index];
+  const bool replaces_hook = Present(Child(Child(app, "lifecycle"), "preStop"));
+  if (replaces_hook && !options.force) {
+    outcome.error = fmt::format(
+        "container \"{}\" already has a preStop hook; lastcall's hook would replace it (use "
+        "--force to replace it, after moving what it does into the app's drain endpoint)",
+        app_name);
+    return outcome;
+  }
+
+  if (std::string conflict = Conflict(pod, app, app_name, options); !conflict.empty()) {
+    outcome.error = std::move(conflict);
+    return outcome;
+  }
+  long long grace = kKubernetesDefaultGrace;
+  const YAML::Node grace_node = Child(pod, "terminationGracePeriodSeconds");
+  if (Present(grace_node)) {
+    const auto parsed = ParseInteger(ScalarOr(grace_node, ""));
+    if (!parsed || *parsed < 0) {
+      outcome.error = "terminationGracePeriodSeconds is not a non-negative integer";
+      return outcome;
+    }
+    grace = *parsed;
+  }
+  const long long required = RequiredGraceSeconds(options);
+  if (required > grace) {
+    outcome.notes.push_back(fmt::format(
+        "terminationGracePeriodSeconds raised from {} to {}: lb_delay {} + drain timeout {} + "
+        "exit delay {} + margin {} must fit",
+        grace, required, FormatDuration(options.lb_delay), FormatDuration(options.drain_timeout),
+        FormatDuration(options.exit_delay), FormatDuration(Config::kBudgetMargin)));
+    grace = required;
+  }
+
+  if (replaces_hook) {
+    outcome.notes.push_back(
+        fmt::format("replaced the preStop hook of container \"{}\" (--force)", app_name));
+  }
+  AddLastcall(pod, app, options, grace);
   outcome.changed = true;
   return outcome;
 }
