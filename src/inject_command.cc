@@ -3,10 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <fstream>
-#include <iterator>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -481,6 +481,15 @@ std::vector<RawDocument> SplitDocuments(std::string_view input) {
   return documents;
 }
 
+std::string ReadAll(std::istream& in) {
+  std::string text;
+  std::array<char, 1 << 16> buffer{};
+  while (in.read(buffer.data(), buffer.size()) || in.gcount() > 0) {
+    text.append(buffer.data(), static_cast<size_t>(in.gcount()));
+  }
+  return text;
+}
+
 // The comment and blank lines at the top of a document (after its `---` line): kept when the
 // document is re-written, since they usually say what the whole object is.
 std::string LeadingComments(const RawDocument& document) {
@@ -580,7 +589,7 @@ int RunInject(const InjectOptions& options, std::istream& in, std::ostream& out,
               std::ostream& err) {
   std::string input;
   if (options.input == "-") {
-    input.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    input = ReadAll(in);
   } else {
     std::ifstream file(options.input, std::ios::binary);
     if (!file) {
@@ -588,7 +597,7 @@ int RunInject(const InjectOptions& options, std::istream& in, std::ostream& out,
           << std::generic_category().message(errno) << "\n";
       return kExitUsage;
     }
-    input.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+    input = ReadAll(file);
   }
   const InjectResult result = InjectManifests(input, options);
   for (const auto& note : result.notes) err << "lastcall inject: " << note << "\n";

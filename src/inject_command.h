@@ -1,12 +1,12 @@
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <istream>
 #include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "cli11.h"
 #include "config.h"
 
 // `lastcall inject`: adds lastcall to the pods of Kubernetes manifests, so that

@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <iterator>
 #include <sstream>
 
 #include "exit_status.h"
@@ -25,7 +24,9 @@ fs::path FixtureDir() {
 std::string ReadFixture(const std::string& name) {
   std::ifstream in(FixtureDir() / name, std::ios::binary);
   REQUIRE_MESSAGE(in.good(), "missing fixture " << (FixtureDir() / name).string());
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 InjectOptions Defaults() { return InjectOptions{}; }

@@ -1,8 +1,9 @@
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <ostream>
 #include <string>
+
+#include "cli11.h"
 
 // `lastcall install --to DIR`: the init container of the regular-sidecar pod shape runs the
 // lastcall image once to put the binary into an emptyDir that the app container also mounts, so
