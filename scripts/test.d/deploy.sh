@@ -21,6 +21,6 @@ step() {  # step NAME COMMAND...
   "$@" || status=1
 }
 step "Dockerfile check" tests/deploy/test_check_dockerfile.sh
-step "validator tests" node --test tests/deploy/
+step "validator tests" node --test tests/deploy/validate.test.js
 step "manifests" tests/deploy/validate.sh
 exit $status

@@ -1,5 +1,6 @@
 // The validator must catch each way the wiring can be wrong: every case breaks one thing in a
-// manifest that passes, and expects the validator to say what. Run: node --test tests/deploy
+// manifest that passes, and expects the validator to say what.
+// Run: node --test tests/deploy/validate.test.js
 'use strict';
 
 const test = require('node:test');
