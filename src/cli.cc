@@ -246,12 +246,6 @@ constexpr SubcommandSpec kSubcommands[] = {
     {"version", "Print the version", DefineVersion},
 };
 
-std::vector<std::string> SubcommandNames() {
-  std::vector<std::string> names;
-  for (const SubcommandSpec& spec : kSubcommands) names.emplace_back(spec.name);
-  return names;
-}
-
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string out;
   for (const std::string& name : names) out += (out.empty() ? "" : ", ") + name;
@@ -287,15 +281,30 @@ ParsedCommand ParseCommandLine(int argc, const char* const* argv, const Env& env
   CLI::Option* version_flag = app.add_flag("--version")->description("Print the version and exit");
   app.footer("Run 'lastcall SUBCOMMAND --help' for a subcommand's flags.");
 
+  ParsedCommand out;
   std::vector<std::pair<CLI::App*, Finish>> subcommands;
   for (const SubcommandSpec& spec : kSubcommands) {
     CLI::App* sub = app.add_subcommand(spec.name, spec.summary);
     sub->get_formatter()->column_width(kHelpColumn);
     subcommands.emplace_back(sub, spec.define(sub, env));
   }
+  // Subcommands that register themselves (their options live in `out`).
+  const auto self_registered = [&](CLI::App* sub, const char* summary, Command command) {
+    // Their own long description moves to the footer of their --help; the list gets one line.
+    sub->footer(sub->get_description() + "\n\n" + sub->get_footer());
+    sub->description(summary);
+    sub->get_formatter()->column_width(kHelpColumn);
+    subcommands.emplace_back(sub, [command](ParsedCommand* parsed) { parsed->command = command; });
+  };
+  self_registered(AddInstallSubcommand(app, out.install),
+                  "Copy this binary into a shared volume (the init container's step)",
+                  Command::kInstall);
+  self_registered(AddInjectSubcommand(app, out.inject),
+                  "Add the lastcall sidecar to Kubernetes manifests (stdin or a file)",
+                  Command::kInject);
 
-  ParsedCommand out;
-  std::vector<std::string> names = SubcommandNames();
+  std::vector<std::string> names;
+  for (const auto& [sub, finish] : subcommands) names.push_back(sub->get_name());
   std::string_view first = argc > 1 ? argv[1] : "";
   // `lastcall help [SUBCOMMAND]`, as git and kubectl accept.
   if (first == "help") {

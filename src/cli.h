@@ -6,6 +6,8 @@
 
 #include "config.h"
 #include "config_loader.h"
+#include "inject_command.h"
+#include "install_command.h"
 
 // lastcall's command line: subcommands, their flags and help. Pure: parsing reads no file and no
 // process environment (both are passed in), so every case is a unit test.
@@ -15,6 +17,8 @@ enum class Command {
   kRun,         // the sidecar
   kCheck,       // validate, print the effective config and the timing budget
   kPrestop,     // for exec preStop hooks: start the sequence and wait for its end
+  kInstall,     // copy the binary into a shared volume (init container)
+  kInject,      // add lastcall to Kubernetes manifests
   kVersion,     // print `output` ("lastcall 0.1.0\n") on stdout, exit 0
   kHelp,        // print `output` on stdout, exit 0
   kUsageError,  // print `output` on stderr, exit kExitUsage
@@ -34,6 +38,8 @@ struct ParsedCommand {
   // LASTCALL_CONFIG ("" for none); yaml_text is empty until ReadConfigSources fills it.
   ConfigSources config;
   PrestopOptions prestop;  // prestop
+  InstallOptions install;  // install
+  InjectOptions inject;    // inject
   std::string output;      // kHelp: the help text; kUsageError: the message, ending in "\n"
   int exit_code = 0;       // the exit code for kHelp (0) and kUsageError (kExitUsage)
 };

@@ -38,7 +38,8 @@ TEST_CASE("no subcommand is a usage error that lists the subcommands") {
   ParsedCommand parsed = Parse({});
   CHECK(parsed.command == Command::kUsageError);
   CHECK(parsed.exit_code == kExitUsage);
-  CHECK(parsed.output.rfind("lastcall: missing subcommand (run, check, prestop, version)\n", 0) ==
+  CHECK(parsed.output.rfind(
+            "lastcall: missing subcommand (run, check, prestop, version, install, inject)\n", 0) ==
         0);
   CHECK(Contains(parsed.output, "Subcommands:"));
 }
@@ -113,9 +114,10 @@ TEST_CASE("usage errors say what is wrong and suggest the fix") {
   const std::vector<Case> cases = {
       {{"rn"},
        "lastcall: unknown subcommand \"rn\" (did you mean run?)\nSubcommands: run, check, "
-       "prestop, version. Run 'lastcall --help' for usage.\n"},
+       "prestop, version, install, inject. Run 'lastcall --help' for usage.\n"},
       {{"drain"},
-       "lastcall: unknown subcommand \"drain\"\nSubcommands: run, check, prestop, version. Run "
+       "lastcall: unknown subcommand \"drain\"\nSubcommands: run, check, prestop, version, "
+       "install, inject. Run "
        "'lastcall --help' for usage.\n"},
       {{"run", "--lb-dealy", "5s"},
        "lastcall run: unknown flag --lb-dealy (did you mean --lb-delay?)\nRun 'lastcall run "

@@ -47,8 +47,7 @@ int Run(const ConfigSources& sources) {
   if (const Budget budget = ComputeBudget(config); !budget.fits()) {
     // `check` refuses this; `run` goes on, because the sequence cuts itself short before the
     // grace period ends anyway, but says so loudly.
-    LogWarn("the timing budget does not fit the grace period",
-            {{"budget", FormatBudget(budget)}});
+    LogWarn("the timing budget does not fit the grace period", {{"budget", FormatBudget(budget)}});
   }
   return RunSidecar(config, token);
 }
@@ -69,6 +68,10 @@ int Main(int argc, char** argv) {
       const auto loaded = Load(parsed.config);
       return loaded ? RunCheck(*loaded, std::cout) : kExitUsage;
     }
+    case Command::kInstall:
+      return RunInstall(parsed.install, std::cout, std::cerr);
+    case Command::kInject:
+      return RunInject(parsed.inject, std::cin, std::cout, std::cerr);
     case Command::kPrestop:
       return RunPreStop(parsed.prestop, std::cerr, isatty(STDERR_FILENO) == 1);
   }
