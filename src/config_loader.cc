@@ -1,6 +1,7 @@
 #include "config_loader.h"
 
 #include <sys/stat.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -10,6 +11,8 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
 #include <utility>
 
 #include "duration.h"
@@ -39,6 +42,41 @@ std::string_view Trim(std::string_view text) {
   while (!text.empty() && IsSpace(text.front())) text.remove_prefix(1);
   while (!text.empty() && IsSpace(text.back())) text.remove_suffix(1);
   return text;
+}
+
+// yaml-cpp 0.7 (Debian 12) loops forever in YAML::LoadAll, allocating as it goes, on a token that
+// no node takes, such as a stray ',', ']' or '}' at the top level ("," alone is enough): each turn
+// yields an empty document at the same place (jbeder/yaml-cpp#1040, fixed upstream in 2024). This
+// walks the documents without building them and reports the mark of such a stuck document, so
+// that LoadAll is only called on text it can finish. Throws what yaml-cpp's parser throws.
+std::optional<YAML::Mark> FindStuckYamlDocument(const std::string& text) {
+  class DocumentStarts final : public YAML::EventHandler {
+   public:
+    void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+    std::vector<YAML::Mark> starts;
+  };
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  DocumentStarts documents;
+  // Every document that is not stuck consumes at least one token, so this ends.
+  while (parser.HandleNextDocument(documents)) {
+    const size_t n = documents.starts.size();
+    if (n >= 2 && documents.starts[n - 1].pos == documents.starts[n - 2].pos) {
+      return documents.starts[n - 1];
+    }
+  }
+  return std::nullopt;
 }
 
 char ToLowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
@@ -812,6 +850,14 @@ class Loader {
   void ApplyYaml() {
     std::vector<YAML::Node> documents;
     try {
+      if (const std::optional<YAML::Mark> stuck = FindStuckYamlDocument(sources_.yaml_text)) {
+        const auto at = static_cast<size_t>(stuck->pos);
+        const std::string token = at < sources_.yaml_text.size()
+                                      ? Quote(sources_.yaml_text.substr(at, 1))
+                                      : "end of file";
+        Problem(YamlPlace(*stuck), "YAML syntax error: unexpected " + token);
+        return;
+      }
       documents = YAML::LoadAll(sources_.yaml_text);
     } catch (const YAML::ParserException& e) {
       Problem(YamlPlace(e.mark), "YAML syntax error: " + e.msg);

@@ -395,6 +395,16 @@ TEST_CASE("YAML syntax errors carry yaml-cpp's line and column") {
   CHECK(ErrorOf(no_path) == "config:1:1: YAML syntax error: end of map flow not found");
 }
 
+TEST_CASE("a stray ',' at the top of a document is a syntax error, not a hang (yaml-cpp 0.7 bug)") {
+  // Found by fuzz/config_fuzzer.cc: yaml-cpp 0.7's LoadAll loops forever on these, allocating.
+  CHECK(ErrorOf(Yaml(",")) == "lastcall.yaml:1:1: YAML syntax error: unexpected \",\"");
+  CHECK(ErrorOf(Yaml("&anchor ,")) == "lastcall.yaml:1:9: YAML syntax error: unexpected \",\"");
+  CHECK(ErrorOf(Yaml("listen: :9901\n---\nlog: {level: warn}\n---\n,\n")) ==
+        "lastcall.yaml:5:1: YAML syntax error: unexpected \",\"");
+  CHECK(ErrorOf(Yaml(",,,,defaults: &d {{interval: 100ms}\n")) ==
+        "lastcall.yaml:1:1: YAML syntax error: unexpected \",\"");
+}
+
 TEST_CASE("URL and address errors keep the parser's reason and show the value") {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"shutdown:\n  drain:\n    trigger:\n      url: https://127.0.0.1/drain\n",
