@@ -53,7 +53,7 @@ ctest_tsan() {
 
 format_check() {
   clang-format --dry-run --Werror src/*.cc src/*.h tests/*.cc tests/*.h examples/*.cc \
-    $(ls fuzz/*.cc bench/*.cc 2>/dev/null)
+    $(ls fuzz/*.cc bench/*.cc tests/e2e/*.cc tests/e2e/*.h 2>/dev/null)
 }
 
 stage "build (plain)" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo

@@ -19,7 +19,11 @@
 // Regular shape: the sidecar gets SIGTERM at T0 too (it has no hook); the app gets SIGTERM when
 //     its hook returns (or at once without a hook). Native shape: the sidecar's own preStop hook
 //     runs at T0, and it gets SIGTERM only after the app exited.
-// Anything still running at T0 + max(grace_period, hook time + 2s) gets SIGKILL.
+// Anything still running at T0 + max(grace_period, hook time + 2s) gets SIGKILL. Precisely, as
+//     the kubelet does, each container gets SIGKILL at max(T0 + grace_period, its SIGTERM + 2s);
+//     for a native sidecar, whose SIGTERM waits for the app, that can be 2 s after the app's.
+// Signals go to the container's pid only (a container's PID 1); hooks run in their own process
+// group, with an empty signal mask and default dispositions, and inherit the environment.
 namespace lastcall {
 
 enum class PodShape { kRegularSidecar, kNativeSidecar, kNoSidecar };
@@ -60,6 +64,10 @@ struct ContainerOutcome {
   Millis exited_at{0};
   std::optional<int> hook_result;  // exec hook exit code, or httpGet status (0: transport error)
   Millis hook_returned_at{0};
+  // Added: what the hook said (exec: the last 4 KiB of its stdout and stderr; httpGet: of the
+  // body). hook_result stays nullopt without a hook, and for one still running at the grace
+  // period (an exec hook's process group is then SIGKILLed); 127 when the command cannot run.
+  std::string hook_output;
 };
 
 struct TerminationReport {
@@ -72,12 +80,15 @@ struct TerminationReport {
 };
 
 // The seam to the outside world at T0 + propagation_delay: tell the load balancer (HAProxy's
-// runtime API, or rehearse's built-in balancer) to stop routing to this pod.
+// runtime API, or rehearse's built-in balancer) to stop routing to this pod. Called once, on a
+// thread of the emulator's own; must not throw.
 using EndpointRemoval = std::function<void()>;
 
 // Runs the termination to the end (every container exited or killed) and returns what happened.
 // `sidecar` is ignored for kNoSidecar. Blocks the calling thread; bounded by the grace period
-// plus the kill extension plus a second. Thread-compatible.
+// plus the kill extension plus a second (twice the extension for a native sidecar), and by the
+// propagation delay (the removal always happens). Thread-compatible.
+// REQUIRES: each pid > 0 is a child of this process that nothing else reaps meanwhile.
 TerminationReport EmulatePodDeletion(const TerminationOptions& options, EmulatedContainer app,
                                      std::optional<EmulatedContainer> sidecar,
                                      const EndpointRemoval& remove_endpoint);

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 extern char** environ;
 
@@ -103,6 +104,8 @@ Process::~Process() {
   }
   pid_ = -1;
 }
+
+pid_t Process::Release() { return std::exchange(pid_, -1); }
 
 void Process::Signal(int signo) const {
   if (pid_ > 0 && !exit_code_) kill(pid_, signo);

@@ -29,6 +29,10 @@ class Process {
   ~Process();  // SIGKILL and reap when still running
 
   pid_t pid() const { return pid_; }
+  // Hands the process over to a caller that reaps it itself (the kubelet emulator): from now on
+  // Signal, WaitExit and the destructor leave it alone and pid() is -1; Output() still reads
+  // its log.
+  pid_t Release();
   void Signal(int signo) const;
   // The exit code, 128+signal for a signal death, or nullopt when still running after `timeout`.
   std::optional<int> WaitExit(milliseconds timeout);

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs lastcall's benchmark suite: each figure as median and p95 with its PRODUCT.md §5 target.
+# Figures are printed, never asserted (timings on shared machines are noisy); the exit code is
+# non-zero only when a benchmark could not run. Results and commands: BENCHMARKS.md.
+# Usage: bench/run.sh [--short] [--static] [--only NAME]...
+#   --short   fewer runs and shorter loads, for CI (about a minute)
+#   --static  measure the shipped binary, build-static/lastcall.stripped (built when missing)
+#   --only    startup memory unready storm overhead baseline (repeatable)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v wrk >/dev/null || { echo "bench: wrk is not installed (scripts/bootstrap.sh)" >&2; exit 1; }
+args=()
+for arg in "$@"; do
+  if [ "$arg" = "--static" ]; then
+    [ -x build-static/lastcall.stripped ] || ./scripts/build-static.sh >&2
+    args+=(--lastcall "$PWD/build-static/lastcall.stripped")
+  else
+    args+=("$arg")
+  fi
+done
+[ -f build/CMakeCache.txt ] || cmake -S . -B build -DLASTCALL_WARNINGS_AS_ERRORS=ON >/dev/null
+if ! log=$(cmake --build build --target lastcall_bench -j"$(nproc)" 2>&1); then
+  echo "$log" >&2
+  exit 1
+fi
+echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
+  "kernel $(uname -r), build $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' build/CMakeCache.txt)"
+exec build/bench/lastcall_bench "${args[@]+"${args[@]}"}"
