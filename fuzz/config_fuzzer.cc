@@ -20,8 +20,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Require(!e.problems().empty(), "a ConfigError names at least one problem");
     return 0;
   }
-  // What `lastcall check` prints must read back to the same value, key by key.
+  // What `lastcall check` prints must read back to the same value, key by key (the keys the
+  // input set: the defaults are table-tested, and reloading each costs executions).
   for (const lastcall::ConfigKey& key : lastcall::ConfigKeys()) {
+    if (loaded.sources.at(key.key) != lastcall::ValueSource::kFile) continue;
     const std::string value = lastcall::FormatConfigValue(loaded.config, key.key);
     std::string yaml;
     std::string indent;

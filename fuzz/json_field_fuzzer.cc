@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string error;
   const bool pointer_ok = lastcall::ParseJsonPointer(head, &error).has_value();
   Require(pointer_ok || !error.empty(), "a rejected pointer comes with a reason");
-  const lastcall::JsonNumber number = lastcall::ReadJsonNumber(body, pointer_ok ? head : "/inflight");
+  const lastcall::JsonNumber number =
+      lastcall::ReadJsonNumber(body, pointer_ok ? head : "/inflight");
   Require(number.ok() != !number.error.empty(), "exactly one of a value and an error");
   return 0;
 }
