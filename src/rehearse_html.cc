@@ -115,8 +115,9 @@ void RenderAxes(const Scale& scale, Millis bucket_width, std::string* svg) {
         "<text class=\"tick\" x=\"{0}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>",
         Num(x), Num(kTop), Num(kTop + kPlotHeight), Num(kTop + kPlotHeight + 16), TickLabel(t));
   }
-  for (int i = 0; i <= 4; ++i) {
-    const double rate = scale.rate_max * i / 4;
+  // Five intervals: a 1, 2 or 5 times 10^k maximum gives round ticks on both axes.
+  for (int i = 0; i <= 5; ++i) {
+    const double rate = scale.rate_max * i / 5;
     const double y = scale.YRate(rate);
     *svg += fmt::format(
         "<line class=\"grid\" x1=\"{0}\" y1=\"{2}\" x2=\"{1}\" y2=\"{2}\"/>"
@@ -124,7 +125,7 @@ void RenderAxes(const Scale& scale, Millis bucket_width, std::string* svg) {
         "<text class=\"tick in-flight-tick\" x=\"{6}\" y=\"{4}\">{7}</text>",
         Num(kLeft), Num(kLeft + kPlotWidth), Num(y), Num(kLeft - 6), Num(y + 4),
         fmt::format("{:g}", rate), Num(kLeft + kPlotWidth + 6),
-        fmt::format("{:g}", scale.in_flight_max * i / 4));
+        fmt::format("{:g}", scale.in_flight_max * i / 5));
   }
   *svg += fmt::format(
       "<rect class=\"frame\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"/>"
@@ -204,20 +205,23 @@ void RenderMarkers(const RehearsalReport& report, const Scale& scale, std::strin
     const double x = scale.X(std::clamp(at, scale.x_min, scale.x_max));
     const std::string label = std::string(before ? "\u2190 " : "") + mark.label + " " +
                               FormatOffset(mark.at) + (after ? " \u2192" : "");
+    // Labels near the right edge read leftwards so they stay inside the picture. Each takes the
+    // first row where it overlaps no earlier label (or the row that frees up first).
+    const double text_width = static_cast<double>(label.size()) * kCharWidth;
+    const bool leftwards = x + text_width > kWidth - 4;
+    const double start = leftwards ? x - 3 - text_width : x + 3;
     int row = 0;
     for (int r = 0; r < kLabelRows; ++r) {
-      if (row_end[r] < x - 4) {
+      if (row_end[r] < start - 4) {
         row = r;
         break;
       }
       if (row_end[r] < row_end[row]) row = r;
     }
-    row_end[row] = x + 4 + static_cast<double>(label.size()) * kCharWidth;
+    row_end[row] = start + text_width;
     const double label_y = 16 + row * kLabelRowHeight;
     const std::string color = SourceColor(mark);
     const bool dashed = mark.source != "lastcall";
-    // Labels near the right edge read leftwards so they stay inside the picture.
-    const bool leftwards = x + static_cast<double>(label.size()) * kCharWidth > kWidth - 4;
     *svg += fmt::format(
         "<g class=\"phase{13}\" id=\"phase-{0}\" data-phase=\"{0}\" data-source=\"{1}\" "
         "data-at-ms=\"{2}\"><title>{3}</title>"
