@@ -133,12 +133,12 @@ void DrainTimedOut(const RehearsalReport& report, std::vector<Advice>* out) {
   if (!timed_out->detail.empty()) text += ": " + timed_out->detail;
   if (longest + Millis(1000) > config.shutdown.drain.timeout) {
     const Millis needed = RoundUpToSeconds(longest + Millis(1000));
-    text += ". The longest request took " + FormatDuration(longest) +
+    text += ". The longest request took " + FormatMeasured(longest) +
             ": raise drain.timeout to at least " + FormatDuration(needed) +
             " and terminationGracePeriodSeconds to at least " +
             Seconds(GraceNeeded(config, needed)) + ".";
   } else {
-    text += ". No request took longer than " + FormatDuration(longest) +
+    text += ". No request took longer than " + FormatMeasured(longest) +
             ", so the drain monitor never saw the app drained: check what it polls (" +
             config.EffectiveMonitorUrl() +
             ") and that the app answers it as drained once idle, or pick another "
@@ -176,27 +176,26 @@ void CutAtExit(const RehearsalReport& report, std::vector<Advice>* out) {
   out->push_back({Level::kProblem, "cut-at-exit", text});
 }
 
+// Requests that kept reaching the replica over connections opened before the endpoint removal
+// are normal until the app drains; they matter when some of them failed.
 void KeptAlive(const RehearsalReport& report, std::vector<Advice>* out) {
-  const uint64_t after = report.requests.replica_after_removal;
-  if (after == 0 || !report.settings.through_balancer) return;
+  if (!report.settings.through_balancer || !report.endpoint_removed_at) return;
   uint64_t failed_reused = 0;
   for (const FailedRequest& failure : report.failures) {
-    if (failure.reused_connection && report.endpoint_removed_at &&
-        failure.sent_at >= *report.endpoint_removed_at) {
+    if (failure.reused_connection && failure.sent_at >= *report.endpoint_removed_at) {
       ++failed_reused;
     }
   }
-  std::string text = Requests(after) +
-                     " still reached the replica after the endpoint removal, "
-                     "over connections kept alive from before it (kube-proxy "
-                     "never cuts established connections)";
-  if (failed_reused > 0) {
-    text += ", and " + Requests(failed_reused) + " sent on such connections failed";
-  }
-  text +=
-      ": once draining, the app should answer with `Connection: close` so that clients "
-      "reconnect to other replicas.";
-  out->push_back({failed_reused > 0 ? Level::kWarning : Level::kInfo, "kept-alive", text});
+  if (failed_reused == 0) return;
+  out->push_back(
+      {Level::kWarning, "kept-alive",
+       Requests(failed_reused) +
+           " sent after the endpoint removal over connections kept alive "
+           "from before it failed (kube-proxy never cuts established "
+           "connections, so " +
+           Requests(report.requests.replica_after_removal + failed_reused) +
+           " still reached the replica that way): once draining, the app should answer with "
+           "`Connection: close` so that clients reconnect to other replicas."});
 }
 
 void Non2xx(const RehearsalReport& report, std::vector<Advice>* out) {
@@ -232,7 +231,10 @@ void TimedOutRequests(const RehearsalReport& report, std::vector<Advice>* out) {
 }
 
 void LoadTooShort(const RehearsalReport& report, std::vector<Advice>* out) {
-  if (!report.app.exited_at || report.load_ended_at >= *report.app.exited_at) return;
+  if (!report.settings.app_started || !report.app.exited_at ||
+      report.load_ended_at >= *report.app.exited_at) {
+    return;
+  }
   const Millis needed =
       RoundUpToSeconds(report.settings.warmup + *report.app.exited_at + Millis(1000));
   out->push_back({Level::kInfo, "load-too-short",
@@ -283,10 +285,10 @@ void AllGood(const RehearsalReport& report, std::vector<Advice>* out) {
                      std::to_string(requests.count(RequestOutcome::kOtherReplica)) +
                      " by other replicas)";
   if (report.drain_time)
-    text += "; lastcall drained the app in " + FormatDuration(*report.drain_time);
-  if (report.app.exited_at) {
+    text += "; lastcall drained the app in " + FormatMeasured(*report.drain_time);
+  if (report.app.exited_at && report.settings.app_started) {
     const Millis spare = report.settings.config.shutdown.grace_period - *report.app.exited_at;
-    text += "; it exited at " + FormatOffset(*report.app.exited_at) + ", " + FormatDuration(spare) +
+    text += "; it exited at " + FormatOffset(*report.app.exited_at) + ", " + FormatMeasured(spare) +
             " before the grace period ended";
   }
   out->push_back({Level::kOk, "all-good", text + "."});

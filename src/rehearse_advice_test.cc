@@ -51,7 +51,7 @@ TEST_CASE("a clean run gets one piece of good news") {
   CHECK(advice[0].id == "all-good");
   CHECK(advice[0].text ==
         "nothing lost: 4 requests (2 by the replica, 2 by other replicas); lastcall drained the "
-        "app in 900ms; it exited at +2.10s, 7.9s before the grace period ended.");
+        "app in 900ms; it exited at +2.10s, 7.90s before the grace period ended.");
 }
 
 TEST_CASE("lb_delay shorter than the propagation delay") {
@@ -117,7 +117,7 @@ TEST_CASE(
   CHECK(timed_out->level == Advice::Level::kWarning);
   CHECK(timed_out->text ==
         "lastcall's drain timed out after 2s (drain.timeout): drain timeout 2s passed. The "
-        "longest request took 2.5s: raise drain.timeout to at least 4s and "
+        "longest request took 2.50s: raise drain.timeout to at least 4s and "
         "terminationGracePeriodSeconds to at least 7.");
 
   inputs.requests.pop_back();
@@ -172,9 +172,6 @@ TEST_CASE("non-2xx answers, timeouts, kept-alive connections") {
   inputs.requests.push_back(Record(1800, 1801, RequestOutcome::kNon2xx, 503));
   inputs.requests.push_back(Record(1900, 1901, RequestOutcome::kNon2xx, 500));
   inputs.requests.push_back(Record(1950, 11950, RequestOutcome::kTimeout));
-  RequestRecord reused = Record(1600, 1650, RequestOutcome::kOk);
-  reused.reused_connection = true;
-  inputs.requests.push_back(reused);
   const std::vector<Advice> advice = Advise(AssembleReport(inputs));
   const std::optional<Advice> non2xx = Find(advice, "non-2xx");
   REQUIRE(non2xx.has_value());
@@ -184,21 +181,34 @@ TEST_CASE("non-2xx answers, timeouts, kept-alive connections") {
   const std::optional<Advice> timeouts = Find(advice, "request-timeouts");
   REQUIRE(timeouts.has_value());
   CHECK(timeouts->text.rfind("1 request got no answer within 10s: ", 0) == 0);
-  const std::optional<Advice> kept = Find(advice, "kept-alive");
+}
+
+TEST_CASE("kept-alive connections: normal until requests on them fail") {
+  RehearsalInputs inputs = GoodRun();
+  RequestRecord reused = Record(1600, 1650, RequestOutcome::kOk);  // after the removal
+  reused.reused_connection = true;
+  inputs.requests.push_back(reused);
+  RehearsalReport report = AssembleReport(inputs);
+  CHECK(report.requests.replica_after_removal == 1);
+  CHECK_FALSE(Find(Advise(report), "kept-alive").has_value());
+
+  RequestRecord cut = Record(2000, 3101, RequestOutcome::kReset);
+  cut.reused_connection = true;
+  inputs.requests.push_back(cut);
+  const std::optional<Advice> kept = Find(Advise(AssembleReport(inputs)), "kept-alive");
   REQUIRE(kept.has_value());
-  CHECK(kept->level == Advice::Level::kInfo);
+  CHECK(kept->level == Advice::Level::kWarning);
   CHECK(kept->text ==
-        "1 request still reached the replica after the endpoint removal, over connections kept "
-        "alive from before it (kube-proxy never cuts established connections): once draining, "
-        "the app should answer with `Connection: close` so that clients reconnect to other "
-        "replicas.");
+        "1 request sent after the endpoint removal over connections kept alive from before it "
+        "failed (kube-proxy never cuts established connections, so 2 requests still reached the "
+        "replica that way): once draining, the app should answer with `Connection: close` so "
+        "that clients reconnect to other replicas.");
 }
 
 TEST_CASE("the budget, a short load, an app rehearse did not start, a SIGTERM death") {
   RehearsalInputs inputs = GoodRun();
   inputs.settings.config.shutdown.grace_period = Millis(6000);
   inputs.requests = {Record(100, 110, RequestOutcome::kOk)};  // the load ends before the exit
-  inputs.settings.app_started = false;
   std::vector<Advice> advice = Advise(AssembleReport(inputs));
   const std::optional<Advice> budget = Find(advice, "budget");
   REQUIRE(budget.has_value());
@@ -210,11 +220,16 @@ TEST_CASE("the budget, a short load, an app rehearse did not start, a SIGTERM de
   CHECK(load->text ==
         "the load stopped at -0.90s, before the app exited at +2.10s: rehearse with --duration "
         "5s or more so the whole termination runs under load.");
+  CHECK_FALSE(Find(advice, "app-not-started").has_value());
+
+  inputs.termination.app.exit_code = 143;
+  inputs.settings.app_started = false;  // a stand-in: its exit means nothing
+  advice = Advise(AssembleReport(inputs));
   CHECK(Find(advice, "app-not-started").has_value());
-  CHECK_FALSE(Find(advice, "app-exit-code").has_value());  // not our app: its code means nothing
+  CHECK_FALSE(Find(advice, "app-exit-code").has_value());
+  CHECK_FALSE(Find(advice, "load-too-short").has_value());
 
   inputs.settings.app_started = true;
-  inputs.termination.app.exit_code = 143;
   const std::optional<Advice> code = Find(Advise(AssembleReport(inputs)), "app-exit-code");
   REQUIRE(code.has_value());
   CHECK(code->text.rfind("the app exited with code 143 after SIGTERM (killed by SIGTERM's default "

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -25,6 +26,7 @@ using Steady = std::chrono::steady_clock;
 
 constexpr size_t kMaxBuffered = 256 * 1024;  // per direction; reading pauses above it
 constexpr auto kConnectTimeout = std::chrono::seconds(3);
+constexpr auto kAcceptPause = std::chrono::milliseconds(50);
 constexpr size_t kStandInMaxHeader = 16 * 1024;
 constexpr size_t kStandInMaxBody = 1024 * 1024;
 
@@ -98,6 +100,7 @@ struct LoadBalancer::Impl {
   std::unordered_map<Conn*, std::unique_ptr<Conn>> conns;
   std::unordered_map<uint64_t, Registration> registrations;  // epoll ids, never reused
   uint64_t next_id = 1;
+  std::optional<Steady::time_point> accept_paused_until;
 
   uint64_t Register(int fd, Conn* conn, bool is_client, uint32_t events) {
     const uint64_t id = next_id++;
@@ -131,10 +134,25 @@ struct LoadBalancer::Impl {
     conns.erase(conn);
   }
 
+  void SetListening(bool on) {
+    epoll_event event{};
+    event.events = on ? static_cast<uint32_t>(EPOLLIN) : 0U;
+    event.data.u64 = 0;
+    epoll_ctl(epoll_fd, EPOLL_CTL_MOD, listen_fd, &event);
+  }
+
   void Accept() {
     while (true) {
       const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) return;  // EAGAIN, or a transient error: the next event retries
+      if (fd < 0) {
+        // Out of descriptors: the listener stays readable, so stop watching it for a moment
+        // instead of spinning on it.
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          SetListening(false);
+          accept_paused_until = Steady::now() + kAcceptPause;
+        }
+        return;  // EAGAIN, or a transient error the next event retries
+      }
       if (conns.size() >= kMaxConnections) {
         CloseWithReset(fd);
         continue;
@@ -364,6 +382,10 @@ struct LoadBalancer::Impl {
         }
       }
       ExpireConnects();
+      if (accept_paused_until && Steady::now() >= *accept_paused_until) {
+        accept_paused_until.reset();
+        SetListening(true);
+      }
     }
   }
 };

@@ -17,6 +17,7 @@
 #include "duration.h"
 #include "exit_status.h"
 #include "http_client.h"
+#include "http_server.h"
 #include "kubelet_emulator.h"
 #include "rehearse_advice.h"
 #include "rehearse_balancer.h"
@@ -344,6 +345,9 @@ int RunRehearse(const RehearseOptions& options, std::ostream& out, std::ostream&
     }
   }
 
+  // Each request in flight holds up to three descriptors here (the client's socket and the
+  // balancer's two): lift the soft limit of 1024 that would cap a rehearsal at ~300 in flight.
+  RaiseFileLimit();
   const std::string dir = MakePrivateTempDir(&error);
   if (dir.empty()) {
     err << "lastcall rehearse: " << error << "\n";
@@ -495,7 +499,7 @@ int RunRehearse(const RehearseOptions& options, std::ostream& out, std::ostream&
         phase = now_phase;
       }
     } else {
-      phase = "terminated";
+      phase = "pod gone";
     }
     show(std::chrono::duration_cast<Millis>(Steady::now() - t0_actual), phase);
     std::this_thread::sleep_for(kTick);

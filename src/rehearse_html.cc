@@ -286,14 +286,19 @@ std::string RenderSummary(const RehearsalReport& report) {
     html += Row({"not sent (the load generator's own limit)",
                  std::to_string(r.count(RequestOutcome::kNotSent))});
   }
-  html += Row({"longest answer from the replica", FormatDuration(r.longest_replica)});
+  html += Row({"longest answer from the replica", FormatMeasured(r.longest_replica)});
+  html += Row({"answered by the replica after the endpoint removal (kept-alive connections)",
+               std::to_string(r.replica_after_removal)});
   html += "</table><h2>Shutdown</h2><table class=\"numbers\">";
   html += Row({"lastcall's drain (draining phase)",
-               report.drain_time ? FormatDuration(*report.drain_time) : "—"});
-  html += Row(
-      {"app exited",
-       OptionalOffset(report.app.exited_at) +
-           (report.app.exit_code ? " (code " + std::to_string(*report.app.exit_code) + ")" : "")});
+               report.drain_time ? FormatMeasured(*report.drain_time) : "—"});
+  html +=
+      Row({"app exited",
+           !report.settings.app_started
+               ? std::string("not started by rehearse")
+               : OptionalOffset(report.app.exited_at) +
+                     (report.app.exit_code ? " (code " + std::to_string(*report.app.exit_code) + ")"
+                                           : "")});
   html += "<tr class=\"" + std::string(report.app_exited_in_grace ? "good" : "bad") +
           "\"><td>inside the grace period (" + FormatDuration(config.shutdown.grace_period) +
           ")</td><td>" + (report.app_exited_in_grace ? "yes" : "no") +

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "config_loader.h"
 #include "duration.h"
 #include "net_util.h"
 
@@ -67,22 +68,6 @@ Json ContainerJson(const ContainerSummary& summary) {
               {"prestop_returned_at_ms", OptionalMillis(summary.hook_returned_at)}};
 }
 
-std::string_view MonitorName(MonitorKind kind) {
-  switch (kind) {
-    case MonitorKind::kStatus:
-      return "status";
-    case MonitorKind::kJson:
-      return "json";
-    case MonitorKind::kPrometheus:
-      return "prometheus";
-    case MonitorKind::kConnections:
-      return "connections";
-    case MonitorKind::kNone:
-      return "none";
-  }
-  return "unknown";
-}
-
 std::string Plural(uint64_t count, std::string_view one, std::string_view many) {
   return std::to_string(count) + " " + std::string(count == 1 ? one : many);
 }
@@ -115,6 +100,12 @@ std::string FormatOffset(Millis at) {
   const long long ms = at.count();
   const long long magnitude = ms < 0 ? -ms : ms;
   return fmt::format("{}{}.{:02d}s", ms < 0 ? '-' : '+', magnitude / 1000, (magnitude % 1000) / 10);
+}
+
+std::string FormatMeasured(Millis span) {
+  const long long ms = span.count();
+  if (ms < 1000 && ms > -1000) return std::to_string(ms) + "ms";
+  return FormatOffset(span).substr(ms < 0 ? 0 : 1);
 }
 
 std::optional<SysClock::time_point> ParseUtcTimestamp(std::string_view text) {
@@ -237,6 +228,8 @@ RehearsalReport AssembleReport(const RehearsalInputs& inputs) {
   if (termination.sidecar) report.sidecar = Summarize(*termination.sidecar, termination.timeline);
   report.app_exited_in_grace = report.app.exited_at && !report.app.killed &&
                                *report.app.exited_at <= config.shutdown.grace_period;
+  // An app rehearse did not start was represented by a stand-in process: its exit says nothing.
+  const bool app_started = inputs.settings.app_started;
 
   // ---- lastcall's drain
   std::optional<Millis> draining_at;
@@ -271,9 +264,12 @@ RehearsalReport AssembleReport(const RehearsalInputs& inputs) {
     mark("prestop-returned", "app preStop returned", "kubelet", *app.hook_returned_at,
          app.hook_result ? "result " + std::to_string(*app.hook_result) : "");
   }
-  if (app.sigterm_at) mark("app-sigterm", "app SIGTERM", "kubelet", *app.sigterm_at);
-  if (app.sigkill_at) mark("app-sigkill", "app SIGKILL", "kubelet", *app.sigkill_at);
-  if (app.exited_at) {
+  if (app.sigterm_at) {
+    mark("app-sigterm", "app SIGTERM", "kubelet", *app.sigterm_at,
+         app_started ? "" : "not delivered: rehearse did not start the app");
+  }
+  if (app.sigkill_at && app_started) mark("app-sigkill", "app SIGKILL", "kubelet", *app.sigkill_at);
+  if (app.exited_at && app_started) {
     mark(app.killed ? "app-killed" : "app-exited", app.killed ? "app killed" : "app exited",
          "kubelet", *app.exited_at,
          app.exit_code ? "exit code " + std::to_string(*app.exit_code) : "");
@@ -354,7 +350,7 @@ std::string ReportToJson(const RehearsalReport& report) {
                      {"drain_timeout_ms", config.shutdown.drain.timeout.count()},
                      {"exit_delay_ms", config.shutdown.exit_delay.count()},
                      {"grace_period_ms", config.shutdown.grace_period.count()},
-                     {"monitor", MonitorName(config.shutdown.drain.monitor.kind)},
+                     {"monitor", FormatConfigValue(config, "shutdown.drain.monitor.kind")},
                      {"poll_interval_ms", config.shutdown.drain.monitor.interval.count()}};
   Json by_cause = Json::object();
   for (RequestOutcome outcome :
@@ -446,9 +442,9 @@ std::string FormatSummary(const RehearsalReport& report) {
   std::string out;
   if (report.passed()) {
     out += "PASSED: nothing lost";
-    if (report.app.exited_at) {
+    if (report.app.exited_at && report.settings.app_started) {
       out += "; the app exited at " + FormatOffset(*report.app.exited_at) + ", " +
-             FormatDuration(grace - *report.app.exited_at) + " before the grace period ended";
+             FormatMeasured(grace - *report.app.exited_at) + " before the grace period ended";
     }
     out += ".\n";
   } else {
@@ -477,12 +473,17 @@ std::string FormatSummary(const RehearsalReport& report) {
         requests.count(RequestOutcome::kTimeout), requests.count(RequestOutcome::kNon2xx),
         requests.count(RequestOutcome::kMalformed));
   }
+  if (requests.replica_after_removal > 0) {
+    out += fmt::format(
+        "           {} reached the replica after the endpoint removal (kept-alive connections)\n",
+        Plural(requests.replica_after_removal, "request", "requests"));
+  }
   if (requests.count(RequestOutcome::kNotSent) > 0) {
     out += fmt::format("           not sent (the load generator's own limit): {}\n",
                        requests.count(RequestOutcome::kNotSent));
   }
   if (report.drain_time)
-    out += "drain      " + FormatDuration(*report.drain_time) + " (lastcall's draining phase)\n";
+    out += "drain      " + FormatMeasured(*report.drain_time) + " (lastcall's draining phase)\n";
   out += "\ntimeline (T0 = the pod's deletion)\n";
   for (const PhaseMark& mark : report.phases) {
     out += fmt::format("  {:>8}  {:<9} {}{}\n", FormatOffset(mark.at), mark.source, mark.label,

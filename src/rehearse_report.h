@@ -159,5 +159,8 @@ std::string FormatSummary(const RehearsalReport& report);
 
 // "+1.25s" / "-0.50s": an offset from T0 as the report prints it.
 std::string FormatOffset(Millis at);
+// A measured span, to the precision it deserves: "902ms" under a second, else "8.09s".
+// (Configured values print with FormatDuration, exactly as they were given.)
+std::string FormatMeasured(Millis span);
 
 }  // namespace lastcall

@@ -14,6 +14,14 @@ namespace {
 using testing::MakeInputs;
 using testing::Record;
 
+TEST_CASE("FormatMeasured") {
+  CHECK(FormatMeasured(Millis(0)) == "0ms");
+  CHECK(FormatMeasured(Millis(902)) == "902ms");
+  CHECK(FormatMeasured(Millis(1000)) == "1.00s");
+  CHECK(FormatMeasured(Millis(8086)) == "8.08s");
+  CHECK(FormatMeasured(Millis(-1500)) == "-1.50s");
+}
+
 TEST_CASE("FormatOffset") {
   CHECK(FormatOffset(Millis(0)) == "+0.00s");
   CHECK(FormatOffset(Millis(1250)) == "+1.25s");
@@ -157,6 +165,21 @@ TEST_CASE("a killed app did not exit in the grace period") {
   CHECK(killed_mark);
 }
 
+TEST_CASE("an app rehearse did not start: its stand-in's exit is not reported as the app's") {
+  RehearsalInputs inputs = MakeInputs();
+  inputs.settings.app_started = false;
+  inputs.requests = {Record(100, 110, RequestOutcome::kOk)};
+  const RehearsalReport report = AssembleReport(inputs);
+  CHECK(report.passed());
+  for (const PhaseMark& mark : report.phases) {
+    CHECK(mark.id != "app-exited");
+    if (mark.id == "app-sigterm") {
+      CHECK(mark.detail == "not delivered: rehearse did not start the app");
+    }
+  }
+  CHECK(FormatSummary(report).rfind("PASSED: nothing lost.\n", 0) == 0);
+}
+
 TEST_CASE("ReportToJson holds the counts, the phases, the timeline and the advice") {
   RehearsalInputs inputs = MakeInputs();
   inputs.requests = {Record(100, 110, RequestOutcome::kOk),
@@ -174,6 +197,7 @@ TEST_CASE("ReportToJson holds the counts, the phases, the timeline and the advic
   CHECK(json["settings"]["lb_delay_ms"] == 1000);
   CHECK(json["settings"]["grace_period_ms"] == 10000);
   CHECK(json["settings"]["shape"] == "regular");
+  CHECK(json["settings"]["monitor"] == "status");
   CHECK(json["requests"]["sent"] == 3);
   CHECK(json["requests"]["succeeded"] == 1);
   CHECK(json["requests"]["failed"] == 2);
@@ -204,7 +228,7 @@ TEST_CASE("FormatSummary states the verdict, the counts and the timeline") {
   inputs.requests = {Record(100, 110, RequestOutcome::kOk)};
   RehearsalReport report = AssembleReport(inputs);
   std::string summary = FormatSummary(report);
-  CHECK(summary.rfind("PASSED: nothing lost; the app exited at +2.10s, 7.9s before the grace "
+  CHECK(summary.rfind("PASSED: nothing lost; the app exited at +2.10s, 7.90s before the grace "
                       "period ended.\n",
                       0) == 0);
   CHECK(summary.find("1 sent: 1 answered by the replica, 0 by other replicas, 0 failed") !=
