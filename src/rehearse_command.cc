@@ -191,8 +191,42 @@ bool WriteFile(const std::string& path, const std::string& text, std::string* er
   return true;
 }
 
+// Reads the config file (when any) and loads the configuration; on a ConfigError, prints every
+// problem and returns nullopt.
+std::optional<LoadedConfig> LoadOrExplain(ConfigSources* sources, std::ostream& err) {
+  try {
+    ReadConfigSources(sources);
+    return LoadConfig(*sources);
+  } catch (const ConfigError& e) {
+    err << "lastcall rehearse: configuration error:\n";
+    for (const auto& problem : e.problems()) err << "  " << problem << "\n";
+    return std::nullopt;
+  }
+}
+
 bool EndsWith(std::string_view text, std::string_view suffix) {
   return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
+}
+
+// Writes the report to each path (FILE.json: JSON, else HTML), or to kDefaultReportPath when
+// none was asked for. Returns false when a file that was asked for could not be written.
+bool WriteReports(const RehearsalReport& report, const std::vector<std::string>& asked,
+                  std::ostream& out, std::ostream& err) {
+  const std::vector<std::string> paths =
+      asked.empty() ? std::vector<std::string>{kDefaultReportPath} : asked;
+  bool written = true;
+  for (const std::string& path : paths) {
+    const std::string text =
+        EndsWith(path, ".json") ? ReportToJson(report) : RenderHtmlReport(report);
+    std::string error;
+    if (WriteFile(path, text, &error)) {
+      out << "\nreport: " << path << "\n";
+    } else {
+      err << "lastcall rehearse: " << error << "\n";
+      written = written && asked.empty();  // the default report is a courtesy
+    }
+  }
+  return written;
 }
 
 // Everything the running rehearsal shares between its threads.
@@ -251,7 +285,7 @@ std::optional<RehearsalPlan> PlanRehearsal(const RehearseOptions& options,
     std::string host = url->host == "localhost" ? "127.0.0.1" : url->host;
     ListenAddress as_address;
     as_address.host = host;
-    if (!as_address.IsLoopback() || host == "localhost") {
+    if (!as_address.IsLoopback()) {
       *error = "--app-url: rehearse runs on this machine only: use 127.0.0.1 or [::1] (got \"" +
                options.app_url + "\")";
       return std::nullopt;
@@ -306,33 +340,21 @@ int RunRehearse(const RehearseOptions& options, std::ostream& out, std::ostream&
                 bool terminal) {
   // ---- configuration and plan
   ConfigSources sources = options.config;
-  LoadedConfig loaded;
-  try {
-    ReadConfigSources(&sources);
-    loaded = LoadConfig(sources);
-  } catch (const ConfigError& e) {
-    err << "lastcall rehearse: configuration error:\n";
-    for (const auto& problem : e.problems()) err << "  " << problem << "\n";
-    return kExitUsage;
-  }
+  std::optional<LoadedConfig> loaded = LoadOrExplain(&sources, err);
+  if (!loaded) return kExitUsage;
   const std::string self = SelfPath();
   std::string error;
   const uint16_t free_port = PickFreePort();
   std::optional<RehearsalPlan> plan =
-      PlanRehearsal(options, loaded, ExampleAppPath(self), free_port, &error);
+      PlanRehearsal(options, *loaded, ExampleAppPath(self), free_port, &error);
   if (!plan) {
     err << "lastcall rehearse: " << error << "\nRun 'lastcall rehearse --help' for usage.\n";
     return kExitUsage;
   }
   for (const FlagValue& flag : plan->sidecar_flags) sources.flags.push_back(flag);
-  try {
-    loaded = LoadConfig(sources);
-  } catch (const ConfigError& e) {
-    err << "lastcall rehearse: configuration error:\n";
-    for (const auto& problem : e.problems()) err << "  " << problem << "\n";
-    return kExitUsage;
-  }
-  const Config& config = loaded.config;
+  loaded = LoadOrExplain(&sources, err);
+  if (!loaded) return kExitUsage;
+  const Config& config = loaded->config;
   if (plan->bundled_app && access(plan->app_argv[0].c_str(), X_OK) != 0) {
     err << "lastcall rehearse: cannot find the example app at " << plan->app_argv[0]
         << ": set LASTCALL_EXAMPLE_APP, or rehearse your own app with --app-cmd\n";
@@ -538,20 +560,8 @@ int RunRehearse(const RehearseOptions& options, std::ostream& out, std::ostream&
   report.advice = Advise(report);
 
   out << "\n" << FormatSummary(report);
-  std::vector<std::string> reports = options.reports;
-  const bool default_report = reports.empty();
-  if (default_report) reports.push_back(kDefaultReportPath);
   int status = report.passed() ? kExitDrained : kExitTimedOut;
-  for (const std::string& path : reports) {
-    const std::string text =
-        EndsWith(path, ".json") ? ReportToJson(report) : RenderHtmlReport(report);
-    if (WriteFile(path, text, &error)) {
-      out << "\nreport: " << path << "\n";
-    } else {
-      err << "lastcall rehearse: " << error << "\n";
-      if (!default_report) status = kExitRuntimeError;
-    }
-  }
+  if (!WriteReports(report, options.reports, out, err)) status = kExitRuntimeError;
   if (!report.passed()) {
     keep_dir = true;
     out << "logs: " << (plan->app_argv.empty() ? "" : app_log + " (the app), ") << sidecar_log
