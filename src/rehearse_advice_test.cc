@@ -16,6 +16,7 @@ using testing::Record;
 
 std::vector<std::string> Ids(const std::vector<Advice>& advice) {
   std::vector<std::string> ids;
+  ids.reserve(advice.size());
   for (const Advice& item : advice) ids.push_back(item.id);
   return ids;
 }

@@ -24,11 +24,11 @@ namespace {
 
 using Steady = std::chrono::steady_clock;
 
-constexpr size_t kMaxBuffered = 256 * 1024;  // per direction; reading pauses above it
+constexpr size_t kMaxBuffered = size_t{256} * 1024;  // per direction; reading pauses above it
 constexpr auto kConnectTimeout = std::chrono::seconds(3);
 constexpr auto kAcceptPause = std::chrono::milliseconds(50);
-constexpr size_t kStandInMaxHeader = 16 * 1024;
-constexpr size_t kStandInMaxBody = 1024 * 1024;
+constexpr size_t kStandInMaxHeader = size_t{16} * 1024;
+constexpr size_t kStandInMaxBody = size_t{1024} * 1024;
 
 #ifdef MSG_NOSIGNAL
 constexpr int kSendFlags = MSG_NOSIGNAL;

@@ -21,12 +21,12 @@ using testing::StatusOf;
 
 // The replica: answers "replica PATH".
 std::unique_ptr<HttpServer> StartReplica() {
-  auto server = std::make_unique<HttpServer>(HttpServerOptions{},
-                                             [](const ServerRequest& request, Responder respond) {
-                                               ServerResponse response;
-                                               response.body = "replica " + request.path;
-                                               respond(std::move(response));
-                                             });
+  auto server = std::make_unique<HttpServer>(
+      HttpServerOptions{}, [](const ServerRequest& request, const Responder& respond) {
+        ServerResponse response;
+        response.body = "replica " + request.path;
+        respond(std::move(response));
+      });
   std::string error;
   const std::optional<ListenAddress> address = ParseListenAddress("127.0.0.1:0", &error);
   REQUIRE(address.has_value());

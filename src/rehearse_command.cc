@@ -38,7 +38,7 @@ constexpr Millis kAppStartTimeout{10000};
 constexpr Millis kSidecarStartTimeout{5000};
 constexpr Millis kTick{200};  // progress and status polling
 constexpr size_t kLogTailBytes = 2000;
-constexpr size_t kMaxSidecarLogBytes = 8 * 1024 * 1024;
+constexpr size_t kMaxSidecarLogBytes = size_t{8} * 1024 * 1024;
 
 bool AtDefault(const LoadedConfig& loaded, const std::string& key) {
   auto it = loaded.sources.find(key);

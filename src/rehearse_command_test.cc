@@ -141,7 +141,7 @@ TEST_CASE("contradictions are usage errors with exact messages") {
 }
 
 TEST_CASE("ExampleAppPath: beside the binary") {
-  CHECK(ExampleAppPath("/usr/local/bin/lastcall").rfind("/", 0) == 0);
+  CHECK(ExampleAppPath("/usr/local/bin/lastcall").rfind('/', 0) == 0);
   // LASTCALL_EXAMPLE_APP wins when set; the test environment normally leaves it unset.
   if (std::getenv("LASTCALL_EXAMPLE_APP") == nullptr) {  // NOLINT(concurrency-mt-unsafe)
     CHECK(ExampleAppPath("/usr/local/bin/lastcall") == "/usr/local/bin/examples/drainable_app");

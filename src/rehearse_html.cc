@@ -320,8 +320,9 @@ std::string RenderAdvice(const RehearsalReport& report) {
   std::string html = "<section id=\"advice\"><h2>Advice</h2><ul>";
   for (const Advice& advice : report.advice) {
     const std::string level(ToString(advice.level));
-    html += "<li class=\"advice " + level + "\" data-advice=\"" + EscapeHtml(advice.id) +
-            "\"><span class=\"level\">" + level + "</span> " + EscapeHtml(advice.text) + "</li>";
+    html += "<li class=\"advice " + level + "\" data-advice=\"";
+    html += EscapeHtml(advice.id) + "\"><span class=\"level\">" + level + "</span> ";
+    html += EscapeHtml(advice.text) + "</li>";
   }
   return html + "</ul></section>";
 }

@@ -28,9 +28,10 @@ std::string ResolveProgram(const std::string& name) {
   std::string_view dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
   while (true) {
     const size_t colon = dirs.find(':');
-    std::string dir(dirs.substr(0, colon));
-    if (dir.empty()) dir = ".";
-    const std::string candidate = dir + "/" + name;
+    std::string candidate(dirs.substr(0, colon));
+    if (candidate.empty()) candidate = ".";
+    candidate += '/';
+    candidate += name;
     if (access(candidate.c_str(), X_OK) == 0) return candidate;
     if (colon == std::string_view::npos) return name;  // execv fails with ENOENT
     dirs.remove_prefix(colon + 1);
@@ -49,6 +50,14 @@ void WriteAll(int fd, const void* data, size_t size) {
   }
 }
 
+// SIG_DFL for `signo`; async-signal-safe (sigaction, unlike signal(), is also thread-safe).
+void ResetDisposition(int signo) {
+  struct sigaction action {};
+  action.sa_handler = SIG_DFL;
+  sigemptyset(&action.sa_mask);
+  sigaction(signo, &action, nullptr);
+}
+
 // The child between fork and exec: only async-signal-safe calls. Reports a failure as an int
 // (which step) and an errno on `report_fd`, a close-on-exec pipe, then exits 127.
 [[noreturn]] void ExecChild(const char* program, char* const* args, const char* log_path,
@@ -64,9 +73,10 @@ void WriteAll(int fd, const void* data, size_t size) {
   step = 1;
   sigset_t empty;
   sigemptyset(&empty);
-  if (sigprocmask(SIG_SETMASK, &empty, nullptr) != 0) fail(step);
+  // The child has one thread; sigprocmask is async-signal-safe, pthread_sigmask is not.
+  if (sigprocmask(SIG_SETMASK, &empty, nullptr) != 0) fail(step);  // NOLINT(concurrency-mt-unsafe)
   for (int signo : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) {
-    signal(signo, SIG_DFL);
+    ResetDisposition(signo);
   }
   step = 2;
   const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -136,8 +146,8 @@ std::optional<pid_t> SpawnIdleProcess(std::string* error) {
     if (getppid() != parent) _exit(0);
     sigset_t empty;
     sigemptyset(&empty);
-    sigprocmask(SIG_SETMASK, &empty, nullptr);
-    for (int signo : {SIGTERM, SIGINT, SIGHUP}) signal(signo, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &empty, nullptr);  // NOLINT(concurrency-mt-unsafe): one thread
+    for (int signo : {SIGTERM, SIGINT, SIGHUP}) ResetDisposition(signo);
     while (true) pause();
   }
   return pid;
