@@ -1042,7 +1042,10 @@ class Loader {
   void ApplyEnv() {
     for (const auto& [name, value] : sources_.env) {
       if (name.compare(0, 9, "LASTCALL_") != 0) continue;
-      if (name == kConfigFileEnv || name == kPrestopTimeoutEnv || name == kQuietEnv) continue;
+      if (name == kConfigFileEnv || name == kPrestopTimeoutEnv || name == kQuietEnv ||
+          name == kExampleAppEnv) {
+        continue;
+      }
       std::string where = "environment " + name;
       const KeySpec* spec = nullptr;
       for (const KeySpec& candidate : KeySpecs()) {
@@ -1054,6 +1057,7 @@ class Loader {
         known.emplace_back(kConfigFileEnv);
         known.emplace_back(kPrestopTimeoutEnv);
         known.emplace_back(kQuietEnv);
+        known.emplace_back(kExampleAppEnv);
         std::optional<std::string> near = Closest(name, known, "LASTCALL_");
         Problem(where, near ? "unknown variable (did you mean " + *near + "?)"
                             : "unknown variable (known: " + Join(known, ", ") + ")");

@@ -550,7 +550,9 @@ TEST_CASE("environment variables: values, lists, headers and errors") {
                     "LASTCALL_CONTROL, ",
                     0) == 0);
   CHECK(Contains(error, "LASTCALL_DRAIN_TIMEOUT, "));
-  CHECK(Contains(error, "LASTCALL_CONFIG, LASTCALL_PRESTOP_TIMEOUT, LASTCALL_QUIET)"));
+  CHECK(Contains(
+      error, "LASTCALL_CONFIG, LASTCALL_PRESTOP_TIMEOUT, LASTCALL_QUIET, LASTCALL_EXAMPLE_APP)"));
+  CHECK(ErrorOf(Env({{"LASTCALL_EXAMPLE_APP", "/opt/app"}})).empty());
 }
 
 TEST_CASE("flags: values, repeats and errors") {

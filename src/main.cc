@@ -11,6 +11,7 @@
 #include "exit_status.h"
 #include "logging.h"
 #include "prestop_command.h"
+#include "rehearse_command.h"
 #include "run_command.h"
 
 extern char** environ;
@@ -74,6 +75,8 @@ int Main(int argc, char** argv) {
       return RunInject(parsed.inject, std::cin, std::cout, std::cerr);
     case Command::kPrestop:
       return RunPreStop(parsed.prestop, std::cerr, isatty(STDERR_FILENO) == 1);
+    case Command::kRehearse:
+      return RunRehearse(parsed.rehearse, std::cout, std::cerr, isatty(STDERR_FILENO) == 1);
   }
   return kExitUsage;
 }
