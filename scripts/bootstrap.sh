@@ -10,9 +10,18 @@ packages=(
   # libraries
   libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
   doctest-dev
-  # test tools: a real load balancer, a load generator, promtool, an offline kustomize
-  haproxy wrk prometheus kubernetes-client nodejs npm
+  # test tools: a real load balancer, a load generator, promtool
+  haproxy wrk prometheus
 )
+# Node (deploy checks) and kubectl (its built-in kustomize renders deploy/kubernetes): Debian's
+# only when the machine has none. A machine image may bring its own: NodeSource's nodejs includes
+# npm and conflicts with Debian's npm package, and Google's kubectl package owns /usr/bin/kubectl,
+# which Debian's kubernetes-client would overwrite (apt fails on both). Debian 12's kubectl 1.20
+# embeds kustomize v2.0.3, too old for the overlays: tests/deploy/validate.sh says so.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
+command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
 
 missing=()
 for p in "${packages[@]}"; do

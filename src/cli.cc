@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <charconv>
 #include <functional>
 #include <string_view>
 #include <utility>
@@ -72,13 +73,15 @@ std::string GroupOf(const std::string& key) {
   return "Endpoints";
 }
 
-ConfigFlags AddConfigFlags(CLI::App* app) {
+// `skip`: flags (without dashes) the subcommand sets itself.
+ConfigFlags AddConfigFlags(CLI::App* app, const std::vector<std::string>& skip = {}) {
   ConfigFlags out;
   out.config_file = app->add_option("-c,--config")
                         ->description("YAML config file\n(env LASTCALL_CONFIG; default none)")
                         ->type_name("FILE")
                         ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   for (const ConfigKey& key : ConfigKeys()) {
+    if (std::find(skip.begin(), skip.end(), key.flag) != skip.end()) continue;
     std::string description = key.help + "\n(env " + key.env + "; default " + key.default_text;
     if (key.is_bool) description += "; --" + key.flag + "=false turns it off";
     description += ")";
@@ -224,6 +227,131 @@ Finish DefinePrestop(CLI::App* app, const Env& env) {
   };
 }
 
+// ---- rehearse ------------------------------------------------------------------------------
+
+Finish DefineRehearse(CLI::App* app, const Env& env) {
+  // rehearse gives the lastcall it runs a probe port, a control socket and a log format of its own.
+  ConfigFlags flags = AddConfigFlags(app, {"listen", "control", "state-file", "log-format"});
+  const std::string group = "Rehearsal";
+  auto option = [&](const std::string& name, const std::string& value_name,
+                    const std::string& help) {
+    return app->add_option(name)
+        ->description(Wrap(help, kHelpTextWidth))
+        ->type_name(value_name)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+        ->group(group);
+  };
+  CLI::Option* app_cmd = option(
+      "--app-cmd", "\"CMD ARGS\"",
+      "start the app with this command (split into words like a shell, but not run by one); "
+      "{port} in it is replaced by a free port that rehearse then targets\n(default: the bundled "
+      "example app, with lastcall's defaults scaled down to seconds)");
+  CLI::Option* app_url = option("--app-url", "URL",
+                                "where the app listens, http://127.0.0.1:PORT; without --app-cmd, "
+                                "an app already running there\n(default http://127.0.0.1:8080)");
+  CLI::Option* rps = option("--rps", "N",
+                            "requests per second, open loop: sent on schedule whatever the "
+                            "answers (1 to " +
+                                std::to_string(kMaxRehearseRps) + "; default " +
+                                std::to_string(kDefaultRehearseRps) + ")");
+  CLI::Option* duration = option(
+      "--duration", "DURATION",
+      "how long to send load, warm-up included (default: until the termination ended; 6s for the "
+      "example app; at most " +
+          FormatDuration(kMaxRehearseDuration) + ")");
+  CLI::Option* paths = option("--paths", "/A,/B",
+                              "request targets, used in turn (default / ; for the example app "
+                              "/work?ms=5,/work?ms=800)");
+  CLI::Option* propagation = option(
+      "--propagation-delay", "DURATION",
+      "how long after the deletion the load balancer stops routing new connections to the pod, "
+      "the delay lastcall must survive (default 1s; 500ms for the example app)");
+  CLI::Option* native = app->add_flag("--native")
+                            ->description(Wrap("run lastcall as a native sidecar (an init "
+                                               "container with restartPolicy: Always)",
+                                               kHelpTextWidth))
+                            ->group(group);
+  CLI::Option* direct = app->add_flag("--direct")
+                            ->description(Wrap("send the load straight to the app, with no load "
+                                               "balancer in front (nothing stops the traffic)",
+                                               kHelpTextWidth))
+                            ->group(group);
+  CLI::Option* report = app->add_option("--report")
+                            ->description(Wrap("write the report to FILE.html (a page with a "
+                                               "timeline picture) or FILE.json; repeatable "
+                                               "(default " +
+                                                   std::string(kDefaultReportPath) + ")",
+                                               kHelpTextWidth))
+                            ->type_name("FILE")
+                            ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+                            ->group(group);
+  app->footer(
+      "Starts the app and lastcall, sends load, plays the kubelet deleting the pod (preStop "
+      "hooks,\nendpoint removal after the propagation delay, SIGTERM, SIGKILL at the end of the "
+      "grace\nperiod) and reports what was lost, the phases, and what to change.\n" +
+      std::string(kConfigFooter) +
+      "Exit codes: 0 nothing lost and the app exited inside the grace period, 1 otherwise,\n"
+      "2 usage or configuration error, 3 the rehearsal could not run.");
+  return [=, &env](ParsedCommand* out) {
+    out->command = Command::kRehearse;
+    RehearseOptions& options = out->rehearse;
+    CollectConfigSources(flags, env, &options.config);
+    auto bad = [&](const CLI::Option* which, const std::string& problem) {
+      SetUsageError(out, "rehearse",
+                    "flag " + which->get_name() + ": " + problem + " (got " +
+                        Quoted(which->results().back()) + ")");
+    };
+    std::string error;
+    if (app_cmd->count() > 0) {
+      std::optional<std::vector<std::string>> words =
+          SplitCommandLine(app_cmd->results().back(), &error);
+      if (!words) return bad(app_cmd, error);
+      options.app_command = std::move(*words);
+    }
+    if (app_url->count() > 0) options.app_url = app_url->results().back();
+    if (rps->count() > 0) {
+      const std::string& text = rps->results().back();
+      int value = 0;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (ec != std::errc() || end != text.data() + text.size() || value < 1 ||
+          value > kMaxRehearseRps) {
+        return bad(rps, "expected a whole number from 1 to " + std::to_string(kMaxRehearseRps));
+      }
+      options.rps = value;
+    }
+    auto parse_duration = [&](const CLI::Option* which, Millis max) -> std::optional<Millis> {
+      std::optional<Millis> value = ParseDuration(which->results().back(), &error);
+      if (value && *value > max) {
+        error = "at most " + FormatDuration(max);
+        value.reset();
+      }
+      if (!value) bad(which, error);
+      return value;
+    };
+    if (duration->count() > 0) {
+      options.duration = parse_duration(duration, kMaxRehearseDuration);
+      if (!options.duration) return;
+    }
+    if (propagation->count() > 0) {
+      options.propagation_delay = parse_duration(propagation, kMaxPropagationDelay);
+      if (!options.propagation_delay) return;
+    }
+    if (paths->count() > 0) {
+      std::optional<std::vector<std::string>> list = ParsePathList(paths->results().back(), &error);
+      if (!list) return bad(paths, error);
+      options.paths = std::move(*list);
+    }
+    options.native = native->count() > 0;
+    options.direct = direct->count() > 0;
+    for (const std::string& path : report->results()) {
+      if (std::string problem = ValidateReportPath(path); !problem.empty()) {
+        return SetUsageError(out, "rehearse", "flag --report: " + problem);
+      }
+      options.reports.push_back(path);
+    }
+  };
+}
+
 Finish DefineVersion(CLI::App* /*app*/, const Env& /*env*/) {
   return [](ParsedCommand* out) {
     out->command = Command::kVersion;
@@ -243,14 +371,9 @@ constexpr SubcommandSpec kSubcommands[] = {
     {"run", "The sidecar: on a signal or preStop, go unready, wait, drain, exit", DefineRun},
     {"check", "Validate and print the configuration and the timing budget", DefineCheck},
     {"prestop", "For exec preStop hooks: start the sequence, wait for its end", DefinePrestop},
+    {"rehearse", "Rehearse a pod's termination here, under load, with a report", DefineRehearse},
     {"version", "Print the version", DefineVersion},
 };
-
-std::vector<std::string> SubcommandNames() {
-  std::vector<std::string> names;
-  for (const SubcommandSpec& spec : kSubcommands) names.emplace_back(spec.name);
-  return names;
-}
 
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string out;
@@ -287,15 +410,30 @@ ParsedCommand ParseCommandLine(int argc, const char* const* argv, const Env& env
   CLI::Option* version_flag = app.add_flag("--version")->description("Print the version and exit");
   app.footer("Run 'lastcall SUBCOMMAND --help' for a subcommand's flags.");
 
+  ParsedCommand out;
   std::vector<std::pair<CLI::App*, Finish>> subcommands;
   for (const SubcommandSpec& spec : kSubcommands) {
     CLI::App* sub = app.add_subcommand(spec.name, spec.summary);
     sub->get_formatter()->column_width(kHelpColumn);
     subcommands.emplace_back(sub, spec.define(sub, env));
   }
+  // Subcommands that register themselves (their options live in `out`).
+  const auto self_registered = [&](CLI::App* sub, const char* summary, Command command) {
+    // Their own long description moves to the footer of their --help; the list gets one line.
+    sub->footer(sub->get_description() + "\n\n" + sub->get_footer());
+    sub->description(summary);
+    sub->get_formatter()->column_width(kHelpColumn);
+    subcommands.emplace_back(sub, [command](ParsedCommand* parsed) { parsed->command = command; });
+  };
+  self_registered(AddInstallSubcommand(app, out.install),
+                  "Copy this binary into a shared volume (the init container's step)",
+                  Command::kInstall);
+  self_registered(AddInjectSubcommand(app, out.inject),
+                  "Add the lastcall sidecar to Kubernetes manifests (stdin or a file)",
+                  Command::kInject);
 
-  ParsedCommand out;
-  std::vector<std::string> names = SubcommandNames();
+  std::vector<std::string> names;
+  for (const auto& [sub, finish] : subcommands) names.push_back(sub->get_name());
   std::string_view first = argc > 1 ? argv[1] : "";
   // `lastcall help [SUBCOMMAND]`, as git and kubectl accept.
   if (first == "help") {

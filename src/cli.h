@@ -6,6 +6,9 @@
 
 #include "config.h"
 #include "config_loader.h"
+#include "inject_command.h"
+#include "install_command.h"
+#include "rehearse_options.h"
 
 // lastcall's command line: subcommands, their flags and help. Pure: parsing reads no file and no
 // process environment (both are passed in), so every case is a unit test.
@@ -15,6 +18,9 @@ enum class Command {
   kRun,         // the sidecar
   kCheck,       // validate, print the effective config and the timing budget
   kPrestop,     // for exec preStop hooks: start the sequence and wait for its end
+  kInstall,     // copy the binary into a shared volume (init container)
+  kInject,      // add lastcall to Kubernetes manifests
+  kRehearse,    // rehearse a pod's termination locally, under load, with a report
   kVersion,     // print `output` ("lastcall 0.1.0\n") on stdout, exit 0
   kHelp,        // print `output` on stdout, exit 0
   kUsageError,  // print `output` on stderr, exit kExitUsage
@@ -33,9 +39,12 @@ struct ParsedCommand {
   // run, check: the flags and LASTCALL_* environment. yaml_path is the file from -c or
   // LASTCALL_CONFIG ("" for none); yaml_text is empty until ReadConfigSources fills it.
   ConfigSources config;
-  PrestopOptions prestop;  // prestop
-  std::string output;      // kHelp: the help text; kUsageError: the message, ending in "\n"
-  int exit_code = 0;       // the exit code for kHelp (0) and kUsageError (kExitUsage)
+  PrestopOptions prestop;    // prestop
+  RehearseOptions rehearse;  // rehearse (its `config` holds the sources for the rehearsed lastcall)
+  InstallOptions install;    // install
+  InjectOptions inject;      // inject
+  std::string output;        // kHelp: the help text; kUsageError: the message, ending in "\n"
+  int exit_code = 0;         // the exit code for kHelp (0) and kUsageError (kExitUsage)
 };
 
 // Parses argv (argv[0] is the program). `env` is the process environment (only LASTCALL_*

@@ -38,8 +38,9 @@ TEST_CASE("no subcommand is a usage error that lists the subcommands") {
   ParsedCommand parsed = Parse({});
   CHECK(parsed.command == Command::kUsageError);
   CHECK(parsed.exit_code == kExitUsage);
-  CHECK(parsed.output.rfind("lastcall: missing subcommand (run, check, prestop, version)\n", 0) ==
-        0);
+  CHECK(parsed.output.rfind("lastcall: missing subcommand (run, check, prestop, rehearse, version, "
+                            "install, inject)\n",
+                            0) == 0);
   CHECK(Contains(parsed.output, "Subcommands:"));
 }
 
@@ -49,7 +50,7 @@ TEST_CASE("top-level help lists every subcommand") {
     ParsedCommand parsed = Parse(args);
     CHECK(parsed.command == Command::kHelp);
     CHECK(parsed.exit_code == 0);
-    for (const char* name : {"run", "check", "prestop", "version"}) {
+    for (const char* name : {"run", "check", "prestop", "rehearse", "version"}) {
       CAPTURE(name);
       CHECK(Contains(parsed.output, std::string("\n  ") + name + " "));
     }
@@ -113,9 +114,10 @@ TEST_CASE("usage errors say what is wrong and suggest the fix") {
   const std::vector<Case> cases = {
       {{"rn"},
        "lastcall: unknown subcommand \"rn\" (did you mean run?)\nSubcommands: run, check, "
-       "prestop, version. Run 'lastcall --help' for usage.\n"},
+       "prestop, rehearse, version, install, inject. Run 'lastcall --help' for usage.\n"},
       {{"drain"},
-       "lastcall: unknown subcommand \"drain\"\nSubcommands: run, check, prestop, version. Run "
+       "lastcall: unknown subcommand \"drain\"\nSubcommands: run, check, prestop, rehearse, "
+       "version, install, inject. Run "
        "'lastcall --help' for usage.\n"},
       {{"run", "--lb-dealy", "5s"},
        "lastcall run: unknown flag --lb-dealy (did you mean --lb-delay?)\nRun 'lastcall run "
@@ -278,6 +280,109 @@ TEST_CASE("ReadConfigSources reads the file named by -c") {
   ConfigSources none;
   ReadConfigSources(&none);  // no path: nothing to read
   CHECK(none.yaml_text.empty());
+}
+
+TEST_CASE("rehearse: no arguments rehearses the example app") {
+  ParsedCommand parsed = Parse({"rehearse"});
+  REQUIRE(parsed.command == Command::kRehearse);
+  const RehearseOptions& options = parsed.rehearse;
+  CHECK(options.app_command.empty());
+  CHECK(options.app_url.empty());
+  CHECK_FALSE(options.rps.has_value());
+  CHECK_FALSE(options.duration.has_value());
+  CHECK(options.paths.empty());
+  CHECK_FALSE(options.native);
+  CHECK_FALSE(options.direct);
+  CHECK(options.reports.empty());
+  CHECK(options.config.flags.empty());
+}
+
+TEST_CASE("rehearse: its own flags and every run flag but the ones it sets itself") {
+  ParsedCommand parsed = Parse({"rehearse",
+                                "-c",
+                                "lastcall.yaml",
+                                "--app-cmd",
+                                "./app --port '{port}'",
+                                "--rps",
+                                "250",
+                                "--duration",
+                                "8s",
+                                "--paths",
+                                "/a,/b?x=1",
+                                "--propagation-delay",
+                                "3s",
+                                "--grace-period",
+                                "12s",
+                                "--lb-delay=2s",
+                                "--native",
+                                "--direct",
+                                "--report",
+                                "r.html",
+                                "--report",
+                                "r.json"},
+                               {{"LASTCALL_DRAIN_TIMEOUT", "7s"}});
+  REQUIRE(parsed.command == Command::kRehearse);
+  const RehearseOptions& options = parsed.rehearse;
+  CHECK(options.app_command == std::vector<std::string>{"./app", "--port", "{port}"});
+  CHECK(options.rps == 250);
+  CHECK(options.duration == Millis(8000));
+  CHECK(options.paths == std::vector<std::string>{"/a", "/b?x=1"});
+  CHECK(options.propagation_delay == Millis(3000));
+  CHECK(options.native);
+  CHECK(options.direct);
+  CHECK(options.reports == std::vector<std::string>{"r.html", "r.json"});
+  CHECK(options.config.yaml_path == "lastcall.yaml");
+  CHECK(options.config.env.at("LASTCALL_DRAIN_TIMEOUT") == "7s");
+  REQUIRE(options.config.flags.size() == 2);
+  CHECK(options.config.flags[0].name == "lb-delay");  // in the order of the config's keys
+  CHECK(options.config.flags[0].value == "2s");
+  CHECK(options.config.flags[1].name == "grace-period");
+  CHECK(options.config.flags[1].value == "12s");
+
+  const std::string help = Parse({"rehearse", "--help"}).output;
+  for (const char* flag :
+       {"--app-cmd", "--app-url", "--rps", "--duration", "--paths", "--propagation-delay",
+        "--native", "--direct", "--report", "--grace-period", "--lb-delay", "--drain-timeout"}) {
+    CAPTURE(flag);
+    CHECK(Contains(help, flag));
+  }
+  CHECK_FALSE(Contains(help, "--listen"));
+  CHECK_FALSE(Contains(help, "--control"));
+  CHECK(LongestLine(help) <= 100);
+}
+
+TEST_CASE("rehearse: bad values are usage errors that name the flag") {
+  struct Case {
+    std::vector<std::string> args;
+    std::string want;
+  };
+  const Case cases[] = {
+      {{"--rps", "0"}, "flag --rps: expected a whole number from 1 to 1000 (got \"0\")"},
+      {{"--rps", "5000"}, "flag --rps: expected a whole number from 1 to 1000 (got \"5000\")"},
+      {{"--rps", "10x"}, "flag --rps: expected a whole number from 1 to 1000 (got \"10x\")"},
+      {{"--duration", "3m"}, "flag --duration: at most 2m (got \"3m\")"},
+      {{"--duration", "soon"},
+       "flag --duration: expected a number before \"soon\" (durations look like 5s, 250ms or "
+       "1m30s) (got \"soon\")"},
+      {{"--propagation-delay", "2m"}, "flag --propagation-delay: at most 1m (got \"2m\")"},
+      {{"--paths", "a,b"}, "flag --paths: path \"a\" does not start with / (got \"a,b\")"},
+      {{"--app-cmd", "app | tee"},
+       "flag --app-cmd: shell operator | at character 5 (--app-cmd is split into words but not "
+       "run by a shell: for pipes, redirections or variables use --app-cmd \"sh -c '...'\") (got "
+       "\"app | tee\")"},
+      {{"--report", "out.txt"},
+       "flag --report: the file name must end in .html or .json (got \"out.txt\")"},
+      {{"--listen", ":9"}, "unknown flag --listen"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = {"rehearse"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    ParsedCommand parsed = Parse(args);
+    CAPTURE(c.want);
+    CHECK(parsed.command == Command::kUsageError);
+    CHECK(parsed.exit_code == kExitUsage);
+    CHECK(parsed.output.rfind("lastcall rehearse: " + c.want + "\n", 0) == 0);
+  }
 }
 
 }  // namespace

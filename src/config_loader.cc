@@ -1,6 +1,7 @@
 #include "config_loader.h"
 
 #include <sys/stat.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -10,10 +11,14 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
 #include <utility>
 
 #include "duration.h"
 #include "http_client.h"
+#include "json_field.h"
+#include "prometheus_text.h"
 
 namespace lastcall {
 namespace {
@@ -37,6 +42,41 @@ std::string_view Trim(std::string_view text) {
   while (!text.empty() && IsSpace(text.front())) text.remove_prefix(1);
   while (!text.empty() && IsSpace(text.back())) text.remove_suffix(1);
   return text;
+}
+
+// yaml-cpp 0.7 (Debian 12) loops forever in YAML::LoadAll, allocating as it goes, on a token that
+// no node takes, such as a stray ',', ']' or '}' at the top level ("," alone is enough): each turn
+// yields an empty document at the same place (jbeder/yaml-cpp#1040, fixed upstream in 2024). This
+// walks the documents without building them and reports the mark of such a stuck document, so
+// that LoadAll is only called on text it can finish. Throws what yaml-cpp's parser throws.
+std::optional<YAML::Mark> FindStuckYamlDocument(const std::string& text) {
+  class DocumentStarts final : public YAML::EventHandler {
+   public:
+    void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+    std::vector<YAML::Mark> starts;
+  };
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  DocumentStarts documents;
+  // Every document that is not stuck consumes at least one token, so this ends.
+  while (parser.HandleNextDocument(documents)) {
+    const size_t n = documents.starts.size();
+    if (n >= 2 && documents.starts[n - 1].pos == documents.starts[n - 2].pos) {
+      return documents.starts[n - 1];
+    }
+  }
+  return std::nullopt;
 }
 
 char ToLowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
@@ -309,38 +349,19 @@ std::string SetJsonPointer(std::string* out, std::string_view text) {
   if (text.empty() || text.front() != '/') {
     return "must be a JSON pointer starting with /, such as /inflight";
   }
-  try {
-    nlohmann::json::json_pointer pointer{std::string(text)};
-  } catch (const nlohmann::json::exception& e) {
-    // "[json.exception.parse_error.108] parse error: escape character '~' must be followed..."
-    std::string_view what = e.what();
-    size_t bracket = what.find("] ");
-    if (bracket != std::string_view::npos) what.remove_prefix(bracket + 2);
-    return "not a valid JSON pointer: " + std::string(what);
-  }
+  // The same parser the json monitor runs, so what passes here works there.
+  std::string error;
+  if (!ParseJsonPointer(text, &error)) return "not a valid JSON pointer: " + error;
   *out = std::string(text);
   return "";
 }
 
-bool IsMetricNameChar(char c, bool first) {
-  bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
-  return letter || (!first && c >= '0' && c <= '9');
-}
-
-// A light syntax check of name{label="value",...}; the Prometheus monitor parses it fully.
+// The full selector parse the prometheus monitor uses: a bad regex fails at start-up, not
+// during a drain.
 std::string SetMetric(std::string* out, std::string_view text) {
   if (!text.empty()) {
-    size_t brace = text.find('{');
-    std::string_view name = text.substr(0, brace);
-    bool name_ok = !name.empty();
-    for (size_t i = 0; i < name.size(); ++i) name_ok = name_ok && IsMetricNameChar(name[i], i == 0);
-    if (!name_ok) {
-      return "not a metric selector: expected a metric name such as http_server_active_requests, "
-             "optionally with {label=\"value\"}";
-    }
-    if (brace != std::string_view::npos && text.back() != '}') {
-      return "not a metric selector: the label matchers must end with }";
-    }
+    std::string error;
+    if (!ParseMetricSelector(text, &error)) return "not a metric selector: " + error;
   }
   *out = std::string(text);
   return "";
@@ -829,6 +850,14 @@ class Loader {
   void ApplyYaml() {
     std::vector<YAML::Node> documents;
     try {
+      if (const std::optional<YAML::Mark> stuck = FindStuckYamlDocument(sources_.yaml_text)) {
+        const auto at = static_cast<size_t>(stuck->pos);
+        const std::string token = at < sources_.yaml_text.size()
+                                      ? Quote(sources_.yaml_text.substr(at, 1))
+                                      : "end of file";
+        Problem(YamlPlace(*stuck), "YAML syntax error: unexpected " + token);
+        return;
+      }
       documents = YAML::LoadAll(sources_.yaml_text);
     } catch (const YAML::ParserException& e) {
       Problem(YamlPlace(e.mark), "YAML syntax error: " + e.msg);
@@ -1013,7 +1042,10 @@ class Loader {
   void ApplyEnv() {
     for (const auto& [name, value] : sources_.env) {
       if (name.compare(0, 9, "LASTCALL_") != 0) continue;
-      if (name == kConfigFileEnv || name == kPrestopTimeoutEnv || name == kQuietEnv) continue;
+      if (name == kConfigFileEnv || name == kPrestopTimeoutEnv || name == kQuietEnv ||
+          name == kExampleAppEnv) {
+        continue;
+      }
       std::string where = "environment " + name;
       const KeySpec* spec = nullptr;
       for (const KeySpec& candidate : KeySpecs()) {
@@ -1025,6 +1057,7 @@ class Loader {
         known.emplace_back(kConfigFileEnv);
         known.emplace_back(kPrestopTimeoutEnv);
         known.emplace_back(kQuietEnv);
+        known.emplace_back(kExampleAppEnv);
         std::optional<std::string> near = Closest(name, known, "LASTCALL_");
         Problem(where, near ? "unknown variable (did you mean " + *near + "?)"
                             : "unknown variable (known: " + Join(known, ", ") + ")");

@@ -76,6 +76,8 @@ std::string ReadTokenFile(const std::string& path, std::vector<std::string>* war
 inline constexpr std::string_view kConfigFileEnv = "LASTCALL_CONFIG";               // same as -c
 inline constexpr std::string_view kPrestopTimeoutEnv = "LASTCALL_PRESTOP_TIMEOUT";  // prestop
 inline constexpr std::string_view kQuietEnv = "LASTCALL_QUIET";  // prestop --quiet
+// rehearse: the bundled example app to rehearse (default: examples/drainable_app beside lastcall).
+inline constexpr std::string_view kExampleAppEnv = "LASTCALL_EXAMPLE_APP";
 
 // One configuration key as the CLI and `check` present it.
 struct ConfigKey {

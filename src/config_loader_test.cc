@@ -293,8 +293,8 @@ TEST_CASE("YAML errors name file, line, column, key and value") {
        "lastcall.yaml:4:14: shutdown.drain.monitor.field: must be a JSON pointer starting with /, "
        "such as /inflight (got \"\")"},
       {"shutdown:\n  drain:\n    monitor:\n      field: /a~2\n",
-       "lastcall.yaml:4:14: shutdown.drain.monitor.field: not a valid JSON pointer: parse error: "
-       "escape character '~' must be followed with '0' or '1' (got \"/a~2\")"},
+       "lastcall.yaml:4:14: shutdown.drain.monitor.field: not a valid JSON pointer: JSON "
+       "pointer \"/a~2\" has '~' not followed by 0 or 1 (got \"/a~2\")"},
       {"shutdown:\n  drain:\n    monitor:\n      drained_at: -1\n",
        "lastcall.yaml:4:19: shutdown.drain.monitor.drained_at: must be 0 or more (got \"-1\")"},
       {"shutdown:\n  drain:\n    monitor:\n      drained_at: few\n",
@@ -310,12 +310,11 @@ TEST_CASE("YAML errors name file, line, column, key and value") {
        "lastcall.yaml:4:25: shutdown.drain.monitor.count_close_wait: expected true or false (got "
        "\"maybe\")"},
       {"shutdown:\n  drain:\n    monitor:\n      metric: 9lives\n",
-       "lastcall.yaml:4:15: shutdown.drain.monitor.metric: not a metric selector: expected a "
-       "metric name such as http_server_active_requests, optionally with {label=\"value\"} (got "
-       "\"9lives\")"},
+       "lastcall.yaml:4:15: shutdown.drain.monitor.metric: not a metric selector: column 1: "
+       "expected a metric name, found \"9\" (got \"9lives\")"},
       {"shutdown:\n  drain:\n    monitor:\n      metric: 'up{job=\"x\"'\n",
-       "lastcall.yaml:4:15: shutdown.drain.monitor.metric: not a metric selector: the label "
-       "matchers must end with } (got \"up{job=\\\"x\\\"\")"},
+       "lastcall.yaml:4:15: shutdown.drain.monitor.metric: not a metric selector: column 11: "
+       "expected ',' or '}' (got \"up{job=\\\"x\\\"\")"},
       // Trigger settings.
       {"shutdown:\n  drain:\n    trigger:\n      method: post\n",
        "lastcall.yaml:4:15: shutdown.drain.trigger.method: HTTP methods are case-sensitive: write "
@@ -394,6 +393,16 @@ TEST_CASE("YAML syntax errors carry yaml-cpp's line and column") {
   ConfigSources no_path;
   no_path.yaml_text = "{a: 1";
   CHECK(ErrorOf(no_path) == "config:1:1: YAML syntax error: end of map flow not found");
+}
+
+TEST_CASE("a stray ',' at the top of a document is a syntax error, not a hang (yaml-cpp 0.7 bug)") {
+  // Found by fuzz/config_fuzzer.cc: yaml-cpp 0.7's LoadAll loops forever on these, allocating.
+  CHECK(ErrorOf(Yaml(",")) == "lastcall.yaml:1:1: YAML syntax error: unexpected \",\"");
+  CHECK(ErrorOf(Yaml("&anchor ,")) == "lastcall.yaml:1:9: YAML syntax error: unexpected \",\"");
+  CHECK(ErrorOf(Yaml("listen: :9901\n---\nlog: {level: warn}\n---\n,\n")) ==
+        "lastcall.yaml:5:1: YAML syntax error: unexpected \",\"");
+  CHECK(ErrorOf(Yaml(",,,,defaults: &d {{interval: 100ms}\n")) ==
+        "lastcall.yaml:1:1: YAML syntax error: unexpected \",\"");
 }
 
 TEST_CASE("URL and address errors keep the parser's reason and show the value") {
@@ -541,7 +550,9 @@ TEST_CASE("environment variables: values, lists, headers and errors") {
                     "LASTCALL_CONTROL, ",
                     0) == 0);
   CHECK(Contains(error, "LASTCALL_DRAIN_TIMEOUT, "));
-  CHECK(Contains(error, "LASTCALL_CONFIG, LASTCALL_PRESTOP_TIMEOUT, LASTCALL_QUIET)"));
+  CHECK(Contains(
+      error, "LASTCALL_CONFIG, LASTCALL_PRESTOP_TIMEOUT, LASTCALL_QUIET, LASTCALL_EXAMPLE_APP)"));
+  CHECK(ErrorOf(Env({{"LASTCALL_EXAMPLE_APP", "/opt/app"}})).empty());
 }
 
 TEST_CASE("flags: values, repeats and errors") {

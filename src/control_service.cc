@@ -5,14 +5,6 @@
 namespace lastcall {
 namespace {
 
-ServerResponse PlainResponse(int status, std::string body) {
-  ServerResponse response;
-  response.status = status;
-  response.body = std::move(body);
-  response.body += '\n';
-  return response;
-}
-
 bool WantsToWait(const ServerRequest& request) {
   auto it = request.query.find("wait");
   return it == request.query.end() || (it->second != "false" && it->second != "0");
@@ -33,6 +25,14 @@ bool TokenMatches(std::string_view presented, std::string_view expected) {
     diff = static_cast<unsigned char>(diff | (p ^ static_cast<unsigned char>(expected[i])));
   }
   return diff == 0 && !expected.empty();
+}
+
+ServerResponse TextResponse(int status, std::string body) {
+  ServerResponse response;
+  response.status = status;
+  response.body = std::move(body);
+  response.body += '\n';
+  return response;
 }
 
 ServerResponse ReportResponse(int status, const SequenceReport& report) {
@@ -56,7 +56,7 @@ std::optional<ServerResponse> ControlService::Authorize(const ServerRequest& req
   constexpr std::string_view kScheme = "Bearer ";
   if (it == request.headers.end() || it->second.size() < kScheme.size() ||
       it->second.compare(0, kScheme.size(), kScheme) != 0) {
-    ServerResponse response = PlainResponse(401, "missing bearer token");
+    ServerResponse response = TextResponse(401, "missing bearer token");
     response.headers.emplace_back("WWW-Authenticate", "Bearer");
     LogWarn("control request without a token refused",
             {{"path", request.path}, {"peer", request.peer}});
@@ -65,14 +65,14 @@ std::optional<ServerResponse> ControlService::Authorize(const ServerRequest& req
   if (!TokenMatches(std::string_view(it->second).substr(kScheme.size()), *token_)) {
     LogWarn("control request with a wrong token refused",
             {{"path", request.path}, {"peer", request.peer}});
-    return PlainResponse(403, "wrong token");
+    return TextResponse(403, "wrong token");
   }
   return std::nullopt;
 }
 
 void ControlService::Handle(const ServerRequest& request, const Responder& respond) {
   if (!Serves(request.path)) {
-    respond(PlainResponse(404, "not found"));
+    respond(TextResponse(404, "not found"));
     return;
   }
   if (auto refusal = Authorize(request)) {
@@ -81,7 +81,7 @@ void ControlService::Handle(const ServerRequest& request, const Responder& respo
   }
   if (request.path == "/status") {
     if (request.method != "GET" && request.method != "HEAD") {
-      respond(PlainResponse(405, "use GET"));
+      respond(TextResponse(405, "use GET"));
       return;
     }
     respond(ReportResponse(200, coordinator_.Report()));
@@ -92,16 +92,16 @@ void ControlService::Handle(const ServerRequest& request, const Responder& respo
 
 void ControlService::HandlePreStop(const ServerRequest& request, const Responder& respond) {
   if (request.method != "GET" && request.method != "POST") {
-    ServerResponse response = PlainResponse(405, "use GET or POST");
+    ServerResponse response = TextResponse(405, "use GET or POST");
     response.headers.emplace_back("Allow", "GET, POST");
     respond(std::move(response));
     return;
   }
   const std::string user_agent =
       request.headers.count("user-agent") != 0 ? request.headers.at("user-agent") : "";
-  coordinator_.Trigger(TriggerSource::kPreStop,
-                       "preStop call from " + request.peer +
-                           (user_agent.empty() ? "" : " (" + user_agent + ")"));
+  coordinator_.Trigger(
+      TriggerSource::kPreStop,
+      "preStop call from " + request.peer + (user_agent.empty() ? "" : " (" + user_agent + ")"));
   if (!WantsToWait(request)) {
     respond(ReportResponse(202, coordinator_.Report()));
     return;

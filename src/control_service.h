@@ -36,6 +36,8 @@ class ControlService {
   std::optional<std::string> token_;
 };
 
+// A plain-text response: `body` plus a newline.
+ServerResponse TextResponse(int status, std::string body);
 // A JSON response carrying the sequence report.
 ServerResponse ReportResponse(int status, const SequenceReport& report);
 

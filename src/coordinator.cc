@@ -98,8 +98,8 @@ bool ShutdownCoordinator::Trigger(TriggerSource source, std::string_view detail)
   const Clock::time_point now = clock_.Now();
   const SysClock::time_point wall = SysClock::now();
   if (!started) {
-    LogInfo("trigger joins the running sequence",
-            {{"trigger", ToString(source)}, {"detail", detail}});
+    LogDebug("trigger joins the running sequence",
+             {{"trigger", ToString(source)}, {"detail", detail}});
     return false;
   }
   {
@@ -125,9 +125,9 @@ bool ShutdownCoordinator::Trigger(TriggerSource source, std::string_view detail)
 }
 
 void ShutdownCoordinator::Resume(const PersistedSequence& state) {
-  const Phase phase = state.end ? (*state.end == SequenceEnd::kDrained ? Phase::kDrained
-                                                                       : Phase::kTimedOut)
-                                : (state.draining_since ? Phase::kDraining : Phase::kUnready);
+  const Phase phase =
+      state.end ? (*state.end == SequenceEnd::kDrained ? Phase::kDrained : Phase::kTimedOut)
+                : (state.draining_since ? Phase::kDraining : Phase::kUnready);
   phase_.store(phase, std::memory_order_release);
   const Clock::time_point now = clock_.Now();
   const SysClock::time_point wall = SysClock::now();
@@ -139,9 +139,9 @@ void ShutdownCoordinator::Resume(const PersistedSequence& state) {
     report_.trigger_accepted = state.trigger_accepted;
     triggered_wall_ = state.triggered_at;
     draining_wall_ = state.draining_since;
-    report_.timeline.push_back(TimelineEntry{
-        phase, wall, std::chrono::duration_cast<Millis>(wall - state.triggered_at),
-        "restored after lastcall restarted"});
+    report_.timeline.push_back(
+        TimelineEntry{phase, wall, std::chrono::duration_cast<Millis>(wall - state.triggered_at),
+                      "restored after lastcall restarted"});
     if (state.end) {
       report_.ended = true;
       report_.end = state.end;
@@ -267,28 +267,31 @@ bool ShutdownCoordinator::WaitForSignalOrRecover() {
     {
       std::lock_guard lock(mu_);
       if (stopping_ || report_.signal_received) return false;
-      if (clock_.Now() >= deadline) {
-        report_.recoveries += 1;
-        report_.phase = Phase::kServing;
-        report_.ended = false;
-        report_.end.reset();
-        report_.timeline.push_back(
-            TimelineEntry{Phase::kServing, SysClock::now(),
-                          std::chrono::duration_cast<Millis>(SysClock::now() - triggered_wall_),
-                          "recovered: no termination signal followed the preStop hook"});
-        phase_.store(Phase::kServing, std::memory_order_release);
-        if (store_ != nullptr) store_->Clear();
-        break;
-      }
+      if (clock_.Now() >= deadline) break;
     }
     clock_.SleepUntil(deadline);
   }
+  // Counted and logged before readiness flips, so whoever sees 200 also sees why.
   metrics_.CountRecovery();
-  metrics_.SetPhase(Phase::kServing, UnixSeconds(SysClock::now()));
   LogWarn(
       "no termination signal followed the preStop hook: the container was restarted, not "
       "the pod deleted; serving again",
       {{"recover_after_ms", static_cast<long long>(recover_after.count())}});
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ || report_.signal_received) return false;
+    report_.recoveries += 1;
+    report_.phase = Phase::kServing;
+    report_.ended = false;
+    report_.end.reset();
+    report_.timeline.push_back(
+        TimelineEntry{Phase::kServing, SysClock::now(),
+                      std::chrono::duration_cast<Millis>(SysClock::now() - triggered_wall_),
+                      "recovered: no termination signal followed the preStop hook"});
+    if (store_ != nullptr) store_->Clear();
+    metrics_.SetPhase(Phase::kServing, UnixSeconds(SysClock::now()));
+    phase_.store(Phase::kServing, std::memory_order_release);
+  }
   return true;
 }
 

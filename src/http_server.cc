@@ -379,8 +379,8 @@ struct HttpServer::Impl {
     for (auto& [id, connection] : connections) {
       std::string& out = connection->out;
       while (connection->state == State::kWriting && connection->out_sent < out.size()) {
-        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline -
-                                                                        SteadyClock::now());
+        const auto left =
+            std::chrono::ceil<std::chrono::milliseconds>(deadline - SteadyClock::now());
         if (left.count() <= 0) break;
         const ssize_t n = send(connection->fd, out.data() + connection->out_sent,
                                out.size() - connection->out_sent, MSG_NOSIGNAL);

@@ -11,6 +11,7 @@
 #include "exit_status.h"
 #include "logging.h"
 #include "prestop_command.h"
+#include "rehearse_command.h"
 #include "run_command.h"
 
 extern char** environ;
@@ -44,6 +45,11 @@ int Run(const ConfigSources& sources) {
     return kExitUsage;
   }
   for (const auto& warning : warnings) LogWarn(warning);
+  if (const Budget budget = ComputeBudget(config); !budget.fits()) {
+    // `check` refuses this; `run` goes on, because the sequence cuts itself short before the
+    // grace period ends anyway, but says so loudly.
+    LogWarn("the timing budget does not fit the grace period", {{"budget", FormatBudget(budget)}});
+  }
   return RunSidecar(config, token);
 }
 
@@ -63,8 +69,14 @@ int Main(int argc, char** argv) {
       const auto loaded = Load(parsed.config);
       return loaded ? RunCheck(*loaded, std::cout) : kExitUsage;
     }
+    case Command::kInstall:
+      return RunInstall(parsed.install, std::cout, std::cerr);
+    case Command::kInject:
+      return RunInject(parsed.inject, std::cin, std::cout, std::cerr);
     case Command::kPrestop:
       return RunPreStop(parsed.prestop, std::cerr, isatty(STDERR_FILENO) == 1);
+    case Command::kRehearse:
+      return RunRehearse(parsed.rehearse, std::cout, std::cerr, isatty(STDERR_FILENO) == 1);
   }
   return kExitUsage;
 }

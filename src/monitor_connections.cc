@@ -11,6 +11,8 @@
 // and connections the app opened to other services (their local port is ephemeral).
 // Idle keep-alive connections do count: an app that drains closes them.
 // A missing /proc/net/tcp6 (IPv6 disabled) is fine; both missing is an error.
+// No connection and no LISTEN socket on any of the ports means the app is gone: that is
+// kRefused, as for the HTTP monitors, so refused_means and the app-gone shortcut apply alike.
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +24,7 @@ namespace lastcall {
 namespace {
 
 constexpr const char* kTables[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+constexpr TcpState kListening[] = {TcpState::kListen};
 
 class ConnectionsMonitor final : public DrainMonitor {
  public:
@@ -38,6 +41,7 @@ class ConnectionsMonitor final : public DrainMonitor {
     PollResult result;
     result.outcome = PollOutcome::kError;
     size_t count = 0;
+    size_t listeners = 0;
     size_t tables_read = 0;
     for (const char* path : kTables) {
       std::optional<std::string> text = files_.Read(path);
@@ -49,6 +53,7 @@ class ConnectionsMonitor final : public DrainMonitor {
         return result;
       }
       count += CountConnections(*rows, ports_, states_);
+      listeners += CountConnections(*rows, ports_, kListening);
       ++tables_read;
     }
     if (tables_read == 0) {
@@ -56,6 +61,12 @@ class ConnectionsMonitor final : public DrainMonitor {
       return result;
     }
     result.value = static_cast<double>(count);
+    if (count == 0 && listeners == 0) {
+      result.outcome = PollOutcome::kRefused;
+      result.detail = "nothing listens on port" + std::string(ports_.size() == 1 ? " " : "s ") +
+                      JoinPorts() + ": the app is gone";
+      return result;
+    }
     result.outcome =
         static_cast<double>(count) <= drained_at_ ? PollOutcome::kDrained : PollOutcome::kBusy;
     result.detail = std::to_string(count) + (count == 1 ? " connection" : " connections") +

@@ -63,8 +63,9 @@ TEST_CASE("connections monitor: counts ESTABLISHED and SYN_RECV on the ports, bo
        "6 connections on ports 8080,3306 (ESTABLISHED, SYN_RECV)"},
       {ConnectionsConfig({3306}), PollOutcome::kBusy, 1,
        "1 connection on port 3306 (ESTABLISHED, SYN_RECV)"},
-      {ConnectionsConfig({9090}), PollOutcome::kDrained, 0,
-       "0 connections on port 9090 (ESTABLISHED, SYN_RECV)"},
+      // Port 9090: no connection and no listener: the app is gone.
+      {ConnectionsConfig({9090}), PollOutcome::kRefused, 0,
+       "nothing listens on port 9090: the app is gone"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.detail);
@@ -104,7 +105,15 @@ TEST_CASE("connections monitor: a missing tcp6 is fine, both missing or garbage 
   FakeFileReader empty_tables;
   empty_tables.files["/proc/net/tcp"] = "  sl  local_address rem_address   st\n";
   empty_tables.files["/proc/net/tcp6"] = "  sl  local_address remote_address st\n";
-  PollResult idle = PollOnce(ConnectionsConfig({8080}), empty_tables);
+  PollResult gone = PollOnce(ConnectionsConfig({8080}), empty_tables);
+  CHECK(gone.outcome == PollOutcome::kRefused);
+  CHECK(gone.value == 0);
+
+  FakeFileReader listening;
+  listening.files["/proc/net/tcp"] =
+      "  sl  local_address rem_address   st\n"
+      "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000 0 1\n";
+  PollResult idle = PollOnce(ConnectionsConfig({8080}), listening);
   CHECK(idle.outcome == PollOutcome::kDrained);
   CHECK(idle.value == 0);
 }

@@ -10,8 +10,8 @@ namespace lastcall {
 namespace {
 
 using testing::Answer;
-using testing::Failure;
 using testing::CannedHttpClient;
+using testing::Failure;
 using testing::MonitorConfig;
 
 PollResult PollOnce(const Config& config, const HttpResponse& response) {

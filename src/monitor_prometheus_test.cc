@@ -12,8 +12,8 @@ namespace lastcall {
 namespace {
 
 using testing::Answer;
-using testing::Failure;
 using testing::CannedHttpClient;
+using testing::Failure;
 using testing::MonitorConfig;
 
 Config PrometheusConfig(std::string metric, double drained_at = 0) {

@@ -1,5 +1,7 @@
 // The `status` monitor: the app says drained with its status code (default: 200 drained, 202
-// or anything else busy), the default drain protocol's GET /drain.
+// or anything else busy), the default drain protocol's GET /drain. The polled value is the
+// in-flight number when the body is a JSON object that has one at monitor.field (for /status
+// and the logs only; the status alone decides), else the status code.
 #include <algorithm>
 #include <string_view>
 

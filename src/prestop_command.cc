@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <nlohmann/json.hpp>
 #include <future>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "config_loader.h"
@@ -135,10 +135,10 @@ int RunPreStop(const PrestopOptions& options, std::ostream& out, bool live_termi
                                     ? fmt::format("{}", report["last_value"].get<double>())
                                     : "-";
       out << "\r\033[K"
-          << fmt::format("{} {}  in flight: {}", report.value("phase", "?"),
-                         Seconds(std::chrono::duration_cast<Millis>(Steady::now() - started)
-                                     .count()),
-                         value)
+          << fmt::format(
+                 "{} {}  in flight: {}", report.value("phase", "?"),
+                 Seconds(std::chrono::duration_cast<Millis>(Steady::now() - started).count()),
+                 value)
           << std::flush;
     }
   }

@@ -9,7 +9,6 @@
 
 namespace lastcall {
 
-
 inline constexpr Millis kPreStopMargin{5000};
 // Used when the sidecar cannot tell its budget (it always can; this is a floor).
 inline constexpr Millis kPreStopFallbackTimeout{60000};

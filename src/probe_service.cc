@@ -1,27 +1,15 @@
 #include "probe_service.h"
 
 namespace lastcall {
-namespace {
-
-ServerResponse Text(int status, std::string body) {
-  ServerResponse response;
-  response.status = status;
-  response.body = std::move(body);
-  response.body += '\n';
-  return response;
-}
-
-}  // namespace
-
 ProbeService::ProbeService(ShutdownCoordinator& coordinator, Metrics& metrics,
                            const ReadinessGate* gate, ControlService* control)
     : coordinator_(coordinator), metrics_(metrics), gate_(gate), control_(control) {}
 
 ServerResponse ProbeService::Readyz() const {
   const Phase phase = coordinator_.phase();
-  if (phase != Phase::kServing) return Text(503, std::string(ToString(phase)));
-  if (gate_ != nullptr && !gate_->healthy()) return Text(503, gate_->reason());
-  return Text(200, "ok");
+  if (phase != Phase::kServing) return TextResponse(503, std::string(ToString(phase)));
+  if (gate_ != nullptr && !gate_->healthy()) return TextResponse(503, gate_->reason());
+  return TextResponse(200, "ok");
 }
 
 void ProbeService::Handle(const ServerRequest& request, const Responder& respond) {
@@ -31,18 +19,18 @@ void ProbeService::Handle(const ServerRequest& request, const Responder& respond
     return;
   }
   // Only known paths become label values: a scanner must not grow the metrics without bound.
-  const bool known = path == "/readyz" || path == "/livez" || path == "/status" ||
-                     path == "/metrics";
+  const bool known =
+      path == "/readyz" || path == "/livez" || path == "/status" || path == "/metrics";
   const std::string_view label = known ? std::string_view(path) : "other";
   ServerResponse response;
   if (request.method != "GET" && request.method != "HEAD") {
-    response = Text(405, "use GET");
+    response = TextResponse(405, "use GET");
     response.headers.emplace_back("Allow", "GET, HEAD");
   } else if (path == "/readyz") {
     response = Readyz();
   } else if (path == "/livez") {
     // Live until exit, draining included: the kubelet must not restart us mid-drain.
-    response = Text(200, "ok");
+    response = TextResponse(200, "ok");
   } else if (path == "/status") {
     response = ReportResponse(200, coordinator_.Report());
   } else if (path == "/metrics") {
@@ -52,7 +40,7 @@ void ProbeService::Handle(const ServerRequest& request, const Responder& respond
     respond(std::move(response));
     return;
   } else {
-    response = Text(404, "not found");
+    response = TextResponse(404, "not found");
   }
   metrics_.CountProbe(label, response.status);
   respond(std::move(response));

@@ -58,8 +58,8 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   const auto listen = Address(config.listen);
   const auto control = Address(config.control);
   if (!listen || !control) {
-    LogError("invalid listen or control address", {{"listen", config.listen},
-                                                    {"control", config.control}});
+    LogError("invalid listen or control address",
+             {{"listen", config.listen}, {"control", config.control}});
     return kExitUsage;
   }
 

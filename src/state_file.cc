@@ -18,6 +18,20 @@ namespace {
 
 using SysClock = std::chrono::system_clock;
 constexpr int kStateVersion = 1;
+// Timestamps outside 1970..2200 are corruption, and refusing them keeps the arithmetic on them
+// (system_clock counts nanoseconds in 64 bits, up to 2262) far from overflow.
+constexpr long long kMaxUnixMillis = 7'258'118'400'000;  // 2200-01-01T00:00:00Z
+
+// The integer at `field` when it is a timestamp lastcall could have written, else nullopt.
+std::optional<long long> UnixMillisField(const nlohmann::json& field) {
+  if (!field.is_number_integer()) return std::nullopt;
+  if (field.is_number_unsigned() && field.get<unsigned long long>() > kMaxUnixMillis) {
+    return std::nullopt;
+  }
+  const auto ms = field.get<long long>();
+  if (ms < 0 || ms > kMaxUnixMillis) return std::nullopt;
+  return ms;
+}
 
 long long ToUnixMillis(SysClock::time_point at) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
@@ -27,8 +41,8 @@ SysClock::time_point FromUnixMillis(long long ms) {
 }
 
 std::optional<Phase> PhaseFromName(std::string_view name) {
-  for (Phase phase : {Phase::kServing, Phase::kUnready, Phase::kDraining, Phase::kDrained,
-                      Phase::kTimedOut}) {
+  for (Phase phase :
+       {Phase::kServing, Phase::kUnready, Phase::kDraining, Phase::kDrained, Phase::kTimedOut}) {
     if (ToString(phase) == name) return phase;
   }
   return std::nullopt;
@@ -75,7 +89,7 @@ std::optional<PersistedSequence> ParseSequenceState(std::string_view text, std::
   };
   const auto* version = field("version");
   if (version == nullptr || !version->is_number_integer() ||
-      version->get<int>() != kStateVersion) {
+      version->get<long long>() != kStateVersion) {
     *error = "unknown state file version";
     return std::nullopt;
   }
@@ -96,10 +110,20 @@ std::optional<PersistedSequence> ParseSequenceState(std::string_view text, std::
   }
   state.phase = *parsed_phase;
   state.source = *parsed_source;
-  state.triggered_at = FromUnixMillis(triggered->get<long long>());
+  const std::optional<long long> triggered_ms = UnixMillisField(*triggered);
+  if (!triggered_ms) {
+    *error = "triggered_at_ms is not a time between 1970 and 2200";
+    return std::nullopt;
+  }
+  state.triggered_at = FromUnixMillis(*triggered_ms);
   if (const auto* draining = field("draining_since_ms");
       draining != nullptr && draining->is_number_integer()) {
-    state.draining_since = FromUnixMillis(draining->get<long long>());
+    const std::optional<long long> draining_ms = UnixMillisField(*draining);
+    if (!draining_ms || *draining_ms < *triggered_ms) {
+      *error = "draining_since_ms is not a time between triggered_at_ms and 2200";
+      return std::nullopt;
+    }
+    state.draining_since = FromUnixMillis(*draining_ms);
   }
   if (const auto* accepted = field("trigger_accepted"); accepted && accepted->is_boolean()) {
     state.trigger_accepted = accepted->get<bool>();
@@ -108,8 +132,8 @@ std::optional<PersistedSequence> ParseSequenceState(std::string_view text, std::
     state.signal_received = received->get<bool>();
   }
   if (const auto* result = field("result"); result && result->is_string()) {
-    state.end = result->get<std::string>() == "drained" ? SequenceEnd::kDrained
-                                                        : SequenceEnd::kTimedOut;
+    state.end =
+        result->get<std::string>() == "drained" ? SequenceEnd::kDrained : SequenceEnd::kTimedOut;
   }
   if (const auto* detail = field("detail"); detail && detail->is_string()) {
     state.detail = detail->get<std::string>();
@@ -174,9 +198,12 @@ bool ResumeFromStateFile(FileSequenceStore& store, const Config& config,
     store.Clear();
     return false;
   }
-  const auto age = SysClock::now() - state->triggered_at;
+  const auto now = SysClock::now();
+  const auto age = now - state->triggered_at;
   if (state->phase == Phase::kServing) return false;
-  if (age >= config.shutdown.grace_period || age < SysClock::duration::zero()) {
+  // A time in the future means the clock was set back since: the file cannot be trusted.
+  if (age >= config.shutdown.grace_period || age < SysClock::duration::zero() ||
+      (state->draining_since && *state->draining_since > now)) {
     LogInfo("ignoring a stale state file from an old sequence",
             {{"path", store.path()},
              {"age_ms", static_cast<long long>(

@@ -12,7 +12,6 @@
 // so that a lastcall restarted mid-termination resumes the sequence instead of reporting ready.
 namespace lastcall {
 
-
 // Pure: the file's text and back. ParseSequenceState returns nullopt and sets *error when the
 // text is not a state file lastcall wrote (corrupt, truncated, another version).
 std::string SerializeSequenceState(const PersistedSequence& state);

@@ -19,7 +19,12 @@
 #include <thread>
 #include <vector>
 
+#include "test_timing.h"
+
 namespace {
+
+// Sanitizers slow the app down; the bounds here guard against hangs, not for speed.
+constexpr int kSlowdown = lastcall::testing::kSanitizerSlowdown;
 
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
@@ -261,7 +266,7 @@ TEST_CASE("drainable_app: SIGTERM lets in-flight work finish, then exits 0") {
   app.Signal(SIGTERM);
 
   // The listener closes at once; the process stays for the work.
-  CHECK(Eventually([&] { return !Get(port, "/").ok; }, 500ms));
+  CHECK(Eventually([&] { return !Get(port, "/").ok; }, 500ms * kSlowdown));
   CHECK_FALSE(app.WaitExit(0ms).has_value());
 
   const Reply finished = work.get();
@@ -269,8 +274,8 @@ TEST_CASE("drainable_app: SIGTERM lets in-flight work finish, then exits 0") {
   CHECK(finished.status == 200);
   CHECK(nlohmann::json::parse(finished.body)["slept_ms"] == 800);
   CHECK(finished.connection == "close");
-  CHECK(app.WaitExitCode(1s) == 0);
-  CHECK(Since(signalled) < 1500ms);
+  CHECK(app.WaitExitCode(1s * kSlowdown) == 0);
+  CHECK(Since(signalled) < 1500ms * kSlowdown);
 }
 
 TEST_CASE("drainable_app: SIGINT on an idle app exits 0 at once") {

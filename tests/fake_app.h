@@ -16,8 +16,8 @@ class FakeApp {
  public:
   using Script = std::function<ServerResponse(const ServerRequest&)>;
   explicit FakeApp(Script script)
-      : script_(std::move(script)), server_(HttpServerOptions{}, [this](const ServerRequest& r,
-                                                                        Responder respond) {
+      : script_(std::move(script)),
+        server_(HttpServerOptions{}, [this](const ServerRequest& r, Responder respond) {
           {
             std::lock_guard lock(mu_);
             seen_.push_back(r.method + " " + r.path);

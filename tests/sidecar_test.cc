@@ -27,16 +27,19 @@ std::string WriteFile(const std::string& name, const std::string& text) {
   return path;
 }
 
-TEST_CASE("SIGTERM: /readyz 503 at once, lb_delay, drain trigger, wait for in-flight work, exit 0") {
+TEST_CASE(
+    "SIGTERM: /readyz 503 at once, lb_delay, drain trigger, wait for in-flight work, exit 0") {
   App app = StartExampleApp();
-  Sidecar sidecar = StartLastcall({"--lb-delay", "300ms", "--drain-url", app.url("/drain"),
-                                   "--poll-interval", "20ms"});
+  Sidecar sidecar = StartLastcall(
+      {"--lb-delay", "300ms", "--drain-url", app.url("/drain"), "--poll-interval", "20ms"});
   CHECK(Status(sidecar.probe_port, "/readyz") == 200);
 
   auto work = GetAsync(app.port, "/work?ms=900", milliseconds(5000));
-  REQUIRE(WaitUntil([&] { return Get(app.port, "/drain/status").body.find("\"inflight\":1") !=
-                                 std::string::npos; },
-                    milliseconds(2000)));
+  REQUIRE(WaitUntil(
+      [&] {
+        return Get(app.port, "/drain/status").body.find("\"inflight\":1") != std::string::npos;
+      },
+      milliseconds(2000)));
   const auto start = Steady::now();
   sidecar.process.Signal(SIGTERM);
   CHECK(WaitUntil([&] { return Status(sidecar.probe_port, "/readyz") == 503; }, milliseconds(100)));
@@ -45,9 +48,11 @@ TEST_CASE("SIGTERM: /readyz 503 at once, lb_delay, drain trigger, wait for in-fl
   // The trigger reaches the app once lb_delay has passed, not before.
   std::this_thread::sleep_for(milliseconds(150));
   CHECK(Get(app.port, "/drain/status").body.find("\"draining\":false") != std::string::npos);
-  CHECK(WaitUntil([&] { return Get(app.port, "/drain/status").body.find("\"draining\":true") !=
-                               std::string::npos; },
-                  milliseconds(1000)));
+  CHECK(WaitUntil(
+      [&] {
+        return Get(app.port, "/drain/status").body.find("\"draining\":true") != std::string::npos;
+      },
+      milliseconds(1000)));
 
   const auto code = sidecar.process.WaitExit(milliseconds(5000));
   const long long elapsed = ElapsedMs(start);
@@ -71,9 +76,11 @@ TEST_CASE("the drain timeout is honoured: exit 1 shortly after it while work is 
   Sidecar sidecar = StartLastcall({"--lb-delay", "100ms", "--drain-url", app.url("/drain"),
                                    "--drain-timeout", "500ms", "--poll-interval", "50ms"});
   auto work = GetAsync(app.port, "/work?ms=4000", milliseconds(6000));
-  REQUIRE(WaitUntil([&] { return Get(app.port, "/drain/status").body.find("\"inflight\":1") !=
-                                 std::string::npos; },
-                    milliseconds(2000)));
+  REQUIRE(WaitUntil(
+      [&] {
+        return Get(app.port, "/drain/status").body.find("\"inflight\":1") != std::string::npos;
+      },
+      milliseconds(2000)));
   const auto start = Steady::now();
   sidecar.process.Signal(SIGTERM);
   const auto code = sidecar.process.WaitExit(milliseconds(5000));
@@ -134,8 +141,8 @@ TEST_CASE("a drain trigger that fails is retried with backoff, every attempt log
     }
     return FakeApp::Answer(posts >= 3 ? 200 : 202, "{}");
   });
-  Sidecar sidecar = StartLastcall({"--lb-delay", "0s", "--drain-url", app.url("/drain"),
-                                   "--poll-interval", "20ms"});
+  Sidecar sidecar = StartLastcall(
+      {"--lb-delay", "0s", "--drain-url", app.url("/drain"), "--poll-interval", "20ms"});
   sidecar.process.Signal(SIGTERM);
   const auto code = sidecar.process.WaitExit(milliseconds(3000));
   REQUIRE(code);

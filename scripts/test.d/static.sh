@@ -109,3 +109,16 @@ kill -TERM "${pids[0]}"
 wait "${pids[0]}" || fail "the example app exited $? after SIGTERM"
 echo "static: in an empty chroot: version ok; prestop returned after ${prestop_ms} ms with the" \
   "app drained; SIGTERM -> exit 0; binary ${size} bytes stripped"
+
+# The init container's step: `lastcall install` copies /proc/self/exe, so it needs /proc, as a
+# container runtime provides; as UID 65532, as the image runs.
+if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null; then
+  mkdir -p "$root/proc" "$root/shared"
+  chmod 777 "$root/shared"  # an emptyDir
+  unshare --mount --pid --fork sh -c \
+    'mount -t proc proc "$0/proc" && exec chroot --userspec=65532:65532 "$0" /lastcall install --to /shared/bin' \
+    "$root" >"$work/install.log" 2>&1 || fail "lastcall install in the empty root exited $?"
+  cmp "$root/shared/bin/lastcall" build-static/lastcall.stripped || fail "install copied something else"
+  [ "$(stat -c %a "$root/shared/bin/lastcall")" = 755 ] || fail "install did not make it 0755"
+  echo "static: install --to copied the binary (mode 755) as 65532 in the empty root"
+fi

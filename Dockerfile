@@ -1,0 +1,37 @@
+# syntax=docker/dockerfile:1
+# lastcall's image: one static binary in an empty root filesystem, running as 65532:65532.
+#   docker build -t ghcr.io/lastcall/lastcall:0.1.0 .
+# The same image is the sidecar (`lastcall run`, the default command) and the init container that
+# copies the binary into a volume shared with the app (`lastcall install --to DIR`): the image has
+# no shell and no cp, so the binary copies itself. deploy/README.md shows both.
+# Checked statically by tests/deploy/check_dockerfile.sh (no docker engine needed).
+
+# --- build: Debian 12's packages (the same names as scripts/bootstrap.sh), the CI build script --
+FROM debian:12 AS build
+ARG DEBIAN_FRONTEND=noninteractive
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      build-essential cmake pkg-config \
+      libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev \
+      libyaml-cpp-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN ./scripts/build-static.sh
+
+# --- the image: nothing but the binary ---------------------------------------------------------
+FROM scratch
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="lastcall" \
+      org.opencontainers.image.description="Sidecar that makes Kubernetes pod shutdown lossless: unready, wait for load balancers, drain, exit" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="https://github.com/lastcall/lastcall" \
+      org.opencontainers.image.documentation="https://github.com/lastcall/lastcall/blob/main/deploy/README.md"
+COPY --from=build /src/build-static/lastcall.stripped /lastcall
+USER 65532:65532
+# probes, metrics, status (`listen`); the control socket lives in a volume, not on a port
+EXPOSE 9901
+ENTRYPOINT ["/lastcall"]
+CMD ["run"]

@@ -1,0 +1,246 @@
+#include "rehearse_report.h"
+
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "rehearse_test_fixtures.h"
+
+namespace lastcall {
+namespace {
+
+using testing::MakeInputs;
+using testing::Record;
+
+TEST_CASE("FormatMeasured") {
+  CHECK(FormatMeasured(Millis(0)) == "0ms");
+  CHECK(FormatMeasured(Millis(902)) == "902ms");
+  CHECK(FormatMeasured(Millis(1000)) == "1.00s");
+  CHECK(FormatMeasured(Millis(8086)) == "8.08s");
+  CHECK(FormatMeasured(Millis(-1500)) == "-1.50s");
+}
+
+TEST_CASE("FormatOffset") {
+  CHECK(FormatOffset(Millis(0)) == "+0.00s");
+  CHECK(FormatOffset(Millis(1250)) == "+1.25s");
+  CHECK(FormatOffset(Millis(1259)) == "+1.25s");
+  CHECK(FormatOffset(Millis(-500)) == "-0.50s");
+  CHECK(FormatOffset(Millis(-5)) == "-0.00s");
+  CHECK(FormatOffset(Millis(61000)) == "+61.00s");
+}
+
+TEST_CASE("UTC timestamps round-trip and bad ones are refused") {
+  const auto at = ParseUtcTimestamp("2026-11-24T23:59:01.123Z");
+  REQUIRE(at.has_value());
+  CHECK(FormatUtcTimestamp(*at) == "2026-11-24T23:59:01.123Z");
+  CHECK(std::chrono::duration_cast<Millis>(*ParseUtcTimestamp("1970-01-01T00:00:01.500Z") -
+                                           std::chrono::system_clock::time_point())
+            .count() == 1500);
+  CHECK(ParseUtcTimestamp("2026-11-24T23:59:01Z").has_value());
+  for (const char* bad :
+       {"", "2026-11-24 23:59:01.123Z", "2026-11-24T23:59:01.123", "2026-13-01T00:00:00.000Z",
+        "2026-02-30T00:00:00.000Z", "2026-11-24T24:00:00.000Z", "2026-11-24T23:59:01.12Z",
+        "2026-11-24T23:59:01.1234Z", "20x6-11-24T23:59:01.123Z"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(ParseUtcTimestamp(bad).has_value());
+  }
+}
+
+TEST_CASE("ParseSidecarPhases reads lastcall's JSON log lines about phases") {
+  const auto t0 = *ParseUtcTimestamp("2026-11-24T10:00:00.000Z");
+  const std::string log =
+      R"({"time":"2026-11-24T09:59:59.900Z","level":"info","msg":"listening","phase":"serving"})"
+      "\n"
+      R"({"time":"2026-11-24T10:00:00.004Z","level":"info","msg":"phase unready","phase":"unready","elapsed_ms":0,"detail":"triggered by signal"})"
+      "\n"
+      "not json at all\n"
+      "{broken json\n"
+      R"({"time":"bad","msg":"phase draining"})"
+      "\n"
+      R"({"time":"2026-11-24T10:00:01.010Z","level":"info","msg":"phase draining","detail":"timeout 5s"})"
+      "\n"
+      R"({"time":"2026-11-24T10:00:01.900Z","level":"warn","msg":"phase timed_out","detail":42})"
+      "\n"
+      R"({"time":"2026-11-24T10:00:02.000Z","level":"info","msg":"phasers on stun"})";
+  const std::vector<SidecarPhase> phases = ParseSidecarPhases(log, t0);
+  REQUIRE(phases.size() == 3);
+  CHECK(phases[0].phase == "unready");
+  CHECK(phases[0].at == Millis(4));
+  CHECK(phases[0].detail == "triggered by signal");
+  CHECK(phases[1].phase == "draining");
+  CHECK(phases[1].at == Millis(1010));
+  CHECK(phases[2].phase == "timed_out");
+  CHECK(phases[2].at == Millis(1900));
+  CHECK(phases[2].detail.empty());  // not a string: ignored
+}
+
+TEST_CASE("AssembleReport counts by cause, times everything from T0 and buckets the timeline") {
+  RehearsalInputs inputs = MakeInputs();  // T0 one second after the load started
+  inputs.requests = {
+      Record(100, 110, RequestOutcome::kOk),
+      Record(900, 1700, RequestOutcome::kOk),             // in flight across T0
+      Record(1600, 1650, RequestOutcome::kOk),            // after the removal: kept alive
+      Record(1700, 1705, RequestOutcome::kOtherReplica),  // after the removal, elsewhere
+      Record(1800, 2500, RequestOutcome::kReset),
+      Record(1850, 1851, RequestOutcome::kNon2xx, 503),
+      Record(1860, 1861, RequestOutcome::kNon2xx, 503),
+      Record(1870, 1871, RequestOutcome::kNon2xx, 500),
+      Record(1900, 1900, RequestOutcome::kNotSent),
+  };
+  inputs.endpoint_removed_at = Millis(500);
+  const RehearsalReport report = AssembleReport(inputs);
+
+  const RequestTotals& totals = report.requests;
+  CHECK(totals.sent == 9);
+  CHECK(totals.count(RequestOutcome::kOk) == 3);
+  CHECK(totals.count(RequestOutcome::kOtherReplica) == 1);
+  CHECK(totals.count(RequestOutcome::kReset) == 1);
+  CHECK(totals.count(RequestOutcome::kNon2xx) == 3);
+  CHECK(totals.count(RequestOutcome::kNotSent) == 1);
+  CHECK(totals.failed() == 4);
+  CHECK(totals.succeeded() == 4);
+  CHECK(totals.non_2xx_statuses == std::map<int, uint64_t>{{500, 1}, {503, 2}});
+  CHECK(totals.longest_replica == Millis(800));
+  CHECK(totals.replica_after_removal == 1);
+
+  REQUIRE(report.failures.size() == 4);
+  CHECK(report.failures[0].outcome == RequestOutcome::kReset);
+  CHECK(report.failures[0].sent_at == Millis(800));
+  CHECK(report.failures[0].finished_at == Millis(1500));
+  CHECK(report.failures[0].path == "/work?ms=800");
+  CHECK(report.load_ended_at == Millis(900));
+
+  CHECK(report.drain_time == Millis(900));
+  CHECK(report.app.exited_at == Millis(2100));
+  CHECK(report.app.sigterm_at == Millis(2000));
+  CHECK_FALSE(report.app.sigkill_at.has_value());
+  CHECK(report.app_exited_in_grace);
+  CHECK_FALSE(report.passed());  // requests were lost
+
+  std::vector<std::string> ids;
+  for (const PhaseMark& mark : report.phases) ids.push_back(mark.id);
+  CHECK(ids == std::vector<std::string>{"deletion", "unready", "endpoint-removed", "load-end",
+                                        "draining", "drained", "prestop-returned", "app-sigterm",
+                                        "sidecar-exited", "app-exited", "grace-deadline"});
+  for (size_t i = 1; i < report.phases.size(); ++i) {
+    CHECK(report.phases[i - 1].at <= report.phases[i].at);
+  }
+
+  // Buckets: 100 ms from -1 s (the load's start) to the last thing that happened (+2.1 s).
+  CHECK(report.bucket_width == Millis(100));
+  CHECK(report.buckets_start == Millis(-1000));
+  REQUIRE(report.buckets.size() == 32);
+  uint32_t ok = 0, other = 0, failed = 0, sent = 0;
+  for (const Bucket& bucket : report.buckets) {
+    ok += bucket.ok;
+    other += bucket.other_replica;
+    failed += bucket.failed;
+    sent += bucket.sent;
+  }
+  CHECK(ok == 3);
+  CHECK(other == 1);
+  CHECK(failed == 4);
+  CHECK(sent == 8);                         // not_sent is not drawn
+  CHECK(report.buckets[1].ok == 1);         // finished at -0.89 s
+  CHECK(report.buckets[9].in_flight == 1);  // the 800 ms request, sent at -0.1 s
+  CHECK(report.buckets[16].in_flight == 1);
+  CHECK(report.buckets[20].in_flight == 1);  // the reset one, from +0.8 s to +1.5 s
+  CHECK(report.buckets[25].in_flight == 0);
+}
+
+TEST_CASE("a killed app did not exit in the grace period") {
+  RehearsalInputs inputs = MakeInputs();
+  inputs.termination.app.killed = true;
+  inputs.termination.app.exit_code = 137;
+  inputs.termination.app.exited_at = Millis(10000);
+  inputs.termination.timeline.push_back({Millis(10000), "app", "SIGKILL", ""});
+  const RehearsalReport report = AssembleReport(inputs);
+  CHECK_FALSE(report.app_exited_in_grace);
+  CHECK(report.app.sigkill_at == Millis(10000));
+  CHECK_FALSE(report.passed());
+  bool killed_mark = false;
+  for (const PhaseMark& mark : report.phases) killed_mark |= mark.id == "app-killed";
+  CHECK(killed_mark);
+}
+
+TEST_CASE("an app rehearse did not start: its stand-in's exit is not reported as the app's") {
+  RehearsalInputs inputs = MakeInputs();
+  inputs.settings.app_started = false;
+  inputs.requests = {Record(100, 110, RequestOutcome::kOk)};
+  const RehearsalReport report = AssembleReport(inputs);
+  CHECK(report.passed());
+  for (const PhaseMark& mark : report.phases) {
+    CHECK(mark.id != "app-exited");
+    if (mark.id == "app-sigterm") {
+      CHECK(mark.detail == "not delivered: rehearse did not start the app");
+    }
+  }
+  CHECK(FormatSummary(report).rfind("PASSED: nothing lost.\n", 0) == 0);
+}
+
+TEST_CASE("ReportToJson holds the counts, the phases, the timeline and the advice") {
+  RehearsalInputs inputs = MakeInputs();
+  inputs.requests = {Record(100, 110, RequestOutcome::kOk),
+                     Record(1800, 2500, RequestOutcome::kReset),
+                     Record(1850, 1851, RequestOutcome::kNon2xx, 503)};
+  inputs.settings.app = "app --name \"quoted\" <b>";
+  RehearsalReport report = AssembleReport(inputs);
+  report.advice.push_back({Advice::Level::kProblem, "cut-at-exit", "1 request was cut"});
+
+  const auto json = nlohmann::json::parse(ReportToJson(report));
+  CHECK(json["passed"] == false);
+  CHECK(json["exit_code"] == 1);
+  CHECK(json["settings"]["app"] == "app --name \"quoted\" <b>");
+  CHECK(json["settings"]["rps"] == 100);
+  CHECK(json["settings"]["lb_delay_ms"] == 1000);
+  CHECK(json["settings"]["grace_period_ms"] == 10000);
+  CHECK(json["settings"]["shape"] == "regular");
+  CHECK(json["settings"]["monitor"] == "status");
+  CHECK(json["requests"]["sent"] == 3);
+  CHECK(json["requests"]["succeeded"] == 1);
+  CHECK(json["requests"]["failed"] == 2);
+  CHECK(json["requests"]["failed_by_cause"]["reset"] == 1);
+  CHECK(json["requests"]["failed_by_cause"]["non_2xx"] == 1);
+  CHECK(json["requests"]["failed_by_cause"]["refused"] == 0);
+  CHECK(json["requests"]["failed_by_cause"]["timeout"] == 0);
+  CHECK(json["requests"]["non_2xx_statuses"]["503"] == 1);
+  CHECK(json["app"]["exited_at_ms"] == 2100);
+  CHECK(json["app"]["exited_in_grace"] == true);
+  CHECK(json["app"]["drain_ms"] == 900);
+  CHECK(json["lastcall"]["phases"].size() == 3);
+  CHECK(json["lastcall"]["phases"][1]["phase"] == "draining");
+  CHECK(json["lastcall"]["exit_code"] == 0);
+  CHECK(json["phases"][0]["id"] == "deletion");
+  CHECK(json["kubelet"].size() == inputs.termination.timeline.size());
+  CHECK(json["failures"].size() == 2);
+  CHECK(json["failures"][0]["cause"] == "reset");
+  CHECK(json["timeline"]["bucket_ms"] == 100);
+  CHECK(json["timeline"]["start_ms"] == -1000);
+  CHECK(json["timeline"]["ok"].size() == json["timeline"]["in_flight"].size());
+  CHECK(json["advice"][0]["level"] == "problem");
+  CHECK(json["advice"][0]["id"] == "cut-at-exit");
+}
+
+TEST_CASE("FormatSummary states the verdict, the counts and the timeline") {
+  RehearsalInputs inputs = MakeInputs();
+  inputs.requests = {Record(100, 110, RequestOutcome::kOk)};
+  RehearsalReport report = AssembleReport(inputs);
+  std::string summary = FormatSummary(report);
+  CHECK(summary.rfind("PASSED: nothing lost; the app exited at +2.10s, 7.90s before the grace "
+                      "period ended.\n",
+                      0) == 0);
+  CHECK(summary.find("1 sent: 1 answered by the replica, 0 by other replicas, 0 failed") !=
+        std::string::npos);
+  CHECK(summary.find("    +1.00s  lastcall  lastcall draining: timeout 5s\n") != std::string::npos);
+
+  inputs.requests.push_back(Record(1800, 2500, RequestOutcome::kReset));
+  summary = FormatSummary(AssembleReport(inputs));
+  CHECK(summary.rfind("FAILED: 1 request lost.\n", 0) == 0);
+  CHECK(summary.find("failed: refused 0, reset 1, timeout 0, non-2xx 0, malformed 0") !=
+        std::string::npos);
+}
+
+}  // namespace
+}  // namespace lastcall

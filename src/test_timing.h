@@ -1,0 +1,19 @@
+#pragma once
+
+// Unit tests that guard against hangs and quadratic blow-ups bound their run time; sanitizers
+// slow code down by an order of magnitude, so those bounds scale with kSanitizerSlowdown.
+namespace lastcall::testing {
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr int kSanitizerSlowdown = 10;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+inline constexpr int kSanitizerSlowdown = 10;
+#else
+inline constexpr int kSanitizerSlowdown = 1;
+#endif
+#else
+inline constexpr int kSanitizerSlowdown = 1;
+#endif
+
+}  // namespace lastcall::testing

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Offline validation of lastcall's Kubernetes manifests: renders each kustomize overlay under
+# deploy/kubernetes/overlays, and validates every object against the Kubernetes OpenAPI schema
+# and lastcall's wiring (validate.js: probes, preStop hook <-> config, grace period >= budget,
+# resources, securityContext). Also validates `lastcall inject`'s reviewed outputs
+# (tests/fixtures/inject/*.{injected,native}.yaml) and, when the built binary has `inject`,
+# what the binary itself produces from the same inputs. Runs `lastcall check` on each workload's
+# configuration when the binary supports it.
+# Usage: tests/deploy/validate.sh            (everything above)
+#        tests/deploy/validate.sh FILE...    (validate these manifests; "-" = stdin)
+# Env:   LASTCALL_BIN (default build/lastcall)
+# Needs: node, npm (first run: installs tests/deploy/node_modules from package-lock.json), and a
+#        kustomize >= v4 (kubectl >= 1.24 has one built in; `kustomize` works too).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+lastcall=${LASTCALL_BIN:-$repo/build/lastcall}
+version=$(sed -n 's/^project(lastcall VERSION \([0-9.]*\).*/\1/p' "$repo/CMakeLists.txt")
+
+if [ ! -d "$here/node_modules" ]; then
+  echo "validate: installing the validator's npm packages (package-lock.json)"
+  (cd "$here" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error) || {
+    echo "validate: npm ci failed: no network and no npm cache?" >&2
+    exit 1
+  }
+fi
+
+validate() {  # validate FILE...
+  node "$here/validate.js" --version "$version" --lastcall "$lastcall" "$@"
+}
+
+if [ $# -gt 0 ]; then
+  validate "$@"
+  exit
+fi
+
+# The overlays need kustomize v4+ (resources: ../../base, replacements, JSON patches).
+render=()
+if command -v kubectl >/dev/null 2>&1; then
+  kustomize_version=$(kubectl version --client -o json 2>/dev/null |
+    node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s).kustomizeVersion||"")}catch(e){console.log("")}})')
+  if [[ $kustomize_version =~ ^v([4-9]|[1-9][0-9]) ]]; then render=(kubectl kustomize); fi
+fi
+if [ ${#render[@]} -eq 0 ] && command -v kustomize >/dev/null 2>&1; then render=(kustomize build); fi
+if [ ${#render[@]} -eq 0 ]; then
+  echo "validate: no kustomize >= v4: need kubectl >= 1.24 or kustomize (Debian 12's kubectl 1.20 embeds kustomize v2.0.3, too old)" >&2
+  exit 1
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+files=()
+for overlay in "$repo"/deploy/kubernetes/overlays/*/; do
+  name=$(basename "$overlay")
+  if ! "${render[@]}" "$overlay" >"$work/$name.yaml" 2>"$work/$name.err"; then
+    echo "FAIL: ${render[*]} $overlay:" >&2
+    cat "$work/$name.err" >&2
+    exit 1
+  fi
+  files+=("$work/$name.yaml")
+done
+files+=("$repo"/tests/fixtures/inject/*.injected.yaml "$repo"/tests/fixtures/inject/*.native.yaml)
+
+# What the built binary injects must be what the unit tests reviewed (and valid, checked below).
+if [ -x "$lastcall" ] && "$lastcall" inject --help 2>/dev/null | grep -q -- "--native"; then
+  for golden in "$repo"/tests/fixtures/inject/*.injected.yaml "$repo"/tests/fixtures/inject/*.native.yaml; do
+    base=$(basename "$golden")
+    input="$repo/tests/fixtures/inject/${base%%.*}.yaml"
+    flags=()
+    case "$base" in
+      *.native.yaml) flags=(--native) ;;
+      statefulset.injected.yaml)  # the options of the unit test's StatefulSet case
+        flags=(--container ledger --lb-delay 10s --drain-timeout 60s --exit-delay 500ms
+          --image registry.internal/lastcall:0.1.0 --run-arg=--monitor=connections
+          --run-arg=--monitor-port=7000) ;;
+    esac
+    out="$work/binary-$base"
+    if ! "$lastcall" inject "${flags[@]}" - <"$input" >"$out" 2>"$out.err"; then
+      echo "FAIL: lastcall inject ${flags[*]} < $input:" >&2
+      cat "$out.err" >&2
+      exit 1
+    fi
+    if ! cmp -s "$out" "$golden"; then
+      echo "FAIL: lastcall inject ${flags[*]} < $input differs from $golden:" >&2
+      diff "$golden" "$out" >&2 || true
+      exit 1
+    fi
+    files+=("$out")
+  done
+else
+  echo "skip: $lastcall has no inject subcommand yet; validating the reviewed inject outputs only"
+fi
+
+validate "${files[@]}"

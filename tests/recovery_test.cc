@@ -1,0 +1,173 @@
+// A restart is not a termination: recovery after a preStop without a signal, and surviving our
+// own restart through the state file beside the control socket.
+#include <doctest/doctest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "fake_app.h"
+#include "harness.h"
+
+namespace lastcall::test {
+namespace {
+
+using Steady = std::chrono::steady_clock;
+
+long long NowMs() {
+  return std::chrono::duration_cast<milliseconds>(Steady::now().time_since_epoch()).count();
+}
+
+// Busy for `busy_ms` after the first drain trigger.
+struct DrainingApp {
+  explicit DrainingApp(int busy_ms)
+      : app([this, busy_ms](const ServerRequest& request) {
+          if (request.method == "POST") {
+            long long expected = 0;
+            triggered.compare_exchange_strong(expected, NowMs());
+            return FakeApp::Answer(202, "{}");
+          }
+          const long long at = triggered.load();
+          return FakeApp::Answer(at != 0 && NowMs() - at >= busy_ms ? 200 : 202, "{}");
+        }) {}
+  std::atomic<long long> triggered{0};
+  FakeApp app;
+};
+
+std::string StateFile(const Sidecar& sidecar) {
+  return std::filesystem::path(sidecar.socket).parent_path() / "state.json";
+}
+
+Sidecar Restart(const Sidecar& old, const std::vector<std::string>& flags) {
+  Sidecar sidecar;
+  sidecar.probe_port = old.probe_port;
+  sidecar.socket = old.socket;
+  std::vector<std::string> argv{LASTCALL_BINARY, "run",
+                                "--listen",      "127.0.0.1:" + std::to_string(old.probe_port),
+                                "--control",     "unix://" + old.socket};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  sidecar.process = Process::Spawn(argv);
+  return sidecar;
+}
+
+TEST_CASE("preStop without a termination signal: back to serving after recover_after") {
+  DrainingApp app(50);
+  Sidecar sidecar = StartLastcall({"--lb-delay", "0s", "--drain-url", app.app.url("/drain"),
+                                   "--recover-after", "600ms", "--poll-interval", "20ms"});
+  Process hook = Process::Spawn({LASTCALL_BINARY, "prestop", "--control", sidecar.control()});
+  REQUIRE(hook.WaitExit(milliseconds(5000)) == 0);
+  const auto ended = Steady::now();
+  CHECK(Status(sidecar.probe_port, "/readyz") == 503);
+  REQUIRE(
+      WaitUntil([&] { return Status(sidecar.probe_port, "/readyz") == 200; }, milliseconds(3000)));
+  const long long back_after = ElapsedMs(ended);
+  CHECK(back_after >= 500);
+  CHECK(back_after < 1500);
+  CHECK(sidecar.process.Running());
+  const std::string metrics = Get(sidecar.probe_port, "/metrics").body;
+  CHECK(metrics.find("lastcall_recoveries_total 1") != std::string::npos);
+  CHECK(sidecar.process.Output().find("the container was restarted") != std::string::npos);
+
+  // The next deletion is a fresh sequence: the app is asked to drain again.
+  app.triggered = 0;
+  sidecar.process.Signal(SIGTERM);
+  const auto code = sidecar.process.WaitExit(milliseconds(3000));
+  REQUIRE(code);
+  CHECK(*code == 0);
+  CHECK(app.app.Count("POST /drain") == 2);
+}
+
+TEST_CASE("recover_after 0 disables recovery") {
+  DrainingApp app(0);
+  Sidecar sidecar = StartLastcall(
+      {"--lb-delay", "0s", "--drain-url", app.app.url("/drain"), "--recover-after", "0s"});
+  REQUIRE(Process::Spawn({LASTCALL_BINARY, "prestop", "--control", sidecar.control()})
+              .WaitExit(milliseconds(5000)) == 0);
+  std::this_thread::sleep_for(milliseconds(700));
+  CHECK(Status(sidecar.probe_port, "/readyz") == 503);
+}
+
+TEST_CASE("a signal after the preStop means termination: no recovery") {
+  DrainingApp app(0);
+  Sidecar sidecar = StartLastcall({"--lb-delay", "0s", "--drain-url", app.app.url("/drain"),
+                                   "--recover-after", "300ms", "--exit-delay", "1s"});
+  REQUIRE(Process::Spawn({LASTCALL_BINARY, "prestop", "--control", sidecar.control()})
+              .WaitExit(milliseconds(5000)) == 0);
+  sidecar.process.Signal(SIGTERM);
+  std::this_thread::sleep_for(milliseconds(500));
+  CHECK(Status(sidecar.probe_port, "/readyz") == 503);
+  CHECK(sidecar.process.WaitExit(milliseconds(3000)) == 0);
+}
+
+TEST_CASE("lastcall killed mid-drain and started again: 503 at once, the sequence finishes") {
+  DrainingApp app(1200);
+  const std::vector<std::string> flags{
+      "--lb-delay", "100ms",           "--drain-url", app.app.url("/drain"), "--poll-interval",
+      "20ms",       "--drain-timeout", "5s",          "--grace-period",      "30s"};
+  Sidecar sidecar = StartLastcall(flags);
+  Process hook = Process::Spawn({LASTCALL_BINARY, "prestop", "--control", sidecar.control()});
+  nlohmann::json state;
+  REQUIRE(WaitUntil(
+      [&] {
+        state = nlohmann::json::parse(std::ifstream(StateFile(sidecar)), nullptr, false);
+        return !state.is_discarded() && state.value("trigger_accepted", false);
+      },
+      milliseconds(3000)));
+  CHECK(state["phase"] == "draining");
+
+  sidecar.process.Signal(SIGKILL);
+  REQUIRE(sidecar.process.WaitExit(milliseconds(2000)));
+  CHECK(hook.WaitExit(milliseconds(2000)) == 3);  // the hook saw its sidecar die
+
+  Sidecar restarted = Restart(sidecar, flags);
+  // Its very first answer is 503, never a 200 that would put a dying pod back in service.
+  int first = 0;
+  REQUIRE(WaitUntil(
+      [&] {
+        first = Status(restarted.probe_port, "/readyz");
+        return first != 0;
+      },
+      milliseconds(3000)));
+  CHECK(first == 503);
+  // The kubelet's hook is delivered again; it joins the resumed sequence and gets its end.
+  Process again = Process::Spawn({LASTCALL_BINARY, "prestop", "--control", restarted.control()});
+  CHECK(again.WaitExit(milliseconds(5000)) == 0);
+  CHECK(app.app.Count("POST /drain") == 1);  // the app had accepted the trigger already
+  restarted.process.Signal(SIGTERM);
+  CHECK(restarted.process.WaitExit(milliseconds(3000)) == 0);
+  CHECK(restarted.process.Output().find("resuming a shutdown sequence") != std::string::npos);
+}
+
+TEST_CASE("a corrupt or stale state file is logged and ignored") {
+  const uint16_t port = FreePort();
+  const std::string dir = TempDir();
+  SUBCASE("corrupt") {
+    std::ofstream(dir + "/state.json") << "{\"version\": 1, \"phase\": \"draini";
+  }
+  SUBCASE("from an old sequence") {
+    const long long an_hour_ago = std::chrono::duration_cast<milliseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count() -
+                                  3600 * 1000;
+    std::ofstream(dir + "/state.json") << nlohmann::json{
+        {"version", 1},
+        {"phase", "draining"},
+        {"trigger", "signal"},
+        {"triggered_at_ms", an_hour_ago},
+        {"draining_since_ms",
+         an_hour_ago + 5000}}.dump();
+  }
+  Process p =
+      Process::Spawn({LASTCALL_BINARY, "run", "--listen", "127.0.0.1:" + std::to_string(port),
+                      "--control", "unix://" + dir + "/control.sock"});
+  REQUIRE(WaitUntil([&] { return Status(port, "/readyz") == 200; }, milliseconds(3000)));
+  const std::string log = p.Output();
+  CHECK((log.find("corrupt state file") != std::string::npos ||
+         log.find("stale state file") != std::string::npos));
+}
+
+}  // namespace
+}  // namespace lastcall::test

@@ -1,0 +1,111 @@
+// `lastcall rehearse` end to end: the real binary rehearses the real example app.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "harness.h"
+
+namespace lastcall::test {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// Runs `lastcall rehearse ARGS` in `dir` (the default report lands there) and waits for it.
+std::optional<int> Rehearse(const std::string& dir, const std::string& args, std::string* output,
+                            milliseconds timeout = milliseconds(40000)) {
+  Process process = Process::Spawn(
+      {"/bin/sh", "-c", "cd '" + dir + "' && exec '" LASTCALL_BINARY "' rehearse " + args});
+  std::optional<int> code = process.WaitExit(timeout);
+  *output = process.Output();
+  return code;
+}
+
+TEST_CASE("rehearse with no arguments: the example app, nothing lost, exit 0 and a report") {
+  const std::string dir = TempDir();
+  std::string output;
+  const auto start = std::chrono::steady_clock::now();
+  const std::optional<int> code = Rehearse(dir, "", &output);
+  const long long elapsed = ElapsedMs(start);
+  INFO(output);
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+  MESSAGE("rehearse with no arguments took " << elapsed << " ms");
+  CHECK(elapsed < 15000);  // a 6 s load, and a few seconds to start and report
+  CHECK(Contains(output, "PASSED: nothing lost"));
+  CHECK(Contains(output, "lastcall draining"));
+  CHECK(Contains(output, "endpoint removed"));
+  CHECK(Contains(output, "report: lastcall-rehearse.html"));
+
+  const std::string html = ReadFile(dir + "/lastcall-rehearse.html");
+  CHECK(Contains(html, "<body data-verdict=\"passed\">"));
+  for (const char* phase : {"deletion", "unready", "endpoint-removed", "draining", "drained",
+                            "app-exited", "grace-deadline"}) {
+    CAPTURE(phase);
+    CHECK(Contains(html, std::string("data-phase=\"") + phase + "\""));
+  }
+}
+
+TEST_CASE("rehearse a naive app that implements no drain protocol: requests lost, exit 1") {
+  // --naive alone would pass: the blocking preStop holds SIGTERM until lastcall saw the app
+  // drained. Without a drain endpoint lastcall cannot see that; after drain.timeout the app gets
+  // SIGTERM and drops what still arrives over connections kube-proxy keeps routing to it.
+  const std::string dir = TempDir();
+  std::string output;
+  const std::optional<int> code = Rehearse(
+      dir,
+      "--app-cmd '" EXAMPLE_APP_BINARY
+      " --naive --no-drain-endpoint --listen 127.0.0.1:{port}' --paths '/work?ms=5,/work?ms=800' "
+      "--lb-delay 1s --drain-timeout 2s --grace-period 10s --propagation-delay 500ms "
+      "--duration 6s --report naive.json --report naive.html",
+      &output);
+  INFO(output);
+  REQUIRE(code.has_value());
+  CHECK(*code == 1);
+  CHECK(Contains(output, "FAILED: "));
+
+  const auto report = nlohmann::json::parse(ReadFile(dir + "/naive.json"), nullptr, false);
+  REQUIRE(report.is_object());
+  CHECK(report["passed"] == false);
+  CHECK(report["exit_code"] == 1);
+  CHECK(report["requests"]["failed"].get<int>() > 0);
+  CHECK(report["requests"]["failed_by_cause"]["reset"].get<int>() > 0);
+  CHECK(report["requests"]["sent"].get<int>() >= 550);  // 100/s for 6 s, give or take a tick
+  bool timed_out = false;
+  for (const auto& phase : report["lastcall"]["phases"]) timed_out |= phase["phase"] == "timed_out";
+  CHECK(timed_out);
+  std::string advice;
+  for (const auto& item : report["advice"]) advice += item["id"].get<std::string>() + " ";
+  CHECK(Contains(advice, "cut-at-exit"));
+  CHECK(Contains(advice, "drain-timed-out"));
+  CHECK(Contains(ReadFile(dir + "/naive.html"), "<body data-verdict=\"failed\">"));
+}
+
+TEST_CASE("rehearse reports an app that cannot start, and usage errors, without hanging") {
+  const std::string dir = TempDir();
+  std::string output;
+  std::optional<int> code =
+      Rehearse(dir, "--app-cmd /nonexistent/app", &output, milliseconds(10000));
+  REQUIRE(code.has_value());
+  CHECK(*code == 3);
+  CHECK(Contains(output, "cannot start the app: /nonexistent/app: No such file or directory"));
+
+  code = Rehearse(dir, "--rps 0", &output, milliseconds(10000));
+  REQUIRE(code.has_value());
+  CHECK(*code == 2);
+  CHECK(Contains(output, "flag --rps: expected a whole number from 1 to 1000"));
+}
+
+}  // namespace
+}  // namespace lastcall::test
