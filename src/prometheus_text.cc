@@ -162,6 +162,19 @@ size_t EstimateRegexAtoms(std::string_view pattern) {
   return total;
 }
 
+// True when `pattern` has a backreference: a backslash and a digit 1-9. PromQL's RE2 has no
+// backreferences, and libstdc++ 12 reads the digits after the backslash into a long without an
+// overflow check, so a long run of them is undefined behaviour inside std::regex's constructor
+// (found by fuzz/prometheus_fuzzer.cc): such patterns must never reach it.
+bool HasBackreference(std::string_view pattern) {
+  for (size_t i = 0; i + 1 < pattern.size(); ++i) {
+    if (pattern[i] != '\\') continue;
+    if (pattern[i + 1] >= '1' && pattern[i + 1] <= '9') return true;
+    ++i;  // skip the escaped character: an escaped backslash followed by '1' is no backreference
+  }
+  return false;
+}
+
 std::shared_ptr<const LabelRegex> CompileLabelRegex(std::string_view label, std::string pattern,
                                                     std::string* error) {
   const std::string what = "the regex for label " + Quoted(label);
@@ -179,6 +192,10 @@ std::shared_ptr<const LabelRegex> CompileLabelRegex(std::string_view label, std:
   if (pattern.starts_with(kIgnoreCase)) {
     pattern.erase(0, kIgnoreCase.size());
     flags |= std::regex::icase;
+  }
+  if (HasBackreference(pattern)) {
+    *error = what + " has a backreference (\\1 ...), which PromQL regexes do not support";
+    return nullptr;
   }
   if (EstimateRegexAtoms(pattern) > kMaxRegexAtoms) {
     *error = what + " is too complex (over " + std::to_string(kMaxRegexAtoms) +

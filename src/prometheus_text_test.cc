@@ -105,8 +105,12 @@ TEST_CASE("ParseMetricSelector names what is wrong and where") {
       {R"(foo{a=~"[z-a]"})",
        "column 8: the regex for label \"a\" is invalid: Invalid range in bracket expression."},
       {R"(foo{a=~"(a)\\1"})",
-       "column 8: the regex for label \"a\" is invalid: Unexpected back-reference in polynomial "
-       "mode."},
+       R"(column 8: the regex for label "a" has a backreference (\1 ...), which PromQL regexes do not support)"},
+      // Found by fuzz/prometheus_fuzzer.cc: std::regex overflows a long reading this number.
+      {R"(foo{a=~"0\\4444444444444444444444"})",
+       R"(column 8: the regex for label "a" has a backreference (\1 ...), which PromQL regexes do not support)"},
+      {R"(foo{a=~"[\\4]"})",
+       R"(column 8: the regex for label "a" has a backreference (\1 ...), which PromQL regexes do not support)"},
       {R"(foo{a=~"(a?){2000}"})",
        "column 8: the regex for label \"a\" is too complex (over 1000 atoms once counted "
        "repetition is expanded)"},
@@ -149,6 +153,8 @@ TEST_CASE("regex matchers are fully anchored, and an absent label has the empty 
     CHECK(got.sum == c.sum);
     CHECK(got.samples == 5);
   }
+  // An escaped backslash before a digit is a literal backslash, not a backreference.
+  CHECK(Sum("rq{path=\"a\\\\1\"} 7\n", R"(rq{path=~"a\\\\1"})").sum == 7);
 }
 
 TEST_CASE("SumMatchingSamples reads every sample form of both text formats") {
