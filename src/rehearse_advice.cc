@@ -128,8 +128,14 @@ void DrainTimedOut(const RehearsalReport& report, std::vector<Advice>* out) {
   if (timed_out == nullptr) return;
   const Config& config = report.settings.config;
   const Millis longest = report.requests.longest_replica;
-  std::string text = "lastcall's drain timed out after " +
-                     FormatDuration(config.shutdown.drain.timeout) + " (drain.timeout)";
+  const Millis configured = config.shutdown.drain.timeout;
+  const Millis measured = report.drain_time.value_or(configured);
+  std::string text = "lastcall's drain timed out after " + FormatMeasured(measured);
+  // lastcall ends the drain early when the grace period would cut it (shutdown_sequence.h).
+  text += measured + kCutSlack < configured
+              ? " (drain.timeout " + FormatDuration(configured) +
+                    ", cut short to end 2s before the grace period does)"
+              : " (drain.timeout)";
   if (!timed_out->detail.empty()) text += ": " + timed_out->detail;
   if (longest + Millis(1000) > config.shutdown.drain.timeout) {
     const Millis needed = RoundUpToSeconds(longest + Millis(1000));

@@ -117,7 +117,7 @@ TEST_CASE(
   REQUIRE(timed_out.has_value());
   CHECK(timed_out->level == Advice::Level::kWarning);
   CHECK(timed_out->text ==
-        "lastcall's drain timed out after 2s (drain.timeout): drain timeout 2s passed. The "
+        "lastcall's drain timed out after 2.00s (drain.timeout): drain timeout 2s passed. The "
         "longest request took 2.50s: raise drain.timeout to at least 4s and "
         "terminationGracePeriodSeconds to at least 7.");
 
@@ -126,11 +126,22 @@ TEST_CASE(
   const std::optional<Advice> stuck = Find(Advise(AssembleReport(inputs)), "drain-timed-out");
   REQUIRE(stuck.has_value());
   CHECK(stuck->text ==
-        "lastcall's drain timed out after 2s (drain.timeout): drain timeout 2s passed. No "
+        "lastcall's drain timed out after 2.00s (drain.timeout): drain timeout 2s passed. No "
         "request took longer than 800ms, so the drain monitor never saw the app drained: check "
         "what it polls (http://127.0.0.1:40000/drain) and that the app answers it as drained "
         "once idle, or pick another monitor (--monitor connections needs no cooperation from "
         "the app).");
+}
+
+TEST_CASE("a drain cut short by the grace period says so") {
+  RehearsalInputs inputs = GoodRun();
+  inputs.settings.config.shutdown.grace_period = Millis(4000);
+  inputs.lastcall[2] = {"timed_out", Millis(2000), "drain timeout 5s passed"};
+  const std::optional<Advice> timed_out = Find(Advise(AssembleReport(inputs)), "drain-timed-out");
+  REQUIRE(timed_out.has_value());
+  CHECK(timed_out->text.rfind("lastcall's drain timed out after 1.00s (drain.timeout 5s, cut short "
+                              "to end 2s before the grace period does): drain timeout 5s passed. ",
+                              0) == 0);
 }
 
 TEST_CASE("refused before the load balancer stopped routing") {
