@@ -45,7 +45,7 @@ std::string_view Trim(std::string_view text) {
 }
 
 // yaml-cpp 0.7 (Debian 12) loops forever in YAML::LoadAll, allocating as it goes, on a token that
-// no node takes, such as a stray ',', ']' or '}' at the top level ("," alone is enough): each turn
+// no node takes, such as a ',' where a document's root should start ("," alone, "&a ,"): each turn
 // yields an empty document at the same place (jbeder/yaml-cpp#1040, fixed upstream in 2024). This
 // walks the documents without building them and reports the mark of such a stuck document, so
 // that LoadAll is only called on text it can finish. Throws what yaml-cpp's parser throws.

@@ -25,10 +25,7 @@ constexpr long long kMaxUnixMillis = 7'258'118'400'000;  // 2200-01-01T00:00:00Z
 // The integer at `field` when it is a timestamp lastcall could have written, else nullopt.
 std::optional<long long> UnixMillisField(const nlohmann::json& field) {
   if (!field.is_number_integer()) return std::nullopt;
-  if (field.is_number_unsigned() && field.get<unsigned long long>() > kMaxUnixMillis) {
-    return std::nullopt;
-  }
-  const auto ms = field.get<long long>();
+  const auto ms = field.get<long long>();  // unsigned ones over LLONG_MAX come out negative
   if (ms < 0 || ms > kMaxUnixMillis) return std::nullopt;
   return ms;
 }
