@@ -6,7 +6,7 @@
 # Usage: scripts/test.d/fuzz.sh [TARGET...]     (default: every target)
 #   FUZZ_SECONDS  time per target (default 15)
 #   FUZZ_JOBS     targets run at once (default: the number of cores)
-#   FUZZ_MAX_LEN  largest input tried, in bytes (default 4096; the seeds may be larger)
+#   FUZZ_MAX_LEN  largest input tried, in bytes (default 8192: the largest seed fits)
 # New inputs a run finds go to build-fuzz/corpus/<target>/, never into the checked-in corpus;
 # a crashing input is kept as build-fuzz/artifacts/<target>/crash-* (replay: build-fuzz/fuzz/
 # fuzz_<target> <file>).
@@ -14,7 +14,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-15}
 jobs=${FUZZ_JOBS:-$(nproc)}
-max_len=${FUZZ_MAX_LEN:-4096}
+max_len=${FUZZ_MAX_LEN:-8192}
 all_targets=(duration config prometheus proc_net_tcp json_field http_request url state_file)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all_targets[@]}")
