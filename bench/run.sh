@@ -16,7 +16,7 @@ for arg in "$@"; do
   if [ "$arg" = "--static" ]; then
     [ -x build-static/lastcall.stripped ] || ./scripts/build-static.sh >&2
     args+=(--lastcall "$PWD/build-static/lastcall.stripped")
-    binary="build-static/lastcall.stripped (static, Release)"
+    binary="build-static/lastcall.stripped (static, scripts/build-static.sh)"
   else
     args+=("$arg")
   fi
