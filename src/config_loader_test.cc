@@ -572,6 +572,8 @@ TEST_CASE("flags: values, repeats and errors") {
   using Header = std::pair<std::string, std::string>;
   CHECK(c.shutdown.drain.trigger.headers == std::vector<Header>{{"X-A", "1"}, {"X-B", "2"}});
   CHECK(c.shutdown.drain.monitor.count_close_wait);
+  CHECK(c.max_body_bytes == size_t{4} << 20);  // the default
+  CHECK(LoadConfig(Flags({{"max-body", "64KiB"}})).config.max_body_bytes == 64 * 1024);
   CHECK(loaded.sources.at("shutdown.drain.monitor.ports") == ValueSource::kFlag);
   CHECK(loaded.origins.at("shutdown.drain.monitor.ports") == "--monitor-port");
 
@@ -603,6 +605,18 @@ TEST_CASE("flags: values, repeats and errors") {
        "shutdown.drain.trigger.url are both empty: set shutdown.drain.monitor.url "
        "(--monitor-url), or use monitor kind connections or none"},
       {{{"no-such-flag", "1"}}, "flag --no-such-flag: unknown flag"},
+      // Names are not resolved: the error names the flag and the URL at config time.
+      {{{"monitor-url", "http://app.default.svc:8080/drain"}},
+       "flag --monitor-url: invalid URL \"http://app.default.svc:8080/drain\": host "
+       "\"app.default.svc\" must be an IP address or localhost (lastcall does not resolve names: "
+       "the app runs in the same pod, use 127.0.0.1) (got \"http://app.default.svc:8080/drain\")"},
+      {{{"readiness-upstream", "http://app:8080/healthz"}},
+       "flag --readiness-upstream: invalid URL \"http://app:8080/healthz\": host \"app\" must be "
+       "an IP address or localhost (lastcall does not resolve names: the app runs in the same "
+       "pod, use 127.0.0.1) (got \"http://app:8080/healthz\")"},
+      {{{"max-body", "4MB"}},
+       "flag --max-body: unknown unit \"MB\" (units: B, KiB, MiB, GiB) (got \"4MB\")"},
+      {{{"max-body", "100"}}, "flag --max-body: must be between 1KiB and 1GiB (got \"100\")"},
   };
   for (const auto& [flags, want] : cases) {
     CAPTURE(want);

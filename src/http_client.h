@@ -20,7 +20,7 @@ using Deadline = std::chrono::steady_clock::time_point;
 struct Url {
   enum class Scheme { kHttp, kUnix };
   Scheme scheme = Scheme::kHttp;
-  std::string host;  // IP literal or name, brackets stripped for IPv6; empty for unix
+  std::string host;  // IP literal or "localhost", brackets stripped for IPv6; empty for unix
   uint16_t port = 80;
   std::string socket_path;   // unix only
   std::string target = "/";  // path and query sent in the request line
@@ -28,8 +28,9 @@ struct Url {
   std::string ToString() const;  // for logs; never contains credentials (there are none)
 };
 
-// Parses an http:// or unix:// URL. Returns nullopt and sets *error to a sentence that names what
-// is wrong ("missing port", "scheme https is not supported: ...") on failure. Pure.
+// Parses an http:// or unix:// URL. The host must be an IP literal or localhost: names are not
+// resolved. Returns nullopt and sets *error to a sentence that names what is wrong ("missing
+// port", "scheme https is not supported: ...") on failure. Pure.
 std::optional<Url> ParseUrl(std::string_view text, std::string* error);
 
 // Parses a listen address: ":9901", "127.0.0.1:9901", "[::1]:9901", "0.0.0.0:9901",
@@ -84,18 +85,24 @@ class HttpClient {
 };
 
 // The real client over POSIX sockets (TCP v4/v6 and Unix domain). Response bodies over
-// kMaxBodyBytes and headers over kMaxHeaderBytes are kMalformed: an app cannot make lastcall
-// buffer without bound. Supports Content-Length, chunked, and read-until-close bodies.
+// max_body_bytes (the config's max_body; kMaxBodyBytes by default) and headers over
+// kMaxHeaderBytes are kMalformed, found while reading: an app cannot make lastcall buffer
+// without bound. Supports Content-Length, chunked, and read-until-close bodies.
 // Sends Host, User-Agent (both overridable), Connection: close and, with a body or for
 // POST/PUT/PATCH, Content-Length; caller headers named Connection, Content-Length or
-// Transfer-Encoding are dropped, and header values with CR/LF/NUL make the call kOther. IP
-// literals and "localhost" (127.0.0.1, then ::1) need no resolver; other names go through
-// getaddrinfo, which the deadline cannot interrupt.
+// Transfer-Encoding are dropped, and header values with CR/LF/NUL make the call kOther. Hosts
+// are IP literals or "localhost" (127.0.0.1, then ::1); names are never resolved (kOther), as
+// getaddrinfo cannot be bounded by the deadline.
 class PosixHttpClient final : public HttpClient {
  public:
   static constexpr size_t kMaxHeaderBytes = 16 * 1024;
-  static constexpr size_t kMaxBodyBytes = 8 * 1024 * 1024;
+  static constexpr size_t kMaxBodyBytes = 4 * 1024 * 1024;  // Config::max_body_bytes's default
+  explicit PosixHttpClient(size_t max_body_bytes = kMaxBodyBytes)
+      : max_body_bytes_(max_body_bytes) {}
   HttpResponse Send(const HttpRequest& request, Deadline deadline) override;
+
+ private:
+  size_t max_body_bytes_;
 };
 
 }  // namespace lastcall

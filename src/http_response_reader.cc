@@ -39,8 +39,8 @@ ResponseReader::State ResponseReader::Fail(HttpError error, std::string detail) 
 }
 
 ResponseReader::State ResponseReader::BodyTooLarge() {
-  return Malformed("the response body exceeds " + std::to_string(PosixHttpClient::kMaxBodyBytes) +
-                   " bytes");
+  return Malformed("the response body exceeds " + std::to_string(max_body_bytes_) +
+                   " bytes (max_body)");
 }
 
 size_t ResponseReader::FindHeaderEnd() {
@@ -168,7 +168,7 @@ ResponseReader::State ResponseReader::StartBody() {
     return Malformed("bad Content-Length \"" + *length_text + "\"");
   }
   remaining_ = std::stoull(*length_text);
-  if (remaining_ > PosixHttpClient::kMaxBodyBytes) return BodyTooLarge();
+  if (remaining_ > max_body_bytes_) return BodyTooLarge();
   framing_ = Framing::kLength;
   response_.body.reserve(remaining_);
   if (remaining_ == 0) {
@@ -189,7 +189,7 @@ ResponseReader::State ResponseReader::FeedBody(std::string_view bytes) {
       return State::kDone;
     }
     case Framing::kUntilClose:
-      if (response_.body.size() + bytes.size() > PosixHttpClient::kMaxBodyBytes) {
+      if (response_.body.size() + bytes.size() > max_body_bytes_) {
         return BodyTooLarge();
       }
       response_.body.append(bytes);
@@ -239,7 +239,7 @@ ResponseReader::State ResponseReader::EndChunkLine(std::string_view line) {
       if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size()) {
         return Malformed("bad chunk size line \"" + std::string(line.substr(0, 64)) + "\"");
       }
-      if (size > PosixHttpClient::kMaxBodyBytes - response_.body.size()) return BodyTooLarge();
+      if (size > max_body_bytes_ - response_.body.size()) return BodyTooLarge();
       remaining_ = size;
       chunk_state_ = size == 0 ? ChunkState::kTrailer : ChunkState::kData;
       return State::kNeedMore;

@@ -63,7 +63,7 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
     return kExitUsage;
   }
 
-  PosixHttpClient http;
+  PosixHttpClient http(config.max_body_bytes);  // monitors, trigger and readiness upstream
   PosixFileReader files;
   const std::unique_ptr<DrainMonitor> monitor = MakeMonitor(config, http, files);
   Metrics metrics;
