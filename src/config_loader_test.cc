@@ -87,6 +87,7 @@ listen: 127.0.0.1:9911
 control: 127.0.0.1:9912
 token_file: /var/run/secrets/lastcall/token
 state_file: /tmp/lastcall-state.json
+max_body: 512KiB
 readiness:
   upstream: http://127.0.0.1:8080/healthz
   interval: 2s
@@ -129,6 +130,7 @@ log:
   CHECK(c.control == "127.0.0.1:9912");
   CHECK(c.token_file == "/var/run/secrets/lastcall/token");
   CHECK(c.state_file == "/tmp/lastcall-state.json");
+  CHECK(c.max_body_bytes == 512 * 1024);
   CHECK(c.readiness.upstream == "http://127.0.0.1:8080/healthz");
   CHECK(c.readiness.interval == seconds{2});
   CHECK(c.readiness.timeout == Millis{250});
@@ -166,7 +168,7 @@ log:
     CHECK(loaded.sources.at(key.key) == ValueSource::kFile);
   }
   CHECK(loaded.origins.at("listen") == "lastcall.yaml:2:1");
-  CHECK(loaded.origins.at("shutdown.lb_delay") == "lastcall.yaml:12:3");
+  CHECK(loaded.origins.at("shutdown.lb_delay") == "lastcall.yaml:13:3");
 }
 
 TEST_CASE("YAML errors name file, line, column, key and value") {
@@ -712,7 +714,8 @@ TEST_CASE("ConfigKeys: every key has a flag, an environment twin and help") {
                           "shutdown.recover_after",
                           "readiness.interval",
                           "readiness.timeout",
-                          "state_file"}) {
+                          "state_file",
+                          "max_body"}) {
     CAPTURE(key);
     CHECK(keys.count(key) == 1);
   }
@@ -730,7 +733,8 @@ TEST_CASE("ConfigKeys: every key has a flag, an environment twin and help") {
                            "trigger-timeout", "drained-status",
                            "monitor-timeout", "refused-means",
                            "recover-after",   "readiness-interval",
-                           "state-file",      "skip-lb-delay-when-app-gone"}) {
+                           "state-file",      "skip-lb-delay-when-app-gone",
+                           "max-body"}) {
     CAPTURE(flag);
     CHECK(flags.count(flag) == 1);
   }
@@ -766,6 +770,7 @@ TEST_CASE("FormatConfigValue round-trips through LoadConfig") {
 listen: "[::1]:9911"
 control: unix:///tmp/lastcall-quoted.sock
 token_file: /tmp/with\backslash
+max_body: 1536KiB
 readiness: {upstream: "http://127.0.0.1:8080/healthz?full=1", interval: 1.5s}
 shutdown:
   signals: [HUP, QUIT]

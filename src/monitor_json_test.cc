@@ -89,7 +89,7 @@ TEST_CASE("json monitor: an answer without the number is an error that says why"
 
 TEST_CASE("json monitor: a negative in-flight count is an error, not drained") {
   Config config = MonitorConfig(MonitorKind::kJson);
-  for (const std::string& body : {R"({"inflight": -1})", R"({"inflight": -0.5})"}) {
+  for (const char* body : {R"({"inflight": -1})", R"({"inflight": -0.5})"}) {
     CAPTURE(body);
     PollResult got = PollOnce(config, Answer(200, body));
     CHECK(got.outcome == PollOutcome::kError);
