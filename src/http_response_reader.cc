@@ -43,6 +43,18 @@ ResponseReader::State ResponseReader::BodyTooLarge() {
                    " bytes (max_body)");
 }
 
+void ResponseReader::AppendBody(std::string_view bytes) {
+  // Past 64 KiB, make room for the whole limit at once: doubling would copy the body and, for a
+  // moment, hold it twice. Capacity never written costs address space, not memory.
+  constexpr size_t kSmallBody = 64 * 1024;
+  std::string& body = response_.body;
+  const size_t needed = body.size() + bytes.size();
+  if (needed > body.capacity() && needed > kSmallBody) {
+    body.reserve(std::max(needed, max_body_bytes_));
+  }
+  body.append(bytes);
+}
+
 size_t ResponseReader::FindHeaderEnd() {
   for (size_t i = scan_from_; i < head_.size(); ++i) {
     if (head_[i] != '\n') continue;
@@ -182,7 +194,7 @@ ResponseReader::State ResponseReader::FeedBody(std::string_view bytes) {
   switch (framing_) {
     case Framing::kLength: {
       size_t take = std::min<size_t>(remaining_, bytes.size());
-      response_.body.append(bytes.substr(0, take));
+      AppendBody(bytes.substr(0, take));
       remaining_ -= take;
       if (remaining_ > 0) return State::kNeedMore;
       phase_ = Phase::kDone;
@@ -192,7 +204,7 @@ ResponseReader::State ResponseReader::FeedBody(std::string_view bytes) {
       if (response_.body.size() + bytes.size() > max_body_bytes_) {
         return BodyTooLarge();
       }
-      response_.body.append(bytes);
+      AppendBody(bytes);
       return State::kNeedMore;
     case Framing::kChunked:
       return FeedChunked(bytes);
@@ -205,7 +217,7 @@ ResponseReader::State ResponseReader::FeedChunked(std::string_view bytes) {
   while (!bytes.empty()) {
     if (chunk_state_ == ChunkState::kData) {
       size_t take = std::min<size_t>(remaining_, bytes.size());
-      response_.body.append(bytes.substr(0, take));
+      AppendBody(bytes.substr(0, take));
       bytes.remove_prefix(take);
       remaining_ -= take;
       if (remaining_ == 0) chunk_state_ = ChunkState::kDataEnd;

@@ -46,6 +46,9 @@ class ResponseReader {
 
   State BodyTooLarge();
 
+  // Appends body bytes. REQUIRES: the caller checked the limit.
+  void AppendBody(std::string_view bytes);
+
   // Finds the blank line ending the header block; resumes where the last call stopped.
   size_t FindHeaderEnd();
 
