@@ -42,7 +42,7 @@ extern "C" {
 #include <vector>
 
 #include "http_server.h"
-#include "net_util.h"
+#include "text.h"
 
 namespace lastcall::test {
 namespace {
