@@ -37,6 +37,10 @@ size_t ParseAll(std::string_view data) {
     Require(parsed.consumed > 0 && parsed.consumed <= rest.size(),
             "a complete request consumes some of the input, not more");
     Require(!parsed.request.method.empty(), "a complete request has a method");
+    // Origin-form or absolute-form alike, handlers route on a path.
+    Require(!parsed.request.path.empty() && parsed.request.path.front() == '/',
+            "a complete request's path starts with '/'");
+    Require(!parsed.request.target.empty(), "a complete request keeps its target");
     Require(parsed.request.body.size() <= kMaxBodyBytes, "bodies respect max_body_bytes");
     offset += parsed.consumed;
   }

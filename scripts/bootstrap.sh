@@ -10,8 +10,9 @@ packages=(
   # libraries
   libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
   doctest-dev libre2-dev
-  # test tools: a real load balancer, a load generator, promtool
-  haproxy wrk prometheus
+  # test tools: a real load balancer, a load generator, promtool, llhttp's C sources (an
+  # independent HTTP parser the request parser is checked against)
+  haproxy wrk prometheus node-llhttp
 )
 # Node (deploy checks) and kubectl (its built-in kustomize renders deploy/kubernetes): Debian's
 # only when the machine has none. A machine image may bring its own: NodeSource's nodejs includes

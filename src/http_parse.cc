@@ -74,29 +74,57 @@ std::string DecodeTarget(std::string_view target, ServerRequest* request) {
   return "";
 }
 
-// Parses Content-Length, which may have been joined from repeated headers ("5,5"). Every copy
-// must agree (RFC 9110 §8.6); disagreement is how request smuggling starts.
+// Parses a Content-Length value: digits only. RFC 9110 §8.6 lets a recipient accept a list of
+// identical copies ("5, 5"), but strict parsers (llhttp) reject it, and two parsers that frame a
+// body differently are how request smuggling starts: one plain number or nothing.
 enum class LengthParse { kOk, kBad, kTooLarge };
-LengthParse ParseContentLength(std::string_view joined, size_t max, size_t* length) {
-  std::optional<std::string_view> first;
-  while (true) {
-    size_t comma = joined.find(',');
-    std::string_view item = TrimSpace(joined.substr(0, comma));
-    if (item.empty()) return LengthParse::kBad;
-    for (char c : item) {
-      if (c < '0' || c > '9') return LengthParse::kBad;
-    }
-    if (first && *first != item) return LengthParse::kBad;
-    first = item;
-    if (comma == std::string_view::npos) break;
-    joined.remove_prefix(comma + 1);
+LengthParse ParseContentLength(std::string_view text, size_t max, size_t* length) {
+  if (text.empty()) return LengthParse::kBad;
+  for (char c : text) {
+    if (c < '0' || c > '9') return LengthParse::kBad;
   }
-  while (first->size() > 1 && first->front() == '0') first->remove_prefix(1);
+  while (text.size() > 1 && text.front() == '0') text.remove_prefix(1);
   uint64_t value = 0;
-  auto [end, ec] = std::from_chars(first->data(), first->data() + first->size(), value);
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || value > max) return LengthParse::kTooLarge;
   *length = static_cast<size_t>(value);
   return LengthParse::kOk;
+}
+
+// The methods RFC 9110 §9 defines but CONNECT (lastcall is no proxy), and PATCH (RFC 5789):
+// every one strict llhttp knows. Anything else is answered 501 rather than guessed at.
+bool IsKnownMethod(std::string_view method) {
+  for (std::string_view known :
+       {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"}) {
+    if (method == known) return true;
+  }
+  return false;
+}
+
+// RFC 9112 §3.2.2: "http://authority/path?query" -> "/path?query" (an empty path is "/"). The
+// authority must be present and carry no userinfo (RFC 9110 §4.2.1, §4.2.4). Returns nullopt for
+// anything else, including origin-form targets.
+std::optional<std::string> AbsoluteFormPath(std::string_view target) {
+  size_t scheme_end = target.find("://");
+  if (scheme_end == std::string_view::npos) return std::nullopt;
+  const std::string_view scheme = target.substr(0, scheme_end);
+  if (!EqualsIgnoreCase(scheme, "http") && !EqualsIgnoreCase(scheme, "https")) return std::nullopt;
+  std::string_view rest = target.substr(scheme_end + 3);
+  const size_t authority_end = rest.find_first_of("/?");
+  const std::string_view authority = rest.substr(0, authority_end);
+  // RFC 3986 §3.2: host (a name, an IPv4 address or a bracketed IPv6 literal) and port, without
+  // userinfo ('@'): unreserved characters, sub-delimiters, %-escapes, ':' and brackets.
+  auto authority_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("-._~!$&'()*+,;=%:[]").find(c) != std::string_view::npos;
+  };
+  if (authority.empty() || !std::all_of(authority.begin(), authority.end(), authority_char)) {
+    return std::nullopt;
+  }
+  if (authority_end == std::string_view::npos) return "/";
+  std::string path(rest.substr(authority_end));
+  if (path.front() == '?') path.insert(0, "/");
+  return path;
 }
 
 bool HasToken(std::string_view list, std::string_view token) {
@@ -142,8 +170,12 @@ ParsedRequest ParseHttpRequest(std::string_view data, size_t max_header_bytes,
     }
     return not_found();
   }
-  std::string_view line = data.substr(pos, end - pos);
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  // RFC 9112 §2.2 lets a recipient take a bare LF as a line end; strict parsers reject it inside
+  // the header block, and two parsers that split lines differently disagree on the headers.
+  if (end == pos || data[end - 1] != '\r') {
+    return Fail(ParseStatus::kBad, "a line ends in LF without CR");
+  }
+  std::string_view line = data.substr(pos, end - pos - 1);
   pos = end + 1;
 
   ParsedRequest result;
@@ -159,8 +191,14 @@ ParsedRequest ParseHttpRequest(std::string_view data, size_t max_header_bytes,
   std::string_view target = line.substr(first_space + 1, second_space - first_space - 1);
   std::string_view version = line.substr(second_space + 1);
   if (!IsToken(method)) return Fail(ParseStatus::kBad, "bad method");
+  std::string origin(target);
   if (target.empty() || target.front() != '/') {
-    return Fail(ParseStatus::kBad, "the request target must start with '/'");
+    std::optional<std::string> path = AbsoluteFormPath(target);
+    if (!path) {
+      return Fail(ParseStatus::kBad,
+                  "the request target must be a path (/readyz) or an absolute http URL");
+    }
+    origin = *path;
   }
   for (char c : target) {
     auto byte = static_cast<unsigned char>(c);
@@ -175,13 +213,19 @@ ParsedRequest ParseHttpRequest(std::string_view data, size_t max_header_bytes,
   } else {
     return Fail(ParseStatus::kBad, "unsupported protocol version (only HTTP/1.0 and HTTP/1.1)");
   }
+  if (!IsKnownMethod(method)) {
+    return Fail(ParseStatus::kNotImplemented, "method " + std::string(method) + " is not known");
+  }
   request.method = std::string(method);
+  request.target = std::string(target);
 
   while (true) {
     end = line_end(pos);
     if (end == std::string_view::npos) return not_found();
-    line = data.substr(pos, end - pos);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (end == pos || data[end - 1] != '\r') {
+      return Fail(ParseStatus::kBad, "a line ends in LF without CR");
+    }
+    line = data.substr(pos, end - pos - 1);
     pos = end + 1;
     if (line.empty()) break;
     if (line.front() == ' ' || line.front() == '\t') {
@@ -199,15 +243,21 @@ ParsedRequest ParseHttpRequest(std::string_view data, size_t max_header_bytes,
         return Fail(ParseStatus::kBad, "header " + name + " contains a control character");
       }
     }
+    // A TAB is optional whitespace (RFC 9110 §5.6.3), but strict parsers refuse it around the
+    // one number that frames the body; framing must never depend on who parses.
+    if (name == "content-length" && line.find('\t') != std::string_view::npos) {
+      return Fail(ParseStatus::kBad, "bad Content-Length");
+    }
     auto [it, inserted] = request.headers.emplace(name, value);
     if (!inserted) {
+      if (name == "content-length") return Fail(ParseStatus::kBad, "repeated Content-Length");
       it->second += ",";
       it->second += value;
     }
   }
   const size_t header_bytes = pos;
 
-  std::string problem = DecodeTarget(target, &request);
+  std::string problem = DecodeTarget(origin, &request);
   if (!problem.empty()) return Fail(ParseStatus::kBad, problem);
   if (request.headers.contains("transfer-encoding")) {
     // Chunked request bodies are refused: nothing lastcall serves needs one, and accepting only
@@ -220,6 +270,16 @@ ParsedRequest ParseHttpRequest(std::string_view data, size_t max_header_bytes,
     } else if (HasToken(connection->second, "keep-alive")) {
       result.keep_alive = true;
     }
+  }
+
+  // RFC 9110 §10.1.1: an HTTP/1.0 recipient ignores Expect; 100-continue is the only
+  // expectation defined, and one the server cannot meet is answered 417.
+  if (auto expect = request.headers.find("expect");
+      expect != request.headers.end() && version == "HTTP/1.1") {
+    if (!EqualsIgnoreCase(expect->second, "100-continue")) {
+      return Fail(ParseStatus::kExpectationFailed, "unknown expectation " + expect->second);
+    }
+    result.expect_continue = true;
   }
 
   size_t body_length = 0;
@@ -281,6 +341,8 @@ std::string_view StatusReason(int status) {
       return "Length Required";
     case 413:
       return "Content Too Large";
+    case 417:
+      return "Expectation Failed";
     case 429:
       return "Too Many Requests";
     case 431:

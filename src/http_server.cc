@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -153,6 +154,11 @@ size_t RaiseFileLimit() {
   return limit;
 }
 
+size_t ConnectionBudget(size_t file_limit, size_t reserved) {
+  if (file_limit == 0) return SIZE_MAX;
+  return file_limit > 2 * reserved ? file_limit - reserved : file_limit / 2;
+}
+
 struct HttpServer::Impl {
   enum class State {
     kReading,    // waiting for (the rest of) a request
@@ -180,6 +186,8 @@ struct HttpServer::Impl {
     TimePoint waiting_since;  // start of the wait for the current request, for eviction
     uint32_t events = 0;      // what is registered with epoll
     size_t lingered = 0;
+    bool continue_sent = false;  // "100 Continue" went (or is going) out for this request
+    std::string interim_unsent;  // the part of it the socket did not take
   };
 
   Impl(HttpServerOptions options_in, Handler handler_in)
@@ -191,7 +199,10 @@ struct HttpServer::Impl {
 
   std::string Listen(const ListenAddress& address) {
     if (listen_fd >= 0) return address.ToString() + ": this server is already listening";
-    RaiseFileLimit();
+    const size_t file_limit = RaiseFileLimit();
+    descriptor_budget = ConnectionBudget(options.file_limit != 0 ? options.file_limit : file_limit,
+                                         options.reserved_descriptors);
+    connection_limit = std::min(options.max_connections, descriptor_budget);
     std::string problem = address.is_unix ? BindUnix(address) : BindTcp(address);
     if (!problem.empty()) return address.ToString() + ": " + problem;
     if (listen(listen_fd, SOMAXCONN) != 0) {
@@ -430,14 +441,24 @@ struct HttpServer::Impl {
       if (fd < 0) {
         int error = errno;
         if (error == EINTR || error == ECONNABORTED || error == EPROTO) continue;
+        if (error == EMFILE || error == ENFILE) {
+          // Something else took the descriptors our budget counted on: give one of ours back
+          // and admit the newcomer (it may be the kubelet's probe), else wait a moment.
+          if (EvictOne()) continue;
+        }
         if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
           // The pending connection stays in the backlog; retry once descriptors may be free.
+          // Not registered meanwhile: a level-triggered listener would wake us in a busy loop.
           accept_paused_until = SteadyClock::now() + kAcceptPause;
           SetListenerEvents(0);
         }
         return;
       }
-      if (connections.size() >= options.max_connections && !EvictOne()) {
+      // Descriptors are allocated lowest first, so a number at or past the budget means the
+      // process as a whole is about to eat into the reserve, whoever holds the rest.
+      const bool over_budget =
+          connections.size() >= connection_limit || static_cast<size_t>(fd) >= descriptor_budget;
+      if (over_budget && !EvictOne()) {
         close(fd);  // every connection waits on its handler: refuse the newcomer instead
         continue;
       }
@@ -496,8 +517,16 @@ struct HttpServer::Impl {
         ReadRequestBytes(connection);
         return;
       case State::kDeferred:
-        // Only hang-ups are registered now: the client gave up on its waiting request.
-        Close(connection);
+        // Only hang-ups are registered now. A reset or error means the client is gone; a plain
+        // end of input (EPOLLRDHUP) may be a half-close after the request (shutdown(SHUT_WR)),
+        // which asks for the answer all the same: it goes out when the handler gives it, and a
+        // client that closed for good only makes that write fail.
+        if ((events & (EPOLLHUP | EPOLLERR)) != 0) {
+          Close(connection);
+          return;
+        }
+        // Not peer_closed: pipelined bytes may still wait in the socket, read after the answer.
+        SetEvents(connection, kWantNothing);
         return;
       case State::kWriting:
         if ((events & EPOLLERR) != 0) {
@@ -573,6 +602,8 @@ struct HttpServer::Impl {
                 Close(connection);
                 return;
               }
+              // Headers in, body not yet, and the body fits (else it would be 413 by now).
+              if (parsed.expect_continue && parsed.complete_at > 0) SendContinue(connection);
               return;
             case ParseStatus::kBad:
               RespondAndClose(connection, 400, "bad request: " + parsed.error + "\n");
@@ -581,7 +612,15 @@ struct HttpServer::Impl {
               RespondAndClose(connection, 431, "request headers too large\n");
               break;
             case ParseStatus::kBodyTooLarge:
+              // Also what an "Expect: 100-continue" client gets instead of 100: a final status
+              // before it sends the body.
               RespondAndClose(connection, 413, "request body too large\n");
+              break;
+            case ParseStatus::kNotImplemented:
+              RespondAndClose(connection, 501, parsed.error + "\n");
+              break;
+            case ParseStatus::kExpectationFailed:
+              RespondAndClose(connection, 417, parsed.error + "\n");
               break;
             case ParseStatus::kComplete:
               Dispatch(connection, parsed);
@@ -590,8 +629,7 @@ struct HttpServer::Impl {
           break;
         }
         case State::kDeferred:
-          if (connection->peer_closed) Close(connection);  // nobody is left to answer
-          return;
+          return;  // even after a half-close: the answer is still owed
         case State::kWriting:
           if (!Flush(connection)) return;
           break;
@@ -601,7 +639,19 @@ struct HttpServer::Impl {
     }
   }
 
+  // "100 Continue" for a client that waits for it before sending the body. Never blocks: what
+  // the socket does not take now goes out in front of the final answer.
+  void SendContinue(Connection* connection) {
+    if (connection->continue_sent) return;
+    connection->continue_sent = true;
+    constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    ssize_t n = send(connection->fd, kContinue.data(), kContinue.size(), MSG_NOSIGNAL);
+    size_t sent = n > 0 ? static_cast<size_t>(n) : 0;
+    connection->interim_unsent = std::string(kContinue.substr(sent));
+  }
+
   void Dispatch(Connection* connection, ParsedRequest& parsed) {
+    connection->continue_sent = false;
     connection->in.erase(0, parsed.consumed);
     connection->complete_at = 0;
     connection->parse_now = !connection->in.empty();
@@ -660,7 +710,10 @@ struct HttpServer::Impl {
     // 1xx, 204 and 304 answers have no body by definition (RFC 9110 §6.4.1).
     bool no_body = status < 200 || status == 204 || status == 304;
     std::string& out = connection->out;
-    out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(StatusReason(status)) + "\r\n";
+    out = std::move(connection->interim_unsent);
+    connection->interim_unsent.clear();
+    connection->continue_sent = false;
+    out += "HTTP/1.1 " + std::to_string(status) + " " + std::string(StatusReason(status)) + "\r\n";
     if (!response.content_type.empty() && !HasLineBreak(response.content_type) && !no_body) {
       out += "Content-Type: " + response.content_type + "\r\n";
     }
@@ -802,6 +855,9 @@ struct HttpServer::Impl {
   // Server thread only (and Stop() after the join).
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections;
   uint64_t next_id = kFirstConnectionId;
+  // From Listen(): see HttpServerOptions::reserved_descriptors.
+  size_t descriptor_budget = SIZE_MAX;
+  size_t connection_limit = SIZE_MAX;
   TimePoint next_sweep = kNever;
   TimePoint accept_paused_until = kNever;
 };

@@ -16,15 +16,27 @@
 // delay the kubelet's /readyz, and a blocking /prestop must not hold a thread.
 //
 // Hardening: a whole request (line + headers + body) must arrive within request_timeout of its
-// first byte; idle keep-alive connections close after idle_timeout; at max_connections the
-// connection that has been waiting longest without a complete request is closed to admit the new
-// one; request line + headers over max_header_bytes get 431, bodies over max_body_bytes get 413;
-// a connection serves at most max_requests_per_connection requests.
+// first byte; idle keep-alive connections close after idle_timeout; at the connection limit (see
+// HttpServerOptions::reserved_descriptors) the connection that has been waiting longest without a
+// complete request is closed to admit the new one; request line + headers over max_header_bytes
+// get 431, bodies over max_body_bytes get 413; a connection serves at most
+// max_requests_per_connection requests. A client that half-closes after a request that waits
+// (a /prestop) still gets its answer: half-close is not abort.
 namespace lastcall {
 
 struct HttpServerOptions {
   std::string name = "http";  // for logs: "probe" or "control"
   size_t max_connections = 1024;
+  // Descriptors this server leaves to the rest of the process (the other listener and its
+  // clients, outbound trigger and monitor connections, the state file). The server holds at most
+  // ConnectionBudget(RLIMIT_NOFILE, reserved_descriptors) connections (and max_connections), and
+  // it treats an accepted descriptor numbered at or above that budget as over the limit too, so a
+  // flood of idle connections evicts its own oldest instead of starving everything else of
+  // descriptors.
+  size_t reserved_descriptors = 64;
+  // The descriptor limit that budget is computed from; 0: this process's RLIMIT_NOFILE, after
+  // RaiseFileLimit (tests give a small one to reach the budget with a few connections).
+  size_t file_limit = 0;
   std::chrono::milliseconds request_timeout{5000};
   std::chrono::milliseconds idle_timeout{10000};
   size_t max_header_bytes = 8 * 1024;
@@ -35,6 +47,7 @@ struct HttpServerOptions {
 
 struct ServerRequest {
   std::string method;
+  std::string target;                          // the request-target exactly as received
   std::string path;                            // decoded path without the query
   std::map<std::string, std::string> query;    // decoded query parameters
   std::map<std::string, std::string> headers;  // names lower-cased; repeated names joined by ","
@@ -90,21 +103,39 @@ class HttpServer {
 // Pure request parser used by the server (exposed for tests and fuzzing). Feeds on the bytes
 // received so far; returns kIncomplete until a whole request is present. Linear in its input.
 // Once the headers are complete, a kIncomplete result carries them in `request` (body empty), so
-// a caller can tell from Content-Length how many bytes it still waits for. Request bodies must
-// use Content-Length: any Transfer-Encoding (chunked) is kBad (400), as are HTTP versions other
-// than 1.0/1.1, obsolete line folding, control characters in header values, conflicting
-// Content-Length copies and malformed %-escapes (or %00) in the target. A missing Host header is
-// accepted. Leading empty lines are skipped and count towards `consumed`.
-enum class ParseStatus { kComplete, kIncomplete, kBad, kHeadersTooLarge, kBodyTooLarge };
+// a caller can tell from Content-Length how many bytes it still waits for.
+//
+// It accepts a subset of what strict llhttp accepts (tests/llhttp_differential_test.cc checks
+// that; docs/http.md lists the deliberate differences). Lines end with CRLF. The target is in
+// origin-form ("/readyz?x=1") or absolute-form ("http://host/readyz", RFC 9112 §3.2.2: its path
+// and query are used, the Host header is left as received). Request bodies must use one
+// Content-Length: any Transfer-Encoding (chunked) is kBad (400), as are HTTP versions other than
+// 1.0/1.1, asterisk- and authority-form targets, obsolete line folding, control characters in
+// header values, a repeated Content-Length and malformed %-escapes (or %00) in the target.
+// CONNECT and methods outside RFC 9110's and PATCH are kNotImplemented (501); an Expect other than
+// 100-continue on HTTP/1.1 is kExpectationFailed (417). A missing Host header is accepted.
+// Leading empty lines are skipped and count towards `consumed`.
+enum class ParseStatus {
+  kComplete,
+  kIncomplete,
+  kBad,
+  kHeadersTooLarge,
+  kBodyTooLarge,
+  kNotImplemented,
+  kExpectationFailed,
+};
 struct ParsedRequest {
   ParseStatus status = ParseStatus::kIncomplete;
   ServerRequest request;
   size_t consumed = 0;     // bytes of the input this request used (pipelining)
   bool keep_alive = true;  // HTTP/1.1 default; HTTP/1.0 or "Connection: close" -> false
-  std::string error;       // for kBad: what was wrong
+  std::string error;       // for a rejection: what was wrong
   // kIncomplete with complete headers: the input size at which the request will be complete
   // (headers + Content-Length), so a caller need not re-parse before that. 0 otherwise.
   size_t complete_at = 0;
+  // An HTTP/1.1 request with "Expect: 100-continue": a server that will read the body should
+  // send "100 Continue" once the headers are in (RFC 9110 §10.1.1).
+  bool expect_continue = false;
 };
 ParsedRequest ParseHttpRequest(std::string_view data, size_t max_header_bytes,
                                size_t max_body_bytes);
@@ -115,5 +146,10 @@ std::string_view StatusReason(int status);
 // thousand probe connections fit. Returns the soft limit now in force (0 if unknown). Thread-safe;
 // HttpServer::Listen calls it.
 size_t RaiseFileLimit();
+
+// The highest descriptor count a server may reach with `file_limit` descriptors in all when it
+// leaves `reserved` to the rest of the process: file_limit - reserved, or half of file_limit when
+// the reserve would take more than half. An unknown limit (0) gives no bound. Pure.
+size_t ConnectionBudget(size_t file_limit, size_t reserved);
 
 }  // namespace lastcall

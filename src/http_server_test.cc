@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdint>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -256,13 +257,15 @@ TEST_CASE("HttpServer: a deferred request is not subject to request_timeout") {
   CHECK(testing::BodyOf(client.ReadResponse()) == "late but fine");
 }
 
-TEST_CASE("HttpServer closes a waiting request's connection when the client hangs up") {
+TEST_CASE("HttpServer closes a waiting request's connection when the client resets it") {
   Holder holder;
   auto server = StartServer({}, holder.handler());
   RawClient client = RawClient::Tcp(server->port());
   REQUIRE(client.Send("GET /prestop HTTP/1.1\r\n\r\n"));
   REQUIRE(holder.WaitFor(1));
   CHECK(server->open_connections() == 1);
+  linger reset{1, 0};  // close() sends RST: the client is gone for certain
+  setsockopt(client.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
   client.Close();
   CHECK(WaitForOpenConnections(*server, 0));
   holder.Get(0)(Text(200, "nobody listens"));  // harmless
@@ -270,6 +273,43 @@ TEST_CASE("HttpServer closes a waiting request's connection when the client hang
   RawClient next = RawClient::Tcp(server->port());
   REQUIRE(next.Send("GET /still-fine HTTP/1.1\r\n\r\n"));
   CHECK(testing::BodyOf(next.ReadResponse()) == "/still-fine");
+}
+
+// A FIN looks the same whether the client closed or only shut down its sending side: the
+// request stays with the handler, and the connection goes once the answer was written.
+TEST_CASE("HttpServer answers a waiting request after the client half-closes") {
+  Holder holder;
+  auto server = StartServer({}, holder.handler());
+  RawClient client = RawClient::Tcp(server->port());
+  SUBCASE("shutdown(SHUT_WR) after the request") {
+    REQUIRE(client.Send("GET /prestop HTTP/1.1\r\n\r\n"));
+    REQUIRE(holder.WaitFor(1));
+    REQUIRE(shutdown(client.fd(), SHUT_WR) == 0);
+  }
+  SUBCASE("the request and the FIN arrive together") {
+    REQUIRE(client.Send("GET /prestop HTTP/1.1\r\nConnection: close\r\n\r\n"));
+    REQUIRE(shutdown(client.fd(), SHUT_WR) == 0);
+    REQUIRE(holder.WaitFor(1));
+  }
+  std::this_thread::sleep_for(milliseconds(100));  // the FIN has reached the server
+  CHECK(server->open_connections() == 1);
+  holder.Get(0)(Text(200, "drained"));
+  const std::string response = client.ReadResponse();
+  CHECK(StatusOf(response) == 200);
+  CHECK(testing::BodyOf(response) == "drained");
+  CHECK(client.WaitForClose());
+  CHECK(WaitForOpenConnections(*server, 0));
+}
+
+TEST_CASE("HttpServer frees a waiting request's connection once its answer is out") {
+  Holder holder;
+  auto server = StartServer({}, holder.handler());
+  RawClient client = RawClient::Tcp(server->port());
+  REQUIRE(client.Send("GET /prestop HTTP/1.1\r\n\r\n"));
+  REQUIRE(holder.WaitFor(1));
+  client.Close();  // a plain close: to the server, a half-close
+  holder.Get(0)(Text(200, "nobody reads this"));
+  CHECK(WaitForOpenConnections(*server, 0));
 }
 
 TEST_CASE("HttpServer::Stop closes waiting requests without an answer") {
@@ -409,6 +449,88 @@ TEST_CASE("HttpServer at max_connections evicts the longest-waiting connection")
     std::sort(bodies.begin(), bodies.end());
     CHECK(bodies == std::vector<std::string>{"answered 0", "answered 1", "answered 2"});
   }
+}
+
+TEST_CASE("HttpServer: Expect: 100-continue gets 100 before the body, or a final status") {
+  auto server = StartServer({}, [](const ServerRequest& request, Responder respond) {
+    respond(Text(200, request.path + ":" + request.body));
+  });
+  RawClient client = RawClient::Tcp(server->port());
+  SUBCASE("a body that fits: 100 Continue, then the answer") {
+    REQUIRE(
+        client.Send("POST /prestop HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
+    CHECK(client.ReadResponse() == "HTTP/1.1 100 Continue\r\n\r\n");
+    REQUIRE(client.Send("hello"));
+    CHECK(testing::BodyOf(client.ReadResponse()) == "/prestop:hello");
+    // The next request on the connection gets its own 100.
+    REQUIRE(client.Send("PUT /b HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"));
+    CHECK(client.ReadResponse() == "HTTP/1.1 100 Continue\r\n\r\n");
+    REQUIRE(client.Send("ok"));
+    CHECK(testing::BodyOf(client.ReadResponse()) == "/b:ok");
+  }
+  SUBCASE("the body sent at once: no 100 needed") {
+    REQUIRE(client.Send("POST /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi"));
+    const std::string response = client.ReadResponse();
+    CHECK(StatusOf(response) == 200);
+    CHECK(testing::BodyOf(response) == "/x:hi");
+  }
+  SUBCASE("a body too large: 413 without waiting for it") {
+    REQUIRE(
+        client.Send("POST /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 99999\r\n\r\n"));
+    CHECK(StatusOf(client.ReadResponse()) == 413);
+    CHECK(client.WaitForClose());
+  }
+  SUBCASE("an expectation it cannot meet: 417") {
+    REQUIRE(client.Send("POST /x HTTP/1.1\r\nExpect: teapot\r\nContent-Length: 2\r\n\r\n"));
+    CHECK(StatusOf(client.ReadResponse()) == 417);
+  }
+}
+
+TEST_CASE("HttpServer routes absolute-form targets by path and answers 501 to unknown methods") {
+  auto server = StartServer({}, EchoPath);
+  RawClient client = RawClient::Tcp(server->port());
+  REQUIRE(client.Send("GET http://10.0.0.7:9901/readyz?x=1 HTTP/1.1\r\nHost: 10.0.0.7\r\n\r\n"));
+  CHECK(testing::BodyOf(client.ReadResponse()) == "/readyz");
+  REQUIRE(client.Send("BREW /pot HTTP/1.1\r\n\r\n"));
+  const std::string response = client.ReadResponse();
+  CHECK(StatusOf(response) == 501);
+  CHECK(testing::BodyOf(response) == "method BREW is not known\n");
+}
+
+TEST_CASE("ConnectionBudget leaves the reserve to the rest of the process") {
+  CHECK(ConnectionBudget(1024, 64) == 960);
+  CHECK(ConnectionBudget(256, 64) == 192);
+  CHECK(ConnectionBudget(100, 64) == 50);  // a reserve over half the limit: half each
+  CHECK(ConnectionBudget(0, 64) == SIZE_MAX);
+}
+
+// The descriptor numbers the kernel hands out tell how full the process's table is, whoever holds
+// the descriptors: past the budget, a newcomer evicts the oldest idle connection even though
+// max_connections is far away.
+TEST_CASE("HttpServer evicts once accepted descriptors reach the budget") {
+  HttpServerOptions options;
+  options.max_connections = 100000;
+  // A budget a few descriptors above the ones already open: the third client crosses it.
+  const int lowest_free = dup(0);
+  REQUIRE(lowest_free >= 0);
+  close(lowest_free);
+  options.reserved_descriptors = 16;
+  options.file_limit = static_cast<size_t>(lowest_free) + 8 + options.reserved_descriptors;
+  auto server = StartServer(options, EchoPath);  // takes 3 (listener, epoll, eventfd)
+  std::vector<RawClient> clients;
+  size_t admitted = 0;
+  for (int i = 0; i < 12; ++i) {
+    clients.push_back(RawClient::Tcp(server->port()));
+    REQUIRE(clients.back().Send("GET /x HTTP/1.1\r\n\r\n"));
+    REQUIRE(testing::BodyOf(clients.back().ReadResponse()) == "/x");
+    admitted = server->open_connections();
+  }
+  // Each client costs the test one descriptor and the server one more, so the server reaches
+  // its budget after two or three clients and then trades its oldest connection for each new one.
+  CHECK(admitted >= 1);
+  CHECK(admitted <= 3);
+  CHECK(clients.front().WaitForClose(milliseconds(500)));  // the oldest went first
+  CHECK_FALSE(clients.back().WaitForClose(milliseconds(50)));
 }
 
 TEST_CASE("HttpServer::Listen reports an address in use") {

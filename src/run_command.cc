@@ -26,6 +26,8 @@ HttpServerOptions ProbeServerOptions() {
   HttpServerOptions options;
   options.name = "probe";
   options.max_connections = 2048;  // slow clients are evicted first; see http_server.h
+  // Left for the control listener, outbound trigger/monitor connections and the state file.
+  options.reserved_descriptors = 64;
   options.request_timeout = std::chrono::seconds(5);
   options.idle_timeout = std::chrono::seconds(30);
   return options;
@@ -35,6 +37,7 @@ HttpServerOptions ControlServerOptions() {
   HttpServerOptions options;
   options.name = "control";
   options.max_connections = 256;
+  options.reserved_descriptors = 16;  // outbound trigger/monitor connections, the state file
   options.request_timeout = std::chrono::seconds(5);
   options.idle_timeout = std::chrono::seconds(30);
   options.unix_socket_mode = 0660;
