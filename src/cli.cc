@@ -355,7 +355,7 @@ Finish DefineRehearse(CLI::App* app, const Env& env) {
 Finish DefineVersion(CLI::App* /*app*/, const Env& /*env*/) {
   return [](ParsedCommand* out) {
     out->command = Command::kVersion;
-    out->output = std::string("lastcall ") + kVersion + "\n";
+    out->output = std::string("lastcall ") + kVersion + " (commit " + kGitCommit + ")\n";
   };
 }
 

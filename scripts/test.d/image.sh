@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# The container image, built and run as a pod runs it (no container engine: umoci, runc, skopeo).
+# Builds the image with scripts/build-image.sh (linux/amd64 and linux/arm64, the image index over
+# them), checks it against the Dockerfile (tests/deploy/image_matches_dockerfile.js), then runs
+# the amd64 image with runc from the runtime spec umoci derives from the image's config, made
+# as strict as the manifests' securityContext: read-only root filesystem, uid 65532, no
+# capabilities, no new privileges. Like the pod in deploy/kubernetes:
+#   1. the init step: `lastcall install --to DIR` into a mounted volume (an emptyDir);
+#   2. the sidecar: `lastcall run`, its control socket in a second volume that the example app
+#      (build/examples/drainable_app, outside the container, in the host's network namespace
+#      that the container shares, as a pod's containers share one) also sees;
+#   3. the app's preStop hook: the installed copy, run outside as the app's user (uid 10001,
+#      supplementary group 65532 as the manifests set), `prestop` over that socket;
+# /readyz 200, then 503 once the sequence started, the app's in-flight request completes, SIGTERM
+# to the container -> exit 0. Prints the image's digests and sizes (< 4 MB).
+# Usage: scripts/test.d/image.sh        REQUIRES: root (runc), umoci, runc, skopeo, jq, node.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+fail() {
+  echo "image: FAILED: $*" >&2
+  for log in "$work"/*.log; do
+    [ -e "$log" ] && { echo "--- $log" >&2; cat "$log" >&2; }
+  done
+  exit 1
+}
+[ "$(id -u)" -eq 0 ] || { echo "image: needs root (runc, umoci unpack)" >&2; exit 1; }
+tools=(umoci runc skopeo jq)
+missing=()
+for tool in "${tools[@]}"; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if ((${#missing[@]})); then
+  echo "image: installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+./scripts/build-image.sh | tee /dev/stderr | grep -q 'index sha256:' || fail "build-image.sh failed"
+version=$(sed -n 's/^project(lastcall VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
+revision=$(skopeo inspect "oci:build-image/oci:$version-amd64" |
+  jq -r '.Labels["org.opencontainers.image.revision"]')
+
+# --- the image is the Dockerfile's ----------------------------------------------------------
+for arch in amd64 arm64; do
+  binary=build-static/lastcall.stripped
+  [ "$arch" = amd64 ] || binary=build-static-$arch/lastcall.stripped
+  node tests/deploy/image_matches_dockerfile.js --dockerfile Dockerfile --layout build-image/oci \
+    --tag "$version-$arch" --arg "REVISION=$revision" --binary "$binary" ||
+    fail "the ${arch} image differs from the Dockerfile's final stage"
+done
+# ... and the comparison can fail: a Dockerfile with another entrypoint must not match.
+if node tests/deploy/image_matches_dockerfile.js \
+  --dockerfile tests/deploy/fixtures/dockerfile/wrong-entrypoint.Dockerfile \
+  --layout build-image/oci --tag "$version-amd64" --arg "REVISION=$revision" >/dev/null; then
+  fail "image_matches_dockerfile.js passed a Dockerfile with another ENTRYPOINT"
+fi
+platforms=$(skopeo inspect --raw "oci:build-image/oci:$version" |
+  jq -r '[.manifests[].platform | .os + "/" + .architecture] | sort | join(" ")')
+[ "$platforms" = "linux/amd64 linux/arm64" ] || fail "the image index lists '${platforms}'"
+for tar in "build-image/lastcall-$version-amd64.docker.tar" "build-image/lastcall-$version-arm64.docker.tar"; do
+  arch=$(skopeo inspect "docker-archive:$tar" | jq -r .Architecture)
+  [[ "$tar" == *"-$arch.docker.tar" ]] || fail "$tar holds a linux/${arch} image"
+done
+skopeo inspect "oci-archive:build-image/lastcall-$version.oci.tar:$version-amd64" >/dev/null ||
+  fail "the OCI archive does not hold ${version}-amd64"
+echo "image: both images match the Dockerfile; the index lists ${platforms}; the archives load"
+
+# --- run it as a pod would --------------------------------------------------------------------
+if [ ! -x build/examples/drainable_app ]; then
+  [ -f build/CMakeCache.txt ] || cmake -S . -B build >/dev/null
+  cmake --build build --target drainable_app -j"$(nproc)" >/dev/null
+fi
+
+work=$(mktemp -d /tmp/lastcall-image-run-XXXXXX)
+id=lastcall-ci-$$
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  for c in "$id-version" "$id-install" "$id"; do runc delete --force "$c" >/dev/null 2>&1 || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The two volumes: emptyDirs are mode 0777.
+mkdir -p "$work/lastcall-bin" "$work/lastcall-run"
+chmod 0777 "$work/lastcall-bin" "$work/lastcall-run"
+
+# bundle NAME MOUNT_JSON ARG...: a runc bundle of the amd64 image whose process runs the image's
+# entrypoint with ARGs (a pod's `args:` replace the image's CMD), made as strict as the pod spec.
+bundle() {
+  local dir=$work/$1 mounts=$2
+  shift 2
+  umoci unpack --image "build-image/oci:$version-amd64" "$dir" >/dev/null
+  jq --argjson mounts "$mounts" --args '
+      .process.args = [.process.args[0]] + $ARGS.positional
+    | .process.terminal = false
+    | .process.noNewPrivileges = true
+    | .process.capabilities = {bounding: [], effective: [], inheritable: [], permitted: [], ambient: []}
+    | .root.readonly = true
+    | .linux.namespaces |= map(select(.type != "network"))
+    | .mounts += $mounts' "$@" <"$dir/config.json" >"$dir/config.json.new"
+  mv "$dir/config.json.new" "$dir/config.json"
+}
+volume() {  # volume HOST_DIR CONTAINER_PATH -> a mount entry
+  jq -cn --arg src "$1" --arg dst "$2" \
+    '{destination: $dst, type: "bind", source: $src, options: ["rbind", "rw"]}'
+}
+
+# What the image reports is what its labels say.
+bundle version "[]" version
+runc run --bundle "$work/version" "$id-version" >"$work/version.log" 2>&1 || fail "lastcall version exited $?"
+[ "$(cat "$work/version.log")" = "lastcall ${version} (commit ${revision})" ] ||
+  fail "the image's binary says '$(cat "$work/version.log")', its labels ${version} and ${revision}"
+
+# The spec the image gave (umoci reads its config) runs /lastcall as 65532:65532.
+bundle install "[$(volume "$work/lastcall-bin" /lastcall-bin)]" install --to /lastcall-bin
+spec_user=$(jq -c '[.process.user.uid, .process.user.gid, .process.args[0]]' "$work/install/config.json")
+[ "$spec_user" = '[65532,65532,"/lastcall"]' ] || fail "the image runs ${spec_user}, not 65532:65532 /lastcall"
+runc run --bundle "$work/install" "$id-install" >"$work/install.log" 2>&1 ||
+  fail "the init step (lastcall install --to /lastcall-bin) exited $?"
+installed=$work/lastcall-bin/lastcall
+cmp "$installed" build-static/lastcall.stripped || fail "install copied something else"
+[ "$(stat -c '%a %u' "$installed")" = "755 65532" ] || fail "installed copy is $(stat -c '%a %u' "$installed")"
+echo "image: init step: install --to a volume, as 65532 on a read-only root: $(stat -c %s "$installed") bytes, mode 755"
+
+# http_get PORT PATH -> the whole answer to GET PATH (bash's /dev/tcp: no curl needed).
+http_get() {
+  exec 3<>"/dev/tcp/127.0.0.1/$1" || return 0
+  printf 'GET %s HTTP/1.0\r\nHost: x\r\n\r\n' "$2" >&3
+  timeout 10 cat <&3 || true
+  exec 3<&-
+}
+http_status() { http_get "$1" "$2" | head -1 | cut -d' ' -f2; }
+wait_for() {  # wait_for FILE REGEX: until FILE has a matching line (10 s at most)
+  for _ in $(seq 1000); do
+    grep -Eq "$2" "$1" 2>/dev/null && return 0
+    sleep 0.01
+  done
+  return 1
+}
+
+build/examples/drainable_app --listen 127.0.0.1:0 --name app >"$work/app.log" 2>&1 &
+pids+=($!)
+wait_for "$work/app.log" 'listening on' || fail "the example app did not start"
+app_port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/app.log")
+
+bundle sidecar "[$(volume "$work/lastcall-run" /var/run/lastcall)]" run --listen 127.0.0.1:0 \
+  --lb-delay 300ms --drain-url "http://127.0.0.1:${app_port}/drain" --poll-interval 20ms
+runc run --bundle "$work/sidecar" "$id" >"$work/lastcall.log" 2>&1 &
+runc_pid=$!
+pids+=("$runc_pid")
+wait_for "$work/lastcall.log" 'probe_port=[0-9]+' || fail "lastcall did not start in the container"
+probe_port=$(sed -n 's/.*probe_port=\([0-9]*\).*/\1/p' "$work/lastcall.log" | head -1)
+[ "$(http_status "$probe_port" /readyz)" = 200 ] || fail "/readyz is not 200 before the sequence"
+[ -S "$work/lastcall-run/control.sock" ] || fail "no control socket in the shared volume"
+[ "$(runc state "$id" | jq -r .status)" = running ] || fail "the container is not running"
+proc_status=$(cat "/proc/$(runc state "$id" | jq -r .pid)/status")
+grep -Eq '^Uid:\s+65532\s' <<<"$proc_status" || fail "lastcall does not run as uid 65532"
+grep -Eq '^CapEff:\s+0+$' <<<"$proc_status" || fail "lastcall has capabilities"
+grep -Eq '^NoNewPrivs:\s+1$' <<<"$proc_status" || fail "lastcall may gain privileges"
+
+# A slow request in flight, then the kubelet runs the app's preStop hook.
+http_status "$app_port" "/work?ms=1500" >"$work/work.status" &
+work_pid=$!
+for _ in $(seq 200); do
+  [[ "$(http_get "$app_port" /drain/status)" == *'"inflight":1'* ]] && break
+  sleep 0.01
+done
+start=$(date +%s%N)
+setpriv --reuid 10001 --regid 10001 --groups 65532 -- "$installed" prestop \
+  --control "unix://$work/lastcall-run/control.sock" --quiet >"$work/prestop.log" 2>&1 ||
+  fail "the app's preStop hook (lastcall prestop as uid 10001) exited $?"
+prestop_ms=$((($(date +%s%N) - start) / 1000000))
+[ "$(http_status "$probe_port" /readyz)" = 503 ] || fail "/readyz is not 503 after the sequence"
+wait "$work_pid"
+[ "$(cat "$work/work.status")" = 200 ] || fail "the in-flight request got $(cat "$work/work.status")"
+((prestop_ms >= 1000)) || fail "prestop returned after ${prestop_ms} ms, before the app drained"
+
+# The kubelet's SIGTERM goes to the container's PID 1: lastcall itself.
+runc kill "$id" TERM
+code=0
+wait "$runc_pid" || code=$?
+[ "$code" -eq 0 ] || fail "the container exited ${code} after SIGTERM"
+grep -q 'phase drained' "$work/lastcall.log" || fail "no 'phase drained' in lastcall's log"
+grep -q 'draining' "$work/app.log" || fail "the app never got the drain trigger"
+echo "image: under runc (read-only root, uid 65532, no capabilities, no new privileges, host" \
+  "network): /readyz 200; prestop as the app's user returned after ${prestop_ms} ms with the app" \
+  "drained; /readyz 503; SIGTERM -> exit 0"
