@@ -26,6 +26,9 @@ constexpr const char* kInstallName = "lastcall-install";
 constexpr const char* kBinVolume = "lastcall-bin";
 constexpr const char* kRunVolume = "lastcall-run";
 constexpr const char* kBinDir = "/lastcall/bin";      // where the app container finds lastcall
+// Where the install step writes it: not kBinDir, since in lastcall's image /lastcall is the binary
+// (a file), where no mount point can be made.
+constexpr const char* kInstallDir = "/lastcall-bin";
 constexpr const char* kRunDir = "/var/run/lastcall";  // the default control socket's directory
 constexpr const char* kImageBinary = "/lastcall";     // the binary inside the lastcall image
 constexpr int kListenPort = 9901;                     // the default `listen`
@@ -170,10 +173,10 @@ YAML::Node InstallContainer(const InjectOptions& options) {
   YAML::Node container = Map();
   container["name"] = StringNode(kInstallName);
   container["image"] = StringNode(options.image);
-  container["args"] = Seq({"install", "--to", kBinDir});
+  container["args"] = Seq({"install", "--to", kInstallDir});
   container["resources"] = Resources();
   container["securityContext"] = RestrictedSecurityContext();
-  container["volumeMounts"].push_back(Mount(kBinVolume, kBinDir, false));
+  container["volumeMounts"].push_back(Mount(kBinVolume, kInstallDir, false));
   return container;
 }
 

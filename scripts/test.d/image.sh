@@ -16,6 +16,7 @@
 # Usage: scripts/test.d/image.sh        REQUIRES: root (runc), umoci, runc, skopeo, jq, node.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/lib/sequence.sh
 
 fail() {
   echo "image: FAILED: $*" >&2
@@ -24,6 +25,15 @@ fail() {
   done
   exit 1
 }
+work=$(mktemp -d /tmp/lastcall-image-run-XXXXXX)
+id=lastcall-ci-$$
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  for c in "$id-version" "$id-install" "$id"; do runc delete --force "$c" >/dev/null 2>&1 || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
 [ "$(id -u)" -eq 0 ] || { echo "image: needs root (runc, umoci unpack)" >&2; exit 1; }
 tools=(umoci runc skopeo jq)
 missing=()
@@ -65,20 +75,7 @@ skopeo inspect "oci-archive:build-image/lastcall-$version.oci.tar:$version-amd64
 echo "image: both images match the Dockerfile; the index lists ${platforms}; the archives load"
 
 # --- run it as a pod would --------------------------------------------------------------------
-if [ ! -x build/examples/drainable_app ]; then
-  [ -f build/CMakeCache.txt ] || cmake -S . -B build >/dev/null
-  cmake --build build --target drainable_app -j"$(nproc)" >/dev/null
-fi
 
-work=$(mktemp -d /tmp/lastcall-image-run-XXXXXX)
-id=lastcall-ci-$$
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  for c in "$id-version" "$id-install" "$id"; do runc delete --force "$c" >/dev/null 2>&1 || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 # The two volumes: emptyDirs are mode 0777.
 mkdir -p "$work/lastcall-bin" "$work/lastcall-run"
@@ -122,35 +119,14 @@ cmp "$installed" build-static/lastcall.stripped || fail "install copied somethin
 [ "$(stat -c '%a %u' "$installed")" = "755 65532" ] || fail "installed copy is $(stat -c '%a %u' "$installed")"
 echo "image: init step: install --to a volume, as 65532 on a read-only root: $(stat -c %s "$installed") bytes, mode 755"
 
-# http_get PORT PATH -> the whole answer to GET PATH (bash's /dev/tcp: no curl needed).
-http_get() {
-  exec 3<>"/dev/tcp/127.0.0.1/$1" || return 0
-  printf 'GET %s HTTP/1.0\r\nHost: x\r\n\r\n' "$2" >&3
-  timeout 10 cat <&3 || true
-  exec 3<&-
-}
-http_status() { http_get "$1" "$2" | head -1 | cut -d' ' -f2; }
-wait_for() {  # wait_for FILE REGEX: until FILE has a matching line (10 s at most)
-  for _ in $(seq 1000); do
-    grep -Eq "$2" "$1" 2>/dev/null && return 0
-    sleep 0.01
-  done
-  return 1
-}
-
-build/examples/drainable_app --listen 127.0.0.1:0 --name app >"$work/app.log" 2>&1 &
-pids+=($!)
-wait_for "$work/app.log" 'listening on' || fail "the example app did not start"
-app_port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/app.log")
-
+start_example_app
+pids+=("$app_pid")
 bundle sidecar "[$(volume "$work/lastcall-run" /var/run/lastcall)]" run --listen 127.0.0.1:0 \
   --lb-delay 300ms --drain-url "http://127.0.0.1:${app_port}/drain" --poll-interval 20ms
 runc run --bundle "$work/sidecar" "$id" >"$work/lastcall.log" 2>&1 &
 runc_pid=$!
 pids+=("$runc_pid")
-wait_for "$work/lastcall.log" 'probe_port=[0-9]+' || fail "lastcall did not start in the container"
-probe_port=$(sed -n 's/.*probe_port=\([0-9]*\).*/\1/p' "$work/lastcall.log" | head -1)
-[ "$(http_status "$probe_port" /readyz)" = 200 ] || fail "/readyz is not 200 before the sequence"
+wait_probe_port
 [ -S "$work/lastcall-run/control.sock" ] || fail "no control socket in the shared volume"
 [ "$(runc state "$id" | jq -r .status)" = running ] || fail "the container is not running"
 proc_status=$(cat "/proc/$(runc state "$id" | jq -r .pid)/status")
@@ -158,30 +134,15 @@ grep -Eq '^Uid:\s+65532\s' <<<"$proc_status" || fail "lastcall does not run as u
 grep -Eq '^CapEff:\s+0+$' <<<"$proc_status" || fail "lastcall has capabilities"
 grep -Eq '^NoNewPrivs:\s+1$' <<<"$proc_status" || fail "lastcall may gain privileges"
 
-# A slow request in flight, then the kubelet runs the app's preStop hook.
-http_status "$app_port" "/work?ms=1500" >"$work/work.status" &
-work_pid=$!
-for _ in $(seq 200); do
-  [[ "$(http_get "$app_port" /drain/status)" == *'"inflight":1'* ]] && break
-  sleep 0.01
-done
-start=$(date +%s%N)
-setpriv --reuid 10001 --regid 10001 --groups 65532 -- "$installed" prestop \
-  --control "unix://$work/lastcall-run/control.sock" --quiet >"$work/prestop.log" 2>&1 ||
-  fail "the app's preStop hook (lastcall prestop as uid 10001) exited $?"
-prestop_ms=$((($(date +%s%N) - start) / 1000000))
-[ "$(http_status "$probe_port" /readyz)" = 503 ] || fail "/readyz is not 503 after the sequence"
-wait "$work_pid"
-[ "$(cat "$work/work.status")" = 200 ] || fail "the in-flight request got $(cat "$work/work.status")"
-((prestop_ms >= 1000)) || fail "prestop returned after ${prestop_ms} ms, before the app drained"
+# The app's preStop hook: the installed copy, as the app's user in lastcall's group.
+prestop_sequence setpriv --reuid 10001 --regid 10001 --groups 65532 -- "$installed" prestop \
+  --control "unix://$work/lastcall-run/control.sock" --quiet
 
 # The kubelet's SIGTERM goes to the container's PID 1: lastcall itself.
 runc kill "$id" TERM
 code=0
 wait "$runc_pid" || code=$?
-[ "$code" -eq 0 ] || fail "the container exited ${code} after SIGTERM"
-grep -q 'phase drained' "$work/lastcall.log" || fail "no 'phase drained' in lastcall's log"
-grep -q 'draining' "$work/app.log" || fail "the app never got the drain trigger"
+check_drained "$code"
 echo "image: under runc (read-only root, uid 65532, no capabilities, no new privileges, host" \
   "network): /readyz 200; prestop as the app's user returned after ${prestop_ms} ms with the app" \
   "drained; /readyz 503; SIGTERM -> exit 0"
