@@ -26,14 +26,14 @@ constexpr const char* kInstallName = "lastcall-install";
 constexpr const char* kBinVolume = "lastcall-bin";
 constexpr const char* kRunVolume = "lastcall-run";
 constexpr const char* kBinDir = "/lastcall/bin";      // where the app container finds lastcall
-// Where the install step writes it: not kBinDir, since in lastcall's image /lastcall is the binary
-// (a file), where no mount point can be made.
-constexpr const char* kInstallDir = "/lastcall-bin";
 constexpr const char* kRunDir = "/var/run/lastcall";  // the default control socket's directory
 constexpr const char* kImageBinary = "/lastcall";     // the binary inside the lastcall image
 constexpr int kListenPort = 9901;                     // the default `listen`
 constexpr int kUid = 65532;                           // the image's USER (and group)
-constexpr long long kKubernetesDefaultGrace = 30;     // terminationGracePeriodSeconds unset
+// Where the install step writes the binary: not kBinDir, since in lastcall's image /lastcall is
+// the binary itself (a file), and no mount point can be made below a file.
+constexpr const char* kInstallDir = "/lastcall-bin";
+constexpr long long kKubernetesDefaultGrace = 30;  // terminationGracePeriodSeconds unset
 
 // Where a pod template sits in each workload kind.
 struct WorkloadKind {
