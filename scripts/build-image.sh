@@ -25,7 +25,8 @@ while (($#)); do
   case "$1" in
     --arch) arch=${2:?--arch needs amd64, arm64 or all}; shift 2 ;;
     --arch=*) arch=${1#--arch=}; shift ;;
-    *) echo "build-image: unknown argument $1 (usage: build-image.sh [--arch amd64|arm64|all])" >&2; exit 2 ;;
+    *) echo "build-image: unknown argument $1 (usage: build-image.sh [--arch amd64|arm64|all])" >&2
+      exit 2 ;;
   esac
   case "$arch" in
     all) arches=(amd64 arm64) ;;
@@ -34,7 +35,8 @@ while (($#)); do
   esac
 done
 for tool in umoci skopeo jq; do
-  command -v "$tool" >/dev/null || { echo "build-image: needs ${tool} (apt-get install ${tool})" >&2; exit 1; }
+  command -v "$tool" >/dev/null ||
+    { echo "build-image: needs ${tool} (apt-get install ${tool})" >&2; exit 1; }
 done
 
 version=$(sed -n 's/^project(lastcall VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
@@ -124,9 +126,11 @@ done
 blob_size() { stat -c %s "$layout/blobs/sha256/${1#sha256:}"; }
 status=0
 echo "build-image: ${image}:${version} (revision ${revision}, created ${created})"
-echo "build-image:   index ${index_digest} (oci:${layout}:${version}) $(jq -r '[.manifests[].platform | .os + "/" + .architecture] | join(", ")' <<<"$index")"
+platforms=$(jq -r '[.manifests[].platform | .os + "/" + .architecture] | join(", ")' <<<"$index")
+echo "build-image:   index ${index_digest} (oci:${layout}:${version}) ${platforms}"
 for arch in "${arches[@]}"; do
-  manifest_digest=$(jq -r --arg arch "$arch" '.manifests[] | select(.platform.architecture == $arch) | .digest' <<<"$index")
+  manifest_digest=$(jq -r --arg arch "$arch" \
+    '.manifests[] | select(.platform.architecture == $arch) | .digest' <<<"$index")
   manifest=$layout/blobs/sha256/${manifest_digest#sha256:}
   config_digest=$(jq -r .config.digest "$manifest")
   layer_bytes=$(jq -r '[.layers[].size] | add' "$manifest")
@@ -142,5 +146,6 @@ for arch in "${arches[@]}"; do
     "${unpacked} bytes unpacked (${verdict}); $out/lastcall-$version-$arch.docker.tar" \
     "$(stat -c %s "$out/lastcall-$version-$arch.docker.tar") bytes"
 done
-echo "build-image:   $out/lastcall-$version.oci.tar $(stat -c %s "$out/lastcall-$version.oci.tar") bytes"
+archive=$out/lastcall-$version.oci.tar
+echo "build-image:   ${archive} $(stat -c %s "$archive") bytes"
 exit $status

@@ -23,7 +23,8 @@ while (($#)); do
     --arch) [ $# -ge 2 ] || { echo "build-static: --arch needs amd64 or arm64" >&2; exit 2; }
       arch=${2:-$host_arch}; shift 2 ;;
     --arch=*) arch=${1#--arch=}; arch=${arch:-$host_arch}; shift ;;
-    *) echo "build-static: unknown argument $1 (usage: build-static.sh [--arch amd64|arm64])" >&2; exit 2 ;;
+    *) echo "build-static: unknown argument $1 (usage: build-static.sh [--arch amd64|arm64])" >&2
+      exit 2 ;;
   esac
 done
 
@@ -36,11 +37,13 @@ if [ "$arch" = "$host_arch" ]; then
 else
   case "$host_arch/$arch" in
     amd64/arm64) triple=aarch64-linux-gnu; toolchain=cmake/toolchain-aarch64.cmake ;;
-    *) echo "build-static: cannot build ${arch} on ${host_arch} (supported: amd64 -> arm64)" >&2; exit 2 ;;
+    *) echo "build-static: cannot build ${arch} on ${host_arch} (supported: amd64 -> arm64)" >&2
+      exit 2 ;;
   esac
   dir=build-static-$arch
   ./scripts/cross-deps.sh "$arch" "$PWD/$dir/target-libs"
-  cmake_args+=("-DCMAKE_TOOLCHAIN_FILE=$PWD/$toolchain" "-DLASTCALL_TARGET_LIBS=$PWD/$dir/target-libs")
+  cmake_args+=("-DCMAKE_TOOLCHAIN_FILE=$PWD/$toolchain"
+    "-DLASTCALL_TARGET_LIBS=$PWD/$dir/target-libs")
   strip=$triple-strip
 fi
 
@@ -59,4 +62,5 @@ machine=$(readelf -h "$dir/lastcall.stripped" | sed -n 's/^ *Machine: *//p')
 size=$(stat -c %s "$dir/lastcall.stripped")
 verdict="within the ${max_bytes}-byte target"
 [ "$size" -le "$max_bytes" ] || verdict="OVER the ${max_bytes}-byte target"
-echo "build-static: $dir/lastcall.stripped is ${size} bytes (${arch}, ${machine}; static, stripped; ${verdict})"
+echo "build-static: $dir/lastcall.stripped is ${size} bytes (${arch}, ${machine};" \
+  "static, stripped; ${verdict})"

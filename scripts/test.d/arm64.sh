@@ -47,7 +47,8 @@ lastcall=(qemu-aarch64-static "$binary")
 
 version=$("${lastcall[@]}" version) || fail "lastcall version exited $?"
 echo "arm64: ${version}"
-[[ "$version" =~ ^lastcall\ [0-9.]+\ \(commit\ ([0-9a-f]+|unknown)\)$ ]] || fail "unexpected version output: ${version}"
+[[ "$version" =~ ^lastcall\ [0-9.]+\ \(commit\ ([0-9a-f]+|unknown)\)$ ]] ||
+  fail "unexpected version output: ${version}"
 
 # The example configurations; the token file one names a path that exists only in its pod.
 echo "dev-token" >"$work/token"
@@ -75,4 +76,5 @@ code=0
 wait "$lastcall_pid" || code=$?
 check_drained "$code"
 echo "arm64: under qemu-aarch64-static: version, check, /readyz 200, prestop returned after" \
-  "${prestop_ms} ms with the app drained, /readyz 503, SIGTERM -> exit 0; binary ${size} bytes stripped"
+  "${prestop_ms} ms with the app drained, /readyz 503, SIGTERM -> exit 0;" \
+  "binary ${size} bytes stripped"

@@ -30,7 +30,9 @@ id=lastcall-ci-$$
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  for c in "$id-version" "$id-install" "$id"; do runc delete --force "$c" >/dev/null 2>&1 || true; done
+  for c in "$id-version" "$id-install" "$id"; do
+    runc delete --force "$c" >/dev/null 2>&1 || true
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -41,7 +43,8 @@ for tool in "${tools[@]}"; do command -v "$tool" >/dev/null || missing+=("$tool"
 if ((${#missing[@]})); then
   echo "image: installing ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
 fi
 
 ./scripts/build-image.sh | tee /dev/stderr | grep -q 'index sha256:' || fail "build-image.sh failed"
@@ -66,9 +69,10 @@ fi
 platforms=$(skopeo inspect --raw "oci:build-image/oci:$version" |
   jq -r '[.manifests[].platform | .os + "/" + .architecture] | sort | join(" ")')
 [ "$platforms" = "linux/amd64 linux/arm64" ] || fail "the image index lists '${platforms}'"
-for tar in "build-image/lastcall-$version-amd64.docker.tar" "build-image/lastcall-$version-arm64.docker.tar"; do
-  arch=$(skopeo inspect "docker-archive:$tar" | jq -r .Architecture)
-  [[ "$tar" == *"-$arch.docker.tar" ]] || fail "$tar holds a linux/${arch} image"
+for arch in amd64 arm64; do
+  tar=build-image/lastcall-$version-$arch.docker.tar
+  held=$(skopeo inspect "docker-archive:$tar" | jq -r .Architecture)
+  [ "$held" = "$arch" ] || fail "$tar holds a linux/${held} image"
 done
 skopeo inspect "oci-archive:build-image/lastcall-$version.oci.tar:$version-amd64" >/dev/null ||
   fail "the OCI archive does not hold ${version}-amd64"
@@ -91,7 +95,8 @@ bundle() {
       .process.args = [.process.args[0]] + $ARGS.positional
     | .process.terminal = false
     | .process.noNewPrivileges = true
-    | .process.capabilities = {bounding: [], effective: [], inheritable: [], permitted: [], ambient: []}
+    | .process.capabilities =
+        {bounding: [], effective: [], inheritable: [], permitted: [], ambient: []}
     | .root.readonly = true
     | .linux.namespaces |= map(select(.type != "network"))
     | .mounts += $mounts' "$@" <"$dir/config.json" >"$dir/config.json.new"
@@ -104,20 +109,25 @@ volume() {  # volume HOST_DIR CONTAINER_PATH -> a mount entry
 
 # What the image reports is what its labels say.
 bundle version "[]" version
-runc run --bundle "$work/version" "$id-version" >"$work/version.log" 2>&1 || fail "lastcall version exited $?"
+runc run --bundle "$work/version" "$id-version" >"$work/version.log" 2>&1 ||
+  fail "lastcall version exited $?"
 [ "$(cat "$work/version.log")" = "lastcall ${version} (commit ${revision})" ] ||
   fail "the image's binary says '$(cat "$work/version.log")', its labels ${version} and ${revision}"
 
 # The spec the image gave (umoci reads its config) runs /lastcall as 65532:65532.
 bundle install "[$(volume "$work/lastcall-bin" /lastcall-bin)]" install --to /lastcall-bin
-spec_user=$(jq -c '[.process.user.uid, .process.user.gid, .process.args[0]]' "$work/install/config.json")
-[ "$spec_user" = '[65532,65532,"/lastcall"]' ] || fail "the image runs ${spec_user}, not 65532:65532 /lastcall"
+spec_user=$(jq -c '[.process.user.uid, .process.user.gid, .process.args[0]]' \
+  "$work/install/config.json")
+[ "$spec_user" = '[65532,65532,"/lastcall"]' ] ||
+  fail "the image runs ${spec_user}, not 65532:65532 /lastcall"
 runc run --bundle "$work/install" "$id-install" >"$work/install.log" 2>&1 ||
   fail "the init step (lastcall install --to /lastcall-bin) exited $?"
 installed=$work/lastcall-bin/lastcall
 cmp "$installed" build-static/lastcall.stripped || fail "install copied something else"
-[ "$(stat -c '%a %u' "$installed")" = "755 65532" ] || fail "installed copy is $(stat -c '%a %u' "$installed")"
-echo "image: init step: install --to a volume, as 65532 on a read-only root: $(stat -c %s "$installed") bytes, mode 755"
+owner_mode=$(stat -c '%a %u' "$installed")
+[ "$owner_mode" = "755 65532" ] || fail "the installed copy has mode and owner ${owner_mode}"
+echo "image: init step: install --to a volume, as 65532 on a read-only root:" \
+  "$(stat -c %s "$installed") bytes, mode 755"
 
 start_example_app
 pids+=("$app_pid")
