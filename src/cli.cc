@@ -15,6 +15,7 @@
 
 #include "duration.h"
 #include "exit_status.h"
+#include "git_commit.h"
 #include "http_client.h"
 #include "version.h"
 

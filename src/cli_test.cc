@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "exit_status.h"
+#include "git_commit.h"
 #include "version.h"
 
 namespace lastcall {
