@@ -47,7 +47,8 @@ if ((${#missing[@]})); then
     "${missing[@]}" >/dev/null
 fi
 
-./scripts/build-image.sh | tee /dev/stderr | grep -q 'index sha256:' || fail "build-image.sh failed"
+./scripts/build-image.sh >"$work/build-image.log" 2>&1 || fail "scripts/build-image.sh exited $?"
+grep -E '^build-(image|static):' "$work/build-image.log"
 version=$(sed -n 's/^project(lastcall VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
 revision=$(skopeo inspect "oci:build-image/oci:$version-amd64" |
   jq -r '.Labels["org.opencontainers.image.revision"]')
@@ -60,12 +61,17 @@ for arch in amd64 arm64; do
     --tag "$version-$arch" --arg "REVISION=$revision" --binary "$binary" ||
     fail "the ${arch} image differs from the Dockerfile's final stage"
 done
-# ... and the comparison can fail: a Dockerfile with another entrypoint must not match.
-if node tests/deploy/image_matches_dockerfile.js \
-  --dockerfile tests/deploy/fixtures/dockerfile/wrong-entrypoint.Dockerfile \
-  --layout build-image/oci --tag "$version-amd64" --arg "REVISION=$revision" >/dev/null; then
-  fail "image_matches_dockerfile.js passed a Dockerfile with another ENTRYPOINT"
-fi
+# ... and the comparison can fail: the Dockerfile changed in one place must not match.
+for change in 's|^USER .*|USER 65533:65533|' 's|^CMD .*|CMD ["check"]|' \
+  's|org.opencontainers.image.title="lastcall"|org.opencontainers.image.title="lastcal"|' \
+  's|^COPY --from=build /lastcall /lastcall|COPY --from=build /lastcall /bin/lastcall|'; do
+  sed "$change" Dockerfile >"$work/Dockerfile.changed"
+  ! cmp -s Dockerfile "$work/Dockerfile.changed" || fail "sed '$change' changed nothing"
+  if node tests/deploy/image_matches_dockerfile.js --dockerfile "$work/Dockerfile.changed" \
+    --layout build-image/oci --tag "$version-amd64" --arg "REVISION=$revision" >/dev/null; then
+    fail "image_matches_dockerfile.js missed a change of the Dockerfile: sed '$change'"
+  fi
+done
 platforms=$(skopeo inspect --raw "oci:build-image/oci:$version" |
   jq -r '[.manifests[].platform | .os + "/" + .architecture] | sort | join(" ")')
 [ "$platforms" = "linux/amd64 linux/arm64" ] || fail "the image index lists '${platforms}'"
@@ -74,16 +80,18 @@ for arch in amd64 arm64; do
   held=$(skopeo inspect "docker-archive:$tar" | jq -r .Architecture)
   [ "$held" = "$arch" ] || fail "$tar holds a linux/${held} image"
 done
-skopeo inspect "oci-archive:build-image/lastcall-$version.oci.tar:$version-amd64" >/dev/null ||
-  fail "the OCI archive does not hold ${version}-amd64"
+archived=$(skopeo inspect --raw "oci-archive:build-image/lastcall-$version.oci.tar:$version" |
+  jq -r '[.manifests[].platform | .os + "/" + .architecture] | sort | join(" ")')
+[ "$archived" = "$platforms" ] || fail "the OCI archive's index lists '${archived}'"
 echo "image: both images match the Dockerfile; the index lists ${platforms}; the archives load"
 
 # --- run it as a pod would --------------------------------------------------------------------
 
 
-# The two volumes: emptyDirs are mode 0777.
+# The two volumes: emptyDirs are mode 0777. The app's user must reach them through $work too.
 mkdir -p "$work/lastcall-bin" "$work/lastcall-run"
 chmod 0777 "$work/lastcall-bin" "$work/lastcall-run"
+chmod 0711 "$work"
 
 # bundle NAME MOUNT_JSON ARG...: a runc bundle of the amd64 image whose process runs the image's
 # entrypoint with ARGs (a pod's `args:` replace the image's CMD), made as strict as the pod spec.
@@ -91,15 +99,17 @@ bundle() {
   local dir=$work/$1 mounts=$2
   shift 2
   umoci unpack --image "build-image/oci:$version-amd64" "$dir" >/dev/null
-  jq --argjson mounts "$mounts" --args '
-      .process.args = [.process.args[0]] + $ARGS.positional
+  local args
+  args=$(printf '%s\n' "$@" | jq -R . | jq -cs .)
+  jq --argjson mounts "$mounts" --argjson args "$args" '
+      .process.args = [.process.args[0]] + $args
     | .process.terminal = false
     | .process.noNewPrivileges = true
     | .process.capabilities =
         {bounding: [], effective: [], inheritable: [], permitted: [], ambient: []}
     | .root.readonly = true
     | .linux.namespaces |= map(select(.type != "network"))
-    | .mounts += $mounts' "$@" <"$dir/config.json" >"$dir/config.json.new"
+    | .mounts += $mounts' <"$dir/config.json" >"$dir/config.json.new"
   mv "$dir/config.json.new" "$dir/config.json"
 }
 volume() {  # volume HOST_DIR CONTAINER_PATH -> a mount entry
@@ -115,18 +125,24 @@ runc run --bundle "$work/version" "$id-version" >"$work/version.log" 2>&1 ||
   fail "the image's binary says '$(cat "$work/version.log")', its labels ${version} and ${revision}"
 
 # The spec the image gave (umoci reads its config) runs /lastcall as 65532:65532.
-bundle install "[$(volume "$work/lastcall-bin" /lastcall-bin)]" install --to /lastcall-bin
+# The init step as the component's manifest writes it (where it mounts the volume, where to).
+component=deploy/kubernetes/components/lastcall/sidecar.yaml
+install_dir=$(sed -n 's|.*args: \["install", "--to", "\([^"]*\)"\].*|\1|p' "$component")
+[ -n "$install_dir" ] || fail "no install step in ${component}"
+grep -q "mountPath: ${install_dir}\$" "$component" ||
+  fail "the component's install step does not mount its volume at ${install_dir}"
+bundle install "[$(volume "$work/lastcall-bin" "$install_dir")]" install --to "$install_dir"
 spec_user=$(jq -c '[.process.user.uid, .process.user.gid, .process.args[0]]' \
   "$work/install/config.json")
 [ "$spec_user" = '[65532,65532,"/lastcall"]' ] ||
   fail "the image runs ${spec_user}, not 65532:65532 /lastcall"
 runc run --bundle "$work/install" "$id-install" >"$work/install.log" 2>&1 ||
-  fail "the init step (lastcall install --to /lastcall-bin) exited $?"
+  fail "the init step (lastcall install --to ${install_dir}, a volume mounted there) exited $?"
 installed=$work/lastcall-bin/lastcall
 cmp "$installed" build-static/lastcall.stripped || fail "install copied something else"
 owner_mode=$(stat -c '%a %u' "$installed")
 [ "$owner_mode" = "755 65532" ] || fail "the installed copy has mode and owner ${owner_mode}"
-echo "image: init step: install --to a volume, as 65532 on a read-only root:" \
+echo "image: init step: install --to ${install_dir}, a volume, as 65532 on a read-only root:" \
   "$(stat -c %s "$installed") bytes, mode 755"
 
 start_example_app
