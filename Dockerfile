@@ -1,13 +1,18 @@
 # syntax=docker/dockerfile:1
 # lastcall's image: one static binary in an empty root filesystem, running as 65532:65532.
-#   docker build -t ghcr.io/lastcall/lastcall:0.1.0 .
+#   docker build -t ghcr.io/lastcall/lastcall:0.1.0 --build-arg REVISION=$(git rev-parse --short=12 HEAD) .
+#   docker buildx build --platform linux/amd64,linux/arm64 -t ghcr.io/lastcall/lastcall:0.1.0 .
 # The same image is the sidecar (`lastcall run`, the default command) and the init container that
 # copies the binary into a volume shared with the app (`lastcall install --to DIR`): the image has
 # no shell and no cp, so the binary copies itself. deploy/README.md shows both.
-# Checked statically by tests/deploy/check_dockerfile.sh (no docker engine needed).
+# Without a container engine, scripts/build-image.sh builds the same image (both architectures,
+# and the image index over them); tests/deploy/image_matches_dockerfile.js keeps the two equal,
+# and tests/deploy/check_dockerfile.sh checks this file statically.
 
 # --- build: Debian 12's packages (the same names as scripts/bootstrap.sh), the CI build script --
-FROM debian:12 AS build
+# On the build machine's platform: for another $TARGETARCH (buildx sets it) the script
+# cross-compiles (amd64 -> arm64: cmake/toolchain-aarch64.cmake), much faster than emulation.
+FROM --platform=$BUILDPLATFORM debian:12 AS build
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
@@ -17,7 +22,11 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN ./scripts/build-static.sh
+ARG TARGETARCH
+ARG REVISION=unknown
+# The context has no .git (.dockerignore): the commit comes in as REVISION.
+RUN LASTCALL_REVISION="$REVISION" ./scripts/build-static.sh --arch "$TARGETARCH" \
+ && cp build-static*/lastcall.stripped /lastcall
 
 # --- the image: nothing but the binary ---------------------------------------------------------
 FROM scratch
@@ -29,7 +38,7 @@ LABEL org.opencontainers.image.title="lastcall" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="https://github.com/lastcall/lastcall" \
       org.opencontainers.image.documentation="https://github.com/lastcall/lastcall/blob/main/deploy/README.md"
-COPY --from=build /src/build-static/lastcall.stripped /lastcall
+COPY --from=build /lastcall /lastcall
 USER 65532:65532
 # probes, metrics, status (`listen`); the control socket lives in a volume, not on a port
 EXPOSE 9901

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Installs lastcall's build and test dependencies from Debian 12 packages, then builds into build/.
 # Usage: ./scripts/bootstrap.sh            (idempotent; skips apt when everything is installed)
+# Installed later, by what needs them, so a machine that only builds natively stays lean: the
+# arm64 cross toolchain and libraries (scripts/cross-deps.sh, run by scripts/build-static.sh
+# --arch arm64; about a minute, ~250 MB), qemu-user-static (scripts/test.d/arm64.sh, ~380 MB),
+# and umoci, runc, skopeo and jq (scripts/test.d/image.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

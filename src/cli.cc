@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "exit_status.h"
+#include "git_commit.h"
 #include "version.h"
 
 namespace lastcall {
@@ -45,7 +46,7 @@ Finish DefineCheck(CLI::App* app, const Env& env) {
 Finish DefineVersion(CLI::App* /*app*/, const Env& /*env*/) {
   return [](ParsedCommand* out) {
     out->command = Command::kVersion;
-    out->output = std::string("lastcall ") + kVersion + "\n";
+    out->output = std::string("lastcall ") + kVersion + " (commit " + kGitCommit + ")\n";
   };
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "exit_status.h"
+#include "git_commit.h"
 #include "prestop_command.h"
 #include "version.h"
 
@@ -118,10 +119,15 @@ TEST_CASE("prestop help") {
 }
 
 TEST_CASE("version") {
+  // A commit hash from git, or "unknown" outside a checkout (cmake/Version.cmake).
+  const std::string commit = kGitCommit;
+  CHECK(
+      (commit == "unknown" ||
+       (commit.size() >= 7 && commit.find_first_not_of("0123456789abcdef") == std::string::npos)));
   for (const char* arg : {"version", "--version"}) {
     ParsedCommand parsed = Parse({arg});
     CHECK(parsed.command == Command::kVersion);
-    CHECK(parsed.output == std::string("lastcall ") + kVersion + "\n");
+    CHECK(parsed.output == std::string("lastcall ") + kVersion + " (commit " + kGitCommit + ")\n");
   }
 }
 

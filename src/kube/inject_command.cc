@@ -30,7 +30,10 @@ constexpr const char* kRunDir = "/var/run/lastcall";  // the default control soc
 constexpr const char* kImageBinary = "/lastcall";     // the binary inside the lastcall image
 constexpr int kListenPort = 9901;                     // the default `listen`
 constexpr int kUid = 65532;                           // the image's USER (and group)
-constexpr long long kKubernetesDefaultGrace = 30;     // terminationGracePeriodSeconds unset
+// Where the install step writes the binary: not kBinDir, since in lastcall's image /lastcall is
+// the binary itself (a file), and no mount point can be made below a file.
+constexpr const char* kInstallDir = "/lastcall-bin";
+constexpr long long kKubernetesDefaultGrace = 30;  // terminationGracePeriodSeconds unset
 
 // Where a pod template sits in each workload kind.
 struct WorkloadKind {
@@ -170,10 +173,10 @@ YAML::Node InstallContainer(const InjectOptions& options) {
   YAML::Node container = Map();
   container["name"] = StringNode(kInstallName);
   container["image"] = StringNode(options.image);
-  container["args"] = Seq({"install", "--to", kBinDir});
+  container["args"] = Seq({"install", "--to", kInstallDir});
   container["resources"] = Resources();
   container["securityContext"] = RestrictedSecurityContext();
-  container["volumeMounts"].push_back(Mount(kBinVolume, kBinDir, false));
+  container["volumeMounts"].push_back(Mount(kBinVolume, kInstallDir, false));
   return container;
 }
 

@@ -1,6 +1,7 @@
 #include "inject_command.h"
 
 #include <doctest/doctest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -140,6 +141,22 @@ TEST_CASE("inject: the grace period fits the budget and never shrinks") {
   CHECK(raised.notes[0] ==
         "document 1: Pod p: terminationGracePeriodSeconds raised from 120 to 157: lb_delay 5s + "
         "drain timeout 2m30s + exit delay 0s + margin 2s must fit");
+}
+
+TEST_CASE("inject: the install step writes outside /lastcall, which is a file in the image") {
+  // A container runtime cannot make a mount point below a file: an init container of lastcall's
+  // image that mounts its volume at /lastcall/bin never starts (found by running the image).
+  const InjectResult result = InjectManifests(ReadFixture("pod.yaml"), Defaults());
+  REQUIRE(result.ok);
+  const YAML::Node pod = YAML::Load(result.output)["spec"];
+  const YAML::Node install = pod["initContainers"][0];
+  REQUIRE(install["name"].as<std::string>() == "lastcall-install");
+  CHECK(install["args"][2].as<std::string>() == "/lastcall-bin");
+  REQUIRE(install["volumeMounts"].size() == 1);
+  CHECK(install["volumeMounts"][0]["mountPath"].as<std::string>() == "/lastcall-bin");
+  // The app still runs the copy at /lastcall/bin/lastcall, from the same volume.
+  CHECK(pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"][0].as<std::string>() ==
+        "/lastcall/bin/lastcall");
 }
 
 TEST_CASE("inject: --force replaces an existing preStop hook, and says so") {

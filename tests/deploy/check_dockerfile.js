@@ -262,4 +262,4 @@ function main(argv) {
 }
 
 if (require.main === module) process.exit(main(process.argv.slice(2)));
-module.exports = { check, parseDockerfile };
+module.exports = { check, parseDockerfile, stages };

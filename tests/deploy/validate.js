@@ -428,8 +428,18 @@ function checkWorkload(object, bundle, options = {}) {
   if (lastcall.command && (lastcall.command.length !== 1 || lastcall.command[0] !== kImageBinary)) {
     problems.push(`lastcall's command must be unset or ["${kImageBinary}"] (the image's ENTRYPOINT)`);
   }
+  // In lastcall's image /lastcall is the binary, a file: the runtime cannot make a mount point
+  // below it, and a container of that image mounting there never starts.
+  for (const container of [...inits, ...containers].filter((c) => c.image === lastcall.image)) {
+    for (const mount of container.volumeMounts || []) {
+      const at = path.posix.normalize(mount.mountPath || '');
+      if (at === kImageBinary || at.startsWith(`${kImageBinary}/`)) {
+        problems.push(`container ${container.name} mounts ${mount.name} at ${mount.mountPath}, below ${kImageBinary}, which is a file in lastcall's image: the container cannot start (mount it elsewhere, e.g. /lastcall-bin)`);
+      }
+    }
+  }
   if (options.version) {
-    const tag = (lastcall.image || '').split('/').pop().split(':')[1];
+    const tag = (lastcall.image || '').split('@')[0].split('/').pop().split(':')[1];  // name:tag[@digest]
     if (tag && tag !== options.version && tag !== `v${options.version}`) {
       problems.push(`lastcall's image tag ${tag} is not this version (${options.version})`);
     }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Offline validation of lastcall's Kubernetes manifests: renders each kustomize overlay under
-# deploy/kubernetes/overlays, and validates every object against the Kubernetes OpenAPI schema
-# and lastcall's wiring (validate.js: probes, preStop hook <-> config, grace period >= budget,
+# deploy/kubernetes/overlays and each kustomization under tests/deploy/fixtures/kustomize (the
+# component deploy/kubernetes/components/lastcall in a user's own kustomization), and validates
+# every object against the Kubernetes OpenAPI schema and lastcall's wiring (validate.js: probes, preStop hook <-> config, grace period >= budget,
 # resources, securityContext). Also validates `lastcall inject`'s reviewed outputs
 # (tests/fixtures/inject/*.{injected,native}.yaml) and, when the built binary has `inject`,
 # what the binary itself produces from the same inputs. Runs `lastcall check` on each workload's
@@ -50,7 +51,9 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 files=()
-for overlay in "$repo"/deploy/kubernetes/overlays/*/; do
+# The overlays, and a user's own kustomization that adds lastcall with the component
+# (fixtures/kustomize/*).
+for overlay in "$repo"/deploy/kubernetes/overlays/*/ "$here"/fixtures/kustomize/*/; do
   name=$(basename "$overlay")
   if ! "${render[@]}" "$overlay" >"$work/$name.yaml" 2>"$work/$name.err"; then
     echo "FAIL: ${render[*]} $overlay:" >&2

@@ -83,6 +83,11 @@ const execCases = [
     container(pod, 'app').lifecycle.preStop.exec.command.push('--control', '127.0.0.1:9902');
   }, "its control 127.0.0.1:9902 is not lastcall's (unix:///var/run/lastcall/control.sock)"],
   ['no install step', (o, pod) => { pod.initContainers = pod.initContainers.filter((c) => c.name !== 'lastcall-install'); }, 'no init container runs "lastcall install --to DIR" into volume lastcall-bin'],
+  ['install below the image binary', (o, pod) => {
+    const install = container(pod, 'lastcall-install');
+    install.args = ['install', '--to', '/lastcall/bin'];
+    install.volumeMounts[0].mountPath = '/lastcall/bin';
+  }, 'container lastcall-install mounts lastcall-bin at /lastcall/bin, below /lastcall, which is a file in lastcall\'s image'],
   ['install into another directory', (o, pod) => { container(pod, 'lastcall-install').args = ['install', '--to', '/elsewhere']; }, 'no init container runs "lastcall install --to DIR"'],
   ['the app outside the socket group', (o, pod) => { delete pod.securityContext.supplementalGroups; }, 'cannot connect to the control socket (mode 0660, group 65532)'],
   ['a writable root filesystem', (o, pod) => { container(pod, 'lastcall').securityContext.readOnlyRootFilesystem = false; }, 'lastcall: securityContext.readOnlyRootFilesystem must be true'],
