@@ -400,6 +400,8 @@ const std::vector<std::pair<std::string_view, MonitorKind>> kMonitorKinds = {
     {"prometheus", MonitorKind::kPrometheus},
     {"connections", MonitorKind::kConnections},
     {"none", MonitorKind::kNone}};
+const std::vector<std::pair<std::string_view, ConnectionCount>> kConnectionCounts = {
+    {"connections", ConnectionCount::kConnections}, {"in_flight", ConnectionCount::kInFlight}};
 const std::vector<std::pair<std::string_view, RefusedMeans>> kRefusedMeans = {
     {"drained", RefusedMeans::kDrained}, {"error", RefusedMeans::kError}};
 const std::vector<std::pair<std::string_view, LogFormat>> kLogFormats = {
@@ -555,12 +557,40 @@ std::vector<KeySpec> BuildKeySpecs() {
       },
       [](const Config& c) { return "[" + Join(c.shutdown.signals, ", ") + "]"; }));
   specs.push_back(Scalar(
-      Key("shutdown.lb_delay", "lb-delay", "DURATION", "5s",
-          "once unready, how long load balancers need to stop routing to the pod"),
+      Key("shutdown.lb_delay", "lb-delay", "DURATION|auto", "5s",
+          "once unready, how long load balancers need to stop routing to the pod; auto: until "
+          "traffic to the app's ports stops (see shutdown.lb_auto)"),
       [](Config& c, std::string_view t) {
+        c.shutdown.lb_auto.enabled = Lower(t) == "auto";
+        if (c.shutdown.lb_auto.enabled) return std::string();
         return SetDuration(&c.shutdown.lb_delay, t, Zero::kAllowed);
       },
-      [](const Config& c) { return FormatDuration(c.shutdown.lb_delay); }));
+      [](const Config& c) {
+        return c.shutdown.lb_auto.enabled ? std::string("auto")
+                                          : FormatDuration(c.shutdown.lb_delay);
+      }));
+  specs.push_back(Scalar(
+      Key("shutdown.lb_auto.min", "lb-auto-min", "DURATION", "1s",
+          "lb_delay auto: the shortest wait, whatever the traffic"),
+      [](Config& c, std::string_view t) {
+        return SetDuration(&c.shutdown.lb_auto.min, t, Zero::kAllowed);
+      },
+      [](const Config& c) { return FormatDuration(c.shutdown.lb_auto.min); }));
+  specs.push_back(Scalar(
+      Key("shutdown.lb_auto.max", "lb-auto-max", "DURATION", "30s",
+          "lb_delay auto: the longest wait (the timing budget counts this)"),
+      [](Config& c, std::string_view t) {
+        return SetDuration(&c.shutdown.lb_auto.max, t, Zero::kForbidden);
+      },
+      [](const Config& c) { return FormatDuration(c.shutdown.lb_auto.max); }));
+  specs.push_back(Scalar(
+      Key("shutdown.lb_auto.quiet", "lb-auto-quiet", "DURATION", "1s",
+          "lb_delay auto: the wait ends once no new connection or request reached the app's "
+          "ports for this long"),
+      [](Config& c, std::string_view t) {
+        return SetDuration(&c.shutdown.lb_auto.quiet, t, Zero::kForbidden);
+      },
+      [](const Config& c) { return FormatDuration(c.shutdown.lb_auto.quiet); }));
   specs.push_back(Scalar(
       Key("shutdown.drain.trigger.url", "drain-url", "URL", "\"http://127.0.0.1:8080/drain\"",
           "the app's drain endpoint, called when draining starts; \"\" calls nothing"),
@@ -681,6 +711,13 @@ std::vector<KeySpec> BuildKeySpecs() {
       [](const Config& c) {
         return std::string(c.shutdown.drain.monitor.count_close_wait ? "true" : "false");
       }));
+  specs.push_back(Scalar(
+      Key("shutdown.drain.monitor.count", "monitor-count", "connections|in_flight", "connections",
+          "connections: count every connection, or only those with a request in flight"),
+      [](Config& c, std::string_view t) {
+        return SetEnum(&c.shutdown.drain.monitor.count, t, kConnectionCounts, "count");
+      },
+      [](const Config& c) { return EnumName(c.shutdown.drain.monitor.count, kConnectionCounts); }));
   specs.push_back(Scalar(
       Key("shutdown.drain.timeout", "drain-timeout", "DURATION", "20s",
           "the longest draining may take before lastcall gives up"),
@@ -809,6 +846,9 @@ class Loader {
     // Combinations are only meaningful once every single value is valid.
     if (problems_.empty()) CheckCombinations();
     if (!problems_.empty()) throw ConfigError(problems_);
+    // Everything that bounds the sequence (budget, deadlines) reads lb_delay: with auto, the
+    // longest the wait can last.
+    if (config_.shutdown.lb_auto.enabled) config_.shutdown.lb_delay = config_.shutdown.lb_auto.max;
     LoadedConfig loaded;
     loaded.config = config_;
     for (const auto& [key, origin] : origins_) {
@@ -1185,6 +1225,18 @@ class Loader {
                                    "shutdown.drain.monitor.url (--monitor-url), or use monitor "
                                    "kind connections or none");
     }
+    const LbAutoConfig& lb_auto = config_.shutdown.lb_auto;
+    if (lb_auto.enabled && lb_auto.min > lb_auto.max) {
+      Problem(
+          WhereIs(IsSet("shutdown.lb_auto.min") ? "shutdown.lb_auto.min" : "shutdown.lb_auto.max"),
+          "shutdown.lb_auto.min " + FormatDuration(lb_auto.min) +
+              " is longer than shutdown.lb_auto.max " + FormatDuration(lb_auto.max));
+    }
+    if (lb_auto.enabled && monitor.ports.empty()) {
+      Problem(WhereIs("shutdown.drain.monitor.ports"),
+              "lb_delay auto watches the app's ports, shutdown.drain.monitor.ports "
+              "(--monitor-port): give at least one");
+    }
     if (monitor.kind == MonitorKind::kPrometheus && monitor.metric.empty()) {
       Problem(WhereIs("shutdown.drain.monitor.kind"),
               "the prometheus monitor needs shutdown.drain.monitor.metric (--monitor-metric), "
@@ -1247,7 +1299,7 @@ class Loader {
                          " is not shorter than shutdown.drain.timeout " +
                          FormatDuration(shutdown.drain.timeout) + ": the app is polled once");
     }
-    if (shutdown.lb_delay.count() == 0) {
+    if (shutdown.lb_delay.count() == 0 && !shutdown.lb_auto.enabled) {
       warnings.push_back(
           "shutdown.lb_delay is 0s: load balancers keep routing to the pod for a few seconds "
           "after it turns unready, and those requests may be refused");
