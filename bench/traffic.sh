@@ -74,18 +74,18 @@ json_ms() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
 # lb MODE LASTCALL_FLAGS...: prints the lb wait (unready -> draining) in ms.
 lb_round() {
   start -- "$@"
-  local t0
-  t0=$(now_ms)
   prestop >"$tmp/result.json" &
   local hook=$!
   # The balancer keeps sending for 1 s after the trigger, then stops (endpoint removed).
   wrk -t1 -c4 -d1s "http://127.0.0.1:$app_port/work?ms=5" >/dev/null 2>&1
-  local last=$(($(now_ms) - t0))
   wait "$hook"
-  local unready
+  local unready last
   unready=$(sed -n 's/.*"phase_durations_ms":{"unready":\([0-9]*\).*/\1/p' "$tmp/result.json")
+  # lb_delay auto dates the last request it saw ("the last at +1.234s after unready").
+  last=$(sed -n 's/.*the last at +\([0-9.]*\)s after unready.*/\1/p' "$tmp/result.json" |
+    awk '{printf "%d", $1 * 1000}')
   stop_all
-  echo "$unready $last"
+  echo "$unready ${last:--}"
 }
 
 # count MODE: prints the drain time in ms with 8 idle keep-alive connections and an 800 ms request.
@@ -155,7 +155,7 @@ row() { printf '%-58s %8s %8s\n' "$1" "$(cut -d' ' -f1 "$2" | median)" "$(cut -d
 printf '%-58s %8s %8s   (ms, %s rounds)\n' "" median p95 "$rounds"
 row "lb wait, fixed lb_delay 5s" "$tmp/lb_fixed"
 row "lb wait, lb_delay auto (min 1s, quiet 1s), load stops at +1s" "$tmp/lb_auto"
-printf '%-58s %8s\n' "  (the load's last request, ms after the trigger)" \
+printf '%-58s %8s\n' "  (the last request it saw, ms after the trigger)" \
   "$(cut -d' ' -f2 "$tmp/lb_auto" | median)"
 row "drain, count: connections (8 idle keep-alive + 800ms)" "$tmp/count_connections"
 row "drain, count: in_flight (8 idle keep-alive + 800ms)" "$tmp/count_in_flight"

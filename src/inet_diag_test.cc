@@ -10,6 +10,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <array>
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -22,6 +25,15 @@ void Append(std::vector<uint8_t>& bytes, const T& value) {
   const size_t at = bytes.size();
   bytes.resize(at + sizeof(T));
   std::memcpy(bytes.data() + at, &value, sizeof(T));
+}
+
+// Overwrites bytes [offset, offset + sizeof(T)) with `value`.
+template <typename T>
+void Store(std::vector<uint8_t>& bytes, size_t offset, const T& value) {
+  std::array<uint8_t, sizeof(T)> raw;
+  std::memcpy(raw.data(), &value, sizeof(T));
+  REQUIRE(offset + sizeof(T) <= bytes.size());
+  std::copy(raw.begin(), raw.end(), bytes.begin() + static_cast<std::ptrdiff_t>(offset));
 }
 
 void Pad4(std::vector<uint8_t>& bytes) {
@@ -195,7 +207,7 @@ TEST_CASE("inet_diag: malformed datagrams are refused with where and what") {
   {
     auto bytes = good;
     const uint32_t length = 8;
-    std::memcpy(bytes.data(), &length, sizeof(length));
+    Store(bytes, 0, length);
     cases.push_back({bytes, "message 1 at byte 0: length 8 is shorter than its header"});
   }
   {
@@ -209,7 +221,7 @@ TEST_CASE("inet_diag: malformed datagrams are refused with where and what") {
     // The header's length cut to hold only half of inet_diag_msg.
     auto bytes = good;
     const uint32_t length = sizeof(nlmsghdr) + 36;
-    std::memcpy(bytes.data(), &length, sizeof(length));
+    Store(bytes, 0, length);
     bytes.resize(length);
     cases.push_back({bytes,
                      "message 1 at byte 0: payload of 36 bytes is shorter than "
@@ -220,7 +232,7 @@ TEST_CASE("inet_diag: malformed datagrams are refused with where and what") {
     auto bytes = good;
     const size_t attr_at = sizeof(nlmsghdr) + sizeof(inet_diag_msg);
     const uint16_t length = 60000;
-    std::memcpy(bytes.data() + attr_at, &length, sizeof(length));
+    Store(bytes, attr_at, length);
     cases.push_back({bytes,
                      "message 1 at byte 0: attribute at byte 72 has length 60000, "
                      "outside the message"});

@@ -306,7 +306,7 @@ TEST_CASE("lb_delay auto: DRAINING begins once traffic to the app's ports stoppe
       LbAutoConfig{true, milliseconds(1000), milliseconds(30000), milliseconds(1000)};
   h.config.shutdown.lb_delay = milliseconds(30000);  // what the loader sets: the bound
   testing::ScriptedTraffic traffic(h.clock);
-  traffic.requests = {milliseconds(400), milliseconds(1700)};
+  traffic.requests = {milliseconds(400), milliseconds(1300), milliseconds(1700)};
   SequenceStart start;
   start.source = TriggerSource::kSignal;
   start.triggered_at = h.clock.Now();

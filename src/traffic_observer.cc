@@ -223,9 +223,11 @@ std::optional<TrafficSnapshot> ObserveWithNetlink(const std::vector<int>& ports,
   ::setsockopt(netlink.fd(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   TrafficSnapshot snapshot;
   snapshot.source = TrafficSource::kNetlink;
-  snapshot.taken = std::chrono::steady_clock::now();
   if (!Dump(netlink.fd(), false, 1, ports, snapshot, error)) return std::nullopt;
   if (!Dump(netlink.fd(), true, 2, ports, snapshot, error)) return std::nullopt;
+  // Stamped after the dumps: the kernel's "ms since" figures then date traffic no earlier than
+  // it happened (a late stamp only makes quiet look shorter, the safe side).
+  snapshot.taken = std::chrono::steady_clock::now();
   return snapshot;
 }
 

@@ -92,7 +92,8 @@ struct Observation {
 class TrafficObserver {
  public:
   virtual ~TrafficObserver() = default;
-  // One snapshot of the sockets on the ports, stamped with steady_clock::now(). Thread-compatible.
+  // One snapshot of the sockets on the ports, stamped with steady_clock::now() once read.
+  // Thread-compatible.
   virtual Observation Observe() = 0;
 };
 
