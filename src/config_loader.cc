@@ -471,10 +471,10 @@ class Loader {
     }
     const LbAutoConfig& lb_auto = config_.shutdown.lb_auto;
     if (lb_auto.enabled && lb_auto.min > lb_auto.max) {
-      Problem(WhereIs(IsSet("shutdown.lb_auto.min") ? "shutdown.lb_auto.min"
-                                                     : "shutdown.lb_auto.max"),
-              "shutdown.lb_auto.min " + FormatDuration(lb_auto.min) +
-                  " is longer than shutdown.lb_auto.max " + FormatDuration(lb_auto.max));
+      Problem(
+          WhereIs(IsSet("shutdown.lb_auto.min") ? "shutdown.lb_auto.min" : "shutdown.lb_auto.max"),
+          "shutdown.lb_auto.min " + FormatDuration(lb_auto.min) +
+              " is longer than shutdown.lb_auto.max " + FormatDuration(lb_auto.max));
     }
     if (lb_auto.enabled && monitor.ports.empty()) {
       Problem(WhereIs("shutdown.drain.monitor.ports"),
