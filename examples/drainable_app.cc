@@ -18,8 +18,10 @@
 // On SIGTERM or SIGINT it shuts down the way Go's http.Server.Shutdown does: close the listener,
 // let the requests being handled finish (bounded by --shutdown-timeout), exit 0 without waiting
 // for idle keep-alive connections. With --naive it exits at once instead, dropping in-flight
-// work: the baseline of an app without graceful shutdown. Signals are blocked and collected by
-// one thread with sigwait; nothing runs in an asynchronous handler.
+// work: the baseline of an app without graceful shutdown. With --push-drained URL it tells the
+// sidecar itself (POST URL, e.g. lastcall's http://127.0.0.1:9902/drained) the moment it is
+// draining with nothing in flight, instead of waiting for the next poll. Signals are blocked and
+// collected by one thread with sigwait; nothing runs in an asynchronous handler.
 //
 // Exit codes: 0 clean shutdown; 1 shutdown timed out with work still in flight, or the server
 // failed (port in use, accept error); 2 bad flags.
@@ -72,6 +74,7 @@ struct Options {
   bool drain_exit = false;                // shut down by itself once drained
   bool drain_endpoint = true;             // serve /drain (off: 404, an app implementing nothing)
   bool log_requests = false;              // one stdout line per request
+  std::string push_drained;  // http://HOST:PORT/PATH to POST once drained (lastcall's /drained)
 };
 
 // Parses Go-style durations made of <integer><unit> parts, unit one of ms, s, m, h ("250ms",
@@ -178,28 +181,45 @@ class AppState {
     cv_.notify_all();
   }
 
+  // Called once, outside the lock, when the app is draining and nothing is in flight.
+  void OnDrained(std::function<void()> push) {
+    std::lock_guard lock(mu_);
+    push_ = std::move(push);
+  }
+
   void BeginRequest(RequestKind kind) {
     std::lock_guard lock(mu_);
     ++active_requests_;
     if (kind == RequestKind::kWork) ++inflight_;
   }
   void EndRequest(RequestKind kind) {
-    std::lock_guard lock(mu_);
-    --active_requests_;
-    if (kind == RequestKind::kWork) {
-      --inflight_;
-      ++served_;
-      MaybeStopWhenDrainedLocked();
+    std::function<void()> push;
+    {
+      std::lock_guard lock(mu_);
+      --active_requests_;
+      if (kind == RequestKind::kWork) {
+        --inflight_;
+        ++served_;
+        MaybeStopWhenDrainedLocked();
+        push = TakePushLocked();
+      }
+      cv_.notify_all();
     }
-    cv_.notify_all();
+    if (push) push();
   }
 
   // Returns true on the first call only.
   bool StartDraining() {
-    std::lock_guard lock(mu_);
-    const bool first = !draining_;
-    draining_ = true;
-    MaybeStopWhenDrainedLocked();
+    std::function<void()> push;
+    bool first = false;
+    {
+      std::lock_guard lock(mu_);
+      first = !draining_;
+      draining_ = true;
+      MaybeStopWhenDrainedLocked();
+      push = TakePushLocked();
+    }
+    if (push) push();
     return first;
   }
 
@@ -249,8 +269,17 @@ class AppState {
     }
   }
 
+  // The push callback, once: when draining with nothing in flight.
+  std::function<void()> TakePushLocked() {
+    if (!push_ || pushed_ || !draining_ || inflight_ != 0) return {};
+    pushed_ = true;
+    return push_;
+  }
+
   const bool drain_exit_;
   mutable std::mutex mu_;
+  std::function<void()> push_;  // GUARDED_BY(mu_)
+  bool pushed_ = false;         // GUARDED_BY(mu_)
   std::condition_variable cv_;
   bool draining_ = false;           // GUARDED_BY(mu_)
   bool shutting_down_ = false;      // GUARDED_BY(mu_)
@@ -428,6 +457,10 @@ Options ParseOptions(int argc, char** argv) {
       ->envname("DRAINABLE_APP_NO_DRAIN_ENDPOINT");
   cli.add_flag("--log-requests", options.log_requests, "Print one stdout line per request")
       ->envname("DRAINABLE_APP_LOG_REQUESTS");
+  cli.add_option("--push-drained", options.push_drained,
+                 "Once drained, POST here (lastcall's control endpoint, e.g. "
+                 "http://127.0.0.1:9902/drained) instead of waiting to be polled")
+      ->envname("DRAINABLE_APP_PUSH_DRAINED");
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -437,6 +470,11 @@ Options ParseOptions(int argc, char** argv) {
   const std::optional<milliseconds> timeout = ParseDuration(shutdown_timeout);
   if (!timeout) {
     Log("invalid --shutdown-timeout \"" + shutdown_timeout + "\": want e.g. 500ms, 30s, 1m30s");
+    std::exit(2);
+  }
+  if (!options.push_drained.empty() && (options.push_drained.rfind("http://", 0) != 0 ||
+                                        options.push_drained.find('/', 7) == std::string::npos)) {
+    Log("invalid --push-drained \"" + options.push_drained + "\": want http://HOST:PORT/PATH");
     std::exit(2);
   }
   options.shutdown_timeout = *timeout;
@@ -469,6 +507,20 @@ int main(int argc, char** argv) {
   }
 
   AppState state(options.drain_exit);
+  if (!options.push_drained.empty()) {
+    // On a thread of its own: the last request's thread must not wait on the sidecar.
+    state.OnDrained([url = options.push_drained] {
+      std::thread([url] {
+        const size_t path_at = url.find('/', 7);
+        httplib::Client client(url.substr(0, path_at));
+        client.set_connection_timeout(2, 0);
+        client.set_read_timeout(2, 0);
+        const httplib::Result result = client.Post(url.substr(path_at));
+        Log("drained: pushed to " + url + ": " +
+            (result ? std::to_string(result->status) : httplib::to_string(result.error())));
+      }).detach();
+    });
+  }
   AppServer server;
   server.new_task_queue = [&state, threads = options.threads] {
     return new CountingThreadPool(threads, state);

@@ -49,6 +49,7 @@ long long Budget::MinimumGraceSeconds() const { return (total.count() + 999) / 1
 Budget ComputeBudget(const Config& config) {
   Budget budget;
   budget.lb_delay = config.shutdown.lb_delay;
+  budget.lb_auto = config.shutdown.lb_auto.enabled;
   budget.drain_timeout = config.shutdown.drain.timeout;
   budget.exit_delay = config.shutdown.exit_delay;
   budget.margin = Config::kBudgetMargin;
@@ -58,8 +59,9 @@ Budget ComputeBudget(const Config& config) {
 }
 
 std::string FormatBudget(const Budget& budget) {
-  std::string sum = "lb_delay " + FormatDuration(budget.lb_delay) + " + drain.timeout " +
-                    FormatDuration(budget.drain_timeout) + " + exit_delay " +
+  std::string sum = (budget.lb_auto ? "lb_delay auto (max " + FormatDuration(budget.lb_delay) + ")"
+                                    : "lb_delay " + FormatDuration(budget.lb_delay)) +
+                    " + drain.timeout " + FormatDuration(budget.drain_timeout) + " + exit_delay " +
                     FormatDuration(budget.exit_delay) + " + margin " +
                     FormatDuration(budget.margin) + " = " + FormatDuration(budget.total);
   std::string grace = "grace_period " + FormatDuration(budget.grace_period);

@@ -12,6 +12,7 @@ namespace lastcall {
 
 struct Budget {
   Millis lb_delay{0};
+  bool lb_auto = false;  // lb_delay is auto's bound, lb_auto.max
   Millis drain_timeout{0};
   Millis exit_delay{0};
   Millis margin{Config::kBudgetMargin};

@@ -154,7 +154,7 @@ TEST_CASE("usage errors say what is wrong and suggest the fix") {
        "lastcall run: unknown flag --frobnicate\nRun 'lastcall run --help' for usage.\n"},
       {{"--frobnicate"}, "lastcall: unknown flag --frobnicate\nRun 'lastcall --help' for usage.\n"},
       {{"run", "--lb-delay"},
-       "lastcall run: --lb-delay: 1 required DURATION missing\nRun 'lastcall run --help' for "
+       "lastcall run: --lb-delay: 1 required DURATION|auto missing\nRun 'lastcall run --help' for "
        "usage.\n"},
       {{"run", "extra"},
        "lastcall run: The following argument was not expected: extra\nRun 'lastcall run --help' "

@@ -20,6 +20,10 @@ enum class RefusedMeans { kDrained, kError };
 
 enum class MonitorKind { kStatus, kJson, kPrometheus, kConnections, kNone };
 
+// What the connections monitor counts: every connection, or only those with a request in flight
+// (the kernel's tcp_info says whether the app owes an answer; idle keep-alive ones do not count).
+enum class ConnectionCount { kConnections, kInFlight };
+
 enum class LogFormat { kText, kJson };
 
 struct DrainTriggerConfig {
@@ -42,6 +46,7 @@ struct MonitorConfig {
   Millis timeout{1000};                  // per poll request
   RefusedMeans refused_means = RefusedMeans::kDrained;
   bool count_close_wait = false;  // connections: also count CLOSE_WAIT sockets
+  ConnectionCount count = ConnectionCount::kConnections;  // connections: what counts
 };
 
 struct DrainConfig {
@@ -50,9 +55,20 @@ struct DrainConfig {
   Millis timeout{20000};  // from the start of DRAINING to TIMED_OUT
 };
 
+// lb_delay: auto: instead of a fixed time, the wait for load balancers ends once the traffic to
+// the app's ports (shutdown.drain.monitor.ports) has stopped, as the kernel sees it.
+struct LbAutoConfig {
+  bool enabled = false;  // shutdown.lb_delay: auto
+  Millis min{1000};      // the wait lasts at least this long (the user's floor)
+  Millis max{30000};     // and at most this long; lb_delay holds this bound when enabled
+  Millis quiet{1000};    // ends once no new connection or request byte arrived for this long
+};
+
 struct ShutdownConfig {
   std::vector<std::string> signals{"SIGTERM", "SIGINT"};  // signals that start the sequence
   Millis lb_delay{5000};  // UNREADY -> DRAINING: time for load balancers to stop routing
+                          // (with lb_auto.enabled: its upper bound, lb_auto.max)
+  LbAutoConfig lb_auto;
   DrainConfig drain;
   Millis exit_delay{0};        // after DRAINED/TIMED_OUT, before exit
   Millis grace_period{30000};  // the pod's terminationGracePeriodSeconds

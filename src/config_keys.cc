@@ -211,6 +211,8 @@ const std::vector<std::pair<std::string_view, MonitorKind>> kMonitorKinds = {
     {"prometheus", MonitorKind::kPrometheus},
     {"connections", MonitorKind::kConnections},
     {"none", MonitorKind::kNone}};
+const std::vector<std::pair<std::string_view, ConnectionCount>> kConnectionCounts = {
+    {"connections", ConnectionCount::kConnections}, {"in_flight", ConnectionCount::kInFlight}};
 const std::vector<std::pair<std::string_view, RefusedMeans>> kRefusedMeans = {
     {"drained", RefusedMeans::kDrained}, {"error", RefusedMeans::kError}};
 const std::vector<std::pair<std::string_view, LogFormat>> kLogFormats = {
@@ -361,12 +363,40 @@ std::vector<KeySpec> BuildKeySpecs() {
       },
       [](const Config& c) { return "[" + Join(c.shutdown.signals, ", ") + "]"; }));
   specs.push_back(Scalar(
-      Key("shutdown.lb_delay", "lb-delay", "DURATION", "5s",
-          "once unready, how long load balancers need to stop routing to the pod"),
+      Key("shutdown.lb_delay", "lb-delay", "DURATION|auto", "5s",
+          "once unready, how long load balancers need to stop routing to the pod; auto: until "
+          "traffic to the app's ports stops (see shutdown.lb_auto)"),
       [](Config& c, std::string_view t) {
+        c.shutdown.lb_auto.enabled = ToLowerAscii(t) == "auto";
+        if (c.shutdown.lb_auto.enabled) return std::string();
         return SetDuration(&c.shutdown.lb_delay, t, Zero::kAllowed);
       },
-      [](const Config& c) { return FormatDuration(c.shutdown.lb_delay); }));
+      [](const Config& c) {
+        return c.shutdown.lb_auto.enabled ? std::string("auto")
+                                          : FormatDuration(c.shutdown.lb_delay);
+      }));
+  specs.push_back(Scalar(
+      Key("shutdown.lb_auto.min", "lb-auto-min", "DURATION", "1s",
+          "lb_delay auto: the shortest wait, whatever the traffic"),
+      [](Config& c, std::string_view t) {
+        return SetDuration(&c.shutdown.lb_auto.min, t, Zero::kAllowed);
+      },
+      [](const Config& c) { return FormatDuration(c.shutdown.lb_auto.min); }));
+  specs.push_back(Scalar(
+      Key("shutdown.lb_auto.max", "lb-auto-max", "DURATION", "30s",
+          "lb_delay auto: the longest wait (the timing budget counts this)"),
+      [](Config& c, std::string_view t) {
+        return SetDuration(&c.shutdown.lb_auto.max, t, Zero::kForbidden);
+      },
+      [](const Config& c) { return FormatDuration(c.shutdown.lb_auto.max); }));
+  specs.push_back(Scalar(
+      Key("shutdown.lb_auto.quiet", "lb-auto-quiet", "DURATION", "1s",
+          "lb_delay auto: the wait ends once no new connection or request reached the app's "
+          "ports for this long"),
+      [](Config& c, std::string_view t) {
+        return SetDuration(&c.shutdown.lb_auto.quiet, t, Zero::kForbidden);
+      },
+      [](const Config& c) { return FormatDuration(c.shutdown.lb_auto.quiet); }));
   specs.push_back(Scalar(
       Key("shutdown.drain.trigger.url", "drain-url", "URL", "\"http://127.0.0.1:8080/drain\"",
           "the app's drain endpoint, called when draining starts; \"\" calls nothing"),
@@ -487,6 +517,13 @@ std::vector<KeySpec> BuildKeySpecs() {
       [](const Config& c) {
         return std::string(c.shutdown.drain.monitor.count_close_wait ? "true" : "false");
       }));
+  specs.push_back(Scalar(
+      Key("shutdown.drain.monitor.count", "monitor-count", "connections|in_flight", "connections",
+          "connections: count every connection, or only those with a request in flight"),
+      [](Config& c, std::string_view t) {
+        return SetEnum(&c.shutdown.drain.monitor.count, t, kConnectionCounts, "count");
+      },
+      [](const Config& c) { return EnumName(c.shutdown.drain.monitor.count, kConnectionCounts); }));
   specs.push_back(Scalar(
       Key("shutdown.drain.timeout", "drain-timeout", "DURATION", "20s",
           "the longest draining may take before lastcall gives up"),

@@ -90,6 +90,9 @@ class Loader {
     // Combinations are only meaningful once every single value is valid.
     if (problems_.empty()) CheckCombinations();
     if (!problems_.empty()) throw ConfigError(problems_);
+    // Everything that bounds the sequence (budget, deadlines) reads lb_delay: with auto, the
+    // longest the wait can last.
+    if (config_.shutdown.lb_auto.enabled) config_.shutdown.lb_delay = config_.shutdown.lb_auto.max;
     LoadedConfig loaded;
     loaded.config = config_;
     for (const auto& [key, origin] : origins_) {
@@ -466,6 +469,18 @@ class Loader {
                                    "shutdown.drain.monitor.url (--monitor-url), or use monitor "
                                    "kind connections or none");
     }
+    const LbAutoConfig& lb_auto = config_.shutdown.lb_auto;
+    if (lb_auto.enabled && lb_auto.min > lb_auto.max) {
+      Problem(
+          WhereIs(IsSet("shutdown.lb_auto.min") ? "shutdown.lb_auto.min" : "shutdown.lb_auto.max"),
+          "shutdown.lb_auto.min " + FormatDuration(lb_auto.min) +
+              " is longer than shutdown.lb_auto.max " + FormatDuration(lb_auto.max));
+    }
+    if (lb_auto.enabled && monitor.ports.empty()) {
+      Problem(WhereIs("shutdown.drain.monitor.ports"),
+              "lb_delay auto watches the app's ports, shutdown.drain.monitor.ports "
+              "(--monitor-port): give at least one");
+    }
     if (monitor.kind == MonitorKind::kPrometheus && monitor.metric.empty()) {
       Problem(WhereIs("shutdown.drain.monitor.kind"),
               "the prometheus monitor needs shutdown.drain.monitor.metric (--monitor-metric), "
@@ -528,7 +543,7 @@ class Loader {
                          " is not shorter than shutdown.drain.timeout " +
                          FormatDuration(shutdown.drain.timeout) + ": the app is polled once");
     }
-    if (shutdown.lb_delay.count() == 0) {
+    if (shutdown.lb_delay.count() == 0 && !shutdown.lb_auto.enabled) {
       warnings.push_back(
           "shutdown.lb_delay is 0s: load balancers keep routing to the pod for a few seconds "
           "after it turns unready, and those requests may be refused");

@@ -95,6 +95,7 @@ readiness:
 shutdown:
   signals: [TERM, sigusr1]
   lb_delay: 7s
+  lb_auto: {min: 2s, max: 9s, quiet: 500ms}
   drain:
     trigger:
       url: http://127.0.0.1:8081/admin/drain
@@ -116,6 +117,7 @@ shutdown:
       timeout: 300ms
       refused_means: error
       count_close_wait: true
+      count: in_flight
     timeout: 1m30s
   exit_delay: 1s
   grace_period: 2m
@@ -136,6 +138,10 @@ log:
   CHECK(c.readiness.timeout == Millis{250});
   CHECK(c.shutdown.signals == std::vector<std::string>{"SIGTERM", "SIGUSR1"});
   CHECK(c.shutdown.lb_delay == seconds{7});
+  CHECK_FALSE(c.shutdown.lb_auto.enabled);  // lb_delay is a duration: the lb_auto keys wait
+  CHECK(c.shutdown.lb_auto.min == seconds{2});
+  CHECK(c.shutdown.lb_auto.max == seconds{9});
+  CHECK(c.shutdown.lb_auto.quiet == Millis{500});
   CHECK(c.shutdown.drain.trigger.url == "http://127.0.0.1:8081/admin/drain");
   CHECK(c.shutdown.drain.trigger.method == "PUT");
   using Header = std::pair<std::string, std::string>;
@@ -155,6 +161,7 @@ log:
   CHECK(m.timeout == Millis{300});
   CHECK(m.refused_means == RefusedMeans::kError);
   CHECK(m.count_close_wait);
+  CHECK(m.count == ConnectionCount::kInFlight);
   CHECK(c.shutdown.drain.timeout == seconds{90});
   CHECK(c.shutdown.exit_delay == seconds{1});
   CHECK(c.shutdown.grace_period == seconds{120});
@@ -188,8 +195,8 @@ TEST_CASE("YAML errors name file, line, column, key and value") {
        "shutdown.drain.trigger.timeout, shutdown.drain.monitor.timeout, "
        "shutdown.drain.timeout?)"},
       {"shutdown:\n  banana: 1\n",
-       "lastcall.yaml:2:3: shutdown.banana: unknown key (valid here: signals, lb_delay, drain, "
-       "exit_delay, grace_period, skip_lb_delay_when_app_gone, recover_after)"},
+       "lastcall.yaml:2:3: shutdown.banana: unknown key (valid here: signals, lb_delay, "
+       "lb_auto, drain, exit_delay, grace_period, skip_lb_delay_when_app_gone, recover_after)"},
       {"shutdown.lb_delay: 5s\n",
        "lastcall.yaml:1:1: shutdown.lb_delay: unknown key: YAML does not expand dots; nest it as "
        "shutdown: {lb_delay: ...}"},
@@ -202,8 +209,9 @@ TEST_CASE("YAML errors name file, line, column, key and value") {
        "lastcall.yaml:2:1: listen: duplicate key (first set at line 1)"},
       // Shapes.
       {"shutdown: 5s\n",
-       "lastcall.yaml:1:1: shutdown: expected a map of settings (signals, lb_delay, drain, "
-       "exit_delay, grace_period, skip_lb_delay_when_app_gone, recover_after) (got \"5s\")"},
+       "lastcall.yaml:1:1: shutdown: expected a map of settings (signals, lb_delay, lb_auto, "
+       "drain, exit_delay, grace_period, skip_lb_delay_when_app_gone, recover_after) (got "
+       "\"5s\")"},
       {"shutdown:\n  lb_delay: {a: 1}\n",
        "lastcall.yaml:2:13: shutdown.lb_delay: expected a single value, not a map"},
       {"listen: [\":9901\"]\n", "lastcall.yaml:1:9: listen: expected a single value, not a list"},
@@ -656,6 +664,40 @@ TEST_CASE("a bad value in a lower-precedence source is still an error") {
   ConfigSources sources = Yaml("shutdown:\n  lb_delay: 5\n");
   sources.flags = {{"lb-delay", "3s"}};
   CHECK(Contains(ErrorOf(sources), "lastcall.yaml:2:13: shutdown.lb_delay: missing unit"));
+}
+
+TEST_CASE("lb_delay: auto, its bounds, and what the budget counts") {
+  LoadedConfig loaded = LoadConfig(
+      Yaml("shutdown:\n  lb_delay: auto\n  lb_auto: {min: 2s, max: 12s, quiet: 750ms}\n"));
+  const ShutdownConfig& s = loaded.config.shutdown;
+  CHECK(s.lb_auto.enabled);
+  CHECK(s.lb_auto.min == seconds{2});
+  CHECK(s.lb_auto.quiet == Millis{750});
+  CHECK(s.lb_delay == seconds{12});  // every bound of the sequence reads lb_delay: auto's max
+  CHECK(FormatConfigValue(loaded.config, "shutdown.lb_delay") == "auto");
+  CHECK(loaded.warnings.empty());
+
+  // Defaults: 1s, 30s, 1s; "AUTO" in any case; the environment twins.
+  LoadedConfig env =
+      LoadConfig(Env({{"LASTCALL_LB_DELAY", "AUTO"}, {"LASTCALL_LB_AUTO_QUIET", "2s"}}));
+  CHECK(env.config.shutdown.lb_auto.enabled);
+  CHECK(env.config.shutdown.lb_auto.min == seconds{1});
+  CHECK(env.config.shutdown.lb_auto.quiet == seconds{2});
+  CHECK(env.config.shutdown.lb_delay == seconds{30});
+
+  // A flag with a duration wins over auto in the file, and leaves lb_delay alone.
+  ConfigSources fixed = Yaml("shutdown:\n  lb_delay: auto\n");
+  fixed.flags = {{"lb-delay", "3s"}};
+  LoadedConfig overridden = LoadConfig(fixed);
+  CHECK_FALSE(overridden.config.shutdown.lb_auto.enabled);
+  CHECK(overridden.config.shutdown.lb_delay == seconds{3});
+
+  CHECK(ErrorOf(Flags({{"lb-delay", "auto"}, {"lb-auto-min", "40s"}})) ==
+        "flag --lb-auto-min: shutdown.lb_auto.min 40s is longer than shutdown.lb_auto.max 30s");
+  CHECK(Contains(ErrorOf(Flags({{"lb-auto-quiet", "0s"}})), "must be greater than 0"));
+  CHECK(ErrorOf(Flags({{"monitor-count", "requests"}})) != "");
+  CHECK(LoadConfig(Flags({{"monitor-count", "in_flight"}})).config.shutdown.drain.monitor.count ==
+        ConnectionCount::kInFlight);
 }
 
 TEST_CASE("warnings flag valid but doubtful settings") {

@@ -47,7 +47,7 @@ ControlService::ControlService(ShutdownCoordinator& coordinator, std::optional<s
     : coordinator_(coordinator), token_(std::move(token)) {}
 
 bool ControlService::Serves(std::string_view path) {
-  return path == "/prestop" || path == "/status";
+  return path == "/prestop" || path == "/status" || path == "/drained";
 }
 
 std::optional<ServerResponse> ControlService::Authorize(const ServerRequest& request) const {
@@ -87,7 +87,26 @@ void ControlService::Handle(const ServerRequest& request, const Responder& respo
     respond(ReportResponse(200, coordinator_.Report()));
     return;
   }
+  if (request.path == "/drained") {
+    HandleDrained(request, respond);
+    return;
+  }
   HandlePreStop(request, respond);
+}
+
+void ControlService::HandleDrained(const ServerRequest& request, const Responder& respond) {
+  if (request.method != "POST") {
+    ServerResponse response = TextResponse(405, "use POST");
+    response.headers.emplace_back("Allow", "POST");
+    respond(std::move(response));
+    return;
+  }
+  if (!coordinator_.NotifyAppDrained()) {
+    respond(TextResponse(409, "not draining (phase " + std::string(ToString(coordinator_.phase())) +
+                                  "): only counts after the drain trigger"));
+    return;
+  }
+  respond(TextResponse(200, "drained: the sequence ends"));
 }
 
 void ControlService::HandlePreStop(const ServerRequest& request, const Responder& respond) {

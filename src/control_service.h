@@ -7,7 +7,8 @@
 #include "coordinator.h"
 #include "http_server.h"
 
-// The control endpoint: /prestop (start or join the sequence, answer when it ends) and /status.
+// The control endpoint: /prestop (start or join the sequence, answer when it ends), /drained (the
+// app pushes that it is drained) and /status.
 // It can take the pod out of service, so when a token is configured every request must carry
 // `Authorization: Bearer <token>` (401 without, 403 when wrong).
 namespace lastcall {
@@ -20,8 +21,8 @@ class ControlService {
   // `token`: nullopt means no authentication (a Unix socket in the pod's own volume).
   ControlService(ShutdownCoordinator& coordinator, std::optional<std::string> token);
 
-  // Serves /prestop and /status; anything else is 404. Never blocks: a waiting /prestop keeps
-  // `respond` until the sequence ends.
+  // Serves /prestop, /drained and /status; anything else is 404. Never blocks: a waiting /prestop
+  // keeps `respond` until the sequence ends.
   void Handle(const ServerRequest& request, const Responder& respond);
 
   // True when `path` is one this service answers (for the probe listener's routing).
@@ -31,6 +32,8 @@ class ControlService {
   // Returns a response when the request is not authorized, nullopt when it may proceed.
   std::optional<ServerResponse> Authorize(const ServerRequest& request) const;
   void HandlePreStop(const ServerRequest& request, const Responder& respond);
+  // POST /drained: the app pushes that it is drained; 409 outside DRAINING.
+  void HandleDrained(const ServerRequest& request, const Responder& respond);
 
   ShutdownCoordinator& coordinator_;
   std::optional<std::string> token_;

@@ -53,18 +53,24 @@ std::string ToJson(const SequenceReport& report) {
   out["trigger_accepted"] = report.trigger_accepted;
   out["budget_ms"] = report.budget.count();
   out["recoveries"] = report.recoveries;
+  if (!report.lb_wait.empty()) {
+    out["lb_wait"] = {{"end", report.lb_wait},
+                      {"detail", report.lb_wait_detail},
+                      {"elapsed_ms", report.lb_wait_time ? report.lb_wait_time->count() : 0}};
+  }
   return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 ShutdownCoordinator::ShutdownCoordinator(const Config& config, Clock& clock, HttpClient& http,
                                          DrainMonitor& monitor, Metrics& metrics,
-                                         SequenceStore* store)
+                                         SequenceStore* store, TrafficObserver* traffic)
     : config_(config),
       clock_(clock),
       http_(http),
       monitor_(monitor),
       metrics_(metrics),
-      store_(store) {
+      store_(store),
+      traffic_(traffic) {
   report_.budget =
       config.shutdown.lb_delay + config.shutdown.drain.timeout + config.shutdown.exit_delay;
   metrics_.SetPhase(Phase::kServing, UnixSeconds(SysClock::now()));
@@ -104,7 +110,8 @@ bool ShutdownCoordinator::Trigger(TriggerSource source, std::string_view detail)
     report_.signal_received = signal_received;
     report_.budget =
         config_.shutdown.lb_delay + config_.shutdown.drain.timeout + config_.shutdown.exit_delay;
-    start_ = SequenceStart{source, now, std::nullopt, false};
+    app_drained_.store(false, std::memory_order_release);
+    start_ = SequenceStart{source, now, std::nullopt, false, &app_drained_};
     triggered_wall_ = wall;
     draining_wall_.reset();
     ended_at_.reset();
@@ -140,7 +147,7 @@ void ShutdownCoordinator::Resume(const PersistedSequence& state) {
       ended_at_ = now;
     } else {
       start_ = SequenceStart{TriggerSource::kResumed, now - (wall - state.triggered_at),
-                             std::nullopt, state.trigger_accepted};
+                             std::nullopt, state.trigger_accepted, &app_drained_};
       if (state.draining_since) start_.draining_since = now - (wall - *state.draining_since);
       pending_start_ = true;
     }
@@ -167,6 +174,14 @@ void ShutdownCoordinator::OnTerminationSignal(std::string_view name) {
   }
   clock_.Wake();
   cv_.notify_all();
+}
+
+bool ShutdownCoordinator::NotifyAppDrained() {
+  if (phase() != Phase::kDraining) return false;
+  app_drained_.store(true, std::memory_order_release);
+  LogInfo("the app said it is drained (POST /drained)");
+  clock_.Wake();
+  return true;
 }
 
 void ShutdownCoordinator::WhenEnded(EndCallback done) {
@@ -220,7 +235,7 @@ void ShutdownCoordinator::RunLoop() {
 
 void ShutdownCoordinator::RunOneSequence(SequenceStart start) {
   const SequenceOutcome outcome =
-      RunShutdownSequence(config_, start, clock_, http_, monitor_, *this);
+      RunShutdownSequence(config_, start, clock_, http_, monitor_, *this, traffic_);
   std::vector<EndCallback> waiters;
   SequenceReport copy;
   {
@@ -358,5 +373,17 @@ void ShutdownCoordinator::OnPoll(const PollResult& result) {
 }
 
 void ShutdownCoordinator::OnNote(std::string_view message) { LogInfo(message); }
+
+void ShutdownCoordinator::OnLbWaitEnded(const LbWaitOutcome& outcome) {
+  Millis waited{0};
+  {
+    std::lock_guard lock(mu_);
+    waited = std::chrono::duration_cast<Millis>(outcome.ended - start_.triggered_at);
+    report_.lb_wait = std::string(ToString(outcome.end));
+    report_.lb_wait_detail = outcome.detail;
+    report_.lb_wait_time = waited;
+  }
+  metrics_.SetLbWait(std::chrono::duration<double>(waited).count(), ToString(outcome.end));
+}
 
 }  // namespace lastcall

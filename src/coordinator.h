@@ -45,6 +45,9 @@ struct SequenceReport {
   std::string detail;  // how it ended
   Millis budget{0};    // lb_delay + drain.timeout + exit_delay
   int recoveries = 0;
+  std::string lb_wait;  // lb_delay auto: why the wait ended ("quiet", "max", ...); "" otherwise
+  std::string lb_wait_detail;
+  std::optional<Millis> lb_wait_time;  // unready -> the wait's end
 };
 
 // A JSON object for /status and the /prestop answer. `include_config_budget` adds the budget.
@@ -75,9 +78,11 @@ class ShutdownCoordinator final : private SequenceObserver {
  public:
   using EndCallback = std::function<void(const SequenceReport&)>;
 
-  // All references must outlive the coordinator. `store` may be null.
+  // All references must outlive the coordinator. `store` may be null; so may `traffic`, which
+  // lb_delay auto watches (without it, auto waits its whole bound).
   ShutdownCoordinator(const Config& config, Clock& clock, HttpClient& http, DrainMonitor& monitor,
-                      Metrics& metrics, SequenceStore* store = nullptr);
+                      Metrics& metrics, SequenceStore* store = nullptr,
+                      TrafficObserver* traffic = nullptr);
   ~ShutdownCoordinator() override;
   ShutdownCoordinator(const ShutdownCoordinator&) = delete;
   ShutdownCoordinator& operator=(const ShutdownCoordinator&) = delete;
@@ -104,6 +109,11 @@ class ShutdownCoordinator final : private SequenceObserver {
 
   SequenceReport Report() const;
 
+  // The app pushed that it is drained (POST /drained). Ends DRAINING at once; returns false (and
+  // changes nothing) in any other phase: before DRAINING the app has not been asked to drain yet,
+  // and lb_delay must still run its course. Thread-safe.
+  bool NotifyAppDrained();
+
   // Blocks until the process should exit (sequence ended, a termination signal arrived, and
   // exit_delay passed since the end); returns the exit status (0 drained, 1 timed out).
   int WaitForExit();
@@ -115,6 +125,7 @@ class ShutdownCoordinator final : private SequenceObserver {
                         bool given_up) override;
   void OnPoll(const PollResult& result) override;
   void OnNote(std::string_view message) override;
+  void OnLbWaitEnded(const LbWaitOutcome& outcome) override;
 
   void RunLoop();
   void RunOneSequence(SequenceStart start);
@@ -129,8 +140,10 @@ class ShutdownCoordinator final : private SequenceObserver {
   DrainMonitor& monitor_;
   Metrics& metrics_;
   SequenceStore* store_;
+  TrafficObserver* traffic_;
 
   std::atomic<Phase> phase_{Phase::kServing};
+  std::atomic<bool> app_drained_{false};  // the current sequence's push; see NotifyAppDrained
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -667,7 +667,6 @@ struct HttpServer::Impl {
     // Deferred requests have no deadline: a /prestop may legitimately wait for minutes.
     connection->state = State::kDeferred;
     SetDeadline(connection, kNever);
-    SetEvents(connection, connection->peer_closed ? kWantNothing : kWantHangUp);
 
     queue->dispatching = connection->id;
     handler(parsed.request, MakeResponder(queue, connection->id));
@@ -676,7 +675,12 @@ struct HttpServer::Impl {
       ServerResponse response = std::move(*queue->inline_response);
       queue->inline_response.reset();
       StartResponse(connection, response);
+      return;
     }
+    // Only a request that really waits watches for hang-ups alone (EPOLLIN would report its
+    // pipelined bytes over and over). Answered at once (every probe), the registration stays as
+    // it was: two epoll_ctl calls per request saved, half of the probe path's system calls.
+    SetEvents(connection, connection->peer_closed ? kWantNothing : kWantHangUp);
   }
 
   void DeliverQueuedResponses() {

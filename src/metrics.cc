@@ -104,6 +104,12 @@ void Metrics::CountSequence(std::string_view result) {
   sequences_[fmt::format("result=\"{}\"", EscapeLabelValue(result))] += 1;
 }
 
+void Metrics::SetLbWait(double seconds, std::string_view reason) {
+  std::lock_guard lock(mu_);
+  lb_wait_seconds_ = seconds;
+  lb_waits_[fmt::format("reason=\"{}\"", EscapeLabelValue(reason))] += 1;
+}
+
 std::string Metrics::Render() const {
   std::lock_guard lock(mu_);
   std::string out;
@@ -154,6 +160,17 @@ std::string Metrics::Render() const {
   AppendFamily(out, "lastcall_signals_total", "counter", "Signals received, by name.", signals_);
   AppendFamily(out, "lastcall_sequences_total", "counter",
                "Shutdown sequences that ended, by result.", sequences_);
+
+  AppendHeader(out, "lastcall_lb_wait_seconds", "gauge",
+               "lb_delay auto: how long the last wait for load balancers lasted.");
+  if (lb_wait_seconds_) {
+    fmt::format_to(std::back_inserter(out), "lastcall_lb_wait_seconds {}\n",
+                   FormatValue(*lb_wait_seconds_));
+  }
+  AppendFamily(out, "lastcall_lb_waits_total", "counter",
+               "lb_delay auto: waits for load balancers that ended, by reason (quiet: traffic "
+               "stopped; max: it did not; deadline: the grace period; cancelled: app gone).",
+               lb_waits_);
 
   AppendHeader(out, "lastcall_recoveries_total", "counter",
                "Times lastcall returned to serving after a preStop hook without termination "

@@ -27,6 +27,8 @@ class Metrics {
   void CountSignal(std::string_view name);
   void CountRecovery();
   void CountSequence(std::string_view result);  // drained, timed_out
+  // lb_delay auto: how long the last lb wait lasted and why it ended (quiet, max, deadline, ...).
+  void SetLbWait(double seconds, std::string_view reason);
 
   // The whole exposition, ending in a newline.
   std::string Render() const;
@@ -44,6 +46,8 @@ class Metrics {
   std::map<Labels, double> signals_;           // GUARDED_BY(mu_)
   std::map<Labels, double> sequences_;         // GUARDED_BY(mu_)
   double recoveries_ = 0;                      // GUARDED_BY(mu_)
+  std::optional<double> lb_wait_seconds_;      // GUARDED_BY(mu_)
+  std::map<Labels, double> lb_waits_;          // GUARDED_BY(mu_)
   double start_time_ = 0;
 };
 

@@ -12,6 +12,8 @@
 // Adding a monitor kind is one file (monitor_<kind>.cc) plus one line in monitor.cc's factory.
 namespace lastcall {
 
+class TrafficObserver;
+
 enum class PollOutcome {
   kDrained,  // at or below the threshold (or a drained status)
   kBusy,     // work still in flight
@@ -50,7 +52,11 @@ class PosixFileReader final : public FileReader {
 std::unique_ptr<DrainMonitor> MakeStatusMonitor(const Config& config, HttpClient& http);
 std::unique_ptr<DrainMonitor> MakeJsonMonitor(const Config& config, HttpClient& http);
 std::unique_ptr<DrainMonitor> MakePrometheusMonitor(const Config& config, HttpClient& http);
+// count: in_flight reads through MakeKernelTrafficObserver (files only for its /proc fallback).
 std::unique_ptr<DrainMonitor> MakeConnectionsMonitor(const Config& config, FileReader& files);
+// The connections monitor counting requests in flight, seen through `observer` (a test's fake).
+std::unique_ptr<DrainMonitor> MakeInFlightMonitor(const Config& config,
+                                                  std::unique_ptr<TrafficObserver> observer);
 std::unique_ptr<DrainMonitor> MakeNoneMonitor();
 
 // Builds the monitor config.shutdown.drain.monitor asks for. `http` and `files` must outlive it.

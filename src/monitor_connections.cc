@@ -10,15 +10,23 @@
 // Not counted: LISTEN sockets, TIME_WAIT and the other closing states (nothing left to serve),
 // and connections the app opened to other services (their local port is ephemeral).
 // Idle keep-alive connections do count: an app that drains closes them.
+// With count: in_flight, the same connections are read through the traffic observer
+// (sock_diag with tcp_info) and only those with a request in flight count (the app owes an
+// answer; see ClassifyInFlight): idle keep-alive connections a pooling proxy holds open no
+// longer hold the drain. Where netlink is refused, the observer reads /proc and every
+// connection counts, as with count: connections; the detail says so.
 // A missing /proc/net/tcp6 (IPv6 disabled) is fine; both missing is an error.
 // No connection and no LISTEN socket on any of the ports means the app is gone: that is
 // kRefused, as for the HTTP monitors, so refused_means and the app-gone shortcut apply alike.
+#include <algorithm>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "monitor.h"
 #include "proc_net_tcp.h"
+#include "traffic_observer.h"
 
 namespace lastcall {
 namespace {
@@ -28,23 +36,70 @@ constexpr TcpState kListening[] = {TcpState::kListen};
 
 class ConnectionsMonitor final : public DrainMonitor {
  public:
-  ConnectionsMonitor(const Config& config, FileReader& files)
+  // Exactly one of `files` (count: connections) and `observer` (count: in_flight) is set.
+  ConnectionsMonitor(const Config& config, FileReader* files,
+                     std::unique_ptr<TrafficObserver> observer)
       : files_(files),
+        observer_(std::move(observer)),
         ports_(config.shutdown.drain.monitor.ports),
         drained_at_(config.shutdown.drain.monitor.drained_at) {
     states_ = {TcpState::kEstablished, TcpState::kSynRecv};
     if (config.shutdown.drain.monitor.count_close_wait) states_.push_back(TcpState::kCloseWait);
   }
 
-  // Reading /proc takes microseconds; the deadline is not needed.
+  // Reading /proc or one sock_diag dump takes microseconds; the deadline is not needed.
   PollResult Poll(Deadline /*deadline*/) override {
+    return observer_ ? PollInFlight() : PollConnections();
+  }
+
+  std::string_view kind() const override { return "connections"; }
+
+ private:
+  PollResult PollInFlight() {
+    PollResult result;
+    result.outcome = PollOutcome::kError;
+    Observation seen = observer_->Observe();
+    if (!seen.snapshot) {
+      result.detail = seen.error;
+      return result;
+    }
+    TrafficSnapshot& now = *seen.snapshot;
+    ClassifyInFlight(previous_ ? &*previous_ : nullptr, now);
+    size_t connections = 0;
+    size_t in_flight = 0;
+    for (const TrafficConnection& c : now.connections) {
+      if (std::find(states_.begin(), states_.end(), c.state) == states_.end()) continue;
+      ++connections;
+      if (c.in_flight) ++in_flight;
+    }
+    const bool fallback = now.source != TrafficSource::kNetlink;
+    const size_t listeners = now.listeners;
+    previous_ = std::move(now);
+    result.value = static_cast<double>(in_flight);
+    if (connections == 0 && listeners == 0) {
+      result.outcome = PollOutcome::kRefused;
+      result.detail = "nothing listens on port" + std::string(ports_.size() == 1 ? " " : "s ") +
+                      JoinPorts() + ": the app is gone";
+      return result;
+    }
+    result.outcome =
+        static_cast<double>(in_flight) <= drained_at_ ? PollOutcome::kDrained : PollOutcome::kBusy;
+    result.detail =
+        std::to_string(in_flight) + " of " + std::to_string(connections) +
+        (connections == 1 ? " connection" : " connections") + " on port" +
+        (ports_.size() == 1 ? " " : "s ") + JoinPorts() + " with a request in flight" +
+        (fallback ? " (netlink refused: from /proc/net/tcp, every connection counts)" : "");
+    return result;
+  }
+
+  PollResult PollConnections() {
     PollResult result;
     result.outcome = PollOutcome::kError;
     size_t count = 0;
     size_t listeners = 0;
     size_t tables_read = 0;
     for (const char* path : kTables) {
-      std::optional<std::string> text = files_.Read(path);
+      std::optional<std::string> text = files_->Read(path);
       if (!text) continue;
       std::string error;
       std::optional<std::vector<TcpSocketRow>> rows = ParseProcNetTcp(*text, &error);
@@ -75,9 +130,6 @@ class ConnectionsMonitor final : public DrainMonitor {
     return result;
   }
 
-  std::string_view kind() const override { return "connections"; }
-
- private:
   std::string JoinPorts() const {
     std::string out;
     for (int port : ports_) out += (out.empty() ? "" : ",") + std::to_string(port);
@@ -89,7 +141,9 @@ class ConnectionsMonitor final : public DrainMonitor {
     return out;
   }
 
-  FileReader& files_;
+  FileReader* files_;
+  std::unique_ptr<TrafficObserver> observer_;
+  std::optional<TrafficSnapshot> previous_;  // the last observation, for ClassifyInFlight
   std::vector<int> ports_;
   std::vector<TcpState> states_;
   double drained_at_;
@@ -98,7 +152,16 @@ class ConnectionsMonitor final : public DrainMonitor {
 }  // namespace
 
 std::unique_ptr<DrainMonitor> MakeConnectionsMonitor(const Config& config, FileReader& files) {
-  return std::make_unique<ConnectionsMonitor>(config, files);
+  if (config.shutdown.drain.monitor.count == ConnectionCount::kInFlight) {
+    return MakeInFlightMonitor(
+        config, MakeKernelTrafficObserver(config.shutdown.drain.monitor.ports, files));
+  }
+  return std::make_unique<ConnectionsMonitor>(config, &files, nullptr);
+}
+
+std::unique_ptr<DrainMonitor> MakeInFlightMonitor(const Config& config,
+                                                  std::unique_ptr<TrafficObserver> observer) {
+  return std::make_unique<ConnectionsMonitor>(config, nullptr, std::move(observer));
 }
 
 }  // namespace lastcall

@@ -14,6 +14,7 @@
 #include "monitor_test_fakes.h"
 #include "proc_net_tcp.h"
 #include "test_fixtures.h"
+#include "traffic_observer.h"
 
 namespace lastcall {
 namespace {
@@ -270,6 +271,155 @@ TEST_CASE("connections monitor: counts real loopback connections, IPv4 and IPv6"
     CHECK(waiting.value == open);
     for (Socket& server : servers) server.Close();
     CHECK(PollUntil(*strict, 0).value == 0);
+  }
+}
+
+// --- count: in_flight -------------------------------------------------------------------------
+
+Config InFlightConfig(std::vector<int> ports) {
+  Config config = ConnectionsConfig(std::move(ports));
+  config.shutdown.drain.monitor.count = ConnectionCount::kInFlight;
+  return config;
+}
+
+// Answers each Observe with the next scripted observation (the last one repeats).
+class ScriptedObserver final : public TrafficObserver {
+ public:
+  explicit ScriptedObserver(std::vector<Observation> script) : script_(std::move(script)) {}
+  Observation Observe() override {
+    const Observation next = script_[std::min(index_, script_.size() - 1)];
+    ++index_;
+    return next;
+  }
+
+ private:
+  std::vector<Observation> script_;
+  size_t index_ = 0;
+};
+
+TrafficConnection Seen(uint64_t id, uint64_t received, uint64_t answered, uint32_t last_recv,
+                       uint32_t last_sent, TcpState state = TcpState::kEstablished) {
+  TrafficConnection c;
+  c.id = id;
+  c.state = state;
+  c.local_port = 8080;
+  c.has_info = true;
+  c.bytes_received = received;
+  c.bytes_answered = answered;
+  c.last_data_recv_ms = last_recv;
+  c.last_data_sent_ms = last_sent;
+  return c;
+}
+
+Observation Snapshot(std::vector<TrafficConnection> connections, size_t listeners = 1,
+                     TrafficSource source = TrafficSource::kNetlink) {
+  Observation o;
+  o.snapshot.emplace();
+  o.snapshot->source = source;
+  o.snapshot->listeners = listeners;
+  o.snapshot->connections = std::move(connections);
+  return o;
+}
+
+TEST_CASE("connections monitor, in_flight: idle keep-alive connections do not hold the drain") {
+  Observation failed;
+  failed.error = "cannot read /proc/net/tcp or /proc/net/tcp6";
+  TrafficConnection unknown = Seen(7, 0, 0, 0, 0);
+  unknown.has_info = false;
+  auto monitor = MakeInFlightMonitor(
+      InFlightConfig({8080}),
+      std::make_unique<ScriptedObserver>(std::vector<Observation>{
+          // two idle keep-alive connections and one with a request unanswered
+          Snapshot({Seen(1, 300, 900, 500, 400), Seen(2, 300, 900, 500, 400),
+                    Seen(3, 400, 900, 20, 700)}),
+          // the request answered; one idle connection left in TIME_WAIT (never counts)
+          Snapshot({Seen(1, 300, 900, 600, 500), Seen(2, 300, 900, 600, 500, TcpState::kTimeWait),
+                    Seen(3, 400, 1200, 120, 10)}),
+          failed,
+          // the /proc fallback: every connection counts
+          Snapshot({unknown}, 1, TrafficSource::kProcNetTcp),
+          Snapshot({}, 0),
+      }));
+  const auto deadline = std::chrono::steady_clock::now();
+  PollResult busy = monitor->Poll(deadline);
+  CHECK(busy.outcome == PollOutcome::kBusy);
+  CHECK(busy.value == 1);
+  CHECK(busy.detail == "1 of 3 connections on port 8080 with a request in flight");
+  PollResult drained = monitor->Poll(deadline);
+  CHECK(drained.outcome == PollOutcome::kDrained);
+  CHECK(drained.value == 0);
+  CHECK(drained.detail == "0 of 2 connections on port 8080 with a request in flight");
+  PollResult error = monitor->Poll(deadline);
+  CHECK(error.outcome == PollOutcome::kError);
+  CHECK(error.detail == "cannot read /proc/net/tcp or /proc/net/tcp6");
+  PollResult fallback = monitor->Poll(deadline);
+  CHECK(fallback.outcome == PollOutcome::kBusy);
+  CHECK(fallback.detail ==
+        "1 of 1 connection on port 8080 with a request in flight (netlink refused: from "
+        "/proc/net/tcp, every connection counts)");
+  PollResult gone = monitor->Poll(deadline);
+  CHECK(gone.outcome == PollOutcome::kRefused);
+  CHECK(gone.detail == "nothing listens on port 8080: the app is gone");
+}
+
+void SendAll(const Socket& s, std::string_view text) {
+  REQUIRE(::send(s.fd(), text.data(), text.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(text.size()));
+}
+void ReceiveAll(const Socket& s, size_t n) {
+  std::string buffer(n, '\0');
+  size_t got = 0;
+  while (got < n) {
+    const ssize_t r = ::recv(s.fd(), buffer.data() + got, n - got, 0);
+    REQUIRE(r > 0);
+    got += static_cast<size_t>(r);
+  }
+}
+
+TEST_CASE("connections monitor, in_flight: real keep-alive connections, IPv4 and IPv6") {
+  for (int family : {AF_INET, AF_INET6}) {
+    CAPTURE(family);
+    int port = 0;
+    std::optional<Socket> listener = Listen(family, &port);
+    if (!listener) {
+      REQUIRE(family == AF_INET6);
+      MESSAGE("IPv6 loopback unavailable");
+      continue;
+    }
+    PosixFileReader files;
+    auto monitor = MakeConnectionsMonitor(InFlightConfig({port}), files);
+    auto connections = MakeConnectionsMonitor(ConnectionsConfig({port}), files);
+    Socket idle_client = Connect(family, port);
+    Socket idle_server = Accept(*listener);
+    Socket busy_client = Connect(family, port);
+    Socket busy_server = Accept(*listener);
+    // Both served once: keep-alive, idle.
+    for (auto* pair : {&idle_client, &busy_client}) {
+      Socket& server = pair == &idle_client ? idle_server : busy_server;
+      SendAll(*pair, "GET / HTTP/1.1\r\n\r\n");
+      ReceiveAll(server, 18);
+      SendAll(server, "HTTP/1.1 200 OK\r\n\r\n");
+      ReceiveAll(*pair, 19);
+    }
+    PollResult idle = PollUntil(*monitor, 0);
+    CHECK(idle.outcome == PollOutcome::kDrained);
+    CHECK(idle.detail ==
+          "0 of 2 connections on port " + std::to_string(port) + " with a request in flight");
+    // What count: connections would say of the same pod.
+    CHECK(PollUntil(*connections, 2).outcome == PollOutcome::kBusy);
+
+    // A second request on one of them, read by the app and not answered yet.
+    SendAll(busy_client, "GET /slow HTTP/1.1\r\n\r\n");
+    ReceiveAll(busy_server, 22);
+    PollResult busy = PollUntil(*monitor, 1);
+    CHECK(busy.outcome == PollOutcome::kBusy);
+    CHECK(busy.value == 1);
+    // It stays in flight poll after poll until the app answers.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    CHECK(monitor->Poll(std::chrono::steady_clock::now()).value == 1);
+    SendAll(busy_server, "HTTP/1.1 200 OK\r\n\r\n");
+    ReceiveAll(busy_client, 19);
+    CHECK(PollUntil(*monitor, 0).outcome == PollOutcome::kDrained);
   }
 }
 

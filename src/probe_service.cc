@@ -14,7 +14,7 @@ ServerResponse ProbeService::Readyz() const {
 
 void ProbeService::Handle(const ServerRequest& request, const Responder& respond) {
   const std::string& path = request.path;
-  if (path == "/prestop" && control_ != nullptr) {
+  if ((path == "/prestop" || path == "/drained") && control_ != nullptr) {
     control_->Handle(request, respond);
     return;
   }

@@ -52,6 +52,20 @@ std::optional<Endpoint> ReadEndpoint(std::string_view field) {
   return Endpoint{static_cast<uint16_t>(*port), address.size() == 32};
 }
 
+uint64_t HashPair(std::string_view local, std::string_view remote) {
+  uint64_t hash = 14695981039346656037ull;
+  auto mix = [&hash](std::string_view text) {
+    for (char c : text) {
+      hash ^= static_cast<unsigned char>(c);
+      hash *= 1099511628211ull;
+    }
+  };
+  mix(local);
+  mix(" ");
+  mix(remote);
+  return hash;
+}
+
 bool IsSlot(std::string_view field) {
   return field.size() >= 2 && field.back() == ':' &&
          std::all_of(field.begin(), field.end() - 1, [](char c) { return c >= '0' && c <= '9'; });
@@ -137,8 +151,8 @@ std::optional<std::vector<TcpSocketRow>> ParseProcNetTcp(std::string_view text,
     }
     const std::optional<uint32_t> state = ReadHex(fields[3], 2);
     if (!state) return fail("state " + QuoteSnippet(fields[3], 40) + " is not a hex byte");
-    rows.push_back(
-        TcpSocketRow{local->port, remote->port, static_cast<TcpState>(*state), local->ipv6});
+    rows.push_back(TcpSocketRow{local->port, remote->port, static_cast<TcpState>(*state),
+                                local->ipv6, HashPair(fields[1], fields[2])});
   }
   if (!header_seen) {
     *error = "empty: expected the header line \"sl local_address rem_address st ...\"";

@@ -36,6 +36,9 @@ struct TcpSocketRow {
   uint16_t remote_port = 0;
   TcpState state = TcpState::kClose;
   bool ipv6 = false;  // the row's addresses are 128-bit (a /proc/net/tcp6 row)
+  // A hash (FNV-1a) of the local and remote ADDR:PORT fields as printed: tells one connection
+  // from another across two reads of the table, while it lives.
+  uint64_t pair_hash = 0;
 };
 
 // Parses the text of /proc/net/tcp or /proc/net/tcp6: a header line (`sl local_address

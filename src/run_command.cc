@@ -17,6 +17,7 @@
 #include "readiness_gate.h"
 #include "signals.h"
 #include "state_file.h"
+#include "traffic_observer.h"
 #include "version.h"
 
 namespace lastcall {
@@ -81,7 +82,20 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   std::unique_ptr<FileSequenceStore> store;
   if (!state_path.empty()) store = std::make_unique<FileSequenceStore>(state_path);
 
-  ShutdownCoordinator coordinator(config, clock, http, *monitor, metrics, store.get());
+  // lb_delay auto watches the app's ports through the kernel; the observer lives on the sequence
+  // thread only.
+  std::unique_ptr<TrafficObserver> traffic;
+  if (config.shutdown.lb_auto.enabled) {
+    traffic = MakeKernelTrafficObserver(
+        config.shutdown.drain.monitor.ports, files, [](const std::string& why) {
+          LogWarn(
+              "lb_delay auto: sock_diag refused, so keep-alive traffic is invisible: any "
+              "open connection counts as traffic",
+              {{"detail", why}});
+        });
+  }
+  ShutdownCoordinator coordinator(config, clock, http, *monitor, metrics, store.get(),
+                                  traffic.get());
   SetLogPhaseSource(&coordinator.phase_source());
 
   // A sequence in progress when we last died goes on: a pod that is going away must not see us

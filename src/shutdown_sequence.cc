@@ -77,7 +77,7 @@ class DrainTrigger {
 
 SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& start, Clock& clock,
                                     HttpClient& http, DrainMonitor& monitor,
-                                    SequenceObserver& observer) {
+                                    SequenceObserver& observer, TrafficObserver* traffic) {
   const ShutdownConfig& shutdown = config.shutdown;
   const DrainConfig& drain = shutdown.drain;
   const MonitorConfig& watch = drain.monitor;
@@ -100,6 +100,14 @@ SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& s
         observer.OnNote("the app is gone (connection refused): skipping the rest of lb_delay");
         lb_end = clock.Now();
       }
+    }
+    if (shutdown.lb_auto.enabled && traffic != nullptr && clock.Now() < lb_end) {
+      // lb_end is unready + lb_auto.max (or the grace deadline): the wait's bound.
+      const LbWaitOutcome waited =
+          WaitForQuietPorts(shutdown.lb_auto, start.triggered_at, lb_end, clock, *traffic);
+      observer.OnNote(waited.detail);
+      observer.OnLbWaitEnded(waited);
+      lb_end = clock.Now();
     }
     SleepUntil(clock, lb_end);
   }
@@ -128,7 +136,12 @@ SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& s
     return outcome;
   };
 
+  auto pushed = [&start] {
+    return start.app_drained != nullptr && start.app_drained->load(std::memory_order_acquire);
+  };
   while (true) {
+    if (pushed())
+      return finish(SequenceEnd::kDrained, "the app said it is drained (POST /drained)");
     if (clock.Now() >= drain_deadline) {
       if (waits_only) {
         return finish(SequenceEnd::kDrained, "monitor none: waited the drain timeout");
@@ -163,7 +176,8 @@ SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& s
     }
     TimePoint wake = std::min(next_poll, drain_deadline);
     if (trigger.pending()) wake = std::min(wake, trigger.next_attempt());
-    SleepUntil(clock, wake);
+    // One sleep, not SleepUntil(): a wake-up (a push) must reach the checks above at once.
+    clock.SleepUntil(wake);
   }
 }
 

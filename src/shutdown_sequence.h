@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -7,6 +8,7 @@
 #include "clock.h"
 #include "config.h"
 #include "http_client.h"
+#include "lb_wait.h"
 #include "monitor.h"
 #include "phase.h"
 
@@ -28,6 +30,8 @@ class SequenceObserver {
                                 bool given_up) = 0;
   virtual void OnPoll(const PollResult& result) = 0;
   virtual void OnNote(std::string_view message) = 0;  // noteworthy decisions, for the log
+  // lb_delay auto's wait ended, and why.
+  virtual void OnLbWaitEnded(const LbWaitOutcome& /*outcome*/) {}
 };
 
 struct SequenceStart {
@@ -37,6 +41,9 @@ struct SequenceStart {
   // whether the app already accepted the drain trigger.
   std::optional<Clock::time_point> draining_since;
   bool trigger_accepted = false;
+  // Set (from another thread) when the app pushes that it is drained (POST /drained): DRAINING
+  // ends at its next wake, without waiting for a poll or settle. Null: no push.
+  const std::atomic<bool>* app_drained = nullptr;
 };
 
 enum class SequenceEnd { kDrained, kTimedOut };
@@ -57,8 +64,10 @@ inline constexpr Millis kMaxTriggerBackoff{2000};
 // function. Never runs past triggered_at + lb_delay + drain.timeout (plus one request timeout at
 // most if the deadline falls inside a call, which the HttpClient bounds), nor past the grace
 // period minus exit_delay and Config::kBudgetMargin.
+// With shutdown.lb_auto.enabled, the lb wait watches `traffic` (WaitForQuietPorts); without an
+// observer it waits the whole bound, lb_delay (= lb_auto.max).
 SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& start, Clock& clock,
                                     HttpClient& http, DrainMonitor& monitor,
-                                    SequenceObserver& observer);
+                                    SequenceObserver& observer, TrafficObserver* traffic = nullptr);
 
 }  // namespace lastcall

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,7 @@ struct RecordingObserver final : SequenceObserver {
   }
   void OnPoll(const PollResult& result) override { polls.push_back(result); }
   void OnNote(std::string_view message) override { notes.emplace_back(message); }
+  void OnLbWaitEnded(const LbWaitOutcome& outcome) override { lb_waits.push_back(outcome); }
 
   struct PhaseAt {
     Phase phase;
@@ -41,6 +43,7 @@ struct RecordingObserver final : SequenceObserver {
   std::vector<PhaseAt> phases;
   std::vector<Attempt> attempts;
   std::vector<PollResult> polls;
+  std::vector<LbWaitOutcome> lb_waits;
   std::vector<std::string> notes;
 };
 
@@ -295,6 +298,60 @@ TEST_CASE("a resumed sequence continues DRAINING on the original clock") {
   CHECK(h.PhaseOrder() == std::vector<Phase>{Phase::kDraining, Phase::kTimedOut});
   CHECK(h.observer.phases.back().at == milliseconds(16000));  // 20s after draining began
   CHECK(h.http.requests.empty());  // the app already accepted the trigger before the restart
+}
+
+TEST_CASE("lb_delay auto: DRAINING begins once traffic to the app's ports stopped") {
+  Harness h;
+  h.config.shutdown.lb_auto =
+      LbAutoConfig{true, milliseconds(1000), milliseconds(30000), milliseconds(1000)};
+  h.config.shutdown.lb_delay = milliseconds(30000);  // what the loader sets: the bound
+  testing::ScriptedTraffic traffic(h.clock);
+  traffic.requests = {milliseconds(400), milliseconds(1300), milliseconds(1700)};
+  SequenceStart start;
+  start.source = TriggerSource::kSignal;
+  start.triggered_at = h.clock.Now();
+  const SequenceOutcome outcome =
+      RunShutdownSequence(h.config, start, h.clock, h.http, h.monitor, h.observer, &traffic);
+  CHECK(outcome.end == SequenceEnd::kDrained);
+  REQUIRE(h.observer.phases.size() == 3);
+  CHECK(h.observer.phases[1].phase == Phase::kDraining);
+  CHECK(h.observer.phases[1].at == milliseconds(2700));
+  REQUIRE(h.observer.lb_waits.size() == 1);
+  CHECK(h.observer.lb_waits[0].end == LbWaitEnd::kQuiet);
+  CHECK(h.observer.notes.back() == h.observer.lb_waits[0].detail);
+
+  SUBCASE("without an observer, auto waits its bound") {
+    Harness fixed;
+    fixed.config = h.config;
+    fixed.Run();
+    // lb_delay 30s, cut by the grace period (30s - margin 2s).
+    CHECK(fixed.observer.phases[1].at == milliseconds(28000));
+  }
+}
+
+TEST_CASE("a push from the app (POST /drained) ends DRAINING at once, settle or not") {
+  Harness h;
+  h.config.shutdown.drain.monitor.settle = milliseconds(1000);
+  std::atomic<bool> pushed{false};
+  // The app stays busy for the monitor; at 6.03s it pushes (between two polls).
+  h.monitor.answer = [&](Millis at, Deadline) {
+    if (at >= milliseconds(6000)) {
+      h.clock.Advance(milliseconds(30));
+      pushed.store(true);
+      h.clock.Wake();
+    }
+    return Busy(1);
+  };
+  SequenceStart start;
+  start.source = TriggerSource::kPreStop;
+  start.triggered_at = h.clock.Now();
+  start.app_drained = &pushed;
+  const SequenceOutcome outcome =
+      RunShutdownSequence(h.config, start, h.clock, h.http, h.monitor, h.observer);
+  CHECK(outcome.end == SequenceEnd::kDrained);
+  CHECK(outcome.detail == "the app said it is drained (POST /drained)");
+  CHECK(h.observer.phases.back().phase == Phase::kDrained);
+  CHECK(h.observer.phases.back().at == milliseconds(6030));
 }
 
 }  // namespace

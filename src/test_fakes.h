@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "http_client.h"
 #include "monitor.h"
+#include "traffic_observer.h"
 
 namespace lastcall::testing {
 
@@ -94,5 +95,60 @@ inline HttpResponse TransportError(HttpError error) {
   r.error_detail = std::string(ToString(error));
   return r;
 }
+
+// The traffic a load balancer sends to the app's port, on the fake clock: one keep-alive
+// connection (id 1) that receives a request at each of `requests` (times since the clock's
+// start), and a short connection seen only in TIME_WAIT after each of `short_connections`.
+// With `no_info`, snapshots look like the /proc fallback; with `fail`, every look fails.
+class ScriptedTraffic final : public TrafficObserver {
+ public:
+  explicit ScriptedTraffic(FakeClock& clock) : clock_(clock) {}
+  std::vector<Millis> requests;
+  std::vector<Millis> short_connections;
+  bool no_info = false;
+  bool fail = false;
+  std::vector<Millis> looks;
+
+  Observation Observe() override {
+    const Millis now = clock_.Elapsed();
+    looks.push_back(now);
+    Observation out;
+    if (fail) {
+      out.error = "sock_diag socket: Operation not permitted";
+      return out;
+    }
+    TrafficSnapshot& snapshot = out.snapshot.emplace();
+    snapshot.taken = clock_.Now();
+    snapshot.listeners = 1;
+    TrafficConnection keep_alive;
+    keep_alive.id = 1;
+    keep_alive.local_port = 8080;
+    keep_alive.has_info = !no_info;
+    Millis last{-600000};  // the connection opened long before
+    for (Millis at : requests) {
+      if (at > now) break;
+      keep_alive.bytes_received += 100;
+      keep_alive.bytes_answered += 1000;
+      last = at;
+    }
+    keep_alive.last_data_recv_ms = static_cast<uint32_t>((now - last).count());
+    keep_alive.last_data_sent_ms = keep_alive.last_data_recv_ms;
+    snapshot.connections.push_back(keep_alive);
+    uint64_t id = 100;
+    for (Millis at : short_connections) {
+      ++id;
+      if (at > now) break;
+      TrafficConnection gone;
+      gone.id = id;
+      gone.state = TcpState::kTimeWait;
+      gone.local_port = 8080;
+      snapshot.connections.push_back(gone);
+    }
+    return out;
+  }
+
+ private:
+  FakeClock& clock_;
+};
 
 }  // namespace lastcall::testing

@@ -128,6 +128,35 @@ TEST_CASE(
   CHECK(ElapsedMs(start) < 200);
 }
 
+TEST_CASE("push: POST /drained ends the drain at once; 409 before DRAINING, 405 for GET") {
+  SlowDrainApp app(60000);  // never idle for the monitor: only the push can end the drain
+  Sidecar sidecar = StartLastcall(Flags(app, "300ms"));
+  CHECK(ControlTarget(sidecar, "POST", "/drained").status == 409);  // serving
+  const HttpResponse started = ControlTarget(sidecar, "POST", "/prestop?wait=false");
+  REQUIRE(started.status == 202);
+  const HttpResponse early = ControlTarget(sidecar, "POST", "/drained");
+  CHECK(early.status == 409);  // unready: the app has not been asked to drain yet
+  CHECK(early.body.find("not draining (phase unready)") != std::string::npos);
+  CHECK(ControlTarget(sidecar, "GET", "/drained").status == 405);
+  // Wait until DRAINING (the app got its trigger).
+  const auto give_up = Steady::now() + milliseconds(3000);
+  while (app.triggered_at.load() == 0 && Steady::now() < give_up) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  REQUIRE(app.triggered_at.load() != 0);
+  std::this_thread::sleep_for(milliseconds(50));
+  const auto pushed = Steady::now();
+  CHECK(ControlTarget(sidecar, "POST", "/drained").status == 200);
+  const HttpResponse result = ControlTarget(sidecar, "GET", "/prestop");
+  const long long ended_ms = ElapsedMs(pushed);
+  REQUIRE(result.ok());
+  CHECK(result.status == 200);
+  CHECK(ended_ms < 500);  // the drain timeout is 5 s; polls alone would never end it
+  const auto summary = nlohmann::json::parse(result.body);
+  CHECK(summary["result"] == "drained");
+  CHECK(summary["detail"] == "the app said it is drained (POST /drained)");
+}
+
 TEST_CASE("a late or repeated preStop call gets the stored result at once") {
   SlowDrainApp app(50);
   Sidecar sidecar = StartLastcall(Flags(app, "0s"));

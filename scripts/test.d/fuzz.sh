@@ -16,7 +16,7 @@ seconds=${FUZZ_SECONDS:-15}
 jobs=${FUZZ_JOBS:-$(nproc)}
 max_len=${FUZZ_MAX_LEN:-8192}
 all_targets=(duration config prometheus proc_net_tcp json_field http_request url state_file
-  prestop_answer response_reader)
+  prestop_answer response_reader inet_diag)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all_targets[@]}")
 

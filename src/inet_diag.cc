@@ -1,0 +1,153 @@
+#include "inet_diag.h"
+
+#include <arpa/inet.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <climits>
+#include <cstddef>
+#include <cstring>
+
+namespace lastcall {
+namespace {
+
+constexpr size_t Align4(size_t n) { return (n + 3) & ~size_t{3}; }
+
+// Reads a T at `offset` of `bytes` in host order. REQUIRES: offset + sizeof(T) <= bytes.size().
+template <typename T>
+T Load(std::span<const uint8_t> bytes, size_t offset) {
+  T value;
+  std::memcpy(&value, bytes.data() + offset, sizeof(T));
+  return value;
+}
+
+// A tcp_info field, if the attribute the kernel sent is long enough to hold it (the struct grew
+// over kernel versions; older kernels send a shorter one).
+template <typename T>
+std::optional<T> InfoField(std::span<const uint8_t> info, size_t offset) {
+  if (offset + sizeof(T) > info.size()) return std::nullopt;
+  return Load<T>(info, offset);
+}
+
+void ReadTcpInfo(std::span<const uint8_t> info, DiagSocket& socket) {
+  const auto received = InfoField<uint64_t>(info, offsetof(tcp_info, tcpi_bytes_received));
+  const auto acked = InfoField<uint64_t>(info, offsetof(tcp_info, tcpi_bytes_acked));
+  const auto last_recv = InfoField<uint32_t>(info, offsetof(tcp_info, tcpi_last_data_recv));
+  const auto last_sent = InfoField<uint32_t>(info, offsetof(tcp_info, tcpi_last_data_sent));
+  // Without bytes_received (kernel < 4.1) the info tells nothing the observer uses.
+  if (!received || !acked || !last_recv || !last_sent) return;
+  socket.has_info = true;
+  socket.bytes_received = *received;
+  socket.bytes_acked = *acked;
+  socket.last_data_recv_ms = *last_recv;
+  socket.last_data_sent_ms = *last_sent;
+  socket.bytes_sent = InfoField<uint64_t>(info, offsetof(tcp_info, tcpi_bytes_sent));
+}
+
+// One SOCK_DIAG_BY_FAMILY message's payload: inet_diag_msg, then attributes.
+bool ReadDiagMessage(std::span<const uint8_t> payload, DiagSocket& socket, std::string& what) {
+  if (payload.size() < sizeof(inet_diag_msg)) {
+    what = "payload of " + std::to_string(payload.size()) +
+           " bytes is shorter than inet_diag_msg (" + std::to_string(sizeof(inet_diag_msg)) + ")";
+    return false;
+  }
+  const auto msg = Load<inet_diag_msg>(payload, 0);
+  if (msg.idiag_family != AF_INET && msg.idiag_family != AF_INET6) {
+    what = "address family " + std::to_string(msg.idiag_family) + " is neither IPv4 nor IPv6";
+    return false;
+  }
+  socket.ipv6 = msg.idiag_family == AF_INET6;
+  socket.state = static_cast<TcpState>(msg.idiag_state);
+  socket.local_port = ntohs(msg.id.idiag_sport);
+  socket.remote_port = ntohs(msg.id.idiag_dport);
+  socket.cookie = uint64_t{msg.id.idiag_cookie[0]} | (uint64_t{msg.id.idiag_cookie[1]} << 32);
+  socket.recv_queue = msg.idiag_rqueue;
+  socket.send_queue = msg.idiag_wqueue;
+  size_t offset = Align4(sizeof(inet_diag_msg));
+  while (offset + sizeof(rtattr) <= payload.size()) {
+    const auto attr = Load<rtattr>(payload, offset);
+    if (attr.rta_len < sizeof(rtattr) || offset + attr.rta_len > payload.size()) {
+      what = "attribute at byte " + std::to_string(offset) + " has length " +
+             std::to_string(attr.rta_len) + ", outside the message";
+      return false;
+    }
+    if (attr.rta_type == INET_DIAG_INFO) {
+      ReadTcpInfo(payload.subspan(offset + sizeof(rtattr), attr.rta_len - sizeof(rtattr)), socket);
+    }
+    offset += Align4(attr.rta_len);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<uint8_t> BuildInetDiagRequest(bool ipv6, uint32_t states, uint32_t sequence) {
+  struct {
+    nlmsghdr header;
+    inet_diag_req_v2 request;
+  } message{};
+  message.header.nlmsg_len = sizeof(message);
+  message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  message.header.nlmsg_seq = sequence;
+  message.request.sdiag_family = ipv6 ? AF_INET6 : AF_INET;
+  message.request.sdiag_protocol = IPPROTO_TCP;
+  message.request.idiag_ext = 1u << (INET_DIAG_INFO - 1);
+  message.request.idiag_states = states;
+  std::vector<uint8_t> bytes(sizeof(message));
+  std::memcpy(bytes.data(), &message, sizeof(message));
+  return bytes;
+}
+
+std::optional<InetDiagChunk> ParseInetDiagChunk(std::span<const uint8_t> bytes,
+                                                std::string* error) {
+  InetDiagChunk chunk;
+  size_t offset = 0;
+  size_t index = 0;
+  while (offset < bytes.size() && !chunk.done) {
+    ++index;
+    auto fail = [&](const std::string& what) {
+      *error =
+          "message " + std::to_string(index) + " at byte " + std::to_string(offset) + ": " + what;
+      return std::nullopt;
+    };
+    if (bytes.size() - offset < sizeof(nlmsghdr)) {
+      return fail(std::to_string(bytes.size() - offset) + " bytes left, shorter than a header");
+    }
+    const auto header = Load<nlmsghdr>(bytes, offset);
+    if (header.nlmsg_len < sizeof(nlmsghdr)) {
+      return fail("length " + std::to_string(header.nlmsg_len) + " is shorter than its header");
+    }
+    if (header.nlmsg_len > bytes.size() - offset) {
+      return fail("length " + std::to_string(header.nlmsg_len) + " runs past the " +
+                  std::to_string(bytes.size()) + " bytes received");
+    }
+    const auto payload =
+        bytes.subspan(offset + sizeof(nlmsghdr), header.nlmsg_len - sizeof(nlmsghdr));
+    if (header.nlmsg_type == NLMSG_DONE) {
+      chunk.done = true;
+    } else if (header.nlmsg_type == NLMSG_ERROR) {
+      if (payload.size() < sizeof(int)) return fail("error message without an error number");
+      const int code = Load<int>(payload, 0);
+      // errno 0 in NLMSG_ERROR is an acknowledgement, not an error.
+      if (code != 0) {
+        chunk.kernel_error = code == INT_MIN ? INT_MAX : (code < 0 ? -code : code);
+        chunk.done = true;
+      }
+    } else if (header.nlmsg_type == SOCK_DIAG_BY_FAMILY) {
+      DiagSocket socket;
+      std::string what;
+      if (!ReadDiagMessage(payload, socket, what)) return fail(what);
+      chunk.sockets.push_back(socket);
+    }
+    offset += Align4(header.nlmsg_len);
+  }
+  return chunk;
+}
+
+}  // namespace lastcall
