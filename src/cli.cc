@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <charconv>
 #include <functional>
+#include <memory>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -182,6 +183,25 @@ Finish DefinePrestop(CLI::App* app, const Env& env) {
   CLI::Option* quiet =
       app->add_flag("-q,--quiet")
           ->description("print only the outcome, not each phase\n(env LASTCALL_QUIET)");
+  // The hook lastcall's replaced (lastcall inject keeps it): run after the drain ends.
+  auto then = std::make_shared<ThenAction>();
+  CLI::Option* then_flag = app->add_flag("--then")->description(
+      "after the sequence ends (drained or not), run the command given after --\n"
+      "(e.g. prestop --then -- /app/deregister); exit code: prestop's when not 0,\n"
+      "else the command's");
+  CLI::Option* then_get =
+      app->add_option("--then-get", then->get_url)
+          ->description(
+              "after the sequence ends, send GET to this http:// URL (an httpGet\n"
+              "hook's equivalent; any answer counts as done)")
+          ->type_name("URL");
+  app->add_option("--then-header", then->headers)
+      ->description("a header for --then-get, \"Name: value\" (repeatable)")
+      ->type_name("HEADER")
+      ->needs(then_get);
+  CLI::Option* then_command = app->add_option("command", then->command)
+                                  ->description("the command for --then")
+                                  ->type_name("");
   for (CLI::Option* option : {control, token_file, timeout, quiet}) {
     option->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     option->description(Wrap(option->get_description(), kHelpTextWidth));
@@ -192,6 +212,26 @@ Finish DefinePrestop(CLI::App* app, const Env& env) {
   return [=, &env](ParsedCommand* out) {
     out->command = Command::kPrestop;
     PrestopOptions& options = out->prestop;
+    if (then_flag->count() > 0 && then->command.empty()) {
+      return SetUsageError(out, "prestop",
+                           "--then needs a command after -- (--then -- CMD ARG...)");
+    }
+    if (then_flag->count() == 0 && !then->command.empty()) {
+      return SetUsageError(out, "prestop",
+                           "unexpected argument " + Quoted(then->command.front()) +
+                               " (to run a command after the drain: --then -- CMD ARG...)");
+    }
+    if (!then->command.empty() && then_get->count() > 0) {
+      return SetUsageError(out, "prestop", "--then and --then-get exclude each other");
+    }
+    if (then_get->count() > 0) {
+      std::string error;
+      if (!ParseUrl(then->get_url, &error)) {
+        return SetUsageError(out, "prestop",
+                             "--then-get: " + error + " (got " + Quoted(then->get_url) + ")");
+      }
+    }
+    options.then = *then;
     if (std::optional<Picked> picked = Pick(control, env, "LASTCALL_CONTROL")) {
       std::string error;
       if (!ParseListenAddress(picked->value, &error)) {
@@ -431,6 +471,8 @@ ParsedCommand ParseCommandLine(int argc, const char* const* argv, const Env& env
   self_registered(AddInjectSubcommand(app, out.inject),
                   "Add the lastcall sidecar to Kubernetes manifests (stdin or a file)",
                   Command::kInject);
+  self_registered(AddUninjectSubcommand(app, out.uninject),
+                  "Remove what inject added (stdin or a file)", Command::kUninject);
 
   std::vector<std::string> names;
   for (const auto& [sub, finish] : subcommands) names.push_back(sub->get_name());

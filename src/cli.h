@@ -8,7 +8,9 @@
 #include "config_loader.h"
 #include "inject_command.h"
 #include "install_command.h"
+#include "prestop_then.h"
 #include "rehearse_options.h"
+#include "uninject_command.h"
 
 // lastcall's command line: subcommands, their flags and help. Pure: parsing reads no file and no
 // process environment (both are passed in), so every case is a unit test.
@@ -20,6 +22,7 @@ enum class Command {
   kPrestop,     // for exec preStop hooks: start the sequence and wait for its end
   kInstall,     // copy the binary into a shared volume (init container)
   kInject,      // add lastcall to Kubernetes manifests
+  kUninject,    // remove what inject added
   kRehearse,    // rehearse a pod's termination locally, under load, with a report
   kVersion,     // print `output` ("lastcall 0.1.0\n") on stdout, exit 0
   kHelp,        // print `output` on stdout, exit 0
@@ -32,6 +35,7 @@ struct PrestopOptions {
   std::string token_file;                  // --token-file, LASTCALL_TOKEN_FILE; "" sends none
   std::optional<Millis> timeout;  // --timeout, LASTCALL_PRESTOP_TIMEOUT; unset: until it ends
   bool quiet = false;             // --quiet, LASTCALL_QUIET: print only the outcome
+  ThenAction then;  // --then -- CMD..., --then-get URL: the hook that was there, after the drain
 };
 
 struct ParsedCommand {
@@ -43,6 +47,7 @@ struct ParsedCommand {
   RehearseOptions rehearse;  // rehearse (its `config` holds the sources for the rehearsed lastcall)
   InstallOptions install;    // install
   InjectOptions inject;      // inject
+  UninjectOptions uninject;  // uninject
   std::string output;        // kHelp: the help text; kUsageError: the message, ending in "\n"
   int exit_code = 0;         // the exit code for kHelp (0) and kUsageError (kExitUsage)
 };

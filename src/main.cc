@@ -11,6 +11,7 @@
 #include "exit_status.h"
 #include "logging.h"
 #include "prestop_command.h"
+#include "prestop_then.h"
 #include "rehearse_command.h"
 #include "run_command.h"
 
@@ -73,8 +74,11 @@ int Main(int argc, char** argv) {
       return RunInstall(parsed.install, std::cout, std::cerr);
     case Command::kInject:
       return RunInject(parsed.inject, std::cin, std::cout, std::cerr);
+    case Command::kUninject:
+      return RunUninject(parsed.uninject, std::cin, std::cout, std::cerr);
     case Command::kPrestop:
-      return RunPreStop(parsed.prestop, std::cerr, isatty(STDERR_FILENO) == 1);
+      return RunThen(parsed.prestop.then,
+                     RunPreStop(parsed.prestop, std::cerr, isatty(STDERR_FILENO) == 1), std::cerr);
     case Command::kRehearse:
       return RunRehearse(parsed.rehearse, std::cout, std::cerr, isatty(STDERR_FILENO) == 1);
   }
