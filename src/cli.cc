@@ -199,9 +199,7 @@ Finish DefinePrestop(CLI::App* app, const Env& env) {
       ->description("a header for --then-get, \"Name: value\" (repeatable)")
       ->type_name("HEADER")
       ->needs(then_get);
-  CLI::Option* then_command = app->add_option("command", then->command)
-                                  ->description("the command for --then")
-                                  ->type_name("");
+  app->add_option("command", then->command)->description("the command for --then")->type_name("");
   for (CLI::Option* option : {control, token_file, timeout, quiet}) {
     option->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     option->description(Wrap(option->get_description(), kHelpTextWidth));

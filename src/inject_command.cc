@@ -81,7 +81,7 @@ ObjectOutcome InjectWorkload(YAML::Node object, const manifest::WorkloadKind& ki
                                 " is not YAML; ignored");
       }
     }
-    base = YAML::Clone(object);
+    base.reset(YAML::Clone(object));  // rebind: assignment would overwrite `object`
     for (const auto& note : RemoveLastcall(base, kind, original)) {
       outcome.notes.push_back(description + ": " + note);
     }

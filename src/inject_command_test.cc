@@ -12,6 +12,7 @@
 #include "exit_status.h"
 #include "uninject_command.h"
 #include "version.h"
+#include "yaml_writer.h"
 
 namespace lastcall {
 namespace {
@@ -114,7 +115,8 @@ TEST_CASE("inject is idempotent: the same settings leave an injected document by
     const InjectResult twice = InjectManifests(once.output, options);
     CHECK(twice.output == once.output);
     CHECK(twice.injected == 0);
-    if (once.injected > 0) CHECK(Contains(Joined(twice.notes), "already injected with these settings; unchanged"));
+    if (once.injected > 0)
+      CHECK(Contains(Joined(twice.notes), "already injected with these settings; unchanged"));
   }
 }
 
@@ -122,7 +124,7 @@ TEST_CASE("re-inject with other settings upgrades: the same as injecting the ori
   for (const auto& test : GoldenCases()) {
     CAPTURE(test.output);
     std::vector<std::string> other = test.flags;
-    other.insert(other.end(), {"--lb-delay", "9s", "--image", "registry.internal/lastcall:9.9.9"});
+    other.push_back("--run-arg=--poll-interval=50ms");
     const std::string input = ReadFixture(test.input);
     const InjectResult first = InjectManifests(input, Flags(test.flags));
     const InjectResult upgraded = InjectManifests(first.output, Flags(other));
@@ -139,17 +141,18 @@ TEST_CASE("a workload injected before the status annotation existed is upgraded 
   const InjectResult upgraded = InjectManifests(legacy, InjectOptions{});
   REQUIRE(upgraded.injected == 1);
   CHECK(Contains(upgraded.output, "lastcall.dev/status"));
-  CHECK(Contains(upgraded.output, "--monitor\n                - connections\n"));
+  CHECK(Contains(upgraded.output, "- --monitor\n            - connections\n"));
   const UninjectResult removed = UninjectManifests(legacy);
   CHECK(removed.removed == 1);
-  CHECK_FALSE(Contains(removed.output, "lastcall"));
+  CHECK_FALSE(Contains(removed.output, "name: lastcall"));
+  CHECK_FALSE(Contains(removed.output, "/lastcall/bin"));
   CHECK(Contains(Joined(removed.notes), "terminationGracePeriodSeconds is kept"));
 }
 
 TEST_CASE("uninject keeps edits made after inject, and removes only lastcall's additions") {
   const std::string input = ReadFixture("deployment.yaml");
   std::string injected = InjectManifests(input, InjectOptions{}).output;
-  const size_t replicas = injected.find("replicas: 3");
+  const size_t replicas = injected.rfind("replicas: 3");  // the spec, not the original
   REQUIRE(replicas != std::string::npos);
   injected.replace(replicas, 11, "replicas: 5");
   const UninjectResult back = UninjectManifests(injected);
@@ -158,14 +161,14 @@ TEST_CASE("uninject keeps edits made after inject, and removes only lastcall's a
   std::string expected_text = input;
   expected_text.replace(expected_text.find("replicas: 3"), 11, "replicas: 5");
   CHECK(back.output.find("lastcall") == std::string::npos);
-  CHECK(YAML::Dump(YAML::Load(back.output)) == YAML::Dump(YAML::Load(expected_text)));
+  CHECK(SameYaml(YAML::Load(back.output), YAML::Load(expected_text)));
 }
 
 // The `lastcall run` arguments inject gave the first workload of `output`.
 std::string RunArgs(const std::string& output) {
-  const YAML::Node doc = YAML::Load(output);
-  YAML::Node pod = doc["spec"]["template"]["spec"];
-  if (!pod.IsDefined()) pod = doc["spec"];
+  const YAML::Node doc = YAML::Load(output.substr(0, output.find("\n---")));
+  const YAML::Node pod =
+      doc["kind"].as<std::string>() == "Pod" ? doc["spec"] : doc["spec"]["template"]["spec"];
   for (const char* list : {"containers", "initContainers"}) {
     for (const auto& container : pod[list]) {
       if (container["name"].as<std::string>() != "lastcall") continue;
@@ -185,9 +188,9 @@ TEST_CASE("inject wires what the pod declares, and never a monitor that cannot o
         "http://127.0.0.1:8080/healthz ");
   // A drain endpoint declared by annotation: the status monitor, and refused is not drained.
   const InjectResult helm = InjectManifests(ReadFixture("helm.yaml"), {});
-  CHECK(Contains(helm.output, "- --drain-url\n                - http://127.0.0.1:8080/drain\n"
-                              "                - --monitor\n                - status\n"
-                              "                - --refused-means\n                - error\n"));
+  CHECK(Contains(RunArgs(helm.output.substr(helm.output.find("kind: Deployment") - 15)),
+                 "--drain-url http://127.0.0.1:8080/drain --monitor status --refused-means error "
+                 "--readiness-upstream http://127.0.0.1:8080/readyz "));
   // Nothing to observe: skipped, with the annotation to set.
   const InjectResult pod = InjectManifests(ReadFixture("pod.yaml"), {});
   CHECK(pod.injected == 0);
@@ -199,9 +202,9 @@ TEST_CASE("inject wires what the pod declares, and never a monitor that cannot o
         "lastcall.dev/monitor: none for a fixed wait");
   // The annotations that settle it.
   const std::string pod_text = ReadFixture("pod.yaml");
-  const std::string annotated =
-      pod_text.substr(0, pod_text.find("spec:")) +
-      "  annotations:\n    lastcall.dev/monitor: none\n" + pod_text.substr(pod_text.find("spec:"));
+  const std::string annotated = pod_text.substr(0, pod_text.find("spec:")) +
+                                "  annotations:\n    lastcall.dev/monitor: none\n" +
+                                pod_text.substr(pod_text.find("spec:"));
   const InjectResult none = InjectManifests(annotated, {});
   CHECK(none.injected == 1);
   CHECK(Contains(RunArgs(none.output), "--drain-url  --monitor none "));
@@ -213,7 +216,8 @@ TEST_CASE("inject wires what the pod declares, and never a monitor that cannot o
         "--monitor=prometheus --monitor-metric=active ");
 }
 
-TEST_CASE("inject keeps existing preStop hooks: sleep -> lb_delay, exec and httpGet after the drain") {
+TEST_CASE(
+    "inject keeps existing preStop hooks: sleep -> lb_delay, exec and httpGet after the drain") {
   const InjectResult sleep = InjectManifests(ReadFixture("sleep-hook.yaml"), {});
   CHECK(Contains(RunArgs(sleep.output), "--lb-delay 15s --drain-timeout 20s --grace-period 45s"));
   CHECK(Contains(Joined(sleep.notes), "slept 15s in preStop: lb_delay raised from 5s to 15s"));
@@ -222,20 +226,23 @@ TEST_CASE("inject keeps existing preStop hooks: sleep -> lb_delay, exec and http
   CHECK(Contains(shell_sleep.output, "terminationGracePeriodSeconds: 34\n"));
 
   const InjectResult exec = InjectManifests(ReadFixture("exec-hook.yaml"), {});
-  CHECK(Contains(exec.output, "command:\n                    - /lastcall/bin/lastcall\n"
-                              "                    - prestop\n                    - --then\n"
-                              "                    - --\n"
-                              "                    - /app/bin/deregister\n"
-                              "                    - --service\n                    - billing\n"));
+  CHECK(Contains(exec.output,
+                 "command:\n                  - /lastcall/bin/lastcall\n"
+                 "                  - prestop\n                  - --then\n"
+                 "                  - --\n"
+                 "                  - /app/bin/deregister\n"
+                 "                  - --service\n                  - billing\n"));
   const InjectResult get = InjectManifests(ReadFixture("httpget-hook.yaml"), {});
-  CHECK(Contains(get.output, "- --then-get\n                    - "
-                             "http://127.0.0.1:9300/admin/leave-cluster\n"
-                             "                    - --then-header\n"
-                             "                    - \"X-Reason: shutdown\"\n"));
+  CHECK(Contains(get.output,
+                 "- --then-get\n                  - "
+                 "http://127.0.0.1:9300/admin/leave-cluster\n"
+                 "                  - --then-header\n"
+                 "                  - \"X-Reason: shutdown\"\n"));
   // --force drops the hook instead.
   const InjectResult forced = InjectManifests(ReadFixture("exec-hook.yaml"), Flags({"--force"}));
   CHECK_FALSE(Contains(forced.output, "deregister\n"));
-  CHECK(Contains(Joined(forced.notes), "replaced the preStop hook of container \"billing\" (--force)"));
+  CHECK(Contains(Joined(forced.notes),
+                 "replaced the preStop hook of container \"billing\" (--force)"));
 }
 
 TEST_CASE("lastcall's port is free of every port in the pod; hostNetwork needs one given") {
@@ -243,16 +250,20 @@ TEST_CASE("lastcall's port is free of every port in the pod; hostNetwork needs o
   CHECK(Contains(RunArgs(envoy.output), "--listen :9902 "));
   CHECK(Contains(envoy.output, "containerPort: 9902\n"));
   CHECK(Contains(Joined(envoy.notes), "port 9901 is used in the pod: lastcall listens on 9902"));
-  const InjectResult taken = InjectManifests(ReadFixture("port-9901.yaml"), Flags({"--port", "10000"}));
+  const InjectResult taken =
+      InjectManifests(ReadFixture("port-9901.yaml"), Flags({"--port", "10000"}));
   CHECK(taken.injected == 0);
-  CHECK(Contains(Joined(taken.skipped), "port 10000 (--port or lastcall.dev/port) is already used"));
+  CHECK(
+      Contains(Joined(taken.skipped), "port 10000 (--port or lastcall.dev/port) is already used"));
 
   const InjectResult host = InjectManifests(ReadFixture("hostnetwork.yaml"), {});
   CHECK(host.injected == 0);
-  CHECK(Contains(Joined(host.skipped), "DaemonSet ingress: hostNetwork: lastcall's port would be a "
-                                       "port of the node"));
-  CHECK(Contains(RunArgs(InjectManifests(ReadFixture("hostnetwork.yaml"), Flags({"--port", "19901"})).output),
-                 "--listen :19901 "));
+  CHECK(Contains(Joined(host.skipped),
+                 "DaemonSet ingress: hostNetwork: lastcall's port would be a "
+                 "port of the node"));
+  CHECK(Contains(
+      RunArgs(InjectManifests(ReadFixture("hostnetwork.yaml"), Flags({"--port", "19901"})).output),
+      "--listen :19901 "));
 }
 
 TEST_CASE("inject skips and reports; the rest of the stream is injected; --strict fails") {
@@ -266,8 +277,9 @@ TEST_CASE("inject skips and reports; the rest of the stream is injected; --stric
                               "document 6: Pod shop-test-connection: a Helm hook (helm.sh/hook: "
                               "test): it runs to completion around a release, not behind a "
                               "Service"});
-  CHECK(Contains(Joined(result.notes),
-                 "document 4: Deployment shop-cache: lastcall.dev/inject: disabled; left unchanged"));
+  CHECK(
+      Contains(Joined(result.notes),
+               "document 4: Deployment shop-cache: lastcall.dev/inject: disabled; left unchanged"));
 
   std::istringstream in1(bundle), in2(bundle);
   std::ostringstream out1, err1, out2, err2;
@@ -278,16 +290,17 @@ TEST_CASE("inject skips and reports; the rest of the stream is injected; --stric
   CHECK(out1.str() == result.output);
   CHECK(out2.str() == result.output);
   CHECK(Contains(err1.str(), "lastcall inject: skipped document 5: Job shop-migrate: a Helm hook"));
-  CHECK(Contains(err1.str(), "lastcall inject: 1 workload(s) injected, 2 skipped (left unchanged; "
-                             "--strict fails on this)\n"));
+  CHECK(Contains(err1.str(),
+                 "lastcall inject: 1 workload(s) injected, 2 skipped (left unchanged; "
+                 "--strict fails on this)\n"));
 
   // Invalid YAML and objects it cannot read are skipped too, and copied as they were.
   const std::string broken = "kind: Service\nmetadata: {name: s}\n---\nkind: Pod\nspec: [a,\n";
   const InjectResult invalid = InjectManifests(broken, {});
   CHECK(invalid.output == broken);
-  CHECK(invalid.skipped == std::vector<std::string>{
-                               "document 2: invalid YAML at line 6, column 1: end of sequence "
-                               "flow not found"});
+  CHECK(invalid.skipped ==
+        std::vector<std::string>{"document 2: invalid YAML at line 6, column 1: end of sequence "
+                                 "flow not found"});
 }
 
 TEST_CASE("inject skips what it cannot handle, with the reason") {
@@ -300,28 +313,44 @@ TEST_CASE("inject skips what it cannot handle, with the reason") {
     std::string reason;
   };
   const std::vector<SkipCase> cases = {
-      {"no containers", ReadFixture("no-containers.yaml"), {}, "Pod empty: the pod has no containers"},
-      {"unknown container", ReadFixture("deployment.yaml"), {"--container", "nope"},
+      {"no containers",
+       ReadFixture("no-containers.yaml"),
+       {},
+       "Pod empty: the pod has no containers"},
+      {"unknown container",
+       ReadFixture("deployment.yaml"),
+       {"--container", "nope"},
        "Deployment web: no container named \"nope\" (containers: app, log-shipper)"},
-      {"unsupported kind", ReadFixture("rollout.yaml"), {},
+      {"unsupported kind",
+       ReadFixture("rollout.yaml"),
+       {},
        "Rollout canary: kind Rollout has a pod template but is not supported (supported: Pod, "
        "Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob); "
        "add lastcall to it by hand (deploy/kubernetes)"},
-      {"runs to completion", ReadFixture("cronjob.yaml"), {},
+      {"runs to completion",
+       ReadFixture("cronjob.yaml"),
+       {},
        "CronJob nightly-report: the pod runs to completion (restartPolicy OnFailure): it is not "
        "behind a Service, and a regular sidecar would keep it from completing; use --native to "
        "add lastcall as a native sidecar anyway (Kubernetes 1.29+)"},
-      {"no pod spec", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec: {}\n",
-       {}, "Deployment d: no pod spec at spec.template"},
+      {"no pod spec",
+       "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec: {}\n",
+       {},
+       "Deployment d: no pod spec at spec.template"},
       {"no kind", "apiVersion: v1\nmetadata: {}\n", {}, "not a Kubernetes object: it has no kind"},
       {"volume name taken",
-       pod_head + app + "  volumes: [{name: lastcall-run, emptyDir: {}}]\n", {},
+       pod_head + app + "  volumes: [{name: lastcall-run, emptyDir: {}}]\n",
+       {},
        "Pod p: a volume named \"lastcall-run\" already exists"},
       {"bad annotation",
        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n    "
-       "lastcall.dev/lb-delay: soon\nspec:\n" + app,
-       {}, "Pod p: annotation lastcall.dev/lb-delay: \"soon\": missing unit after \"soon\""},
-      {"bad grace period", pod_head + "  terminationGracePeriodSeconds: soon\n" + app, {},
+       "lastcall.dev/lb-delay: soon\nspec:\n" +
+           app,
+       {},
+       "Pod p: annotation lastcall.dev/lb-delay: \"soon\": expected a number before \"soon\""},
+      {"bad grace period",
+       pod_head + "  terminationGracePeriodSeconds: soon\n" + app,
+       {},
        "Pod p: terminationGracePeriodSeconds is not a non-negative integer"},
       {"https hook",
        pod_head + "  containers: [{name: a, image: a, ports: [{containerPort: 80}], lifecycle: "
@@ -342,12 +371,14 @@ TEST_CASE("inject skips what it cannot handle, with the reason") {
 
 TEST_CASE("meshes: the annotations Istio and Linkerd need, detected or with --mesh") {
   const InjectResult istio = InjectManifests(ReadFixture("istio.yaml"), {});
-  CHECK(Contains(istio.output, "proxy.istio.io/config: |\n          terminationDrainDuration: 27s\n"));
+  CHECK(Contains(istio.output,
+                 "proxy.istio.io/config: |\n          terminationDrainDuration: 27s\n"));
   const InjectResult linkerd = InjectManifests(ReadFixture("linkerd.yaml"), {});
-  CHECK(Contains(linkerd.output,
-                 "config.alpha.linkerd.io/proxy-wait-before-exit-seconds: \"27\"\n"));
+  CHECK(
+      Contains(linkerd.output, "config.alpha.linkerd.io/proxy-wait-before-exit-seconds: \"27\"\n"));
   CHECK(Contains(linkerd.output, "config.linkerd.io/skip-inbound-ports: \"9901\"\n"));
-  const InjectResult flagged = InjectManifests(ReadFixture("kubectl-get.yaml"), Flags({"--mesh", "linkerd"}));
+  const InjectResult flagged =
+      InjectManifests(ReadFixture("kubectl-get.yaml"), Flags({"--mesh", "linkerd"}));
   CHECK(Contains(flagged.output, "proxy-wait-before-exit-seconds"));
   CHECK_FALSE(Contains(InjectManifests(ReadFixture("kubectl-get.yaml"), {}).output, "linkerd"));
 }
@@ -387,12 +418,32 @@ TEST_CASE("RunInject reads a file or stdin; RunUninject gives it back") {
 }
 
 TEST_CASE("the inject subcommand binds its flags") {
-  const InjectOptions options = Flags(
-      {"app.yaml", "--native", "--force", "--strict", "--container", "api", "--image",
-       "reg/lastcall:1", "--lb-delay", "10s", "--drain-timeout", "1m30s", "--exit-delay", "250ms",
-       "--drain-url", "http://127.0.0.1:8080/drain", "--monitor", "json", "--refused-means",
-       "drained", "--port", "9911", "--mesh", "istio", "--run-arg=--settle=1s",
-       "--run-arg=--poll-interval=50ms"});
+  const InjectOptions options = Flags({"app.yaml",
+                                       "--native",
+                                       "--force",
+                                       "--strict",
+                                       "--container",
+                                       "api",
+                                       "--image",
+                                       "reg/lastcall:1",
+                                       "--lb-delay",
+                                       "10s",
+                                       "--drain-timeout",
+                                       "1m30s",
+                                       "--exit-delay",
+                                       "250ms",
+                                       "--drain-url",
+                                       "http://127.0.0.1:8080/drain",
+                                       "--monitor",
+                                       "json",
+                                       "--refused-means",
+                                       "drained",
+                                       "--port",
+                                       "9911",
+                                       "--mesh",
+                                       "istio",
+                                       "--run-arg=--settle=1s",
+                                       "--run-arg=--poll-interval=50ms"});
   CHECK(options.input == "app.yaml");
   CHECK(options.native);
   CHECK(options.force);

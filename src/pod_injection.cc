@@ -211,7 +211,7 @@ YAML::Node PodSpecOf(const YAML::Node& object, const manifest::WorkloadKind& kin
 YAML::Node PodMetadataOf(const YAML::Node& object, const manifest::WorkloadKind& kind) {
   YAML::Node holder = object;
   const auto& path = kind.pod_spec_path;
-  for (size_t i = 0; i + 1 < path.size(); ++i) holder = Child(holder, path[i]);
+  for (size_t i = 0; i + 1 < path.size(); ++i) holder.reset(Child(holder, path[i]));
   return Child(holder, "metadata");
 }
 
