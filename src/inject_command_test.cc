@@ -136,6 +136,19 @@ TEST_CASE("re-inject with other settings upgrades: the same as injecting the ori
   }
 }
 
+TEST_CASE("a workload injected by another version is re-injected by this one") {
+  const std::string input = ReadFixture("deployment.yaml");
+  const std::string current = InjectManifests(input, {}).output;
+  std::string older = current;
+  const std::string version = std::string("\\\"version\\\":\\\"") + kVersion + "\\\"";
+  REQUIRE(older.find(version) != std::string::npos);
+  older.replace(older.find(version), version.size(), "\\\"version\\\":\\\"0.0.9\\\"");
+  const InjectResult upgraded = InjectManifests(older, {});
+  CHECK(upgraded.injected == 1);
+  CHECK(upgraded.output == current);
+  CHECK(Contains(Joined(upgraded.notes), "re-injected (upgraded to lastcall"));
+}
+
 TEST_CASE("a workload injected before the status annotation existed is upgraded and removable") {
   const std::string legacy = ReadFixture("legacy-injected.yaml");
   const InjectResult upgraded = InjectManifests(legacy, InjectOptions{});
