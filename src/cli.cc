@@ -186,15 +186,14 @@ Finish DefinePrestop(CLI::App* app, const Env& env) {
   // The hook lastcall's replaced (lastcall inject keeps it): run after the drain ends.
   auto then = std::make_shared<ThenAction>();
   CLI::Option* then_flag = app->add_flag("--then")->description(
-      "after the sequence ends (drained or not), run the command given after --\n"
-      "(e.g. prestop --then -- /app/deregister); exit code: prestop's when not 0,\n"
-      "else the command's");
-  CLI::Option* then_get =
-      app->add_option("--then-get", then->get_url)
-          ->description(
-              "after the sequence ends, send GET to this http:// URL (an httpGet\n"
-              "hook's equivalent; any answer counts as done)")
-          ->type_name("URL");
+      "after the sequence ends (drained or not), run the command\n"
+      "given after --: prestop --then -- /app/deregister; exit code:\n"
+      "prestop's when not 0, else the command's");
+  CLI::Option* then_get = app->add_option("--then-get", then->get_url)
+                              ->description(
+                                  "after the sequence ends, send GET to this http:// URL\n"
+                                  "(an httpGet hook's equivalent; any answer is done)")
+                              ->type_name("URL");
   app->add_option("--then-header", then->headers)
       ->description("a header for --then-get, \"Name: value\" (repeatable)")
       ->type_name("HEADER")
