@@ -68,8 +68,15 @@ ObjectOutcome InjectWorkload(YAML::Node object, const manifest::WorkloadKind& ki
   // Already injected: compare with what this run would inject into the workload as it was.
   YAML::Node base = object;
   std::string base_text = original_text;
-  const bool injected_before = HasLastcall(PodSpecOf(object, kind)) ||
-                               !ReadStatus(PodMetadataOf(object, kind)).version.empty();
+  const bool injected_before = !ReadStatus(PodMetadataOf(object, kind)).version.empty();
+  if (!injected_before && HasLastcall(PodSpecOf(object, kind))) {
+    // Wired by hand, or by an inject that kept no record: not ours to rewrite.
+    outcome.notes.push_back(description +
+                            ": has a lastcall container but no lastcall.dev/status (not added "
+                            "by this inject); left unchanged (to re-inject: lastcall uninject | "
+                            "lastcall inject)");
+    return outcome;
+  }
   if (injected_before) {
     YAML::Node original(YAML::NodeType::Undefined);
     const auto recorded = manifest::Annotation(object, kAnnotationOriginal);

@@ -149,17 +149,20 @@ TEST_CASE("a workload injected by another version is re-injected by this one") {
   CHECK(Contains(Joined(upgraded.notes), "re-injected (upgraded to lastcall"));
 }
 
-TEST_CASE("a workload injected before the status annotation existed is upgraded and removable") {
-  const std::string legacy = ReadFixture("legacy-injected.yaml");
-  const InjectResult upgraded = InjectManifests(legacy, InjectOptions{});
-  REQUIRE(upgraded.injected == 1);
-  CHECK(Contains(upgraded.output, "lastcall.dev/status"));
-  CHECK(Contains(upgraded.output, "- --monitor\n            - connections\n"));
+TEST_CASE("a lastcall container inject did not add is left alone; uninject removes it") {
+  const std::string legacy = ReadFixture("legacy-injected.yaml");  // no status annotation
+  const InjectResult left = InjectManifests(legacy, InjectOptions{});
+  CHECK(left.injected == 0);
+  CHECK(left.output == legacy);
+  CHECK(Contains(Joined(left.notes), "has a lastcall container but no lastcall.dev/status"));
   const UninjectResult removed = UninjectManifests(legacy);
   CHECK(removed.removed == 1);
   CHECK_FALSE(Contains(removed.output, "name: lastcall"));
   CHECK_FALSE(Contains(removed.output, "/lastcall/bin"));
   CHECK(Contains(Joined(removed.notes), "terminationGracePeriodSeconds is kept"));
+  const InjectResult again = InjectManifests(removed.output, InjectOptions{});
+  CHECK(again.injected == 1);
+  CHECK(Contains(again.output, "- --monitor\n            - connections\n"));
 }
 
 TEST_CASE("uninject keeps edits made after inject, and removes only lastcall's additions") {
