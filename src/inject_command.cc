@@ -107,30 +107,32 @@ ObjectOutcome InjectWorkload(YAML::Node object, const manifest::WorkloadKind& ki
   const PlanResult planned = PlanPod(PodSpecOf(base, kind), PodMetadataOf(base, kind), options);
   if (!planned.plan) return skip(planned.skip);
   const std::string hash = SettingsHash(options);
-  if (injected_before) {
-    const InjectStatus status = ReadStatus(PodMetadataOf(object, kind));
-    if (status.version == kVersion && status.settings == hash) {
-      outcome.notes.push_back(description + ": already injected with these settings; unchanged");
-      return outcome;
-    }
-  }
   if (base_text.size() > kMaxOriginalBytes) {
     return skip(fmt::format("{} bytes: too large to keep its original for `lastcall uninject`",
                             base_text.size()));
   }
 
-  // Any re-injection starts from the workload as it was.
-  if (injected_before) object = base;
-  for (const auto& note : planned.plan->notes) outcome.notes.push_back(description + ": " + note);
-  for (const auto& note : AddLastcall(object, kind, *planned.plan, options, hash)) {
-    outcome.notes.push_back(description + ": " + note);
+  // Any re-injection starts from the workload as it was. It changes nothing when the result
+  // would be what is there (same version, settings and pod): then the document stays byte for byte.
+  const InjectStatus before = ReadStatus(PodMetadataOf(object, kind));
+  YAML::Node result = injected_before ? YAML::Clone(base) : object;
+  std::vector<std::string> notes;
+  for (const auto& note : planned.plan->notes) notes.push_back(description + ": " + note);
+  for (const auto& note : AddLastcall(result, kind, *planned.plan, options, hash)) {
+    notes.push_back(description + ": " + note);
   }
-  SetAnnotation(object, kAnnotationOriginal, base_text);
+  SetAnnotation(result, kAnnotationOriginal, base_text);
   if (injected_before) {
-    const InjectStatus status = ReadStatus(PodMetadataOf(object, kind));
-    outcome.notes.push_back(description + ": re-injected (upgraded to lastcall " + kVersion +
-                            (status.settings == hash ? "" : ", other settings") + ")");
+    if (SameYaml(result, object)) {
+      outcome.notes.push_back(description + ": already injected with these settings; unchanged");
+      return outcome;
+    }
+    object = result;  // the document's node now holds the re-injected workload
+    notes.push_back(fmt::format("{}: re-injected (lastcall {} -> {}{})", description,
+                                before.version, kVersion,
+                                before.settings == hash ? "" : ", other settings"));
   }
+  outcome.notes.insert(outcome.notes.end(), notes.begin(), notes.end());
   outcome.changed = true;
   outcome.injected = 1;
   return outcome;

@@ -72,6 +72,9 @@ std::string Joined(const std::vector<std::string>& lines) {
   return text;
 }
 
+// The `lastcall run` arguments inject gave the first workload of `output` (below).
+std::string RunArgs(const std::string& output);
+
 bool Contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
@@ -132,7 +135,10 @@ TEST_CASE("re-inject with other settings upgrades: the same as injecting the ori
     CHECK(upgraded.output == fresh.output);
     CHECK(upgraded.injected == first.injected);
     CHECK(UninjectManifests(upgraded.output).output == input);
-    if (first.injected > 0) CHECK(Contains(Joined(upgraded.notes), "re-injected (upgraded"));
+    if (first.injected > 0) {
+      CHECK(Contains(Joined(upgraded.notes), std::string("re-injected (lastcall ") + kVersion +
+                                                 " -> " + kVersion + ", other settings)"));
+    }
   }
 }
 
@@ -146,7 +152,23 @@ TEST_CASE("a workload injected by another version is re-injected by this one") {
   const InjectResult upgraded = InjectManifests(older, {});
   CHECK(upgraded.injected == 1);
   CHECK(upgraded.output == current);
-  CHECK(Contains(Joined(upgraded.notes), "re-injected (upgraded to lastcall"));
+  CHECK(Contains(Joined(upgraded.notes),
+                 std::string("re-injected (lastcall 0.0.9 -> ") + kVersion + ")"));
+}
+
+TEST_CASE("re-inject follows a pod edited after inject: the wiring is read again") {
+  std::string injected = InjectManifests(ReadFixture("deployment.yaml"), {}).output;
+  const size_t port = injected.rfind("containerPort: 8080");  // the app's, not the original's
+  REQUIRE(port != std::string::npos);
+  injected.replace(port, 19, "containerPort: 8081");
+  const InjectResult again = InjectManifests(injected, {});
+  CHECK(again.injected == 1);
+  CHECK(Contains(RunArgs(again.output), "--monitor-port 8081 "));
+  CHECK(Contains(Joined(again.notes), "re-injected"));
+  // The edit is kept by uninject too.
+  const UninjectResult back = UninjectManifests(again.output);
+  CHECK(Contains(back.output, "containerPort: 8081"));
+  CHECK_FALSE(Contains(back.output, "name: lastcall"));
 }
 
 TEST_CASE("a lastcall container inject did not add is left alone; uninject removes it") {
