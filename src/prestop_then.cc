@@ -8,6 +8,7 @@
 
 #include "exit_status.h"
 #include "http_client.h"
+#include "text.h"
 
 extern char** environ;
 
@@ -75,6 +76,44 @@ int RunThen(const ThenAction& action, int drain_exit, std::ostream& err,
   const int then_exit =
       action.command.empty() ? SendGet(action, err, get_timeout) : RunCommand(action.command, err);
   return drain_exit != kExitDrained ? drain_exit : then_exit;
+}
+
+Finish DefineThenFlags(CLI::App* app, ThenAction* target) {
+  CLI::Option* then_flag = app->add_flag("--then")->description(
+      "after the sequence ends (drained or not), run the command\n"
+      "given after --: prestop --then -- /app/deregister; exit code:\n"
+      "prestop's when not 0, else the command's");
+  CLI::Option* then_get = app->add_option("--then-get", target->get_url)
+                              ->description(
+                                  "after the sequence ends, send GET to this http:// URL\n"
+                                  "(an httpGet hook's equivalent; any answer is done)")
+                              ->type_name("URL");
+  app->add_option("--then-header", target->headers)
+      ->description("a header for --then-get, \"Name: value\" (repeatable)")
+      ->type_name("HEADER")
+      ->needs(then_get);
+  app->add_option("command", target->command)->description("the command for --then")->type_name("");
+  return [then_flag, then_get, target](ParsedCommand* out) {
+    if (then_flag->count() > 0 && target->command.empty()) {
+      return SetUsageError(out, "prestop",
+                           "--then needs a command after -- (--then -- CMD ARG...)");
+    }
+    if (then_flag->count() == 0 && !target->command.empty()) {
+      return SetUsageError(out, "prestop",
+                           "unexpected argument " + Quote(target->command.front()) +
+                               " (to run a command after the drain: --then -- CMD ARG...)");
+    }
+    if (!target->command.empty() && then_get->count() > 0) {
+      return SetUsageError(out, "prestop", "--then and --then-get exclude each other");
+    }
+    if (then_get->count() > 0) {
+      std::string error;
+      if (!ParseUrl(target->get_url, &error)) {
+        return SetUsageError(out, "prestop",
+                             "--then-get: " + error + " (got " + Quote(target->get_url) + ")");
+      }
+    }
+  };
 }
 
 }  // namespace lastcall

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "subcommand.h"
+
 // `lastcall prestop --then`: the preStop hook a container had before lastcall's, run after the
 // drain, so `lastcall inject` keeps what the hook did (deregistering, flushing, a last request)
 // while the app is already drained and still running.
@@ -27,5 +29,10 @@ struct ThenAction {
 // HTTP answer and kExitRuntimeError when none came. Problems are written to `err`.
 int RunThen(const ThenAction& action, int drain_exit, std::ostream& err,
             std::chrono::milliseconds get_timeout = std::chrono::milliseconds(30000));
+
+// Adds --then (with the command after --), --then-get and --then-header to `app` (prestop's),
+// bound to *target; the returned Finish turns a bad combination into a usage error.
+// REQUIRES: *target outlives the parse.
+Finish DefineThenFlags(CLI::App* app, ThenAction* target);
 
 }  // namespace lastcall

@@ -273,20 +273,22 @@ int RunInject(const InjectOptions& options, std::istream& in, std::ostream& out,
   return options.strict && !result.skipped.empty() ? kExitTimedOut : kExitDrained;
 }
 
-CLI::App* AddInjectSubcommand(CLI::App& app, InjectOptions& options) {
-  CLI::App* inject = app.add_subcommand(
-      "inject",
-      "Add the lastcall sidecar to Kubernetes manifests (Pod, Deployment, StatefulSet, DaemonSet, "
-      "ReplicaSet, ReplicationController, Job, CronJob, List) and write them to stdout:\n"
-      "  kubectl get deploy app -o yaml | lastcall inject | kubectl apply -f -\n"
-      "  helm install app ./chart --post-renderer lastcall --post-renderer-args inject\n"
-      "The wiring follows each pod: the app's ports (connections monitor) or its drain endpoint\n"
-      "(annotation lastcall.dev/drain-url: status monitor), its readiness probe, its preStop\n"
-      "hook (kept, after the drain), a free port. Per-workload annotations lastcall.dev/inject\n"
-      "(enabled|disabled), lb-delay, drain-timeout, exit-delay, drain-url, monitor,\n"
-      "refused-means, port, image, container override the flags. What cannot be injected is\n"
-      "left unchanged and listed on stderr (exit 0; 1 with --strict). Re-running upgrades what\n"
-      "another version or other settings injected; `lastcall uninject` takes it all back.");
+namespace {
+
+constexpr const char* kInjectDescription =
+    "Add the lastcall sidecar to Kubernetes manifests (Pod, Deployment, StatefulSet, DaemonSet, "
+    "ReplicaSet, ReplicationController, Job, CronJob, List) and write them to stdout:\n"
+    "  kubectl get deploy app -o yaml | lastcall inject | kubectl apply -f -\n"
+    "  helm install app ./chart --post-renderer lastcall --post-renderer-args inject\n"
+    "The wiring follows each pod: the app's ports (connections monitor) or its drain endpoint\n"
+    "(annotation lastcall.dev/drain-url: status monitor), its readiness probe, its preStop\n"
+    "hook (kept, after the drain), a free port. Per-workload annotations lastcall.dev/inject\n"
+    "(enabled|disabled), lb-delay, drain-timeout, exit-delay, drain-url, monitor,\n"
+    "refused-means, port, image, container override the flags. What cannot be injected is\n"
+    "left unchanged and listed on stderr (exit 0; 1 with --strict). Re-running upgrades what\n"
+    "another version or other settings injected; `lastcall uninject` takes it all back.";
+
+void DefineInjectFlags(CLI::App* inject, InjectOptions& options) {
   inject->add_option("file", options.input, "Manifest file, or - for standard input")
       ->capture_default_str();
   inject->add_flag("--native", options.native,
@@ -345,7 +347,25 @@ CLI::App* AddInjectSubcommand(CLI::App& app, InjectOptions& options) {
       ->expected(1)
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+}
+
+}  // namespace
+
+CLI::App* AddInjectSubcommand(CLI::App& app, InjectOptions& options) {
+  CLI::App* inject = app.add_subcommand("inject", kInjectDescription);
+  DefineInjectFlags(inject, options);
   return inject;
+}
+
+Subcommand InjectSubcommand(InjectOptions* options) {
+  return {"inject", "Add the lastcall sidecar to Kubernetes manifests (stdin or a file)",
+          [options](CLI::App* app, const Env& /*env*/) {
+            app->footer(std::string(kInjectDescription) + "\n\n" + app->get_footer());
+            DefineInjectFlags(app, *options);
+            return ThenRun(nullptr, [options](const CommandIo& io) {
+              return RunInject(*options, io.in, io.out, io.err);
+            });
+          }};
 }
 
 }  // namespace lastcall

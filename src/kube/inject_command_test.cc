@@ -8,7 +8,6 @@
 #include <fstream>
 #include <sstream>
 
-#include "cli.h"
 #include "exit_status.h"
 #include "uninject_command.h"
 #include "version.h"
@@ -19,9 +18,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// tests/fixtures/inject, found from this file's path (absolute in the CMake build).
+// tests/fixtures/inject, found from this file's path (src/kube/) in the CMake build.
 fs::path FixtureDir() {
-  return fs::path(__FILE__).parent_path().parent_path() / "tests" / "fixtures" / "inject";
+  return fs::path(__FILE__).parent_path().parent_path().parent_path() / "tests" / "fixtures" /
+         "inject";
 }
 
 std::string ReadFixture(const std::string& name) {
@@ -34,14 +34,14 @@ std::string ReadFixture(const std::string& name) {
 
 // The options `lastcall inject ARGS...` parses to.
 InjectOptions Flags(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {"lastcall", "inject"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<const char*> pointers;
-  for (const auto& arg : argv) pointers.push_back(arg.c_str());
-  const ParsedCommand parsed =
-      ParseCommandLine(static_cast<int>(pointers.size()), pointers.data(), {});
-  REQUIRE_MESSAGE(parsed.command == Command::kInject, parsed.output);
-  return parsed.inject;
+  CLI::App app("lastcall");
+  InjectOptions options;
+  AddInjectSubcommand(app, options);
+  std::vector<std::string> reversed = {"inject"};
+  reversed.insert(reversed.end(), args.begin(), args.end());
+  std::reverse(reversed.begin(), reversed.end());  // CLI11 takes the arguments last first
+  app.parse(reversed);
+  return options;
 }
 
 struct GoldenCase {
@@ -507,8 +507,7 @@ TEST_CASE("the inject subcommand binds its flags") {
 
   for (const char* bad : {"--lb-delay=5", "--mesh=consul", "--monitor=prometheus", "--port=0"}) {
     CAPTURE(bad);
-    const char* argv[] = {"lastcall", "inject", bad};
-    CHECK(ParseCommandLine(3, argv, {}).command == Command::kUsageError);
+    CHECK_THROWS_AS(Flags({bad}), CLI::ParseError);
   }
 }
 

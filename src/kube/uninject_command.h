@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli11.h"
+#include "subcommand.h"
 
 // `lastcall uninject`: removes exactly what `lastcall inject` added. A document inject changed
 // and nobody edited since comes back byte for byte (inject keeps it in lastcall.dev/original);
@@ -34,5 +35,8 @@ int RunUninject(const UninjectOptions& options, std::istream& in, std::ostream& 
                 std::ostream& err);
 
 CLI::App* AddUninjectSubcommand(CLI::App& app, UninjectOptions& options);
+
+// The `uninject` subcommand as main lists it. REQUIRES: *options outlives the parse and action.
+Subcommand UninjectSubcommand(UninjectOptions* options);
 
 }  // namespace lastcall

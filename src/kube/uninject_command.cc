@@ -164,16 +164,33 @@ int RunUninject(const UninjectOptions& options, std::istream& in, std::ostream& 
   return kExitDrained;
 }
 
+namespace {
+
+constexpr const char* kUninjectDescription =
+    "Remove what `lastcall inject` added and write the manifests to stdout:\n"
+    "  lastcall uninject app.lastcall.yaml > app.yaml\n"
+    "A document nobody changed since inject comes back byte for byte; one changed since keeps\n"
+    "the changes. Everything else is copied unchanged.";
+
+}  // namespace
+
 CLI::App* AddUninjectSubcommand(CLI::App& app, UninjectOptions& options) {
-  CLI::App* uninject = app.add_subcommand(
-      "uninject",
-      "Remove what `lastcall inject` added and write the manifests to stdout:\n"
-      "  lastcall uninject app.lastcall.yaml > app.yaml\n"
-      "A document nobody changed since inject comes back byte for byte; one changed since keeps\n"
-      "the changes. Everything else is copied unchanged.");
+  CLI::App* uninject = app.add_subcommand("uninject", kUninjectDescription);
   uninject->add_option("file", options.input, "Manifest file, or - for standard input")
       ->capture_default_str();
   return uninject;
+}
+
+Subcommand UninjectSubcommand(UninjectOptions* options) {
+  return {"uninject", "Remove what inject added (stdin or a file)",
+          [options](CLI::App* app, const Env& /*env*/) {
+            app->footer(std::string(kUninjectDescription) + "\n\n" + app->get_footer());
+            app->add_option("file", options->input, "Manifest file, or - for standard input")
+                ->capture_default_str();
+            return ThenRun(nullptr, [options](const CommandIo& io) {
+              return RunUninject(*options, io.in, io.out, io.err);
+            });
+          }};
 }
 
 }  // namespace lastcall
