@@ -36,10 +36,10 @@ Parsed Parse(const std::vector<std::string>& args,
   for (const std::string& arg : args) argv.push_back(arg.c_str());
   argv.push_back(nullptr);
   Parsed out;
-  static_cast<ParsedCommand&>(out) =
-      ParseCommandLine(static_cast<int>(argv.size() - 1), argv.data(), env,
-                       {RunSubcommand(), CheckSubcommand(), PrestopSubcommand(&out.prestop),
-                        Stub("rehearse"), VersionSubcommand(), Stub("install"), Stub("inject")});
+  static_cast<ParsedCommand&>(out) = ParseCommandLine(
+      static_cast<int>(argv.size() - 1), argv.data(), env,
+      {RunSubcommand(), CheckSubcommand(), PrestopSubcommand(&out.prestop), Stub("rehearse"),
+       VersionSubcommand(), Stub("install"), Stub("inject"), Stub("uninject")});
   return out;
 }
 
@@ -59,7 +59,7 @@ TEST_CASE("no subcommand is a usage error that lists the subcommands") {
   CHECK(parsed.command == Command::kUsageError);
   CHECK(parsed.exit_code == kExitUsage);
   CHECK(parsed.output.rfind("lastcall: missing subcommand (run, check, prestop, rehearse, version, "
-                            "install, inject)\n",
+                            "install, inject, uninject)\n",
                             0) == 0);
   CHECK(Contains(parsed.output, "Subcommands:"));
 }
@@ -139,10 +139,10 @@ TEST_CASE("usage errors say what is wrong and suggest the fix") {
   const std::vector<Case> cases = {
       {{"rn"},
        "lastcall: unknown subcommand \"rn\" (did you mean run?)\nSubcommands: run, check, "
-       "prestop, rehearse, version, install, inject. Run 'lastcall --help' for usage.\n"},
+       "prestop, rehearse, version, install, inject, uninject. Run 'lastcall --help' for usage.\n"},
       {{"drain"},
        "lastcall: unknown subcommand \"drain\"\nSubcommands: run, check, prestop, rehearse, "
-       "version, install, inject. Run "
+       "version, install, inject, uninject. Run "
        "'lastcall --help' for usage.\n"},
       {{"run", "--lb-dealy", "5s"},
        "lastcall run: unknown flag --lb-dealy (did you mean --lb-delay?)\nRun 'lastcall run "
@@ -227,6 +227,30 @@ TEST_CASE("check takes the run flags, --grace-period included") {
   REQUIRE(parsed.config.flags.size() == 1);
   CHECK(parsed.config.flags[0].name == "grace-period");
   CHECK(LoadConfig(parsed.config).config.shutdown.grace_period == std::chrono::seconds{45});
+}
+
+TEST_CASE("prestop --then and --then-get: the hook that was there, after the drain") {
+  Parsed command = Parse({"prestop", "--then", "--", "/app/deregister", "--service", "x"});
+  REQUIRE(command.command == Command::kSubcommand);
+  CHECK(command.prestop.then.command ==
+        std::vector<std::string>{"/app/deregister", "--service", "x"});
+  Parsed get = Parse({"prestop", "--then-get", "http://127.0.0.1:9300/leave", "--then-header",
+                      "X-Reason: shutdown", "--then-header", "A: b"});
+  REQUIRE(get.command == Command::kSubcommand);
+  CHECK(get.prestop.then.get_url == "http://127.0.0.1:9300/leave");
+  CHECK(get.prestop.then.headers == std::vector<std::string>{"X-Reason: shutdown", "A: b"});
+  CHECK(Parse({"prestop"}).prestop.then.empty());
+  for (const auto& [args, want] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"prestop", "--then"}, "--then needs a command after --"},
+           {{"prestop", "sleep", "5"}, "unexpected argument \"sleep\""},
+           {{"prestop", "--then-get", "https://x:1/"}, "--then-get: "},
+           {{"prestop", "--then-get", "http://x:1/", "--then", "--", "a"}, "exclude each other"},
+       }) {
+    CAPTURE(want);
+    const ParsedCommand parsed = Parse(args);
+    CHECK(parsed.command == Command::kUsageError);
+    CHECK(Contains(parsed.output, want));
+  }
 }
 
 TEST_CASE("prestop options: flag, else environment, else default") {

@@ -16,6 +16,7 @@
 #include "prestop_command.h"
 #include "rehearse_command.h"
 #include "run_command.h"
+#include "uninject_command.h"
 
 extern char** environ;
 
@@ -61,11 +62,12 @@ int Main(int argc, char** argv) {
   RehearseOptions rehearse;
   InstallOptions install;
   InjectOptions inject;
-  const ParsedCommand parsed =
-      ParseCommandLine(argc, argv, LastcallEnvironment(environ),
-                       {RunSubcommand(), CheckSubcommand(), PrestopSubcommand(&prestop),
-                        RehearseSubcommand(&rehearse), VersionSubcommand(),
-                        InstallSubcommand(&install), InjectSubcommand(&inject)});
+  UninjectOptions uninject;
+  const ParsedCommand parsed = ParseCommandLine(
+      argc, argv, LastcallEnvironment(environ),
+      {RunSubcommand(), CheckSubcommand(), PrestopSubcommand(&prestop),
+       RehearseSubcommand(&rehearse), VersionSubcommand(), InstallSubcommand(&install),
+       InjectSubcommand(&inject), UninjectSubcommand(&uninject)});
   switch (parsed.command) {
     case Command::kHelp:
     case Command::kVersion:

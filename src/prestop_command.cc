@@ -255,8 +255,15 @@ int RunPreStop(const PrestopOptions& options, std::ostream& out, bool live_termi
 Subcommand PrestopSubcommand(PrestopOptions* options) {
   return {"prestop", "For exec preStop hooks: start the sequence, wait for its end",
           [options](CLI::App* app, const Env& env) {
-            return ThenRun(DefinePrestop(app, env, options), [options](const CommandIo& io) {
-              return RunPreStop(*options, io.err, io.err_is_terminal);
+            Finish read = DefinePrestop(app, env, options);
+            Finish read_then = DefineThenFlags(app, &options->then);
+            Finish read_both = [read, read_then](ParsedCommand* out) {
+              read(out);
+              if (out->command != Command::kUsageError) read_then(out);
+            };
+            return ThenRun(read_both, [options](const CommandIo& io) {
+              return RunThen(options->then, RunPreStop(*options, io.err, io.err_is_terminal),
+                             io.err);
             });
           }};
 }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "config.h"
+#include "prestop_then.h"
 #include "subcommand.h"
 
 namespace lastcall {
@@ -15,6 +16,7 @@ struct PrestopOptions {
   std::string token_file;                  // --token-file, LASTCALL_TOKEN_FILE; "" sends none
   std::optional<Millis> timeout;  // --timeout, LASTCALL_PRESTOP_TIMEOUT; unset: until it ends
   bool quiet = false;             // --quiet, LASTCALL_QUIET: print only the outcome
+  ThenAction then;  // --then -- CMD..., --then-get URL: the hook that was there, after the drain
 };
 
 inline constexpr Millis kPreStopMargin{5000};

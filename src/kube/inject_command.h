@@ -7,70 +7,46 @@
 #include <vector>
 
 #include "cli11.h"
-#include "config.h"
+#include "inject_plan.h"
 #include "subcommand.h"
 
 // `lastcall inject`: adds lastcall to the pods of Kubernetes manifests, so that
-//   kubectl get deploy app -o yaml | lastcall inject - | kubectl apply -f -
-// gives a pod whose shutdown lastcall orchestrates. What is added (deploy/README.md):
-// - the `lastcall` container: a regular container appended to `containers`, or with --native an
-//   init container with `restartPolicy: Always` (a native sidecar, Kubernetes 1.29+) that has its
-//   own preStop hook `lastcall prestop`; readiness probe httpGet /readyz on 9901, liveness /livez;
-//   its configuration as flags (`lastcall run --lb-delay ... --grace-period ...`, no ConfigMap);
-// - the `lastcall-install` init container (`lastcall install --to /lastcall/bin`) and two emptyDir
-//   volumes: `lastcall-bin` (the binary, mounted read-only in the app container) and
-//   `lastcall-run` (the control socket, mounted in lastcall and the app container);
-// - the app container's preStop hook `exec: [/lastcall/bin/lastcall, prestop]`;
-// - `terminationGracePeriodSeconds` = max(the pod's, lb_delay + drain timeout + exit delay + 2s);
-// - supplemental group 65532, so the app's hook may connect to lastcall's socket (mode 0660).
-// The app container's own readinessProbe stays: a pod is ready only when all its containers are,
-// so lastcall's failing /readyz alone takes the pod out of the Service endpoints at shutdown.
-//
-// Documents that are not workloads, and workloads that already have a container named
-// `lastcall`, are copied through byte for byte (so injecting twice changes nothing). A changed
-// document is re-written from its parsed form: the same data, but its comments are lost and its
-// quoting and indentation normalised.
+//   kubectl get deploy app -o yaml | lastcall inject | kubectl apply -f -
+//   helm install app ./chart --post-renderer lastcall --post-renderer-args inject
+// gives pods whose shutdown lastcall orchestrates, wired from what each pod declares
+// (inject_plan.h). What is added (README, "lastcall inject"):
+// - the `lastcall` container (regular, or with --native an init container with
+//   `restartPolicy: Always` and its own preStop hook), probes /readyz and /livez on its port,
+//   its configuration as `lastcall run` flags, logs as JSON;
+// - the `lastcall-install` init container and the `lastcall-bin` and `lastcall-run` emptyDirs;
+// - the app container's preStop hook `lastcall prestop` (an exec or httpGet hook that was there
+//   runs after the drain: `--then`), its two mounts, supplemental group 65532, the grace period;
+// - for a mesh (Istio, Linkerd), the proxy annotations that keep it alive through the drain;
+// - annotations: lastcall.dev/status (version and settings hash) on the pod template, and
+//   lastcall.dev/original (the document as it was) on the object, which `lastcall uninject`
+//   restores byte for byte.
+// Documents that are not workloads are copied byte for byte. A workload that cannot be injected
+// is copied unchanged and reported (skipped); an injected one with the same version and settings
+// is copied unchanged, one with others is re-injected (upgraded). A changed document is
+// re-written from its parsed form: its leading comments stay; comments inside it are lost (its
+// original keeps them).
 namespace lastcall {
 
-// ghcr.io/lastcall/lastcall:<this binary's version>.
-std::string DefaultImage();
-
-struct InjectOptions {
-  std::string input = "-";             // manifest file, or "-" for standard input
-  std::string image = DefaultImage();  // the lastcall image (FROM scratch, binary at /lastcall)
-  std::string container;               // the app container that gets the hook; "" = the first
-  bool native = false;                 // lastcall as a native sidecar (initContainers)
-  bool force = false;                  // replace an existing preStop hook on the app container
-  Millis lb_delay{5000};               // passed to `lastcall run --lb-delay`
-  Millis drain_timeout{20000};         // passed to `lastcall run --drain-timeout`
-  Millis exit_delay{0};                // passed to `lastcall run --exit-delay` when not zero
-  std::vector<std::string> run_args;   // more arguments for `lastcall run` (e.g. --monitor=...)
-};
-
-// The grace period the options need, in whole seconds (rounded up): lb_delay + drain timeout +
-// exit delay + Config::kBudgetMargin, the budget `lastcall check` verifies.
-long long RequiredGraceSeconds(const InjectOptions& options);
-
 struct InjectResult {
-  bool ok = false;
-  std::string output;              // when ok: the whole manifest stream, changed
-  std::string error;               // when !ok: one line, what cannot be handled and where
-  std::vector<std::string> notes;  // informational lines (e.g. a workload left as it was)
+  std::string output;                // the whole stream
+  std::vector<std::string> notes;    // informational lines (one per change worth knowing)
+  std::vector<std::string> skipped;  // "document 3: Job migrate: <reason>"
+  int injected = 0;                  // workloads injected or upgraded
 };
 
 // Pure: transforms a YAML stream (documents separated by `---` lines). Handles Pod, Deployment,
 // StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, and the items of a
-// List. Refuses (ok = false, nothing written) when a document is not valid YAML or has no kind,
-// is another kind that has a pod template (e.g. a custom resource), has a pod without containers,
-// names no container --container names, has a preStop hook on the app container (unless
-// options.force), already has a volume or mount lastcall needs under another owner, or must run
-// to completion (restartPolicy Never/OnFailure: a regular sidecar would never exit) without
-// options.native.
+// List. Never fails as a whole: what it cannot handle is left as it was and listed in `skipped`.
 InjectResult InjectManifests(std::string_view input, const InjectOptions& options);
 
-// `lastcall inject`: reads options.input (or `in` for "-"), writes the result to `out`, errors
-// and notes to `err`. Returns kExitDrained on success, kExitUsage when the input cannot be read
-// or is refused; writes nothing to `out` then.
+// `lastcall inject`: reads options.input (or `in` for "-"), writes the stream to `out`, notes and
+// skips to `err`. Returns kExitDrained (0); kExitTimedOut (1) when something was skipped and
+// options.strict; kExitUsage when the input cannot be read (nothing written then).
 int RunInject(const InjectOptions& options, std::istream& in, std::ostream& out, std::ostream& err);
 
 // Registers the `inject` subcommand on `app` with its flags bound to `options`. Durations are

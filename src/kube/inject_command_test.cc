@@ -1,16 +1,19 @@
 #include "inject_command.h"
 
 #include <doctest/doctest.h>
-#include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <sstream>
 
+#include <yaml-cpp/yaml.h>
+
 #include "exit_status.h"
+#include "uninject_command.h"
 #include "version.h"
+#include "yaml_writer.h"
 
 namespace lastcall {
 namespace {
@@ -31,126 +34,268 @@ std::string ReadFixture(const std::string& name) {
   return text.str();
 }
 
-InjectOptions Defaults() { return InjectOptions{}; }
-InjectOptions Native() {
+// The options `lastcall inject ARGS...` parses to.
+InjectOptions Flags(const std::vector<std::string>& args) {
+  CLI::App app("lastcall");
   InjectOptions options;
-  options.native = true;
+  AddInjectSubcommand(app, options);
+  std::vector<std::string> reversed = {"inject"};
+  reversed.insert(reversed.end(), args.begin(), args.end());
+  std::reverse(reversed.begin(), reversed.end());  // CLI11 takes the arguments last first
+  app.parse(reversed);
   return options;
 }
 
 struct GoldenCase {
-  const char* input;
-  const char* golden;  // expected output; regenerate with LASTCALL_UPDATE_GOLDEN=1
-  std::function<InjectOptions()> options;
+  std::string output;  // == input: left unchanged
+  std::string input;
+  std::vector<std::string> flags;
 };
 
-const std::vector<GoldenCase>& GoldenCases() {
-  static const std::vector<GoldenCase> cases = {
-      {"deployment.yaml", "deployment.injected.yaml", Defaults},
-      {"deployment.yaml", "deployment.native.yaml", Native},
-      {"statefulset.yaml", "statefulset.injected.yaml",
-       [] {
-         InjectOptions options;
-         options.container = "ledger";
-         options.lb_delay = Millis{10000};
-         options.drain_timeout = Millis{60000};
-         options.exit_delay = Millis{500};
-         options.image = "registry.internal/lastcall:0.1.0";
-         options.run_args = {"--monitor=connections", "--monitor-port=7000"};
-         return options;
-       }},
-      {"cronjob.yaml", "cronjob.native.yaml", Native},
-      {"job.yaml", "job.native.yaml", Native},
-      {"multi.yaml", "multi.injected.yaml", Defaults},
-      {"list.yaml", "list.injected.yaml", Defaults},
-      {"kubectl-get.yaml", "kubectl-get.injected.yaml", Defaults},
-      {"pod.yaml", "pod.injected.yaml", Defaults},
-  };
+// tests/fixtures/inject/cases.txt, shared with tests/deploy/validate.sh.
+std::vector<GoldenCase> GoldenCases() {
+  std::vector<GoldenCase> cases;
+  std::istringstream lines(ReadFixture("cases.txt"));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line.front() == '#') continue;
+    std::istringstream words(line);
+    GoldenCase test;
+    words >> test.output >> test.input;
+    for (std::string flag; words >> flag;) test.flags.push_back(flag);
+    cases.push_back(test);
+  }
+  REQUIRE(cases.size() >= 20);
   return cases;
+}
+
+std::string Joined(const std::vector<std::string>& lines) {
+  std::string text;
+  for (const auto& line : lines) text += line + "\n";
+  return text;
+}
+
+// The `lastcall run` arguments inject gave the first workload of `output` (below).
+std::string RunArgs(const std::string& output);
+
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
 }
 
 TEST_CASE("inject: realistic manifests give the reviewed output") {
   // NOLINTNEXTLINE(concurrency-mt-unsafe): read before any thread exists
   const bool update = std::getenv("LASTCALL_UPDATE_GOLDEN") != nullptr;
   for (const auto& test : GoldenCases()) {
-    CAPTURE(test.golden);
-    const InjectResult result = InjectManifests(ReadFixture(test.input), test.options());
-    REQUIRE_MESSAGE(result.ok, result.error);
-    if (update) std::ofstream(FixtureDir() / test.golden, std::ios::binary) << result.output;
-    CHECK(result.output == ReadFixture(test.golden));
+    CAPTURE(test.output);
+    CAPTURE(Joined(test.flags));
+    const InjectResult result = InjectManifests(ReadFixture(test.input), Flags(test.flags));
+    CAPTURE(Joined(result.notes));
+    CAPTURE(Joined(result.skipped));
+    if (update && test.output != test.input) {
+      std::ofstream(FixtureDir() / test.output, std::ios::binary) << result.output;
+    }
+    CHECK(result.output == ReadFixture(test.output));
+    CHECK((result.injected == 0) == (test.output == test.input));
   }
 }
 
-TEST_CASE("inject: injecting twice changes nothing") {
+TEST_CASE("uninject(inject(x)) == x byte for byte, on every fixture and with every flag set") {
   for (const auto& test : GoldenCases()) {
-    CAPTURE(test.golden);
-    const InjectResult once = InjectManifests(ReadFixture(test.input), test.options());
-    REQUIRE(once.ok);
-    const InjectResult twice = InjectManifests(once.output, test.options());
-    REQUIRE(twice.ok);
-    CHECK(twice.output == once.output);
-    // Other flags do not matter either: an injected workload is left alone.
-    const InjectResult other = InjectManifests(once.output, Native());
-    REQUIRE(other.ok);
-    CHECK(other.output == once.output);
-    REQUIRE_FALSE(twice.notes.empty());
-    CHECK(twice.notes.front().find("already has a lastcall container; left unchanged") !=
-          std::string::npos);
+    CAPTURE(test.output);
+    const std::string input = ReadFixture(test.input);
+    const InjectResult injected = InjectManifests(input, Flags(test.flags));
+    const UninjectResult back = UninjectManifests(injected.output);
+    CHECK(back.output == input);
+    CHECK(back.skipped.empty());
+    CHECK(back.removed == injected.injected);
+    // Uninjecting what was never injected changes nothing.
+    CHECK(UninjectManifests(input).output == input);
   }
 }
 
-TEST_CASE("inject: documents that are not workloads are copied byte for byte") {
-  const std::string input = ReadFixture("multi.yaml");
-  const InjectResult result = InjectManifests(input, Defaults());
-  REQUIRE(result.ok);
-  // Service and ConfigMap with their comments, and the changed Deployment's leading comment.
-  const std::string untouched = input.substr(0, input.find("apiVersion: apps/v1"));
-  CHECK(result.output.substr(0, untouched.size()) == untouched);
-  CHECK(result.output.find("targetPort: 8080   # the app's port") != std::string::npos);
-
-  const std::string service = "apiVersion: v1\nkind: Service\nmetadata:\n  name: x  # keep\n";
-  const InjectResult none = InjectManifests(service, Defaults());
-  REQUIRE(none.ok);
-  CHECK(none.output == service);
-  REQUIRE(none.notes.size() == 1);
-  CHECK(none.notes[0].rfind("no workload found", 0) == 0);
+TEST_CASE("inject is idempotent: the same settings leave an injected document byte for byte") {
+  for (const auto& test : GoldenCases()) {
+    CAPTURE(test.output);
+    const InjectOptions options = Flags(test.flags);
+    const InjectResult once = InjectManifests(ReadFixture(test.input), options);
+    const InjectResult twice = InjectManifests(once.output, options);
+    CHECK(twice.output == once.output);
+    CHECK(twice.injected == 0);
+    if (once.injected > 0)
+      CHECK(Contains(Joined(twice.notes), "already injected with these settings; unchanged"));
+  }
 }
 
-TEST_CASE("inject: the grace period fits the budget and never shrinks") {
-  InjectOptions options;
-  CHECK(RequiredGraceSeconds(options) == 27);  // 5s + 20s + 0s + 2s
-  options.lb_delay = Millis{500};
-  options.drain_timeout = Millis{1000};
-  CHECK(RequiredGraceSeconds(options) == 4);  // 3.5s, rounded up
+TEST_CASE("re-inject with other settings upgrades: the same as injecting the original afresh") {
+  for (const auto& test : GoldenCases()) {
+    CAPTURE(test.output);
+    std::vector<std::string> other = test.flags;
+    other.push_back("--run-arg=--poll-interval=50ms");
+    const std::string input = ReadFixture(test.input);
+    const InjectResult first = InjectManifests(input, Flags(test.flags));
+    const InjectResult upgraded = InjectManifests(first.output, Flags(other));
+    const InjectResult fresh = InjectManifests(input, Flags(other));
+    CHECK(upgraded.output == fresh.output);
+    CHECK(upgraded.injected == first.injected);
+    CHECK(UninjectManifests(upgraded.output).output == input);
+    if (first.injected > 0) {
+      CHECK(Contains(Joined(upgraded.notes), std::string("re-injected (lastcall ") + kVersion +
+                                                 " -> " + kVersion + ", other settings)"));
+    }
+  }
+}
 
-  const std::string pod =
-      "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n"
-      "  terminationGracePeriodSeconds: 120\n  containers:\n  - name: a\n    image: a\n";
-  const InjectResult kept = InjectManifests(pod, Defaults());
-  REQUIRE(kept.ok);
-  CHECK(kept.output.find("terminationGracePeriodSeconds: 120\n") != std::string::npos);
-  CHECK(kept.output.find("--grace-period\n        - 120s\n") != std::string::npos);
+TEST_CASE("a workload injected by another version is re-injected by this one") {
+  const std::string input = ReadFixture("deployment.yaml");
+  const std::string current = InjectManifests(input, {}).output;
+  std::string older = current;
+  const std::string version = std::string("\\\"version\\\":\\\"") + kVersion + "\\\"";
+  REQUIRE(older.find(version) != std::string::npos);
+  older.replace(older.find(version), version.size(), "\\\"version\\\":\\\"0.0.9\\\"");
+  const InjectResult upgraded = InjectManifests(older, {});
+  CHECK(upgraded.injected == 1);
+  CHECK(upgraded.output == current);
+  CHECK(Contains(Joined(upgraded.notes),
+                 std::string("re-injected (lastcall 0.0.9 -> ") + kVersion + ")"));
+}
 
-  InjectOptions slow;
-  slow.drain_timeout = Millis{150000};
-  const InjectResult raised = InjectManifests(pod, slow);
-  REQUIRE(raised.ok);
-  CHECK(raised.output.find("terminationGracePeriodSeconds: 120\n") == std::string::npos);
-  CHECK(raised.output.find("terminationGracePeriodSeconds: 157\n") != std::string::npos);
-  REQUIRE(raised.notes.size() == 1);
-  CHECK(raised.notes[0] ==
-        "document 1: Pod p: terminationGracePeriodSeconds raised from 120 to 157: lb_delay 5s + "
-        "drain timeout 2m30s + exit delay 0s + margin 2s must fit");
+TEST_CASE("re-inject follows a pod edited after inject: the wiring is read again") {
+  std::string injected = InjectManifests(ReadFixture("deployment.yaml"), {}).output;
+  const size_t port = injected.rfind("containerPort: 8080");  // the app's, not the original's
+  REQUIRE(port != std::string::npos);
+  injected.replace(port, 19, "containerPort: 8081");
+  const InjectResult again = InjectManifests(injected, {});
+  CHECK(again.injected == 1);
+  CHECK(Contains(RunArgs(again.output), "--monitor-port 8081 "));
+  CHECK(Contains(Joined(again.notes), "re-injected"));
+  // The edit is kept by uninject too.
+  const UninjectResult back = UninjectManifests(again.output);
+  CHECK(Contains(back.output, "containerPort: 8081"));
+  CHECK_FALSE(Contains(back.output, "name: lastcall"));
+}
+
+TEST_CASE("a lastcall container inject did not add is left alone; uninject removes it") {
+  const std::string legacy = ReadFixture("legacy-injected.yaml");  // no status annotation
+  const InjectResult left = InjectManifests(legacy, InjectOptions{});
+  CHECK(left.injected == 0);
+  CHECK(left.output == legacy);
+  CHECK(Contains(Joined(left.notes), "has a lastcall container but no lastcall.dev/status"));
+  const UninjectResult removed = UninjectManifests(legacy);
+  CHECK(removed.removed == 1);
+  CHECK_FALSE(Contains(removed.output, "name: lastcall"));
+  CHECK_FALSE(Contains(removed.output, "/lastcall/bin"));
+  CHECK(Contains(Joined(removed.notes), "terminationGracePeriodSeconds is kept"));
+  const InjectResult again = InjectManifests(removed.output, InjectOptions{});
+  CHECK(again.injected == 1);
+  CHECK(Contains(again.output, "- --monitor\n            - connections\n"));
+}
+
+TEST_CASE("uninject keeps edits made after inject, and removes only lastcall's additions") {
+  const std::string input = ReadFixture("deployment.yaml");
+  std::string injected = InjectManifests(input, InjectOptions{}).output;
+  const size_t replicas = injected.rfind("replicas: 3");  // the spec, not the original
+  REQUIRE(replicas != std::string::npos);
+  injected.replace(replicas, 11, "replicas: 5");
+  const UninjectResult back = UninjectManifests(injected);
+  CHECK(back.output != input);
+  CHECK(Contains(Joined(back.notes), "changed since inject"));
+  std::string expected_text = input;
+  expected_text.replace(expected_text.find("replicas: 3"), 11, "replicas: 5");
+  CHECK(back.output.find("lastcall") == std::string::npos);
+  CHECK(SameYaml(YAML::Load(back.output), YAML::Load(expected_text)));
+}
+
+// The `lastcall run` arguments inject gave the first workload of `output`.
+std::string RunArgs(const std::string& output) {
+  const YAML::Node doc = YAML::Load(output.substr(0, output.find("\n---")));
+  const YAML::Node pod =
+      doc["kind"].as<std::string>() == "Pod" ? doc["spec"] : doc["spec"]["template"]["spec"];
+  for (const char* list : {"containers", "initContainers"}) {
+    for (const auto& container : pod[list]) {
+      if (container["name"].as<std::string>() != "lastcall") continue;
+      std::string args;
+      for (const auto& arg : container["args"]) args += arg.as<std::string>() + " ";
+      return args;
+    }
+  }
+  return "";
+}
+
+TEST_CASE("inject wires what the pod declares, and never a monitor that cannot observe the app") {
+  // Named port and httpGet readiness probe: connections on the app's port, its probe upstream.
+  CHECK(RunArgs(InjectManifests(ReadFixture("deployment.yaml"), {}).output) ==
+        "run --listen :9901 --lb-delay 5s --drain-timeout 20s --grace-period 30s --log-format json "
+        "--drain-url  --monitor connections --monitor-port 8080 --readiness-upstream "
+        "http://127.0.0.1:8080/healthz ");
+  // A drain endpoint declared by annotation: the status monitor, and refused is not drained.
+  const InjectResult helm = InjectManifests(ReadFixture("helm.yaml"), {});
+  CHECK(Contains(RunArgs(helm.output.substr(helm.output.find("kind: Deployment") - 15)),
+                 "--drain-url http://127.0.0.1:8080/drain --monitor status --refused-means error "
+                 "--readiness-upstream http://127.0.0.1:8080/readyz "));
+  // Nothing to observe: skipped, with the annotation to set.
+  const InjectResult pod = InjectManifests(ReadFixture("pod.yaml"), {});
+  CHECK(pod.injected == 0);
+  REQUIRE(pod.skipped.size() == 1);
+  CHECK(pod.skipped[0] ==
+        "document 1: Pod worker: cannot observe container \"worker\": it declares no TCP "
+        "containerPort and no drain endpoint; set the annotation lastcall.dev/drain-url (the "
+        "app's drain endpoint, e.g. http://127.0.0.1:8080/drain) or declare its ports, or "
+        "lastcall.dev/monitor: none for a fixed wait");
+  // The annotations that settle it.
+  const std::string pod_text = ReadFixture("pod.yaml");
+  const std::string annotated = pod_text.substr(0, pod_text.find("spec:")) +
+                                "  annotations:\n    lastcall.dev/monitor: none\n" +
+                                pod_text.substr(pod_text.find("spec:"));
+  const InjectResult none = InjectManifests(annotated, {});
+  CHECK(none.injected == 1);
+  CHECK(Contains(RunArgs(none.output), "--drain-url  --monitor none "));
+  // A user-wired monitor is left to the user.
+  CHECK(RunArgs(InjectManifests(pod_text, Flags({"--run-arg=--monitor=prometheus",
+                                                 "--run-arg=--monitor-metric=active"}))
+                    .output) ==
+        "run --listen :9901 --lb-delay 5s --drain-timeout 20s --grace-period 30s --log-format json "
+        "--monitor=prometheus --monitor-metric=active ");
+}
+
+TEST_CASE(
+    "inject keeps existing preStop hooks: sleep -> lb_delay, exec and httpGet after the drain") {
+  const InjectResult sleep = InjectManifests(ReadFixture("sleep-hook.yaml"), {});
+  CHECK(Contains(RunArgs(sleep.output), "--lb-delay 15s --drain-timeout 20s --grace-period 45s"));
+  CHECK(Contains(Joined(sleep.notes), "slept 15s in preStop: lb_delay raised from 5s to 15s"));
+  const InjectResult shell_sleep = InjectManifests(ReadFixture("prestop-hook.yaml"), {});
+  CHECK(Contains(RunArgs(shell_sleep.output), "--lb-delay 12s"));
+  CHECK(Contains(shell_sleep.output, "terminationGracePeriodSeconds: 34\n"));
+
+  const InjectResult exec = InjectManifests(ReadFixture("exec-hook.yaml"), {});
+  CHECK(Contains(exec.output,
+                 "command:\n                  - /lastcall/bin/lastcall\n"
+                 "                  - prestop\n                  - --then\n"
+                 "                  - --\n"
+                 "                  - /app/bin/deregister\n"
+                 "                  - --service\n                  - billing\n"));
+  const InjectResult get = InjectManifests(ReadFixture("httpget-hook.yaml"), {});
+  CHECK(Contains(get.output,
+                 "- --then-get\n                  - "
+                 "http://127.0.0.1:9300/admin/leave-cluster\n"
+                 "                  - --then-header\n"
+                 "                  - \"X-Reason: shutdown\"\n"));
+  // --force drops the hook instead.
+  const InjectResult forced = InjectManifests(ReadFixture("exec-hook.yaml"), Flags({"--force"}));
+  CHECK_FALSE(Contains(forced.output, "deregister\n"));
+  CHECK(Contains(Joined(forced.notes),
+                 "replaced the preStop hook of container \"billing\" (--force)"));
 }
 
 TEST_CASE("inject: the install step writes outside /lastcall, which is a file in the image") {
   // A container runtime cannot make a mount point below a file: an init container of lastcall's
   // image that mounts its volume at /lastcall/bin never starts (found by running the image).
-  const InjectResult result = InjectManifests(ReadFixture("pod.yaml"), Defaults());
+  const InjectResult result = InjectManifests(ReadFixture("deployment.yaml"), Flags({}));
   REQUIRE(result.ok);
-  const YAML::Node pod = YAML::Load(result.output)["spec"];
-  const YAML::Node install = pod["initContainers"][0];
-  REQUIRE(install["name"].as<std::string>() == "lastcall-install");
+  const YAML::Node pod = YAML::Load(result.output)["spec"]["template"]["spec"];
+  YAML::Node install;
+  for (const auto& container : pod["initContainers"]) {
+    if (container["name"].as<std::string>() == "lastcall-install") install = container;
+  }
+  REQUIRE(install.IsDefined());
   CHECK(install["args"][2].as<std::string>() == "/lastcall-bin");
   REQUIRE(install["volumeMounts"].size() == 1);
   CHECK(install["volumeMounts"][0]["mountPath"].as<std::string>() == "/lastcall-bin");
@@ -159,112 +304,170 @@ TEST_CASE("inject: the install step writes outside /lastcall, which is a file in
         "/lastcall/bin/lastcall");
 }
 
-TEST_CASE("inject: --force replaces an existing preStop hook, and says so") {
-  InjectOptions options;
-  options.force = true;
-  const InjectResult result = InjectManifests(ReadFixture("prestop-hook.yaml"), options);
-  REQUIRE(result.ok);
-  CHECK(result.output.find("sleep") == std::string::npos);
-  CHECK(result.output.find("- /lastcall/bin/lastcall\n") != std::string::npos);
-  REQUIRE(result.notes.size() == 1);
-  CHECK(result.notes[0] ==
-        "document 1: Deployment legacy: replaced the preStop hook of container \"legacy\" "
-        "(--force)");
+TEST_CASE("lastcall's port is free of every port in the pod; hostNetwork needs one given") {
+  const InjectResult envoy = InjectManifests(ReadFixture("port-9901.yaml"), {});
+  CHECK(Contains(RunArgs(envoy.output), "--listen :9902 "));
+  CHECK(Contains(envoy.output, "containerPort: 9902\n"));
+  CHECK(Contains(Joined(envoy.notes), "port 9901 is used in the pod: lastcall listens on 9902"));
+  const InjectResult taken =
+      InjectManifests(ReadFixture("port-9901.yaml"), Flags({"--port", "10000"}));
+  CHECK(taken.injected == 0);
+  CHECK(
+      Contains(Joined(taken.skipped), "port 10000 (--port or lastcall.dev/port) is already used"));
+
+  const InjectResult host = InjectManifests(ReadFixture("hostnetwork.yaml"), {});
+  CHECK(host.injected == 0);
+  CHECK(Contains(Joined(host.skipped),
+                 "DaemonSet ingress: hostNetwork: lastcall's port would be a "
+                 "port of the node"));
+  CHECK(Contains(
+      RunArgs(InjectManifests(ReadFixture("hostnetwork.yaml"), Flags({"--port", "19901"})).output),
+      "--listen :19901 "));
 }
 
-struct RefusalCase {
-  std::string name;
-  std::string input;
-  InjectOptions options;
-  std::string error;
-};
+TEST_CASE("inject skips and reports; the rest of the stream is injected; --strict fails") {
+  const std::string bundle = ReadFixture("helm.yaml");
+  const InjectResult result = InjectManifests(bundle, {});
+  CHECK(result.injected == 1);
+  CHECK(result.skipped == std::vector<std::string>{
+                              "document 5: Job shop-migrate: a Helm hook (helm.sh/hook: "
+                              "pre-install,pre-upgrade): it runs to completion around a release, "
+                              "not behind a Service",
+                              "document 6: Pod shop-test-connection: a Helm hook (helm.sh/hook: "
+                              "test): it runs to completion around a release, not behind a "
+                              "Service"});
+  CHECK(
+      Contains(Joined(result.notes),
+               "document 4: Deployment shop-cache: lastcall.dev/inject: disabled; left unchanged"));
 
-TEST_CASE("inject: refuses what it cannot handle, with the reason") {
-  const std::string supported =
-      "Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob";
-  InjectOptions unknown_container;
-  unknown_container.container = "nope";
+  std::istringstream in1(bundle), in2(bundle);
+  std::ostringstream out1, err1, out2, err2;
+  InjectOptions options;
+  CHECK(RunInject(options, in1, out1, err1) == kExitDrained);
+  options.strict = true;
+  CHECK(RunInject(options, in2, out2, err2) == kExitTimedOut);
+  CHECK(out1.str() == result.output);
+  CHECK(out2.str() == result.output);
+  CHECK(Contains(err1.str(), "lastcall inject: skipped document 5: Job shop-migrate: a Helm hook"));
+  CHECK(Contains(err1.str(),
+                 "lastcall inject: 1 workload(s) injected, 2 skipped (left unchanged; "
+                 "--strict fails on this)\n"));
+
+  // Invalid YAML and objects it cannot read are skipped too, and copied as they were.
+  const std::string broken = "kind: Service\nmetadata: {name: s}\n---\nkind: Pod\nspec: [a,\n";
+  const InjectResult invalid = InjectManifests(broken, {});
+  CHECK(invalid.output == broken);
+  CHECK(invalid.skipped ==
+        std::vector<std::string>{"document 2: invalid YAML at line 6, column 1: end of sequence "
+                                 "flow not found"});
+}
+
+TEST_CASE("inject skips what it cannot handle, with the reason") {
   const std::string pod_head = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n";
-  const std::vector<RefusalCase> cases = {
-      {"existing preStop hook", ReadFixture("prestop-hook.yaml"), Defaults(),
-       "document 1: Deployment legacy: container \"legacy\" already has a preStop hook; "
-       "lastcall's hook would replace it (use --force to replace it, after moving what it does "
-       "into the app's drain endpoint)"},
-      {"no containers", ReadFixture("no-containers.yaml"), Defaults(),
-       "document 1: Pod empty: the pod has no containers"},
-      {"unknown container", ReadFixture("deployment.yaml"), unknown_container,
-       "document 1: Deployment web: no container named \"nope\" (containers: app, log-shipper)"},
-      {"unsupported kind with a pod template", ReadFixture("rollout.yaml"), Defaults(),
-       "document 1: Rollout canary: kind Rollout has a pod template but is not supported "
-       "(supported: " +
-           supported + "); add lastcall to it by hand (deploy/kubernetes)"},
-      {"run-to-completion pod without --native", ReadFixture("cronjob.yaml"), Defaults(),
-       "document 1: CronJob nightly-report: the pod's restartPolicy is OnFailure: it runs to "
-       "completion, and a regular sidecar container never exits, so the pod would never "
-       "complete; use --native (a native sidecar stops when the app has finished; Kubernetes "
-       "1.29+)"},
-      {"no pod spec", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec: {}\n",
-       Defaults(), "document 1: Deployment d: no pod spec at spec.template"},
-      {"no kind", "apiVersion: v1\nmetadata: {}\n", Defaults(),
-       "document 1: not a Kubernetes object: it has no kind"},
-      {"not a mapping", "- a\n- b\n", Defaults(),
-       "document 1: not a Kubernetes object (a mapping with apiVersion and kind)"},
-      {"invalid YAML, counted in the whole stream",
-       "kind: Service\nmetadata: {name: s}\n---\nkind: Pod\nspec: [a,\n", Defaults(),
-       "document 2: invalid YAML at line 6, column 1: end of sequence flow not found"},
+  const std::string app = "  containers: [{name: a, image: a, ports: [{containerPort: 80}]}]\n";
+  struct SkipCase {
+    std::string name;
+    std::string input;
+    std::vector<std::string> flags;
+    std::string reason;
+  };
+  const std::vector<SkipCase> cases = {
+      {"no containers",
+       ReadFixture("no-containers.yaml"),
+       {},
+       "Pod empty: the pod has no containers"},
+      {"unknown container",
+       ReadFixture("deployment.yaml"),
+       {"--container", "nope"},
+       "Deployment web: no container named \"nope\" (containers: app, log-shipper)"},
+      {"unsupported kind",
+       ReadFixture("rollout.yaml"),
+       {},
+       "Rollout canary: kind Rollout has a pod template but is not supported (supported: Pod, "
+       "Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob); "
+       "add lastcall to it by hand (deploy/kubernetes)"},
+      {"runs to completion",
+       ReadFixture("cronjob.yaml"),
+       {},
+       "CronJob nightly-report: the pod runs to completion (restartPolicy OnFailure): it is not "
+       "behind a Service, and a regular sidecar would keep it from completing; use --native to "
+       "add lastcall as a native sidecar anyway (Kubernetes 1.29+)"},
+      {"no pod spec",
+       "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec: {}\n",
+       {},
+       "Deployment d: no pod spec at spec.template"},
+      {"no kind", "apiVersion: v1\nmetadata: {}\n", {}, "not a Kubernetes object: it has no kind"},
       {"volume name taken",
-       pod_head + "  containers: [{name: a, image: a}]\n  volumes: [{name: lastcall-run, "
-                  "emptyDir: {}}]\n",
-       Defaults(), "document 1: Pod p: a volume named \"lastcall-run\" already exists"},
-      {"mount path taken",
-       pod_head + "  containers: [{name: a, image: a, volumeMounts: [{name: v, mountPath: "
-                  "/var/run/lastcall}]}]\n",
-       Defaults(),
-       "document 1: Pod p: container \"a\" already mounts a volume at /var/run/lastcall"},
-      {"port taken",
-       pod_head + "  containers: [{name: a, image: a}, {name: envoy, image: e, ports: "
-                  "[{containerPort: 9901}]}]\n",
-       Defaults(),
-       "document 1: Pod p: container \"envoy\" already uses port 9901, where lastcall listens"},
+       pod_head + app + "  volumes: [{name: lastcall-run, emptyDir: {}}]\n",
+       {},
+       "Pod p: a volume named \"lastcall-run\" already exists"},
+      {"bad annotation",
+       "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n    "
+       "lastcall.dev/lb-delay: soon\nspec:\n" +
+           app,
+       {},
+       "Pod p: annotation lastcall.dev/lb-delay: \"soon\": expected a number before \"soon\""},
       {"bad grace period",
-       pod_head + "  terminationGracePeriodSeconds: soon\n  containers: [{name: a, image: a}]\n",
-       Defaults(),
-       "document 1: Pod p: terminationGracePeriodSeconds is not a non-negative integer"},
-      {"a List item",
-       "apiVersion: v1\nkind: List\nitems:\n- " + std::string("kind: Pod\n  metadata: {name: q}\n"
-                                                              "  spec: {containers: []}\n"),
-       Defaults(), "document 1: List item 1: Pod q: the pod has no containers"},
-      {"a field of the wrong type", pod_head + "  containers: [{name: a}]\n  securityContext: x\n",
-       Defaults(), ""},  // checked below: a clear message, no crash
+       pod_head + "  terminationGracePeriodSeconds: soon\n" + app,
+       {},
+       "Pod p: terminationGracePeriodSeconds is not a non-negative integer"},
+      {"https hook",
+       pod_head + "  containers: [{name: a, image: a, ports: [{containerPort: 80}], lifecycle: "
+                  "{preStop: {httpGet: {port: 80, scheme: HTTPS}}}}]\n",
+       {},
+       "Pod p: container \"a\"'s preStop httpGet cannot be chained after the drain: scheme HTTPS "
+       "(lastcall speaks plain HTTP); move it into the app, or use --force to drop it"},
   };
   for (const auto& test : cases) {
     CAPTURE(test.name);
-    const InjectResult result = InjectManifests(test.input, test.options);
-    CHECK_FALSE(result.ok);
-    CHECK(result.output.empty());
-    if (!test.error.empty()) {
-      CHECK(result.error == test.error);
-    } else {
-      CHECK(result.error.rfind("document 1: unexpected structure: ", 0) == 0);
-    }
+    const InjectResult result = InjectManifests(test.input, Flags(test.flags));
+    CHECK(result.output == test.input);
+    CHECK(result.injected == 0);
+    REQUIRE(result.skipped.size() == 1);
+    CHECK(result.skipped[0].rfind("document 1: " + test.reason, 0) == 0);
   }
 }
 
-TEST_CASE("RunInject reads a file or stdin and writes nothing when it refuses") {
+TEST_CASE("meshes: the annotations Istio and Linkerd need, detected or with --mesh") {
+  const InjectResult istio = InjectManifests(ReadFixture("istio.yaml"), {});
+  CHECK(Contains(istio.output,
+                 "proxy.istio.io/config: |\n          terminationDrainDuration: 27s\n"));
+  const InjectResult linkerd = InjectManifests(ReadFixture("linkerd.yaml"), {});
+  CHECK(
+      Contains(linkerd.output, "config.alpha.linkerd.io/proxy-wait-before-exit-seconds: \"27\"\n"));
+  CHECK(Contains(linkerd.output, "config.linkerd.io/skip-inbound-ports: \"9901\"\n"));
+  const InjectResult flagged =
+      InjectManifests(ReadFixture("kubectl-get.yaml"), Flags({"--mesh", "linkerd"}));
+  CHECK(Contains(flagged.output, "proxy-wait-before-exit-seconds"));
+  CHECK_FALSE(Contains(InjectManifests(ReadFixture("kubectl-get.yaml"), {}).output, "linkerd"));
+}
+
+TEST_CASE("the status annotation carries the version and a hash of the settings") {
+  const InjectResult result = InjectManifests(ReadFixture("kubectl-get.yaml"), {});
+  const YAML::Node doc = YAML::Load(result.output);
+  const std::string status =
+      doc["spec"]["template"]["metadata"]["annotations"]["lastcall.dev/status"].as<std::string>();
+  CHECK(status == std::string("{\"settings\":\"") + SettingsHash(InjectOptions{}) +
+                      "\",\"version\":\"" + kVersion + "\"}");
+  InjectOptions other;
+  other.drain_timeout = Millis{21000};
+  CHECK(SettingsHash(other) != SettingsHash(InjectOptions{}));
+  CHECK(SettingsHash(other).size() == 16);
+}
+
+TEST_CASE("RunInject reads a file or stdin; RunUninject gives it back") {
   std::ostringstream out, err;
   InjectOptions options;
-  options.input = (FixtureDir() / "pod.yaml").string();
+  options.input = (FixtureDir() / "deployment.yaml").string();
   std::istringstream unused;
   CHECK(RunInject(options, unused, out, err) == kExitDrained);
-  CHECK(out.str() == ReadFixture("pod.injected.yaml"));
-  CHECK(err.str().empty());
+  CHECK(out.str() == ReadFixture("deployment.injected.yaml"));
 
-  std::ostringstream out2, err2;
-  options.input = "-";
-  std::istringstream stdin_text(ReadFixture("no-containers.yaml"));
-  CHECK(RunInject(options, stdin_text, out2, err2) == kExitUsage);
-  CHECK(out2.str().empty());
-  CHECK(err2.str() == "lastcall inject: document 1: Pod empty: the pod has no containers\n");
+  std::istringstream injected(out.str());
+  std::ostringstream back, back_err;
+  CHECK(RunUninject(UninjectOptions{}, injected, back, back_err) == kExitDrained);
+  CHECK(back.str() == ReadFixture("deployment.yaml"));
+  CHECK(back_err.str().empty());
 
   std::ostringstream out3, err3;
   options.input = "/nonexistent/app.yaml";
@@ -274,47 +477,59 @@ TEST_CASE("RunInject reads a file or stdin and writes nothing when it refuses") 
 }
 
 TEST_CASE("the inject subcommand binds its flags") {
-  CLI::App app("lastcall");
-  InjectOptions options;
-  CLI::App* inject = AddInjectSubcommand(app, options);
-  REQUIRE(inject != nullptr);
-  app.parse(
-      "inject app.yaml --native --force --container api --image reg/lastcall:1 --lb-delay 10s "
-      "--drain-timeout 1m30s --exit-delay 250ms --run-arg=--monitor=connections "
-      "--run-arg=--monitor-port=7000",
-      false);
-  CHECK(inject->parsed());
+  const InjectOptions options = Flags({"app.yaml",
+                                       "--native",
+                                       "--force",
+                                       "--strict",
+                                       "--container",
+                                       "api",
+                                       "--image",
+                                       "reg/lastcall:1",
+                                       "--lb-delay",
+                                       "10s",
+                                       "--drain-timeout",
+                                       "1m30s",
+                                       "--exit-delay",
+                                       "250ms",
+                                       "--drain-url",
+                                       "http://127.0.0.1:8080/drain",
+                                       "--monitor",
+                                       "json",
+                                       "--refused-means",
+                                       "drained",
+                                       "--port",
+                                       "9911",
+                                       "--mesh",
+                                       "istio",
+                                       "--run-arg=--settle=1s",
+                                       "--run-arg=--poll-interval=50ms"});
   CHECK(options.input == "app.yaml");
   CHECK(options.native);
   CHECK(options.force);
+  CHECK(options.strict);
   CHECK(options.container == "api");
   CHECK(options.image == "reg/lastcall:1");
   CHECK(options.lb_delay == Millis{10000});
   CHECK(options.drain_timeout == Millis{90000});
   CHECK(options.exit_delay == Millis{250});
-  CHECK(options.run_args ==
-        std::vector<std::string>{"--monitor=connections", "--monitor-port=7000"});
+  CHECK(options.drain_url == "http://127.0.0.1:8080/drain");
+  CHECK(options.monitor == "json");
+  CHECK(options.refused_means == "drained");
+  CHECK(options.port == 9911);
+  CHECK(options.mesh == "istio");
+  CHECK(options.run_args == std::vector<std::string>{"--settle=1s", "--poll-interval=50ms"});
 
-  CLI::App positional_app("lastcall");
-  InjectOptions positional;
-  AddInjectSubcommand(positional_app, positional);
-  positional_app.parse("inject --run-arg=--settle=1s --run-arg=--poll-interval=50ms -", false);
-  CHECK(positional.input == "-");
-  CHECK(positional.run_args == std::vector<std::string>{"--settle=1s", "--poll-interval=50ms"});
-
-  CLI::App defaults_app("lastcall");
-  InjectOptions defaults;
-  AddInjectSubcommand(defaults_app, defaults);
-  defaults_app.parse("inject", false);
+  const InjectOptions defaults = Flags({});
   CHECK(defaults.input == "-");
   CHECK(defaults.lb_delay == Millis{5000});
+  CHECK_FALSE(defaults.port.has_value());
   CHECK(defaults.image == DefaultImage());
   CHECK(DefaultImage() == "ghcr.io/lastcall/lastcall:" + std::string(kVersion));
 
-  CLI::App bad_app("lastcall");
-  InjectOptions bad;
-  AddInjectSubcommand(bad_app, bad);
-  CHECK_THROWS_AS(bad_app.parse("inject --lb-delay 5", false), CLI::ValidationError);
+  for (const char* bad : {"--lb-delay=5", "--mesh=consul", "--monitor=prometheus", "--port=0"}) {
+    CAPTURE(bad);
+    CHECK_THROWS_AS(Flags({bad}), CLI::ParseError);
+  }
 }
 
 }  // namespace

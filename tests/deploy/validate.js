@@ -73,7 +73,7 @@ const RUN_FLAGS = {
   '--readiness-upstream': null, '--signals': null, '--drain-url': null, '--drain-method': null,
   '--monitor': null, '--monitor-url': null, '--monitor-field': null, '--monitor-metric': null,
   '--monitor-port': null, '--drained-at': null, '--poll-interval': null, '--settle': null,
-  '--log-format': null, '--log-level': null,
+  '--log-format': null, '--log-level': null, '--refused-means': null,
 };
 const DURATION_SETTINGS = new Set(['lb_delay', 'drain_timeout', 'exit_delay', 'grace_period']);
 
@@ -402,6 +402,12 @@ function podRules(pod, claims = []) {
   return problems;
 }
 
+// A workload `lastcall inject` left alone (skipped or disabled) has no lastcall container.
+function hasLastcall(object) {
+  const pod = podSpecOf(object);
+  return !!pod && [...(pod.containers || []), ...(pod.initContainers || [])].some((c) => c.name === 'lastcall');
+}
+
 // Everything that must line up for lastcall to work in this pod. Returns {problems, check}:
 // `check` holds what `lastcall check` needs (the YAML text, flags, token, grace seconds).
 function checkWorkload(object, bundle, options = {}) {
@@ -688,6 +694,10 @@ function validateBundle(text, options = {}) {
     }
     unknownFields(Model, object).forEach((p) => problems.push(`${name}: unknown field ${p}`));
     if (!POD_SPEC_PATHS[object.kind]) continue;
+    if (options.allowUninjected && !hasLastcall(object)) {
+      notes.push(`${name}: not injected (allowed: --allow-uninjected)`);
+      continue;
+    }
     const result = checkWorkload(object, objects, options);
     result.problems.forEach((p) => problems.push(`${name}: ${p}`));
     if (result.problems.length === 0) {
@@ -708,11 +718,12 @@ function main(argv) {
   const files = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--lastcall') options.lastcall = argv[++i];
+    else if (argv[i] === '--allow-uninjected') options.allowUninjected = true;
     else if (argv[i] === '--version') options.version = argv[++i];
     else files.push(argv[i]);
   }
   if (files.length === 0) {
-    console.error('usage: validate.js [--lastcall BIN] [--version V] FILE...');
+    console.error('usage: validate.js [--lastcall BIN] [--version V] [--allow-uninjected] FILE...');
     return 2;
   }
   if (options.lastcall) {

@@ -62,36 +62,36 @@ for overlay in "$repo"/deploy/kubernetes/overlays/*/ "$here"/fixtures/kustomize/
   fi
   files+=("$work/$name.yaml")
 done
-files+=("$repo"/tests/fixtures/inject/*.injected.yaml "$repo"/tests/fixtures/inject/*.native.yaml)
+# `lastcall inject`'s reviewed outputs (tests/fixtures/inject/cases.txt: OUTPUT INPUT FLAGS...),
+# validated on their own: a workload inject skipped on purpose has no lastcall container.
+inject_files=("$repo"/tests/fixtures/inject/*.injected.yaml "$repo"/tests/fixtures/inject/*.native.yaml)
 
 # What the built binary injects must be what the unit tests reviewed (and valid, checked below).
-if [ -x "$lastcall" ] && "$lastcall" inject --help 2>/dev/null | grep -q -- "--native"; then
-  for golden in "$repo"/tests/fixtures/inject/*.injected.yaml "$repo"/tests/fixtures/inject/*.native.yaml; do
-    base=$(basename "$golden")
-    input="$repo/tests/fixtures/inject/${base%%.*}.yaml"
-    flags=()
-    case "$base" in
-      *.native.yaml) flags=(--native) ;;
-      statefulset.injected.yaml)  # the options of the unit test's StatefulSet case
-        flags=(--container ledger --lb-delay 10s --drain-timeout 60s --exit-delay 500ms
-          --image registry.internal/lastcall:0.1.0 --run-arg=--monitor=connections
-          --run-arg=--monitor-port=7000) ;;
-    esac
-    out="$work/binary-$base"
-    if ! "$lastcall" inject "${flags[@]}" - <"$input" >"$out" 2>"$out.err"; then
-      echo "FAIL: lastcall inject ${flags[*]} < $input:" >&2
+if [ -x "$lastcall" ] && "$lastcall" inject --help 2>/dev/null | grep -q -- "--strict"; then
+  while read -r golden input flags; do
+    case "$golden" in '' | '#'*) continue ;; esac
+    read -r -a flag_list <<<"$flags"
+    out="$work/binary-$golden"
+    if ! "$lastcall" inject "${flag_list[@]}" - <"$repo/tests/fixtures/inject/$input" >"$out" 2>"$out.err"; then
+      echo "FAIL: lastcall inject $flags < $input:" >&2
       cat "$out.err" >&2
       exit 1
     fi
-    if ! cmp -s "$out" "$golden"; then
-      echo "FAIL: lastcall inject ${flags[*]} < $input differs from $golden:" >&2
-      diff "$golden" "$out" >&2 || true
+    if ! cmp -s "$out" "$repo/tests/fixtures/inject/$golden"; then
+      echo "FAIL: lastcall inject $flags < $input differs from $golden:" >&2
+      diff "$repo/tests/fixtures/inject/$golden" "$out" >&2 || true
       exit 1
     fi
-    files+=("$out")
-  done
+    # uninject gives the input back byte for byte.
+    if ! "$lastcall" uninject "$out" 2>/dev/null | cmp -s - "$repo/tests/fixtures/inject/$input"; then
+      echo "FAIL: lastcall uninject of $golden does not give $input back" >&2
+      exit 1
+    fi
+    [ "$golden" != "$input" ] && inject_files+=("$out")
+  done <"$repo/tests/fixtures/inject/cases.txt"
 else
-  echo "skip: $lastcall has no inject subcommand yet; validating the reviewed inject outputs only"
+  echo "skip: $lastcall has no inject --strict yet; validating the reviewed inject outputs only"
 fi
 
 validate "${files[@]}"
+validate --allow-uninjected "${inject_files[@]}"

@@ -1,0 +1,64 @@
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <istream>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// What `lastcall inject` and `lastcall uninject` share: read-only lookups on parsed manifests,
+// the split of a YAML stream into its documents, and where each workload kind keeps its pod.
+namespace lastcall::manifest {
+
+// Read-only lookups: operator[] on a non-const node may add the key, and on a non-map throws.
+// A missing key gives an Undefined node that is safe to query, so lookups chain:
+// Child(Child(pod, "spec"), "containers").
+YAML::Node Child(const YAML::Node& node, const char* key);
+bool Present(const YAML::Node& node);  // defined and not null
+std::string ScalarOr(const YAML::Node& node, const std::string& fallback);
+// The item of a sequence of mappings whose `name` is `name`, or an Undefined node.
+YAML::Node Named(const YAML::Node& list, const std::string& name);
+// Removes the items of a sequence whose `name` is one of `names`; returns how many.
+size_t RemoveNamed(YAML::Node list, const std::vector<std::string>& names);
+YAML::Node Map();
+YAML::Node Seq();
+std::optional<long long> ParseInteger(const std::string& text);
+
+// Where a pod template sits in each workload kind.
+struct WorkloadKind {
+  const char* kind;
+  std::vector<const char*> pod_spec_path;  // e.g. spec, template, spec
+  bool runs_to_completion;                 // Job, CronJob
+};
+const std::vector<WorkloadKind>& WorkloadKinds();
+const WorkloadKind* FindWorkloadKind(const std::string& kind);
+std::string SupportedKinds();  // "Pod, Deployment, ..."
+// The pod template's `metadata` (for a Pod, its own): the map that holds the pod's spec's
+// sibling `metadata`. Undefined when missing.
+std::vector<const char*> PodMetadataPath(const WorkloadKind& kind);
+
+// "Deployment web", "Pod", "object".
+std::string Describe(const YAML::Node& object);
+// metadata.annotations[key] of `object` as text, or nullopt.
+std::optional<std::string> Annotation(const YAML::Node& object_or_template, const char* key);
+
+// One document of a stream: its text from its `---` line (if any) to the next one.
+struct RawDocument {
+  std::string text;
+  bool has_separator = false;
+  int first_line = 1;  // 1-based line of `text` in the whole input
+  // The `---` line itself (with its newline), or "" when the document has none.
+  std::string SeparatorLine() const;
+  // `text` without the separator line.
+  std::string Body() const;
+};
+std::vector<RawDocument> SplitDocuments(std::string_view input);
+// The comment and blank lines at the top of a document (after its `---` line): kept when the
+// document is re-written, since they usually say what the whole object is (Helm's `# Source:`).
+std::string LeadingComments(const RawDocument& document);
+
+std::string ReadAll(std::istream& in);
+
+}  // namespace lastcall::manifest

@@ -1,0 +1,119 @@
+#include "prestop_then.h"
+
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "exit_status.h"
+#include "http_client.h"
+#include "text.h"
+
+extern char** environ;
+
+namespace lastcall {
+namespace {
+
+constexpr int kNotFound = 127;  // what a shell returns for a command it cannot start
+constexpr int kSignalBase = 128;
+
+int RunCommand(const std::vector<std::string>& command, std::ostream& err) {
+  std::vector<char*> argv;
+  argv.reserve(command.size() + 1);
+  for (const auto& arg : command) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  const int spawned = posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ);
+  if (spawned != 0) {
+    err << "lastcall prestop: --then: cannot run " << command[0] << ": " << std::strerror(spawned)
+        << "\n";
+    return kNotFound;
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      err << "lastcall prestop: --then: waiting for " << command[0] << ": " << std::strerror(errno)
+          << "\n";
+      return kExitRuntimeError;
+    }
+  }
+  if (WIFSIGNALED(status)) return kSignalBase + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+int SendGet(const ThenAction& action, std::ostream& err, std::chrono::milliseconds timeout) {
+  std::string error;
+  const auto url = ParseUrl(action.get_url, &error);
+  if (!url) {
+    err << "lastcall prestop: --then-get " << action.get_url << ": " << error << "\n";
+    return kExitUsage;
+  }
+  HttpRequest request;
+  request.url = *url;
+  for (const auto& header : action.headers) {
+    const size_t colon = header.find(':');
+    const size_t value = header.find_first_not_of(' ', colon + 1);
+    request.headers.emplace_back(header.substr(0, colon),
+                                 value == std::string::npos ? "" : header.substr(value));
+  }
+  request.headers.emplace_back("User-Agent", "lastcall-prestop");
+  const HttpResponse response =
+      PosixHttpClient{}.Send(request, std::chrono::steady_clock::now() + timeout);
+  if (!response.ok()) {
+    err << "lastcall prestop: --then-get " << action.get_url << ": " << response.error_detail
+        << "\n";
+    return kExitRuntimeError;
+  }
+  return kExitDrained;  // like the kubelet: any answer will do
+}
+
+}  // namespace
+
+int RunThen(const ThenAction& action, int drain_exit, std::ostream& err,
+            std::chrono::milliseconds get_timeout) {
+  if (action.empty()) return drain_exit;
+  const int then_exit =
+      action.command.empty() ? SendGet(action, err, get_timeout) : RunCommand(action.command, err);
+  return drain_exit != kExitDrained ? drain_exit : then_exit;
+}
+
+Finish DefineThenFlags(CLI::App* app, ThenAction* target) {
+  CLI::Option* then_flag = app->add_flag("--then")->description(
+      "after the sequence ends (drained or not), run the command\n"
+      "given after --: prestop --then -- /app/deregister; exit code:\n"
+      "prestop's when not 0, else the command's");
+  CLI::Option* then_get = app->add_option("--then-get", target->get_url)
+                              ->description(
+                                  "after the sequence ends, send GET to this http:// URL\n"
+                                  "(an httpGet hook's equivalent; any answer is done)")
+                              ->type_name("URL");
+  app->add_option("--then-header", target->headers)
+      ->description("a header for --then-get, \"Name: value\" (repeatable)")
+      ->type_name("HEADER")
+      ->needs(then_get);
+  app->add_option("command", target->command)->description("the command for --then")->type_name("");
+  return [then_flag, then_get, target](ParsedCommand* out) {
+    if (then_flag->count() > 0 && target->command.empty()) {
+      return SetUsageError(out, "prestop",
+                           "--then needs a command after -- (--then -- CMD ARG...)");
+    }
+    if (then_flag->count() == 0 && !target->command.empty()) {
+      return SetUsageError(out, "prestop",
+                           "unexpected argument " + Quote(target->command.front()) +
+                               " (to run a command after the drain: --then -- CMD ARG...)");
+    }
+    if (!target->command.empty() && then_get->count() > 0) {
+      return SetUsageError(out, "prestop", "--then and --then-get exclude each other");
+    }
+    if (then_get->count() > 0) {
+      std::string error;
+      if (!ParseUrl(target->get_url, &error)) {
+        return SetUsageError(out, "prestop",
+                             "--then-get: " + error + " (got " + Quote(target->get_url) + ")");
+      }
+    }
+  };
+}
+
+}  // namespace lastcall

@@ -1,0 +1,197 @@
+// `lastcall inject` end to end: the wiring it writes, run as `lastcall run` against the example
+// app for each monitor it chooses; and `lastcall prestop --then`, the hook it keeps.
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cstdio>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "fake_app.h"
+#include "harness.h"
+
+namespace lastcall::test {
+namespace {
+
+using Steady = std::chrono::steady_clock;
+
+// Runs the built `lastcall inject FLAGS -` on `manifest`; returns stdout.
+std::string Inject(const std::string& manifest, const std::vector<std::string>& flags = {}) {
+  const std::string dir = TempDir();
+  std::ofstream(dir + "/in.yaml") << manifest;
+  std::vector<std::string> argv{LASTCALL_BINARY, "inject"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  argv.push_back(dir + "/in.yaml");
+  std::string command;
+  for (const auto& arg : argv) command += "'" + arg + "' ";
+  command += "2>" + dir + "/err";
+  FILE* pipe = popen(command.c_str(), "r");  // NOLINT(cert-env33-c): a test, fixed arguments
+  REQUIRE(pipe != nullptr);
+  std::string out;
+  char buffer[4096];
+  for (size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
+  CHECK(pclose(pipe) == 0);
+  return out;
+}
+
+// The lastcall container's `run` arguments in an injected Deployment, without --listen (the
+// harness gives lastcall a free port and a private socket).
+std::vector<std::string> InjectedRunArgs(const std::string& injected) {
+  const YAML::Node pod = YAML::Load(injected)["spec"]["template"]["spec"];
+  for (const auto& container : pod["containers"]) {
+    if (container["name"].as<std::string>() != "lastcall") continue;
+    std::vector<std::string> args;
+    for (const auto& arg : container["args"]) args.push_back(arg.as<std::string>());
+    REQUIRE(args.at(0) == "run");
+    REQUIRE(args.at(1) == "--listen");
+    return std::vector<std::string>(args.begin() + 3, args.end());
+  }
+  FAIL("no lastcall container in\n" << injected);
+  return {};
+}
+
+std::string Deployment(uint16_t app_port, const std::string& pod_annotations = "") {
+  return "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n"
+         "    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n" +
+         (pod_annotations.empty() ? "" : "      annotations:\n" + pod_annotations) +
+         "    spec:\n      containers:\n        - name: web\n          image: web:1\n"
+         "          ports:\n            - name: http\n              containerPort: " +
+         std::to_string(app_port) +
+         "\n          readinessProbe:\n            httpGet: {path: /healthz, port: http}\n";
+}
+
+struct Drain {
+  int exit_code = -1;
+  long long elapsed_ms = 0;
+  std::string output;
+};
+
+// Starts lastcall with `run_args`, keeps the app busy for `work_ms`, then plays the kubelet's
+// preStop hook (`lastcall prestop`) and waits for its end.
+Drain DrainWith(const std::vector<std::string>& run_args, const App& app, int work_ms) {
+  Sidecar sidecar = StartLastcall(run_args);
+  auto work = std::async(std::launch::async, [&] {
+    return Send("GET", app.url("/work?ms=" + std::to_string(work_ms)), {},
+                milliseconds(work_ms + 5000));
+  });
+  WaitUntil([&] { return false; }, milliseconds(100));  // the request is in flight
+  const auto start = Steady::now();
+  Process hook = Process::Spawn({LASTCALL_BINARY, "prestop", "--control", sidecar.control()});
+  Drain drain;
+  drain.exit_code = hook.WaitExit(milliseconds(15000)).value_or(-1);
+  drain.elapsed_ms = ElapsedMs(start);
+  drain.output = hook.Output();
+  CHECK(work.get().status == 200);
+  sidecar.process.Signal(SIGTERM);
+  sidecar.process.WaitExit(milliseconds(5000));
+  return drain;
+}
+
+const std::vector<std::string> kFast = {"--lb-delay", "100ms", "--drain-timeout", "4s"};
+
+TEST_CASE("inject's connections monitor, run against the example app: drained once the work ends") {
+  App app = StartExampleApp({"--no-drain-endpoint"});
+  const std::vector<std::string> args = InjectedRunArgs(Inject(Deployment(app.port), kFast));
+  const std::string joined = [&] {
+    std::string s;
+    for (const auto& a : args) s += a + " ";
+    return s;
+  }();
+  CHECK(joined.find("--monitor connections --monitor-port " + std::to_string(app.port)) !=
+        std::string::npos);
+  CHECK(joined.find("--readiness-upstream http://127.0.0.1:" + std::to_string(app.port) +
+                    "/healthz") != std::string::npos);
+  const Drain drain = DrainWith(args, app, 1200);
+  CAPTURE(drain.output);
+  CHECK(drain.exit_code == 0);
+  CHECK(drain.elapsed_ms >= 900);  // it waited for the request in flight
+}
+
+TEST_CASE("inject's status monitor on a declared drain endpoint: drained when the app says so") {
+  App app = StartExampleApp();
+  const std::string url = app.url("/drain");
+  const std::vector<std::string> args = InjectedRunArgs(
+      Inject(Deployment(app.port, "        lastcall.dev/drain-url: " + url + "\n"), kFast));
+  const Drain drain = DrainWith(args, app, 1200);
+  CAPTURE(drain.output);
+  CHECK(drain.exit_code == 0);
+  CHECK(drain.elapsed_ms >= 900);
+}
+
+TEST_CASE("a declared drain endpoint nobody answers is never reported drained") {
+  App app = StartExampleApp();
+  const uint16_t closed = FreePort();
+  const std::vector<std::string> args = InjectedRunArgs(
+      Inject(Deployment(app.port, "        lastcall.dev/drain-url: http://127.0.0.1:" +
+                                      std::to_string(closed) + "/drain\n"),
+             {"--lb-delay", "100ms", "--drain-timeout", "1s"}));
+  const Drain drain = DrainWith(args, app, 200);
+  CAPTURE(drain.output);
+  CHECK(drain.exit_code == 1);  // timed out, not "drained" on connection refused
+  CHECK(drain.output.find("timed out") != std::string::npos);
+}
+
+TEST_CASE("lastcall prestop --then runs the old hook after the drain and reports its exit code") {
+  App app = StartExampleApp();
+  Sidecar sidecar = StartLastcall({"--lb-delay", "100ms", "--drain-url", app.url("/drain"),
+                                   "--drain-timeout", "3s", "--poll-interval", "20ms"});
+  const std::string marker = TempDir() + "/ran";
+  Process hook =
+      Process::Spawn({LASTCALL_BINARY, "prestop", "--control", sidecar.control(), "--then", "--",
+                      "sh", "-c", "echo old-hook-ran; touch " + marker + "; exit 7"});
+  CHECK(hook.WaitExit(milliseconds(10000)) == 7);  // drained: the command's code
+  const std::string output = hook.Output();
+  CAPTURE(output);
+  const size_t drained = output.find("drained after");
+  const size_t ran = output.find("old-hook-ran");
+  REQUIRE(drained != std::string::npos);
+  REQUIRE(ran != std::string::npos);
+  CHECK(drained < ran);  // after the drain, not before
+  CHECK(std::ifstream(marker).good());
+}
+
+TEST_CASE("lastcall prestop --then still runs the old hook when lastcall is gone, exit 3") {
+  const std::string marker = TempDir() + "/ran";
+  Process hook =
+      Process::Spawn({LASTCALL_BINARY, "prestop", "--control",
+                      "unix://" + TempDir() + "/missing.sock", "--then", "--", "touch", marker});
+  CHECK(hook.WaitExit(milliseconds(5000)) == 3);
+  CHECK(std::ifstream(marker).good());
+  Process missing = Process::Spawn({LASTCALL_BINARY, "prestop", "--control",
+                                    "unix://" + TempDir() + "/missing.sock", "--then", "--",
+                                    "/nonexistent/deregister"});
+  CHECK(missing.WaitExit(milliseconds(5000)) == 3);
+  CHECK(missing.Output().find("cannot run /nonexistent/deregister") != std::string::npos);
+}
+
+TEST_CASE("lastcall prestop --then-get sends the old httpGet hook after the drain") {
+  std::mutex mu;
+  std::string seen;
+  FakeApp old_hook([&](const ServerRequest& request) {
+    std::lock_guard lock(mu);
+    const auto reason = request.headers.find("x-reason");
+    seen = request.method + " " + request.path + " " +
+           (reason == request.headers.end() ? "" : reason->second);
+    return FakeApp::Answer(500, "{}");  // like the kubelet, the status does not matter
+  });
+  App app = StartExampleApp();
+  Sidecar sidecar = StartLastcall({"--lb-delay", "100ms", "--drain-url", app.url("/drain")});
+  Process hook =
+      Process::Spawn({LASTCALL_BINARY, "prestop", "--control", sidecar.control(), "--then-get",
+                      old_hook.url("/admin/leave"), "--then-header", "X-Reason: shutdown"});
+  CHECK(hook.WaitExit(milliseconds(10000)) == 0);
+  std::lock_guard lock(mu);
+  CHECK(seen == "GET /admin/leave shutdown");
+}
+
+TEST_CASE("lastcall prestop: --then without a command is a usage error") {
+  Process hook = Process::Spawn({LASTCALL_BINARY, "prestop", "--then"});
+  CHECK(hook.WaitExit(milliseconds(5000)) == 2);
+  CHECK(hook.Output().find("--then needs a command after --") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace lastcall::test
