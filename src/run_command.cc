@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "background_request.h"
 #include "control_service.h"
 #include "coordinator.h"
 #include "exit_status.h"
@@ -16,6 +17,7 @@
 #include "readiness_gate.h"
 #include "signals.h"
 #include "state_file.h"
+#include "token_file.h"
 #include "version.h"
 
 namespace lastcall {
@@ -70,9 +72,13 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   SteadyClock clock;
   const std::string state_path = StateFilePath(config);
   std::unique_ptr<FileSequenceStore> store;
-  if (!state_path.empty()) store = std::make_unique<FileSequenceStore>(state_path);
+  if (!state_path.empty()) {
+    store = std::make_unique<FileSequenceStore>(state_path);
+    store->WarnIfDirectoryShared();
+  }
+  ThreadedBackgroundRequest trigger_calls(std::make_shared<PosixHttpClient>(), clock);
 
-  ShutdownCoordinator coordinator(config, clock, http, *monitor, metrics, store.get());
+  ShutdownCoordinator coordinator(config, clock, trigger_calls, *monitor, metrics, store.get());
   SetLogPhaseSource(&coordinator.phase_source());
 
   // A sequence in progress when we last died goes on: a pod that is going away must not see us
@@ -83,7 +89,9 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   if (!config.readiness.upstream.empty()) {
     gate = std::make_unique<ReadinessGate>(config.readiness, http);
   }
-  ControlService control_service(coordinator, token);
+  std::unique_ptr<TokenFile> token_file;
+  if (token) token_file = std::make_unique<TokenFile>(config.token_file);
+  ControlService control_service(coordinator, token_file.get());
   ProbeService probe_service(coordinator, metrics, gate.get(), token ? &control_service : nullptr);
 
   HttpServer probe_server(ProbeServerOptions(),
