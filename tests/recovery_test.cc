@@ -187,7 +187,7 @@ TEST_CASE(
   const auto ended = Steady::now();
   sidecar.process.Signal(SIGKILL);  // an OOM kill, say: no signal reached the sequence
   REQUIRE(sidecar.process.WaitExit(milliseconds(2000)));
-  std::this_thread::sleep_for(milliseconds(300));
+  std::this_thread::sleep_for(milliseconds(800));
 
   Sidecar restarted = Restart(sidecar, flags);
   int first = 0;
@@ -204,8 +204,8 @@ TEST_CASE(
                     milliseconds(4000)));
   const long long back_after = ElapsedMs(ended);
   MESSAGE("serving again " << back_after << " ms after the original end (recover_after 1500 ms)");
-  CHECK(back_after >= 1400);
-  CHECK(back_after < 2300);
+  CHECK(back_after >= 1000);
+  CHECK(back_after < 2200);  // counted from the restart it would be 800 + 1500 ms at least
   CHECK(restarted.process.Output().find("the container was restarted") != std::string::npos);
   CHECK(!std::filesystem::exists(StateFile(restarted)));
 }
