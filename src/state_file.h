@@ -21,7 +21,7 @@ std::optional<PersistedSequence> ParseSequenceState(std::string_view text, std::
 std::string StateFilePath(const Config& config);
 
 // A state file lastcall wrote is a few hundred bytes; anything larger is not one.
-inline constexpr size_t kMaxStateFileBytes = 64 * 1024;
+inline constexpr size_t kMaxStateFileBytes = size_t{64} * 1024;
 
 class FileSequenceStore final : public SequenceStore {
  public:
