@@ -2,15 +2,15 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <mutex>
 #include <nlohmann/json.hpp>
-#include <random>
 
 #include "http_client.h"
 #include "logging.h"
@@ -56,12 +56,17 @@ std::optional<TriggerSource> SourceFromName(std::string_view name) {
   return std::nullopt;
 }
 
-// Unpredictable temporary names; seeded once per process.
+// Unpredictable temporary names (O_EXCL already makes a planted name harmless; this makes it
+// unlikely too). getrandom needs no /dev in the container; the fallback still differs per call.
 unsigned long long RandomBits() {
-  static std::mutex mu;
-  static std::mt19937_64 bits{std::random_device{}()};
-  std::lock_guard lock(mu);
-  return bits();
+  unsigned long long bits = 0;
+  if (getrandom(&bits, sizeof bits, GRND_NONBLOCK) == static_cast<ssize_t>(sizeof bits)) {
+    return bits;
+  }
+  static std::atomic<unsigned long long> counter{0};
+  const auto now =
+      static_cast<unsigned long long>(std::chrono::steady_clock::now().time_since_epoch().count());
+  return now ^ (static_cast<unsigned long long>(getpid()) << 32) ^ counter.fetch_add(1);
 }
 
 }  // namespace
