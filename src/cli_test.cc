@@ -10,17 +10,36 @@
 #include <vector>
 
 #include "exit_status.h"
+#include "prestop_command.h"
 #include "version.h"
 
 namespace lastcall {
 namespace {
 
-ParsedCommand Parse(const std::vector<std::string>& args,
-                    const std::map<std::string, std::string>& env = {}) {
+// A subcommand of a wing, by name only: the core's tests do not link the wings (their own tests
+// parse their flags, e.g. rehearse_command_test.cc).
+Subcommand Stub(const char* name) {
+  return {name, "a subcommand of a wing",
+          [](CLI::App*, const Env&) { return ThenRun(nullptr, nullptr); }};
+}
+
+// ParsedCommand, and what `prestop` parsed into.
+struct Parsed : ParsedCommand {
+  PrestopOptions prestop;
+};
+
+// Parses with main's subcommands, in main's order.
+Parsed Parse(const std::vector<std::string>& args,
+             const std::map<std::string, std::string>& env = {}) {
   std::vector<const char*> argv = {"lastcall"};
   for (const std::string& arg : args) argv.push_back(arg.c_str());
   argv.push_back(nullptr);
-  return ParseCommandLine(static_cast<int>(argv.size() - 1), argv.data(), env);
+  Parsed out;
+  static_cast<ParsedCommand&>(out) =
+      ParseCommandLine(static_cast<int>(argv.size() - 1), argv.data(), env,
+                       {RunSubcommand(), CheckSubcommand(), PrestopSubcommand(&out.prestop),
+                        Stub("rehearse"), VersionSubcommand(), Stub("install"), Stub("inject")});
+  return out;
 }
 
 bool Contains(const std::string& text, const std::string& part) {
@@ -205,8 +224,8 @@ TEST_CASE("check takes the run flags, --grace-period included") {
 }
 
 TEST_CASE("prestop options: flag, else environment, else default") {
-  ParsedCommand defaults = Parse({"prestop"});
-  REQUIRE(defaults.command == Command::kPrestop);
+  Parsed defaults = Parse({"prestop"});
+  REQUIRE(defaults.subcommand == "prestop");
   CHECK(defaults.prestop.control == "unix:///var/run/lastcall/control.sock");
   CHECK(defaults.prestop.token_file.empty());
   CHECK_FALSE(defaults.prestop.timeout.has_value());
@@ -217,17 +236,17 @@ TEST_CASE("prestop options: flag, else environment, else default") {
                                             {"LASTCALL_PRESTOP_TIMEOUT", "30s"},
                                             {"LASTCALL_QUIET", "true"},
                                             {"LASTCALL_LB_DELAY", "5s"}};  // run's; ignored
-  ParsedCommand from_env = Parse({"prestop"}, env);
-  REQUIRE(from_env.command == Command::kPrestop);
+  Parsed from_env = Parse({"prestop"}, env);
+  REQUIRE(from_env.subcommand == "prestop");
   CHECK(from_env.prestop.control == "127.0.0.1:9902");
   CHECK(from_env.prestop.token_file == "/env/token");
   CHECK(from_env.prestop.timeout == Millis{30'000});
   CHECK(from_env.prestop.quiet);
 
-  ParsedCommand from_flags = Parse({"prestop", "--control", "unix:///shared/control.sock",
-                                    "--token-file", "/t", "--timeout", "1m", "-q"},
-                                   env);
-  REQUIRE(from_flags.command == Command::kPrestop);
+  Parsed from_flags = Parse({"prestop", "--control", "unix:///shared/control.sock", "--token-file",
+                             "/t", "--timeout", "1m", "-q"},
+                            env);
+  REQUIRE(from_flags.subcommand == "prestop");
   CHECK(from_flags.prestop.control == "unix:///shared/control.sock");
   CHECK(from_flags.prestop.token_file == "/t");
   CHECK(from_flags.prestop.timeout == Millis{60'000});
@@ -280,109 +299,6 @@ TEST_CASE("ReadConfigSources reads the file named by -c") {
   ConfigSources none;
   ReadConfigSources(&none);  // no path: nothing to read
   CHECK(none.yaml_text.empty());
-}
-
-TEST_CASE("rehearse: no arguments rehearses the example app") {
-  ParsedCommand parsed = Parse({"rehearse"});
-  REQUIRE(parsed.command == Command::kRehearse);
-  const RehearseOptions& options = parsed.rehearse;
-  CHECK(options.app_command.empty());
-  CHECK(options.app_url.empty());
-  CHECK_FALSE(options.rps.has_value());
-  CHECK_FALSE(options.duration.has_value());
-  CHECK(options.paths.empty());
-  CHECK_FALSE(options.native);
-  CHECK_FALSE(options.direct);
-  CHECK(options.reports.empty());
-  CHECK(options.config.flags.empty());
-}
-
-TEST_CASE("rehearse: its own flags and every run flag but the ones it sets itself") {
-  ParsedCommand parsed = Parse({"rehearse",
-                                "-c",
-                                "lastcall.yaml",
-                                "--app-cmd",
-                                "./app --port '{port}'",
-                                "--rps",
-                                "250",
-                                "--duration",
-                                "8s",
-                                "--paths",
-                                "/a,/b?x=1",
-                                "--propagation-delay",
-                                "3s",
-                                "--grace-period",
-                                "12s",
-                                "--lb-delay=2s",
-                                "--native",
-                                "--direct",
-                                "--report",
-                                "r.html",
-                                "--report",
-                                "r.json"},
-                               {{"LASTCALL_DRAIN_TIMEOUT", "7s"}});
-  REQUIRE(parsed.command == Command::kRehearse);
-  const RehearseOptions& options = parsed.rehearse;
-  CHECK(options.app_command == std::vector<std::string>{"./app", "--port", "{port}"});
-  CHECK(options.rps == 250);
-  CHECK(options.duration == Millis(8000));
-  CHECK(options.paths == std::vector<std::string>{"/a", "/b?x=1"});
-  CHECK(options.propagation_delay == Millis(3000));
-  CHECK(options.native);
-  CHECK(options.direct);
-  CHECK(options.reports == std::vector<std::string>{"r.html", "r.json"});
-  CHECK(options.config.yaml_path == "lastcall.yaml");
-  CHECK(options.config.env.at("LASTCALL_DRAIN_TIMEOUT") == "7s");
-  REQUIRE(options.config.flags.size() == 2);
-  CHECK(options.config.flags[0].name == "lb-delay");  // in the order of the config's keys
-  CHECK(options.config.flags[0].value == "2s");
-  CHECK(options.config.flags[1].name == "grace-period");
-  CHECK(options.config.flags[1].value == "12s");
-
-  const std::string help = Parse({"rehearse", "--help"}).output;
-  for (const char* flag :
-       {"--app-cmd", "--app-url", "--rps", "--duration", "--paths", "--propagation-delay",
-        "--native", "--direct", "--report", "--grace-period", "--lb-delay", "--drain-timeout"}) {
-    CAPTURE(flag);
-    CHECK(Contains(help, flag));
-  }
-  CHECK_FALSE(Contains(help, "--listen"));
-  CHECK_FALSE(Contains(help, "--control"));
-  CHECK(LongestLine(help) <= 100);
-}
-
-TEST_CASE("rehearse: bad values are usage errors that name the flag") {
-  struct Case {
-    std::vector<std::string> args;
-    std::string want;
-  };
-  const Case cases[] = {
-      {{"--rps", "0"}, "flag --rps: expected a whole number from 1 to 1000 (got \"0\")"},
-      {{"--rps", "5000"}, "flag --rps: expected a whole number from 1 to 1000 (got \"5000\")"},
-      {{"--rps", "10x"}, "flag --rps: expected a whole number from 1 to 1000 (got \"10x\")"},
-      {{"--duration", "3m"}, "flag --duration: at most 2m (got \"3m\")"},
-      {{"--duration", "soon"},
-       "flag --duration: expected a number before \"soon\" (durations look like 5s, 250ms or "
-       "1m30s) (got \"soon\")"},
-      {{"--propagation-delay", "2m"}, "flag --propagation-delay: at most 1m (got \"2m\")"},
-      {{"--paths", "a,b"}, "flag --paths: path \"a\" does not start with / (got \"a,b\")"},
-      {{"--app-cmd", "app | tee"},
-       "flag --app-cmd: shell operator | at character 5 (--app-cmd is split into words but not "
-       "run by a shell: for pipes, redirections or variables use --app-cmd \"sh -c '...'\") (got "
-       "\"app | tee\")"},
-      {{"--report", "out.txt"},
-       "flag --report: the file name must end in .html or .json (got \"out.txt\")"},
-      {{"--listen", ":9"}, "unknown flag --listen"},
-  };
-  for (const Case& c : cases) {
-    std::vector<std::string> args = {"rehearse"};
-    args.insert(args.end(), c.args.begin(), c.args.end());
-    ParsedCommand parsed = Parse(args);
-    CAPTURE(c.want);
-    CHECK(parsed.command == Command::kUsageError);
-    CHECK(parsed.exit_code == kExitUsage);
-    CHECK(parsed.output.rfind("lastcall rehearse: " + c.want + "\n", 0) == 0);
-  }
 }
 
 }  // namespace

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "config.h"
+#include "config_keys.h"
+#include "text.h"
 
 // Builds the effective Config from its four sources, in rising precedence: defaults (config.h),
 // the YAML file, LASTCALL_* environment variables, command-line flags. Every value is validated
@@ -64,6 +66,10 @@ LoadedConfig LoadConfig(const ConfigSources& sources);
 // waited on). Throws ConfigError naming the path and the reason when it cannot.
 std::string ReadConfigFile(const std::string& path);
 
+// Reads sources->yaml_path into sources->yaml_text when a path is set. Throws ConfigError naming
+// the file when it cannot be read.
+void ReadConfigSources(ConfigSources* sources);
+
 // Reads the bearer token for /prestop (token_file.h): the file's contents without a byte order
 // mark and surrounding whitespace (secret files often end in a newline). Throws ConfigError when
 // the file is missing or unreadable, empty, longer than kMaxTokenBytes, or contains control
@@ -79,38 +85,5 @@ inline constexpr std::string_view kPrestopTimeoutEnv = "LASTCALL_PRESTOP_TIMEOUT
 inline constexpr std::string_view kQuietEnv = "LASTCALL_QUIET";  // prestop --quiet
 // rehearse: the bundled example app to rehearse (default: examples/drainable_app beside lastcall).
 inline constexpr std::string_view kExampleAppEnv = "LASTCALL_EXAMPLE_APP";
-
-// One configuration key as the CLI and `check` present it.
-struct ConfigKey {
-  std::string key;           // dotted YAML path: "shutdown.drain.timeout"
-  std::string flag;          // long flag without dashes: "drain-timeout"
-  std::string env;           // its environment twin: "LASTCALL_DRAIN_TIMEOUT"
-  std::string value_name;    // for help: "DURATION", "URL", "PORT", ...
-  std::string help;          // one sentence
-  std::string default_text;  // the default as help shows it: "5s", "none", "the trigger URL"
-  bool repeatable = false;   // lists and headers: the flag may be given many times
-  bool is_bool = false;      // the flag may be given without a value (meaning true)
-};
-
-// Every key, in the order of the YAML file's layout (sections contiguous).
-const std::vector<ConfigKey>& ConfigKeys();
-
-// The value of `key` in `config`, as YAML that LoadConfig reads back to the same value: durations
-// as "1m30s", strings double-quoted, lists as "[a, b]", headers as a flow map. With
-// `redact_secrets`, values of headers that look like credentials are replaced by "<redacted>".
-// REQUIRES: key is one of ConfigKeys().
-std::string FormatConfigValue(const Config& config, std::string_view key,
-                              bool redact_secrets = false);
-
-std::string_view ToString(ValueSource source);
-
-// The candidate closest to `name`, when it is close enough to be a plausible typo (case, "-" and
-// "_" are ignored, transposed letters count once). For "did you mean ...?" messages.
-std::optional<std::string> SuggestClosest(std::string_view name,
-                                          const std::vector<std::string>& candidates);
-
-// "SIGTERM", "TERM", "sigterm" -> "SIGTERM", for TERM, INT, QUIT, HUP, USR1 and USR2. Returns
-// nullopt and sets *error otherwise (SIGKILL and SIGSTOP with the reason). Pure.
-std::optional<std::string> NormalizeSignalName(std::string_view name, std::string* error);
 
 }  // namespace lastcall

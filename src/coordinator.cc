@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "logging.h"
+#include "text.h"
 
 namespace lastcall {
 namespace {
@@ -13,16 +14,6 @@ using SysClock = std::chrono::system_clock;
 
 double UnixSeconds(SysClock::time_point at) {
   return std::chrono::duration<double>(at.time_since_epoch()).count();
-}
-
-std::string Iso8601(SysClock::time_point at) {
-  const auto secs = SysClock::to_time_t(at);
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  return fmt::format("{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:03d}Z", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
 }
 
 long long ToMillis(Clock::duration d) {
@@ -46,7 +37,7 @@ std::string ToJson(const SequenceReport& report) {
   auto& timeline = out["timeline"] = nlohmann::ordered_json::array();
   for (const auto& entry : report.timeline) {
     timeline.push_back({{"phase", ToString(entry.phase)},
-                        {"at", Iso8601(entry.at)},
+                        {"at", FormatUtcTimestamp(entry.at)},
                         {"elapsed_ms", entry.since_trigger.count()},
                         {"detail", entry.detail}});
   }

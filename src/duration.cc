@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "text.h"
+
 namespace lastcall {
 namespace {
 
@@ -9,12 +11,6 @@ constexpr std::string_view kExamples = "such as 5s, 250ms or 1m30s";
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsSpace(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && IsSpace(text.front())) text.remove_prefix(1);
-  while (!text.empty() && IsSpace(text.back())) text.remove_suffix(1);
-  return text;
-}
 
 // Milliseconds per unit, or 0 when the unit is not one lastcall accepts.
 int64_t UnitMillis(std::string_view unit) {
@@ -110,7 +106,7 @@ bool ParseTerm(std::string_view* rest, int64_t* total, std::string* error) {
 }  // namespace
 
 std::optional<Millis> ParseDuration(std::string_view text, std::string* error) {
-  text = Trim(text);
+  text = TrimSpace(text);
   if (text.empty()) {
     Fail(error, "empty duration: write a number and a unit, " + std::string(kExamples));
     return std::nullopt;

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "url.h"
+
 // A small blocking HTTP/1.1 client for lastcall's own outbound calls (drain trigger, monitors,
 // readiness upstream, `lastcall prestop`). Why not cpp-httplib: its timeouts are per read, so an
 // app that trickles one byte a second would hold a call forever; lastcall must never wait past a
@@ -15,38 +17,6 @@
 namespace lastcall {
 
 using Deadline = std::chrono::steady_clock::time_point;
-
-// A parsed target: http://host:port/path?query or unix:///path/to.sock (path "/" on the socket).
-struct Url {
-  enum class Scheme { kHttp, kUnix };
-  Scheme scheme = Scheme::kHttp;
-  std::string host;  // IP literal or name, brackets stripped for IPv6; empty for unix
-  uint16_t port = 80;
-  std::string socket_path;   // unix only
-  std::string target = "/";  // path and query sent in the request line
-
-  std::string ToString() const;  // for logs; never contains credentials (there are none)
-};
-
-// Parses an http:// or unix:// URL. Returns nullopt and sets *error to a sentence that names what
-// is wrong ("missing port", "scheme https is not supported: ...") on failure. Pure.
-std::optional<Url> ParseUrl(std::string_view text, std::string* error);
-
-// Parses a listen address: ":9901", "127.0.0.1:9901", "[::1]:9901", "0.0.0.0:9901",
-// "unix:///path.sock". ":PORT" means all interfaces. Pure.
-struct ListenAddress {
-  bool is_unix = false;
-  std::string host;         // "" = all interfaces (dual-stack when possible)
-  uint16_t port = 0;        // 0 = pick a free port
-  std::string socket_path;  // unix only; must be absolute, no ".." components
-  bool IsLoopback() const;  // 127.0.0.0/8, ::1, localhost; unix sockets count as loopback
-  std::string ToString() const;
-};
-std::optional<ListenAddress> ParseListenAddress(std::string_view text, std::string* error);
-
-// Returns "" when `path` is usable as a Unix socket path (absolute, no ".." component, no NUL,
-// fits sockaddr_un's 107 bytes), else the problem. Used by both parsers and HttpServer::Listen.
-std::string ValidateSocketPath(std::string_view path);
 
 struct HttpRequest {
   std::string method = "GET";

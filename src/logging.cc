@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "text.h"
+
 namespace lastcall {
 namespace {
 
@@ -46,18 +48,6 @@ spdlog::level::level_enum ToSpdlog(LogLevel level) {
       return spdlog::level::err;
   }
   return spdlog::level::info;
-}
-
-std::string NowUtc() {
-  const auto now = std::chrono::system_clock::now();
-  const auto secs = std::chrono::system_clock::to_time_t(now);
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  const size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  return std::string(buf, n) + fmt::format(".{:03d}Z", ms.count());
 }
 
 // Text values with spaces or quotes are quoted so that lines stay machine-splittable.
@@ -137,7 +127,7 @@ void Log(LogLevel level, std::string_view msg, const LogFields& fields) {
   if (!logger->should_log(ToSpdlog(level))) return;
   const auto* source = g_phase_source.load();
   const Phase phase = source != nullptr ? source->load() : Phase::kServing;
-  const std::string time = NowUtc();
+  const std::string time = FormatUtcTimestamp(std::chrono::system_clock::now());
   const std::string line = g_format == LogFormat::kJson
                                ? FormatJsonLine(time, level, phase, msg, fields)
                                : FormatTextLine(time, level, phase, msg, fields);

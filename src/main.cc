@@ -1,4 +1,5 @@
 // lastcall: parse the command line, load the configuration, run the subcommand, exit.
+// The one file that sees every wing: it lists the subcommands (cmake/CheckWings.cmake).
 #include <unistd.h>
 
 #include <cstdio>
@@ -9,6 +10,8 @@
 #include "cli.h"
 #include "config_loader.h"
 #include "exit_status.h"
+#include "inject_command.h"
+#include "install_command.h"
 #include "logging.h"
 #include "prestop_command.h"
 #include "rehearse_command.h"
@@ -54,7 +57,15 @@ int Run(const ConfigSources& sources) {
 }
 
 int Main(int argc, char** argv) {
-  const ParsedCommand parsed = ParseCommandLine(argc, argv, LastcallEnvironment(environ));
+  PrestopOptions prestop;
+  RehearseOptions rehearse;
+  InstallOptions install;
+  InjectOptions inject;
+  const ParsedCommand parsed =
+      ParseCommandLine(argc, argv, LastcallEnvironment(environ),
+                       {RunSubcommand(), CheckSubcommand(), PrestopSubcommand(&prestop),
+                        RehearseSubcommand(&rehearse), VersionSubcommand(),
+                        InstallSubcommand(&install), InjectSubcommand(&inject)});
   switch (parsed.command) {
     case Command::kHelp:
     case Command::kVersion:
@@ -69,14 +80,8 @@ int Main(int argc, char** argv) {
       const auto loaded = Load(parsed.config);
       return loaded ? RunCheck(*loaded, std::cout) : kExitUsage;
     }
-    case Command::kInstall:
-      return RunInstall(parsed.install, std::cout, std::cerr);
-    case Command::kInject:
-      return RunInject(parsed.inject, std::cin, std::cout, std::cerr);
-    case Command::kPrestop:
-      return RunPreStop(parsed.prestop, std::cerr, isatty(STDERR_FILENO) == 1);
-    case Command::kRehearse:
-      return RunRehearse(parsed.rehearse, std::cout, std::cerr, isatty(STDERR_FILENO) == 1);
+    case Command::kSubcommand:
+      return parsed.action(CommandIo{std::cin, std::cout, std::cerr, isatty(STDERR_FILENO) == 1});
   }
   return kExitUsage;
 }

@@ -6,7 +6,7 @@
 #include <chrono>
 #include <cmath>
 
-#include "text_snippet.h"
+#include "text.h"
 
 namespace lastcall {
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "text.h"
+
 // Small helpers the HTTP client, server and URL parsers share: ASCII text rules from RFC 9110
 // and socket addresses. Internal to lastcall's HTTP code; pure except ErrnoText.
 namespace lastcall {
@@ -14,13 +16,6 @@ namespace lastcall {
 // RFC 9110 token characters (methods, header names).
 bool IsTokenChar(char c);
 bool IsToken(std::string_view text);  // non-empty and all token characters
-
-char ToLowerAscii(char c);
-std::string ToLowerAscii(std::string_view text);
-bool EqualsIgnoreCase(std::string_view a, std::string_view b);  // ASCII only
-
-// Strips spaces and tabs (HTTP's optional whitespace) at both ends.
-std::string_view TrimSpace(std::string_view text);
 
 // True when `text` has a byte that would end or split a header line (CR, LF, NUL).
 bool HasLineBreak(std::string_view text);

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "config_loader.h"
+#include "duration.h"
 #include "exit_status.h"
 #include "http_client.h"
 
@@ -48,6 +49,71 @@ std::optional<Url> ControlUrl(const std::string& control, std::string* error) {
     url.port = address->port;
   }
   return url;
+}
+
+Finish DefinePrestop(CLI::App* app, const Env& env, PrestopOptions* target) {
+  const std::string control_help =
+      "lastcall's control endpoint: unix:///path.sock or 127.0.0.1:PORT\n"
+      "(env LASTCALL_CONTROL; default " +
+      PrestopOptions{}.control + ")";
+  CLI::Option* control =
+      app->add_option("--control")->description(control_help)->type_name("ADDRESS");
+  CLI::Option* token_file = app->add_option("--token-file")
+                                ->description(
+                                    "file with the bearer token the control endpoint requires\n"
+                                    "(env LASTCALL_TOKEN_FILE; default none)")
+                                ->type_name("FILE");
+  CLI::Option* timeout = app->add_option("--timeout")
+                             ->description(
+                                 "give up waiting after this long\n"
+                                 "(env LASTCALL_PRESTOP_TIMEOUT; default: the sidecar's budget, "
+                                 "lb_delay + drain.timeout + exit_delay, plus 5s)")
+                             ->type_name("DURATION");
+  CLI::Option* quiet =
+      app->add_flag("-q,--quiet")
+          ->description("print only the outcome, not each phase\n(env LASTCALL_QUIET)");
+  for (CLI::Option* option : {control, token_file, timeout, quiet}) {
+    option->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    option->description(Wrap(option->get_description(), kHelpTextWidth));
+  }
+  app->footer(
+      "Starts the shutdown sequence (like the kubelet's preStop) and blocks until it ends.\n"
+      "Exit codes: 0 drained, 1 timed out or failed, 2 usage error, 3 lastcall unreachable.");
+  return [=, &env](ParsedCommand* out) {
+    PrestopOptions& options = *target;
+    if (std::optional<Picked> picked = Pick(control, env, "LASTCALL_CONTROL")) {
+      std::string error;
+      if (!ParseListenAddress(picked->value, &error)) {
+        return SetUsageError(out, "prestop",
+                             picked->where + ": " + error + " (got " + Quote(picked->value) + ")");
+      }
+      options.control = picked->value;
+    }
+    if (std::optional<Picked> picked = Pick(token_file, env, "LASTCALL_TOKEN_FILE")) {
+      options.token_file = picked->value;
+    }
+    if (std::optional<Picked> picked = Pick(timeout, env, kPrestopTimeoutEnv)) {
+      std::string error;
+      std::optional<Millis> duration = ParseDuration(picked->value, &error);
+      if (duration && duration->count() == 0) error = "must be greater than 0";
+      if (!duration || duration->count() == 0) {
+        return SetUsageError(out, "prestop",
+                             picked->where + ": " + error + " (got " + Quote(picked->value) + ")");
+      }
+      options.timeout = duration;
+    }
+    if (std::optional<Picked> picked = Pick(quiet, env, kQuietEnv)) {
+      std::string_view value = picked->value;
+      if (value == "true" || value == "1" || value == "yes") {
+        options.quiet = true;
+      } else if (value == "false" || value == "0" || value == "no" || value.empty()) {
+        options.quiet = false;
+      } else {
+        return SetUsageError(out, "prestop",
+                             picked->where + ": expected true or false (got " + Quote(value) + ")");
+      }
+    }
+  };
 }
 
 std::string Seconds(long long ms) { return fmt::format("{:.1f}s", static_cast<double>(ms) / 1000); }
@@ -170,6 +236,15 @@ int RunPreStop(const PrestopOptions& options, std::ostream& out, bool live_termi
   }
   out.flush();
   return drained ? kExitDrained : kExitTimedOut;
+}
+
+Subcommand PrestopSubcommand(PrestopOptions* options) {
+  return {"prestop", "For exec preStop hooks: start the sequence, wait for its end",
+          [options](CLI::App* app, const Env& env) {
+            return ThenRun(DefinePrestop(app, env, options), [options](const CommandIo& io) {
+              return RunPreStop(*options, io.err, io.err_is_terminal);
+            });
+          }};
 }
 
 }  // namespace lastcall

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
-#include "text_snippet.h"
+#include "text.h"
 
 namespace lastcall {
 namespace {

@@ -17,7 +17,7 @@
 #include <system_error>
 #include <utility>
 
-#include "text_snippet.h"
+#include "text.h"
 
 namespace lastcall {
 

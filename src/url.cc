@@ -1,5 +1,7 @@
 // ParseUrl and ParseListenAddress: pure parsers over strings, so they are table-tested with exact
 // error messages (url_test.cc) and safe to fuzz.
+#include "url.h"
+
 #include <arpa/inet.h>
 #include <sys/un.h>
 
@@ -8,7 +10,6 @@
 #include <string>
 #include <string_view>
 
-#include "http_client.h"
 #include "net_util.h"
 
 namespace lastcall {
@@ -18,7 +19,7 @@ namespace {
 constexpr size_t kMaxSocketPathBytes = sizeof(sockaddr_un::sun_path) - 1;
 
 // Quotes user input for an error message; control bytes become \xNN so a log line stays one line.
-std::string Quote(std::string_view text) {
+std::string QuoteHex(std::string_view text) {
   std::string out = "\"";
   for (char c : text) {
     auto byte = static_cast<unsigned char>(c);
@@ -54,7 +55,7 @@ std::string ParsePort(std::string_view digits, unsigned min_port, uint16_t* port
   if (digits.empty()) return "missing port after ':'";
   unsigned long value = 0;
   for (char c : digits) {
-    if (c < '0' || c > '9') return "port " + Quote(digits) + " is not a number";
+    if (c < '0' || c > '9') return "port " + QuoteHex(digits) + " is not a number";
     // Saturate instead of overflowing on absurdly long digit strings.
     if (value <= 65535) value = value * 10 + static_cast<unsigned>(c - '0');
   }
@@ -75,10 +76,10 @@ std::string SplitHostPort(std::string_view authority, std::string* host,
     if (close == std::string_view::npos) return "missing ']' after IPv6 address";
     *host = std::string(authority.substr(1, close - 1));
     if (host->empty()) return "missing host";
-    if (!IsIpv6Literal(*host)) return Quote(*host) + " is not an IPv6 address";
+    if (!IsIpv6Literal(*host)) return QuoteHex(*host) + " is not an IPv6 address";
     std::string_view rest = authority.substr(close + 1);
     if (rest.empty()) return "";
-    if (rest.front() != ':') return "unexpected " + Quote(rest) + " after ']'";
+    if (rest.front() != ':') return "unexpected " + QuoteHex(rest) + " after ']'";
     *port_text = rest.substr(1);
     return "";
   }
@@ -109,8 +110,8 @@ std::string FormatHostPort(const std::string& host, uint16_t port) {
 std::string ValidateSocketPath(std::string_view path) {
   if (path.empty()) return "missing socket path";
   if (path.find('\0') != std::string_view::npos) return "socket path contains a NUL byte";
-  if (path.front() != '/') return "socket path " + Quote(path) + " must be absolute";
-  if (path.back() == '/') return "socket path " + Quote(path) + " names a directory";
+  if (path.front() != '/') return "socket path " + QuoteHex(path) + " must be absolute";
+  if (path.back() == '/') return "socket path " + QuoteHex(path) + " names a directory";
   if (path.size() > kMaxSocketPathBytes) {
     return "socket path is " + std::to_string(path.size()) + " bytes long, the limit is " +
            std::to_string(kMaxSocketPathBytes);
@@ -120,7 +121,7 @@ std::string ValidateSocketPath(std::string_view path) {
     size_t end = path.find('/', start);
     if (end == std::string_view::npos) end = path.size();
     if (path.substr(start, end - start) == "..") {
-      return "socket path " + Quote(path) + " must not contain '..'";
+      return "socket path " + QuoteHex(path) + " must not contain '..'";
     }
     start = end + 1;
   }
@@ -139,7 +140,7 @@ std::string Url::ToString() const {
 
 std::optional<Url> ParseUrl(std::string_view text, std::string* error) {
   auto fail = [&](const std::string& problem) -> std::optional<Url> {
-    *error = "invalid URL " + Quote(text) + ": " + problem;
+    *error = "invalid URL " + QuoteHex(text) + ": " + problem;
     return std::nullopt;
   };
   if (text.empty()) return fail("empty");
@@ -166,7 +167,7 @@ std::optional<Url> ParseUrl(std::string_view text, std::string* error) {
         "use http://");
   }
   if (!EqualsIgnoreCase(scheme, "http")) {
-    return fail("scheme " + Quote(scheme) + " is not supported (expected http:// or unix://)");
+    return fail("scheme " + QuoteHex(scheme) + " is not supported (expected http:// or unix://)");
   }
 
   size_t authority_end = rest.find_first_of("/?");
@@ -180,7 +181,7 @@ std::optional<Url> ParseUrl(std::string_view text, std::string* error) {
   if (url.host.empty()) return fail("missing host");
   if (url.host.find(':') == std::string::npos) {
     for (char c : url.host) {
-      if (!IsHostNameChar(c)) return fail("host " + Quote(url.host) + " is not a valid name");
+      if (!IsHostNameChar(c)) return fail("host " + QuoteHex(url.host) + " is not a valid name");
     }
   }
   if (port_text) {
@@ -214,7 +215,7 @@ std::string ListenAddress::ToString() const {
 
 std::optional<ListenAddress> ParseListenAddress(std::string_view text, std::string* error) {
   auto fail = [&](const std::string& problem) -> std::optional<ListenAddress> {
-    *error = "invalid listen address " + Quote(text) + ": " + problem;
+    *error = "invalid listen address " + QuoteHex(text) + ": " + problem;
     return std::nullopt;
   };
   constexpr std::string_view kExpected = "(expected HOST:PORT, :PORT or unix:///path)";
@@ -239,7 +240,7 @@ std::optional<ListenAddress> ParseListenAddress(std::string_view text, std::stri
   if (!port_text) return fail(std::string("missing port ") + std::string(kExpected));
   if (!address.host.empty() && address.host != "localhost" && !IsIpv4Literal(address.host) &&
       !IsIpv6Literal(address.host)) {
-    return fail("host " + Quote(address.host) + " must be an IP address or localhost");
+    return fail("host " + QuoteHex(address.host) + " must be an IP address or localhost");
   }
   problem = ParsePort(*port_text, 0, &address.port);
   if (!problem.empty()) return fail(problem);

@@ -1,8 +1,8 @@
+#include "url.h"
+
 #include <doctest/doctest.h>
 
 #include <string>
-
-#include "http_client.h"
 
 namespace lastcall {
 namespace {

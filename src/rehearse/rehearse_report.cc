@@ -142,18 +142,6 @@ std::optional<SysClock::time_point> ParseUtcTimestamp(std::string_view text) {
          std::chrono::minutes(*minute) + std::chrono::seconds(*second) + Millis(millis);
 }
 
-std::string FormatUtcTimestamp(SysClock::time_point at) {
-  const auto since_epoch = std::chrono::duration_cast<Millis>(at.time_since_epoch());
-  const std::chrono::sys_days day = std::chrono::floor<std::chrono::days>(at);
-  const std::chrono::year_month_day date(day);
-  const auto in_day = since_epoch - std::chrono::duration_cast<Millis>(day.time_since_epoch());
-  const long long ms = in_day.count();
-  return fmt::format("{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:03d}Z",
-                     static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
-                     static_cast<unsigned>(date.day()), ms / 3600000, ms / 60000 % 60,
-                     ms / 1000 % 60, ms % 1000);
-}
-
 std::vector<SidecarPhase> ParseSidecarPhases(std::string_view log, SysClock::time_point t0) {
   std::vector<SidecarPhase> phases;
   while (!log.empty()) {

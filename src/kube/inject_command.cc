@@ -610,14 +610,18 @@ int RunInject(const InjectOptions& options, std::istream& in, std::ostream& out,
   return kExitDrained;
 }
 
-CLI::App* AddInjectSubcommand(CLI::App& app, InjectOptions& options) {
-  CLI::App* inject = app.add_subcommand(
-      "inject",
-      "Add the lastcall sidecar to Kubernetes manifests (Pod, Deployment, StatefulSet, DaemonSet, "
-      "ReplicaSet, ReplicationController, Job, CronJob, List) and write them to stdout:\n"
-      "  kubectl get deploy app -o yaml | lastcall inject - | kubectl apply -f -\n"
-      "Other documents, and workloads that already have a container named lastcall, are copied "
-      "unchanged. Changed documents lose their comments (the data stays the same).");
+namespace {
+
+// The long description: `lastcall inject --help` shows it as the footer.
+constexpr const char* kInjectDescription =
+    "Add the lastcall sidecar to Kubernetes manifests (Pod, Deployment, StatefulSet, DaemonSet, "
+    "ReplicaSet, ReplicationController, Job, CronJob, List) and write them to stdout:\n"
+    "  kubectl get deploy app -o yaml | lastcall inject - | kubectl apply -f -\n"
+    "Other documents, and workloads that already have a container named lastcall, are copied "
+    "unchanged. Changed documents lose their comments (the data stays the same).";
+
+// Adds the flags of `inject` to `inject`, bound to `options`.
+void DefineInjectFlags(CLI::App* inject, InjectOptions& options) {
   inject->add_option("file", options.input, "Manifest file, or - for standard input")
       ->capture_default_str();
   inject->add_flag("--native", options.native,
@@ -653,7 +657,25 @@ CLI::App* AddInjectSubcommand(CLI::App& app, InjectOptions& options) {
       ->expected(1)
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+}
+
+}  // namespace
+
+CLI::App* AddInjectSubcommand(CLI::App& app, InjectOptions& options) {
+  CLI::App* inject = app.add_subcommand("inject", kInjectDescription);
+  DefineInjectFlags(inject, options);
   return inject;
+}
+
+Subcommand InjectSubcommand(InjectOptions* options) {
+  return {"inject", "Add the lastcall sidecar to Kubernetes manifests (stdin or a file)",
+          [options](CLI::App* app, const Env& /*env*/) {
+            app->footer(std::string(kInjectDescription) + "\n\n" + app->get_footer());
+            DefineInjectFlags(app, *options);
+            return ThenRun(nullptr, [options](const CommandIo& io) {
+              return RunInject(*options, io.in, io.out, io.err);
+            });
+          }};
 }
 
 }  // namespace lastcall

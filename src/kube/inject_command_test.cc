@@ -16,9 +16,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// tests/fixtures/inject, found from this file's path (absolute in the CMake build).
+// tests/fixtures/inject, found from this file's path (src/kube/) in the CMake build.
 fs::path FixtureDir() {
-  return fs::path(__FILE__).parent_path().parent_path() / "tests" / "fixtures" / "inject";
+  return fs::path(__FILE__).parent_path().parent_path().parent_path() / "tests" / "fixtures" /
+         "inject";
 }
 
 std::string ReadFixture(const std::string& name) {

@@ -8,6 +8,7 @@
 
 #include "cli11.h"
 #include "config.h"
+#include "subcommand.h"
 
 // `lastcall inject`: adds lastcall to the pods of Kubernetes manifests, so that
 //   kubectl get deploy app -o yaml | lastcall inject - | kubectl apply -f -
@@ -75,5 +76,9 @@ int RunInject(const InjectOptions& options, std::istream& in, std::ostream& out,
 // Registers the `inject` subcommand on `app` with its flags bound to `options`. Durations are
 // parsed with ParseDuration (a bad one is a CLI::ValidationError at parse time).
 CLI::App* AddInjectSubcommand(CLI::App& app, InjectOptions& options);
+
+// The `inject` subcommand as main lists it: AddInjectSubcommand's flags, bound to *options, and
+// RunInject as its action. REQUIRES: *options outlives the parse and the action.
+Subcommand InjectSubcommand(InjectOptions* options);
 
 }  // namespace lastcall

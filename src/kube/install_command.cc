@@ -152,15 +152,37 @@ int RunInstall(const InstallOptions& options, std::ostream& out, std::ostream& e
   return kExitDrained;
 }
 
-CLI::App* AddInstallSubcommand(CLI::App& app, InstallOptions& options) {
-  CLI::App* install = app.add_subcommand(
-      "install",
-      "Copy this binary into DIR as DIR/lastcall (mode 0755, atomically): the init container "
-      "step that lets the app's preStop hook exec lastcall from a shared emptyDir");
+namespace {
+
+// The long description: `lastcall install --help` shows it as the footer.
+constexpr const char* kInstallDescription =
+    "Copy this binary into DIR as DIR/lastcall (mode 0755, atomically): the init container "
+    "step that lets the app's preStop hook exec lastcall from a shared emptyDir";
+
+// Adds the flags of `install` to `install`, bound to `options`.
+void DefineInstallFlags(CLI::App* install, InstallOptions& options) {
   install->add_option("--to", options.to, "Destination directory (created 0755 if missing)")
       ->required()
       ->envname("LASTCALL_INSTALL_TO");
+}
+
+}  // namespace
+
+CLI::App* AddInstallSubcommand(CLI::App& app, InstallOptions& options) {
+  CLI::App* install = app.add_subcommand("install", kInstallDescription);
+  DefineInstallFlags(install, options);
   return install;
+}
+
+Subcommand InstallSubcommand(InstallOptions* options) {
+  return {"install", "Copy this binary into a shared volume (the init container's step)",
+          [options](CLI::App* app, const Env& /*env*/) {
+            app->footer(std::string(kInstallDescription) + "\n\n" + app->get_footer());
+            DefineInstallFlags(app, *options);
+            return ThenRun(nullptr, [options](const CommandIo& io) {
+              return RunInstall(*options, io.out, io.err);
+            });
+          }};
 }
 
 }  // namespace lastcall

@@ -8,6 +8,7 @@
 
 #include "config_loader.h"
 #include "rehearse_options.h"
+#include "subcommand.h"
 
 // `lastcall rehearse`: rehearses a pod's termination on this machine, against any app, under load.
 //
@@ -76,5 +77,9 @@ std::string ExampleAppPath(const std::string& self);
 // tied to it).
 int RunRehearse(const RehearseOptions& options, std::ostream& out, std::ostream& err,
                 bool terminal);
+
+// The `rehearse` subcommand: its flags (every `run` flag but the ones rehearse sets itself) fill
+// *options, its action runs RunRehearse. REQUIRES: *options outlives the parse and the action.
+Subcommand RehearseSubcommand(RehearseOptions* options);
 
 }  // namespace lastcall

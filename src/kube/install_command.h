@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli11.h"
+#include "subcommand.h"
 
 // `lastcall install --to DIR`: the init container of the regular-sidecar pod shape runs the
 // lastcall image once to put the binary into an emptyDir that the app container also mounts, so
@@ -30,5 +31,9 @@ int RunInstall(const InstallOptions& options, std::ostream& out, std::ostream& e
 // Registers the `install` subcommand on `app` with its flags bound to `options` (`--to`, also
 // LASTCALL_INSTALL_TO). The caller sets the callback (or checks `parsed()`) and calls RunInstall.
 CLI::App* AddInstallSubcommand(CLI::App& app, InstallOptions& options);
+
+// The `install` subcommand as main lists it: AddInstallSubcommand's flags, bound to *options, and
+// RunInstall as its action. REQUIRES: *options outlives the parse and the action.
+Subcommand InstallSubcommand(InstallOptions* options);
 
 }  // namespace lastcall

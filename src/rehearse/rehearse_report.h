@@ -12,6 +12,7 @@
 #include "config.h"
 #include "kubelet_emulator.h"
 #include "rehearse_load.h"
+#include "text.h"
 
 // What `lastcall rehearse` found: the model behind its summary, its JSON report and its HTML page.
 // Every time in it is a signed offset from T0, the moment the pod was "deleted" (negative during
@@ -149,7 +150,6 @@ std::vector<SidecarPhase> ParseSidecarPhases(std::string_view log,
 
 // "2026-11-24T23:59:01.123Z" -> a time point; nullopt for anything else. Pure.
 std::optional<std::chrono::system_clock::time_point> ParseUtcTimestamp(std::string_view text);
-std::string FormatUtcTimestamp(std::chrono::system_clock::time_point at);
 
 // The report as JSON (pretty-printed, stable key order). Pure.
 std::string ReportToJson(const RehearsalReport& report);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -13,7 +14,6 @@
 #include <thread>
 #include <utility>
 
-#include "cli.h"
 #include "duration.h"
 #include "exit_status.h"
 #include "http_client.h"
@@ -568,6 +568,141 @@ int RunRehearse(const RehearseOptions& options, std::ostream& out, std::ostream&
         << " (lastcall)\n";
   }
   return status;
+}
+
+namespace {
+
+Finish DefineRehearse(CLI::App* app, const Env& env, RehearseOptions* target) {
+  // rehearse gives the lastcall it runs a probe port, a control socket and a log format of its own.
+  ConfigFlags flags = AddConfigFlags(app, {"listen", "control", "state-file", "log-format"});
+  const std::string group = "Rehearsal";
+  auto option = [&](const std::string& name, const std::string& value_name,
+                    const std::string& help) {
+    return app->add_option(name)
+        ->description(Wrap(help, kHelpTextWidth))
+        ->type_name(value_name)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+        ->group(group);
+  };
+  CLI::Option* app_cmd = option(
+      "--app-cmd", "\"CMD ARGS\"",
+      "start the app with this command (split into words like a shell, but not run by one); "
+      "{port} in it is replaced by a free port that rehearse then targets\n(default: the bundled "
+      "example app, with lastcall's defaults scaled down to seconds)");
+  CLI::Option* app_url = option("--app-url", "URL",
+                                "where the app listens, http://127.0.0.1:PORT; without --app-cmd, "
+                                "an app already running there\n(default http://127.0.0.1:8080)");
+  CLI::Option* rps = option("--rps", "N",
+                            "requests per second, open loop: sent on schedule whatever the "
+                            "answers (1 to " +
+                                std::to_string(kMaxRehearseRps) + "; default " +
+                                std::to_string(kDefaultRehearseRps) + ")");
+  CLI::Option* duration = option(
+      "--duration", "DURATION",
+      "how long to send load, warm-up included (default: until the termination ended; 6s for the "
+      "example app; at most " +
+          FormatDuration(kMaxRehearseDuration) + ")");
+  CLI::Option* paths = option("--paths", "/A,/B",
+                              "request targets, used in turn (default / ; for the example app "
+                              "/work?ms=5,/work?ms=800)");
+  CLI::Option* propagation = option(
+      "--propagation-delay", "DURATION",
+      "how long after the deletion the load balancer stops routing new connections to the pod, "
+      "the delay lastcall must survive (default 1s; 500ms for the example app)");
+  CLI::Option* native = app->add_flag("--native")
+                            ->description(Wrap("run lastcall as a native sidecar (an init "
+                                               "container with restartPolicy: Always)",
+                                               kHelpTextWidth))
+                            ->group(group);
+  CLI::Option* direct = app->add_flag("--direct")
+                            ->description(Wrap("send the load straight to the app, with no load "
+                                               "balancer in front (nothing stops the traffic)",
+                                               kHelpTextWidth))
+                            ->group(group);
+  CLI::Option* report = app->add_option("--report")
+                            ->description(Wrap("write the report to FILE.html (a page with a "
+                                               "timeline picture) or FILE.json; repeatable "
+                                               "(default " +
+                                                   std::string(kDefaultReportPath) + ")",
+                                               kHelpTextWidth))
+                            ->type_name("FILE")
+                            ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+                            ->group(group);
+  app->footer(
+      "Starts the app and lastcall, sends load, plays the kubelet deleting the pod (preStop "
+      "hooks,\nendpoint removal after the propagation delay, SIGTERM, SIGKILL at the end of the "
+      "grace\nperiod) and reports what was lost, the phases, and what to change.\n" +
+      std::string(kConfigFooter) +
+      "Exit codes: 0 nothing lost and the app exited inside the grace period, 1 otherwise,\n"
+      "2 usage or configuration error, 3 the rehearsal could not run.");
+  return [=, &env](ParsedCommand* out) {
+    RehearseOptions& options = *target;
+    CollectConfigSources(flags, env, &options.config);
+    auto bad = [&](const CLI::Option* which, const std::string& problem) {
+      SetUsageError(out, "rehearse",
+                    "flag " + which->get_name() + ": " + problem + " (got " +
+                        Quote(which->results().back()) + ")");
+    };
+    std::string error;
+    if (app_cmd->count() > 0) {
+      std::optional<std::vector<std::string>> words =
+          SplitCommandLine(app_cmd->results().back(), &error);
+      if (!words) return bad(app_cmd, error);
+      options.app_command = std::move(*words);
+    }
+    if (app_url->count() > 0) options.app_url = app_url->results().back();
+    if (rps->count() > 0) {
+      const std::string& text = rps->results().back();
+      int value = 0;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (ec != std::errc() || end != text.data() + text.size() || value < 1 ||
+          value > kMaxRehearseRps) {
+        return bad(rps, "expected a whole number from 1 to " + std::to_string(kMaxRehearseRps));
+      }
+      options.rps = value;
+    }
+    auto parse_duration = [&](const CLI::Option* which, Millis max) -> std::optional<Millis> {
+      std::optional<Millis> value = ParseDuration(which->results().back(), &error);
+      if (value && *value > max) {
+        error = "at most " + FormatDuration(max);
+        value.reset();
+      }
+      if (!value) bad(which, error);
+      return value;
+    };
+    if (duration->count() > 0) {
+      options.duration = parse_duration(duration, kMaxRehearseDuration);
+      if (!options.duration) return;
+    }
+    if (propagation->count() > 0) {
+      options.propagation_delay = parse_duration(propagation, kMaxPropagationDelay);
+      if (!options.propagation_delay) return;
+    }
+    if (paths->count() > 0) {
+      std::optional<std::vector<std::string>> list = ParsePathList(paths->results().back(), &error);
+      if (!list) return bad(paths, error);
+      options.paths = std::move(*list);
+    }
+    options.native = native->count() > 0;
+    options.direct = direct->count() > 0;
+    for (const std::string& path : report->results()) {
+      if (std::string problem = ValidateReportPath(path); !problem.empty()) {
+        return SetUsageError(out, "rehearse", "flag --report: " + problem);
+      }
+      options.reports.push_back(path);
+    }
+  };
+}
+
+}  // namespace
+
+Subcommand RehearseSubcommand(RehearseOptions* options) {
+  return {"rehearse", "Rehearse a pod's termination here, under load, with a report",
+          [options](CLI::App* app, const Env& env) {
+            return ThenRun(DefineRehearse(app, env, options), [options](const CommandIo& io) {
+              return RunRehearse(*options, io.out, io.err, io.err_is_terminal);
+            });
+          }};
 }
 
 }  // namespace lastcall

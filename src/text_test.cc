@@ -1,4 +1,4 @@
-#include "text_snippet.h"
+#include "text.h"
 
 #include <doctest/doctest.h>
 

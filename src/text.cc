@@ -1,0 +1,181 @@
+#include "text.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace lastcall {
+namespace {
+
+bool IsBlank(char c) { return c == ' ' || c == '\t'; }
+bool IsSpace(char c) { return IsBlank(c) || c == '\n' || c == '\r'; }
+
+// Appends `text` with `"` and `\` backslash-escaped, \n \r \t spelled out, and other control
+// bytes (and with `escape_non_ascii`, every byte from 0x7f up) as \xNN.
+void AppendEscaped(std::string* out, std::string_view text, bool escape_non_ascii) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"':
+        *out += "\\\"";
+        break;
+      case '\\':
+        *out += "\\\\";
+        break;
+      case '\n':
+        *out += "\\n";
+        break;
+      case '\r':
+        *out += "\\r";
+        break;
+      case '\t':
+        *out += "\\t";
+        break;
+      default:
+        if (byte < 0x20 || byte == 0x7f || (escape_non_ascii && byte > 0x7f)) {
+          *out += "\\x";
+          *out += kHex[byte >> 4];
+          *out += kHex[byte & 0xf];
+        } else {
+          *out += c;
+        }
+    }
+  }
+}
+
+// Optimal string alignment distance: Levenshtein plus adjacent transpositions ("lb_dealy").
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+}  // namespace
+
+std::string Quote(std::string_view text) {
+  std::string out = "\"";
+  AppendEscaped(&out, text, /*escape_non_ascii=*/false);
+  out += '"';
+  return out;
+}
+
+std::string QuoteSnippet(std::string_view text, size_t max_bytes) {
+  const bool cut = text.size() > max_bytes;
+  if (cut) text = text.substr(0, max_bytes);
+  std::string out;
+  out.reserve(text.size() + 8);
+  out += '"';
+  AppendEscaped(&out, text, /*escape_non_ascii=*/true);
+  out += '"';
+  if (cut) out += "...";
+  return out;
+}
+
+std::string Join(const std::vector<std::string>& parts, std::string_view separator) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i != 0) out += separator;
+    out += parts[i];
+  }
+  return out;
+}
+
+std::string_view Trim(std::string_view text) {
+  while (!text.empty() && IsSpace(text.front())) text.remove_prefix(1);
+  while (!text.empty() && IsSpace(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+std::string_view TrimSpace(std::string_view text) {
+  while (!text.empty() && IsBlank(text.front())) text.remove_prefix(1);
+  while (!text.empty() && IsBlank(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+std::vector<std::string> SplitAndTrim(std::string_view text, char separator) {
+  std::vector<std::string> parts;
+  if (Trim(text).empty()) return parts;
+  while (true) {
+    size_t at = text.find(separator);
+    parts.emplace_back(Trim(text.substr(0, at)));
+    if (at == std::string_view::npos) break;
+    text.remove_prefix(at + 1);
+  }
+  return parts;
+}
+
+char ToLowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string ToLowerAscii(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = ToLowerAscii(c);
+  return out;
+}
+
+std::string ToUpperAscii(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return out;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return ToLowerAscii(x) == ToLowerAscii(y);
+         });
+}
+
+std::string FoldName(std::string_view name) {
+  std::string out;
+  for (char c : name) {
+    if (c != '_' && c != '-') out += ToLowerAscii(c);
+  }
+  return out;
+}
+
+std::optional<std::string> SuggestClosest(std::string_view name,
+                                          const std::vector<std::string>& candidates,
+                                          std::string_view strip_prefix) {
+  std::string folded = FoldName(name.substr(std::min(strip_prefix.size(), name.size())));
+  constexpr size_t kMaxGuessable = 64;  // longer is no typo, and the distance table grows as n*m
+  if (folded.size() > kMaxGuessable) return std::nullopt;
+  std::optional<std::string> best;
+  size_t best_distance = std::max<size_t>(1, folded.size() / 3) + 1;
+  for (const std::string& candidate : candidates) {
+    std::string_view tail = candidate;
+    tail.remove_prefix(std::min(strip_prefix.size(), tail.size()));
+    size_t distance = EditDistance(folded, FoldName(tail));
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = candidate;
+    }
+  }
+  return best;
+}
+
+std::string FormatUtcTimestamp(std::chrono::system_clock::time_point at) {
+  using Millis = std::chrono::milliseconds;
+  const auto since_epoch = std::chrono::duration_cast<Millis>(at.time_since_epoch());
+  const std::chrono::sys_days day = std::chrono::floor<std::chrono::days>(at);
+  const std::chrono::year_month_day date(day);
+  const auto in_day = since_epoch - std::chrono::duration_cast<Millis>(day.time_since_epoch());
+  const long long ms = in_day.count();
+  return fmt::format("{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:03d}Z",
+                     static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
+                     static_cast<unsigned>(date.day()), ms / 3600000, ms / 60000 % 60,
+                     ms / 1000 % 60, ms % 1000);
+}
+
+}  // namespace lastcall

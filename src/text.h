@@ -1,0 +1,56 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// Text helpers every module shares: quoting for messages, trimming, ASCII case, "did you mean",
+// UTC timestamps. All pure.
+namespace lastcall {
+
+// `text` in double quotes, as a YAML double-quoted scalar (also valid JSON for printable ASCII):
+// `"` and `\` backslash-escaped, \n \r \t spelled out, other control bytes and DEL as \xNN; bytes
+// from 0x80 up are kept (UTF-8 stays readable). What config messages show as (got "...").
+std::string Quote(std::string_view text);
+
+// Error messages about an app's answers quote part of that answer. The answer is untrusted: it may
+// be huge, binary, or carry terminal escapes, so it is cut and escaped before it reaches a log.
+// Returns `text` in double quotes, cut to its first `max_bytes` bytes (then followed by "..."),
+// with `"` and `\` backslash-escaped, \n \r \t spelled out and every other byte outside printable
+// ASCII written as \xNN.
+std::string QuoteSnippet(std::string_view text, size_t max_bytes = 80);
+
+// The parts with `separator` between them.
+std::string Join(const std::vector<std::string>& parts, std::string_view separator);
+
+// Without leading and trailing spaces, tabs, CR and LF.
+std::string_view Trim(std::string_view text);
+// Without leading and trailing spaces and tabs only (HTTP's optional whitespace).
+std::string_view TrimSpace(std::string_view text);
+
+// Splits on `separator`, trimming each part (Trim). An empty or blank text is an empty list.
+std::vector<std::string> SplitAndTrim(std::string_view text, char separator);
+
+// ASCII case mapping; other bytes are kept, so UTF-8 passes through.
+char ToLowerAscii(char c);
+std::string ToLowerAscii(std::string_view text);
+std::string ToUpperAscii(std::string_view text);
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
+// Case, "_" and "-" do not matter when guessing what was meant: lbDelay, lb-delay -> lbdelay.
+std::string FoldName(std::string_view name);
+
+// The candidate closest to `name`, when it is close enough to be a plausible typo (case, "-" and
+// "_" are ignored, transposed letters count once). `strip_prefix` is ignored at the start of the
+// name and of each candidate ("LASTCALL_"). For "did you mean ...?" messages.
+std::optional<std::string> SuggestClosest(std::string_view name,
+                                          const std::vector<std::string>& candidates,
+                                          std::string_view strip_prefix = "");
+
+// "2026-11-29T09:00:00.123Z": UTC, milliseconds. For logs, /status and reports.
+std::string FormatUtcTimestamp(std::chrono::system_clock::time_point at);
+
+}  // namespace lastcall
