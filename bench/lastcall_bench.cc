@@ -356,11 +356,13 @@ void BenchUnready(const Options& options, bool storm) {
 }
 
 // A scripted app in this process: POST /drain starts a drain that really ends `drain_time`
-// later; GET /drain answers 202 until then and 200 after. It records both instants.
+// later; GET /drain answers 202 until then and 200 after. It records both instants. With
+// `hang_trigger`, POST /drain starts the drain but is never answered (a hanging trigger).
 class ScriptedApp {
  public:
-  explicit ScriptedApp(milliseconds drain_time)
+  explicit ScriptedApp(milliseconds drain_time, bool hang_trigger = false)
       : drain_time_(drain_time),
+        hang_trigger_(hang_trigger),
         server_(HttpServerOptions{}, [this](const ServerRequest& request, Responder respond) {
           Handle(request, std::move(respond));
         }) {
@@ -388,6 +390,7 @@ class ScriptedApp {
     std::lock_guard lock(mu_);
     if (request.method == "POST") {
       if (!triggered_) triggered_ = now;
+      if (hang_trigger_) return;  // the server closes the connection when it stops
       respond(ServerResponse{202, "application/json", "{}", {}});
       return;
     }
@@ -397,6 +400,7 @@ class ScriptedApp {
   }
 
   const milliseconds drain_time_;
+  const bool hang_trigger_;
   mutable std::mutex mu_;
   std::optional<Steady::time_point> triggered_;  // GUARDED_BY(mu_)
   std::optional<Steady::time_point> first_200_;  // GUARDED_BY(mu_)
@@ -405,19 +409,27 @@ class ScriptedApp {
 
 // SIGTERM -> exit, minus lb_delay and the app's real drain time, for each poll interval; also the
 // app's first "drained" answer -> exit. The drain time is random over 100 ms + one interval (at
-// least 300 ms), so the app becomes idle at every phase of the polls.
+// least 300 ms), so the app becomes idle at every phase of the polls. Then the same at 100 ms with
+// a drain trigger that never answers (the trigger runs beside the polls and must not delay them).
 void BenchOverhead(const Options& options) {
   const int runs = options.short_mode ? 5 : 20;
   const milliseconds lb_delay(200);
   std::mt19937 random(12345);
   std::vector<double> drained_to_exit;
-  for (const milliseconds interval : {milliseconds(10), milliseconds(100), milliseconds(1000)}) {
+  struct Variant {
+    milliseconds interval;
+    bool hang_trigger;
+  };
+  for (const Variant variant :
+       {Variant{milliseconds(10), false}, Variant{milliseconds(100), false},
+        Variant{milliseconds(1000), false}, Variant{milliseconds(100), true}}) {
+    const milliseconds interval = variant.interval;
     std::uniform_int_distribution<int> drain_ms(
         100, 100 + static_cast<int>(std::max(interval, milliseconds(300)).count()));
     std::vector<double> overhead;
     for (int i = 0; i < runs; ++i) {
       const milliseconds drain_time(drain_ms(random));
-      ScriptedApp app(drain_time);
+      ScriptedApp app(drain_time, variant.hang_trigger);
       Lastcall lastcall = StartLastcall(
           options, {"--lb-delay", std::to_string(lb_delay.count()) + "ms", "--drain-url", app.url(),
                     "--poll-interval", std::to_string(interval.count()) + "ms"});
@@ -433,9 +445,12 @@ void BenchOverhead(const Options& options) {
       if (getenv("BENCH_DEBUG") && overhead.back() > static_cast<double>(interval.count()) + 10) {
         std::printf("slow run (%.1f ms):\n%s", overhead.back(), lastcall.process.Output().c_str());
       }
-      drained_to_exit.push_back(MsBetween(*app.first_drained_answer(), exited));
+      if (!variant.hang_trigger) {
+        drained_to_exit.push_back(MsBetween(*app.first_drained_answer(), exited));
+      }
     }
-    AddRow("shutdown beyond lb_delay + drain, poll " + std::to_string(interval.count()) + " ms",
+    AddRow("shutdown beyond lb_delay + drain, poll " + std::to_string(interval.count()) + " ms" +
+               (variant.hang_trigger ? ", trigger hangs" : ""),
            overhead, "ms", "<= " + std::to_string(interval.count() + 10) + " ms",
            static_cast<double>(interval.count() + 10), 1);
   }

@@ -38,7 +38,7 @@ std::string Note(const std::string& key, const Config& config) {
   if (key == "shutdown.drain.trigger.url" && config.shutdown.drain.trigger.url.empty()) {
     return " (no drain call)";
   }
-  if (key == "token_file" && !config.token_file.empty()) return " (read at start)";
+  if (key == "token_file" && !config.token_file.empty()) return " (re-read when it changes)";
   return "";
 }
 

@@ -17,13 +17,13 @@
 
 #include "duration.h"
 #include "net_util.h"
+#include "small_file.h"
 #include "text.h"
+#include "token_file.h"
 #include "url.h"
 
 namespace lastcall {
 namespace {
-
-bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 // yaml-cpp 0.7 (Debian 12) loops forever in YAML::LoadAll, allocating as it goes, on a token that
 // no node takes, such as a ',' where a document's root should start ("," alone, "&a ,"): each turn
@@ -572,57 +572,24 @@ void ReadConfigSources(ConfigSources* sources) {
 }
 
 std::string ReadConfigFile(const std::string& path) {
-  constexpr off_t kMaxConfigBytes = 1 << 20;
-  struct stat info {};
-  if (::stat(path.c_str(), &info) != 0) {
-    throw ConfigError("config file " + path + ": cannot read: " + std::strerror(errno));
-  }
-  if (S_ISDIR(info.st_mode)) throw ConfigError("config file " + path + ": is a directory");
-  if (info.st_size > kMaxConfigBytes) {
-    throw ConfigError("config file " + path + ": larger than 1 MiB; is it the right file?");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError("config file " + path + ": cannot read: " + std::strerror(errno));
-  std::string text(static_cast<size_t>(info.st_size), '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  if (in.bad()) throw ConfigError("config file " + path + ": cannot read: " + std::strerror(errno));
-  text.resize(static_cast<size_t>(in.gcount()));
-  return text;
+  constexpr size_t kMaxConfigBytes = 1 << 20;
+  SmallFile file = ReadSmallFile(path, kMaxConfigBytes);
+  if (!file.ok()) throw ConfigError("config file " + path + ": " + file.reason);
+  return std::move(file.text);
 }
 
 std::string ReadTokenFile(const std::string& path, std::vector<std::string>* warnings) {
-  std::string where = "token_file " + path + ": ";
+  const std::string where = "token_file " + path + ": ";
+  std::string error;
+  std::optional<std::string> token = ReadToken(path, &error);
+  if (!token) throw ConfigError(where + error);
   struct stat info {};
-  if (::stat(path.c_str(), &info) != 0) {
-    throw ConfigError(where + "cannot read: " + std::strerror(errno));
-  }
-  if (S_ISDIR(info.st_mode)) throw ConfigError(where + "is a directory");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(where + "cannot read: " + std::strerror(errno));
-  // Read a little past the limit: trailing whitespace does not count, anything more is too long.
-  constexpr size_t kSlack = 64;
-  std::string token(kMaxTokenBytes + kSlack, '\0');
-  in.read(token.data(), static_cast<std::streamsize>(token.size()));
-  if (in.bad()) throw ConfigError(where + "cannot read: " + std::strerror(errno));
-  bool filled = static_cast<size_t>(in.gcount()) == token.size();
-  token.resize(static_cast<size_t>(in.gcount()));
-  while (!token.empty() && IsSpace(token.back())) token.pop_back();
-  if (token.empty()) throw ConfigError(where + "is empty");
-  if (filled || token.size() > kMaxTokenBytes) {
-    throw ConfigError(where + "longer than 4 KiB; is it the right file?");
-  }
-  for (char c : token) {
-    auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) {
-      throw ConfigError(where + "contains control characters (a token is one line of text)");
-    }
-  }
-  if ((info.st_mode & S_IROTH) != 0 && warnings != nullptr) {
+  if (warnings != nullptr && ::stat(path.c_str(), &info) == 0 && (info.st_mode & S_IROTH) != 0) {
     warnings->push_back(where +
                         "readable by every user of the container; mount the secret with "
                         "defaultMode: 0400");
   }
-  return token;
+  return std::move(*token);
 }
 
 }  // namespace lastcall

@@ -62,18 +62,19 @@ class ConfigError : public std::runtime_error {
 // each other. Does no I/O (token_file is checked for syntax only; see ReadTokenFile).
 LoadedConfig LoadConfig(const ConfigSources& sources);
 
-// Reads the YAML config file. Throws ConfigError naming the path and the reason when it cannot.
+// Reads the YAML config file (a regular file of at most 1 MiB; a FIFO or device is refused, never
+// waited on). Throws ConfigError naming the path and the reason when it cannot.
 std::string ReadConfigFile(const std::string& path);
 
 // Reads sources->yaml_path into sources->yaml_text when a path is set. Throws ConfigError naming
 // the file when it cannot be read.
 void ReadConfigSources(ConfigSources* sources);
 
-// Reads the bearer token for /prestop: the file's contents without trailing whitespace (secret
-// files often end in a newline). Throws ConfigError when the file is missing or unreadable, empty,
-// longer than kMaxTokenBytes, or contains control characters (they could split an HTTP header).
-// A file others can read only adds a sentence to *warnings (Kubernetes mounts secrets 0644 unless
-// told otherwise).
+// Reads the bearer token for /prestop (token_file.h): the file's contents without a byte order
+// mark and surrounding whitespace (secret files often end in a newline). Throws ConfigError when
+// the file is missing or unreadable, empty, longer than kMaxTokenBytes, or contains control
+// characters (they could split an HTTP header). A file others can read only adds a sentence to
+// *warnings (Kubernetes mounts secrets 0644 unless told otherwise).
 inline constexpr size_t kMaxTokenBytes = 4096;
 std::string ReadTokenFile(const std::string& path, std::vector<std::string>* warnings = nullptr);
 

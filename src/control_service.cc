@@ -43,26 +43,50 @@ ServerResponse ReportResponse(int status, const SequenceReport& report) {
   return response;
 }
 
-ControlService::ControlService(ShutdownCoordinator& coordinator, std::optional<std::string> token)
-    : coordinator_(coordinator), token_(std::move(token)) {}
+std::optional<std::string_view> BearerCredentials(std::string_view authorization) {
+  while (!authorization.empty() &&
+         (authorization.front() == ' ' || authorization.front() == '\t')) {
+    authorization.remove_prefix(1);
+  }
+  constexpr std::string_view kScheme = "bearer";
+  if (authorization.size() <= kScheme.size()) return std::nullopt;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    const char c = authorization[i];
+    if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != kScheme[i]) {
+      return std::nullopt;
+    }
+  }
+  std::string_view rest = authorization.substr(kScheme.size());
+  if (rest.front() != ' ') return std::nullopt;  // "Bearerx" is another scheme
+  while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+  while (!rest.empty() && (rest.back() == ' ' || rest.back() == '\t')) rest.remove_suffix(1);
+  if (rest.empty()) return std::nullopt;
+  return rest;
+}
+
+ControlService::ControlService(ShutdownCoordinator& coordinator, TokenFile* token)
+    : coordinator_(coordinator), token_(token) {}
 
 bool ControlService::Serves(std::string_view path) {
   return path == "/prestop" || path == "/status" || path == "/drained";
 }
 
 std::optional<ServerResponse> ControlService::Authorize(const ServerRequest& request) const {
-  if (!token_) return std::nullopt;
+  if (token_ == nullptr) return std::nullopt;
   auto it = request.headers.find("authorization");
-  constexpr std::string_view kScheme = "Bearer ";
-  if (it == request.headers.end() || it->second.size() < kScheme.size() ||
-      it->second.compare(0, kScheme.size(), kScheme) != 0) {
+  const std::optional<std::string_view> presented =
+      it == request.headers.end() ? std::nullopt : BearerCredentials(it->second);
+  if (!presented) {
     ServerResponse response = TextResponse(401, "missing bearer token");
     response.headers.emplace_back("WWW-Authenticate", "Bearer");
     LogWarn("control request without a token refused",
             {{"path", request.path}, {"peer", request.peer}});
     return response;
   }
-  if (!TokenMatches(std::string_view(it->second).substr(kScheme.size()), *token_)) {
+  // Only the token in the file now: a rotated-out one stops working, and while the file is
+  // missing or invalid no token does (TokenFile logs why).
+  const std::optional<std::string> expected = token_->Current();
+  if (!expected || !TokenMatches(*presented, *expected)) {
     LogWarn("control request with a wrong token refused",
             {{"path", request.path}, {"peer", request.peer}});
     return TextResponse(403, "wrong token");

@@ -6,20 +6,27 @@
 
 #include "coordinator.h"
 #include "http_server.h"
+#include "token_file.h"
 
 // The control endpoint: /prestop (start or join the sequence, answer when it ends), /drained (the
 // app pushes that it is drained) and /status.
 // It can take the pod out of service, so when a token is configured every request must carry
-// `Authorization: Bearer <token>` (401 without, 403 when wrong).
+// `Authorization: Bearer <token>` (401 without, 403 when wrong): the token in the file now, not
+// the one lastcall started with (secrets rotate).
 namespace lastcall {
 
 // Compares in time that depends only on the length of `expected`, never on where they differ.
 bool TokenMatches(std::string_view presented, std::string_view expected);
 
+// The credentials of an `Authorization: Bearer <token>` value: the scheme name in any case
+// (RFC 7235), then one or more spaces. nullopt for another scheme or no token.
+std::optional<std::string_view> BearerCredentials(std::string_view authorization);
+
 class ControlService {
  public:
-  // `token`: nullopt means no authentication (a Unix socket in the pod's own volume).
-  ControlService(ShutdownCoordinator& coordinator, std::optional<std::string> token);
+  // `token`: null means no authentication (a Unix socket in the pod's own volume). Both must
+  // outlive the service.
+  ControlService(ShutdownCoordinator& coordinator, TokenFile* token);
 
   // Serves /prestop, /drained and /status; anything else is 404. Never blocks: a waiting /prestop
   // keeps `respond` until the sequence ends.
@@ -36,7 +43,7 @@ class ControlService {
   void HandleDrained(const ServerRequest& request, const Responder& respond);
 
   ShutdownCoordinator& coordinator_;
-  std::optional<std::string> token_;
+  TokenFile* token_;
 };
 
 // A plain-text response: `body` plus a newline.

@@ -61,12 +61,13 @@ std::string ToJson(const SequenceReport& report) {
   return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-ShutdownCoordinator::ShutdownCoordinator(const Config& config, Clock& clock, HttpClient& http,
-                                         DrainMonitor& monitor, Metrics& metrics,
-                                         SequenceStore* store, TrafficObserver* traffic)
+ShutdownCoordinator::ShutdownCoordinator(const Config& config, Clock& clock,
+                                         BackgroundRequest& trigger_calls, DrainMonitor& monitor,
+                                         Metrics& metrics, SequenceStore* store,
+                                         TrafficObserver* traffic)
     : config_(config),
       clock_(clock),
-      http_(http),
+      trigger_calls_(trigger_calls),
       monitor_(monitor),
       metrics_(metrics),
       store_(store),
@@ -115,6 +116,7 @@ bool ShutdownCoordinator::Trigger(TriggerSource source, std::string_view detail)
     triggered_wall_ = wall;
     draining_wall_.reset();
     ended_at_.reset();
+    ended_wall_.reset();
     pending_start_ = true;
   }
   LogInfo("shutdown sequence started", {{"trigger", ToString(source)}, {"detail", detail}});
@@ -144,7 +146,11 @@ void ShutdownCoordinator::Resume(const PersistedSequence& state) {
       report_.ended = true;
       report_.end = state.end;
       report_.detail = state.detail;
-      ended_at_ = now;
+      // On the original clock: the recovery deadline must not restart with every restart of
+      // lastcall. A file without the end time (an older lastcall's) counts from now.
+      ended_wall_ = std::min(state.ended_at.value_or(wall), wall);
+      ended_at_ = now - (wall - *ended_wall_);
+      restored_end_ = true;
     } else {
       start_ = SequenceStart{TriggerSource::kResumed, now - (wall - state.triggered_at),
                              std::nullopt, state.trigger_accepted, &app_drained_};
@@ -167,6 +173,8 @@ void ShutdownCoordinator::OnTerminationSignal(std::string_view name) {
     std::lock_guard lock(mu_);
     repeated = report_.signal_received && !started;
     report_.signal_received = true;
+    // A restarted lastcall must know a signal came: it rules out recovery.
+    if (!repeated && report_.source) SaveState();
   }
   metrics_.CountSignal(name);
   if (repeated) {
@@ -213,6 +221,7 @@ int ShutdownCoordinator::WaitForExit() {
   while (clock_.Now() < exit_at) clock_.SleepUntil(exit_at);
   std::lock_guard lock(mu_);
   const bool drained = report_.end == SequenceEnd::kDrained;
+  if (store_ != nullptr) store_->Clear();
   LogInfo("exiting",
           {{"result", drained ? "drained" : "timed_out"}, {"exit_code", drained ? 0 : 1}});
   return drained ? 0 : 1;
@@ -221,21 +230,26 @@ int ShutdownCoordinator::WaitForExit() {
 void ShutdownCoordinator::RunLoop() {
   while (true) {
     SequenceStart start;
+    bool restored_end = false;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return pending_start_ || stopping_; });
+      cv_.wait(lock, [this] { return pending_start_ || restored_end_ || stopping_; });
       if (stopping_) return;
+      restored_end = restored_end_;
+      restored_end_ = false;
       start = start_;
       pending_start_ = false;
     }
-    RunOneSequence(start);
+    // A sequence that ended before lastcall restarted has nothing left to run, but its recovery
+    // deadline still holds.
+    if (!restored_end) RunOneSequence(start);
     if (!WaitForSignalOrRecover()) return;
   }
 }
 
 void ShutdownCoordinator::RunOneSequence(SequenceStart start) {
   const SequenceOutcome outcome =
-      RunShutdownSequence(config_, start, clock_, http_, monitor_, *this, traffic_);
+      RunShutdownSequence(config_, start, clock_, trigger_calls_, monitor_, *this, traffic_);
   std::vector<EndCallback> waiters;
   SequenceReport copy;
   {
@@ -245,6 +259,7 @@ void ShutdownCoordinator::RunOneSequence(SequenceStart start) {
     report_.detail = outcome.detail;
     if (outcome.last_value) report_.last_value = outcome.last_value;
     ended_at_ = clock_.Now();
+    ended_wall_ = SysClock::now();
     waiters.swap(waiters_);
     SaveState();
     copy = report_;
@@ -302,7 +317,18 @@ bool ShutdownCoordinator::WaitForSignalOrRecover() {
 }
 
 void ShutdownCoordinator::SaveState() {
-  if (store_ != nullptr) store_->Save(report_, triggered_wall_, draining_wall_);
+  if (store_ == nullptr) return;
+  PersistedSequence state;
+  state.phase = report_.phase;
+  state.source = report_.source.value_or(TriggerSource::kSignal);
+  state.triggered_at = triggered_wall_;
+  state.draining_since = draining_wall_;
+  state.trigger_accepted = report_.trigger_accepted;
+  state.signal_received = report_.signal_received;
+  state.end = report_.end;
+  state.ended_at = report_.end ? ended_wall_ : std::nullopt;
+  state.detail = report_.detail;
+  store_->Save(state);
 }
 
 void ShutdownCoordinator::OnPhase(Phase phase, std::string_view detail) {
@@ -317,7 +343,8 @@ void ShutdownCoordinator::OnPhase(Phase phase, std::string_view detail) {
     elapsed_ms = since.count();
     report_.timeline.push_back(TimelineEntry{phase, at, since, std::string(detail)});
     if (phase == Phase::kDraining && !draining_wall_) draining_wall_ = wall;
-    SaveState();
+    // The end is saved with its result by RunOneSequence, right after this.
+    if (phase != Phase::kDrained && phase != Phase::kTimedOut) SaveState();
   }
   metrics_.SetPhase(phase, UnixSeconds(wall));
   const LogLevel level = phase == Phase::kTimedOut ? LogLevel::kWarn : LogLevel::kInfo;

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "background_request.h"
 #include "clock.h"
 #include "config.h"
 #include "http_client.h"
@@ -62,6 +63,8 @@ struct PersistedSequence {
   bool trigger_accepted = false;
   bool signal_received = false;
   std::optional<SequenceEnd> end;
+  // When it ended: the recovery deadline of a preStop-only sequence counts from here.
+  std::optional<std::chrono::system_clock::time_point> ended_at;
   std::string detail;
 };
 
@@ -69,8 +72,7 @@ struct PersistedSequence {
 class SequenceStore {
  public:
   virtual ~SequenceStore() = default;
-  virtual void Save(const SequenceReport& report, std::chrono::system_clock::time_point triggered,
-                    std::optional<std::chrono::system_clock::time_point> draining_since) = 0;
+  virtual void Save(const PersistedSequence& state) = 0;
   virtual void Clear() = 0;
 };
 
@@ -79,9 +81,10 @@ class ShutdownCoordinator final : private SequenceObserver {
   using EndCallback = std::function<void(const SequenceReport&)>;
 
   // All references must outlive the coordinator. `store` may be null; so may `traffic`, which
-  // lb_delay auto watches (without it, auto waits its whole bound).
-  ShutdownCoordinator(const Config& config, Clock& clock, HttpClient& http, DrainMonitor& monitor,
-                      Metrics& metrics, SequenceStore* store = nullptr,
+  // lb_delay auto watches (without it, auto waits its whole bound). `trigger_calls` sends the
+  // app's drain trigger in the background.
+  ShutdownCoordinator(const Config& config, Clock& clock, BackgroundRequest& trigger_calls,
+                      DrainMonitor& monitor, Metrics& metrics, SequenceStore* store = nullptr,
                       TrafficObserver* traffic = nullptr);
   ~ShutdownCoordinator() override;
   ShutdownCoordinator(const ShutdownCoordinator&) = delete;
@@ -96,7 +99,8 @@ class ShutdownCoordinator final : private SequenceObserver {
   bool Trigger(TriggerSource source, std::string_view detail);
 
   // A sequence that was running when lastcall restarted: continue it (readiness 503 at once), or,
-  // when it had ended, restore its result for late /prestop calls and the exit rule.
+  // when it had ended, restore its result for late /prestop calls and the exit rule, and for a
+  // preStop-only one its recovery deadline, counted from its original end.
   // REQUIRES: no sequence has started in this process yet.
   void Resume(const PersistedSequence& state);
 
@@ -115,7 +119,9 @@ class ShutdownCoordinator final : private SequenceObserver {
   bool NotifyAppDrained();
 
   // Blocks until the process should exit (sequence ended, a termination signal arrived, and
-  // exit_delay passed since the end); returns the exit status (0 drained, 1 timed out).
+  // exit_delay passed since the end); returns the exit status (0 drained, 1 timed out). Such a
+  // clean exit removes the state file: the kubelet never restarts a container it stopped, so the
+  // next lastcall to start is a fresh one (README, "A restart is not a termination").
   int WaitForExit();
 
  private:
@@ -136,7 +142,7 @@ class ShutdownCoordinator final : private SequenceObserver {
 
   const Config& config_;
   Clock& clock_;
-  HttpClient& http_;
+  BackgroundRequest& trigger_calls_;
   DrainMonitor& monitor_;
   Metrics& metrics_;
   SequenceStore* store_;
@@ -153,8 +159,10 @@ class ShutdownCoordinator final : private SequenceObserver {
   std::chrono::system_clock::time_point triggered_wall_;                // GUARDED_BY(mu_)
   std::optional<std::chrono::system_clock::time_point> draining_wall_;  // GUARDED_BY(mu_)
   std::optional<Clock::time_point> ended_at_;                           // GUARDED_BY(mu_)
-  std::vector<EndCallback> waiters_;                                    // GUARDED_BY(mu_)
-  bool stopping_ = false;                                               // GUARDED_BY(mu_)
+  std::optional<std::chrono::system_clock::time_point> ended_wall_;     // GUARDED_BY(mu_)
+  bool restored_end_ = false;         // GUARDED_BY(mu_): Resume restored an ended sequence
+  std::vector<EndCallback> waiters_;  // GUARDED_BY(mu_)
+  bool stopping_ = false;             // GUARDED_BY(mu_)
   std::thread thread_;
 };
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "background_request.h"
 #include "control_service.h"
 #include "coordinator.h"
 #include "exit_status.h"
@@ -17,6 +18,7 @@
 #include "readiness_gate.h"
 #include "signals.h"
 #include "state_file.h"
+#include "token_file.h"
 #include "traffic_observer.h"
 #include "version.h"
 
@@ -80,7 +82,12 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   SteadyClock clock;
   const std::string state_path = StateFilePath(config);
   std::unique_ptr<FileSequenceStore> store;
-  if (!state_path.empty()) store = std::make_unique<FileSequenceStore>(state_path);
+  if (!state_path.empty()) {
+    store = std::make_unique<FileSequenceStore>(state_path);
+    store->WarnIfDirectoryShared();
+  }
+  ThreadedBackgroundRequest trigger_calls(std::make_shared<PosixHttpClient>(config.max_body_bytes),
+                                          clock);
 
   // lb_delay auto watches the app's ports through the kernel; the observer lives on the sequence
   // thread only.
@@ -94,7 +101,7 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
               {{"detail", why}});
         });
   }
-  ShutdownCoordinator coordinator(config, clock, http, *monitor, metrics, store.get(),
+  ShutdownCoordinator coordinator(config, clock, trigger_calls, *monitor, metrics, store.get(),
                                   traffic.get());
   SetLogPhaseSource(&coordinator.phase_source());
 
@@ -106,7 +113,9 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   if (!config.readiness.upstream.empty()) {
     gate = std::make_unique<ReadinessGate>(config.readiness, http);
   }
-  ControlService control_service(coordinator, token);
+  std::unique_ptr<TokenFile> token_file;
+  if (token) token_file = std::make_unique<TokenFile>(config.token_file);
+  ControlService control_service(coordinator, token_file.get());
   ProbeService probe_service(coordinator, metrics, gate.get(), token ? &control_service : nullptr);
 
   HttpServer probe_server(ProbeServerOptions(),

@@ -31,43 +31,58 @@ void SleepUntil(Clock& clock, TimePoint when) {
   while (clock.Now() < when) clock.SleepUntil(when);
 }
 
-// The drain trigger: one request, retried with backoff until the app accepts it or says no.
+// The drain trigger: one request, retried with backoff until the app accepts it or says no, or
+// the drain deadline passes. Each attempt runs in the background, so that a trigger that hangs
+// never delays the polls that detect "drained".
 class DrainTrigger {
  public:
-  DrainTrigger(const DrainTriggerConfig& config, bool already_accepted)
-      : config_(config), done_(config.url.empty() || already_accepted) {
+  DrainTrigger(const DrainTriggerConfig& config, bool already_accepted, BackgroundRequest& calls)
+      : config_(config), calls_(calls), done_(config.url.empty() || already_accepted) {
     std::string error;
     if (auto url = ParseUrl(config.url, &error)) request_.url = *url;
     request_.method = config.method;
     request_.headers = config.headers;
   }
 
-  bool pending() const { return !done_; }
-  TimePoint next_attempt() const { return next_attempt_; }
-
-  void Attempt(Clock& clock, TimePoint drain_deadline, SequenceObserver& observer) {
-    const TimePoint now = clock.Now();
-    const HttpResponse response =
-        http_->Send(request_, std::min(now + config_.timeout, drain_deadline));
-    ++attempts_;
-    const bool accepted = response.ok() && response.status >= 200 && response.status < 300;
-    const bool given_up = !accepted && IsPermanentRejection(response);
-    observer.OnTriggerAttempt(attempts_, response, accepted, given_up);
-    if (accepted || given_up) {
-      done_ = true;
-      return;
+  // Takes in the answer of the attempt in flight, if it came, and starts the next attempt when
+  // one is due.
+  void Step(Clock& clock, TimePoint drain_deadline, SequenceObserver& observer) {
+    if (done_) return;
+    if (in_flight_) {
+      std::optional<HttpResponse> response = calls_.Collect();
+      if (!response) return;
+      in_flight_ = false;
+      ++attempts_;
+      const bool accepted = response->ok() && response->status >= 200 && response->status < 300;
+      const bool given_up = !accepted && IsPermanentRejection(*response);
+      observer.OnTriggerAttempt(attempts_, *response, accepted, given_up);
+      if (accepted || given_up) {
+        done_ = true;
+        return;
+      }
+      next_attempt_ = clock.Now() + backoff_;
+      backoff_ = std::min(backoff_ * 2, kMaxTriggerBackoff);
     }
-    next_attempt_ = clock.Now() + backoff_;
-    backoff_ = std::min(backoff_ * 2, kMaxTriggerBackoff);
+    const TimePoint now = clock.Now();
+    if (now >= next_attempt_ && now < drain_deadline) {
+      calls_.Start(request_, std::min(now + config_.timeout, drain_deadline));
+      in_flight_ = true;
+    }
   }
 
-  void set_http(HttpClient& http) { http_ = &http; }
+  // When the sequence must look again for the trigger's sake: the next attempt's time while one
+  // waits out its backoff. None while an attempt is in flight: its end wakes the clock.
+  std::optional<TimePoint> next_wake() const {
+    if (done_ || in_flight_) return std::nullopt;
+    return next_attempt_;
+  }
 
  private:
   const DrainTriggerConfig& config_;
+  BackgroundRequest& calls_;
   HttpRequest request_;
-  HttpClient* http_ = nullptr;
   bool done_;
+  bool in_flight_ = false;
   int attempts_ = 0;
   TimePoint next_attempt_{};
   Millis backoff_ = kFirstTriggerBackoff;
@@ -76,7 +91,7 @@ class DrainTrigger {
 }  // namespace
 
 SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& start, Clock& clock,
-                                    HttpClient& http, DrainMonitor& monitor,
+                                    BackgroundRequest& trigger_calls, DrainMonitor& monitor,
                                     SequenceObserver& observer, TrafficObserver* traffic) {
   const ShutdownConfig& shutdown = config.shutdown;
   const DrainConfig& drain = shutdown.drain;
@@ -120,8 +135,7 @@ SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& s
                    resumed_draining ? "resumed after restart"
                                     : fmt::format("timeout {}", FormatDuration(drain.timeout)));
 
-  DrainTrigger trigger(drain.trigger, start.trigger_accepted);
-  trigger.set_http(http);
+  DrainTrigger trigger(drain.trigger, start.trigger_accepted, trigger_calls);
   const bool waits_only = watch.kind == MonitorKind::kNone;
   bool holding_drained = false;  // the last polls all counted as drained, since drained_since
   TimePoint drained_since{};
@@ -149,9 +163,7 @@ SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& s
       return finish(SequenceEnd::kTimedOut, fmt::format("drain timeout {} passed; last poll: {}",
                                                         FormatDuration(drain.timeout), last_seen));
     }
-    if (trigger.pending() && clock.Now() >= trigger.next_attempt()) {
-      trigger.Attempt(clock, drain_deadline, observer);
-    }
+    trigger.Step(clock, drain_deadline, observer);
     if (clock.Now() >= next_poll && clock.Now() < drain_deadline) {
       const TimePoint poll_start = clock.Now();
       const PollResult poll = monitor.Poll(std::min(poll_start + watch.timeout, drain_deadline));
@@ -175,8 +187,9 @@ SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& s
       if (holding_drained) next_poll = std::min(next_poll, drained_since + watch.settle);
     }
     TimePoint wake = std::min(next_poll, drain_deadline);
-    if (trigger.pending()) wake = std::min(wake, trigger.next_attempt());
-    // One sleep, not SleepUntil(): a wake-up (a push) must reach the checks above at once.
+    if (const std::optional<TimePoint> retry = trigger.next_wake()) wake = std::min(wake, *retry);
+    // One sleep, not a loop: it returns early when a trigger attempt completes, a signal arrives
+    // or the app pushes that it is drained, and the checks above must see that at once.
     clock.SleepUntil(wake);
   }
 }

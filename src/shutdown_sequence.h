@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "background_request.h"
 #include "clock.h"
 #include "config.h"
 #include "http_client.h"
@@ -16,7 +17,10 @@
 //
 //   UNREADY --lb_delay--> DRAINING (trigger the app, poll the monitor) --> DRAINED | TIMED_OUT
 //
-// Time, HTTP and the monitor are injected, so every branch runs in tests without real sleeps.
+// In DRAINING the trigger runs in the background while the monitor is polled: a trigger that
+// hangs never delays the detection of "drained"; once drained (or timed out) it is not retried.
+// Time, the trigger's requests and the monitor are injected, so every branch runs in tests
+// without real sleeps.
 // exit_delay and the exit itself belong to the caller (they depend on signals, not on the app).
 namespace lastcall {
 
@@ -66,8 +70,9 @@ inline constexpr Millis kMaxTriggerBackoff{2000};
 // period minus exit_delay and Config::kBudgetMargin.
 // With shutdown.lb_auto.enabled, the lb wait watches `traffic` (WaitForQuietPorts); without an
 // observer it waits the whole bound, lb_delay (= lb_auto.max).
+// The observer is called on the caller's thread only (trigger answers are taken in by the loop).
 SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& start, Clock& clock,
-                                    HttpClient& http, DrainMonitor& monitor,
+                                    BackgroundRequest& trigger_calls, DrainMonitor& monitor,
                                     SequenceObserver& observer, TrafficObserver* traffic = nullptr);
 
 }  // namespace lastcall

@@ -60,6 +60,7 @@ struct Harness {
   Config config = TestConfig();
   FakeClock clock;
   FakeHttpClient http{clock};
+  testing::FakeBackgroundRequest trigger{clock, http};
   FakeMonitor monitor{clock};
   RecordingObserver observer{clock};
 
@@ -67,7 +68,7 @@ struct Harness {
     SequenceStart start;
     start.source = source;
     start.triggered_at = clock.Now();
-    return RunShutdownSequence(config, start, clock, http, monitor, observer);
+    return RunShutdownSequence(config, start, clock, trigger, monitor, observer);
   }
   std::vector<Phase> PhaseOrder() const {
     std::vector<Phase> order;
@@ -123,7 +124,8 @@ TEST_CASE("times out exactly at the drain timeout when the app stays busy") {
 TEST_CASE("a poll that hangs until the deadline still ends the sequence at the deadline") {
   Harness h;
   h.monitor.answer = [&h](Millis, Deadline deadline) {
-    h.clock.SleepUntil(deadline);  // the app never answers; the client gives up at the deadline
+    // The app never answers; the client gives up at the deadline.
+    while (h.clock.Now() < deadline) h.clock.SleepUntil(deadline);
     return PollResult{PollOutcome::kError, std::nullopt, "timed out"};
   };
   h.config.shutdown.drain.monitor.timeout = milliseconds(60000);  // absurd, but clamped
@@ -221,6 +223,60 @@ TEST_CASE("a 4xx answer to the trigger is not retried") {
   CHECK(h.observer.attempts[0].given_up);
 }
 
+TEST_CASE("a drain trigger that hangs never delays the detection of drained") {
+  Harness h;
+  // POST /drain never answers (the client gives up after the trigger timeout, 2s); GET /drain
+  // says drained from 5.3s on.
+  h.trigger.latency = [](const HttpRequest&) { return milliseconds(3'600'000); };
+  h.monitor.answer = [](Millis at, Deadline) {
+    return at < milliseconds(5300) ? Busy(1) : Drained(0);
+  };
+  const SequenceOutcome outcome = h.Run();
+  CHECK(outcome.end == SequenceEnd::kDrained);
+  CHECK(h.observer.phases.back().at == milliseconds(5300));  // the first poll at or after 5.3s
+  // The hanging attempt went out at the start of DRAINING; none after drained.
+  REQUIRE(h.http.requests.size() == 1);
+  CHECK(h.http.requests[0].at == milliseconds(5000));
+  CHECK(h.http.requests[0].deadline == h.clock.start() + milliseconds(7000));
+  CHECK(h.observer.attempts.empty());  // its answer never came while the sequence ran
+}
+
+TEST_CASE("a slow trigger is retried on its own schedule while the monitor keeps polling") {
+  Harness h;
+  // Each attempt takes 1.5s and fails with 503, but the fourth is accepted.
+  int calls = 0;
+  h.http.answer = [&calls](const HttpRequest&, Deadline) {
+    return testing::Status(++calls < 4 ? 503 : 202);
+  };
+  h.trigger.latency = [](const HttpRequest&) { return milliseconds(1500); };
+  h.monitor.answer = [](Millis at, Deadline) {
+    return at < milliseconds(12000) ? Busy(1) : Drained(0);
+  };
+  CHECK(h.Run().end == SequenceEnd::kDrained);
+  // Answers at 6.5s; retried 100ms later, answered at 8.1; +200ms -> 9.8; +400ms -> 11.7.
+  REQUIRE(h.observer.attempts.size() == 4);
+  CHECK(h.observer.attempts[0].at == milliseconds(6500));
+  CHECK(h.observer.attempts[1].at == milliseconds(8100));
+  CHECK(h.observer.attempts[2].at == milliseconds(9800));
+  CHECK(h.observer.attempts[3].at == milliseconds(11700));
+  CHECK(h.observer.attempts[3].accepted);
+  // Polling never paused: one poll per 100ms interval from 5s to 12s.
+  CHECK(h.monitor.polls.size() == 71);
+  CHECK(h.observer.phases.back().at == milliseconds(12000));
+}
+
+TEST_CASE("retrying stops once drained even when attempts keep failing") {
+  Harness h;
+  h.http.answer = [](const HttpRequest&, Deadline) { return testing::Status(503); };
+  h.monitor.answer = [](Millis at, Deadline) {
+    return at < milliseconds(5150) ? Busy(1) : Drained(0);
+  };
+  CHECK(h.Run().end == SequenceEnd::kDrained);
+  CHECK(h.observer.phases.back().at == milliseconds(5200));
+  // Attempts at 5.0 and 5.1s; the third was due at 5.3s, after drained.
+  CHECK(h.http.requests.size() == 2);
+}
+
 TEST_CASE("no trigger URL: nothing is sent, monitoring still decides") {
   Harness h;
   h.config.shutdown.drain.trigger.url = "";
@@ -293,7 +349,7 @@ TEST_CASE("a resumed sequence continues DRAINING on the original clock") {
   start.trigger_accepted = true;
   h.monitor.answer = [](Millis, Deadline) { return Busy(1); };
   const SequenceOutcome outcome =
-      RunShutdownSequence(h.config, start, h.clock, h.http, h.monitor, h.observer);
+      RunShutdownSequence(h.config, start, h.clock, h.trigger, h.monitor, h.observer);
   CHECK(outcome.end == SequenceEnd::kTimedOut);
   CHECK(h.PhaseOrder() == std::vector<Phase>{Phase::kDraining, Phase::kTimedOut});
   CHECK(h.observer.phases.back().at == milliseconds(16000));  // 20s after draining began

@@ -1,17 +1,20 @@
 #include "state_file.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "http_client.h"
 #include "logging.h"
+#include "small_file.h"
 
 namespace lastcall {
 namespace {
@@ -53,6 +56,19 @@ std::optional<TriggerSource> SourceFromName(std::string_view name) {
   return std::nullopt;
 }
 
+// Unpredictable temporary names (O_EXCL already makes a planted name harmless; this makes it
+// unlikely too). getrandom needs no /dev in the container; the fallback still differs per call.
+unsigned long long RandomBits() {
+  unsigned long long bits = 0;
+  if (getrandom(&bits, sizeof bits, GRND_NONBLOCK) == static_cast<ssize_t>(sizeof bits)) {
+    return bits;
+  }
+  static std::atomic<unsigned long long> counter{0};
+  const auto now =
+      static_cast<unsigned long long>(std::chrono::steady_clock::now().time_since_epoch().count());
+  return now ^ (static_cast<unsigned long long>(getpid()) << 32) ^ counter.fetch_add(1);
+}
+
 }  // namespace
 
 std::string SerializeSequenceState(const PersistedSequence& state) {
@@ -70,6 +86,8 @@ std::string SerializeSequenceState(const PersistedSequence& state) {
   } else {
     out["result"] = nullptr;
   }
+  out["ended_at_ms"] =
+      state.ended_at ? nlohmann::ordered_json(ToUnixMillis(*state.ended_at)) : nullptr;
   out["detail"] = state.detail;
   return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
@@ -128,9 +146,23 @@ std::optional<PersistedSequence> ParseSequenceState(std::string_view text, std::
   if (const auto* received = field("signal_received"); received && received->is_boolean()) {
     state.signal_received = received->get<bool>();
   }
-  if (const auto* result = field("result"); result && result->is_string()) {
-    state.end =
-        result->get<std::string>() == "drained" ? SequenceEnd::kDrained : SequenceEnd::kTimedOut;
+  if (const auto* result = field("result"); result != nullptr && !result->is_null()) {
+    // Anything but the two results lastcall writes is not its file: guessing "timed out" would
+    // make a restarted lastcall exit 1 at once.
+    const std::string name = result->is_string() ? result->get<std::string>() : "";
+    if (name != "drained" && name != "timed_out") {
+      *error = "unknown result (not \"drained\", \"timed_out\" or null)";
+      return std::nullopt;
+    }
+    state.end = name == "drained" ? SequenceEnd::kDrained : SequenceEnd::kTimedOut;
+  }
+  if (const auto* ended = field("ended_at_ms"); ended != nullptr && !ended->is_null()) {
+    const std::optional<long long> ended_ms = UnixMillisField(*ended);
+    if (!ended_ms || *ended_ms < *triggered_ms || !state.end) {
+      *error = "ended_at_ms is not a time between triggered_at_ms and 2200 after a result";
+      return std::nullopt;
+    }
+    state.ended_at = FromUnixMillis(*ended_ms);
   }
   if (const auto* detail = field("detail"); detail && detail->is_string()) {
     state.detail = detail->get<std::string>();
@@ -148,47 +180,80 @@ std::string StateFilePath(const Config& config) {
   return control->socket_path.substr(0, slash + 1) + "state.json";
 }
 
-void FileSequenceStore::Save(const SequenceReport& report, SysClock::time_point triggered,
-                             std::optional<SysClock::time_point> draining_since) {
-  PersistedSequence state;
-  state.phase = report.phase;
-  state.source = report.source.value_or(TriggerSource::kSignal);
-  state.triggered_at = triggered;
-  state.draining_since = draining_since;
-  state.trigger_accepted = report.trigger_accepted;
-  state.signal_received = report.signal_received;
-  state.end = report.end;
-  state.detail = report.detail;
+void FileSequenceStore::Save(const PersistedSequence& state) {
   const std::string text = SerializeSequenceState(state);
-  const std::string temp = path_ + ".tmp";
-  const int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  // A unique name, created exclusively and never through a symlink: the directory is often a
+  // shared emptyDir, where a predictable name would let another container's user plant a link
+  // that makes lastcall (often root) overwrite its target.
+  std::string temp;
+  int fd = -1;
+  for (int attempt = 0; attempt < 16 && fd < 0; ++attempt) {
+    temp = fmt::format("{}.tmp-{:016x}", path_, RandomBits());
+    fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST) break;
+  }
   if (fd < 0) {
     LogWarn("cannot write the state file", {{"path", temp}, {"error", std::strerror(errno)}});
     return;
   }
-  const bool written = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  size_t written = 0;
+  while (written < text.size()) {
+    const ssize_t n = write(fd, text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    written += static_cast<size_t>(n);
+  }
+  // fsync before rename: after a node crash the name points at the old or the new contents,
+  // never at an empty file.
+  const bool complete = written == text.size() && fsync(fd) == 0;
+  const int write_errno = errno;
   close(fd);
-  if (!written || std::rename(temp.c_str(), path_.c_str()) != 0) {
-    LogWarn("cannot write the state file", {{"path", path_}, {"error", std::strerror(errno)}});
+  // rename replaces a symlink at path_ itself, never its target.
+  if (!complete || std::rename(temp.c_str(), path_.c_str()) != 0) {
+    const int err = complete ? errno : write_errno;
+    LogWarn("cannot write the state file", {{"path", path_}, {"error", std::strerror(err)}});
     unlink(temp.c_str());
   }
 }
 
 void FileSequenceStore::Clear() { unlink(path_.c_str()); }
 
-std::optional<std::string> FileSequenceStore::Load() const {
-  std::ifstream in(path_, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return std::move(text).str();
+std::optional<std::string> FileSequenceStore::Load(std::string* error) const {
+  SmallFile file = ReadSmallFile(path_, kMaxStateFileBytes, Symlinks::kRefuse);
+  if (file.error == SmallFileError::kMissing) return std::nullopt;
+  if (!file.ok()) {
+    *error = file.reason;
+    return std::nullopt;
+  }
+  return std::move(file.text);
+}
+
+void FileSequenceStore::WarnIfDirectoryShared() const {
+  const auto slash = path_.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path_.substr(0, slash + 1);
+  struct stat info {};
+  if (stat(dir.c_str(), &info) != 0) return;
+  if ((info.st_mode & S_IWOTH) != 0 && (info.st_mode & S_ISVTX) == 0) {
+    LogWarn(
+        "the state file's directory is writable by every user and has no sticky bit: another "
+        "container's user can replace or delete lastcall's state; lastcall writes it without "
+        "following links, but give the volume to lastcall's user alone (fsGroup, or a directory "
+        "of its own)",
+        {{"directory", dir}, {"mode", fmt::format("{:04o}", info.st_mode & 07777)}});
+  }
 }
 
 bool ResumeFromStateFile(FileSequenceStore& store, const Config& config,
                          ShutdownCoordinator& coordinator) {
-  const auto text = store.Load();
-  if (!text) return false;
   std::string error;
+  const auto text = store.Load(&error);
+  if (!text) {
+    if (!error.empty()) {
+      LogWarn("ignoring an unreadable state file", {{"path", store.path()}, {"error", error}});
+      store.Clear();
+    }
+    return false;
+  }
   const auto state = ParseSequenceState(*text, &error);
   if (!state) {
     LogWarn("ignoring a corrupt state file", {{"path", store.path()}, {"error", error}});
@@ -200,11 +265,24 @@ bool ResumeFromStateFile(FileSequenceStore& store, const Config& config,
   if (state->phase == Phase::kServing) return false;
   // A time in the future means the clock was set back since: the file cannot be trusted.
   if (age >= config.shutdown.grace_period || age < SysClock::duration::zero() ||
-      (state->draining_since && *state->draining_since > now)) {
+      (state->draining_since && *state->draining_since > now) ||
+      (state->ended_at && *state->ended_at > now)) {
     LogInfo("ignoring a stale state file from an old sequence",
             {{"path", store.path()},
              {"age_ms", static_cast<long long>(
                             std::chrono::duration_cast<std::chrono::milliseconds>(age).count())}});
+    store.Clear();
+    return false;
+  }
+  // A preStop-only sequence whose recovery came due while lastcall was down: the container was
+  // restarted, not the pod deleted (see ShutdownCoordinator::Resume for one still due).
+  const Millis recover_after = config.EffectiveRecoverAfter();
+  if (state->end && !state->signal_received && state->source == TriggerSource::kPreStop &&
+      recover_after.count() > 0 && state->ended_at && now >= *state->ended_at + recover_after) {
+    LogInfo(
+        "ignoring the state file of a preStop-only sequence whose recovery came due while "
+        "lastcall was down; serving",
+        {{"path", store.path()}});
     store.Clear();
     return false;
   }

@@ -2,11 +2,14 @@
 
 // Fakes for unit tests of the sequence and the coordinator: a clock that jumps instead of
 // sleeping, an HTTP client and a monitor that answer from scripts and record what they saw.
+#include <algorithm>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "background_request.h"
 #include "clock.h"
 #include "http_client.h"
 #include "monitor.h"
@@ -14,7 +17,8 @@
 
 namespace lastcall::testing {
 
-// Starts at an arbitrary fixed point; SleepUntil jumps there at once. Single-threaded use.
+// Starts at an arbitrary fixed point; SleepUntil jumps there at once, or to the earliest alarm
+// before it (returning true, as a Wake would). Single-threaded use.
 class FakeClock final : public Clock {
  public:
   time_point Now() override { return now_; }
@@ -23,10 +27,20 @@ class FakeClock final : public Clock {
       woken_ = false;
       return true;
     }
+    if (!alarms_.empty()) {
+      auto earliest = std::min_element(alarms_.begin(), alarms_.end());
+      if (*earliest < when) {
+        now_ = std::max(now_, *earliest);
+        alarms_.erase(earliest);
+        return true;
+      }
+    }
     if (when > now_) now_ = when;
     return false;
   }
   void Wake() override { woken_ = true; }
+  // A Wake() at `when`: what another thread finishing its work then would do.
+  void WakeAt(time_point when) { alarms_.push_back(when); }
   void Advance(duration d) { now_ += d; }
   time_point start() const { return start_; }
   Millis Elapsed() const { return std::chrono::duration_cast<Millis>(now_ - start_); }
@@ -35,6 +49,7 @@ class FakeClock final : public Clock {
   time_point start_ = time_point{} + std::chrono::hours(1000);
   time_point now_ = start_;
   bool woken_ = false;
+  std::vector<time_point> alarms_;
 };
 
 struct RecordedRequest {
@@ -62,6 +77,39 @@ class FakeHttpClient final : public HttpClient {
  private:
   FakeClock& clock_;
   std::mutex mu_;
+};
+
+// The drain trigger's background request on the fake clock: the FakeHttpClient's answer is
+// computed when the request starts (so it sees the start time), and delivered `latency` later, or
+// as a timeout at the request's deadline when that comes first.
+class FakeBackgroundRequest final : public BackgroundRequest {
+ public:
+  FakeBackgroundRequest(FakeClock& clock, FakeHttpClient& http) : clock_(clock), http_(http) {}
+  std::function<Millis(const HttpRequest&)> latency = [](const HttpRequest&) { return Millis{0}; };
+
+  void Start(const HttpRequest& request, Deadline deadline) override {
+    response_ = http_.Send(request, deadline);
+    ready_at_ = clock_.Now() + latency(request);
+    if (ready_at_ > deadline) {
+      ready_at_ = deadline;
+      response_ = HttpResponse{};
+      response_->error = HttpError::kTimeout;
+      response_->error_detail = "timed out";
+    }
+    clock_.WakeAt(ready_at_);
+  }
+  std::optional<HttpResponse> Collect() override {
+    if (!response_ || clock_.Now() < ready_at_) return std::nullopt;
+    std::optional<HttpResponse> response = std::move(response_);
+    response_.reset();
+    return response;
+  }
+
+ private:
+  FakeClock& clock_;
+  FakeHttpClient& http_;
+  std::optional<HttpResponse> response_;
+  Clock::time_point ready_at_{};
 };
 
 class FakeMonitor final : public DrainMonitor {

@@ -169,5 +169,79 @@ TEST_CASE("a corrupt or stale state file is logged and ignored") {
          log.find("stale state file") != std::string::npos));
 }
 
+long long UnixMs() {
+  return std::chrono::duration_cast<milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+TEST_CASE(
+    "preStop-only sequence, lastcall restarted after it ended: recovery on the original clock") {
+  DrainingApp app(0);
+  const std::vector<std::string> flags{
+      "--lb-delay",      "0s",     "--drain-url",     app.app.url("/drain"),
+      "--recover-after", "1500ms", "--poll-interval", "20ms"};
+  Sidecar sidecar = StartLastcall(flags);
+  REQUIRE(Process::Spawn({LASTCALL_BINARY, "prestop", "--control", sidecar.control()})
+              .WaitExit(milliseconds(5000)) == 0);
+  const auto ended = Steady::now();
+  sidecar.process.Signal(SIGKILL);  // an OOM kill, say: no signal reached the sequence
+  REQUIRE(sidecar.process.WaitExit(milliseconds(2000)));
+  std::this_thread::sleep_for(milliseconds(800));
+
+  Sidecar restarted = Restart(sidecar, flags);
+  int first = 0;
+  REQUIRE(WaitUntil(
+      [&] {
+        first = Status(restarted.probe_port, "/readyz");
+        return first != 0;
+      },
+      milliseconds(3000)));
+  CHECK(first == 503);  // the result is restored...
+  // ...and so is the recovery deadline: 1.5s after the original end, not after the restart and
+  // not never.
+  REQUIRE(WaitUntil([&] { return Status(restarted.probe_port, "/readyz") == 200; },
+                    milliseconds(4000)));
+  const long long back_after = ElapsedMs(ended);
+  MESSAGE("serving again " << back_after << " ms after the original end (recover_after 1500 ms)");
+  CHECK(back_after >= 1000);
+  CHECK(back_after < 2200);  // counted from the restart it would be 800 + 1500 ms at least
+  CHECK(restarted.process.Output().find("the container was restarted") != std::string::npos);
+  CHECK(!std::filesystem::exists(StateFile(restarted)));
+}
+
+TEST_CASE("a clean exit leaves no state: the next lastcall on the same socket starts serving") {
+  const std::vector<std::string> flags{"--lb-delay", "0s", "--grace-period", "30s"};
+  Sidecar first = StartLastcall(flags);  // no app: connection refused counts as drained
+  first.process.Signal(SIGTERM);
+  REQUIRE(first.process.WaitExit(milliseconds(3000)) == 0);
+  CHECK(!std::filesystem::exists(StateFile(first)));
+
+  Sidecar second = Restart(first, flags);
+  REQUIRE(WaitUntil([&] { return Status(second.probe_port, "/readyz") != 0; }, milliseconds(3000)));
+  CHECK(Status(second.probe_port, "/readyz") == 200);
+  std::this_thread::sleep_for(milliseconds(300));
+  CHECK(second.process.Running());
+  CHECK(Status(second.probe_port, "/readyz") == 200);
+}
+
+TEST_CASE("a state file with an unknown result is ignored with a warning, not an exit 1") {
+  const uint16_t port = FreePort();
+  const std::string dir = TempDir();
+  std::ofstream(dir + "/state.json") << nlohmann::json{
+      {"version", 1},
+      {"phase", "timed_out"},
+      {"trigger", "signal"},
+      {"triggered_at_ms", UnixMs() - 1000},
+      {"signal_received", true},
+      {"result", "maybe"}}.dump();
+  Process p =
+      Process::Spawn({LASTCALL_BINARY, "run", "--listen", "127.0.0.1:" + std::to_string(port),
+                      "--control", "unix://" + dir + "/control.sock"});
+  REQUIRE(WaitUntil([&] { return Status(port, "/readyz") == 200; }, milliseconds(3000)));
+  CHECK(p.Running());
+  CHECK(p.Output().find("unknown result") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace lastcall::test
