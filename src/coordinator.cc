@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "exit_status.h"
 #include "logging.h"
 #include "text.h"
 
@@ -192,15 +193,16 @@ int ShutdownCoordinator::WaitForExit() {
   {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [this] { return (report_.ended && report_.signal_received) || stopping_; });
-    if (!ended_at_) return 3;  // stopped before any sequence ended (tests, fatal errors)
+    if (!ended_at_)
+      return kExitRuntimeError;  // stopped before any sequence ended (tests, fatal errors)
     exit_at = std::max(*ended_at_ + config_.shutdown.exit_delay, clock_.Now());
   }
   while (clock_.Now() < exit_at) clock_.SleepUntil(exit_at);
   std::lock_guard lock(mu_);
   const bool drained = report_.end == SequenceEnd::kDrained;
-  LogInfo("exiting",
-          {{"result", drained ? "drained" : "timed_out"}, {"exit_code", drained ? 0 : 1}});
-  return drained ? 0 : 1;
+  LogInfo("exiting", {{"result", drained ? "drained" : "timed_out"},
+                      {"exit_code", drained ? kExitDrained : kExitTimedOut}});
+  return drained ? kExitDrained : kExitTimedOut;
 }
 
 void ShutdownCoordinator::RunLoop() {

@@ -47,7 +47,8 @@ struct SequenceReport {
   int recoveries = 0;
 };
 
-// A JSON object for /status and the /prestop answer. `include_config_budget` adds the budget.
+// A JSON object for /status and the /prestop answer: the phase, the timeline, the last poll, the
+// budget, and how it ended.
 std::string ToJson(const SequenceReport& report);
 
 // What survives lastcall's own restart (state_file.h writes and reads it).
@@ -62,7 +63,7 @@ struct PersistedSequence {
   std::string detail;
 };
 
-// Persists the sequence across lastcall's own restart (issue: surviving our own restart).
+// Persists the sequence, so that a lastcall restarted mid-sequence goes on with it (state_file.h).
 class SequenceStore {
  public:
   virtual ~SequenceStore() = default;
@@ -105,7 +106,8 @@ class ShutdownCoordinator final : private SequenceObserver {
   SequenceReport Report() const;
 
   // Blocks until the process should exit (sequence ended, a termination signal arrived, and
-  // exit_delay passed since the end); returns the exit status (0 drained, 1 timed out).
+  // exit_delay passed since the end); returns kExitDrained or kExitTimedOut (exit_status.h), or
+  // kExitRuntimeError when stopped before any sequence ended.
   int WaitForExit();
 
  private:
