@@ -12,8 +12,7 @@ max_bytes=4000000  # PRODUCT.md §5: static, <= 4 MB stripped
 
 # MinSizeRel (-Os): lastcall waits on the network, not on the CPU, and -O3 made it 4.39 MB
 # (MinSizeRel: 3.16 MB) once rehearse, install and inject joined the binary.
-cmake -S . -B build-static -DLASTCALL_STATIC=ON -DCMAKE_BUILD_TYPE=MinSizeRel \
-  -DLASTCALL_BUILD_TESTS=OFF >/dev/null
+cmake --preset release-static >/dev/null  # CMakePresets.json: static, MinSizeRel, no tests
 cmake --build build-static --target lastcall -j"$jobs"
 strip --strip-all -o build-static/lastcall.stripped build-static/lastcall
 
