@@ -2,11 +2,8 @@
 
 #include <fmt/format.h>
 
-#include <nlohmann/json.hpp>
-
 #include "exit_status.h"
 #include "logging.h"
-#include "text.h"
 
 namespace lastcall {
 namespace {
@@ -22,40 +19,6 @@ long long ToMillis(Clock::duration d) {
 }
 
 }  // namespace
-
-std::string ToJson(const SequenceReport& report) {
-  nlohmann::ordered_json out;
-  out["phase"] = ToString(report.phase);
-  out["trigger"] = report.source ? nlohmann::ordered_json(ToString(*report.source)) : nullptr;
-  out["signal_received"] = report.signal_received;
-  out["ended"] = report.ended;
-  if (report.end) {
-    out["result"] = *report.end == SequenceEnd::kDrained ? "drained" : "timed_out";
-  } else {
-    out["result"] = nullptr;
-  }
-  out["detail"] = report.detail;
-  auto& timeline = out["timeline"] = nlohmann::ordered_json::array();
-  for (const auto& entry : report.timeline) {
-    timeline.push_back({{"phase", ToString(entry.phase)},
-                        {"at", FormatUtcTimestamp(entry.at)},
-                        {"elapsed_ms", entry.since_trigger.count()},
-                        {"detail", entry.detail}});
-  }
-  // Each phase's duration: until the next phase began, or until now for the current one.
-  auto& durations = out["phase_durations_ms"] = nlohmann::ordered_json::object();
-  for (size_t i = 0; i + 1 < report.timeline.size(); ++i) {
-    durations[std::string(ToString(report.timeline[i].phase))] =
-        (report.timeline[i + 1].since_trigger - report.timeline[i].since_trigger).count();
-  }
-  out["last_value"] = report.last_value ? nlohmann::ordered_json(*report.last_value) : nullptr;
-  out["last_poll"] = report.last_poll;
-  out["trigger_attempts"] = report.trigger_attempts;
-  out["trigger_accepted"] = report.trigger_accepted;
-  out["budget_ms"] = report.budget.count();
-  out["recoveries"] = report.recoveries;
-  return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
 
 ShutdownCoordinator::ShutdownCoordinator(const Config& config, Clock& clock, HttpClient& http,
                                          DrainMonitor& monitor, Metrics& metrics,

@@ -47,10 +47,6 @@ struct SequenceReport {
   int recoveries = 0;
 };
 
-// A JSON object for /status and the /prestop answer: the phase, the timeline, the last poll, the
-// budget, and how it ended.
-std::string ToJson(const SequenceReport& report);
-
 // What survives lastcall's own restart (state_file.h writes and reads it).
 struct PersistedSequence {
   Phase phase = Phase::kServing;
