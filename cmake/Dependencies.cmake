@@ -2,12 +2,23 @@
 #
 # spdlog and fmt are used header-only: Debian ships them as shared libraries only, and the
 # static binary (LASTCALL_STATIC) must not need any .so at run time. yaml-cpp ships a .a.
+# RE2 (the prometheus monitor's label regexes) comes through pkg-config; Debian 12's libre2-dev
+# ships libre2.a and, at that version, needs no abseil.
 add_library(lastcall_deps INTERFACE)
 target_compile_definitions(lastcall_deps INTERFACE SPDLOG_HEADER_ONLY SPDLOG_FMT_EXTERNAL
   FMT_HEADER_ONLY)
 get_target_property(_spdlog_inc spdlog::spdlog INTERFACE_INCLUDE_DIRECTORIES)
 get_target_property(_fmt_inc fmt::fmt INTERFACE_INCLUDE_DIRECTORIES)
 target_include_directories(lastcall_deps SYSTEM INTERFACE ${_spdlog_inc} ${_fmt_inc})
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
+if(LASTCALL_STATIC)
+  find_library(RE2_STATIC NAMES libre2.a HINTS ${RE2_LIBRARY_DIRS} REQUIRED)
+  target_link_libraries(lastcall_deps INTERFACE ${RE2_STATIC})
+  target_include_directories(lastcall_deps SYSTEM INTERFACE ${RE2_INCLUDE_DIRS})
+else()
+  target_link_libraries(lastcall_deps INTERFACE PkgConfig::RE2)
+endif()
 if(LASTCALL_STATIC)
   find_library(YAML_CPP_STATIC NAMES libyaml-cpp.a REQUIRED)
   target_link_libraries(lastcall_deps INTERFACE ${YAML_CPP_STATIC})

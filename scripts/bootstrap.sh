@@ -9,7 +9,7 @@ packages=(
   build-essential cmake pkg-config clang clang-format clang-tidy libclang-rt-14-dev
   # libraries
   libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
-  doctest-dev
+  doctest-dev libre2-dev
   # test tools: a real load balancer, a load generator, promtool
   haproxy wrk prometheus
 )

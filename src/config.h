@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <string>
@@ -78,6 +79,9 @@ struct Config {
   std::string control = "unix:///var/run/lastcall/control.sock";  // the /prestop endpoint
   std::string token_file;  // bearer token for /prestop; required for non-loopback TCP control
   std::string state_file;  // "" means state.json beside the control socket (unix control only)
+  // The largest answer body lastcall reads from the app (monitors, trigger, readiness upstream):
+  // a longer one is an error, and memory stays bounded whatever the app sends.
+  size_t max_body_bytes = size_t{4} << 20;
   ReadinessConfig readiness;
   ShutdownConfig shutdown;
   LogConfig log;

@@ -7,6 +7,7 @@
 #include <optional>
 #include <utility>
 
+#include "byte_size.h"
 #include "duration.h"
 #include "json_field.h"
 #include "net_util.h"
@@ -27,6 +28,14 @@ std::string SetDuration(Millis* out, std::string_view text, Zero zero) {
   if (!duration) return error;
   if (zero == Zero::kForbidden && duration->count() == 0) return "must be greater than 0";
   *out = *duration;
+  return "";
+}
+
+std::string SetByteSize(size_t* out, std::string_view text) {
+  std::string error;
+  std::optional<size_t> size = ParseByteSize(text, &error);
+  if (!size) return error;
+  *out = *size;
   return "";
 }
 
@@ -315,6 +324,12 @@ std::vector<KeySpec> BuildKeySpecs() {
         return std::string();
       },
       [](const Config& c) { return Quote(c.state_file); }));
+  specs.push_back(Scalar(
+      Key("max_body", "max-body", "SIZE", "4MiB",
+          "the largest answer body read from the app (monitors, trigger, readiness upstream); "
+          "a longer one is an error"),
+      [](Config& c, std::string_view t) { return SetByteSize(&c.max_body_bytes, t); },
+      [](const Config& c) { return FormatByteSize(c.max_body_bytes); }));
   specs.push_back(Scalar(
       Key("readiness.upstream", "readiness-upstream", "URL", "none",
           "the app's health URL: /readyz is 200 only while the app is healthy too"),

@@ -87,6 +87,7 @@ listen: 127.0.0.1:9911
 control: 127.0.0.1:9912
 token_file: /var/run/secrets/lastcall/token
 state_file: /tmp/lastcall-state.json
+max_body: 512KiB
 readiness:
   upstream: http://127.0.0.1:8080/healthz
   interval: 2s
@@ -129,6 +130,7 @@ log:
   CHECK(c.control == "127.0.0.1:9912");
   CHECK(c.token_file == "/var/run/secrets/lastcall/token");
   CHECK(c.state_file == "/tmp/lastcall-state.json");
+  CHECK(c.max_body_bytes == 512 * 1024);
   CHECK(c.readiness.upstream == "http://127.0.0.1:8080/healthz");
   CHECK(c.readiness.interval == seconds{2});
   CHECK(c.readiness.timeout == Millis{250});
@@ -166,7 +168,7 @@ log:
     CHECK(loaded.sources.at(key.key) == ValueSource::kFile);
   }
   CHECK(loaded.origins.at("listen") == "lastcall.yaml:2:1");
-  CHECK(loaded.origins.at("shutdown.lb_delay") == "lastcall.yaml:12:3");
+  CHECK(loaded.origins.at("shutdown.lb_delay") == "lastcall.yaml:13:3");
 }
 
 TEST_CASE("YAML errors name file, line, column, key and value") {
@@ -572,6 +574,8 @@ TEST_CASE("flags: values, repeats and errors") {
   using Header = std::pair<std::string, std::string>;
   CHECK(c.shutdown.drain.trigger.headers == std::vector<Header>{{"X-A", "1"}, {"X-B", "2"}});
   CHECK(c.shutdown.drain.monitor.count_close_wait);
+  CHECK(c.max_body_bytes == size_t{4} << 20);  // the default
+  CHECK(LoadConfig(Flags({{"max-body", "64KiB"}})).config.max_body_bytes == 64 * 1024);
   CHECK(loaded.sources.at("shutdown.drain.monitor.ports") == ValueSource::kFlag);
   CHECK(loaded.origins.at("shutdown.drain.monitor.ports") == "--monitor-port");
 
@@ -603,6 +607,18 @@ TEST_CASE("flags: values, repeats and errors") {
        "shutdown.drain.trigger.url are both empty: set shutdown.drain.monitor.url "
        "(--monitor-url), or use monitor kind connections or none"},
       {{{"no-such-flag", "1"}}, "flag --no-such-flag: unknown flag"},
+      // Names are not resolved: the error names the flag and the URL at config time.
+      {{{"monitor-url", "http://app.default.svc:8080/drain"}},
+       "flag --monitor-url: invalid URL \"http://app.default.svc:8080/drain\": host "
+       "\"app.default.svc\" must be an IP address or localhost (lastcall does not resolve names: "
+       "the app runs in the same pod, use 127.0.0.1) (got \"http://app.default.svc:8080/drain\")"},
+      {{{"readiness-upstream", "http://app:8080/healthz"}},
+       "flag --readiness-upstream: invalid URL \"http://app:8080/healthz\": host \"app\" must be "
+       "an IP address or localhost (lastcall does not resolve names: the app runs in the same "
+       "pod, use 127.0.0.1) (got \"http://app:8080/healthz\")"},
+      {{{"max-body", "4MB"}},
+       "flag --max-body: unknown unit \"MB\" (units: B, KiB, MiB, GiB) (got \"4MB\")"},
+      {{{"max-body", "100"}}, "flag --max-body: must be between 1KiB and 1GiB (got \"100\")"},
   };
   for (const auto& [flags, want] : cases) {
     CAPTURE(want);
@@ -698,7 +714,8 @@ TEST_CASE("ConfigKeys: every key has a flag, an environment twin and help") {
                           "shutdown.recover_after",
                           "readiness.interval",
                           "readiness.timeout",
-                          "state_file"}) {
+                          "state_file",
+                          "max_body"}) {
     CAPTURE(key);
     CHECK(keys.count(key) == 1);
   }
@@ -716,7 +733,8 @@ TEST_CASE("ConfigKeys: every key has a flag, an environment twin and help") {
                            "trigger-timeout", "drained-status",
                            "monitor-timeout", "refused-means",
                            "recover-after",   "readiness-interval",
-                           "state-file",      "skip-lb-delay-when-app-gone"}) {
+                           "state-file",      "skip-lb-delay-when-app-gone",
+                           "max-body"}) {
     CAPTURE(flag);
     CHECK(flags.count(flag) == 1);
   }
@@ -752,6 +770,7 @@ TEST_CASE("FormatConfigValue round-trips through LoadConfig") {
 listen: "[::1]:9911"
 control: unix:///tmp/lastcall-quoted.sock
 token_file: /tmp/with\backslash
+max_body: 1536KiB
 readiness: {upstream: "http://127.0.0.1:8080/healthz?full=1", interval: 1.5s}
 shutdown:
   signals: [HUP, QUIT]

@@ -3,7 +3,6 @@
 // stalls or trickles bytes cannot hold a call past its deadline.
 #include "http_client.h"
 
-#include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -73,8 +72,8 @@ struct Endpoint {
   std::string text;  // for error messages
 };
 
-// Turns the URL into addresses to try in order. IP literals and "localhost" never touch the
-// resolver (the static binary has no NSS modules, and the answer is known anyway).
+// Turns the URL into addresses to try in order: IP literals and "localhost" only, never the
+// resolver (the static binary has no NSS modules, and getaddrinfo ignores deadlines).
 HttpResponse Resolve(const Url& url, std::vector<Endpoint>* endpoints) {
   if (url.scheme == Url::Scheme::kUnix) {
     std::string problem = ValidateSocketPath(url.socket_path);
@@ -93,27 +92,11 @@ HttpResponse Resolve(const Url& url, std::vector<Endpoint>* endpoints) {
     endpoints->push_back({*IpSocketAddress("::1", url.port), "[::1]" + port});
     return {};
   }
-  // getaddrinfo has no deadline; lastcall's targets are almost always loopback literals.
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
-  addrinfo* list = nullptr;
-  int status = getaddrinfo(url.host.c_str(), std::to_string(url.port).c_str(), &hints, &list);
-  if (status != 0) {
-    std::string reason = status == EAI_SYSTEM ? ErrnoText(errno) : gai_strerror(status);
-    return Failure(HttpError::kOther, "cannot resolve " + url.host + ": " + reason);
-  }
-  for (addrinfo* entry = list; entry != nullptr; entry = entry->ai_next) {
-    if (entry->ai_family != AF_INET && entry->ai_family != AF_INET6) continue;
-    Endpoint endpoint{{}, url.host + port};
-    std::memcpy(&endpoint.address.storage, entry->ai_addr, entry->ai_addrlen);
-    endpoint.address.length = entry->ai_addrlen;
-    endpoints->push_back(endpoint);
-  }
-  freeaddrinfo(list);
-  if (endpoints->empty()) return Failure(HttpError::kOther, "no address for " + url.host);
-  return {};
+  // ParseUrl accepts nothing else; a Url built by hand with a name gets a clear failure rather
+  // than a lookup the deadline could not bound.
+  return Failure(
+      HttpError::kOther,
+      "host " + url.host + " is not an IP address or localhost (names are not resolved)");
 }
 
 HttpError ClassifyConnectError(int error) {
@@ -293,7 +276,7 @@ HttpResponse PosixHttpClient::Send(const HttpRequest& request, Deadline deadline
     return Failure(HttpError::kOther, "sending the request: " + ErrnoText(error));
   }
 
-  ResponseReader reader(request.method == "HEAD");
+  ResponseReader reader(request.method == "HEAD", max_body_bytes_);
   char buffer[64 * 1024];
   while (true) {
     ssize_t n = recv(fd.get(), buffer, sizeof(buffer), 0);

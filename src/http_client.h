@@ -54,18 +54,24 @@ class HttpClient {
 };
 
 // The real client over POSIX sockets (TCP v4/v6 and Unix domain). Response bodies over
-// kMaxBodyBytes and headers over kMaxHeaderBytes are kMalformed: an app cannot make lastcall
-// buffer without bound. Supports Content-Length, chunked, and read-until-close bodies.
+// max_body_bytes (the config's max_body; kMaxBodyBytes by default) and headers over
+// kMaxHeaderBytes are kMalformed, found while reading: an app cannot make lastcall buffer
+// without bound. Supports Content-Length, chunked, and read-until-close bodies.
 // Sends Host, User-Agent (both overridable), Connection: close and, with a body or for
 // POST/PUT/PATCH, Content-Length; caller headers named Connection, Content-Length or
-// Transfer-Encoding are dropped, and header values with CR/LF/NUL make the call kOther. IP
-// literals and "localhost" (127.0.0.1, then ::1) need no resolver; other names go through
-// getaddrinfo, which the deadline cannot interrupt.
+// Transfer-Encoding are dropped, and header values with CR/LF/NUL make the call kOther. Hosts
+// are IP literals or "localhost" (127.0.0.1, then ::1); names are never resolved (kOther), as
+// getaddrinfo cannot be bounded by the deadline.
 class PosixHttpClient final : public HttpClient {
  public:
   static constexpr size_t kMaxHeaderBytes = 16 * 1024;
-  static constexpr size_t kMaxBodyBytes = 8 * 1024 * 1024;
+  static constexpr size_t kMaxBodyBytes = 4 * 1024 * 1024;  // Config::max_body_bytes's default
+  explicit PosixHttpClient(size_t max_body_bytes = kMaxBodyBytes)
+      : max_body_bytes_(max_body_bytes) {}
   HttpResponse Send(const HttpRequest& request, Deadline deadline) override;
+
+ private:
+  size_t max_body_bytes_;
 };
 
 }  // namespace lastcall

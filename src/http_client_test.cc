@@ -256,10 +256,10 @@ TEST_CASE("PosixHttpClient ends at the deadline even when the server trickles by
 
 TEST_CASE("PosixHttpClient refuses to buffer oversized answers") {
   SUBCASE("Content-Length over the limit fails before the body is read") {
-    ScriptedServer server(Answer("HTTP/1.1 200 OK\r\nContent-Length: 8388609\r\n\r\n"));
+    ScriptedServer server(Answer("HTTP/1.1 200 OK\r\nContent-Length: 4194305\r\n\r\n"));
     HttpResponse response = Fetch(server.url());
     CHECK(response.error == HttpError::kMalformed);
-    CHECK(response.error_detail == "the response body exceeds 8388608 bytes");
+    CHECK(response.error_detail == "the response body exceeds 4194304 bytes (max_body)");
   }
   SUBCASE("a body read until close") {
     ScriptedServer server([](int fd, const std::atomic<bool>&) {
@@ -267,20 +267,40 @@ TEST_CASE("PosixHttpClient refuses to buffer oversized answers") {
       std::string head = "HTTP/1.1 200 OK\r\n\r\n";
       send(fd, head.data(), head.size(), MSG_NOSIGNAL);
       std::string block(64 * 1024, 'x');
-      for (int i = 0; i < 200; ++i) {  // 12.5 MiB, more than the limit
+      for (int i = 0; i < 100; ++i) {  // 6.25 MiB, more than the limit
         if (send(fd, block.data(), block.size(), MSG_NOSIGNAL) <= 0) return;
       }
     });
     HttpResponse response = Fetch(server.url(), milliseconds(5000));
     CHECK(response.error == HttpError::kMalformed);
-    CHECK(response.error_detail == "the response body exceeds 8388608 bytes");
+    CHECK(response.error_detail == "the response body exceeds 4194304 bytes (max_body)");
   }
   SUBCASE("a chunk whose size is over the limit") {
     ScriptedServer server(
-        Answer("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n800001\r\n"));
+        Answer("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n400001\r\n"));
     HttpResponse response = Fetch(server.url());
     CHECK(response.error == HttpError::kMalformed);
-    CHECK(response.error_detail == "the response body exceeds 8388608 bytes");
+    CHECK(response.error_detail == "the response body exceeds 4194304 bytes (max_body)");
+  }
+  SUBCASE("a configured limit, whatever the framing") {
+    const std::string body(3000, 'x');
+    for (const std::string& answer :
+         {"HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n" + body,
+          "HTTP/1.1 200 OK\r\n\r\n" + body,
+          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7d0\r\n" + body.substr(0, 2000) +
+              "\r\n3e8\r\n" + body.substr(0, 1000) + "\r\n0\r\n\r\n"}) {
+      CAPTURE(answer.substr(0, 50));
+      ScriptedServer server(Answer(answer));
+      HttpResponse response = PosixHttpClient(2048).Send(
+          Get(server.url()), std::chrono::steady_clock::now() + milliseconds(2000));
+      CHECK(response.error == HttpError::kMalformed);
+      CHECK(response.error_detail == "the response body exceeds 2048 bytes (max_body)");
+      ScriptedServer roomy(Answer(answer));
+      response = PosixHttpClient(3000).Send(Get(roomy.url()),
+                                            std::chrono::steady_clock::now() + milliseconds(2000));
+      CHECK(response.ok());
+      CHECK(response.body == body);
+    }
   }
   SUBCASE("headers over the limit") {
     ScriptedServer server(

@@ -39,8 +39,20 @@ ResponseReader::State ResponseReader::Fail(HttpError error, std::string detail) 
 }
 
 ResponseReader::State ResponseReader::BodyTooLarge() {
-  return Malformed("the response body exceeds " + std::to_string(PosixHttpClient::kMaxBodyBytes) +
-                   " bytes");
+  return Malformed("the response body exceeds " + std::to_string(max_body_bytes_) +
+                   " bytes (max_body)");
+}
+
+void ResponseReader::AppendBody(std::string_view bytes) {
+  // Past 64 KiB, make room for the whole limit at once: doubling would copy the body and, for a
+  // moment, hold it twice. Capacity never written costs address space, not memory.
+  constexpr size_t kSmallBody = 64 * 1024;
+  std::string& body = response_.body;
+  const size_t needed = body.size() + bytes.size();
+  if (needed > body.capacity() && needed > kSmallBody) {
+    body.reserve(std::max(needed, max_body_bytes_));
+  }
+  body.append(bytes);
 }
 
 size_t ResponseReader::FindHeaderEnd() {
@@ -168,7 +180,7 @@ ResponseReader::State ResponseReader::StartBody() {
     return Malformed("bad Content-Length \"" + *length_text + "\"");
   }
   remaining_ = std::stoull(*length_text);
-  if (remaining_ > PosixHttpClient::kMaxBodyBytes) return BodyTooLarge();
+  if (remaining_ > max_body_bytes_) return BodyTooLarge();
   framing_ = Framing::kLength;
   response_.body.reserve(remaining_);
   if (remaining_ == 0) {
@@ -182,17 +194,17 @@ ResponseReader::State ResponseReader::FeedBody(std::string_view bytes) {
   switch (framing_) {
     case Framing::kLength: {
       size_t take = std::min<size_t>(remaining_, bytes.size());
-      response_.body.append(bytes.substr(0, take));
+      AppendBody(bytes.substr(0, take));
       remaining_ -= take;
       if (remaining_ > 0) return State::kNeedMore;
       phase_ = Phase::kDone;
       return State::kDone;
     }
     case Framing::kUntilClose:
-      if (response_.body.size() + bytes.size() > PosixHttpClient::kMaxBodyBytes) {
+      if (response_.body.size() + bytes.size() > max_body_bytes_) {
         return BodyTooLarge();
       }
-      response_.body.append(bytes);
+      AppendBody(bytes);
       return State::kNeedMore;
     case Framing::kChunked:
       return FeedChunked(bytes);
@@ -205,7 +217,7 @@ ResponseReader::State ResponseReader::FeedChunked(std::string_view bytes) {
   while (!bytes.empty()) {
     if (chunk_state_ == ChunkState::kData) {
       size_t take = std::min<size_t>(remaining_, bytes.size());
-      response_.body.append(bytes.substr(0, take));
+      AppendBody(bytes.substr(0, take));
       bytes.remove_prefix(take);
       remaining_ -= take;
       if (remaining_ == 0) chunk_state_ = ChunkState::kDataEnd;
@@ -239,7 +251,7 @@ ResponseReader::State ResponseReader::EndChunkLine(std::string_view line) {
       if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size()) {
         return Malformed("bad chunk size line \"" + std::string(line.substr(0, 64)) + "\"");
       }
-      if (size > PosixHttpClient::kMaxBodyBytes - response_.body.size()) return BodyTooLarge();
+      if (size > max_body_bytes_ - response_.body.size()) return BodyTooLarge();
       remaining_ = size;
       chunk_state_ = size == 0 ? ChunkState::kTrailer : ChunkState::kData;
       return State::kNeedMore;

@@ -20,7 +20,10 @@ class ResponseReader {
  public:
   enum class State { kNeedMore, kDone, kError };
 
-  explicit ResponseReader(bool head_request) : head_request_(head_request) {}
+  // A body longer than `max_body_bytes` fails the response (kMalformed) as soon as its framing
+  // announces it or the bytes received pass it; nothing past the limit is buffered.
+  explicit ResponseReader(bool head_request, size_t max_body_bytes = PosixHttpClient::kMaxBodyBytes)
+      : head_request_(head_request), max_body_bytes_(max_body_bytes) {}
 
   // Feeds the next bytes received. kDone: response() is complete; kError: response().error says
   // what was wrong; kNeedMore: feed more (or FinishAtEof when the peer closed).
@@ -43,6 +46,9 @@ class ResponseReader {
 
   State BodyTooLarge();
 
+  // Appends body bytes. REQUIRES: the caller checked the limit.
+  void AppendBody(std::string_view bytes);
+
   // Finds the blank line ending the header block; resumes where the last call stopped.
   size_t FindHeaderEnd();
 
@@ -64,6 +70,7 @@ class ResponseReader {
   static constexpr int kMaxInterimAnswers = 8;
 
   const bool head_request_;
+  const size_t max_body_bytes_;
   int interim_answers_ = 0;
   Phase phase_ = Phase::kHeaders;
   Framing framing_ = Framing::kUntilClose;

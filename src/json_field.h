@@ -1,5 +1,7 @@
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,16 +17,31 @@ namespace lastcall {
 std::optional<std::vector<std::string>> ParseJsonPointer(std::string_view pointer,
                                                          std::string* error);
 
+// Arrays and objects nested deeper than this make a body an error: an app's in-flight count is
+// never that deep, and the bound keeps memory and time flat whatever the body holds.
+inline constexpr size_t kMaxJsonDepth = 64;
+
 struct JsonNumber {
-  std::optional<double> value;  // set on success
-  std::string error;            // on failure: what was wrong, quoting the start of the body
+  std::optional<double> value;   // set on success
+  std::string error;             // on failure: what was wrong, quoting the start of the body
+  bool deadline_passed = false;  // the error is that `deadline` passed mid-body
   bool ok() const { return value.has_value(); }
 };
 
-// Reads the number at `pointer` in `body`. Integers and floats both come back as double;
+// Reads the number at `pointer` in `body` in one streaming pass that keeps only the value it
+// looks for (memory does not grow with the body). Integers and floats both come back as double;
 // booleans, strings and null are errors, not numbers: "field /inflight is a string, not a
 // number". Other errors: "body is not JSON: <where and why>: <body>", "body is empty, not
-// JSON", "no field /inflight in <body>", and a bad pointer's own error. Never throws; pure.
-JsonNumber ReadJsonNumber(std::string_view body, std::string_view pointer);
+// JSON", "no field /inflight in <body>", "body nests arrays and objects deeper than 64
+// levels", a bad pointer's own error, and, when the clock passes `deadline` before the end of
+// the body, "gave up reading the body: the poll's deadline passed" (deadline_passed set). Never
+// throws; pure but for reading the clock.
+JsonNumber ReadJsonNumber(
+    std::string_view body, std::string_view pointer,
+    std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max());
+
+// The deepest nesting of arrays and objects in `text` (strings skipped, syntax not checked):
+// 0 for a scalar, 1 for {"a": 1}. Stops counting at `limit` + 1. Linear, no allocation. Pure.
+size_t JsonNestingDepth(std::string_view text, size_t limit);
 
 }  // namespace lastcall

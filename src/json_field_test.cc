@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -131,13 +132,56 @@ TEST_CASE("ReadJsonNumber quotes only the start of a long or binary body") {
   CHECK(ReadJsonNumber(binary, "/inflight").error.ends_with(": ?[2J??"));
 }
 
-TEST_CASE("ReadJsonNumber survives deep nesting and rejects an overflowing number") {
+TEST_CASE("ReadJsonNumber bounds nesting and rejects an overflowing number") {
   const std::string deep = std::string(100000, '[') + std::string(100000, ']');
-  CHECK(ReadJsonNumber(deep, "/inflight").error.starts_with("no field /inflight in [[["));
+  CHECK(ReadJsonNumber(deep, "/inflight").error ==
+        "body nests arrays and objects deeper than 64 levels: " + std::string(80, '[') + "...");
   const std::string unclosed(100000, '[');
-  CHECK(ReadJsonNumber(unclosed, "/inflight").error.starts_with("body is not JSON: "));
+  CHECK(ReadJsonNumber(unclosed, "/inflight").error.starts_with("body nests arrays and objects"));
+  std::string at_limit = "{\"inflight\": 1, \"x\": ";
+  at_limit += std::string(63, '[') + std::string(63, ']') + "}";
+  CHECK(ReadJsonNumber(at_limit, "/inflight").value == 1);
+  std::string over =
+      "{\"inflight\": 1, \"x\": " + std::string(64, '[') + std::string(64, ']') + "}";
+  CHECK(ReadJsonNumber(over, "/inflight").error.starts_with("body nests arrays and objects"));
   CHECK(ReadJsonNumber(R"({"inflight": 1e400})", "/inflight").error ==
         R"(body is not JSON: number overflow parsing '1e400': {"inflight": 1e400})");
+}
+
+TEST_CASE("ReadJsonNumber follows only the pointer's path") {
+  // A key that matches at the wrong depth, or an index in an array off the path, is no match.
+  CHECK(ReadJsonNumber(R"({"a": {"inflight": 1}, "b": 2})", "/inflight").error ==
+        R"(no field /inflight in {"a": {"inflight": 1}, "b": 2})");
+  CHECK(ReadJsonNumber(R"({"x": [7, 8], "w": [{"busy": 1}, {"busy": 5}]})", "/w/1/busy").value ==
+        5);
+  CHECK(ReadJsonNumber(R"({"w": [[1, 2], {"busy": 5}]})", "/w/1/busy").value == 5);
+  CHECK(ReadJsonNumber(R"({"w": [{"busy": 5}, [1]]})", "/w/0/busy").value == 5);
+  CHECK(ReadJsonNumber(R"({"inflight": 1, "inflight": {"n": 2}})", "/inflight").error ==
+        "field /inflight is an object, not a number");
+  CHECK(ReadJsonNumber(R"({"inflight": {"n": 2}, "inflight": 3})", "/inflight").value == 3);
+  CHECK(ReadJsonNumber(R"([[1, 2], [3, 4]])", "/1/0").value == 3);
+}
+
+TEST_CASE("ReadJsonNumber stops when its deadline passes") {
+  std::string big = "{\"filler\": [";
+  for (int i = 0; i < 100000; ++i) big += "1,";
+  big += "1], \"inflight\": 2}";
+  const auto past = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+  const JsonNumber late = ReadJsonNumber(big, "/inflight", past);
+  CHECK(late.deadline_passed);
+  CHECK(late.error == "gave up reading the body: the poll's deadline passed");
+  const JsonNumber in_time =
+      ReadJsonNumber(big, "/inflight", std::chrono::steady_clock::now() + std::chrono::hours(1));
+  CHECK(in_time.value == 2);
+  CHECK_FALSE(in_time.deadline_passed);
+}
+
+TEST_CASE("JsonNestingDepth counts brackets outside strings") {
+  CHECK(JsonNestingDepth("3", 64) == 0);
+  CHECK(JsonNestingDepth(R"({"a": [1, {"b": 2}]})", 64) == 3);
+  CHECK(JsonNestingDepth(R"({"a": "[[[[\"[[["})", 64) == 1);
+  CHECK(JsonNestingDepth(std::string(1000000, '['), 64) == 65);
+  CHECK(JsonNestingDepth("]]]][", 64) == 1);
 }
 
 }  // namespace

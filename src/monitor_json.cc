@@ -3,7 +3,9 @@
 //
 // Any status counts when the body carries the number: an app that answers 503 while shutting
 // down still knows what it has in flight. A body without the number is an error (not drained),
-// whatever the status, and the detail says which status and what was wrong.
+// whatever the status, and the detail says which status and what was wrong. So is a negative
+// number: no app has fewer than zero requests in flight, so it is a bug or a wrapped counter,
+// and it must not read as "drained".
 #include <string_view>
 
 #include "json_field.h"
@@ -25,15 +27,20 @@ class JsonMonitor final : public DrainMonitor {
     std::optional<HttpResponse> response = request_.Send(deadline, &result);
     if (!response) return result;
     const std::string status = "HTTP " + std::to_string(response->status);
-    const JsonNumber number = ReadJsonNumber(response->body, field_);
+    const JsonNumber number = ReadJsonNumber(response->body, field_, deadline);
     if (!number.ok()) {
       result.outcome = PollOutcome::kError;
       result.detail = status + ": " + number.error;
       return result;
     }
     result.value = *number.value;
-    result.outcome = *number.value <= drained_at_ ? PollOutcome::kDrained : PollOutcome::kBusy;
     result.detail = status + ", " + field_ + " = " + FormatValue(*number.value);
+    if (*number.value < 0) {
+      result.outcome = PollOutcome::kError;
+      result.detail += ": a negative in-flight count is not a count";
+      return result;
+    }
+    result.outcome = *number.value <= drained_at_ ? PollOutcome::kDrained : PollOutcome::kBusy;
     return result;
   }
 

@@ -38,8 +38,6 @@ TEST_CASE("json monitor: the number at the pointer, against drained_at") {
        "HTTP 200, /inflight = 2"},
       {"/inflight", 2, Answer(200, R"({"inflight": 2.5})"), PollOutcome::kBusy, 2.5,
        "HTTP 200, /inflight = 2.5"},
-      {"/inflight", 0, Answer(200, R"({"inflight": -1})"), PollOutcome::kDrained, -1,
-       "HTTP 200, /inflight = -1"},
       {"/stats/active", 0, Answer(200, R"({"stats": {"active": 12}})"), PollOutcome::kBusy, 12,
        "HTTP 200, /stats/active = 12"},
       {"/workers/0/jobs", 0, Answer(200, R"({"workers": [{"jobs": 0}]})"), PollOutcome::kDrained, 0,
@@ -72,6 +70,9 @@ TEST_CASE("json monitor: an answer without the number is an error that says why"
        "HTTP 200: field /inflight is a boolean, not a number"},
       {Answer(200, R"({"busy": 1})"), R"(HTTP 200: no field /inflight in {"busy": 1})"},
       {Answer(200, ""), "HTTP 200: body is empty, not JSON"},
+      {Answer(200, "{\"inflight\": 1, \"x\": " + std::string(100000, '[')),
+       "HTTP 200: body nests arrays and objects deeper than 64 levels: {\"inflight\": 1, \"x\": " +
+           std::string(59, '[') + "..."},
       {Answer(502, "<html>Bad Gateway</html>"),
        "HTTP 502: body is not JSON: parse error at line 1, column 1: syntax error while parsing "
        "value - invalid literal; last read: '<': <html>Bad Gateway</html>"},
@@ -84,6 +85,31 @@ TEST_CASE("json monitor: an answer without the number is an error that says why"
     CHECK_FALSE(got.value.has_value());
     CHECK(got.detail == c.detail);
   }
+}
+
+TEST_CASE("json monitor: a negative in-flight count is an error, not drained") {
+  Config config = MonitorConfig(MonitorKind::kJson);
+  for (const char* body : {R"({"inflight": -1})", R"({"inflight": -0.5})"}) {
+    CAPTURE(body);
+    PollResult got = PollOnce(config, Answer(200, body));
+    CHECK(got.outcome == PollOutcome::kError);
+    CHECK(got.detail.ends_with(": a negative in-flight count is not a count"));
+  }
+  CHECK(PollOnce(config, Answer(200, R"({"inflight": -1})")).detail ==
+        "HTTP 200, /inflight = -1: a negative in-flight count is not a count");
+  CHECK(PollOnce(config, Answer(200, R"({"inflight": -0.0})")).outcome == PollOutcome::kDrained);
+}
+
+TEST_CASE("json monitor: a body that takes past the poll's deadline to read is an error") {
+  Config config = MonitorConfig(MonitorKind::kJson);
+  CannedHttpClient http;
+  std::string big = "{\"filler\": [";
+  for (int i = 0; i < 100000; ++i) big += "1,";
+  http.response = Answer(200, big + "1], \"inflight\": 0}");
+  PollResult got =
+      MakeJsonMonitor(config, http)->Poll(std::chrono::steady_clock::now() - Millis(1));
+  CHECK(got.outcome == PollOutcome::kError);
+  CHECK(got.detail == "HTTP 200: gave up reading the body: the poll's deadline passed");
 }
 
 TEST_CASE("json monitor: refused is reported as refused; it asks for JSON") {

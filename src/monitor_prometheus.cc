@@ -9,7 +9,9 @@
 //   (client_golang omits an unused vector entirely; that reads as "not found" until first use.)
 // - NaN samples are left out of the sum and counted in the detail; if every matched sample is
 //   NaN the answer is an error;
-// - a sum of +Inf is busy; -Inf (or +Inf and -Inf together) is an error.
+// - a sum of +Inf is busy; a negative sum, -Inf (or +Inf and -Inf together) is an error: no
+//   app has fewer than zero requests in flight;
+// - a page that takes past the poll's deadline to scan is an error ("deadline passed").
 #include <cmath>
 #include <string_view>
 
@@ -46,8 +48,13 @@ class PrometheusMonitor final : public DrainMonitor {
       result.detail = "metrics answer " + DescribeStatusAndBody(*response);
       return result;
     }
-    const PrometheusSum sum = SumMatchingSamples(response->body, *selector_);
+    const PrometheusSum sum = SumMatchingSamples(response->body, *selector_, deadline);
     const std::string name = selector_->ToString();
+    if (sum.deadline_passed) {
+      result.detail = "gave up scanning the metrics page (" +
+                      std::to_string(response->body.size()) + " bytes): the poll's deadline passed";
+      return result;
+    }
     if (!sum.ok()) {
       result.detail = "metrics page is malformed: " + sum.error;
       return result;
@@ -72,7 +79,7 @@ class PrometheusMonitor final : public DrainMonitor {
       }
       result.detail += ")";
     }
-    if (std::isnan(sum.sum) || (std::isinf(sum.sum) && sum.sum < 0)) {
+    if (std::isnan(sum.sum) || sum.sum < 0) {
       result.detail += ": not a count";
       return result;
     }

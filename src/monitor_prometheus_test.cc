@@ -88,6 +88,8 @@ TEST_CASE("prometheus monitor: what cannot be read is an error, never drained") 
       {"rq", Answer(404), "metrics answer HTTP 404"},
       {"rq", Answer(200, "rq NaN\n"), "all 1 samples of rq are NaN"},
       {"rq", Answer(200, "rq -Inf\n"), "rq = -Inf (1 series): not a count"},
+      {"rq", Answer(200, "rq -1\n"), "rq = -1 (1 series): not a count"},
+      {"rq", Answer(200, "rq{a=\"x\"} 2\nrq{a=\"y\"} -3\n"), "rq = -1 (2 series): not a count"},
       {"rq", Answer(200, "rq -Inf\nrq +Inf\n"), "rq = NaN (2 series): not a count"},
   };
   for (const Case& c : cases) {
@@ -96,6 +98,19 @@ TEST_CASE("prometheus monitor: what cannot be read is an error, never drained") 
     CHECK(got.outcome == PollOutcome::kError);
     CHECK(got.detail == c.detail);
   }
+}
+
+TEST_CASE("prometheus monitor: a page that takes past the poll's deadline to scan is an error") {
+  std::string page;
+  for (int i = 0; i < 1000; ++i) page += "rq{i=\"" + std::to_string(i) + "\"} 1\n";
+  Config config = PrometheusConfig("rq");
+  CannedHttpClient http;
+  http.response = Answer(200, page);
+  PollResult got =
+      MakePrometheusMonitor(config, http)->Poll(std::chrono::steady_clock::now() - Millis(1));
+  CHECK(got.outcome == PollOutcome::kError);
+  CHECK(got.detail == "gave up scanning the metrics page (" + std::to_string(page.size()) +
+                          " bytes): the poll's deadline passed");
 }
 
 TEST_CASE("prometheus monitor: refused and transport errors pass through") {
@@ -130,7 +145,7 @@ TEST_CASE("prometheus monitor: an invalid selector is an error on every poll, no
   CHECK(got.outcome == PollOutcome::kError);
   CHECK(got.detail ==
         "metric selector is invalid: column 10: the regex for label \"code\" is invalid: "
-        "Mismatched '(' and ')' in regular expression");
+        "missing ): (");
   CHECK(http.requests.empty());
 }
 

@@ -2,10 +2,15 @@
 // or anything else busy), the default drain protocol's GET /drain. The polled value is the
 // in-flight number when the body is a JSON object that has one at monitor.field (for /status
 // and the logs only; the status alone decides), else the status code.
+//
+// A redirect (3xx) or a server error (5xx) outside drained_status is busy too, as it may be a
+// proxy in front of an app still at work; but it is more often a misconfigured URL, so the
+// detail says so and a warning is logged the first time each class is seen.
 #include <algorithm>
 #include <string_view>
 
 #include "json_field.h"
+#include "logging.h"
 #include "monitor.h"
 #include "monitor_request.h"
 
@@ -32,26 +37,45 @@ class StatusMonitor final : public DrainMonitor {
     result.outcome = drained ? PollOutcome::kDrained : PollOutcome::kBusy;
     result.value = response->status;
     result.detail = "HTTP " + std::to_string(response->status);
-    if (std::optional<double> inflight = ReadInflight(response->body)) {
+    if (std::optional<double> inflight = ReadInflight(response->body, deadline)) {
       result.value = *inflight;
       result.detail += ", " + field_ + " = " + FormatValue(*inflight);
     }
+    if (!drained) NoteSuspiciousStatus(response->status, &result.detail);
     return result;
   }
 
   std::string_view kind() const override { return "status"; }
 
  private:
-  std::optional<double> ReadInflight(std::string_view body) const {
+  std::optional<double> ReadInflight(std::string_view body, Deadline deadline) const {
     if (body.size() > kMaxInflightBodyBytes) return std::nullopt;
     const size_t first = body.find_first_not_of(" \t\r\n");
     if (first == std::string_view::npos || body[first] != '{') return std::nullopt;
-    return ReadJsonNumber(body, field_).value;
+    return ReadJsonNumber(body, field_, deadline).value;
+  }
+
+  void NoteSuspiciousStatus(int status, std::string* detail) {
+    const bool redirect = status >= 300 && status <= 399;
+    const bool server_error = status >= 500 && status <= 599;
+    if (!redirect && !server_error) return;
+    *detail += redirect ? " (a redirect, counted as busy: lastcall does not follow redirects)"
+                        : " (a server error, counted as busy)";
+    bool& warned = redirect ? warned_redirect_ : warned_server_error_;
+    if (warned) return;
+    warned = true;
+    LogWarn(redirect ? "the status monitor got a redirect; counted as busy until the drain timeout "
+                       "unless a drained status follows (is monitor.url right?)"
+                     : "the status monitor got a server error; counted as busy until the drain "
+                       "timeout unless a drained status follows",
+            {{"url", request_.url()}, {"status", status}});
   }
 
   MonitorRequest request_;
   std::vector<int> drained_status_;
   std::string field_;
+  bool warned_redirect_ = false;  // warn once per class: every poll would flood the log
+  bool warned_server_error_ = false;
 };
 
 }  // namespace

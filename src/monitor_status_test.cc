@@ -34,7 +34,10 @@ TEST_CASE("status monitor: the status code says drained or busy") {
   const Case cases[] = {
       {Answer(200), PollOutcome::kDrained, 200, "HTTP 200"},
       {Answer(202), PollOutcome::kBusy, 202, "HTTP 202"},
-      {Answer(503, "Service Unavailable"), PollOutcome::kBusy, 503, "HTTP 503"},
+      {Answer(503, "Service Unavailable"), PollOutcome::kBusy, 503,
+       "HTTP 503 (a server error, counted as busy)"},
+      {Answer(302), PollOutcome::kBusy, 302,
+       "HTTP 302 (a redirect, counted as busy: lastcall does not follow redirects)"},
       {Answer(404, "not found"), PollOutcome::kBusy, 404, "HTTP 404"},
       // The default drain protocol's body carries the in-flight count: shown, not decisive.
       {Answer(202, R"({"inflight": 3})"), PollOutcome::kBusy, 3, "HTTP 202, /inflight = 3"},

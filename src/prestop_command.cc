@@ -4,13 +4,13 @@
 
 #include <chrono>
 #include <future>
-#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "config_loader.h"
 #include "duration.h"
 #include "exit_status.h"
 #include "http_client.h"
+#include "prestop_answer.h"
 
 namespace lastcall {
 namespace {
@@ -18,9 +18,11 @@ namespace {
 using Steady = std::chrono::steady_clock;
 constexpr Millis kStatusInterval{100};
 constexpr Millis kCallTimeout{2000};
+// The sidecar's answers are a few hundred bytes; a larger one is not from a sidecar.
+constexpr size_t kMaxAnswerBytes = 256 * 1024;
 
 struct ControlClient {
-  PosixHttpClient http;
+  PosixHttpClient http{kMaxAnswerBytes};
   Url base;
   std::optional<std::string> token;
 
@@ -127,7 +129,7 @@ int RunPreStop(const PrestopOptions& options, std::ostream& out, bool live_termi
     out << "lastcall prestop: --control: " << error << "\n";
     return kExitUsage;
   }
-  ControlClient client{PosixHttpClient{}, *url, std::nullopt};
+  ControlClient client{PosixHttpClient{kMaxAnswerBytes}, *url, std::nullopt};
   if (!options.token_file.empty()) {
     try {
       client.token = ReadTokenFile(options.token_file);
@@ -155,54 +157,62 @@ int RunPreStop(const PrestopOptions& options, std::ostream& out, bool live_termi
     return kExitRuntimeError;
   }
 
-  auto first = nlohmann::json::parse(response.body, nullptr, false);
-  if (first.is_discarded() || !first.is_object()) {
-    out << "lastcall prestop: the sidecar's answer is not JSON\n";
+  const SidecarAnswer first = ReadSidecarAnswer(response.body);
+  if (!first.ok()) {
+    out << "lastcall prestop: bad answer from the sidecar to POST /prestop: " << first.error
+        << "\n";
     return kExitRuntimeError;
   }
   Millis timeout = options.timeout.value_or(kPreStopFallbackTimeout);
-  if (!options.timeout && first.contains("budget_ms") && first["budget_ms"].is_number()) {
-    timeout = Millis(first["budget_ms"].get<long long>()) + kPreStopMargin;
-  }
+  if (!options.timeout && first.report->budget) timeout = *first.report->budget + kPreStopMargin;
 
-  // The blocking call is the authority on the result; /status polls only show progress.
+  // The blocking call is the authority on the result; /status polls only show progress. The
+  // waiter cannot outlive its deadline, and std::jthread joins it on every path out.
   std::promise<HttpResponse> promise;
   std::future<HttpResponse> result = promise.get_future();
-  std::thread waiter([&client, &promise, deadline = started + timeout] {
+  const Steady::time_point deadline = started + timeout;
+  std::jthread waiter([&client, &promise, deadline] {
     HttpRequest request;
     request.url = client.base;
     request.url.target = "/prestop";
     if (client.token) request.headers.emplace_back("Authorization", "Bearer " + *client.token);
     request.headers.emplace_back("User-Agent", "lastcall-prestop");
-    promise.set_value(PosixHttpClient{}.Send(request, deadline));
+    promise.set_value(PosixHttpClient(kMaxAnswerBytes).Send(request, deadline));
   });
 
   size_t shown = 0;
-  auto show = [&](const nlohmann::json& report) {
-    const auto& timeline = report.value("timeline", nlohmann::json::array());
-    for (; shown < timeline.size(); ++shown) {
-      const auto& entry = timeline[shown];
+  auto show = [&](const SidecarReport& report) {
+    for (; shown < report.timeline.size(); ++shown) {
+      const SidecarTimelineEntry& entry = report.timeline[shown];
       if (options.quiet) continue;
       if (live_terminal) out << "\r\033[K";
-      out << fmt::format("{:>7}  {:<10} {}\n", Seconds(entry.value("elapsed_ms", 0LL)),
-                         entry.value("phase", "?"), entry.value("detail", ""));
+      out << fmt::format("{:>7}  {:<10} {}\n", Seconds(entry.elapsed_ms),
+                         entry.phase.empty() ? "?" : entry.phase, entry.detail);
     }
     out.flush();
   };
-  show(first);
+  show(*first.report);
+  bool follow_status = true;
   while (result.wait_for(kStatusInterval) != std::future_status::ready) {
+    if (!follow_status) continue;
     const HttpResponse status = client.Call("GET", "/status");
     if (!status.ok() || status.status != 200) continue;  // the waiting call will tell
-    const auto report = nlohmann::json::parse(status.body, nullptr, false);
-    if (report.is_discarded() || !report.is_object()) continue;
-    show(report);
+    const SidecarAnswer report = ReadSidecarAnswer(status.body);
+    if (!report.ok()) {
+      // Progress is only shown; the blocking call decides. Say so once, and stop asking.
+      if (live_terminal && !options.quiet) out << "\r\033[K";
+      out << "lastcall prestop: bad answer from the sidecar to GET /status: " << report.error
+          << "; waiting for the end of the sequence without progress\n";
+      follow_status = false;
+      continue;
+    }
+    show(*report.report);
     if (live_terminal && !options.quiet) {
-      const std::string value = report.contains("last_value") && report["last_value"].is_number()
-                                    ? fmt::format("{}", report["last_value"].get<double>())
-                                    : "-";
+      const std::string value =
+          report.report->last_value ? fmt::format("{}", *report.report->last_value) : "-";
       out << "\r\033[K"
           << fmt::format(
-                 "{} {}  in flight: {}", report.value("phase", "?"),
+                 "{} {}  in flight: {}", report.report->phase.empty() ? "?" : report.report->phase,
                  Seconds(std::chrono::duration_cast<Millis>(Steady::now() - started).count()),
                  value)
           << std::flush;
@@ -221,18 +231,22 @@ int RunPreStop(const PrestopOptions& options, std::ostream& out, bool live_termi
         << final_answer.error_detail << "\n";
     return kExitRuntimeError;
   }
-  const auto report = nlohmann::json::parse(final_answer.body, nullptr, false);
-  if (report.is_discarded() || !report.is_object() ||
-      (final_answer.status != 200 && final_answer.status != 504)) {
+  if (final_answer.status != 200 && final_answer.status != 504) {
     out << "lastcall prestop: unexpected answer " << final_answer.status << " from the sidecar\n";
     return kExitRuntimeError;
   }
-  show(report);
+  const SidecarAnswer report = ReadSidecarAnswer(final_answer.body);
+  if (!report.ok()) {
+    out << "lastcall prestop: bad answer from the sidecar to GET /prestop: " << report.error
+        << "\n";
+    return kExitRuntimeError;
+  }
+  show(*report.report);
   const bool drained = final_answer.status == 200;
   if (!options.quiet) {
     out << (drained ? "drained" : "timed out") << " after "
         << Seconds(std::chrono::duration_cast<Millis>(Steady::now() - started).count()) << ": "
-        << report.value("detail", "") << "\n";
+        << report.report->detail << "\n";
   }
   out.flush();
   return drained ? kExitDrained : kExitTimedOut;

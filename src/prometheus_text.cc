@@ -1,18 +1,10 @@
 #include "prometheus_text.h"
 
-// GCC 12 with sanitizers warns, falsely, that <regex>'s internal std::function may be used
-// uninitialized; the warning points inside the library header.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <regex>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include <re2/re2.h>
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <system_error>
 #include <utility>
@@ -21,22 +13,19 @@
 
 namespace lastcall {
 
-// libstdc++'s default std::regex matcher backtracks: its recursion depth grows with the input
-// (a 4 KiB label value overflows an 8 MiB stack under ASan for "(a|b)*") and its time can be
-// exponential ("(a*)*b"). The __polynomial option selects its breadth-first matcher instead,
-// linear in the input, with recursion bounded by the size of the compiled pattern, which
-// ParseMetricSelector bounds (the largest allowed patterns on a 4 KiB value run in 256 KiB of
-// stack, under ASan too). Back-references, which that matcher cannot do, are then rejected
-// at compile time, as PromQL's RE2 rejects them.
+// RE2: what Prometheus itself uses (Go's regexp has RE2's syntax and semantics), and an
+// automaton with no backtracking, so matching is linear in the value whatever the pattern
+// (std::regex's backtracking turned a crafted selector on a large page into seconds per poll).
+// Fully anchored, and '.' also matches a newline, as Prometheus anchors with ^(?s:re)$.
 class LabelRegex {
  public:
-  explicit LabelRegex(std::regex regex) : regex_(std::move(regex)) {}
+  explicit LabelRegex(std::unique_ptr<RE2> regex) : regex_(std::move(regex)) {}
   bool Matches(std::string_view value) const {
-    return std::regex_match(value.data(), value.data() + value.size(), regex_);
+    return RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *regex_);
   }
 
  private:
-  std::regex regex_;
+  std::unique_ptr<RE2> regex_;
 };
 
 namespace {
@@ -93,8 +82,8 @@ std::optional<size_t> ReadCountedRepetition(std::string_view pattern, size_t* i)
 }
 
 // An upper estimate of how many atoms `pattern` compiles to, counting the copies counted
-// repetition makes. Syntax errors are left to std::regex, which names them; this only bounds
-// the size of what gets compiled.
+// repetition makes. Syntax errors are left to RE2, which names them; this only bounds the size
+// of what gets compiled, with a message that says why.
 size_t EstimateRegexAtoms(std::string_view pattern) {
   struct Group {
     size_t total = 0;  // atoms of the finished pieces
@@ -162,20 +151,13 @@ size_t EstimateRegexAtoms(std::string_view pattern) {
   return total;
 }
 
-// True when `pattern` has a backreference: a backslash and a digit 1-9. PromQL's RE2 has no
-// backreferences, and libstdc++ 12 reads the digits after the backslash into a long without an
-// overflow check, so a long run of them is undefined behaviour inside std::regex's constructor
-// (found by fuzz/prometheus_fuzzer.cc): such patterns must never reach it.
-bool HasBackreference(std::string_view pattern) {
-  for (size_t i = 0; i + 1 < pattern.size(); ++i) {
-    if (pattern[i] != '\\') continue;
-    if (pattern[i + 1] >= '1' && pattern[i + 1] <= '9') return true;
-    ++i;  // skip the escaped character: an escaped backslash followed by '1' is no backreference
-  }
-  return false;
-}
+// RE2's memory budget for one compiled pattern (program and DFA cache). Patterns that need more
+// fail to compile at start-up; matching falls back to RE2's slower, still linear, NFA when the
+// DFA cache fills.
+constexpr int64_t kRegexMaxMemBytes = 1 << 20;
 
-std::shared_ptr<const LabelRegex> CompileLabelRegex(std::string_view label, std::string pattern,
+std::shared_ptr<const LabelRegex> CompileLabelRegex(std::string_view label,
+                                                    const std::string& pattern,
                                                     std::string* error) {
   const std::string what = "the regex for label " + Quoted(label);
   if (pattern.size() > kMaxRegexPatternBytes) {
@@ -183,32 +165,26 @@ std::shared_ptr<const LabelRegex> CompileLabelRegex(std::string_view label, std:
              std::to_string(kMaxRegexPatternBytes);
     return nullptr;
   }
-  auto flags = std::regex::ECMAScript | std::regex::nosubs;
-#if defined(__GLIBCXX__)
-  flags |= std::regex_constants::__polynomial;
-#endif
-  // RE2's inline flag, common in PromQL; std::regex takes it as an option instead.
-  static constexpr std::string_view kIgnoreCase = "(?i)";
-  if (pattern.starts_with(kIgnoreCase)) {
-    pattern.erase(0, kIgnoreCase.size());
-    flags |= std::regex::icase;
-  }
-  if (HasBackreference(pattern)) {
-    *error = what + " has a backreference (\\1 ...), which PromQL regexes do not support";
-    return nullptr;
-  }
   if (EstimateRegexAtoms(pattern) > kMaxRegexAtoms) {
     *error = what + " is too complex (over " + std::to_string(kMaxRegexAtoms) +
              " atoms once counted repetition is expanded)";
     return nullptr;
   }
-  // std::regex reports syntax errors only by throwing; this runs once, at start-up.
-  try {
-    return std::make_shared<const LabelRegex>(std::regex(pattern, flags));
-  } catch (const std::regex_error& e) {
-    *error = what + " is invalid: " + e.what();
-    return nullptr;
+  RE2::Options options;
+  options.set_log_errors(false);  // the error comes back here, with the label's name
+  options.set_dot_nl(true);
+  options.set_never_capture(true);
+  options.set_max_mem(kRegexMaxMemBytes);
+  auto regex = std::make_unique<RE2>(re2::StringPiece(pattern.data(), pattern.size()), options);
+  if (regex->ok()) return std::make_shared<const LabelRegex>(std::move(regex));
+  const std::string& arg = regex->error_arg();
+  if (regex->error_code() == RE2::ErrorBadEscape && arg.size() == 2 && arg[1] >= '1' &&
+      arg[1] <= '9') {
+    *error = what + " has a backreference (" + arg + "), which PromQL regexes do not support";
+  } else {
+    *error = what + " is invalid: " + regex->error();
   }
+  return nullptr;
 }
 
 // --- selector ---------------------------------------------------------------------------------
@@ -412,7 +388,7 @@ class ExpositionScanner {
     }
   }
 
-  PrometheusSum Scan(std::string_view text) {
+  PrometheusSum Scan(std::string_view text, std::chrono::steady_clock::time_point deadline) {
     PrometheusSum out;
     size_t line_number = 0;
     size_t eof_line = 0;
@@ -423,6 +399,13 @@ class ExpositionScanner {
       std::string_view line = text.substr(start, end - start);
       start = end + 1;
       ++line_number;
+      // Reading the clock every 32 lines costs nothing measurable and stops a page that
+      // cannot be scanned in time within a fraction of a millisecond of the deadline.
+      if (line_number % 32 == 0 && std::chrono::steady_clock::now() >= deadline) {
+        out.deadline_passed = true;
+        out.error = "the deadline passed at line " + std::to_string(line_number) + " of the page";
+        return out;
+      }
       if (line.ends_with('\r')) line.remove_suffix(1);
       size_t first = 0;
       while (first < line.size() && IsBlank(line[first])) ++first;
@@ -692,8 +675,9 @@ std::optional<MetricSelector> ParseMetricSelector(std::string_view text, std::st
   return SelectorParser(text).Parse(error);
 }
 
-PrometheusSum SumMatchingSamples(std::string_view exposition, const MetricSelector& selector) {
-  return ExpositionScanner(selector).Scan(exposition);
+PrometheusSum SumMatchingSamples(std::string_view exposition, const MetricSelector& selector,
+                                 std::chrono::steady_clock::time_point deadline) {
+  return ExpositionScanner(selector).Scan(exposition, deadline);
 }
 
 }  // namespace lastcall

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -20,7 +21,7 @@ enum class LabelMatchOp {
   kRegexNoMatch,  // label!~"re"
 };
 
-class LabelRegex;  // a compiled, size-checked std::regex (prometheus_text.cc)
+class LabelRegex;  // a compiled, size-checked RE2 (prometheus_text.cc)
 
 struct LabelMatcher {
   std::string label;
@@ -41,10 +42,10 @@ struct MetricSelector {
 // - values in "double" or 'single' quotes take the escapes \\ \" \' \n \t (any other escape is
 //   an error, as in PromQL: write "5\\d\\d"); values in `backticks` are raw;
 // - a label that a sample lacks has the empty value, so a="" selects samples without `a`;
-// - regexes are fully anchored (=~"5.." does not match "1500"), ECMAScript syntax (std::regex)
-//   rather than PromQL's RE2; a leading (?i) is understood as "ignore case", other RE2-only
-//   syntax is rejected here. Regexes whose expansion is large (over 1000 atoms after counted
-//   repetition, e.g. (a?){2000}) are rejected too: matching stays linear and shallow.
+// - regexes are RE2 syntax, as in PromQL (Go's regexp), fully anchored (=~"5.." does not match
+//   "1500"), with '.' matching a newline; backreferences do not exist in RE2 and are rejected
+//   with a message that says so. Regexes whose expansion is large (over 1000 atoms after
+//   counted repetition, e.g. (a?){2000}) are rejected too. Matching is linear in the value.
 // The metric name is required and __name__ matchers are rejected (put the name before the braces).
 // Returns nullopt and sets *error ("column 12: expected '=', '!=', '=~' or '!~' after label
 // \"code\"") on failure. Pure; call it at start-up (the regex is compiled here, once).
@@ -66,6 +67,7 @@ struct PrometheusSum {
   // Non-empty when the exposition is malformed: the first problem, "line 7: <what>: <line>".
   // The other fields are then partial and must not be used to decide anything.
   std::string error;
+  bool deadline_passed = false;  // the error is that the deadline passed mid-page
 
   bool ok() const { return error.empty(); }
 };
@@ -76,7 +78,11 @@ struct PrometheusSum {
 // escaped label values (\\ \" \n), NaN/+Inf/-Inf values, CRLF line ends, a missing final newline.
 // Samples are matched by their full name. One malformed line makes the whole result an error:
 // a page that cannot be trusted cannot say "drained". Labels the selector does not mention are
-// checked for syntax only (a duplicate of one it mentions is an error). Pure; linear time.
-PrometheusSum SumMatchingSamples(std::string_view exposition, const MetricSelector& selector);
+// checked for syntax only (a duplicate of one it mentions is an error). Linear time; when the
+// clock passes `deadline` before the end of the page, stops with deadline_passed set and an
+// error naming the line it reached. Pure but for reading the clock.
+PrometheusSum SumMatchingSamples(
+    std::string_view exposition, const MetricSelector& selector,
+    std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max());
 
 }  // namespace lastcall

@@ -100,17 +100,20 @@ TEST_CASE("ParseMetricSelector names what is wrong and where") {
       {R"(foo{code=~"5\d\d"})",
        R"(column 13: unknown escape "\\d" in the value of label "code" (a regex needs "\\d", or use `backticks`))"},
       {R"(foo{a=~"(unclosed"})",
-       "column 8: the regex for label \"a\" is invalid: Mismatched '(' and ')' in regular "
-       "expression"},
+       "column 8: the regex for label \"a\" is invalid: missing ): (unclosed"},
       {R"(foo{a=~"[z-a]"})",
-       "column 8: the regex for label \"a\" is invalid: Invalid range in bracket expression."},
+       "column 8: the regex for label \"a\" is invalid: invalid character class range: z-a"},
+      {R"(foo{a=~"a++"})",
+       "column 8: the regex for label \"a\" is invalid: bad repetition operator: ++"},
       {R"(foo{a=~"(a)\\1"})",
-       R"(column 8: the regex for label "a" has a backreference (\1 ...), which PromQL regexes do not support)"},
-      // Found by fuzz/prometheus_fuzzer.cc: std::regex overflows a long reading this number.
-      {R"(foo{a=~"0\\4444444444444444444444"})",
-       R"(column 8: the regex for label "a" has a backreference (\1 ...), which PromQL regexes do not support)"},
+       R"(column 8: the regex for label "a" has a backreference (\1), which PromQL regexes do not support)"},
       {R"(foo{a=~"[\\4]"})",
-       R"(column 8: the regex for label "a" has a backreference (\1 ...), which PromQL regexes do not support)"},
+       R"(column 8: the regex for label "a" has a backreference (\4), which PromQL regexes do not support)"},
+      {R"(foo{a=~"x\\8"})",
+       R"(column 8: the regex for label "a" has a backreference (\8), which PromQL regexes do not support)"},
+      {R"(foo{a=~"a{1001}"})",
+       "column 8: the regex for label \"a\" is too complex (over 1000 atoms once counted "
+       "repetition is expanded)"},
       {R"(foo{a=~"(a?){2000}"})",
        "column 8: the regex for label \"a\" is too complex (over 1000 atoms once counted "
        "repetition is expanded)"},
@@ -155,6 +158,16 @@ TEST_CASE("regex matchers are fully anchored, and an absent label has the empty 
   }
   // An escaped backslash before a digit is a literal backslash, not a backreference.
   CHECK(Sum("rq{path=\"a\\\\1\"} 7\n", R"(rq{path=~"a\\\\1"})").sum == 7);
+  // RE2 syntax, as PromQL has it: named groups, Unicode classes, POSIX classes, \Q...\E quoting,
+  // octal escapes; and '.' matches a newline, as Prometheus anchors with ^(?s:...)$.
+  const std::string page =
+      "rq{code=\"500\",path=\"/a.b\",m=\"x\\ny\"} 1\nrq{code=\"5x0\",path=\"/axb\",m=\"z\"} 2\n";
+  CHECK(Sum(page, R"(rq{code=~"(?P<class>5)\\d\\d"})").sum == 1);
+  CHECK(Sum(page, R"(rq{code=~"\\pN+"})").sum == 1);
+  CHECK(Sum(page, R"(rq{code=~"[[:digit:]][[:alnum:]]0"})").sum == 3);
+  CHECK(Sum(page, R"(rq{path=~"\\Q/a.b\\E"})").sum == 1);
+  CHECK(Sum(page, R"(rq{path=~"/\\141.b"})").sum == 3);
+  CHECK(Sum(page, R"(rq{m=~"x.y"})").sum == 1);
 }
 
 TEST_CASE("SumMatchingSamples reads every sample form of both text formats") {
@@ -279,6 +292,23 @@ TEST_CASE("the error quotes a long or binary line only in part") {
                          std::string(73, 'x') + "\"...");
   CHECK(Sum(std::string("foo\x01 1", 6), "foo").error ==
         R"(line 1: invalid value "\x01": "foo\x01 1")");
+}
+
+TEST_CASE("SumMatchingSamples stops when its deadline passes") {
+  std::string page;
+  for (int i = 0; i < 1000; ++i) page += "rq{code=\"" + std::to_string(i) + "\"} 1\n";
+  std::string error;
+  const std::optional<MetricSelector> selector = ParseMetricSelector(R"(rq{code=~"5.."})", &error);
+  REQUIRE(selector);
+  const PrometheusSum late = SumMatchingSamples(
+      page, *selector, std::chrono::steady_clock::now() - std::chrono::seconds(1));
+  CHECK(late.deadline_passed);
+  CHECK_FALSE(late.ok());
+  CHECK(late.error == "the deadline passed at line 32 of the page");
+  const PrometheusSum in_time =
+      SumMatchingSamples(page, *selector, std::chrono::steady_clock::now() + std::chrono::hours(1));
+  CHECK_FALSE(in_time.deadline_passed);
+  CHECK(in_time.sum == 100);
 }
 
 TEST_CASE("regex matchers refuse label values over the limit; equality takes any length") {

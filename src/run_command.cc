@@ -1,6 +1,7 @@
 #include "run_command.h"
 
 #include <fmt/format.h>
+#include <malloc.h>
 
 #include <memory>
 #include <vector>
@@ -54,6 +55,11 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   }
   SignalWatcher watcher(signals);  // first: every thread below inherits the blocked mask
   RaiseFileLimit();
+  // An app's large answer (up to max_body) is read into one buffer and freed after the poll.
+  // glibc raises its mmap threshold after such a free, and later large buffers then come from
+  // the heap, which keeps them resident: a fixed threshold returns every large buffer to the
+  // kernel, so memory stays at its bound poll after poll.
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 
   const auto listen = Address(config.listen);
   const auto control = Address(config.control);
@@ -63,7 +69,7 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
     return kExitUsage;
   }
 
-  PosixHttpClient http;
+  PosixHttpClient http(config.max_body_bytes);  // monitors, trigger and readiness upstream
   PosixFileReader files;
   const std::unique_ptr<DrainMonitor> monitor = MakeMonitor(config, http, files);
   Metrics metrics;

@@ -183,6 +183,14 @@ std::optional<Url> ParseUrl(std::string_view text, std::string* error) {
     for (char c : url.host) {
       if (!IsHostNameChar(c)) return fail("host " + QuoteHex(url.host) + " is not a valid name");
     }
+    // Names other than localhost would need the resolver: the static binary has none (no NSS
+    // modules in a FROM-scratch image), and getaddrinfo cannot be bounded by a deadline. The
+    // app is in the same pod, so an IP literal always names it.
+    if (!IsIpv4Literal(url.host) && !EqualsIgnoreCase(url.host, "localhost")) {
+      return fail("host " + Quote(url.host) +
+                  " must be an IP address or localhost (lastcall does not resolve names: the app "
+                  "runs in the same pod, use 127.0.0.1)");
+    }
   }
   if (port_text) {
     problem = ParsePort(*port_text, 1, &url.port);

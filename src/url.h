@@ -13,7 +13,7 @@ namespace lastcall {
 struct Url {
   enum class Scheme { kHttp, kUnix };
   Scheme scheme = Scheme::kHttp;
-  std::string host;  // IP literal or name, brackets stripped for IPv6; empty for unix
+  std::string host;  // IP literal or "localhost", brackets stripped for IPv6; empty for unix
   uint16_t port = 80;
   std::string socket_path;   // unix only
   std::string target = "/";  // path and query sent in the request line
@@ -21,8 +21,9 @@ struct Url {
   std::string ToString() const;  // for logs; never contains credentials (there are none)
 };
 
-// Parses an http:// or unix:// URL. Returns nullopt and sets *error to a sentence that names what
-// is wrong ("missing port", "scheme https is not supported: ...") on failure. Pure.
+// Parses an http:// or unix:// URL. The host must be an IP literal or localhost: names are not
+// resolved. Returns nullopt and sets *error to a sentence that names what is wrong ("missing
+// port", "scheme https is not supported: ...") on failure. Pure.
 std::optional<Url> ParseUrl(std::string_view text, std::string* error);
 
 // Parses a listen address: ":9901", "127.0.0.1:9901", "[::1]:9901", "0.0.0.0:9901",

@@ -20,8 +20,8 @@ TEST_CASE("ParseUrl accepts http and unix URLs") {
       {"http://127.0.0.1:8080/drain", Url::Scheme::kHttp, "127.0.0.1", 8080, "", "/drain"},
       {"http://127.0.0.1/drain", Url::Scheme::kHttp, "127.0.0.1", 80, "", "/drain"},
       {"http://localhost:8080", Url::Scheme::kHttp, "localhost", 8080, "", "/"},
-      {"http://app.default.svc:9000/healthz?full=1&x=%20y", Url::Scheme::kHttp, "app.default.svc",
-       9000, "", "/healthz?full=1&x=%20y"},
+      {"http://LocalHost:9000/healthz?full=1&x=%20y", Url::Scheme::kHttp, "LocalHost", 9000, "",
+       "/healthz?full=1&x=%20y"},
       {"http://127.0.0.1:8080?a=b", Url::Scheme::kHttp, "127.0.0.1", 8080, "", "/?a=b"},
       {"http://[::1]:8080/metrics", Url::Scheme::kHttp, "::1", 8080, "", "/metrics"},
       {"http://[::1]/", Url::Scheme::kHttp, "::1", 80, "", "/"},
@@ -84,6 +84,17 @@ TEST_CASE("ParseUrl rejects bad URLs with a sentence naming the URL and the prob
       {"http://[]:80/", "invalid URL \"http://[]:80/\": missing host"},
       {"http://exa$mple/",
        "invalid URL \"http://exa$mple/\": host \"exa$mple\" is not a valid name"},
+      // Names are never resolved: no resolver in the static binary, no deadline on getaddrinfo.
+      {"http://app.default.svc:9000/healthz",
+       "invalid URL \"http://app.default.svc:9000/healthz\": host \"app.default.svc\" must be an "
+       "IP address or localhost (lastcall does not resolve names: the app runs in the same pod, "
+       "use 127.0.0.1)"},
+      {"http://app/",
+       "invalid URL \"http://app/\": host \"app\" must be an IP address or localhost (lastcall "
+       "does not resolve names: the app runs in the same pod, use 127.0.0.1)"},
+      {"http://127.1/",
+       "invalid URL \"http://127.1/\": host \"127.1\" must be an IP address or localhost "
+       "(lastcall does not resolve names: the app runs in the same pod, use 127.0.0.1)"},
       {"http://127.0.0.1/a b",
        "invalid URL \"http://127.0.0.1/a b\": contains a space or control character"},
       {std::string("http://127.0.0.1/\r\nX: y"),

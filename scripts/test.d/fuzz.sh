@@ -15,7 +15,8 @@ cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-15}
 jobs=${FUZZ_JOBS:-$(nproc)}
 max_len=${FUZZ_MAX_LEN:-8192}
-all_targets=(duration config prometheus proc_net_tcp json_field http_request url state_file)
+all_targets=(duration config prometheus proc_net_tcp json_field http_request url state_file
+  prestop_answer)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all_targets[@]}")
 
