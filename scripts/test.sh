@@ -27,10 +27,9 @@ stage() {  # stage NAME COMMAND...
   fi
 }
 
-build() {  # build DIR CMAKE_ARGS...
-  local dir=$1
-  shift
-  cmake -S . -B "$dir" -DLASTCALL_WARNINGS_AS_ERRORS=ON "$@" >/dev/null &&
+build() {  # build PRESET DIR (CMakePresets.json; DIR is the preset's binaryDir)
+  local preset=$1 dir=$2
+  cmake --preset "$preset" >/dev/null &&
     cmake --build "$dir" -j"$jobs" 2>&1 | grep -Ev '^\[ *[0-9]+%\]|^-- ' || true
   [ -x "$dir/lastcall" ] && [ -x "$dir/tests/unit_tests" ] && [ -x "$dir/tests/integration_tests" ]
 }
@@ -56,16 +55,15 @@ format_check() {
     $(ls fuzz/*.cc bench/*.cc tests/e2e/*.cc tests/e2e/*.h 2>/dev/null)
 }
 
-stage "build (plain)" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+stage "build (plain)" build plain build
 stage "tests (plain)" run_ctest build
 if [ "$quick" -eq 0 ]; then
   stage "format" format_check
-  stage "build (asan+ubsan)" build build-asan -DCMAKE_BUILD_TYPE=Debug \
-    -DLASTCALL_SANITIZE=address,undefined
+  stage "build (asan+ubsan)" build dev build-asan
   stage "tests (asan+ubsan)" ctest_asan
-  # -O1: TSan wants some optimisation to run at a sane speed, -O2 only costs compile time.
-  stage "build (tsan)" build build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS=-O1 \
-    -DLASTCALL_SANITIZE=thread
+  # tsan builds at -O1: TSan wants some optimisation to run at a sane speed, -O2 only costs
+  # compile time. The sanitizer presets skip the benchmark driver (the bench stage uses build/).
+  stage "build (tsan)" build tsan build-tsan
   stage "tests (tsan)" ctest_tsan
   for extra in scripts/test.d/*.sh; do
     [ -e "$extra" ] || continue

@@ -72,7 +72,7 @@ std::string FormatBudget(const Budget& budget) {
   std::string out = sum + " > " + grace +
                     ": does not fit: raise terminationGracePeriodSeconds to at least " +
                     std::to_string(budget.MinimumGraceSeconds());
-  Millis drain_room = budget.grace_period - budget.lb_delay - budget.exit_delay - budget.margin;
+  const Millis drain_room = budget.drain_room();
   if (drain_room.count() > 0)
     return out + " or lower drain.timeout to at most " + FormatDuration(drain_room);
   return out + " or lower lb_delay and drain.timeout";

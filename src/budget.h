@@ -21,6 +21,9 @@ struct Budget {
 
   bool fits() const { return total <= grace_period; }
   Millis spare() const { return grace_period - total; }  // negative when it does not fit
+  // What the grace period leaves the draining phase once lb_delay, exit_delay and the margin are
+  // taken: zero or less means the sequence would skip the drain call and every poll.
+  Millis drain_room() const { return grace_period - lb_delay - exit_delay - margin; }
   // The smallest terminationGracePeriodSeconds (whole seconds, as the pod spec takes it) that fits.
   long long MinimumGraceSeconds() const;
 };

@@ -1,6 +1,9 @@
 #include "control_service.h"
 
+#include <nlohmann/json.hpp>
+
 #include "logging.h"
+#include "text.h"
 
 namespace lastcall {
 namespace {
@@ -15,6 +18,45 @@ int StatusFor(const SequenceReport& report) {
 }
 
 }  // namespace
+
+std::string StatusJson(const SequenceReport& report) {
+  nlohmann::ordered_json out;
+  out["phase"] = ToString(report.phase);
+  out["trigger"] = report.source ? nlohmann::ordered_json(ToString(*report.source)) : nullptr;
+  out["signal_received"] = report.signal_received;
+  out["ended"] = report.ended;
+  if (report.end) {
+    out["result"] = *report.end == SequenceEnd::kDrained ? "drained" : "timed_out";
+  } else {
+    out["result"] = nullptr;
+  }
+  out["detail"] = report.detail;
+  auto& timeline = out["timeline"] = nlohmann::ordered_json::array();
+  for (const auto& entry : report.timeline) {
+    timeline.push_back({{"phase", ToString(entry.phase)},
+                        {"at", FormatUtcTimestamp(entry.at)},
+                        {"elapsed_ms", entry.since_trigger.count()},
+                        {"detail", entry.detail}});
+  }
+  // Each phase's duration: until the next phase began, or until now for the current one.
+  auto& durations = out["phase_durations_ms"] = nlohmann::ordered_json::object();
+  for (size_t i = 0; i + 1 < report.timeline.size(); ++i) {
+    durations[std::string(ToString(report.timeline[i].phase))] =
+        (report.timeline[i + 1].since_trigger - report.timeline[i].since_trigger).count();
+  }
+  out["last_value"] = report.last_value ? nlohmann::ordered_json(*report.last_value) : nullptr;
+  out["last_poll"] = report.last_poll;
+  out["trigger_attempts"] = report.trigger_attempts;
+  out["trigger_accepted"] = report.trigger_accepted;
+  out["budget_ms"] = report.budget.count();
+  out["recoveries"] = report.recoveries;
+  if (!report.lb_wait.empty()) {
+    out["lb_wait"] = {{"end", report.lb_wait},
+                      {"detail", report.lb_wait_detail},
+                      {"elapsed_ms", report.lb_wait_time ? report.lb_wait_time->count() : 0}};
+  }
+  return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 bool TokenMatches(std::string_view presented, std::string_view expected) {
   // Walk `expected` in full whatever `presented` is, and fold the length difference in, so the
@@ -39,7 +81,7 @@ ServerResponse ReportResponse(int status, const SequenceReport& report) {
   ServerResponse response;
   response.status = status;
   response.content_type = "application/json";
-  response.body = ToJson(report) + "\n";
+  response.body = StatusJson(report) + "\n";
   return response;
 }
 

@@ -15,6 +15,10 @@
 // the one lastcall started with (secrets rotate).
 namespace lastcall {
 
+// The JSON object /status and the /prestop answer carry: the phase, the timeline, the last poll,
+// the budget, and how it ended. `lastcall prestop` reads it.
+std::string StatusJson(const SequenceReport& report);
+
 // Compares in time that depends only on the length of `expected`, never on where they differ.
 bool TokenMatches(std::string_view presented, std::string_view expected);
 

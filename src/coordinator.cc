@@ -2,10 +2,8 @@
 
 #include <fmt/format.h>
 
-#include <nlohmann/json.hpp>
-
+#include "exit_status.h"
 #include "logging.h"
-#include "text.h"
 
 namespace lastcall {
 namespace {
@@ -21,45 +19,6 @@ long long ToMillis(Clock::duration d) {
 }
 
 }  // namespace
-
-std::string ToJson(const SequenceReport& report) {
-  nlohmann::ordered_json out;
-  out["phase"] = ToString(report.phase);
-  out["trigger"] = report.source ? nlohmann::ordered_json(ToString(*report.source)) : nullptr;
-  out["signal_received"] = report.signal_received;
-  out["ended"] = report.ended;
-  if (report.end) {
-    out["result"] = *report.end == SequenceEnd::kDrained ? "drained" : "timed_out";
-  } else {
-    out["result"] = nullptr;
-  }
-  out["detail"] = report.detail;
-  auto& timeline = out["timeline"] = nlohmann::ordered_json::array();
-  for (const auto& entry : report.timeline) {
-    timeline.push_back({{"phase", ToString(entry.phase)},
-                        {"at", FormatUtcTimestamp(entry.at)},
-                        {"elapsed_ms", entry.since_trigger.count()},
-                        {"detail", entry.detail}});
-  }
-  // Each phase's duration: until the next phase began, or until now for the current one.
-  auto& durations = out["phase_durations_ms"] = nlohmann::ordered_json::object();
-  for (size_t i = 0; i + 1 < report.timeline.size(); ++i) {
-    durations[std::string(ToString(report.timeline[i].phase))] =
-        (report.timeline[i + 1].since_trigger - report.timeline[i].since_trigger).count();
-  }
-  out["last_value"] = report.last_value ? nlohmann::ordered_json(*report.last_value) : nullptr;
-  out["last_poll"] = report.last_poll;
-  out["trigger_attempts"] = report.trigger_attempts;
-  out["trigger_accepted"] = report.trigger_accepted;
-  out["budget_ms"] = report.budget.count();
-  out["recoveries"] = report.recoveries;
-  if (!report.lb_wait.empty()) {
-    out["lb_wait"] = {{"end", report.lb_wait},
-                      {"detail", report.lb_wait_detail},
-                      {"elapsed_ms", report.lb_wait_time ? report.lb_wait_time->count() : 0}};
-  }
-  return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
 
 ShutdownCoordinator::ShutdownCoordinator(const Config& config, Clock& clock,
                                          BackgroundRequest& trigger_calls, DrainMonitor& monitor,
@@ -215,16 +174,17 @@ int ShutdownCoordinator::WaitForExit() {
   {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [this] { return (report_.ended && report_.signal_received) || stopping_; });
-    if (!ended_at_) return 3;  // stopped before any sequence ended (tests, fatal errors)
+    if (!ended_at_)
+      return kExitRuntimeError;  // stopped before any sequence ended (tests, fatal errors)
     exit_at = std::max(*ended_at_ + config_.shutdown.exit_delay, clock_.Now());
   }
   while (clock_.Now() < exit_at) clock_.SleepUntil(exit_at);
   std::lock_guard lock(mu_);
   const bool drained = report_.end == SequenceEnd::kDrained;
   if (store_ != nullptr) store_->Clear();
-  LogInfo("exiting",
-          {{"result", drained ? "drained" : "timed_out"}, {"exit_code", drained ? 0 : 1}});
-  return drained ? 0 : 1;
+  LogInfo("exiting", {{"result", drained ? "drained" : "timed_out"},
+                      {"exit_code", drained ? kExitDrained : kExitTimedOut}});
+  return drained ? kExitDrained : kExitTimedOut;
 }
 
 void ShutdownCoordinator::RunLoop() {

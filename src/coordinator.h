@@ -51,9 +51,6 @@ struct SequenceReport {
   std::optional<Millis> lb_wait_time;  // unready -> the wait's end
 };
 
-// A JSON object for /status and the /prestop answer. `include_config_budget` adds the budget.
-std::string ToJson(const SequenceReport& report);
-
 // What survives lastcall's own restart (state_file.h writes and reads it).
 struct PersistedSequence {
   Phase phase = Phase::kServing;
@@ -68,7 +65,7 @@ struct PersistedSequence {
   std::string detail;
 };
 
-// Persists the sequence across lastcall's own restart (issue: surviving our own restart).
+// Persists the sequence, so that a lastcall restarted mid-sequence goes on with it (state_file.h).
 class SequenceStore {
  public:
   virtual ~SequenceStore() = default;
@@ -119,9 +116,10 @@ class ShutdownCoordinator final : private SequenceObserver {
   bool NotifyAppDrained();
 
   // Blocks until the process should exit (sequence ended, a termination signal arrived, and
-  // exit_delay passed since the end); returns the exit status (0 drained, 1 timed out). Such a
-  // clean exit removes the state file: the kubelet never restarts a container it stopped, so the
-  // next lastcall to start is a fresh one (README, "A restart is not a termination").
+  // exit_delay passed since the end); returns kExitDrained or kExitTimedOut (exit_status.h), or
+  // kExitRuntimeError when stopped before any sequence ended. Such a clean exit removes the state
+  // file: the kubelet never restarts a container it stopped, so the next lastcall to start is a
+  // fresh one (README, "A restart is not a termination").
   int WaitForExit();
 
  private:

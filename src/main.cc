@@ -39,6 +39,15 @@ int Run(const ConfigSources& sources) {
   const auto loaded = Load(sources);
   if (!loaded) return kExitUsage;
   const Config& config = loaded->config;
+  const Budget budget = ComputeBudget(config);
+  if (budget.drain_room() <= Millis{0}) {
+    // The sequence would spend the whole grace period waiting and never call or poll the app:
+    // refuse, as `check` does, with the numbers.
+    std::cerr << "lastcall: configuration error:\n  the timing budget leaves the draining phase no "
+                 "time: "
+              << FormatBudget(budget) << "\n";
+    return kExitUsage;
+  }
   std::optional<std::string> token;
   std::vector<std::string> warnings = loaded->warnings;
   try {
@@ -49,7 +58,7 @@ int Run(const ConfigSources& sources) {
     return kExitUsage;
   }
   for (const auto& warning : warnings) LogWarn(warning);
-  if (const Budget budget = ComputeBudget(config); !budget.fits()) {
+  if (!budget.fits()) {
     // `check` refuses this; `run` goes on, because the sequence cuts itself short before the
     // grace period ends anyway, but says so loudly.
     LogWarn("the timing budget does not fit the grace period", {{"budget", FormatBudget(budget)}});

@@ -9,7 +9,8 @@
 #include "http_client.h"
 
 // A drain monitor answers one question, many times during DRAINING: is the app idle yet?
-// Adding a monitor kind is one file (monitor_<kind>.cc) plus one line in monitor.cc's factory.
+// Adding a monitor kind is one file (monitor_<kind>.cc) plus one line in MakeMonitor
+// (monitor_factory.cc) and one in the config's key table (config_keys.cc).
 namespace lastcall {
 
 class TrafficObserver;

@@ -1,7 +1,7 @@
 #pragma once
 
-// Fakes for unit tests of the sequence and the coordinator: a clock that jumps instead of
-// sleeping, an HTTP client and a monitor that answer from scripts and record what they saw.
+// Fakes for unit tests of the shutdown sequence and the drain monitors: a clock that jumps instead
+// of sleeping, an HTTP client and a monitor that answer from scripts and record what they saw.
 #include <algorithm>
 #include <functional>
 #include <mutex>

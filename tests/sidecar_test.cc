@@ -225,6 +225,17 @@ TEST_CASE("configuration mistakes exit 2 and name the key, the value and the pla
     CHECK(p.Output().find("--lb-delay") != std::string::npos);
     CHECK(p.Output().find("five") != std::string::npos);
   }
+  SUBCASE("an lb_delay that leaves the draining phase no time, with the numbers (like check)") {
+    const std::string control =
+        "unix://" + TempDir() + "/budget-" + std::to_string(::getpid()) + ".sock";
+    Process p = Process::Spawn({LASTCALL_BINARY, "run", "--lb-delay", "40s", "--grace-period",
+                                "30s", "--listen", "127.0.0.1:0", "--control", control});
+    const auto code = p.WaitExit(milliseconds(3000));
+    REQUIRE(code);
+    CHECK(*code == 2);
+    CHECK(p.Output().find("lb_delay 40s") != std::string::npos);
+    CHECK(p.Output().find("grace_period 30s") != std::string::npos);
+  }
   SUBCASE("an unknown YAML key, with its line and column") {
     const std::string file = WriteFile("bad.yaml", "shutdown:\n  lb_dealy: 5s\n");
     Process p = Process::Spawn({LASTCALL_BINARY, "run", "-c", file});

@@ -25,8 +25,7 @@ if ! command -v clang++ >/dev/null; then
   exit 1
 fi
 start=$SECONDS
-CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLASTCALL_FUZZ=ON \
-  -DLASTCALL_BUILD_TESTS=OFF -DLASTCALL_WARNINGS_AS_ERRORS=ON >/dev/null || exit 1
+cmake --preset fuzz >/dev/null || exit 1  # CMakePresets.json: clang, -Werror, no tests
 if ! cmake --build build-fuzz -j"$(nproc)" --target fuzzers >build-fuzz/build.log 2>&1; then
   grep -E 'error|undefined reference' build-fuzz/build.log | head -40
   echo "fuzz: build failed (full log: build-fuzz/build.log)"
