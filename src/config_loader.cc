@@ -349,7 +349,9 @@ class Loader {
       }
       switch (spec->shape) {
         case Shape::kScalar:
-          ApplyScalarText(*spec, {value}, ValueSource::kEnv, where, name);
+          // A value from a ConfigMap file ends with a newline; surrounding blanks are no part of
+          // any value, as with flags and list items.
+          ApplyScalarText(*spec, {std::string(Trim(value))}, ValueSource::kEnv, where, name);
           break;
         case Shape::kList:
           ApplyListText(*spec, SplitAndTrim(value, ','), ValueSource::kEnv, where, name);

@@ -500,6 +500,12 @@ TEST_CASE("environment variables: values, lists, headers and errors") {
   CHECK(loaded.sources.at("shutdown.lb_delay") == ValueSource::kEnv);
   CHECK(loaded.origins.at("shutdown.lb_delay") == "LASTCALL_LB_DELAY");
 
+  // A trailing newline, as a value read from a ConfigMap file has, is trimmed like a flag's.
+  const Config trimmed =
+      LoadConfig(Env({{"LASTCALL_LB_DELAY", "4s\n"}, {"LASTCALL_MONITOR", " json \n"}})).config;
+  CHECK(trimmed.shutdown.lb_delay == seconds{4});
+  CHECK(trimmed.shutdown.drain.monitor.kind == MonitorKind::kJson);
+
   const std::vector<std::pair<std::map<std::string, std::string>, std::string>> cases = {
       {{{"LASTCALL_LB_DELAY", "five"}},
        "environment LASTCALL_LB_DELAY: expected a number before \"five\" (durations look like "

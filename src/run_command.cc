@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <malloc.h>
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -139,7 +140,13 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   probe_server.Start();
   control_server.Start();
   if (gate) gate->Start();
-  watcher.Start([&coordinator](int signo) { coordinator.OnTerminationSignal(SignalName(signo)); });
+  watcher.Start([&coordinator, &signals](int signo) {
+    if (std::find(signals.begin(), signals.end(), signo) != signals.end()) {
+      coordinator.OnTerminationSignal(SignalName(signo));
+    } else {
+      LogWarn("ignoring a signal that is not in shutdown.signals", {{"signal", SignalName(signo)}});
+    }
+  });
 
   LogInfo("lastcall started",
           {{"version", kVersion},

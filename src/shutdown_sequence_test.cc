@@ -367,7 +367,7 @@ TEST_CASE("lb_delay auto: DRAINING begins once traffic to the app's ports stoppe
   start.source = TriggerSource::kSignal;
   start.triggered_at = h.clock.Now();
   const SequenceOutcome outcome =
-      RunShutdownSequence(h.config, start, h.clock, h.http, h.monitor, h.observer, &traffic);
+      RunShutdownSequence(h.config, start, h.clock, h.trigger, h.monitor, h.observer, &traffic);
   CHECK(outcome.end == SequenceEnd::kDrained);
   REQUIRE(h.observer.phases.size() == 3);
   CHECK(h.observer.phases[1].phase == Phase::kDraining);
@@ -403,7 +403,7 @@ TEST_CASE("a push from the app (POST /drained) ends DRAINING at once, settle or 
   start.triggered_at = h.clock.Now();
   start.app_drained = &pushed;
   const SequenceOutcome outcome =
-      RunShutdownSequence(h.config, start, h.clock, h.http, h.monitor, h.observer);
+      RunShutdownSequence(h.config, start, h.clock, h.trigger, h.monitor, h.observer);
   CHECK(outcome.end == SequenceEnd::kDrained);
   CHECK(outcome.detail == "the app said it is drained (POST /drained)");
   CHECK(h.observer.phases.back().phase == Phase::kDrained);

@@ -46,12 +46,20 @@ std::string SignalName(int signo) {
   return "signal " + std::to_string(signo);
 }
 
+const std::vector<int>& TerminatingSignals() {
+  static const std::vector<int> signals = {SIGHUP,  SIGINT,    SIGQUIT,   SIGUSR1, SIGUSR2,
+                                           SIGALRM, SIGTERM,   SIGVTALRM, SIGPROF, SIGIO,
+                                           SIGPWR,  SIGSTKFLT, SIGXCPU,   SIGXFSZ};
+  return signals;
+}
+
 SignalWatcher::SignalWatcher(const std::vector<int>& signals) {
   // A write to a peer that went away must be an error value, not a process kill.
   std::signal(SIGPIPE, SIG_IGN);
   sigset_t mask;
   sigemptyset(&mask);
   for (int signo : signals) sigaddset(&mask, signo);
+  for (int signo : TerminatingSignals()) sigaddset(&mask, signo);
   if (int rc = pthread_sigmask(SIG_BLOCK, &mask, nullptr); rc != 0) {
     throw std::system_error(rc, std::generic_category(), "pthread_sigmask");
   }

@@ -16,10 +16,18 @@ std::optional<int> SignalNumber(std::string_view name);
 // SIGTERM -> "SIGTERM".
 std::string SignalName(int signo);
 
+// The signals whose default action ends the process and that another process may send
+// (SIGKILL and SIGSTOP cannot be caught; SIGSEGV and its kind are the process's own faults; the
+// real-time signals stay with glibc, which uses some of them internally). lastcall decides each:
+// those configured in `shutdown.signals` start the sequence, the others are logged and ignored, so
+// a stray `kill -HUP` never ends a sidecar mid-drain without a word.
+const std::vector<int>& TerminatingSignals();
+
 class SignalWatcher {
  public:
-  // Blocks `signals` (and ignores SIGPIPE) in the calling thread, so every thread started later
-  // inherits the mask. REQUIRES: called from main before any other thread starts.
+  // Blocks `signals` and every other TerminatingSignals() (and ignores SIGPIPE) in the calling
+  // thread, so every thread started later inherits the mask; all of them reach Start()'s
+  // callback. REQUIRES: called from main before any other thread starts.
   // Throws std::system_error when the signalfd cannot be created.
   explicit SignalWatcher(const std::vector<int>& signals);
   ~SignalWatcher();  // Stop()s

@@ -265,5 +265,38 @@ TEST_CASE("a probe port in use is a runtime error: exit 3 with the address") {
   CHECK(p.Output().find(std::to_string(squatter.port())) != std::string::npos);
 }
 
+TEST_CASE("signals outside shutdown.signals are logged and ignored, never a silent death") {
+  App app = StartExampleApp();
+  Sidecar sidecar = StartLastcall({"--lb-delay", "100ms", "--drain-url", app.url("/drain"),
+                                   "--poll-interval", "20ms", "--signals", "SIGTERM"});
+  for (int signo : {SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGINT}) {
+    sidecar.process.Signal(signo);
+  }
+  // The signals arrive in no fixed order; wait until all five were logged.
+  CHECK(WaitUntil(
+      [&] {
+        const std::string log = sidecar.process.Output();
+        size_t count = 0;
+        for (size_t at = 0; (at = log.find("ignoring a signal", at)) != std::string::npos; ++at) {
+          ++count;
+        }
+        return count >= 5;
+      },
+      milliseconds(2000)));
+  CHECK(sidecar.process.Running());
+  CHECK(Status(sidecar.probe_port, "/readyz") == 200);
+  const std::string log = sidecar.process.Output();
+  for (const char* name : {"SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGINT"}) {
+    CHECK_MESSAGE(log.find(name) != std::string::npos, name << " was not logged");
+  }
+  CHECK(log.find("phase unready") == std::string::npos);
+
+  // The configured signal still starts the sequence.
+  sidecar.process.Signal(SIGTERM);
+  const auto code = sidecar.process.WaitExit(milliseconds(5000));
+  REQUIRE(code);
+  CHECK(*code == 0);
+}
+
 }  // namespace
 }  // namespace lastcall::test
