@@ -1,7 +1,6 @@
 #include "state_file.h"
 
 #include <doctest/doctest.h>
-
 #include <sys/stat.h>
 #include <unistd.h>
 
