@@ -25,6 +25,27 @@
 namespace lastcall {
 namespace {
 
+// The first byte of `text` that YAML forbids (C0 controls but tab, LF, CR; and DEL), with its
+// line and column (0-based, as yaml-cpp's marks; the column counts bytes).
+std::optional<YAML::Mark> FindControlCharacter(std::string_view text) {
+  YAML::Mark mark;
+  mark.pos = mark.line = mark.column = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if ((byte < 0x20 && byte != '\t' && byte != '\n' && byte != '\r') || byte == 0x7f) {
+      mark.pos = static_cast<int>(i);
+      return mark;
+    }
+    if (byte == '\n') {
+      ++mark.line;
+      mark.column = 0;
+    } else {
+      ++mark.column;
+    }
+  }
+  return std::nullopt;
+}
+
 // yaml-cpp 0.7 (Debian 12) loops forever in YAML::LoadAll, allocating as it goes, on a token that
 // no node takes, such as a ',' where a document's root should start ("," alone, "&a ,"): each turn
 // yields an empty document at the same place (jbeder/yaml-cpp#1040, fixed upstream in 2024). This
@@ -132,6 +153,15 @@ class Loader {
   // ---- YAML ----
 
   void ApplyYaml() {
+    // YAML allows no C0 control character but tab, line feed and carriage return; yaml-cpp reads a
+    // NUL as an end of input or an escape and reports some later place, so name the byte here.
+    if (const std::optional<YAML::Mark> control = FindControlCharacter(sources_.yaml_text)) {
+      Problem(YamlPlace(*control),
+              "a control character " +
+                  Quote(sources_.yaml_text.substr(static_cast<size_t>(control->pos), 1)) +
+                  " (YAML text allows only tab, line feed and carriage return)");
+      return;
+    }
     std::vector<YAML::Node> documents;
     try {
       if (const std::optional<YAML::Mark> stuck = FindStuckYamlDocument(sources_.yaml_text)) {

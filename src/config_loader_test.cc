@@ -405,6 +405,18 @@ TEST_CASE("YAML syntax errors carry yaml-cpp's line and column") {
   CHECK(ErrorOf(no_path) == "config:1:1: YAML syntax error: end of map flow not found");
 }
 
+TEST_CASE("a control character in YAML is named at its own line and column") {
+  using namespace std::string_literals;
+  // yaml-cpp takes a NUL for an escape or the end of input and reports some other place.
+  CHECK(ErrorOf(Yaml("listen: \":9901\"\nshutdown:\n  lb_delay: 5\0s\n"s)) ==
+        "lastcall.yaml:3:14: a control character " + Quote("\0"s) +
+            " (YAML text allows only tab, line feed and carriage return)");
+  CHECK(ErrorOf(Yaml("a: 1\r\n\x1b[31m: 2\n")).rfind("lastcall.yaml:2:1: a control character", 0) ==
+        0);
+  CHECK(ErrorOf(Yaml("shutdown:\n\tlb_delay: 5s\n")).find("control character") ==
+        std::string::npos);  // a tab is YAML's own business
+}
+
 TEST_CASE("a stray ',' at the top of a document is a syntax error, not a hang (yaml-cpp 0.7 bug)") {
   // Found by fuzz/config_fuzzer.cc: yaml-cpp 0.7's LoadAll loops forever on these, allocating.
   CHECK(ErrorOf(Yaml(",")) == "lastcall.yaml:1:1: YAML syntax error: unexpected \",\"");
