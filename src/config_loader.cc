@@ -137,7 +137,9 @@ class Loader {
                std::optional<std::string_view> got = std::nullopt) {
     std::string message = where + ": " + std::string(problem);
     if (got) message += Got(*got);
-    problems_.push_back(std::move(message));
+    // Values reach messages raw in places (a parser's own words about them); none may carry a
+    // terminal escape or invalid UTF-8 to the user's screen.
+    problems_.push_back(EscapeForDisplay(message));
   }
 
   bool IsSet(const std::string& key) const {

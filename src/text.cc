@@ -10,36 +10,66 @@ namespace {
 bool IsBlank(char c) { return c == ' ' || c == '\t'; }
 bool IsSpace(char c) { return IsBlank(c) || c == '\n' || c == '\r'; }
 
-// Appends `text` with `"` and `\` backslash-escaped, \n \r \t spelled out, and other control
-// bytes (and with `escape_non_ascii`, every byte from 0x7f up) as \xNN.
-void AppendEscaped(std::string* out, std::string_view text, bool escape_non_ascii) {
+// The length of the valid UTF-8 sequence that starts `text` (2 to 4 bytes; overlong forms,
+// surrogates, code points past U+10FFFF and the C1 controls U+0080-U+009F excluded), or 0.
+size_t Utf8SequenceLength(std::string_view text) {
+  const auto at = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char lead = at(0);
+  size_t length = 0;
+  char32_t code = 0;
+  if (lead >= 0xc2 && lead <= 0xdf) {
+    length = 2;
+    code = lead & 0x1fU;
+  } else if (lead >= 0xe0 && lead <= 0xef) {
+    length = 3;
+    code = lead & 0x0fU;
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    length = 4;
+    code = lead & 0x07U;
+  } else {
+    return 0;
+  }
+  if (text.size() < length) return 0;
+  for (size_t i = 1; i < length; ++i) {
+    if ((at(i) & 0xc0U) != 0x80U) return 0;
+    code = (code << 6) | (at(i) & 0x3fU);
+  }
+  const char32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (code < smallest[length] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff) ||
+      (code >= 0x80 && code <= 0x9f)) {
+    return 0;
+  }
+  return length;
+}
+
+// Appends `text` with control bytes, DEL and bytes that are not part of valid UTF-8 (with
+// `escape_non_ascii`, every byte from 0x80 up) as \xNN, and \n \r \t spelled out. With `quoted`,
+// `"` and `\` are backslash-escaped too (the text goes between double quotes).
+void AppendEscaped(std::string* out, std::string_view text, bool escape_non_ascii,
+                   bool quoted = true) {
   static constexpr char kHex[] = "0123456789abcdef";
-  for (char c : text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
     const auto byte = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        *out += "\\\"";
-        break;
-      case '\\':
-        *out += "\\\\";
-        break;
-      case '\n':
-        *out += "\\n";
-        break;
-      case '\r':
-        *out += "\\r";
-        break;
-      case '\t':
-        *out += "\\t";
-        break;
-      default:
-        if (byte < 0x20 || byte == 0x7f || (escape_non_ascii && byte > 0x7f)) {
-          *out += "\\x";
-          *out += kHex[byte >> 4];
-          *out += kHex[byte & 0xf];
-        } else {
-          *out += c;
-        }
+    if (quoted && (c == '"' || c == '\\')) {
+      *out += '\\';
+      *out += c;
+    } else if (c == '\n') {
+      *out += "\\n";
+    } else if (c == '\r') {
+      *out += "\\r";
+    } else if (c == '\t') {
+      *out += "\\t";
+    } else if (byte >= 0x20 && byte < 0x7f) {
+      *out += c;
+    } else if (const size_t length = escape_non_ascii ? 0 : Utf8SequenceLength(text.substr(i));
+               length > 0) {
+      out->append(text.substr(i, length));
+      i += length - 1;
+    } else {
+      *out += "\\x";
+      *out += kHex[byte >> 4];
+      *out += kHex[byte & 0xf];
     }
   }
 }
@@ -67,6 +97,13 @@ std::string Quote(std::string_view text) {
   std::string out = "\"";
   AppendEscaped(&out, text, /*escape_non_ascii=*/false);
   out += '"';
+  return out;
+}
+
+std::string EscapeForDisplay(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  AppendEscaped(&out, text, /*escape_non_ascii=*/false, /*quoted=*/false);
   return out;
 }
 

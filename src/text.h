@@ -12,9 +12,14 @@
 namespace lastcall {
 
 // `text` in double quotes, as a YAML double-quoted scalar (also valid JSON for printable ASCII):
-// `"` and `\` backslash-escaped, \n \r \t spelled out, other control bytes and DEL as \xNN; bytes
-// from 0x80 up are kept (UTF-8 stays readable). What config messages show as (got "...").
+// `"` and `\` backslash-escaped, \n \r \t spelled out, other control bytes, DEL and bytes that
+// are not valid UTF-8 as \xNN; valid UTF-8 is kept (it stays readable). What config messages
+// show as (got "...").
 std::string Quote(std::string_view text);
+
+// A one-line message made safe for a terminal or a log: like Quote's escaping but without the
+// quotes and without escaping `"` and `\` (a message may hold quoted text already).
+std::string EscapeForDisplay(std::string_view text);
 
 // Error messages about an app's answers quote part of that answer. The answer is untrusted: it may
 // be huge, binary, or carry terminal escapes, so it is cut and escaped before it reaches a log.
