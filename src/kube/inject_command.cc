@@ -246,19 +246,10 @@ InjectResult InjectManifests(std::string_view input, const InjectOptions& option
 
 int RunInject(const InjectOptions& options, std::istream& in, std::ostream& out,
               std::ostream& err) {
-  std::string input;
-  if (options.input == "-") {
-    input = manifest::ReadAll(in);
-  } else {
-    std::ifstream file(options.input, std::ios::binary);
-    if (!file) {
-      err << "lastcall inject: cannot read " << options.input << ": "
-          << std::generic_category().message(errno) << "\n";
-      return kExitUsage;
-    }
-    input = manifest::ReadAll(file);
-  }
-  const InjectResult result = InjectManifests(input, options);
+  const std::optional<std::string> input =
+      manifest::ReadInput(options.input, in, err, "lastcall inject");
+  if (!input) return kExitUsage;
+  const InjectResult result = InjectManifests(*input, options);
   out << result.output;
   out.flush();
   for (const auto& note : result.notes) err << "lastcall inject: " << note << "\n";

@@ -21,12 +21,6 @@ using manifest::ScalarOr;
 
 namespace {
 
-constexpr const char* kInstallName = "lastcall-install";
-constexpr const char* kBinVolume = "lastcall-bin";
-constexpr const char* kRunVolume = "lastcall-run";
-constexpr const char* kBinDir = "/lastcall/bin";
-constexpr const char* kRunDir = "/var/run/lastcall";
-constexpr const char* kHookBinary = "/lastcall/bin/lastcall";
 constexpr long long kKubernetesDefaultGrace = 30;
 constexpr int kHighestPort = 65535;
 

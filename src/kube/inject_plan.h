@@ -18,6 +18,16 @@ std::string DefaultImage();
 // lastcall's default probe port, and the first one tried when the pod already uses it.
 inline constexpr int kDefaultListenPort = 9901;
 
+// What inject adds to a pod, by name and path: pod_injection writes them, the plan refuses a pod
+// that has one of them already, uninject finds them again.
+inline constexpr const char* kSidecarName = "lastcall";
+inline constexpr const char* kInstallName = "lastcall-install";
+inline constexpr const char* kBinVolume = "lastcall-bin";
+inline constexpr const char* kRunVolume = "lastcall-run";
+inline constexpr const char* kBinDir = "/lastcall/bin";      // where the app container finds it
+inline constexpr const char* kRunDir = "/var/run/lastcall";  // the default control socket's dir
+inline constexpr const char* kHookBinary = "/lastcall/bin/lastcall";
+
 // inject's flags. Per workload, the workload's `lastcall.dev/*` annotations override them
 // (ApplyAnnotations), as the proxy annotations of Linkerd and Istio do.
 struct InjectOptions {

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <charconv>
+#include <fstream>
 #include <system_error>
 
 namespace lastcall::manifest {
@@ -155,6 +157,18 @@ std::string LeadingComments(const RawDocument& document) {
   }
   if (!comments.empty() && comments.back() != '\n') comments += '\n';
   return comments;
+}
+
+std::optional<std::string> ReadInput(const std::string& path, std::istream& in, std::ostream& err,
+                                     std::string_view command) {
+  if (path == "-") return ReadAll(in);
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    err << command << ": cannot read " << path << ": " << std::generic_category().message(errno)
+        << "\n";
+    return std::nullopt;
+  }
+  return ReadAll(file);
 }
 
 std::string ReadAll(std::istream& in) {

@@ -4,6 +4,7 @@
 
 #include <istream>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,5 +61,9 @@ std::vector<RawDocument> SplitDocuments(std::string_view input);
 std::string LeadingComments(const RawDocument& document);
 
 std::string ReadAll(std::istream& in);
+// The manifests a command reads: `path`, or `in` when path is "-". nullopt after telling `err`
+// (as "<command>: cannot read <path>: <reason>") when the file cannot be opened.
+std::optional<std::string> ReadInput(const std::string& path, std::istream& in, std::ostream& err,
+                                     std::string_view command);
 
 }  // namespace lastcall::manifest

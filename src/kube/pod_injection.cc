@@ -20,14 +20,7 @@ using manifest::Seq;
 
 namespace {
 
-constexpr const char* kSidecarName = "lastcall";
-constexpr const char* kInstallName = "lastcall-install";
-constexpr const char* kBinVolume = "lastcall-bin";
-constexpr const char* kRunVolume = "lastcall-run";
-constexpr const char* kBinDir = "/lastcall/bin";      // where the app container finds lastcall
-constexpr const char* kRunDir = "/var/run/lastcall";  // the default control socket's directory
-constexpr const char* kImageBinary = "/lastcall";     // the binary inside the lastcall image
-constexpr const char* kHookBinary = "/lastcall/bin/lastcall";
+constexpr const char* kImageBinary = "/lastcall";  // the binary inside the lastcall image
 // Where the install step writes the binary: not kBinDir, since in lastcall's image /lastcall is
 // the binary itself (a file), and no mount point can be made below a file.
 constexpr const char* kInstallDir = "/lastcall-bin";

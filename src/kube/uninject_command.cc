@@ -144,19 +144,10 @@ UninjectResult UninjectManifests(std::string_view input) {
 
 int RunUninject(const UninjectOptions& options, std::istream& in, std::ostream& out,
                 std::ostream& err) {
-  std::string input;
-  if (options.input == "-") {
-    input = manifest::ReadAll(in);
-  } else {
-    std::ifstream file(options.input, std::ios::binary);
-    if (!file) {
-      err << "lastcall uninject: cannot read " << options.input << ": "
-          << std::generic_category().message(errno) << "\n";
-      return kExitUsage;
-    }
-    input = manifest::ReadAll(file);
-  }
-  const UninjectResult result = UninjectManifests(input);
+  const std::optional<std::string> input =
+      manifest::ReadInput(options.input, in, err, "lastcall uninject");
+  if (!input) return kExitUsage;
+  const UninjectResult result = UninjectManifests(*input);
   out << result.output;
   out.flush();
   for (const auto& note : result.notes) err << "lastcall uninject: " << note << "\n";
