@@ -389,7 +389,8 @@ TEST_CASE("a drain trigger that hangs delays neither drained, nor the answer, no
   const auto signalled = Steady::now();
   sidecar.process.Signal(SIGTERM);
   REQUIRE(sidecar.process.WaitExit(milliseconds(5000)) == 0);
-  CHECK(ElapsedMs(signalled) < 1000);  // the hanging request is abandoned, not waited for
+  // The hanging request is abandoned, not waited for: its own timeout (2 s) would show here.
+  CHECK(ElapsedMs(signalled) < 1500);
 }
 
 TEST_CASE("without a token, /prestop is not served on the probe port") {
