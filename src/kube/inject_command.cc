@@ -190,16 +190,13 @@ InjectResult InjectManifests(std::string_view input, const InjectOptions& option
   for (size_t i = 0; i < documents.size(); ++i) {
     const manifest::RawDocument& document = documents[i];
     const std::string where = fmt::format("document {}", i + 1);
-    YAML::Node node;
-    try {
-      node = YAML::Load(document.text);
-    } catch (const YAML::Exception& e) {
-      result.skipped.push_back(fmt::format("{}: invalid YAML at line {}, column {}: {}", where,
-                                           document.first_line + e.mark.line, e.mark.column + 1,
-                                           e.msg));
+    const std::optional<YAML::Node> loaded =
+        manifest::LoadDocument(document, where, &result.skipped);
+    if (!loaded) {
       result.output += document.text;
       continue;
     }
+    YAML::Node node = *loaded;
     if (!Present(node)) {  // only comments, or empty
       result.output += document.text;
       continue;

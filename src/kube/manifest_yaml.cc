@@ -171,6 +171,18 @@ std::optional<std::string> ReadInput(const std::string& path, std::istream& in, 
   return ReadAll(file);
 }
 
+std::optional<YAML::Node> LoadDocument(const RawDocument& document, const std::string& where,
+                                       std::vector<std::string>* skipped) {
+  try {
+    return YAML::Load(document.text);
+  } catch (const YAML::Exception& e) {
+    skipped->push_back(where + ": invalid YAML at line " +
+                       std::to_string(document.first_line + e.mark.line) + ", column " +
+                       std::to_string(e.mark.column + 1) + ": " + e.msg);
+    return std::nullopt;
+  }
+}
+
 std::string ReadAll(std::istream& in) {
   std::string text;
   std::array<char, 1 << 16> buffer{};

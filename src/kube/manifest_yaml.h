@@ -60,6 +60,11 @@ std::vector<RawDocument> SplitDocuments(std::string_view input);
 // document is re-written, since they usually say what the whole object is (Helm's `# Source:`).
 std::string LeadingComments(const RawDocument& document);
 
+// The parsed `document`, or nullopt after adding "<where>: invalid YAML at line L, column C: ..."
+// (lines counted in the whole input) to `skipped`.
+std::optional<YAML::Node> LoadDocument(const RawDocument& document, const std::string& where,
+                                       std::vector<std::string>* skipped);
+
 std::string ReadAll(std::istream& in);
 // The manifests a command reads: `path`, or `in` when path is "-". nullopt after telling `err`
 // (as "<command>: cannot read <path>: <reason>") when the file cannot be opened.
