@@ -70,6 +70,24 @@ class DrainTrigger {
     }
   }
 
+  // The drain ended while an attempt was in flight (the app's monitor answered first, or the app
+  // pushed). Its answer usually is a packet away: wait for it until `bound`, so every attempt
+  // sent is logged and counted; one that does not come by then is said so and abandoned.
+  void Settle(Clock& clock, TimePoint bound, SequenceObserver& observer) {
+    while (!done_ && in_flight_ && clock.Now() < bound) {
+      Step(clock, bound, observer);
+      if (in_flight_) clock.SleepUntil(bound);  // the attempt's end wakes the clock
+    }
+    if (!done_ && in_flight_) {
+      Step(clock, bound, observer);  // one last look: it may have ended as the bound passed
+      if (in_flight_) {
+        observer.OnNote(fmt::format(
+            "drain trigger attempt {} still unanswered when the drain ended: not waited for",
+            attempts_ + 1));
+      }
+    }
+  }
+
   // When the sequence must look again for the trigger's sake: the next attempt's time while one
   // waits out its backoff. None while an attempt is in flight: its end wakes the clock.
   std::optional<TimePoint> next_wake() const {
@@ -144,7 +162,9 @@ SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& s
   TimePoint next_poll = clock.Now();
 
   auto finish = [&](SequenceEnd end, std::string detail) {
-    SequenceOutcome outcome{end, std::move(detail), last_value, clock.Now() - draining_start};
+    const TimePoint ended = clock.Now();
+    trigger.Settle(clock, std::min(ended + kTriggerSettle, drain_deadline), observer);
+    SequenceOutcome outcome{end, std::move(detail), last_value, ended - draining_start};
     observer.OnPhase(end == SequenceEnd::kDrained ? Phase::kDrained : Phase::kTimedOut,
                      outcome.detail);
     return outcome;

@@ -62,6 +62,9 @@ struct SequenceOutcome {
 // Backoff between drain trigger attempts: 100ms, 200ms, ... capped at kMaxTriggerBackoff.
 inline constexpr Millis kFirstTriggerBackoff{100};
 inline constexpr Millis kMaxTriggerBackoff{2000};
+// How long a drain that ended waits for the answer of a trigger attempt still in flight: long
+// enough for an answer already sent, short enough that a hanging app costs nothing noticeable.
+inline constexpr Millis kTriggerSettle{100};
 
 // Runs UNREADY -> ... -> DRAINED | TIMED_OUT and returns how it ended. REQUIRES: the caller already
 // flipped readiness (phase UNREADY) at `start.triggered_at`, so that flip never waits on this

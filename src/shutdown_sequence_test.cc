@@ -233,12 +233,45 @@ TEST_CASE("a drain trigger that hangs never delays the detection of drained") {
   };
   const SequenceOutcome outcome = h.Run();
   CHECK(outcome.end == SequenceEnd::kDrained);
-  CHECK(h.observer.phases.back().at == milliseconds(5300));  // the first poll at or after 5.3s
+  // Seen on the first poll at or after 5.3s; the attempt in flight then gets kTriggerSettle to
+  // answer, and no more.
+  CHECK(outcome.drain_time == milliseconds(300));
+  CHECK(h.observer.phases.back().at == milliseconds(5300) + kTriggerSettle);
   // The hanging attempt went out at the start of DRAINING; none after drained.
   REQUIRE(h.http.requests.size() == 1);
   CHECK(h.http.requests[0].at == milliseconds(5000));
   CHECK(h.http.requests[0].deadline == h.clock.start() + milliseconds(7000));
   CHECK(h.observer.attempts.empty());  // its answer never came while the sequence ran
+  REQUIRE(!h.observer.notes.empty());
+  CHECK(h.observer.notes.back() ==
+        "drain trigger attempt 1 still unanswered when the drain ended: not waited for");
+}
+
+TEST_CASE("an accepted trigger answered just after drained is still counted, at once") {
+  Harness h;
+  // The app accepts POST /drain and its monitor says drained before the 202 reaches lastcall:
+  // the answer lands 30ms after the drained poll.
+  h.trigger.latency = [](const HttpRequest&) { return milliseconds(330); };
+  h.monitor.answer = [](Millis at, Deadline) {
+    return at < milliseconds(5300) ? Busy(1) : Drained(0);
+  };
+  const SequenceOutcome outcome = h.Run();
+  CHECK(outcome.end == SequenceEnd::kDrained);
+  REQUIRE(h.observer.attempts.size() == 1);
+  CHECK(h.observer.attempts[0].accepted);
+  CHECK(h.observer.attempts[0].at == milliseconds(5330));
+  CHECK(h.observer.phases.back().at == milliseconds(5330));  // not the whole kTriggerSettle
+  CHECK(h.observer.notes.empty());
+}
+
+TEST_CASE("a drain that times out does not wait for the trigger in flight") {
+  Harness h;
+  h.config.shutdown.drain.trigger.timeout = milliseconds(60'000);
+  h.trigger.latency = [](const HttpRequest&) { return milliseconds(3'600'000); };
+  h.monitor.answer = [](Millis, Deadline) { return Busy(1); };
+  const SequenceOutcome outcome = h.Run();
+  CHECK(outcome.end == SequenceEnd::kTimedOut);
+  CHECK(h.observer.phases.back().at == milliseconds(5000 + 20000));  // the deadline, exactly
 }
 
 TEST_CASE("a slow trigger is retried on its own schedule while the monitor keeps polling") {
