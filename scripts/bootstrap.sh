@@ -41,6 +41,6 @@ if ((${#missing[@]})); then
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLASTCALL_WARNINGS_AS_ERRORS=ON >/dev/null
+cmake --preset plain >/dev/null  # CMakePresets.json: RelWithDebInfo, -Werror, into build/
 cmake --build build -j"$(nproc)"
 echo "bootstrap: built build/lastcall"

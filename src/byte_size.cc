@@ -3,6 +3,8 @@
 #include <array>
 #include <utility>
 
+#include "text.h"
+
 namespace lastcall {
 namespace {
 
@@ -18,16 +20,10 @@ constexpr std::array<Unit, 7> kUnits{{{"B", 1},
                                       {"GiB", size_t{1} << 30},
                                       {"Gi", size_t{1} << 30}}};
 
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
 }  // namespace
 
 std::optional<size_t> ParseByteSize(std::string_view text, std::string* error) {
-  text = Trim(text);
+  text = TrimSpace(text);
   if (text.empty()) {
     *error = "empty (expected a size such as 4MiB)";
     return std::nullopt;
@@ -45,7 +41,7 @@ std::optional<size_t> ParseByteSize(std::string_view text, std::string* error) {
     *error = "expected a number of bytes, optionally with a unit (B, KiB, MiB, GiB)";
     return std::nullopt;
   }
-  const std::string_view unit_text = Trim(text.substr(digits));
+  const std::string_view unit_text = TrimSpace(text.substr(digits));
   size_t factor = 1;
   if (!unit_text.empty()) {
     factor = 0;

@@ -45,7 +45,7 @@ Finish DefineCheck(CLI::App* app, const Env& env) {
 
 Finish DefineVersion(CLI::App* /*app*/, const Env& /*env*/) {
   return [](ParsedCommand* out) {
-    out->command = Command::kVersion;
+    out->command = Command::kPrintVersion;
     out->output = std::string("lastcall ") + kVersion + " (commit " + kGitCommit + ")\n";
   };
 }

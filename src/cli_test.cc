@@ -126,7 +126,7 @@ TEST_CASE("version") {
        (commit.size() >= 7 && commit.find_first_not_of("0123456789abcdef") == std::string::npos)));
   for (const char* arg : {"version", "--version"}) {
     ParsedCommand parsed = Parse({arg});
-    CHECK(parsed.command == Command::kVersion);
+    CHECK(parsed.command == Command::kPrintVersion);
     CHECK(parsed.output == std::string("lastcall ") + kVersion + " (commit " + kGitCommit + ")\n");
   }
 }

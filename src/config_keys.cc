@@ -95,7 +95,7 @@ std::optional<int> ParsePort(std::string_view text, std::string* error) {
   return ParseInt(text, 1, 65535, "a port is a number from 1 to 65535", error);
 }
 
-std::optional<int> ParseStatus(std::string_view text, std::string* error) {
+std::optional<int> ParseStatusCode(std::string_view text, std::string* error) {
   return ParseInt(text, 100, 599, "an HTTP status is a number from 100 to 599", error);
 }
 
@@ -468,7 +468,7 @@ std::vector<KeySpec> BuildKeySpecs() {
       Key("shutdown.drain.monitor.drained_status", "drained-status", "STATUS", "200",
           "status: HTTP status that means drained (repeatable)"),
       [](Config& c, const std::vector<std::string>& items, size_t* bad) {
-        return SetList(&c.shutdown.drain.monitor.drained_status, items, bad, ParseStatus);
+        return SetList(&c.shutdown.drain.monitor.drained_status, items, bad, ParseStatusCode);
       },
       [](const Config& c) { return FormatInts(c.shutdown.drain.monitor.drained_status); }));
   specs.push_back(Scalar(

@@ -9,9 +9,6 @@ namespace {
 
 constexpr std::string_view kExamples = "such as 5s, 250ms or 1m30s";
 
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-bool IsSpace(char c) { return c == ' ' || c == '\t'; }
-
 // Milliseconds per unit, or 0 when the unit is not one lastcall accepts.
 int64_t UnitMillis(std::string_view unit) {
   if (unit == "h") return 3'600'000;
@@ -60,14 +57,14 @@ bool ParseTerm(std::string_view* rest, int64_t* total, std::string* error) {
   }
   std::string_view number = text.substr(0, pos);
   if (whole.empty() && fraction.empty()) {
-    if (IsSpace(text.front())) return Fail(error, "spaces are not allowed inside a duration");
+    if (IsBlank(text.front())) return Fail(error, "spaces are not allowed inside a duration");
     if (text.front() == '-') return Fail(error, "negative durations are not allowed");
     return Fail(error, "expected a number before \"" + std::string(text) + "\" (durations look " +
                            "like 5s, 250ms or 1m30s)");
   }
 
   size_t unit_start = pos;
-  while (pos < text.size() && !IsDigit(text[pos]) && text[pos] != '.' && !IsSpace(text[pos])) {
+  while (pos < text.size() && !IsDigit(text[pos]) && text[pos] != '.' && !IsBlank(text[pos])) {
     ++pos;
   }
   std::string_view unit = text.substr(unit_start, pos - unit_start);

@@ -245,11 +245,6 @@ HttpResponse PosixHttpClient::Send(const HttpRequest& request, Deadline deadline
   }
   if (!connected.ok()) return connected;
 
-#ifdef MSG_NOSIGNAL
-  constexpr int kSendFlags = MSG_NOSIGNAL;  // a closed peer must not raise SIGPIPE
-#else
-  constexpr int kSendFlags = 0;  // SO_NOSIGPIPE was set on the socket
-#endif
   std::string send_error;
   size_t sent = 0;
   while (sent < wire.size()) {

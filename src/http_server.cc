@@ -30,8 +30,8 @@
 namespace lastcall {
 namespace {
 
-using SteadyClock = std::chrono::steady_clock;
-using TimePoint = SteadyClock::time_point;
+using Steady = std::chrono::steady_clock;
+using TimePoint = Steady::time_point;
 constexpr TimePoint kNever = TimePoint::max();
 
 // epoll data ids below kFirstConnectionId are the server's own descriptors.
@@ -369,7 +369,7 @@ struct HttpServer::Impl {
           OnEvent(it->second.get(), events[i].events);
         }
       }
-      TimePoint now = SteadyClock::now();
+      TimePoint now = Steady::now();
       if (accept_paused_until != kNever && now >= accept_paused_until) {
         accept_paused_until = kNever;
         SetListenerEvents(EPOLLIN);
@@ -386,12 +386,11 @@ struct HttpServer::Impl {
 
   void FlushAnswersBeforeStop() {
     DeliverQueuedResponses();
-    const TimePoint deadline = SteadyClock::now() + kStopFlushTimeout;
+    const TimePoint deadline = Steady::now() + kStopFlushTimeout;
     for (auto& [id, connection] : connections) {
       std::string& out = connection->out;
       while (connection->state == State::kWriting && connection->out_sent < out.size()) {
-        const auto left =
-            std::chrono::ceil<std::chrono::milliseconds>(deadline - SteadyClock::now());
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Steady::now());
         if (left.count() <= 0) break;
         const ssize_t n = send(connection->fd, out.data() + connection->out_sent,
                                out.size() - connection->out_sent, MSG_NOSIGNAL);
@@ -420,7 +419,7 @@ struct HttpServer::Impl {
   int WaitMillis() const {
     TimePoint next = std::min(next_sweep, accept_paused_until);
     if (next == kNever) return -1;
-    auto left = std::chrono::ceil<std::chrono::milliseconds>(next - SteadyClock::now()).count();
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(next - Steady::now()).count();
     return static_cast<int>(std::clamp<decltype(left)>(left, 0, INT_MAX));
   }
 
@@ -449,7 +448,7 @@ struct HttpServer::Impl {
         if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
           // The pending connection stays in the backlog; retry once descriptors may be free.
           // Not registered meanwhile: a level-triggered listener would wake us in a busy loop.
-          accept_paused_until = SteadyClock::now() + kAcceptPause;
+          accept_paused_until = Steady::now() + kAcceptPause;
           SetListenerEvents(0);
         }
         return;
@@ -470,7 +469,7 @@ struct HttpServer::Impl {
       connection->fd = fd;
       connection->id = next_id++;
       connection->peer = FormatPeer(address);
-      TimePoint now = SteadyClock::now();
+      TimePoint now = Steady::now();
       connection->waiting_since = now;
       connection->events = kWantRequest;
       Register(fd, connection->id, connection->events);
@@ -556,7 +555,7 @@ struct HttpServer::Impl {
       std::string_view chunk(buffer, static_cast<size_t>(n));
       if (connection->in.empty()) {
         // The first byte of a request starts its request_timeout.
-        SetDeadline(connection, SteadyClock::now() + options.request_timeout);
+        SetDeadline(connection, Steady::now() + options.request_timeout);
         connection->parse_now = true;
       }
       connection->in.append(chunk);
@@ -742,25 +741,20 @@ struct HttpServer::Impl {
     if (!connection->head && !no_body) out += response.body;
     connection->out_sent = 0;
     connection->state = State::kWriting;
-    SetDeadline(connection, SteadyClock::now() + options.idle_timeout);
+    SetDeadline(connection, Steady::now() + options.idle_timeout);
   }
 
   // Sends what it can. Returns true when the answer is out and the connection reads the next
   // request; false when there is nothing more to do now: it waits for EPOLLOUT, lingers, or was
   // closed (and freed).
   bool Flush(Connection* connection) {
-#ifdef MSG_NOSIGNAL
-    constexpr int kSendFlags = MSG_NOSIGNAL;
-#else
-    constexpr int kSendFlags = 0;
-#endif
     std::string& out = connection->out;
     while (connection->out_sent < out.size()) {
       ssize_t n = send(connection->fd, out.data() + connection->out_sent,
                        out.size() - connection->out_sent, kSendFlags);
       if (n > 0) {
         connection->out_sent += static_cast<size_t>(n);
-        SetDeadline(connection, SteadyClock::now() + options.idle_timeout);
+        SetDeadline(connection, Steady::now() + options.idle_timeout);
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
@@ -773,7 +767,7 @@ struct HttpServer::Impl {
     }
     out.clear();
     connection->out_sent = 0;
-    TimePoint now = SteadyClock::now();
+    TimePoint now = Steady::now();
     if (connection->close_after_write) {
       if (connection->peer_closed) {
         Close(connection);

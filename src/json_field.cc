@@ -11,7 +11,7 @@ namespace lastcall {
 namespace {
 
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
+using Steady = std::chrono::steady_clock;
 
 // The start of a body for an error message: at most 80 bytes, blanks and line breaks folded into
 // one space, bytes outside printable ASCII shown as '?'.
@@ -47,7 +47,7 @@ std::optional<size_t> ReadArrayIndex(const std::string& token) {
 // level. Containers on the pointer's path are followed; everything else is only syntax-checked.
 class PointerFinder final : public nlohmann::json_sax<json> {
  public:
-  PointerFinder(const std::vector<std::string>& tokens, Clock::time_point deadline)
+  PointerFinder(const std::vector<std::string>& tokens, Steady::time_point deadline)
       : tokens_(tokens), deadline_(deadline) {}
 
   std::string parse_message;  // the parser's description of a syntax error
@@ -143,18 +143,18 @@ class PointerFinder final : public nlohmann::json_sax<json> {
   // Reading the clock costs ~20 ns; once every 4096 events keeps that invisible and still stops
   // well within a millisecond of the deadline.
   bool Tick() {
-    if (++events_ % 4096 != 0 || Clock::now() < deadline_) return true;
+    if (++events_ % 4096 != 0 || Steady::now() < deadline_) return true;
     deadline_passed = true;
     return false;
   }
 
   const std::vector<std::string>& tokens_;
-  const Clock::time_point deadline_;
+  const Steady::time_point deadline_;
   std::vector<Frame> frames_;  // at most kMaxJsonDepth
   size_t events_ = 0;
 };
 
-JsonNumber Fail(std::string error) {
+JsonNumber NotANumber(std::string error) {
   JsonNumber out;
   out.error = std::move(error);
   return out;
@@ -190,28 +190,28 @@ JsonNumber ReadJsonNumber(std::string_view body, std::string_view pointer,
                           std::chrono::steady_clock::time_point deadline) {
   std::string pointer_error;
   const std::optional<std::vector<std::string>> tokens = ParseJsonPointer(pointer, &pointer_error);
-  if (!tokens) return Fail(pointer_error);
+  if (!tokens) return NotANumber(pointer_error);
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) {
-    return Fail("body is empty, not JSON");
+    return NotANumber("body is empty, not JSON");
   }
   PointerFinder finder(*tokens, deadline);
   if (!json::sax_parse(body.begin(), body.end(), &finder)) {
     if (finder.deadline_passed) {
-      JsonNumber out = Fail("gave up reading the body: the poll's deadline passed");
+      JsonNumber out = NotANumber("gave up reading the body: the poll's deadline passed");
       out.deadline_passed = true;
       return out;
     }
     if (finder.too_deep) {
-      return Fail("body nests arrays and objects deeper than " + std::to_string(kMaxJsonDepth) +
-                  " levels: " + PreviewBody(body));
+      return NotANumber("body nests arrays and objects deeper than " +
+                        std::to_string(kMaxJsonDepth) + " levels: " + PreviewBody(body));
     }
     const std::string message = finder.parse_message.empty() ? "parse error" : finder.parse_message;
-    return Fail("body is not JSON: " + message + ": " + PreviewBody(body));
+    return NotANumber("body is not JSON: " + message + ": " + PreviewBody(body));
   }
   const std::string where = pointer.empty() ? "the document" : "field " + std::string(pointer);
-  if (!finder.found) return Fail("no " + where + " in " + PreviewBody(body));
+  if (!finder.found) return NotANumber("no " + where + " in " + PreviewBody(body));
   if (!finder.number) {
-    return Fail(where + " is " + std::string(finder.found_type) + ", not a number");
+    return NotANumber(where + " is " + std::string(finder.found_type) + ", not a number");
   }
   JsonNumber out;
   out.value = *finder.number;

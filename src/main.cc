@@ -87,7 +87,7 @@ int Main(int argc, char** argv) {
       ParseCommandLine(argc, argv, LastcallEnvironment(environ), subcommands);
   switch (parsed.command) {
     case Command::kHelp:
-    case Command::kVersion:
+    case Command::kPrintVersion:
       std::cout << parsed.output;
       return kExitDrained;
     case Command::kUsageError:

@@ -13,6 +13,14 @@
 // and socket addresses. Internal to lastcall's HTTP code; pure except ErrnoText.
 namespace lastcall {
 
+// send() flags for every socket lastcall writes to: a closed peer must not raise SIGPIPE
+// (where MSG_NOSIGNAL is missing, SO_NOSIGPIPE is set on the socket instead).
+#ifdef MSG_NOSIGNAL
+inline constexpr int kSendFlags = MSG_NOSIGNAL;
+#else
+inline constexpr int kSendFlags = 0;
+#endif
+
 // RFC 9110 token characters (methods, header names).
 bool IsTokenChar(char c);
 bool IsToken(std::string_view text);  // non-empty and all token characters

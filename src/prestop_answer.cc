@@ -90,7 +90,7 @@ std::string ReadTimeline(const json& object, std::vector<SidecarTimelineEntry>* 
   return "";
 }
 
-SidecarAnswer Fail(std::string error) {
+SidecarAnswer Unreadable(std::string error) {
   SidecarAnswer answer;
   answer.error = std::move(error);
   return answer;
@@ -101,13 +101,13 @@ SidecarAnswer Fail(std::string error) {
 SidecarAnswer ReadSidecarAnswer(std::string_view body) {
   // The DOM parser recurses once per level: bound the nesting before it sees the body.
   if (JsonNestingDepth(body, kMaxSidecarAnswerDepth) > kMaxSidecarAnswerDepth) {
-    return Fail("the answer nests deeper than " + std::to_string(kMaxSidecarAnswerDepth) +
-                " levels");
+    return Unreadable("the answer nests deeper than " + std::to_string(kMaxSidecarAnswerDepth) +
+                      " levels");
   }
   const json document = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (document.is_discarded()) return Fail("the answer is not JSON");
+  if (document.is_discarded()) return Unreadable("the answer is not JSON");
   if (!document.is_object()) {
-    return Fail("the answer is " + std::string(TypeName(document)) + ", not a JSON object");
+    return Unreadable("the answer is " + std::string(TypeName(document)) + ", not a JSON object");
   }
   SidecarReport report;
   std::string problem = ReadString(document, "phase", "field \"phase\"", &report.phase);
@@ -120,7 +120,7 @@ SidecarAnswer ReadSidecarAnswer(std::string_view body) {
     problem =
         ReadMillis(document, "budget_ms", "field \"budget_ms\"", kMaxSidecarBudget, &report.budget);
   }
-  if (!problem.empty()) return Fail(problem);
+  if (!problem.empty()) return Unreadable(problem);
   SidecarAnswer answer;
   answer.report = std::move(report);
   return answer;

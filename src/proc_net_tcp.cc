@@ -8,15 +8,16 @@
 namespace lastcall {
 namespace {
 
-bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+// Fields are separated by spaces; a CR (a file written on Windows) separates too.
+bool IsFieldSeparator(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 
 std::vector<std::string_view> SplitFields(std::string_view line) {
   std::vector<std::string_view> fields;
   size_t i = 0;
   while (i < line.size()) {
-    while (i < line.size() && IsBlank(line[i])) ++i;
+    while (i < line.size() && IsFieldSeparator(line[i])) ++i;
     const size_t start = i;
-    while (i < line.size() && !IsBlank(line[i])) ++i;
+    while (i < line.size() && !IsFieldSeparator(line[i])) ++i;
     if (i > start) fields.push_back(line.substr(start, i - start));
   }
   return fields;

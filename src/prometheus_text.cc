@@ -33,9 +33,7 @@ namespace {
 constexpr size_t kMaxRegexPatternBytes = 1024;
 constexpr size_t kMaxRegexAtoms = 1000;
 
-bool IsBlank(char c) { return c == ' ' || c == '\t'; }
 bool IsAsciiLetter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsLabelStart(char c) { return IsAsciiLetter(c) || c == '_'; }
 bool IsLabelChar(char c) { return IsLabelStart(c) || IsDigit(c); }
 bool IsMetricStart(char c) { return IsLabelStart(c) || c == ':'; }

@@ -32,12 +32,12 @@ struct CommandIo {
 using SubcommandAction = std::function<int(const CommandIo& io)>;
 
 enum class Command {
-  kRun,         // the sidecar: `config` holds its sources
-  kCheck,       // validate, print the effective config and the timing budget: `config` too
-  kSubcommand,  // any other subcommand: main runs `action`
-  kVersion,     // print `output` ("lastcall 0.1.0\n") on stdout, exit 0
-  kHelp,        // print `output` on stdout, exit 0
-  kUsageError,  // print `output` on stderr, exit kExitUsage
+  kRun,           // the sidecar: `config` holds its sources
+  kCheck,         // validate, print the effective config and the timing budget: `config` too
+  kSubcommand,    // any other subcommand: main runs `action`
+  kPrintVersion,  // print `output` ("lastcall 0.1.0\n") on stdout, exit 0
+  kHelp,          // print `output` on stdout, exit 0
+  kUsageError,    // print `output` on stderr, exit kExitUsage
 };
 
 struct ParsedCommand {

@@ -55,7 +55,14 @@ void WriteAll(int fd, const void* data, size_t size) {
 }
 
 // What the child reports on its close-on-exec pipe when a step fails.
-enum Step : int { kDeathSignal, kSignals, kProcessGroup, kStdin, kOutput, kExec };
+enum Step : int {
+  kStepDeathSignal,
+  kStepSignals,
+  kStepProcessGroup,
+  kStepStdin,
+  kStepOutput,
+  kStepExec
+};
 
 struct ChildPlan {
   const char* program;
@@ -78,7 +85,7 @@ struct ChildPlan {
     _exit(127);
   };
   if (plan.die_with_parent) {
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(kDeathSignal);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(kStepDeathSignal);
     if (getppid() != plan.parent) _exit(127);  // the parent died before prctl took effect
   }
   // Default dispositions first, then the empty mask: a signal that was pending while blocked
@@ -92,11 +99,11 @@ struct ChildPlan {
   sigset_t empty;
   sigemptyset(&empty);
   // The child has one thread; sigprocmask is async-signal-safe, pthread_sigmask is not.
-  if (sigprocmask(SIG_SETMASK, &empty, nullptr) != 0) fail(kSignals);  // NOLINT
-  if (plan.own_process_group && setpgid(0, 0) != 0) fail(kProcessGroup);
+  if (sigprocmask(SIG_SETMASK, &empty, nullptr) != 0) fail(kStepSignals);  // NOLINT
+  if (plan.own_process_group && setpgid(0, 0) != 0) fail(kStepProcessGroup);
   if (plan.stdin_from_null) {
     const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null_fd < 0 || dup2(null_fd, 0) < 0) fail(kStdin);
+    if (null_fd < 0 || dup2(null_fd, 0) < 0) fail(kStepStdin);
   }
   const ChildOutput& output = *plan.output;
   int out_fd = -1;
@@ -106,22 +113,22 @@ struct ChildPlan {
     case ChildOutput::Kind::kFile:
       out_fd = open(output.path.c_str(),
                     O_WRONLY | O_CREAT | O_CLOEXEC | (output.truncate ? O_TRUNC : O_APPEND), 0600);
-      if (out_fd < 0) fail(kOutput);
+      if (out_fd < 0) fail(kStepOutput);
       break;
     case ChildOutput::Kind::kFd:
       out_fd = output.fd;
       break;
     case ChildOutput::Kind::kNull:
       out_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-      if (out_fd < 0) fail(kOutput);
+      if (out_fd < 0) fail(kStepOutput);
       break;
   }
   // dup2 clears close-on-exec on the copies; the originals close at exec.
   if (out_fd >= 0 && (dup2(out_fd, 1) < 0 || (output.stderr_too && dup2(out_fd, 2) < 0))) {
-    fail(kOutput);
+    fail(kStepOutput);
   }
   execve(plan.program, plan.args, plan.envp);
-  fail(kExec);
+  fail(kStepExec);
   _exit(127);
 }
 
@@ -197,10 +204,10 @@ std::optional<pid_t> Spawn(const SpawnRequest& request, std::string* error) {
   WaitForChild(pid);
   const std::string reason = ErrnoText(codes[1]);
   switch (codes[0]) {
-    case kExec:
+    case kStepExec:
       *error = name + ": " + reason;
       break;
-    case kOutput:
+    case kStepOutput:
       *error = name + ": opening " +
                (request.output.kind == ChildOutput::Kind::kFile ? request.output.path
                                                                 : std::string("its output")) +

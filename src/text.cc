@@ -7,9 +7,6 @@
 namespace lastcall {
 namespace {
 
-bool IsBlank(char c) { return c == ' ' || c == '\t'; }
-bool IsSpace(char c) { return IsBlank(c) || c == '\n' || c == '\r'; }
-
 // The length of the valid UTF-8 sequence that starts `text` (2 to 4 bytes; overlong forms,
 // surrogates, code points past U+10FFFF and the C1 controls U+0080-U+009F excluded), or 0.
 size_t Utf8SequenceLength(std::string_view text) {
@@ -203,11 +200,12 @@ std::optional<std::string> SuggestClosest(std::string_view name,
 }
 
 std::string FormatUtcTimestamp(std::chrono::system_clock::time_point at) {
-  using Millis = std::chrono::milliseconds;
-  const auto since_epoch = std::chrono::duration_cast<Millis>(at.time_since_epoch());
+  const auto since_epoch =
+      std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch());
   const std::chrono::sys_days day = std::chrono::floor<std::chrono::days>(at);
   const std::chrono::year_month_day date(day);
-  const auto in_day = since_epoch - std::chrono::duration_cast<Millis>(day.time_since_epoch());
+  const auto in_day =
+      since_epoch - std::chrono::duration_cast<std::chrono::milliseconds>(day.time_since_epoch());
   const long long ms = in_day.count();
   return fmt::format("{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:03d}Z",
                      static_cast<int>(date.year()), static_cast<unsigned>(date.month()),

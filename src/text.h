@@ -31,6 +31,11 @@ std::string QuoteSnippet(std::string_view text, size_t max_bytes = 80);
 // The parts with `separator` between them.
 std::string Join(const std::vector<std::string>& parts, std::string_view separator);
 
+// Character classes the parsers share (ASCII only, whatever the locale).
+inline bool IsBlank(char c) { return c == ' ' || c == '\t'; }
+inline bool IsSpace(char c) { return IsBlank(c) || c == '\n' || c == '\r'; }
+inline bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
 // Without leading and trailing spaces, tabs, CR and LF.
 std::string_view Trim(std::string_view text);
 // Without leading and trailing spaces and tabs only (HTTP's optional whitespace).

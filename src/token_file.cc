@@ -1,11 +1,10 @@
 #include "token_file.h"
 
 #include "logging.h"
+#include "text.h"
 
 namespace lastcall {
 namespace {
-
-bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 constexpr std::string_view kByteOrderMark = "\xEF\xBB\xBF";
 

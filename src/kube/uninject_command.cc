@@ -20,7 +20,7 @@ using manifest::Present;
 
 namespace {
 
-struct ObjectOutcome {
+struct UninjectOutcome {
   bool changed = false;
   std::vector<std::string> notes;
   int removed = 0;
@@ -48,14 +48,14 @@ void RemoveListOriginal(YAML::Node list, const YAML::Node& original) {
   if (metadata.size() == 0 && !original_metadata.IsDefined()) list.remove(std::string("metadata"));
 }
 
-ObjectOutcome UninjectObject(YAML::Node object) {
-  ObjectOutcome outcome;
+UninjectOutcome UninjectObject(YAML::Node object) {
+  UninjectOutcome outcome;
   if (!object.IsMap()) return outcome;
   const std::string kind = manifest::ScalarOr(Child(object, "kind"), "");
   if (kind.size() >= 4 && kind.ends_with("List") && Child(object, "items").IsSequence()) {
     YAML::Node items = object["items"];
     for (size_t i = 0; i < items.size(); ++i) {
-      ObjectOutcome inner = UninjectObject(items[i]);
+      UninjectOutcome inner = UninjectObject(items[i]);
       for (const auto& note : inner.notes) {
         outcome.notes.push_back(fmt::format("{} item {}: {}", kind, i + 1, note));
       }
@@ -110,7 +110,7 @@ UninjectResult UninjectManifests(std::string_view input) {
       continue;
     }
     const auto recorded = manifest::Annotation(node, kAnnotationOriginal);
-    ObjectOutcome outcome;
+    UninjectOutcome outcome;
     try {
       outcome = UninjectObject(node);
     } catch (const YAML::Exception& e) {

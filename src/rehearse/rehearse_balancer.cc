@@ -30,12 +30,6 @@ constexpr auto kAcceptPause = std::chrono::milliseconds(50);
 constexpr size_t kStandInMaxHeader = size_t{16} * 1024;
 constexpr size_t kStandInMaxBody = size_t{1024} * 1024;
 
-#ifdef MSG_NOSIGNAL
-constexpr int kSendFlags = MSG_NOSIGNAL;
-#else
-constexpr int kSendFlags = 0;
-#endif
-
 // Closes with an RST instead of a FIN, as a dying or refusing peer would look.
 void CloseWithReset(int fd) {
   linger option{1, 0};

@@ -204,10 +204,6 @@ std::optional<LoadedConfig> LoadOrExplain(ConfigSources* sources, std::ostream& 
   }
 }
 
-bool EndsWith(std::string_view text, std::string_view suffix) {
-  return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
-}
-
 // Writes the report to each path (FILE.json: JSON, else HTML), or to kDefaultReportPath when
 // none was asked for. Returns false when a file that was asked for could not be written.
 bool WriteReports(const RehearsalReport& report, const std::vector<std::string>& asked,
@@ -217,7 +213,7 @@ bool WriteReports(const RehearsalReport& report, const std::vector<std::string>&
   bool written = true;
   for (const std::string& path : paths) {
     const std::string text =
-        EndsWith(path, ".json") ? ReportToJson(report) : RenderHtmlReport(report);
+        std::string_view(path).ends_with(".json") ? ReportToJson(report) : RenderHtmlReport(report);
     std::string error;
     if (WriteFile(path, text, &error)) {
       out << "\nreport: " << path << "\n";

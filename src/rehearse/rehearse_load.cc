@@ -23,14 +23,8 @@ namespace {
 
 using Steady = std::chrono::steady_clock;
 
-#ifdef MSG_NOSIGNAL
-constexpr int kSendFlags = MSG_NOSIGNAL;
-#else
-constexpr int kSendFlags = 0;
-#endif
-
 // How long the loop sleeps at most: the resolution of request timeouts and of StopSending.
-constexpr auto kTick = std::chrono::milliseconds(20);
+constexpr auto kLoopTick = std::chrono::milliseconds(20);
 
 std::string_view HeaderValue(const HttpResponse& response, std::string_view name) {
   for (const auto& [key, value] : response.headers) {
@@ -343,7 +337,7 @@ struct LoadGenerator::Impl {
         break;
       }
       ExpireRequests(now, /*all=*/false);
-      Steady::time_point wake = now + kTick;
+      Steady::time_point wake = now + kLoopTick;
       if (sending) wake = std::min(wake, next_at);
       const auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - now).count();
       const int ready = epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()),

@@ -7,11 +7,7 @@ constexpr std::string_view kShellHint =
     " (--app-cmd is split into words but not run by a shell: for pipes, redirections or "
     "variables use --app-cmd \"sh -c '...'\")";
 
-bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\n'; }
-
-bool EndsWith(std::string_view text, std::string_view suffix) {
-  return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
-}
+bool IsSeparator(char c) { return c == ' ' || c == '\t' || c == '\n'; }
 
 }  // namespace
 
@@ -27,7 +23,7 @@ std::optional<std::vector<std::string>> SplitCommandLine(std::string_view text,
   };
   while (i < text.size()) {
     const char c = text[i];
-    if (IsBlank(c)) {
+    if (IsSeparator(c)) {
       if (in_word) words.push_back(std::move(word));
       word.clear();
       in_word = false;
@@ -116,7 +112,7 @@ std::optional<std::vector<std::string>> ParsePathList(std::string_view text, std
 std::string ValidateReportPath(std::string_view path) {
   if (path.empty()) return "empty file name";
   for (std::string_view suffix : {".html", ".htm", ".json"}) {
-    if (EndsWith(path, suffix)) return "";
+    if (std::string_view(path).ends_with(suffix)) return "";
   }
   return "the file name must end in .html or .json (got \"" + std::string(path) + "\")";
 }
