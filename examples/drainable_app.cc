@@ -23,6 +23,15 @@
 // draining with nothing in flight, instead of waiting for the next poll. Signals are blocked and
 // collected by one thread with sigwait; nothing runs in an asynchronous handler.
 //
+// Timing stamps, for the end-to-end tests and benchmarks that measure what happens around the app:
+// the moments below are taken on CLOCK_MONOTONIC (steady_clock), which every process on the host
+// shares, and printed as seconds with microseconds. At exit one line
+//   stamps: last_work_arrived=S last_work_ended=S drain_requested=S drained=S stop=S
+// ("-" for a moment that did not happen): the last /work request's handler start and its answer
+// written, the first POST /drain, the first moment draining with nothing in flight, and the
+// signal. With --push-drained the push line carries the drained moment too, also as Unix time
+// for shell scripts: "drained at mono=S unix=S: pushed to URL at mono=S: 200".
+//
 // Exit codes: 0 clean shutdown; 1 shutdown timed out with work still in flight, or the server
 // failed (port in use, accept error); 2 bad flags.
 #include <httplib.h>
@@ -142,6 +151,29 @@ void Log(const std::string& line) {
   std::fflush(stderr);
 }
 
+// Seconds with microseconds since the clock's epoch: "12345.678901".
+template <typename Duration>
+std::string FormatSeconds(Duration since_epoch) {
+  const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(since_epoch).count();
+  char text[32];
+  std::snprintf(text, sizeof text, "%lld.%06lld", static_cast<long long>(us / 1000000),
+                static_cast<long long>(us % 1000000));
+  return text;
+}
+std::string FormatMono(std::optional<Clock::time_point> at) {
+  return at ? FormatSeconds(at->time_since_epoch()) : "-";
+}
+
+// The moments the stamps line reports (see the top of the file).
+struct Stamps {
+  std::optional<Clock::time_point> last_work_arrived;
+  std::optional<Clock::time_point> last_work_ended;
+  std::optional<Clock::time_point> drain_requested;
+  std::optional<Clock::time_point> drained;
+  std::chrono::system_clock::time_point drained_unix{};
+  std::optional<Clock::time_point> stop;
+};
+
 // /work requests are the app's work; the others are answered at once and not counted in flight.
 enum class RequestKind { kWork, kControl };
 
@@ -181,55 +213,77 @@ class AppState {
     cv_.notify_all();
   }
 
-  // Called once, outside the lock, when the app is draining and nothing is in flight.
-  void OnDrained(std::function<void()> push) {
+  // Called once, outside the lock, when the app is draining and nothing is in flight, with that
+  // moment's stamps.
+  void OnDrained(std::function<void(const Stamps&)> push) {
     std::lock_guard lock(mu_);
     push_ = std::move(push);
   }
 
   void BeginRequest(RequestKind kind) {
+    const Clock::time_point now = Clock::now();
     std::lock_guard lock(mu_);
     ++active_requests_;
-    if (kind == RequestKind::kWork) ++inflight_;
+    if (kind == RequestKind::kWork) {
+      ++inflight_;
+      stamps_.last_work_arrived = now;
+    }
   }
   void EndRequest(RequestKind kind) {
-    std::function<void()> push;
+    const Clock::time_point now = Clock::now();
+    std::function<void(const Stamps&)> push;
+    Stamps stamps;
     {
       std::lock_guard lock(mu_);
       --active_requests_;
       if (kind == RequestKind::kWork) {
         --inflight_;
         ++served_;
+        stamps_.last_work_ended = now;
+        StampDrainedLocked(now);
         MaybeStopWhenDrainedLocked();
         push = TakePushLocked();
+        stamps = stamps_;
       }
       cv_.notify_all();
     }
-    if (push) push();
+    if (push) push(stamps);
   }
 
   // Returns true on the first call only.
   bool StartDraining() {
-    std::function<void()> push;
+    const Clock::time_point now = Clock::now();
+    std::function<void(const Stamps&)> push;
+    Stamps stamps;
     bool first = false;
     {
       std::lock_guard lock(mu_);
       first = !draining_;
       draining_ = true;
+      if (first) stamps_.drain_requested = now;
+      StampDrainedLocked(now);
       MaybeStopWhenDrainedLocked();
       push = TakePushLocked();
+      stamps = stamps_;
     }
-    if (push) push();
+    if (push) push(stamps);
     return first;
   }
 
   // Asks main to stop the server; the first reason wins. Returns true on the first call only.
   bool RequestStop(Stop reason) {
+    const Clock::time_point now = Clock::now();
     std::lock_guard lock(mu_);
     if (stop_) return false;
     stop_ = reason;
+    stamps_.stop = now;
     cv_.notify_all();
     return true;
+  }
+
+  Stamps ReadStamps() const {
+    std::lock_guard lock(mu_);
+    return stamps_;
   }
 
   Stop WaitForStopRequest() {
@@ -269,8 +323,15 @@ class AppState {
     }
   }
 
+  void StampDrainedLocked(Clock::time_point now) {
+    if (draining_ && inflight_ == 0 && !stamps_.drained) {
+      stamps_.drained = now;
+      stamps_.drained_unix = std::chrono::system_clock::now();
+    }
+  }
+
   // The push callback, once: when draining with nothing in flight.
-  std::function<void()> TakePushLocked() {
+  std::function<void(const Stamps&)> TakePushLocked() {
     if (!push_ || pushed_ || !draining_ || inflight_ != 0) return {};
     pushed_ = true;
     return push_;
@@ -278,8 +339,9 @@ class AppState {
 
   const bool drain_exit_;
   mutable std::mutex mu_;
-  std::function<void()> push_;  // GUARDED_BY(mu_)
-  bool pushed_ = false;         // GUARDED_BY(mu_)
+  std::function<void(const Stamps&)> push_;  // GUARDED_BY(mu_)
+  bool pushed_ = false;                      // GUARDED_BY(mu_)
+  Stamps stamps_;                            // GUARDED_BY(mu_)
   std::condition_variable cv_;
   bool draining_ = false;           // GUARDED_BY(mu_)
   bool shutting_down_ = false;      // GUARDED_BY(mu_)
@@ -481,6 +543,13 @@ Options ParseOptions(int argc, char** argv) {
   return options;
 }
 
+void LogStamps(const Stamps& stamps) {
+  Log("stamps: last_work_arrived=" + FormatMono(stamps.last_work_arrived) +
+      " last_work_ended=" + FormatMono(stamps.last_work_ended) +
+      " drain_requested=" + FormatMono(stamps.drain_requested) +
+      " drained=" + FormatMono(stamps.drained) + " stop=" + FormatMono(stamps.stop));
+}
+
 // Exits without running destructors: request threads may still be inside the server.
 [[noreturn]] void ExitNow(int code) {
   std::fflush(nullptr);
@@ -509,14 +578,17 @@ int main(int argc, char** argv) {
   AppState state(options.drain_exit);
   if (!options.push_drained.empty()) {
     // On a thread of its own: the last request's thread must not wait on the sidecar.
-    state.OnDrained([url = options.push_drained] {
-      std::thread([url] {
+    state.OnDrained([url = options.push_drained](const Stamps& stamps) {
+      std::thread([url, stamps] {
         const size_t path_at = url.find('/', 7);
         httplib::Client client(url.substr(0, path_at));
         client.set_connection_timeout(2, 0);
         client.set_read_timeout(2, 0);
+        const Clock::time_point sent = Clock::now();
         const httplib::Result result = client.Post(url.substr(path_at));
-        Log("drained: pushed to " + url + ": " +
+        Log("drained at mono=" + FormatMono(stamps.drained) +
+            " unix=" + FormatSeconds(stamps.drained_unix.time_since_epoch()) + ": pushed to " +
+            url + " at mono=" + FormatMono(sent) + ": " +
             (result ? std::to_string(result->status) : httplib::to_string(result.error())));
       }).detach();
     });
@@ -571,12 +643,15 @@ int main(int argc, char** argv) {
   }
   if (options.naive) {
     Log("naive: exiting now, dropping " + std::to_string(inflight) + " in-flight request(s)");
+    LogStamps(state.ReadStamps());
     ExitNow(0);
   }
   Log(std::string(reason == AppState::Stop::kDrained ? "drained" : "signal") + ": shutting down, " +
       std::to_string(inflight) + " request(s) in flight");
   server.stop();
-  if (!state.WaitQuiet(Clock::now() + options.shutdown_timeout)) {
+  const bool quiet = state.WaitQuiet(Clock::now() + options.shutdown_timeout);
+  LogStamps(state.ReadStamps());
+  if (!quiet) {
     Log("shutdown timeout: " + std::to_string(state.Read().inflight) +
         " request(s) still in flight");
     ExitNow(1);
