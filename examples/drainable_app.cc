@@ -20,7 +20,8 @@
 // for idle keep-alive connections. With --naive it exits at once instead, dropping in-flight
 // work: the baseline of an app without graceful shutdown. With --push-drained URL it tells the
 // sidecar itself (POST URL, e.g. lastcall's http://127.0.0.1:9902/drained) the moment it is
-// draining with nothing in flight, instead of waiting for the next poll. Signals are blocked and
+// draining with nothing in flight, instead of waiting for the next poll, on a connection opened
+// when draining started (drained_pusher.h). Signals are blocked and
 // collected by one thread with sigwait; nothing runs in an asynchronous handler.
 //
 // Timing stamps, for the end-to-end tests and benchmarks that measure what happens around the app:
@@ -58,6 +59,8 @@
 #include <string_view>
 #include <thread>
 #include <utility>
+
+#include "drained_pusher.h"
 
 namespace {
 
@@ -213,10 +216,12 @@ class AppState {
     cv_.notify_all();
   }
 
-  // Called once, outside the lock, when the app is draining and nothing is in flight, with that
-  // moment's stamps.
-  void OnDrained(std::function<void(const Stamps&)> push) {
+  // `prepare` is called once, outside the lock, when draining starts; `push` once, outside the
+  // lock, when the app is draining and nothing is in flight, with that moment's stamps, on the
+  // thread that answered the last request (it must not block).
+  void OnDrained(std::function<void()> prepare, std::function<void(const Stamps&)> push) {
     std::lock_guard lock(mu_);
+    prepare_ = std::move(prepare);
     push_ = std::move(push);
   }
 
@@ -253,6 +258,7 @@ class AppState {
   // Returns true on the first call only.
   bool StartDraining() {
     const Clock::time_point now = Clock::now();
+    std::function<void()> prepare;
     std::function<void(const Stamps&)> push;
     Stamps stamps;
     bool first = false;
@@ -260,12 +266,16 @@ class AppState {
       std::lock_guard lock(mu_);
       first = !draining_;
       draining_ = true;
-      if (first) stamps_.drain_requested = now;
+      if (first) {
+        stamps_.drain_requested = now;
+        prepare = prepare_;
+      }
       StampDrainedLocked(now);
       MaybeStopWhenDrainedLocked();
       push = TakePushLocked();
       stamps = stamps_;
     }
+    if (prepare) prepare();
     if (push) push(stamps);
     return first;
   }
@@ -339,6 +349,7 @@ class AppState {
 
   const bool drain_exit_;
   mutable std::mutex mu_;
+  std::function<void()> prepare_;            // GUARDED_BY(mu_)
   std::function<void(const Stamps&)> push_;  // GUARDED_BY(mu_)
   bool pushed_ = false;                      // GUARDED_BY(mu_)
   Stamps stamps_;                            // GUARDED_BY(mu_)
@@ -576,22 +587,28 @@ int main(int argc, char** argv) {
   }
 
   AppState state(options.drain_exit);
+  std::optional<DrainedPusher> pusher;
   if (!options.push_drained.empty()) {
     // On a thread of its own: the last request's thread must not wait on the sidecar.
-    state.OnDrained([url = options.push_drained](const Stamps& stamps) {
-      std::thread([url, stamps] {
-        const size_t path_at = url.find('/', 7);
-        httplib::Client client(url.substr(0, path_at));
-        client.set_connection_timeout(2, 0);
-        client.set_read_timeout(2, 0);
-        const Clock::time_point sent = Clock::now();
-        const httplib::Result result = client.Post(url.substr(path_at));
-        Log("drained at mono=" + FormatMono(stamps.drained) +
-            " unix=" + FormatSeconds(stamps.drained_unix.time_since_epoch()) + ": pushed to " +
-            url + " at mono=" + FormatMono(sent) + ": " +
-            (result ? std::to_string(result->status) : httplib::to_string(result.error())));
-      }).detach();
+    // The report runs after the push, so it reads the drained stamps the push saw.
+    auto drained = std::make_shared<std::optional<Stamps>>();
+    auto mu = std::make_shared<std::mutex>();
+    pusher.emplace(options.push_drained, [url = options.push_drained, drained, mu](
+                                             Clock::time_point sent, const std::string& result) {
+      std::lock_guard lock(*mu);
+      const Stamps stamps = drained->value_or(Stamps{});
+      Log("drained at mono=" + FormatMono(stamps.drained) +
+          " unix=" + FormatSeconds(stamps.drained_unix.time_since_epoch()) + ": pushed to " + url +
+          " at mono=" + FormatMono(sent) + ": " + result);
     });
+    state.OnDrained([&pusher] { pusher->Prepare(); },
+                    [&pusher, drained, mu](const Stamps& stamps) {
+                      {
+                        std::lock_guard lock(*mu);
+                        *drained = stamps;
+                      }
+                      pusher->Push();
+                    });
   }
   AppServer server;
   server.new_task_queue = [&state, threads = options.threads] {
