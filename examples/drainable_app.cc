@@ -28,10 +28,11 @@
 // the moments below are taken on CLOCK_MONOTONIC (steady_clock), which every process on the host
 // shares, and printed as seconds with microseconds. At exit one line
 //   stamps: last_work_arrived=S last_work_ended=S drain_requested=S drained=S stop=S
+//           drained_unix=S
 // ("-" for a moment that did not happen): the last /work request's handler start and its answer
-// written, the first POST /drain, the first moment draining with nothing in flight, and the
-// signal. With --push-drained the push line carries the drained moment too, also as Unix time
-// for shell scripts: "drained at mono=S unix=S: pushed to URL at mono=S: 200".
+// written, the first POST /drain, the first moment draining with nothing in flight, the signal,
+// and the drained moment again as Unix time, for shell scripts. With --push-drained the push
+// line says when it was sent: "drained at mono=S unix=S: pushed to URL at mono=S: 200".
 //
 // Exit codes: 0 clean shutdown; 1 shutdown timed out with work still in flight, or the server
 // failed (port in use, accept error); 2 bad flags.
@@ -556,9 +557,10 @@ Options ParseOptions(int argc, char** argv) {
 
 void LogStamps(const Stamps& stamps) {
   Log("stamps: last_work_arrived=" + FormatMono(stamps.last_work_arrived) +
-      " last_work_ended=" + FormatMono(stamps.last_work_ended) +
-      " drain_requested=" + FormatMono(stamps.drain_requested) +
-      " drained=" + FormatMono(stamps.drained) + " stop=" + FormatMono(stamps.stop));
+      " last_work_ended=" + FormatMono(stamps.last_work_ended) + " drain_requested=" +
+      FormatMono(stamps.drain_requested) + " drained=" + FormatMono(stamps.drained) +
+      " stop=" + FormatMono(stamps.stop) + " drained_unix=" +
+      (stamps.drained ? FormatSeconds(stamps.drained_unix.time_since_epoch()) : "-"));
 }
 
 // Exits without running destructors: request threads may still be inside the server.
