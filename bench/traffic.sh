@@ -40,7 +40,9 @@ trap 'stop_all; rm -rf "$tmp"' EXIT
 free_port() {
   local port
   while true; do
-    port=$((20000 + RANDOM % 40000))
+    # Below the ephemeral range (32768-60999 by default): a port some client connection is using
+    # as its local port answers nothing but cannot be bound.
+    port=$((20000 + RANDOM % 12000))
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
   done
 }
@@ -50,6 +52,7 @@ wait_up() {
     sleep 0.05
   done
   echo "traffic: $1 never answered" >&2
+  tail -n 5 "$tmp/app.log" "$tmp/lastcall.log" >&2 2>/dev/null || true
   exit 1
 }
 
@@ -62,6 +65,10 @@ start() {
   app_port=$(free_port)
   probe_port=$(free_port)
   control_port=$(free_port)
+  while [ "$probe_port" = "$app_port" ]; do probe_port=$(free_port); done
+  while [ "$control_port" = "$app_port" ] || [ "$control_port" = "$probe_port" ]; do
+    control_port=$(free_port)
+  done
   "$app" --listen "127.0.0.1:$app_port" --threads 32 \
     "${app_flags[@]+"${app_flags[@]//@CONTROL@/$control_port}"}" >"$tmp/app.log" 2>&1 &
   pids+=($!)
