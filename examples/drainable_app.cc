@@ -591,8 +591,9 @@ int main(int argc, char** argv) {
   AppState state(options.drain_exit);
   std::optional<DrainedPusher> pusher;
   if (!options.push_drained.empty()) {
-    // On a thread of its own: the last request's thread must not wait on the sidecar.
-    // The report runs after the push, so it reads the drained stamps the push saw.
+    // The last request's thread only sends (DrainedPusher); the answer is read and reported on
+    // the pusher's thread, after the push, so the report reads the stamps the push saw. Shared
+    // pointers: that thread is detached and may outlive main's locals.
     auto drained = std::make_shared<std::optional<Stamps>>();
     auto mu = std::make_shared<std::mutex>();
     pusher.emplace(options.push_drained, [url = options.push_drained, drained, mu](
