@@ -3,7 +3,7 @@
 // asserted: on shared machines they are noisy. BENCHMARKS.md has results and the exact commands.
 //
 // Usage: lastcall_bench [--short] [--lastcall PATH] [--only NAME]...
-//   NAME: startup memory unready storm overhead timeout baseline
+//   NAME: startup memory unready storm overhead push timeout baseline
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -475,6 +475,114 @@ void BenchOverhead(const Options& options) {
   AddRow("drained answer -> lastcall exited", drained_to_exit, "ms", "", std::nullopt, 2);
 }
 
+// A moment from the example app's log, "KEY=12345.678901" (seconds on CLOCK_MONOTONIC, which is
+// steady_clock here), searched from the last line that contains `line`.
+std::optional<Steady::time_point> AppStamp(const std::string& log, const std::string& line,
+                                           const std::string& key) {
+  const size_t line_at = log.rfind(line);
+  if (line_at == std::string::npos) return std::nullopt;
+  const size_t at = log.find(key + "=", line_at);
+  if (at == std::string::npos || at > log.find('\n', line_at)) return std::nullopt;
+  const char* value = log.c_str() + at + key.size() + 1;
+  char* end = nullptr;
+  const long long seconds = std::strtoll(value, &end, 10);
+  if (end == value || *end != '.') return std::nullopt;
+  const long long micros = std::strtoll(end + 1, nullptr, 10);
+  return Steady::time_point(std::chrono::seconds(seconds) + microseconds(micros));
+}
+
+// PRODUCT.md §5: "shutdown time beyond lb_delay + the app's real drain time ≤ 2 ms p95 when the
+// app pushes". The real example app with one /work request in flight when DRAINING starts; the
+// app stamps the moment its last answer was written (draining, nothing in flight) on the
+// monotonic clock, and lastcall's exit after SIGTERM is seen through a pidfd on the same clock.
+// Push: the app POSTs /drained to lastcall's control endpoint, and polls are 1 s apart so that
+// only the push can end the drain in time; poll: no push, a poll every 100 ms, for comparison.
+void BenchPush(const Options& options) {
+  const int runs = options.short_mode ? 5 : 40;
+  const milliseconds lb_delay(200);
+  std::mt19937 random(54321);
+  std::uniform_int_distribution<int> work_ms(300, 700);
+  for (const bool push : {false, true}) {
+    std::vector<double> overhead;
+    std::vector<double> app_side;  // push: the app's drained moment -> its POST /drained sent
+    std::vector<double> answered;  // the app's drained moment -> a waiting /prestop answered
+    for (int i = 0; i < runs; ++i) {
+      const uint16_t control_port = test::FreePort();
+      const std::string control = "127.0.0.1:" + std::to_string(control_port);
+      std::vector<std::string> app_flags{"--name", "bench"};
+      if (push)
+        app_flags.insert(app_flags.end(), {"--push-drained", "http://" + control + "/drained"});
+      test::App app = test::StartExampleApp(app_flags);
+      Lastcall lastcall = StartLastcall(
+          options, {"--control", control, "--lb-delay", std::to_string(lb_delay.count()) + "ms",
+                    "--drain-url", app.url("/drain"), "--poll-interval", push ? "1s" : "100ms",
+                    "--drain-timeout", "10s"});
+      std::jthread work([&app, ms = work_ms(random)] {
+        test::Get(app.port, "/work?ms=" + std::to_string(ms), milliseconds(5000));
+      });
+      if (!test::WaitUntil(
+              [&] {
+                return test::Get(app.port, "/drain/status").body.find("\"inflight\":1") !=
+                       std::string::npos;
+              },
+              milliseconds(2000), milliseconds(1))) {
+        throw std::runtime_error("the /work request never showed in flight");
+      }
+      const pid_t pid = lastcall.process.Release();
+      kill(pid, SIGTERM);
+      // What a preStop hook waiting on the control endpoint sees: the sequence's end, one hop on.
+      Steady::time_point prestop_answered{};
+      std::jthread prestop([&] {
+        if (test::Send("GET", "http://" + control + "/prestop", {}, milliseconds(10000)).status ==
+            200) {
+          prestop_answered = Steady::now();
+        }
+      });
+      const auto [exited, code] = WaitExitPrecisely(pid, milliseconds(10000));
+      work.join();
+      prestop.join();
+      app.process.Signal(SIGTERM);
+      if (code != 0 || !app.process.WaitForOutput("stamps:", milliseconds(5000))) {
+        throw std::runtime_error("lastcall did not drain and exit 0 (" + std::to_string(code) +
+                                 "): " + lastcall.process.Output() + app.process.Output());
+      }
+      const std::string log = app.process.Output();
+      const auto drained = AppStamp(log, "stamps:", "drained");
+      if (!drained) throw std::runtime_error("the app never drained: " + log);
+      overhead.push_back(MsBetween(*drained, exited));
+      if (prestop_answered != Steady::time_point{}) {
+        answered.push_back(MsBetween(*drained, prestop_answered));
+      }
+      if (push) {
+        const auto sent = AppStamp(log, "pushed to", " at mono");
+        if (sent) app_side.push_back(MsBetween(*drained, *sent));
+      }
+      if (getenv("BENCH_DEBUG")) {
+        std::printf("  run %d: drained -> /prestop answered %.3f ms, -> exited %.3f ms\n", i,
+                    prestop_answered == Steady::time_point{}
+                        ? std::nan("")
+                        : MsBetween(*drained, prestop_answered),
+                    MsBetween(*drained, exited));
+      }
+    }
+    if (push) {
+      AddRow("shutdown beyond lb_delay + the app's drain, app pushes", overhead, "ms", "<= 2 ms",
+             2.0, 2);
+      AddRow("  of which the app: drained -> POST /drained sent", app_side, "ms", "", std::nullopt,
+             2);
+      // What releases the app's SIGTERM (its preStop hook returns); lastcall's own exit, above,
+      // follows it by its process teardown.
+      AddRow("app drained -> a waiting /prestop answered, app pushes", answered, "ms", "<= 2 ms",
+             2.0, 2);
+    } else {
+      AddRow("app drained -> a waiting /prestop answered, poll 100 ms", answered, "ms", "",
+             std::nullopt, 2);
+      AddRow("shutdown beyond lb_delay + the app's drain, poll 100 ms (same app)", overhead, "ms",
+             "<= 110 ms", 110.0, 1);
+    }
+  }
+}
+
 // An app that never drains: lastcall must give up at the drain timeout and exit 1 promptly.
 // Measured: exit - (SIGTERM + lb_delay + drain timeout).
 void BenchDrainTimeout(const Options& options) {
@@ -619,7 +727,7 @@ int Main(int argc, char** argv) {
     } else {
       std::cerr << "usage: lastcall_bench [--short] [--lastcall PATH] [--only NAME]... "
                    "[--storm-rate REQ_PER_S]\n"
-                << "  NAME: startup memory unready storm overhead timeout baseline\n";
+                << "  NAME: startup memory unready storm overhead push timeout baseline\n";
       return 2;
     }
   }
@@ -631,6 +739,7 @@ int Main(int argc, char** argv) {
     if (options.Wants("unready")) BenchUnready(options, false);
     if (options.Wants("storm")) BenchUnready(options, true);
     if (options.Wants("overhead")) BenchOverhead(options);
+    if (options.Wants("push")) BenchPush(options);
     if (options.Wants("timeout")) BenchDrainTimeout(options);
     if (options.Wants("baseline")) BenchBaseline(options);
   } catch (const std::exception& e) {

@@ -5,7 +5,7 @@
 # Usage: bench/run.sh [--short] [--static] [--only NAME]...
 #   --short   fewer runs and shorter loads, for CI (about a minute)
 #   --static  measure the shipped binary, build-static/lastcall.stripped (built when missing)
-#   --only    startup memory unready storm overhead timeout baseline hostile (repeatable)
+#   --only    startup memory unready storm overhead push timeout baseline hostile (repeatable)
 # `hostile` is bench/hostile_monitors_bench.cc: peak RSS and drain-deadline overshoot while the
 # monitor polls hostile answers (huge, nested, endless, trickling, never answered).
 set -euo pipefail

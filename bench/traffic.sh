@@ -6,16 +6,21 @@
 #   count  count: connections vs count: in_flight: 8 idle keep-alive connections held open and
 #          one 800 ms request in flight when draining starts; the drain time is printed.
 #   push   polling every 100ms vs the app pushing POST /drained: one 500 ms request in flight;
-#          the time from its answer to the end of the sequence is printed.
+#          the time from the app's drained moment (its last answer written, stamped inside the
+#          app: the "stamps:" line's drained_unix) to the return of the /prestop call is printed,
+#          to 0.01 ms (bash's EPOCHREALTIME; it includes curl's exit). lastcall_bench --only push
+#          measures the same to lastcall's exit, to the microsecond, over more runs.
 # Figures are printed, never asserted.
 #
 # Usage: bench/traffic.sh [ROUNDS]     (default 5; each round runs every mode once)
 #   LASTCALL=path, APP=path   binaries (default build/lastcall, build/examples/drainable_app)
+#   MODES="push"              only these modes (default "lb count push")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
 lastcall=${LASTCALL:-build/lastcall}
 app=${APP:-build/examples/drainable_app}
+modes=" ${MODES:-lb count push} "
 for tool in wrk curl; do
   command -v "$tool" >/dev/null || { echo "traffic: $tool is not installed" >&2; exit 1; }
 done
@@ -35,17 +40,19 @@ trap 'stop_all; rm -rf "$tmp"' EXIT
 free_port() {
   local port
   while true; do
-    port=$((20000 + RANDOM % 40000))
+    # Below the ephemeral range (32768-60999 by default): a port some client connection is using
+    # as its local port answers nothing but cannot be bound.
+    port=$((20000 + RANDOM % 12000))
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
   done
 }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 wait_up() {
   for _ in $(seq 1 200); do
     curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
     sleep 0.05
   done
   echo "traffic: $1 never answered" >&2
+  tail -n 5 "$tmp/app.log" "$tmp/lastcall.log" >&2 2>/dev/null || true
   exit 1
 }
 
@@ -58,6 +65,10 @@ start() {
   app_port=$(free_port)
   probe_port=$(free_port)
   control_port=$(free_port)
+  while [ "$probe_port" = "$app_port" ]; do probe_port=$(free_port); done
+  while [ "$control_port" = "$app_port" ] || [ "$control_port" = "$probe_port" ]; do
+    control_port=$(free_port)
+  done
   "$app" --listen "127.0.0.1:$app_port" --threads 32 \
     "${app_flags[@]+"${app_flags[@]//@CONTROL@/$control_port}"}" >"$tmp/app.log" 2>&1 &
   pids+=($!)
@@ -110,22 +121,24 @@ count_round() {
   stop_all
 }
 
-# push MODE: prints ms from the in-flight request's answer to the end of the sequence.
+# push MODE: prints ms from the app's drained moment (stamped by the app) to /prestop's return.
 push_round() {
   if [ "$1" = push ]; then
     start --push-drained "http://127.0.0.1:@CONTROL@/drained" -- --lb-delay 0s
   else
     start -- --lb-delay 0s
   fi
-  (curl -fsS -o /dev/null "http://127.0.0.1:$app_port/work?ms=500"; now_ms >"$tmp/work_end") &
+  curl -fsS -o /dev/null "http://127.0.0.1:$app_port/work?ms=500" &
   local work=$!
   sleep 0.1
   prestop >"$tmp/result.json"
-  local end
-  end=$(now_ms)
+  local end=$EPOCHREALTIME
   wait "$work"
-  echo $((end - $(cat "$tmp/work_end")))
-  stop_all
+  stop_all  # the app logs its stamps at exit
+  local drained
+  drained=$(sed -n 's/.*stamps:.* drained_unix=\([0-9.]*\).*/\1/p' "$tmp/app.log")
+  awk -v end="$end" -v drained="${drained:-0}" \
+    'BEGIN { if (drained == 0) print "-"; else printf "%.2f\n", (end - drained) * 1000 }'
 }
 
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
@@ -138,26 +151,39 @@ echo "machine: $(nproc) CPUs, kernel $(uname -r), load average $(cut -d' ' -f1-3
 : >"$tmp/count_in_flight"
 : >"$tmp/push_poll"
 : >"$tmp/push_push"
+wants() { [[ $modes == *" $1 "* ]]; }
+last() { tail -1 "$tmp/$1" 2>/dev/null | cut -d' ' -f"${2:-1-}"; }
 for round in $(seq 1 "$rounds"); do
-  lb_round --lb-delay 5s >>"$tmp/lb_fixed"
-  lb_round --lb-delay auto --lb-auto-min 1s --lb-auto-quiet 1s >>"$tmp/lb_auto"
-  count_round connections >>"$tmp/count_connections"
-  count_round in_flight >>"$tmp/count_in_flight"
-  push_round poll >>"$tmp/push_poll"
-  push_round push >>"$tmp/push_push"
-  echo "round $round: lb fixed $(tail -1 "$tmp/lb_fixed" | cut -d' ' -f1) ms," \
-    "auto $(tail -1 "$tmp/lb_auto") (wait, last request) ms;" \
-    "drain connections $(tail -1 "$tmp/count_connections") ms, in_flight" \
-    "$(tail -1 "$tmp/count_in_flight") ms; answer->end poll $(tail -1 "$tmp/push_poll") ms," \
-    "push $(tail -1 "$tmp/push_push") ms"
+  if wants lb; then
+    lb_round --lb-delay 5s >>"$tmp/lb_fixed"
+    lb_round --lb-delay auto --lb-auto-min 1s --lb-auto-quiet 1s >>"$tmp/lb_auto"
+  fi
+  if wants count; then
+    count_round connections >>"$tmp/count_connections"
+    count_round in_flight >>"$tmp/count_in_flight"
+  fi
+  if wants push; then
+    push_round poll >>"$tmp/push_poll"
+    push_round push >>"$tmp/push_push"
+  fi
+  line="round $round:"
+  wants lb && line+=" lb fixed $(last lb_fixed 1) ms, auto $(last lb_auto) (wait, last request) ms;"
+  wants count && line+=" drain connections $(last count_connections) ms, in_flight $(last count_in_flight) ms;"
+  wants push && line+=" app drained->prestop returned poll $(last push_poll) ms, push $(last push_push) ms"
+  echo "$line"
 done
-row() { printf '%-58s %8s %8s\n' "$1" "$(cut -d' ' -f1 "$2" | median)" "$(cut -d' ' -f1 "$2" | p95)"; }
+row() {
+  [ -s "$2" ] || return 0
+  printf '%-58s %8s %8s\n' "$1" "$(cut -d' ' -f1 "$2" | median)" "$(cut -d' ' -f1 "$2" | p95)"
+}
 printf '%-58s %8s %8s   (ms, %s rounds)\n' "" median p95 "$rounds"
 row "lb wait, fixed lb_delay 5s" "$tmp/lb_fixed"
 row "lb wait, lb_delay auto (min 1s, quiet 1s), load stops at +1s" "$tmp/lb_auto"
-printf '%-58s %8s\n' "  (the last request it saw, ms after the trigger)" \
-  "$(cut -d' ' -f2 "$tmp/lb_auto" | median)"
+if [ -s "$tmp/lb_auto" ]; then
+  printf '%-58s %8s\n' "  (the last request it saw, ms after the trigger)" \
+    "$(cut -d' ' -f2 "$tmp/lb_auto" | median)"
+fi
 row "drain, count: connections (8 idle keep-alive + 800ms)" "$tmp/count_connections"
 row "drain, count: in_flight (8 idle keep-alive + 800ms)" "$tmp/count_in_flight"
-row "last answer -> sequence end, status monitor polling 100ms" "$tmp/push_poll"
-row "last answer -> sequence end, app pushes POST /drained" "$tmp/push_push"
+row "app drained -> /prestop returned, polling 100ms" "$tmp/push_poll"
+row "app drained -> /prestop returned, app pushes POST /drained" "$tmp/push_push"

@@ -20,8 +20,19 @@
 // for idle keep-alive connections. With --naive it exits at once instead, dropping in-flight
 // work: the baseline of an app without graceful shutdown. With --push-drained URL it tells the
 // sidecar itself (POST URL, e.g. lastcall's http://127.0.0.1:9902/drained) the moment it is
-// draining with nothing in flight, instead of waiting for the next poll. Signals are blocked and
+// draining with nothing in flight, instead of waiting for the next poll, on a connection opened
+// when draining started (drained_pusher.h). Signals are blocked and
 // collected by one thread with sigwait; nothing runs in an asynchronous handler.
+//
+// Timing stamps, for the end-to-end tests and benchmarks that measure what happens around the app:
+// the moments below are taken on CLOCK_MONOTONIC (steady_clock), which every process on the host
+// shares, and printed as seconds with microseconds. At exit one line
+//   stamps: last_work_arrived=S last_work_ended=S drain_requested=S drained=S stop=S
+//           drained_unix=S
+// ("-" for a moment that did not happen): the last /work request's handler start and its answer
+// written, the first POST /drain, the first moment draining with nothing in flight, the signal,
+// and the drained moment again as Unix time, for shell scripts. With --push-drained the push
+// line says when it was sent: "drained at mono=S unix=S: pushed to URL at mono=S: 200".
 //
 // Exit codes: 0 clean shutdown; 1 shutdown timed out with work still in flight, or the server
 // failed (port in use, accept error); 2 bad flags.
@@ -49,6 +60,8 @@
 #include <string_view>
 #include <thread>
 #include <utility>
+
+#include "drained_pusher.h"
 
 namespace {
 
@@ -142,6 +155,29 @@ void Log(const std::string& line) {
   std::fflush(stderr);
 }
 
+// Seconds with microseconds since the clock's epoch: "12345.678901".
+template <typename Duration>
+std::string FormatSeconds(Duration since_epoch) {
+  const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(since_epoch).count();
+  char text[32];
+  std::snprintf(text, sizeof text, "%lld.%06lld", static_cast<long long>(us / 1000000),
+                static_cast<long long>(us % 1000000));
+  return text;
+}
+std::string FormatMono(std::optional<Clock::time_point> at) {
+  return at ? FormatSeconds(at->time_since_epoch()) : "-";
+}
+
+// The moments the stamps line reports (see the top of the file).
+struct Stamps {
+  std::optional<Clock::time_point> last_work_arrived;
+  std::optional<Clock::time_point> last_work_ended;
+  std::optional<Clock::time_point> drain_requested;
+  std::optional<Clock::time_point> drained;
+  std::chrono::system_clock::time_point drained_unix{};
+  std::optional<Clock::time_point> stop;
+};
+
 // /work requests are the app's work; the others are answered at once and not counted in flight.
 enum class RequestKind { kWork, kControl };
 
@@ -181,55 +217,84 @@ class AppState {
     cv_.notify_all();
   }
 
-  // Called once, outside the lock, when the app is draining and nothing is in flight.
-  void OnDrained(std::function<void()> push) {
+  // `prepare` is called once, outside the lock, when draining starts; `push` once, outside the
+  // lock, when the app is draining and nothing is in flight, with that moment's stamps, on the
+  // thread that answered the last request (it must not block).
+  void OnDrained(std::function<void()> prepare, std::function<void(const Stamps&)> push) {
     std::lock_guard lock(mu_);
+    prepare_ = std::move(prepare);
     push_ = std::move(push);
   }
 
   void BeginRequest(RequestKind kind) {
+    const Clock::time_point now = Clock::now();
     std::lock_guard lock(mu_);
     ++active_requests_;
-    if (kind == RequestKind::kWork) ++inflight_;
+    if (kind == RequestKind::kWork) {
+      ++inflight_;
+      stamps_.last_work_arrived = now;
+    }
   }
   void EndRequest(RequestKind kind) {
-    std::function<void()> push;
+    const Clock::time_point now = Clock::now();
+    std::function<void(const Stamps&)> push;
+    Stamps stamps;
     {
       std::lock_guard lock(mu_);
       --active_requests_;
       if (kind == RequestKind::kWork) {
         --inflight_;
         ++served_;
+        stamps_.last_work_ended = now;
+        StampDrainedLocked(now);
         MaybeStopWhenDrainedLocked();
         push = TakePushLocked();
+        stamps = stamps_;
       }
       cv_.notify_all();
     }
-    if (push) push();
+    if (push) push(stamps);
   }
 
   // Returns true on the first call only.
   bool StartDraining() {
-    std::function<void()> push;
+    const Clock::time_point now = Clock::now();
+    std::function<void()> prepare;
+    std::function<void(const Stamps&)> push;
+    Stamps stamps;
     bool first = false;
     {
       std::lock_guard lock(mu_);
       first = !draining_;
       draining_ = true;
+      if (first) {
+        stamps_.drain_requested = now;
+        prepare = prepare_;
+      }
+      StampDrainedLocked(now);
       MaybeStopWhenDrainedLocked();
       push = TakePushLocked();
+      stamps = stamps_;
     }
-    if (push) push();
+    if (prepare) prepare();
+    if (push) push(stamps);
     return first;
   }
 
   // Asks main to stop the server; the first reason wins. Returns true on the first call only.
   bool RequestStop(Stop reason) {
+    const Clock::time_point now = Clock::now();
     std::lock_guard lock(mu_);
     if (stop_) return false;
     stop_ = reason;
+    stamps_.stop = now;
     cv_.notify_all();
     return true;
+  }
+
+  Stamps ReadStamps() const {
+    std::lock_guard lock(mu_);
+    return stamps_;
   }
 
   Stop WaitForStopRequest() {
@@ -269,8 +334,15 @@ class AppState {
     }
   }
 
+  void StampDrainedLocked(Clock::time_point now) {
+    if (draining_ && inflight_ == 0 && !stamps_.drained) {
+      stamps_.drained = now;
+      stamps_.drained_unix = std::chrono::system_clock::now();
+    }
+  }
+
   // The push callback, once: when draining with nothing in flight.
-  std::function<void()> TakePushLocked() {
+  std::function<void(const Stamps&)> TakePushLocked() {
     if (!push_ || pushed_ || !draining_ || inflight_ != 0) return {};
     pushed_ = true;
     return push_;
@@ -278,8 +350,10 @@ class AppState {
 
   const bool drain_exit_;
   mutable std::mutex mu_;
-  std::function<void()> push_;  // GUARDED_BY(mu_)
-  bool pushed_ = false;         // GUARDED_BY(mu_)
+  std::function<void()> prepare_;            // GUARDED_BY(mu_)
+  std::function<void(const Stamps&)> push_;  // GUARDED_BY(mu_)
+  bool pushed_ = false;                      // GUARDED_BY(mu_)
+  Stamps stamps_;                            // GUARDED_BY(mu_)
   std::condition_variable cv_;
   bool draining_ = false;           // GUARDED_BY(mu_)
   bool shutting_down_ = false;      // GUARDED_BY(mu_)
@@ -481,6 +555,14 @@ Options ParseOptions(int argc, char** argv) {
   return options;
 }
 
+void LogStamps(const Stamps& stamps) {
+  Log("stamps: last_work_arrived=" + FormatMono(stamps.last_work_arrived) +
+      " last_work_ended=" + FormatMono(stamps.last_work_ended) + " drain_requested=" +
+      FormatMono(stamps.drain_requested) + " drained=" + FormatMono(stamps.drained) +
+      " stop=" + FormatMono(stamps.stop) + " drained_unix=" +
+      (stamps.drained ? FormatSeconds(stamps.drained_unix.time_since_epoch()) : "-"));
+}
+
 // Exits without running destructors: request threads may still be inside the server.
 [[noreturn]] void ExitNow(int code) {
   std::fflush(nullptr);
@@ -507,19 +589,29 @@ int main(int argc, char** argv) {
   }
 
   AppState state(options.drain_exit);
+  std::optional<DrainedPusher> pusher;
   if (!options.push_drained.empty()) {
-    // On a thread of its own: the last request's thread must not wait on the sidecar.
-    state.OnDrained([url = options.push_drained] {
-      std::thread([url] {
-        const size_t path_at = url.find('/', 7);
-        httplib::Client client(url.substr(0, path_at));
-        client.set_connection_timeout(2, 0);
-        client.set_read_timeout(2, 0);
-        const httplib::Result result = client.Post(url.substr(path_at));
-        Log("drained: pushed to " + url + ": " +
-            (result ? std::to_string(result->status) : httplib::to_string(result.error())));
-      }).detach();
+    // The last request's thread only sends (DrainedPusher); the answer is read and reported on
+    // the pusher's thread, after the push, so the report reads the stamps the push saw. Shared
+    // pointers: that thread is detached and may outlive main's locals.
+    auto drained = std::make_shared<std::optional<Stamps>>();
+    auto mu = std::make_shared<std::mutex>();
+    pusher.emplace(options.push_drained, [url = options.push_drained, drained, mu](
+                                             Clock::time_point sent, const std::string& result) {
+      std::lock_guard lock(*mu);
+      const Stamps stamps = drained->value_or(Stamps{});
+      Log("drained at mono=" + FormatMono(stamps.drained) +
+          " unix=" + FormatSeconds(stamps.drained_unix.time_since_epoch()) + ": pushed to " + url +
+          " at mono=" + FormatMono(sent) + ": " + result);
     });
+    state.OnDrained([&pusher] { pusher->Prepare(); },
+                    [&pusher, drained, mu](const Stamps& stamps) {
+                      {
+                        std::lock_guard lock(*mu);
+                        *drained = stamps;
+                      }
+                      pusher->Push();
+                    });
   }
   AppServer server;
   server.new_task_queue = [&state, threads = options.threads] {
@@ -571,12 +663,15 @@ int main(int argc, char** argv) {
   }
   if (options.naive) {
     Log("naive: exiting now, dropping " + std::to_string(inflight) + " in-flight request(s)");
+    LogStamps(state.ReadStamps());
     ExitNow(0);
   }
   Log(std::string(reason == AppState::Stop::kDrained ? "drained" : "signal") + ": shutting down, " +
       std::to_string(inflight) + " request(s) in flight");
   server.stop();
-  if (!state.WaitQuiet(Clock::now() + options.shutdown_timeout)) {
+  const bool quiet = state.WaitQuiet(Clock::now() + options.shutdown_timeout);
+  LogStamps(state.ReadStamps());
+  if (!quiet) {
     Log("shutdown timeout: " + std::to_string(state.Read().inflight) +
         " request(s) still in flight");
     ExitNow(1);

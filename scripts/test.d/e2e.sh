@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The zero-drop end-to-end test (issue 5): real HAProxy in front of two replicas of the example
 # app, replica 1 terminated by the kubelet emulator under load, naive setups beside lastcall's.
-# Fails when a lastcall scenario loses a request or the naive app loses none (tests/e2e/zero_drop.cc).
+# Fails when a lastcall scenario loses a request or the naive app loses none, or when one of issue
+# 15's scenarios misses its timing bound (tests/e2e/zero_drop.cc).
 # Usage: scripts/test.d/e2e.sh [zero_drop_e2e flags]   (uses build/, building what it needs)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
