@@ -116,8 +116,9 @@ class EndRecorder {
         std::lock_guard lock(mu_);
         ends_.push_back({report, clock_.Elapsed()});
       }
-      if (then) then();
       cv_.notify_all();
+      // Last: `then` may let the test end, and with it this recorder.
+      if (then) then();
     };
   }
   struct End {
