@@ -38,10 +38,8 @@ class RecordingStore final : public SequenceStore {
     saves_.push_back(state);
   }
   void Clear() override {
-    {
-      std::lock_guard lock(mu_);
-      ++clears_;
-    }
+    std::lock_guard lock(mu_);
+    ++clears_;
     cv_.notify_all();
   }
   // True once Clear() was called `n` times.
@@ -113,11 +111,12 @@ class EndRecorder {
   ShutdownCoordinator::EndCallback Callback(std::function<void()> then = {}) {
     return [this, then = std::move(then)](const SequenceReport& report) {
       {
+        // Notified under the lock: once a waiter sees the end, this recorder is not touched
+        // again, and the test may end (and destroy it).
         std::lock_guard lock(mu_);
         ends_.push_back({report, clock_.Elapsed()});
+        cv_.notify_all();
       }
-      cv_.notify_all();
-      // Last: `then` may let the test end, and with it this recorder.
       if (then) then();
     };
   }
