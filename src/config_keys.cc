@@ -223,11 +223,10 @@ const std::vector<std::pair<std::string_view, RefusedMeans>> kRefusedMeans = {
     {"drained", RefusedMeans::kDrained}, {"error", RefusedMeans::kError}};
 const std::vector<std::pair<std::string_view, LogFormat>> kLogFormats = {
     {"text", LogFormat::kText}, {"json", LogFormat::kJson}};
-const std::vector<std::pair<std::string_view, LogLevel>> kLogLevels = {{"trace", LogLevel::kTrace},
-                                                                       {"debug", LogLevel::kDebug},
-                                                                       {"info", LogLevel::kInfo},
-                                                                       {"warn", LogLevel::kWarn},
-                                                                       {"error", LogLevel::kError}};
+const std::vector<std::pair<std::string_view, LogLevel>> kLogLevels = {
+    {"trace", LogLevel::kTrace}, {"debug", LogLevel::kDebug}, {"info", LogLevel::kInfo},
+    {"warn", LogLevel::kWarn},   {"error", LogLevel::kError},
+};
 
 template <typename Enum>
 std::string EnumName(Enum value, const std::vector<std::pair<std::string_view, Enum>>& names) {
