@@ -31,11 +31,11 @@ std::string Note(const std::string& key, const Config& config) {
   if (key == "shutdown.recover_after" && config.shutdown.recover_after.count() < 0) {
     return " (grace_period + 2s = " + FormatDuration(config.EffectiveRecoverAfter()) + ")";
   }
-  if (key == "shutdown.drain.monitor.url" && config.shutdown.drain.monitor.url.empty() &&
-      !config.shutdown.drain.trigger.url.empty()) {
+  if (key == "shutdown.drain.monitor.url" && !config.shutdown.drain.monitor.url &&
+      config.shutdown.drain.trigger.url) {
     return " (polls the trigger URL)";
   }
-  if (key == "shutdown.drain.trigger.url" && config.shutdown.drain.trigger.url.empty()) {
+  if (key == "shutdown.drain.trigger.url" && !config.shutdown.drain.trigger.url) {
     return " (no drain call)";
   }
   if (key == "token_file" && !config.token_file.empty()) return " (re-read when it changes)";

@@ -208,7 +208,7 @@ TEST_CASE("run collects flags, the environment and the config path") {
   CHECK(loaded.config.shutdown.lb_delay == std::chrono::seconds{2});
   CHECK(loaded.config.shutdown.exit_delay == std::chrono::seconds{1});
   CHECK(loaded.config.shutdown.drain.monitor.ports == std::vector<int>{1, 2, 3});
-  CHECK(loaded.config.shutdown.drain.trigger.url.empty());
+  CHECK_FALSE(loaded.config.shutdown.drain.trigger.url.has_value());
   CHECK(loaded.config.shutdown.drain.monitor.count_close_wait);
   CHECK_FALSE(loaded.config.shutdown.skip_lb_delay_when_app_gone);
 }

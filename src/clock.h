@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 
 // The clock the shutdown sequence runs on. Tests inject a fake that advances instantly, so every
@@ -19,6 +20,11 @@ class Clock {
   // Interrupts a SleepUntil in progress (or the next one). Thread-safe.
   virtual void Wake() = 0;
 };
+
+// Wall-clock time (std::chrono::system_clock::now by default), for what is reported and
+// persisted rather than waited on: /status timestamps, the state file. Tests inject one that
+// follows their fake Clock, so those times are exact too.
+using WallClock = std::function<std::chrono::system_clock::time_point()>;
 
 class SteadyClock final : public Clock {
  public:

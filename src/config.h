@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <csignal>
 #include <cstddef>
 #include <map>
 #include <optional>
@@ -8,12 +9,23 @@
 #include <utility>
 #include <vector>
 
+#include "url.h"
+
 // lastcall's configuration: one plain struct, every field with its default and a one-line
 // comment. Loading (YAML file, LASTCALL_* environment, flags, with that precedence reversed) is in
-// config_loader.h; this header has no I/O.
+// config_loader.h; this header has no I/O. Addresses, URLs, signals and the log level arrive here
+// parsed: the loader validated them once, and nothing parses them again.
 namespace lastcall {
 
 using Millis = std::chrono::milliseconds;
+
+// A value the loader parsed, with the text it was written as: `check` prints that text and logs
+// show it, exactly as the user wrote it. REQUIRES: `value` is what `text` parses to.
+template <typename T>
+struct Parsed {
+  T value;
+  std::string text;
+};
 
 // What a refused connection to the drain monitor means (nobody listens any more).
 enum class RefusedMeans { kDrained, kError };
@@ -25,9 +37,16 @@ enum class MonitorKind { kStatus, kJson, kPrometheus, kConnections, kNone };
 enum class ConnectionCount { kConnections, kInFlight };
 
 enum class LogFormat { kText, kJson };
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
 
 struct DrainTriggerConfig {
-  std::string url = "http://127.0.0.1:8080/drain";  // "" disables the trigger
+  // nullopt (YAML "") disables the trigger.
+  std::optional<Parsed<Url>> url = Parsed<Url>{Url{.scheme = Url::Scheme::kHttp,
+                                                   .host = "127.0.0.1",
+                                                   .port = 8080,
+                                                   .socket_path = "",
+                                                   .target = "/drain"},
+                                               "http://127.0.0.1:8080/drain"};
   std::string method = "POST";
   std::vector<std::pair<std::string, std::string>> headers;  // sent with the trigger request
   Millis timeout{2000};  // per attempt; attempts are retried with backoff until the drain timeout
@@ -35,7 +54,7 @@ struct DrainTriggerConfig {
 
 struct MonitorConfig {
   MonitorKind kind = MonitorKind::kStatus;
-  std::string url;                       // "" means the trigger URL
+  std::optional<Parsed<Url>> url;        // nullopt means the trigger URL
   std::string field = "/inflight";       // json: JSON pointer to a number
   std::string metric;                    // prometheus: selector, e.g. name{label="v"}
   std::vector<int> ports{8080};          // connections: local ports whose connections count
@@ -65,7 +84,7 @@ struct LbAutoConfig {
 };
 
 struct ShutdownConfig {
-  std::vector<std::string> signals{"SIGTERM", "SIGINT"};  // signals that start the sequence
+  std::vector<int> signals{SIGTERM, SIGINT};  // signals that start the sequence
   Millis lb_delay{5000};  // UNREADY -> DRAINING: time for load balancers to stop routing
                           // (with lb_auto.enabled: its upper bound, lb_auto.max)
   LbAutoConfig lb_auto;
@@ -80,19 +99,25 @@ struct ShutdownConfig {
 };
 
 struct ReadinessConfig {
-  std::string upstream;   // app health URL; "" means /readyz does not gate on the app
+  std::optional<Parsed<Url>> upstream;  // app health URL; nullopt: /readyz does not gate on it
   Millis interval{1000};  // the upstream is checked at most this often (answers are cached)
   Millis timeout{500};    // per upstream check
 };
 
 struct LogConfig {
   LogFormat format = LogFormat::kText;
-  std::string level = "info";  // trace, debug, info, warn, error
+  LogLevel level = LogLevel::kInfo;
 };
 
 struct Config {
-  std::string listen = ":9901";                                   // probes, metrics, status
-  std::string control = "unix:///var/run/lastcall/control.sock";  // the /prestop endpoint
+  // probes, metrics, status
+  Parsed<ListenAddress> listen{
+      ListenAddress{.is_unix = false, .host = "", .port = 9901, .socket_path = ""}, ":9901"};
+  // the /prestop endpoint
+  Parsed<ListenAddress> control{
+      ListenAddress{
+          .is_unix = true, .host = "", .port = 0, .socket_path = "/var/run/lastcall/control.sock"},
+      "unix:///var/run/lastcall/control.sock"};
   std::string token_file;  // bearer token for /prestop; required for non-loopback TCP control
   std::string state_file;  // "" means state.json beside the control socket (unix control only)
   // The largest answer body lastcall reads from the app (monitors, trigger, readiness upstream):
@@ -106,10 +131,9 @@ struct Config {
   // kubelet's rounding of hook time to whole seconds.
   static constexpr Millis kBudgetMargin{2000};
 
-  // The monitor URL in effect: monitor.url, or the trigger URL when unset.
-  const std::string& EffectiveMonitorUrl() const {
-    return shutdown.drain.monitor.url.empty() ? shutdown.drain.trigger.url
-                                              : shutdown.drain.monitor.url;
+  // The monitor URL in effect: monitor.url, or the trigger URL when unset; nullopt when both are.
+  const std::optional<Parsed<Url>>& EffectiveMonitorUrl() const {
+    return shutdown.drain.monitor.url ? shutdown.drain.monitor.url : shutdown.drain.trigger.url;
   }
   Millis EffectiveRecoverAfter() const {
     return shutdown.recover_after.count() < 0 ? shutdown.grace_period + Millis{2000}

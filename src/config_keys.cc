@@ -12,6 +12,7 @@
 #include "json_field.h"
 #include "net_util.h"
 #include "prometheus_text.h"
+#include "signals.h"
 #include "text.h"
 #include "url.h"
 
@@ -39,28 +40,33 @@ std::string SetByteSize(size_t* out, std::string_view text) {
   return "";
 }
 
-std::string SetUrl(std::string* out, std::string_view text, std::string_view empty_means) {
+// "" unsets the URL: each key says what that means (no trigger, the trigger URL, no gating).
+std::string SetUrl(std::optional<Parsed<Url>>* out, std::string_view text) {
   if (text.empty()) {
-    if (empty_means.empty()) return "must not be empty";
-    out->clear();
+    out->reset();
     return "";
   }
   std::string error;
-  if (!ParseUrl(text, &error)) return error;
-  *out = std::string(text);
+  std::optional<Url> url = ParseUrl(text, &error);
+  if (!url) return error;
+  *out = Parsed<Url>{std::move(*url), std::string(text)};
   return "";
 }
 
-std::string SetAddress(std::string* out, std::string_view text) {
+// The text a URL key was written as; "" when unset.
+std::string UrlText(const std::optional<Parsed<Url>>& url) { return url ? url->text : ""; }
+
+std::string SetAddress(Parsed<ListenAddress>* out, std::string_view text) {
   if (text.empty()) return "must not be empty";
   std::string error;
-  if (!ParseListenAddress(text, &error)) {
+  std::optional<ListenAddress> address = ParseListenAddress(text, &error);
+  if (!address) {
     bool digits_only =
         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (digits_only) error += " (did you mean \":" + std::string(text) + "\"?)";
     return error;
   }
-  *out = std::string(text);
+  *out = Parsed<ListenAddress>{std::move(*address), std::string(text)};
   return "";
 }
 
@@ -217,8 +223,10 @@ const std::vector<std::pair<std::string_view, RefusedMeans>> kRefusedMeans = {
     {"drained", RefusedMeans::kDrained}, {"error", RefusedMeans::kError}};
 const std::vector<std::pair<std::string_view, LogFormat>> kLogFormats = {
     {"text", LogFormat::kText}, {"json", LogFormat::kJson}};
-const std::vector<std::pair<std::string_view, std::string>> kLogLevels = {
-    {"trace", "trace"}, {"debug", "debug"}, {"info", "info"}, {"warn", "warn"}, {"error", "error"}};
+const std::vector<std::pair<std::string_view, LogLevel>> kLogLevels = {
+    {"trace", LogLevel::kTrace}, {"debug", LogLevel::kDebug}, {"info", LogLevel::kInfo},
+    {"warn", LogLevel::kWarn},   {"error", LogLevel::kError},
+};
 
 template <typename Enum>
 std::string EnumName(Enum value, const std::vector<std::pair<std::string_view, Enum>>& names) {
@@ -303,12 +311,12 @@ std::vector<KeySpec> BuildKeySpecs() {
       Key("listen", "listen", "ADDRESS", "\":9901\"",
           "address serving /readyz, /livez, /metrics and /status"),
       [](Config& c, std::string_view t) { return SetAddress(&c.listen, t); },
-      [](const Config& c) { return Quote(c.listen); }));
+      [](const Config& c) { return Quote(c.listen.text); }));
   specs.push_back(Scalar(
       Key("control", "control", "ADDRESS", "\"unix:///var/run/lastcall/control.sock\"",
           "address of the /prestop endpoint: unix:///path.sock or 127.0.0.1:PORT"),
       [](Config& c, std::string_view t) { return SetAddress(&c.control, t); },
-      [](const Config& c) { return Quote(c.control); }));
+      [](const Config& c) { return Quote(c.control.text); }));
   specs.push_back(Scalar(
       Key("token_file", "token-file", "FILE", "none",
           "file with the bearer token /prestop requires (needed when control is TCP beyond "
@@ -335,8 +343,8 @@ std::vector<KeySpec> BuildKeySpecs() {
   specs.push_back(Scalar(
       Key("readiness.upstream", "readiness-upstream", "URL", "none",
           "the app's health URL: /readyz is 200 only while the app is healthy too"),
-      [](Config& c, std::string_view t) { return SetUrl(&c.readiness.upstream, t, "none"); },
-      [](const Config& c) { return Quote(c.readiness.upstream); }));
+      [](Config& c, std::string_view t) { return SetUrl(&c.readiness.upstream, t); },
+      [](const Config& c) { return Quote(UrlText(c.readiness.upstream)); }));
   specs.push_back(Scalar(
       Key("readiness.interval", "readiness-interval", "DURATION", "1s",
           "how often the upstream is checked (answers are cached in between)"),
@@ -355,13 +363,17 @@ std::vector<KeySpec> BuildKeySpecs() {
       Key("shutdown.signals", "signals", "SIGNAL", "SIGTERM,SIGINT",
           "signals that start the sequence (comma-separated or repeated)"),
       [](Config& c, const std::vector<std::string>& items, size_t* bad) {
-        std::string problem = SetList(&c.shutdown.signals, items, bad, NormalizeSignalName);
+        std::string problem = SetList(&c.shutdown.signals, items, bad, ParseSignalName);
         if (problem.empty() && c.shutdown.signals.empty()) {
           problem = "at least one signal must start the sequence (the kubelet sends SIGTERM)";
         }
         return problem;
       },
-      [](const Config& c) { return "[" + Join(c.shutdown.signals, ", ") + "]"; }));
+      [](const Config& c) {
+        std::vector<std::string> names;
+        for (int signo : c.shutdown.signals) names.push_back(SignalName(signo));
+        return "[" + Join(names, ", ") + "]";
+      }));
   specs.push_back(Scalar(
       Key("shutdown.lb_delay", "lb-delay", "DURATION|auto", "5s",
           "once unready, how long load balancers need to stop routing to the pod; auto: until "
@@ -400,10 +412,8 @@ std::vector<KeySpec> BuildKeySpecs() {
   specs.push_back(Scalar(
       Key("shutdown.drain.trigger.url", "drain-url", "URL", "\"http://127.0.0.1:8080/drain\"",
           "the app's drain endpoint, called when draining starts; \"\" calls nothing"),
-      [](Config& c, std::string_view t) {
-        return SetUrl(&c.shutdown.drain.trigger.url, t, "no trigger");
-      },
-      [](const Config& c) { return Quote(c.shutdown.drain.trigger.url); }));
+      [](Config& c, std::string_view t) { return SetUrl(&c.shutdown.drain.trigger.url, t); },
+      [](const Config& c) { return Quote(UrlText(c.shutdown.drain.trigger.url)); }));
   specs.push_back(Scalar(
       Key("shutdown.drain.trigger.method", "drain-method", "METHOD", "POST",
           "HTTP method of the drain call"),
@@ -441,10 +451,8 @@ std::vector<KeySpec> BuildKeySpecs() {
   specs.push_back(Scalar(
       Key("shutdown.drain.monitor.url", "monitor-url", "URL", "the drain URL",
           "status, json, prometheus: the URL the monitor polls"),
-      [](Config& c, std::string_view t) {
-        return SetUrl(&c.shutdown.drain.monitor.url, t, "the trigger URL");
-      },
-      [](const Config& c) { return Quote(c.shutdown.drain.monitor.url); }));
+      [](Config& c, std::string_view t) { return SetUrl(&c.shutdown.drain.monitor.url, t); },
+      [](const Config& c) { return Quote(UrlText(c.shutdown.drain.monitor.url)); }));
   specs.push_back(Scalar(
       Key("shutdown.drain.monitor.field", "monitor-field", "POINTER", "/inflight",
           "json: JSON pointer to the number of requests in flight"),
@@ -580,7 +588,7 @@ std::vector<KeySpec> BuildKeySpecs() {
       [](Config& c, std::string_view t) {
         return SetEnum(&c.log.level, t, kLogLevels, "log level");
       },
-      [](const Config& c) { return c.log.level; }));
+      [](const Config& c) { return EnumName(c.log.level, kLogLevels); }));
   return specs;
 }
 
@@ -672,24 +680,6 @@ std::string_view ToString(ValueSource source) {
       return "flag";
   }
   return "?";
-}
-
-std::optional<std::string> NormalizeSignalName(std::string_view name, std::string* error) {
-  static constexpr std::string_view kValid = "SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2";
-  std::string upper = ToUpperAscii(Trim(name));
-  if (upper.compare(0, 3, "SIG") == 0) upper.erase(0, 3);
-  for (std::string_view valid : {"TERM", "INT", "QUIT", "HUP", "USR1", "USR2"}) {
-    if (upper == valid) return "SIG" + upper;
-  }
-  if (upper == "KILL" || upper == "STOP") {
-    *error = "SIG" + upper + " cannot be caught, so it cannot start a graceful shutdown";
-  } else if (!upper.empty() &&
-             std::all_of(upper.begin(), upper.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    *error = "use a signal name, not a number (valid: " + std::string(kValid) + ")";
-  } else {
-    *error = "not a signal lastcall handles (valid: " + std::string(kValid) + ")";
-  }
-  return std::nullopt;
 }
 
 }  // namespace lastcall

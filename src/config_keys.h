@@ -37,10 +37,6 @@ std::string FormatConfigValue(const Config& config, std::string_view key,
 
 std::string_view ToString(ValueSource source);
 
-// "SIGTERM", "TERM", "sigterm" -> "SIGTERM", for TERM, INT, QUIT, HUP, USR1 and USR2. Returns
-// nullopt and sets *error otherwise (SIGKILL and SIGSTOP with the reason). Pure.
-std::optional<std::string> NormalizeSignalName(std::string_view name, std::string* error);
-
 // ---- the table as the loader uses it ------------------------------------------------------------
 
 using Headers = std::vector<std::pair<std::string, std::string>>;

@@ -493,7 +493,7 @@ class Loader {
     const std::string kind = MonitorKindName(monitor.kind);
     bool polls_url = monitor.kind == MonitorKind::kStatus || monitor.kind == MonitorKind::kJson ||
                      monitor.kind == MonitorKind::kPrometheus;
-    if (polls_url && config_.EffectiveMonitorUrl().empty()) {
+    if (polls_url && !config_.EffectiveMonitorUrl()) {
       // Blame the setting that emptied the URL when there is one: it is what the user changed.
       std::string blamed = IsSet("shutdown.drain.trigger.url") ? "shutdown.drain.trigger.url"
                                                                : "shutdown.drain.monitor.kind";
@@ -539,22 +539,21 @@ class Loader {
                   ": the app could never count as drained");
     }
 
-    std::string error;
-    std::optional<ListenAddress> control = ParseListenAddress(config_.control, &error);
-    std::optional<ListenAddress> listen = ParseListenAddress(config_.listen, &error);
-    if (control && !control->IsLoopback() && config_.token_file.empty()) {
+    const ListenAddress& control = config_.control.value;
+    const ListenAddress& listen = config_.listen.value;
+    if (!control.IsLoopback() && config_.token_file.empty()) {
       Problem(WhereIs("control"),
               "a TCP control address beyond loopback needs token_file (--token-file): /prestop "
               "takes the pod out of service, so it must not be reachable from outside the pod "
               "without a token; use 127.0.0.1, or a unix socket",
-              config_.control);
+              config_.control.text);
     }
-    if (control && listen && SameAddress(*control, *listen)) {
+    if (SameAddress(control, listen)) {
       bool blame_control = IsSet("control");
       Problem(WhereIs(blame_control ? "control" : "listen"),
               "control and listen are the same address; give /prestop its own (with a token, "
               "/prestop is also served on listen)",
-              blame_control ? config_.control : config_.listen);
+              blame_control ? config_.control.text : config_.listen.text);
     }
   }
 

@@ -4,11 +4,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <set>
 #include <string>
 #include <vector>
+
+#include "signals.h"
 
 namespace lastcall {
 namespace {
@@ -53,15 +56,44 @@ struct ErrorCase {
   std::string want;
 };
 
+// Config's defaults are written parsed (config.h has no parser): each must be what its text
+// parses to, or `check` would print one value while lastcall runs with another.
+TEST_CASE("the parsed defaults in config.h match their text") {
+  const Config defaults;
+  std::string error;
+  for (const Parsed<ListenAddress>* address : {&defaults.listen, &defaults.control}) {
+    CAPTURE(address->text);
+    const std::optional<ListenAddress> parsed = ParseListenAddress(address->text, &error);
+    REQUIRE(parsed);
+    CHECK(parsed->is_unix == address->value.is_unix);
+    CHECK(parsed->host == address->value.host);
+    CHECK(parsed->port == address->value.port);
+    CHECK(parsed->socket_path == address->value.socket_path);
+  }
+  REQUIRE(defaults.shutdown.drain.trigger.url);
+  const Parsed<Url>& trigger = *defaults.shutdown.drain.trigger.url;
+  const std::optional<Url> parsed = ParseUrl(trigger.text, &error);
+  REQUIRE(parsed);
+  CHECK(parsed->scheme == trigger.value.scheme);
+  CHECK(parsed->host == trigger.value.host);
+  CHECK(parsed->port == trigger.value.port);
+  CHECK(parsed->socket_path == trigger.value.socket_path);
+  CHECK(parsed->target == trigger.value.target);
+}
+
 TEST_CASE("LoadConfig with no sources gives the documented defaults") {
   LoadedConfig loaded = LoadConfig(ConfigSources{});
   const Config& c = loaded.config;
-  CHECK(c.listen == ":9901");
-  CHECK(c.control == "unix:///var/run/lastcall/control.sock");
-  CHECK(c.shutdown.signals == std::vector<std::string>{"SIGTERM", "SIGINT"});
+  CHECK(c.listen.text == ":9901");
+  CHECK(c.control.text == "unix:///var/run/lastcall/control.sock");
+  CHECK(c.shutdown.signals == std::vector<int>{SIGTERM, SIGINT});
   CHECK(c.shutdown.lb_delay == seconds{5});
   CHECK(c.shutdown.drain.timeout == seconds{20});
-  CHECK(c.shutdown.drain.trigger.url == "http://127.0.0.1:8080/drain");
+  REQUIRE(c.shutdown.drain.trigger.url);
+  CHECK(c.shutdown.drain.trigger.url->text == "http://127.0.0.1:8080/drain");
+  CHECK_FALSE(c.shutdown.drain.monitor.url);
+  CHECK_FALSE(c.readiness.upstream);
+  CHECK(c.log.level == LogLevel::kInfo);
   CHECK(c.shutdown.drain.monitor.kind == MonitorKind::kStatus);
   CHECK(c.shutdown.grace_period == seconds{30});
   REQUIRE(loaded.sources.size() == ConfigKeys().size());
@@ -128,21 +160,29 @@ log:
   level: debug
 )"));
   const Config& c = loaded.config;
-  CHECK(c.listen == "127.0.0.1:9911");
-  CHECK(c.control == "127.0.0.1:9912");
+  CHECK(c.listen.text == "127.0.0.1:9911");
+  CHECK(c.listen.value.host == "127.0.0.1");
+  CHECK(c.listen.value.port == 9911);
+  CHECK(c.control.text == "127.0.0.1:9912");
+  CHECK(c.control.value.port == 9912);
   CHECK(c.token_file == "/var/run/secrets/lastcall/token");
   CHECK(c.state_file == "/tmp/lastcall-state.json");
   CHECK(c.max_body_bytes == 512 * 1024);
-  CHECK(c.readiness.upstream == "http://127.0.0.1:8080/healthz");
+  REQUIRE(c.readiness.upstream);
+  CHECK(c.readiness.upstream->text == "http://127.0.0.1:8080/healthz");
+  CHECK(c.readiness.upstream->value.target == "/healthz");
   CHECK(c.readiness.interval == seconds{2});
   CHECK(c.readiness.timeout == Millis{250});
-  CHECK(c.shutdown.signals == std::vector<std::string>{"SIGTERM", "SIGUSR1"});
+  CHECK(c.shutdown.signals == std::vector<int>{SIGTERM, SIGUSR1});
   CHECK(c.shutdown.lb_delay == seconds{7});
   CHECK_FALSE(c.shutdown.lb_auto.enabled);  // lb_delay is a duration: the lb_auto keys wait
   CHECK(c.shutdown.lb_auto.min == seconds{2});
   CHECK(c.shutdown.lb_auto.max == seconds{9});
   CHECK(c.shutdown.lb_auto.quiet == Millis{500});
-  CHECK(c.shutdown.drain.trigger.url == "http://127.0.0.1:8081/admin/drain");
+  REQUIRE(c.shutdown.drain.trigger.url);
+  CHECK(c.shutdown.drain.trigger.url->text == "http://127.0.0.1:8081/admin/drain");
+  CHECK(c.shutdown.drain.trigger.url->value.port == 8081);
+  CHECK(c.shutdown.drain.trigger.url->value.target == "/admin/drain");
   CHECK(c.shutdown.drain.trigger.method == "PUT");
   using Header = std::pair<std::string, std::string>;
   CHECK(c.shutdown.drain.trigger.headers ==
@@ -150,7 +190,9 @@ log:
   CHECK(c.shutdown.drain.trigger.timeout == Millis{1500});
   const MonitorConfig& m = c.shutdown.drain.monitor;
   CHECK(m.kind == MonitorKind::kJson);
-  CHECK(m.url == "http://127.0.0.1:8081/admin/inflight");
+  REQUIRE(m.url);
+  CHECK(m.url->text == "http://127.0.0.1:8081/admin/inflight");
+  CHECK(m.url->value.target == "/admin/inflight");
   CHECK(m.field == "/stats/inflight");
   CHECK(m.metric == "http_server_active_requests{route=\"/api\"}");
   CHECK(m.ports == std::vector<int>{8080, 8443});
@@ -169,7 +211,7 @@ log:
   CHECK(c.shutdown.recover_after == Millis{0});
   CHECK(c.EffectiveRecoverAfter() == Millis{0});
   CHECK(c.log.format == LogFormat::kJson);
-  CHECK(c.log.level == "debug");
+  CHECK(c.log.level == LogLevel::kDebug);
   for (const ConfigKey& key : ConfigKeys()) {
     CAPTURE(key.key);
     CHECK(loaded.sources.at(key.key) == ValueSource::kFile);
@@ -484,7 +526,7 @@ TEST_CASE("values that are valid in combination load") {
     CAPTURE(yaml);
     CHECK(ErrorOf(Yaml(yaml)) == "");
   }
-  CHECK(LoadConfig(Yaml(valid[10])).config.shutdown.signals == std::vector<std::string>{"SIGTERM"});
+  CHECK(LoadConfig(Yaml(valid[10])).config.shutdown.signals == std::vector<int>{SIGTERM});
   CHECK(LoadConfig(Yaml(valid[9])).config.shutdown.recover_after == Millis{-1});
 }
 
@@ -504,7 +546,7 @@ TEST_CASE("environment variables: values, lists, headers and errors") {
   const Config& c = loaded.config;
   CHECK(c.shutdown.lb_delay == seconds{3});
   CHECK(c.shutdown.drain.monitor.ports == std::vector<int>{8080, 9090});
-  CHECK(c.shutdown.signals == std::vector<std::string>{"SIGTERM", "SIGUSR1"});
+  CHECK(c.shutdown.signals == std::vector<int>{SIGTERM, SIGUSR1});
   using Header = std::pair<std::string, std::string>;
   CHECK(c.shutdown.drain.trigger.headers ==
         std::vector<Header>{{"X-A", "1"}, {"X-B", "two words"}});
@@ -851,7 +893,8 @@ log: {level: warn}
     CAPTURE(key.key);
     CHECK(FormatConfigValue(second, key.key) == FormatConfigValue(first, key.key));
   }
-  CHECK(second.control == "unix:///tmp/lastcall-quoted.sock");
+  CHECK(second.control.text == "unix:///tmp/lastcall-quoted.sock");
+  CHECK(second.control.value.socket_path == "/tmp/lastcall-quoted.sock");
   CHECK(second.shutdown.drain.trigger.headers[0].second == "a \"b\" c");
   // The defaults round-trip too.
   Config defaults = LoadConfig(Yaml(ToYaml(Config{}))).config;
@@ -870,16 +913,21 @@ TEST_CASE("FormatConfigValue redacts credential headers on request") {
         "{\"Authorization\": \"Bearer s3cret\", \"X-Api-Key\": \"k\", \"X-Drain\": \"1\"}");
 }
 
-TEST_CASE("NormalizeSignalName") {
-  const std::vector<std::pair<std::string, std::string>> good = {
-      {"SIGTERM", "SIGTERM"}, {"TERM", "SIGTERM"},  {"sigterm", "SIGTERM"}, {"term", "SIGTERM"},
-      {"SigInt", "SIGINT"},   {"QUIT", "SIGQUIT"},  {"hup", "SIGHUP"},      {"USR1", "SIGUSR1"},
-      {"sigusr2", "SIGUSR2"}, {" TERM ", "SIGTERM"}};
+TEST_CASE("ParseSignalName") {
+  const std::vector<std::pair<std::string, int>> good = {
+      {"SIGTERM", SIGTERM}, {"TERM", SIGTERM},  {"sigterm", SIGTERM}, {"term", SIGTERM},
+      {"SigInt", SIGINT},   {"QUIT", SIGQUIT},  {"hup", SIGHUP},      {"USR1", SIGUSR1},
+      {"sigusr2", SIGUSR2}, {" TERM ", SIGTERM}};
   for (const auto& [in, want] : good) {
     CAPTURE(in);
     std::string error;
-    CHECK(NormalizeSignalName(in, &error) == want);
+    CHECK(ParseSignalName(in, &error) == want);
+    CHECK(error.empty());
   }
+  // The same table names them back: what `check` prints and logs show.
+  CHECK(SignalName(SIGTERM) == "SIGTERM");
+  CHECK(SignalName(SIGUSR2) == "SIGUSR2");
+  CHECK(SignalName(SIGKILL) == "signal " + std::to_string(SIGKILL));
   const std::vector<std::pair<std::string, std::string>> bad = {
       {"SIGKILL", "SIGKILL cannot be caught, so it cannot start a graceful shutdown"},
       {"kill", "SIGKILL cannot be caught, so it cannot start a graceful shutdown"},
@@ -900,7 +948,7 @@ TEST_CASE("NormalizeSignalName") {
   for (const auto& [in, want] : bad) {
     CAPTURE(in);
     std::string error;
-    CHECK_FALSE(NormalizeSignalName(in, &error).has_value());
+    CHECK_FALSE(ParseSignalName(in, &error).has_value());
     CHECK(error == want);
   }
 }

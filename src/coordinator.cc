@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <utility>
+
 #include "exit_status.h"
 #include "logging.h"
 
@@ -23,17 +25,18 @@ long long ToMillis(Clock::duration d) {
 ShutdownCoordinator::ShutdownCoordinator(const Config& config, Clock& clock,
                                          BackgroundRequest& trigger_calls, DrainMonitor& monitor,
                                          Metrics& metrics, SequenceStore* store,
-                                         TrafficObserver* traffic)
+                                         TrafficObserver* traffic, WallClock wall_clock)
     : config_(config),
       clock_(clock),
       trigger_calls_(trigger_calls),
       monitor_(monitor),
       metrics_(metrics),
       store_(store),
-      traffic_(traffic) {
+      traffic_(traffic),
+      wall_clock_(wall_clock ? std::move(wall_clock) : WallClock([] { return SysClock::now(); })) {
   report_.budget =
       config.shutdown.lb_delay + config.shutdown.drain.timeout + config.shutdown.exit_delay;
-  metrics_.SetPhase(Phase::kServing, UnixSeconds(SysClock::now()));
+  metrics_.SetPhase(Phase::kServing, UnixSeconds(wall_clock_()));
   thread_ = std::thread([this] { RunLoop(); });
 }
 
@@ -53,7 +56,7 @@ bool ShutdownCoordinator::Trigger(TriggerSource source, std::string_view detail)
   const bool started =
       phase_.compare_exchange_strong(expected, Phase::kUnready, std::memory_order_acq_rel);
   const Clock::time_point now = clock_.Now();
-  const SysClock::time_point wall = SysClock::now();
+  const SysClock::time_point wall = wall_clock_();
   if (!started) {
     LogDebug("trigger joins the running sequence",
              {{"trigger", ToString(source)}, {"detail", detail}});
@@ -89,7 +92,7 @@ void ShutdownCoordinator::Resume(const PersistedSequence& state) {
                 : (state.draining_since ? Phase::kDraining : Phase::kUnready);
   phase_.store(phase, std::memory_order_release);
   const Clock::time_point now = clock_.Now();
-  const SysClock::time_point wall = SysClock::now();
+  const SysClock::time_point wall = wall_clock_();
   {
     std::lock_guard lock(mu_);
     report_.phase = phase;
@@ -219,7 +222,7 @@ void ShutdownCoordinator::RunOneSequence(SequenceStart start) {
     report_.detail = outcome.detail;
     if (outcome.last_value) report_.last_value = outcome.last_value;
     ended_at_ = clock_.Now();
-    ended_wall_ = SysClock::now();
+    ended_wall_ = wall_clock_();
     waiters.swap(waiters_);
     SaveState();
     copy = report_;
@@ -265,12 +268,12 @@ bool ShutdownCoordinator::WaitForSignalOrRecover() {
     report_.phase = Phase::kServing;
     report_.ended = false;
     report_.end.reset();
-    report_.timeline.push_back(
-        TimelineEntry{Phase::kServing, SysClock::now(),
-                      std::chrono::duration_cast<Millis>(SysClock::now() - triggered_wall_),
-                      "recovered: no termination signal followed the preStop hook"});
+    const SysClock::time_point wall = wall_clock_();
+    report_.timeline.push_back(TimelineEntry{
+        Phase::kServing, wall, std::chrono::duration_cast<Millis>(wall - triggered_wall_),
+        "recovered: no termination signal followed the preStop hook"});
     if (store_ != nullptr) store_->Clear();
-    metrics_.SetPhase(Phase::kServing, UnixSeconds(SysClock::now()));
+    metrics_.SetPhase(Phase::kServing, UnixSeconds(wall));
     phase_.store(Phase::kServing, std::memory_order_release);
   }
   return true;
@@ -293,7 +296,7 @@ void ShutdownCoordinator::SaveState() {
 
 void ShutdownCoordinator::OnPhase(Phase phase, std::string_view detail) {
   phase_.store(phase, std::memory_order_release);
-  const SysClock::time_point wall = SysClock::now();
+  const SysClock::time_point wall = wall_clock_();
   long long elapsed_ms = 0;
   {
     std::lock_guard lock(mu_);
@@ -322,8 +325,8 @@ void ShutdownCoordinator::OnTriggerAttempt(int attempt, const HttpResponse& resp
   }
   const char* outcome = accepted ? "accepted" : (given_up ? "rejected" : "failed");
   metrics_.CountTriggerAttempt(outcome);
-  LogFields fields{
-      {"attempt", attempt}, {"url", config_.shutdown.drain.trigger.url}, {"outcome", outcome}};
+  const std::optional<Parsed<Url>>& url = config_.shutdown.drain.trigger.url;
+  LogFields fields{{"attempt", attempt}, {"url", url ? url->text : ""}, {"outcome", outcome}};
   if (response.ok()) {
     fields.emplace_back("status", response.status);
   } else {

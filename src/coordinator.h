@@ -20,8 +20,11 @@
 #include "shutdown_sequence.h"
 
 // Joins every trigger (signals, preStop calls) into one shutdown sequence, runs it on its own
-// thread, answers everyone waiting for its end, and decides when the process may exit:
-// once the sequence has ended AND a termination signal has arrived (PRODUCT.md §2).
+// thread, answers everyone waiting for its end, and decides what comes after it (PRODUCT.md §2):
+// the exit, once the sequence has ended AND a termination signal has arrived AND exit_delay has
+// passed since the end; or, after a preStop-started sequence that no signal followed within
+// recover_after, SERVING again (a container restart, not a pod deletion). A sequence persisted by
+// a lastcall that died mid-way goes on (Resume).
 namespace lastcall {
 
 struct TimelineEntry {
@@ -53,6 +56,8 @@ struct SequenceReport {
 
 // What survives lastcall's own restart (state_file.h writes and reads it).
 struct PersistedSequence {
+  // SERVING means nothing to resume (ResumeFromStateFile); otherwise Resume derives the phase from
+  // `end` and `draining_since`, which a restarted lastcall trusts more than a phase name.
   Phase phase = Phase::kServing;
   TriggerSource source = TriggerSource::kSignal;
   std::chrono::system_clock::time_point triggered_at;
@@ -79,10 +84,11 @@ class ShutdownCoordinator final : private SequenceObserver {
 
   // All references must outlive the coordinator. `store` may be null; so may `traffic`, which
   // lb_delay auto watches (without it, auto waits its whole bound). `trigger_calls` sends the
-  // app's drain trigger in the background.
+  // app's drain trigger in the background. `wall_clock` stamps the timeline, the metrics and the
+  // state file; empty means std::chrono::system_clock::now.
   ShutdownCoordinator(const Config& config, Clock& clock, BackgroundRequest& trigger_calls,
                       DrainMonitor& monitor, Metrics& metrics, SequenceStore* store = nullptr,
-                      TrafficObserver* traffic = nullptr);
+                      TrafficObserver* traffic = nullptr, WallClock wall_clock = {});
   ~ShutdownCoordinator() override;
   ShutdownCoordinator(const ShutdownCoordinator&) = delete;
   ShutdownCoordinator& operator=(const ShutdownCoordinator&) = delete;
@@ -91,7 +97,8 @@ class ShutdownCoordinator final : private SequenceObserver {
   Phase phase() const { return phase_.load(std::memory_order_acquire); }
   const std::atomic<Phase>& phase_source() const { return phase_; }
 
-  // Starts the sequence, or joins the running one. Readiness is 503 before this returns.
+  // Starts the sequence when lastcall is SERVING; otherwise joins the running one, or changes
+  // nothing when it already ended (its result stands). Readiness is 503 before this returns.
   // Returns true when this call started the sequence. Thread-safe.
   bool Trigger(TriggerSource source, std::string_view detail);
 
@@ -110,9 +117,10 @@ class ShutdownCoordinator final : private SequenceObserver {
 
   SequenceReport Report() const;
 
-  // The app pushed that it is drained (POST /drained). Ends DRAINING at once; returns false (and
-  // changes nothing) in any other phase: before DRAINING the app has not been asked to drain yet,
-  // and lb_delay must still run its course. Thread-safe.
+  // The app pushed that it is drained (POST /drained). Wakes the sequence, which ends DRAINING
+  // without waiting for a poll or settle (after at most kTriggerSettle for a drain trigger attempt
+  // still in flight). Returns false (and changes nothing) in any other phase: before DRAINING the
+  // app has not been asked to drain yet, and lb_delay must still run its course. Thread-safe.
   bool NotifyAppDrained();
 
   // Blocks until the process should exit (sequence ended, a termination signal arrived, and
@@ -145,6 +153,7 @@ class ShutdownCoordinator final : private SequenceObserver {
   Metrics& metrics_;
   SequenceStore* store_;
   TrafficObserver* traffic_;
+  const WallClock wall_clock_;
 
   std::atomic<Phase> phase_{Phase::kServing};
   std::atomic<bool> app_drained_{false};  // the current sequence's push; see NotifyAppDrained

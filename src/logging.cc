@@ -8,7 +8,6 @@
 #include <ctime>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <stdexcept>
 
 #include "text.h"
 
@@ -96,18 +95,7 @@ std::string FormatJsonLine(std::string_view time, LogLevel level, Phase phase, s
   return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-void InitLogging(LogFormat format, std::string_view level) {
-  static const std::pair<std::string_view, LogLevel> kLevels[] = {
-      {"trace", LogLevel::kTrace}, {"debug", LogLevel::kDebug}, {"info", LogLevel::kInfo},
-      {"warn", LogLevel::kWarn},   {"error", LogLevel::kError},
-  };
-  const LogLevel* chosen = nullptr;
-  for (const auto& [name, value] : kLevels) {
-    if (name == level) chosen = &value;
-  }
-  if (chosen == nullptr) {
-    throw std::invalid_argument(fmt::format("unknown log level \"{}\"", level));
-  }
+void InitLogging(LogFormat format, LogLevel level) {
   auto logger = spdlog::get("lastcall");
   if (!logger) {
     logger = std::make_shared<spdlog::logger>("lastcall",
@@ -116,7 +104,7 @@ void InitLogging(LogFormat format, std::string_view level) {
     logger->flush_on(spdlog::level::trace);
     spdlog::set_default_logger(logger);
   }
-  logger->set_level(ToSpdlog(*chosen));
+  logger->set_level(ToSpdlog(level));
   g_format = format;
 }
 

@@ -15,8 +15,6 @@
 // process-wide source set once at wiring time, so every line carries it without callers passing it.
 namespace lastcall {
 
-enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
-
 // A field value is kept as text plus whether it is a JSON number/bool (written unquoted).
 struct LogField {
   std::string key;
@@ -35,8 +33,8 @@ struct LogField {
 };
 using LogFields = std::vector<LogField>;
 
-// Configures the process logger (stderr). Throws std::invalid_argument on an unknown level.
-void InitLogging(LogFormat format, std::string_view level);
+// Configures the process logger (stderr): lines below `level` are dropped.
+void InitLogging(LogFormat format, LogLevel level);
 // Where log lines read the current phase from. `source` must outlive logging.
 void SetLogPhaseSource(const std::atomic<Phase>* source);
 

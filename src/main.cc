@@ -52,9 +52,9 @@ int Run(const ConfigSources& sources) {
   }
   std::optional<std::string> token;
   std::vector<std::string> warnings = loaded->warnings;
+  InitLogging(config.log.format, config.log.level);
   try {
     if (!config.token_file.empty()) token = ReadTokenFile(config.token_file, &warnings);
-    InitLogging(config.log.format, config.log.level);
   } catch (const std::exception& e) {
     std::cerr << "lastcall: configuration error:\n  " << e.what() << "\n";
     return kExitUsage;

@@ -10,7 +10,8 @@
 
 // A drain monitor answers one question, many times during DRAINING: is the app idle yet?
 // Adding a monitor kind is one file (monitor_<kind>.cc) plus one line in MakeMonitor
-// (monitor_factory.cc) and one in the config's key table (config_keys.cc).
+// (monitor_factory.cc), one value in MonitorKind (config.h) and one name in the config's key
+// table (kMonitorKinds, config_keys.cc).
 namespace lastcall {
 
 class TrafficObserver;
@@ -37,7 +38,8 @@ class DrainMonitor {
   virtual std::string_view kind() const = 0;
 };
 
-// Reads a whole small file (the seam the connections monitor uses for /proc/net/tcp*).
+// Reads a whole small file: the seam the connections monitor, and the traffic observer's /proc
+// fallback, use for /proc/net/tcp*.
 // Returns nullopt when the file cannot be read.
 class FileReader {
  public:
@@ -49,7 +51,8 @@ class PosixFileReader final : public FileReader {
   std::optional<std::string> Read(const std::string& path) override;
 };
 
-// One factory per kind, each in its own file (monitor_<kind>.cc). REQUIRES: validated config.
+// One factory per kind, each in its own file (monitor_<kind>.cc). REQUIRES: a config LoadConfig
+// returned (or one as valid). A URL-polling monitor without any URL errs on every poll.
 std::unique_ptr<DrainMonitor> MakeStatusMonitor(const Config& config, HttpClient& http);
 std::unique_ptr<DrainMonitor> MakeJsonMonitor(const Config& config, HttpClient& http);
 std::unique_ptr<DrainMonitor> MakePrometheusMonitor(const Config& config, HttpClient& http);
@@ -61,7 +64,8 @@ std::unique_ptr<DrainMonitor> MakeInFlightMonitor(const Config& config,
 std::unique_ptr<DrainMonitor> MakeNoneMonitor();
 
 // Builds the monitor config.shutdown.drain.monitor asks for. `http` and `files` must outlive it.
-// REQUIRES: the config was validated (URLs parse, selector parses).
+// REQUIRES: a config LoadConfig returned: its URLs are parsed already, and the selector and
+// JSON pointer were checked by the same parsers the monitors run.
 std::unique_ptr<DrainMonitor> MakeMonitor(const Config& config, HttpClient& http,
                                           FileReader& files);
 

@@ -114,7 +114,7 @@ TEST_CASE("json monitor: a body that takes past the poll's deadline to read is a
 
 TEST_CASE("json monitor: refused is reported as refused; it asks for JSON") {
   Config config = MonitorConfig(MonitorKind::kJson);
-  config.shutdown.drain.monitor.url = "http://[::1]:8080/inflight";
+  config.shutdown.drain.monitor.url = testing::ParsedUrl("http://[::1]:8080/inflight");
   CannedHttpClient http;
   http.response = Failure(HttpError::kRefused, "connect: Connection refused");
   std::unique_ptr<DrainMonitor> monitor = MakeJsonMonitor(config, http);

@@ -18,7 +18,7 @@ using testing::MonitorConfig;
 
 Config PrometheusConfig(std::string metric, double drained_at = 0) {
   Config config = MonitorConfig(MonitorKind::kPrometheus);
-  config.shutdown.drain.monitor.url = "http://127.0.0.1:9901/stats/prometheus";
+  config.shutdown.drain.monitor.url = testing::ParsedUrl("http://127.0.0.1:9901/stats/prometheus");
   config.shutdown.drain.monitor.metric = std::move(metric);
   config.shutdown.drain.monitor.drained_at = drained_at;
   return config;

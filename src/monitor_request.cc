@@ -12,21 +12,21 @@ namespace lastcall {
 
 MonitorRequest::MonitorRequest(const Config& config, HttpClient& http,
                                std::vector<std::pair<std::string, std::string>> headers)
-    : http_(http),
-      url_text_(config.EffectiveMonitorUrl()),
-      timeout_(config.shutdown.drain.monitor.timeout) {
-  std::optional<Url> url = ParseUrl(url_text_, &url_error_);
+    : http_(http), timeout_(config.shutdown.drain.monitor.timeout) {
+  const std::optional<Parsed<Url>>& url = config.EffectiveMonitorUrl();
   if (!url) return;
+  url_text_ = url->text;
   request_.emplace();
   request_->method = "GET";
-  request_->url = std::move(*url);
+  request_->url = url->value;
   request_->headers = std::move(headers);
 }
 
 std::optional<HttpResponse> MonitorRequest::Send(Deadline deadline, PollResult* failure) {
   if (!request_) {
     failure->outcome = PollOutcome::kError;
-    failure->detail = "monitor URL " + QuoteSnippet(url_text_) + " is invalid: " + url_error_;
+    failure->detail =
+        "no monitor URL: shutdown.drain.monitor.url and shutdown.drain.trigger.url are both empty";
     return std::nullopt;
   }
   const Deadline due = std::min(deadline, std::chrono::steady_clock::now() + timeout_);

@@ -15,8 +15,8 @@ namespace lastcall {
 
 class MonitorRequest {
  public:
-  // Targets config.EffectiveMonitorUrl(). A URL that does not parse (the config was not
-  // validated) makes every Send an error naming it. `http` must outlive this.
+  // Targets config.EffectiveMonitorUrl(). Without one (the loader refuses that for the kinds
+  // that poll a URL) every Send is an error saying so. `http` must outlive this.
   MonitorRequest(const Config& config, HttpClient& http,
                  std::vector<std::pair<std::string, std::string>> headers = {});
 
@@ -29,9 +29,8 @@ class MonitorRequest {
 
  private:
   HttpClient& http_;
-  std::string url_text_;
-  std::optional<HttpRequest> request_;  // unset when the URL does not parse
-  std::string url_error_;
+  std::string url_text_;                // as configured, for details
+  std::optional<HttpRequest> request_;  // unset without a URL
   Millis timeout_;
 };
 

@@ -12,8 +12,8 @@ namespace lastcall {
 
 // `lastcall prestop`'s inputs, each from its flag, else its environment twin, else the default.
 struct PrestopOptions {
-  std::string control = Config{}.control;  // --control, LASTCALL_CONTROL
-  std::string token_file;                  // --token-file, LASTCALL_TOKEN_FILE; "" sends none
+  std::string control = Config{}.control.text;  // --control, LASTCALL_CONTROL
+  std::string token_file;                       // --token-file, LASTCALL_TOKEN_FILE; "" sends none
   std::optional<Millis> timeout;  // --timeout, LASTCALL_PRESTOP_TIMEOUT; unset: until it ends
   bool quiet = false;             // --quiet, LASTCALL_QUIET: print only the outcome
   ThenAction then;  // --then -- CMD..., --then-get URL: the hook that was there, after the drain

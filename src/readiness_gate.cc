@@ -7,9 +7,8 @@
 namespace lastcall {
 
 ReadinessGate::ReadinessGate(const ReadinessConfig& config, HttpClient& http)
-    : config_(config), http_(http) {
-  std::string error;
-  if (auto url = ParseUrl(config.upstream, &error)) request_.url = *url;
+    : config_(config), http_(http), url_text_(config.upstream->text) {
+  request_.url = config.upstream->value;
 }
 
 ReadinessGate::~ReadinessGate() { Stop(); }
@@ -46,9 +45,9 @@ void ReadinessGate::CheckOnce() {
   const bool healthy = response.ok() && response.status >= 200 && response.status < 300;
   std::string reason;
   if (!response.ok()) {
-    reason = fmt::format("upstream {}: {}", config_.upstream, response.error_detail);
+    reason = fmt::format("upstream {}: {}", url_text_, response.error_detail);
   } else if (!healthy) {
-    reason = fmt::format("upstream {} answered {}", config_.upstream, response.status);
+    reason = fmt::format("upstream {} answered {}", url_text_, response.status);
   }
   const bool was = healthy_.exchange(healthy, std::memory_order_acq_rel);
   {
@@ -57,7 +56,7 @@ void ReadinessGate::CheckOnce() {
   }
   if (was != healthy) {
     if (healthy) {
-      LogInfo("app health upstream is healthy", {{"url", config_.upstream}});
+      LogInfo("app health upstream is healthy", {{"url", url_text_}});
     } else {
       LogWarn("app health upstream is not healthy", {{"reason", reason}});
     }

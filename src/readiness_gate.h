@@ -16,7 +16,7 @@ namespace lastcall {
 
 class ReadinessGate {
  public:
-  // `http` must outlive the gate. REQUIRES: config.upstream parses as a URL.
+  // `config` and `http` must outlive the gate. REQUIRES: config.upstream is set.
   ReadinessGate(const ReadinessConfig& config, HttpClient& http);
   ~ReadinessGate();  // Stop()s
   ReadinessGate(const ReadinessGate&) = delete;
@@ -35,6 +35,7 @@ class ReadinessGate {
 
   const ReadinessConfig& config_;
   HttpClient& http_;
+  std::string url_text_;  // as configured, for reasons and logs
   HttpRequest request_;
   std::atomic<bool> healthy_{false};
   mutable std::mutex mu_;

@@ -48,18 +48,10 @@ HttpServerOptions ControlServerOptions() {
   return options;
 }
 
-std::optional<ListenAddress> Address(const std::string& text) {
-  std::string error;
-  return ParseListenAddress(text, &error);
-}
-
 }  // namespace
 
 int RunSidecar(const Config& config, const std::optional<std::string>& token) {
-  std::vector<int> signals;
-  for (const auto& name : config.shutdown.signals) {
-    if (auto number = SignalNumber(name)) signals.push_back(*number);
-  }
+  const std::vector<int>& signals = config.shutdown.signals;
   SignalWatcher watcher(signals);  // first: every thread below inherits the blocked mask
   RaiseFileLimit();
   // An app's large answer (up to max_body) is read into one buffer and freed after the poll.
@@ -67,14 +59,6 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   // the heap, which keeps them resident: a fixed threshold returns every large buffer to the
   // kernel, so memory stays at its bound poll after poll.
   mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-
-  const auto listen = Address(config.listen);
-  const auto control = Address(config.control);
-  if (!listen || !control) {
-    LogError("invalid listen or control address",
-             {{"listen", config.listen}, {"control", config.control}});
-    return kExitUsage;
-  }
 
   PosixHttpClient http(config.max_body_bytes);  // monitors, trigger and readiness upstream
   PosixFileReader files;
@@ -111,7 +95,7 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   if (store) ResumeFromStateFile(*store, config, coordinator);
 
   std::unique_ptr<ReadinessGate> gate;
-  if (!config.readiness.upstream.empty()) {
+  if (config.readiness.upstream) {
     gate = std::make_unique<ReadinessGate>(config.readiness, http);
   }
   std::unique_ptr<TokenFile> token_file;
@@ -127,12 +111,12 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
                             [&control_service](const ServerRequest& request, Responder respond) {
                               control_service.Handle(request, respond);
                             });
-  if (std::string error = probe_server.Listen(*listen); !error.empty()) {
+  if (std::string error = probe_server.Listen(config.listen.value); !error.empty()) {
     LogError("cannot open the probe listener", {{"error", error}});
     SetLogPhaseSource(nullptr);
     return kExitRuntimeError;
   }
-  if (std::string error = control_server.Listen(*control); !error.empty()) {
+  if (std::string error = control_server.Listen(config.control.value); !error.empty()) {
     LogError("cannot open the control listener", {{"error", error}});
     SetLogPhaseSource(nullptr);
     return kExitRuntimeError;
@@ -150,9 +134,9 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
 
   LogInfo("lastcall started",
           {{"version", kVersion},
-           {"listen", listen->ToString()},
-           {"probe_port", static_cast<int>(listen->is_unix ? 0 : probe_server.port())},
-           {"control", control->ToString()},
+           {"listen", config.listen.value.ToString()},
+           {"probe_port", static_cast<int>(config.listen.value.is_unix ? 0 : probe_server.port())},
+           {"control", config.control.value.ToString()},
            {"monitor", monitor->kind()},
            {"lb_delay_ms", static_cast<long long>(config.shutdown.lb_delay.count())},
            {"drain_timeout_ms", static_cast<long long>(config.shutdown.drain.timeout.count())},

@@ -37,9 +37,8 @@ void SleepUntil(Clock& clock, TimePoint when) {
 class DrainTrigger {
  public:
   DrainTrigger(const DrainTriggerConfig& config, bool already_accepted, BackgroundRequest& calls)
-      : config_(config), calls_(calls), done_(config.url.empty() || already_accepted) {
-    std::string error;
-    if (auto url = ParseUrl(config.url, &error)) request_.url = *url;
+      : config_(config), calls_(calls), done_(!config.url || already_accepted) {
+    if (config.url) request_.url = config.url->value;
     request_.method = config.method;
     request_.headers = config.headers;
   }

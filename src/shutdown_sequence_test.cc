@@ -312,7 +312,7 @@ TEST_CASE("retrying stops once drained even when attempts keep failing") {
 
 TEST_CASE("no trigger URL: nothing is sent, monitoring still decides") {
   Harness h;
-  h.config.shutdown.drain.trigger.url = "";
+  h.config.shutdown.drain.trigger.url.reset();
   CHECK(h.Run().end == SequenceEnd::kDrained);
   CHECK(h.http.requests.empty());
 }

@@ -5,12 +5,14 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
-#include <cctype>
 #include <csignal>
 #include <cstring>
 #include <system_error>
 #include <utility>
+
+#include "text.h"
 
 namespace lastcall {
 namespace {
@@ -29,12 +31,22 @@ constexpr std::array<NamedSignal, 6> kSignals{{{"SIGTERM", SIGTERM},
 
 }  // namespace
 
-std::optional<int> SignalNumber(std::string_view name) {
-  std::string upper;
-  for (char c : name) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  if (upper.rfind("SIG", 0) != 0) upper = "SIG" + upper;
+std::optional<int> ParseSignalName(std::string_view name, std::string* error) {
+  std::string upper = ToUpperAscii(Trim(name));
+  if (upper.compare(0, 3, "SIG") != 0) upper = "SIG" + upper;
+  std::vector<std::string> valid;
   for (const auto& signal : kSignals) {
     if (signal.name == upper) return signal.number;
+    valid.emplace_back(signal.name);
+  }
+  const std::string_view bare = std::string_view(upper).substr(3);
+  if (bare == "KILL" || bare == "STOP") {
+    *error = upper + " cannot be caught, so it cannot start a graceful shutdown";
+  } else if (!bare.empty() &&
+             std::all_of(bare.begin(), bare.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    *error = "use a signal name, not a number (valid: " + Join(valid, ", ") + ")";
+  } else {
+    *error = "not a signal lastcall handles (valid: " + Join(valid, ", ") + ")";
   }
   return std::nullopt;
 }

@@ -11,9 +11,11 @@
 // no logic ever runs in an async signal handler.
 namespace lastcall {
 
-// "SIGTERM", "TERM" and "sigterm" -> SIGTERM. nullopt for names lastcall does not accept.
-std::optional<int> SignalNumber(std::string_view name);
-// SIGTERM -> "SIGTERM".
+// The signals `shutdown.signals` may name, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1 and SIGUSR2,
+// in one table with their names. "SIGTERM", "TERM", "sigterm" and " TERM " -> SIGTERM. Returns
+// nullopt and sets *error to a sentence otherwise (SIGKILL and SIGSTOP with the reason). Pure.
+std::optional<int> ParseSignalName(std::string_view name, std::string* error);
+// SIGTERM -> "SIGTERM"; a signal outside the table -> "signal N".
 std::string SignalName(int signo);
 
 // The signals whose default action ends the process and that another process may send

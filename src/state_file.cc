@@ -172,12 +172,11 @@ std::optional<PersistedSequence> ParseSequenceState(std::string_view text, std::
 
 std::string StateFilePath(const Config& config) {
   if (!config.state_file.empty()) return config.state_file;
-  std::string error;
-  auto control = ParseListenAddress(config.control, &error);
-  if (!control || !control->is_unix) return "";
-  const auto slash = control->socket_path.rfind('/');
+  const ListenAddress& control = config.control.value;
+  if (!control.is_unix) return "";
+  const auto slash = control.socket_path.rfind('/');
   if (slash == std::string::npos) return "";
-  return control->socket_path.substr(0, slash + 1) + "state.json";
+  return control.socket_path.substr(0, slash + 1) + "state.json";
 }
 
 void FileSequenceStore::Save(const PersistedSequence& state) {

@@ -146,7 +146,7 @@ void DrainTimedOut(const RehearsalReport& report, std::vector<Advice>* out) {
   } else {
     text += ". No request took longer than " + FormatMeasured(longest) +
             ", so the drain monitor never saw the app drained: check what it polls (" +
-            config.EffectiveMonitorUrl() +
+            (config.EffectiveMonitorUrl() ? config.EffectiveMonitorUrl()->text : "no URL") +
             ") and that the app answers it as drained once idle, or pick another "
             "monitor (--monitor connections needs no cooperation from the app).";
   }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "monitor_test_fakes.h"
 #include "rehearse_test_fixtures.h"
 
 namespace lastcall {
@@ -122,7 +123,8 @@ TEST_CASE(
         "terminationGracePeriodSeconds to at least 7.");
 
   inputs.requests.pop_back();
-  inputs.settings.config.shutdown.drain.trigger.url = "http://127.0.0.1:40000/drain";
+  inputs.settings.config.shutdown.drain.trigger.url =
+      testing::ParsedUrl("http://127.0.0.1:40000/drain");
   const std::optional<Advice> stuck = Find(Advise(AssembleReport(inputs)), "drain-timed-out");
   REQUIRE(stuck.has_value());
   CHECK(stuck->text ==

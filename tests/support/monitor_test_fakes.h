@@ -2,7 +2,9 @@
 
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -54,6 +56,15 @@ class FakeFileReader final : public FileReader {
     return it->second;
   }
 };
+
+// A URL setting as the config loader makes it, for tests that build a Config by hand. Throws
+// (failing the test) when `text` is not a URL.
+inline Parsed<Url> ParsedUrl(std::string_view text) {
+  std::string error;
+  std::optional<Url> url = ParseUrl(text, &error);
+  if (!url) throw std::invalid_argument("test URL " + std::string(text) + ": " + error);
+  return Parsed<Url>{std::move(*url), std::string(text)};
+}
 
 inline Config MonitorConfig(MonitorKind kind) {
   Config config;

@@ -1,12 +1,15 @@
 #pragma once
 
-// Fakes for unit tests of the shutdown sequence and the drain monitors: a clock that jumps instead
-// of sleeping, an HTTP client and a monitor that answer from scripts and record what they saw.
+// Fakes for unit tests of the shutdown sequence, the coordinator and lb_delay auto: a clock that
+// jumps instead of sleeping (with a wall clock that follows it), an HTTP client, a background
+// request and a monitor that answer from scripts and record what they saw, and scripted traffic
+// on the app's port. (The drain monitors' own tests use monitor_test_fakes.h.)
 #include <algorithm>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "background_request.h"
@@ -17,12 +20,18 @@
 
 namespace lastcall::testing {
 
-// Starts at an arbitrary fixed point; SleepUntil jumps there at once, or to the earliest alarm
-// before it (returning true, as a Wake would). Single-threaded use.
+// Starts at an arbitrary fixed point; SleepUntil never blocks: it returns true at once after a
+// Wake(), else jumps to the earliest alarm before `when` (returning true, as a Wake would), else
+// to `when`. Thread-safe, so a coordinator's sequence thread and the test's thread may share it;
+// time then moves only when one of them sleeps, and never backwards.
 class FakeClock final : public Clock {
  public:
-  time_point Now() override { return now_; }
+  time_point Now() override {
+    std::lock_guard lock(mu_);
+    return now_;
+  }
   bool SleepUntil(time_point when) override {
+    std::lock_guard lock(mu_);
     if (woken_) {
       woken_ = false;
       return true;
@@ -38,18 +47,41 @@ class FakeClock final : public Clock {
     if (when > now_) now_ = when;
     return false;
   }
-  void Wake() override { woken_ = true; }
+  void Wake() override {
+    std::lock_guard lock(mu_);
+    woken_ = true;
+  }
   // A Wake() at `when`: what another thread finishing its work then would do.
-  void WakeAt(time_point when) { alarms_.push_back(when); }
-  void Advance(duration d) { now_ += d; }
+  void WakeAt(time_point when) {
+    std::lock_guard lock(mu_);
+    alarms_.push_back(when);
+  }
+  void Advance(duration d) {
+    std::lock_guard lock(mu_);
+    now_ += d;
+  }
   time_point start() const { return start_; }
-  Millis Elapsed() const { return std::chrono::duration_cast<Millis>(now_ - start_); }
+  Millis Elapsed() const {
+    std::lock_guard lock(mu_);
+    return std::chrono::duration_cast<Millis>(now_ - start_);
+  }
+  // The wall clock that goes with this clock: kWallStart at start(), moving as Now() moves.
+  static constexpr std::chrono::system_clock::time_point kWallStart{
+      std::chrono::seconds(1'800'000'000)};  // 2027-01-15T08:00:00Z
+  std::chrono::system_clock::time_point WallNow() {
+    return kWallStart +
+           std::chrono::duration_cast<std::chrono::system_clock::duration>(Now() - start_);
+  }
+  WallClock wall_clock() {
+    return [this] { return WallNow(); };
+  }
 
  private:
-  time_point start_ = time_point{} + std::chrono::hours(1000);
-  time_point now_ = start_;
-  bool woken_ = false;
-  std::vector<time_point> alarms_;
+  const time_point start_ = time_point{} + std::chrono::hours(1000);
+  mutable std::mutex mu_;
+  time_point now_ = start_;         // GUARDED_BY(mu_)
+  bool woken_ = false;              // GUARDED_BY(mu_)
+  std::vector<time_point> alarms_;  // GUARDED_BY(mu_)
 };
 
 struct RecordedRequest {
