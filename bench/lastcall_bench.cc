@@ -45,6 +45,10 @@ using test::Process;
 
 struct Options {
   bool short_mode = false;
+  // The `storm` benchmark's load: 0 is wrk -t2 -c32, as fast as lastcall answers (it saturates
+  // 2 CPUs); a rate is paced_probe's fixed offered load over 32 connections, e.g. the rate a peer
+  // sustains, so both are measured at the same load (bench/tail.sh).
+  double storm_rate = 0;
   std::string lastcall = LASTCALL_BINARY;
   std::vector<std::string> only;
   bool Wants(const std::string& name) const {
@@ -246,9 +250,16 @@ long ReadStatusKiB(pid_t pid, const std::string& field) {
   return -1;
 }
 
-Process StartWrk(uint16_t port, const std::string& target, int seconds) {
-  return Process::Spawn({"/usr/bin/wrk", "-t2", "-c64", "-d" + std::to_string(seconds) + "s",
+Process StartWrk(uint16_t port, const std::string& target, int seconds, int connections = 64) {
+  return Process::Spawn({"/usr/bin/wrk", "-t2", "-c" + std::to_string(connections),
+                         "-d" + std::to_string(seconds) + "s",
                          "http://127.0.0.1:" + std::to_string(port) + target});
+}
+
+Process StartPacedProbe(uint16_t port, const std::string& target, int seconds, double rate) {
+  return Process::Spawn({PACED_PROBE_BINARY, "--port", std::to_string(port), "--path", target,
+                         "--rate", std::to_string(rate), "--connections", "32", "--seconds",
+                         std::to_string(seconds)});
 }
 
 double WrkRequestsPerSecond(const Process& wrk) {
@@ -312,7 +323,8 @@ void BenchMemory(const Options& options) {
 // kill(SIGTERM) -> the arrival of the first 503 on a dedicated keep-alive connection that sends
 // GET /readyz back to back; includes one request round trip, which is measured on the same
 // connection just before (median of 50). With `storm`, wrk (2 threads, 64 connections) hammers
-// /readyz meanwhile. The target is a p99; with 50 runs that is the slowest.
+// /readyz meanwhile (or paced_probe at --storm-rate). The target is a p99; with 50 runs that is
+// the slowest.
 void BenchUnready(const Options& options, bool storm) {
   const int runs = storm ? (options.short_mode ? 3 : 20) : (options.short_mode ? 10 : 50);
   std::vector<double> samples;
@@ -324,7 +336,9 @@ void BenchUnready(const Options& options, bool storm) {
         StartLastcall(options, {"--lb-delay", "5s", "--drain-url=", "--monitor", "none"});
     std::optional<Process> wrk;
     if (storm) {
-      wrk = StartWrk(lastcall.port, "/readyz", 3);
+      wrk = options.storm_rate > 0
+                ? StartPacedProbe(lastcall.port, "/readyz", 3, options.storm_rate)
+                : StartWrk(lastcall.port, "/readyz", 3, 32);
       std::this_thread::sleep_for(milliseconds(1000));
     }
     Prober prober(lastcall.port);
@@ -348,7 +362,11 @@ void BenchUnready(const Options& options, bool storm) {
     lastcall.process.Signal(SIGKILL);
     if (wrk) wrk->Signal(SIGKILL);
   }
-  const std::string when = storm ? "under wrk on /readyz" : "idle";
+  const std::string when =
+      !storm ? "idle"
+      : options.storm_rate > 0
+          ? "under " + std::to_string(static_cast<long>(options.storm_rate)) + " req/s on /readyz"
+          : "under wrk -t2 -c32 on /readyz";
   AddRow("SIGTERM -> first 503 on /readyz, " + when, samples, "us", "<= 1 ms (p99)", 1000.0, 0, 99);
   AddRow("  (the same minus one round trip, " + when + ")", flips, "us", "", std::nullopt, 0);
   AddRow("  (one /readyz round trip on that connection, " + when + ")", round_trips, "us", "",
@@ -596,8 +614,11 @@ int Main(int argc, char** argv) {
       options.lastcall = argv[++i];
     } else if (arg == "--only" && i + 1 < argc) {
       options.only.emplace_back(argv[++i]);
+    } else if (arg == "--storm-rate" && i + 1 < argc) {
+      options.storm_rate = std::atof(argv[++i]);
     } else {
-      std::cerr << "usage: lastcall_bench [--short] [--lastcall PATH] [--only NAME]...\n"
+      std::cerr << "usage: lastcall_bench [--short] [--lastcall PATH] [--only NAME]... "
+                   "[--storm-rate REQ_PER_S]\n"
                 << "  NAME: startup memory unready storm overhead timeout baseline\n";
       return 2;
     }

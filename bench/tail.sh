@@ -4,9 +4,15 @@
 # prints requests/s and the latency percentiles wrk reports (p50, p90, p99) of every round, then
 # the median of each figure. Figures are printed, never asserted.
 #
+# Then the comparison the target is about, at the SAME offered load: paced_probe sends RATE
+# requests/s over the same connections to each (latency from each request's scheduled time), and
+# lastcall_bench measures SIGTERM -> first 503 under that load (20 runs).
+#
 # Usage: bench/tail.sh [ROUNDS] [SECONDS]        (default 3 rounds of 5 s)
 #   LASTCALL=path   the binary to measure (default build/lastcall)
 #   CONNECTIONS=N   the storm's connections (default 32)
+#   RATE=N          the paced load, req/s (default: 80% of Lightship's median wrk throughput)
+#   BUILD=dir       where paced_probe and lastcall_bench are built (default build)
 # Needs wrk and node; installs Lightship into bench/peers/node_modules (npm ci) when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,10 +20,15 @@ rounds=${1:-3}
 seconds=${2:-5}
 connections=${CONNECTIONS:-32}
 lastcall=${LASTCALL:-build/lastcall}
+build=${BUILD:-build}
 
 command -v wrk >/dev/null || { echo "tail: wrk is not installed (scripts/bootstrap.sh)" >&2; exit 1; }
 command -v node >/dev/null || { echo "tail: node is not installed" >&2; exit 1; }
 [ -x "$lastcall" ] || { echo "tail: $lastcall not built (cmake --build build --target lastcall)" >&2; exit 1; }
+cmake --build "$build" --target paced_probe lastcall_bench >/dev/null || {
+  echo "tail: cannot build paced_probe and lastcall_bench in $build" >&2
+  exit 1
+}
 if [ ! -d bench/peers/node_modules/lightship ]; then
   (cd bench/peers && npm ci --no-audit --no-fund >/dev/null 2>&1) || {
     echo "tail: npm ci in bench/peers failed" >&2
@@ -97,3 +108,28 @@ for name in lastcall lightship; do
     "$(cut -d' ' -f1 "$tmp/$name" | median)" "$(cut -d' ' -f2 "$tmp/$name" | median)" \
     "$(cut -d' ' -f3 "$tmp/$name" | median)" "$(cut -d' ' -f4 "$tmp/$name" | median)"
 done
+
+# The same offered load on both: a rate both sustain, below Lightship's saturation.
+rate=${RATE:-$(cut -d' ' -f1 "$tmp/lightship" | median | awk '{printf "%d", $1 * 0.8}')}
+echo
+echo "paced_probe at $rate req/s over $connections connections, ${seconds} s, $rounds rounds each, alternating"
+echo "(latency counted from each request's scheduled send time, in microseconds)"
+paced() {  # paced NAME PORT PATH
+  local out
+  out=$("$build/bench/paced_probe" --port "$2" --path "$3" --rate "$rate" \
+    --connections "$connections" --seconds "$seconds")
+  printf '  %-10s %s\n' "$1" "$out"
+  awk '{for (i = 1; i < NF; i++) if ($i == "p99") print $(i + 1)}' <<<"$out" >>"$tmp/$1.paced"
+}
+for _ in $(seq 1 "$rounds"); do
+  paced lastcall "$lc_port" /readyz
+  paced lightship "$ls_port" /ready
+done
+for name in lastcall lightship; do
+  printf '%-10s p99 median of %s rounds: %s us\n' "$name" "$rounds" "$(median <"$tmp/$name.paced")"
+done
+
+echo
+echo "SIGTERM -> first 503 on /readyz under $rate req/s (lastcall_bench --only storm --storm-rate $rate)"
+"$build/bench/lastcall_bench" --lastcall "$lastcall" --only storm --storm-rate "$rate" |
+  grep -E "SIGTERM|round trip|minus"

@@ -4,13 +4,19 @@
 # - a core file (SOURCE_DIR/*.cc|h) includes a header of a wing (SOURCE_DIR/rehearse, SOURCE_DIR/kube);
 # - a wing includes a header of the other wing (each depends on the core only);
 # - a file other than main.cc, cli.cc and tests includes cli.h (subcommands register through
-#   subcommand.h; only main lists them).
+#   subcommand.h; only main lists them);
+# - a file other than a unit test includes a test helper (a header of TESTING_DIR, default
+#   SOURCE_DIR/../tests/support: the lastcall_testing target, which only tests link).
 # Only #include "..." lines count; system headers use <...>.
 cmake_minimum_required(VERSION 3.25)
 if(NOT SOURCE_DIR)
   message(FATAL_ERROR "CheckWings.cmake: set -DSOURCE_DIR=<the src directory>")
 endif()
 set(wings rehearse kube)
+if(NOT TESTING_DIR)
+  set(TESTING_DIR ${SOURCE_DIR}/../tests/support)
+endif()
+file(GLOB testing_headers RELATIVE ${TESTING_DIR} ${TESTING_DIR}/*.h)
 
 # Header names of each wing; a wing's headers are included by their bare name ("rehearse_load.h"),
 # or by a path ending in it ("rehearse/rehearse_load.h").
@@ -35,6 +41,10 @@ function(check_includes file owner forbidden_wings)
           "src/${shown} (${owner}) includes ${included}, a header of the ${wing} wing")
       endif()
     endforeach()
+    if(included_name IN_LIST testing_headers AND NOT name MATCHES "_test\\.cc$")
+      list(APPEND problems
+        "src/${shown} includes ${included}, a test helper (tests/support), which only tests may")
+    endif()
     if(included_name STREQUAL "cli.h" AND NOT name MATCHES "^(main|cli|.*_test)\\.cc$")
       list(APPEND problems
         "src/${shown} includes cli.h, which only main.cc and the CLI may (use subcommand.h)")

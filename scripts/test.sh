@@ -51,7 +51,7 @@ ctest_tsan() {
 }
 
 format_check() {
-  clang-format --dry-run --Werror src/*.cc src/*.h src/*/*.cc src/*/*.h tests/*.cc tests/*.h examples/*.cc \
+  clang-format --dry-run --Werror src/*.cc src/*.h src/*/*.cc src/*/*.h tests/*.cc tests/support/*.h tests/support/*.cc examples/*.cc \
     $(ls fuzz/*.cc bench/*.cc tests/e2e/*.cc tests/e2e/*.h 2>/dev/null)
 }
 

@@ -14,7 +14,9 @@
 #include "install_command.h"
 #include "logging.h"
 #include "prestop_command.h"
+#ifndef LASTCALL_WITHOUT_REHEARSE
 #include "rehearse_command.h"
+#endif
 #include "run_command.h"
 #include "uninject_command.h"
 
@@ -68,15 +70,21 @@ int Run(const ConfigSources& sources) {
 
 int Main(int argc, char** argv) {
   PrestopOptions prestop;
-  RehearseOptions rehearse;
   InstallOptions install;
   InjectOptions inject;
   UninjectOptions uninject;
-  const ParsedCommand parsed = ParseCommandLine(
-      argc, argv, LastcallEnvironment(environ),
-      {RunSubcommand(), CheckSubcommand(), PrestopSubcommand(&prestop),
-       RehearseSubcommand(&rehearse), VersionSubcommand(), InstallSubcommand(&install),
-       InjectSubcommand(&inject), UninjectSubcommand(&uninject)});
+  std::vector<Subcommand> subcommands{RunSubcommand(), CheckSubcommand(),
+                                      PrestopSubcommand(&prestop)};
+#ifndef LASTCALL_WITHOUT_REHEARSE
+  // The development simulator; a sidecar-only build (the lastcall_sidecar_only target, to
+  // measure what rehearse costs the binary every pod carries) leaves it out.
+  RehearseOptions rehearse;
+  subcommands.push_back(RehearseSubcommand(&rehearse));
+#endif
+  subcommands.insert(subcommands.end(), {VersionSubcommand(), InstallSubcommand(&install),
+                                         InjectSubcommand(&inject), UninjectSubcommand(&uninject)});
+  const ParsedCommand parsed =
+      ParseCommandLine(argc, argv, LastcallEnvironment(environ), subcommands);
   switch (parsed.command) {
     case Command::kHelp:
     case Command::kVersion:

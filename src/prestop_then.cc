@@ -1,45 +1,35 @@
 #include "prestop_then.h"
 
-#include <spawn.h>
-#include <sys/wait.h>
-
 #include <cerrno>
 #include <cstring>
 
 #include "exit_status.h"
 #include "http_client.h"
+#include "subprocess.h"
 #include "text.h"
-
-extern char** environ;
 
 namespace lastcall {
 namespace {
 
 constexpr int kNotFound = 127;  // what a shell returns for a command it cannot start
-constexpr int kSignalBase = 128;
 
 int RunCommand(const std::vector<std::string>& command, std::ostream& err) {
-  std::vector<char*> argv;
-  argv.reserve(command.size() + 1);
-  for (const auto& arg : command) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  const int spawned = posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ);
-  if (spawned != 0) {
-    err << "lastcall prestop: --then: cannot run " << command[0] << ": " << std::strerror(spawned)
-        << "\n";
+  SpawnRequest request;
+  request.argv = command;
+  request.stdin_from_null = false;  // the hook's own stdin and output, as if the kubelet ran it
+  std::string error;
+  const std::optional<pid_t> pid = Spawn(request, &error);
+  if (!pid) {
+    err << "lastcall prestop: --then: cannot run " << error << "\n";
     return kNotFound;
   }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) {
-      err << "lastcall prestop: --then: waiting for " << command[0] << ": " << std::strerror(errno)
-          << "\n";
-      return kExitRuntimeError;
-    }
+  const std::optional<int> code = WaitForChild(*pid);
+  if (!code) {
+    err << "lastcall prestop: --then: waiting for " << command[0] << ": " << std::strerror(errno)
+        << "\n";
+    return kExitRuntimeError;
   }
-  if (WIFSIGNALED(status)) return kSignalBase + WTERMSIG(status);
-  return WEXITSTATUS(status);
+  return *code;
 }
 
 int SendGet(const ThenAction& action, std::ostream& err, std::chrono::milliseconds timeout) {

@@ -5,7 +5,6 @@
 #include <httplib.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "subprocess.h"
 #include "test_timing.h"
 
 namespace {
@@ -40,29 +40,22 @@ class AppProcess {
       args.insert(args.end(), {"--listen", "127.0.0.1:0"});
     }
     args.insert(args.end(), flags.begin(), flags.end());
-    std::vector<char*> argv;
-    for (std::string& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-
     int out[2];
     REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-    sigset_t none;
-    sigemptyset(&none);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      // Only async-signal-safe calls from here. The child dies with this process, even killed
-      // by a test timeout; it must see the signals the tests send, whatever this one blocks.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      ::signal(SIGPIPE, SIG_DFL);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::dup2(out[1], STDOUT_FILENO);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
+    // The child dies with this process, even killed by a test timeout, and sees the signals the
+    // tests send, whatever this one blocks (Spawn resets them).
+    lastcall::SpawnRequest request;
+    request.argv = args;
+    request.output = lastcall::ChildOutput::Descriptor(out[1]);
+    request.output.stderr_too = false;
+    request.die_with_parent = true;
+    std::string error;
+    const std::optional<pid_t> pid = lastcall::Spawn(request, &error);
     ::close(out[1]);
     stdout_ = out[0];
-    if (pid_ < 0) ::close(stdout_);
-    REQUIRE_MESSAGE(pid_ > 0, "cannot start " << EXAMPLE_APP_BINARY);
+    if (!pid) ::close(stdout_);
+    REQUIRE_MESSAGE(pid, "cannot start " << error);
+    pid_ = *pid;
   }
 
   ~AppProcess() {

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "exit_status.h"
+#include "test_fixtures.h"
 #include "uninject_command.h"
 #include "version.h"
 #include "yaml_writer.h"
@@ -19,11 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// tests/fixtures/inject, found from this file's path (src/kube/) in the CMake build.
-fs::path FixtureDir() {
-  return fs::path(__FILE__).parent_path().parent_path().parent_path() / "tests" / "fixtures" /
-         "inject";
-}
+fs::path FixtureDir() { return fs::path(testing::FixturePath("inject")); }
 
 std::string ReadFixture(const std::string& name) {
   std::ifstream in(FixtureDir() / name, std::ios::binary);

@@ -9,7 +9,6 @@
 #include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
@@ -24,8 +23,7 @@
 #include <thread>
 
 #include "http_client.h"
-
-extern char** environ;
+#include "subprocess.h"
 
 namespace lastcall {
 namespace {
@@ -74,10 +72,6 @@ Fd OpenPidFd(pid_t pid) {
   (void)pid;
   return Fd();
 #endif
-}
-
-int ExitCodeOf(int status) {
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 std::string DescribeWaitStatus(int status) {
@@ -147,36 +141,20 @@ HookResult RunExecHook(const std::vector<std::string>& argv, Steady::time_point 
   Fd read_end(pipe_fds[0]);
   Fd write_end(pipe_fds[1]);
 
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, write_end.get(), 1);
-  posix_spawn_file_actions_adddup2(&actions, write_end.get(), 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t empty;
-  sigemptyset(&empty);
-  sigset_t all;
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-  std::vector<char*> args;
-  for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  SpawnRequest request;
+  request.argv = argv;
+  request.output = ChildOutput::Descriptor(write_end.get());
+  request.own_process_group = true;
+  std::string error;
+  const std::optional<pid_t> spawned = Spawn(request, &error);
   write_end.Reset();
-  if (rc != 0) {
+  if (!spawned) {
     hook.result = 127;  // what a shell answers for a command it cannot run
-    hook.detail = fmt::format("cannot run {}: {}", argv[0], std::strerror(rc));
+    hook.detail = fmt::format("cannot run {}", error);
     hook.returned = Steady::now();
     return hook;
   }
+  const pid_t pid = *spawned;
   fcntl(read_end.get(), F_SETFL, O_NONBLOCK);
   const Fd pidfd = OpenPidFd(pid);
 

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,8 +13,7 @@
 #include <thread>
 
 #include "http_server.h"
-
-extern char** environ;
+#include "subprocess.h"
 
 namespace lastcall {
 namespace {
@@ -27,34 +25,19 @@ using std::chrono::milliseconds;
 pid_t SpawnShell(const std::string& script) {
   int pipe_fds[2];
   REQUIRE(pipe2(pipe_fds, O_CLOEXEC) == 0);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
-  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t empty;
-  sigemptyset(&empty);
-  sigset_t all;
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::string sh = "/bin/sh";
-  std::string dash_c = "-c";
-  char* argv[] = {sh.data(), dash_c.data(), const_cast<char*>(script.c_str()), nullptr};
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  SpawnRequest request;
+  request.argv = {"/bin/sh", "-c", script};
+  request.output = ChildOutput::Descriptor(pipe_fds[1]);
+  std::string error;
+  const std::optional<pid_t> pid = Spawn(request, &error);
   close(pipe_fds[1]);
-  REQUIRE(rc == 0);
+  REQUIRE_MESSAGE(pid, error);
   if (script.find("echo ready") != std::string::npos) {
     char buffer[6] = {};
     CHECK(read(pipe_fds[0], buffer, 5) == 5);  // blocks until the trap is set
   }
   close(pipe_fds[0]);  // later output (none expected) gets EPIPE
-  return pid;
+  return *pid;
 }
 
 // Exits with `code` within about 10 ms of SIGTERM.

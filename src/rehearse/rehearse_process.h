@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "subprocess.h"  // ExitCodeOf, for the callers that reap what these start
+
 // The processes and scratch files `lastcall rehearse` needs: the app and the sidecar it runs,
 // each writing to its own log file, and a private temporary directory for their sockets and logs.
 namespace lastcall {
@@ -25,9 +27,6 @@ std::optional<pid_t> SpawnProcess(const std::vector<std::string>& argv, const st
 // same PDEATHSIG and REQUIRES as SpawnProcess: the process the kubelet emulation signals in place
 // of an app that rehearse did not start and must not stop.
 std::optional<pid_t> SpawnIdleProcess(std::string* error);
-
-// The exit code waitpid's `status` means: the code, or 128 + the signal for a signal death.
-int ExitCodeOf(int status);
 
 // A TCP port on 127.0.0.1 that was free a moment ago (another process may take it since).
 // Returns 0 when no socket could be bound.

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +15,8 @@
 #include <stdexcept>
 #include <thread>
 #include <utility>
+
+#include "subprocess.h"
 
 extern char** environ;
 
@@ -45,38 +46,15 @@ std::vector<std::string> MergedEnvironment(const std::vector<std::string>& extra
 Process Process::Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   Process process;
   process.log_path_ = TempDir() + "/output.log";
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, process.log_path_.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   // Children start with an empty signal mask and default dispositions, as under the kubelet.
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t empty;
-  sigemptyset(&empty);
-  sigset_t defaults;
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGPIPE);
-  sigaddset(&defaults, SIGTERM);
-  sigaddset(&defaults, SIGINT);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
-  std::vector<char*> args;
-  for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-  args.push_back(nullptr);
-  const std::vector<std::string> environment = MergedEnvironment(env);
-  std::vector<char*> envp;
-  for (const auto& entry : environment) envp.push_back(const_cast<char*>(entry.c_str()));
-  envp.push_back(nullptr);
-
-  const int rc = posix_spawn(&process.pid_, args[0], &actions, &attr, args.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) throw std::runtime_error("posix_spawn " + argv[0] + " failed");
+  SpawnRequest request;
+  request.argv = argv;
+  request.environment = MergedEnvironment(env);
+  request.output = ChildOutput::File(process.log_path_, /*truncate=*/true);
+  std::string error;
+  const std::optional<pid_t> pid = lastcall::Spawn(request, &error);
+  if (!pid) throw std::runtime_error("cannot start " + error);
+  process.pid_ = *pid;
   return process;
 }
 

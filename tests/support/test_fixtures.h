@@ -6,14 +6,13 @@
 #include <string_view>
 #include <utility>
 
-// Unit tests read text fixtures from tests/fixtures/, found from this header's own path (CMake
-// compiles with absolute paths), so the test binary runs from any working directory.
+// Unit tests read text fixtures from tests/fixtures/ of the source tree the build was configured
+// from (lastcall_testing defines LASTCALL_SOURCE_DIR), so the test binary runs from any working
+// directory, and a compiler cache that rewrites paths (__FILE__) cannot move them.
 namespace lastcall::testing {
 
 inline std::string FixturePath(std::string_view name) {
-  std::string here = __FILE__;
-  here.erase(here.rfind('/') + 1);  // keep ".../src/"
-  return here + "../tests/fixtures/" + std::string(name);
+  return std::string(LASTCALL_SOURCE_DIR) + "/tests/fixtures/" + std::string(name);
 }
 
 // Returns the fixture's bytes, or "" when it cannot be read (the test's checks then fail).
