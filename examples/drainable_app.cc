@@ -8,7 +8,9 @@
 //                       (the load balancer stops sending them, not the app); responses then carry
 //                       `Connection: close` so keep-alive clients reconnect elsewhere.
 //   GET  /drain         200 when draining and nothing is in flight, else 202.
-//                       Body: {"draining":bool,"inflight":N}.
+//                       Body: {"draining":bool,"inflight":N}. With ?wait=N ms (or Ns, at
+//                       most 60s), a long poll: answers as soon as it is drained, or 202 when
+//                       the wait ends (lastcall's shutdown.drain.monitor.long_poll).
 //   GET  /drain/status  200 always: {"name":..,"draining":bool,"inflight":N,"served":N}.
 //   GET  /work?ms=N     200 {"name":..,"slept_ms":N} after sleeping N ms (capped at 60000).
 //   GET  /healthz       200 whenever the process serves, draining or not: readiness is the
@@ -256,6 +258,15 @@ class AppState {
     if (push) push(stamps);
   }
 
+  // Waits until draining with nothing in flight, shutting down, or `deadline`: a long poll.
+  Snapshot WaitDrained(Clock::time_point deadline) {
+    std::unique_lock lock(mu_);
+    cv_.wait_until(lock, deadline, [this] {
+      return (draining_ && inflight_ == 0) || shutting_down_ || stop_.has_value();
+    });
+    return {draining_, inflight_, served_};
+  }
+
   // Returns true on the first call only.
   bool StartDraining() {
     const Clock::time_point now = Clock::now();
@@ -275,6 +286,7 @@ class AppState {
       MaybeStopWhenDrainedLocked();
       push = TakePushLocked();
       stamps = stamps_;
+      cv_.notify_all();  // a long poll may be waiting for this
     }
     if (prepare) prepare();
     if (push) push(stamps);
@@ -433,6 +445,21 @@ void SetListenerOptions(int fd) {
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
 }
 
+// "250ms" or "5s" (whole numbers), at most kMaxWorkMs: the wait of a long poll of GET /drain.
+std::optional<milliseconds> ParseWait(const std::string& text) {
+  const bool in_ms = text.size() > 2 && text.compare(text.size() - 2, 2, "ms") == 0;
+  const bool in_s = !in_ms && text.size() > 1 && text.back() == 's';
+  if (!in_ms && !in_s) return std::nullopt;
+  const size_t digits = text.size() - (in_ms ? 2 : 1);
+  int64_t value = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + digits, value);
+  if (error != std::errc{} || end != text.data() + digits || value < 0) return std::nullopt;
+  if (in_s && value > kMaxWorkMs / 1000) return std::nullopt;
+  const int64_t ms = in_s ? value * 1000 : value;
+  if (ms > kMaxWorkMs) return std::nullopt;
+  return milliseconds{ms};
+}
+
 nlohmann::json DrainBody(const AppState::Snapshot& snapshot) {
   return {{"draining", snapshot.draining}, {"inflight", snapshot.inflight}};
 }
@@ -483,9 +510,18 @@ void InstallRoutes(AppServer& server, AppState& state, const Options& options) {
       Reply(res, std::move(ticket), 202, DrainBody(state.Read()).dump(), "application/json");
     });
     // Not draining means not drained: nobody asked, so a lost trigger shows as a drain timeout.
-    server.Get("/drain", [&](const httplib::Request&, httplib::Response& res) {
+    server.Get("/drain", [&](const httplib::Request& req, httplib::Response& res) {
       auto ticket = std::make_shared<RequestTicket>(state, RequestKind::kControl);
-      const AppState::Snapshot snapshot = state.Read();
+      AppState::Snapshot snapshot = state.Read();
+      if (req.has_param("wait")) {
+        const std::optional<milliseconds> wait = ParseWait(req.get_param_value("wait"));
+        if (!wait) {
+          Reply(res, std::move(ticket), 400, "wait must be N ms or N s, at most 60s\n",
+                "text/plain");
+          return;
+        }
+        snapshot = state.WaitDrained(Clock::now() + *wait);
+      }
       const int status = snapshot.draining && snapshot.inflight == 0 ? 200 : 202;
       Reply(res, std::move(ticket), status, DrainBody(snapshot).dump(), "application/json");
     });

@@ -63,6 +63,7 @@ struct MonitorConfig {
   Millis interval{100};                  // time between polls
   Millis settle{0};                      // drained must hold this long before it counts
   Millis timeout{1000};                  // per poll request
+  Millis long_poll{0};  // status: ask the app to hold a busy answer this long (?wait=); 0 off
   RefusedMeans refused_means = RefusedMeans::kDrained;
   bool count_close_wait = false;  // connections: also count CLOSE_WAIT sockets
   ConnectionCount count = ConnectionCount::kConnections;  // connections: what counts

@@ -508,6 +508,14 @@ std::vector<KeySpec> BuildKeySpecs() {
       },
       [](const Config& c) { return FormatDuration(c.shutdown.drain.monitor.timeout); }));
   specs.push_back(Scalar(
+      Key("shutdown.drain.monitor.long_poll", "long-poll", "DURATION", "0s (off)",
+          "status: long-poll, GET URL?wait=DURATION: the app answers once drained or when the "
+          "wait ends; the next poll follows at once"),
+      [](Config& c, std::string_view t) {
+        return SetDuration(&c.shutdown.drain.monitor.long_poll, t, Zero::kAllowed);
+      },
+      [](const Config& c) { return FormatDuration(c.shutdown.drain.monitor.long_poll); }));
+  specs.push_back(Scalar(
       Key("shutdown.drain.monitor.refused_means", "refused-means", "drained|error", "drained",
           "what a refused connection while polling means (nobody listens any more)"),
       [](Config& c, std::string_view t) {

@@ -531,6 +531,12 @@ class Loader {
               "shutdown.drain.monitor.drained_status (--drained-status), or it never sees "
               "the app drained");
     }
+    if (monitor.long_poll.count() > 0 && monitor.kind != MonitorKind::kStatus) {
+      Problem(WhereIs("shutdown.drain.monitor.long_poll"),
+              "works with the status monitor only (the app holds GET ?wait=... until it is "
+              "drained), not with monitor kind " +
+                  kind + ": remove it or use kind status");
+    }
     if (monitor.kind != MonitorKind::kNone && monitor.settle >= config_.shutdown.drain.timeout) {
       Problem(WhereIs("shutdown.drain.monitor.settle"),
               "settle " + FormatDuration(monitor.settle) +

@@ -150,6 +150,7 @@ shutdown:
       refused_means: error
       count_close_wait: true
       count: in_flight
+      long_poll: 0s  # at its default: anything longer is an error with kind json
     timeout: 1m30s
   exit_delay: 1s
   grace_period: 2m
@@ -204,6 +205,7 @@ log:
   CHECK(m.refused_means == RefusedMeans::kError);
   CHECK(m.count_close_wait);
   CHECK(m.count == ConnectionCount::kInFlight);
+  CHECK(m.long_poll == Millis{0});
   CHECK(c.shutdown.drain.timeout == seconds{90});
   CHECK(c.shutdown.exit_delay == seconds{1});
   CHECK(c.shutdown.grace_period == seconds{120});
@@ -758,6 +760,28 @@ TEST_CASE("lb_delay: auto, its bounds, and what the budget counts") {
   CHECK(ErrorOf(Flags({{"monitor-count", "requests"}})) != "");
   CHECK(LoadConfig(Flags({{"monitor-count", "in_flight"}})).config.shutdown.drain.monitor.count ==
         ConnectionCount::kInFlight);
+}
+
+TEST_CASE("monitor.long_poll: a duration, off by default, for the status monitor only") {
+  CHECK(LoadConfig(Flags({})).config.shutdown.drain.monitor.long_poll == Millis{0});
+  LoadedConfig loaded =
+      LoadConfig(Yaml("shutdown:\n  drain:\n    monitor:\n      long_poll: 5s\n"));
+  CHECK(loaded.config.shutdown.drain.monitor.long_poll == seconds{5});
+  CHECK(FormatConfigValue(loaded.config, "shutdown.drain.monitor.long_poll") == "5s");
+  CHECK(
+      LoadConfig(Env({{"LASTCALL_LONG_POLL", "750ms"}})).config.shutdown.drain.monitor.long_poll ==
+      Millis{750});
+  CHECK(ErrorOf(Yaml("shutdown:\n  drain:\n    monitor:\n      long_poll: 5\n")) ==
+        "lastcall.yaml:4:18: shutdown.drain.monitor.long_poll: missing unit after \"5\" (units: h, "
+        "m, s, ms) (got \"5\")");
+  CHECK(Contains(ErrorOf(Flags({{"long-poll", "soon"}})), "flag --long-poll: "));
+  CHECK(
+      ErrorOf(Yaml("shutdown:\n  drain:\n    monitor:\n      kind: json\n      long_poll: 5s\n")) ==
+      "lastcall.yaml:5:7: shutdown.drain.monitor.long_poll: works with the status monitor only "
+      "(the app holds GET ?wait=... until it is drained), not with monitor kind json: remove it "
+      "or use kind status");
+  CHECK(Contains(ErrorOf(Flags({{"monitor", "connections"}, {"long-poll", "1s"}})),
+                 "flag --long-poll: works with the status monitor only"));
 }
 
 TEST_CASE("warnings flag valid but doubtful settings") {

@@ -366,14 +366,23 @@ void ShutdownCoordinator::OnNote(std::string_view message) { LogInfo(message); }
 
 void ShutdownCoordinator::OnLbWaitEnded(const LbWaitOutcome& outcome) {
   Millis waited{0};
+  std::optional<Millis> last_traffic;
   {
     std::lock_guard lock(mu_);
     waited = std::chrono::duration_cast<Millis>(outcome.ended - start_.triggered_at);
+    if (outcome.last_activity) {
+      last_traffic =
+          std::chrono::duration_cast<Millis>(*outcome.last_activity - start_.triggered_at);
+    }
     report_.lb_wait = std::string(ToString(outcome.end));
     report_.lb_wait_detail = outcome.detail;
     report_.lb_wait_time = waited;
   }
   metrics_.SetLbWait(std::chrono::duration<double>(waited).count(), ToString(outcome.end));
+  // The sequence logged the sentence; this line is for tools (rehearse's report), all numbers.
+  LogFields fields{{"end", ToString(outcome.end)}, {"waited_ms", waited.count()}};
+  if (last_traffic) fields.emplace_back("last_traffic_ms", last_traffic->count());
+  LogInfo("lb wait ended", fields);
 }
 
 }  // namespace lastcall

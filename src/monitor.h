@@ -28,12 +28,18 @@ struct PollResult {
   PollOutcome outcome = PollOutcome::kError;
   std::optional<double> value;  // the observed number (in-flight count, status code, ...)
   std::string detail;           // what was wrong, for kError; what was seen, otherwise
+  // A long poll the app held until its wait was (nearly) over and then answered busy: the next
+  // poll may follow at once, since the app itself paced this one.
+  bool held = false;
 };
 
 class DrainMonitor {
  public:
   virtual ~DrainMonitor() = default;
   // One observation. Must return by `deadline`. Thread-compatible (one caller at a time).
+  // A monitor that long-polls (status with monitor.long_poll) asks the app to hold a busy answer
+  // for long_poll at most, and only as long as leaves monitor.timeout before `deadline` for the
+  // answer to arrive: a deadline within monitor.timeout of now means one plain poll.
   virtual PollResult Poll(Deadline deadline) = 0;
   virtual std::string_view kind() const = 0;
 };

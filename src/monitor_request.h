@@ -23,7 +23,9 @@ class MonitorRequest {
   // Sends one GET, due by the earlier of `deadline` and now + monitor.timeout. Returns the
   // response when one arrived, whatever its status. Otherwise returns nullopt and sets *failure:
   // kRefused when nobody listens, kError naming the transport problem (timeout, reset, ...).
-  std::optional<HttpResponse> Send(Deadline deadline, PollResult* failure);
+  // A positive `wait` makes it a long poll: the URL gets wait=<N>ms (after its own query, if
+  // any) and the request may take wait + monitor.timeout, still never past `deadline`.
+  std::optional<HttpResponse> Send(Deadline deadline, PollResult* failure, Millis wait = Millis{0});
 
   const std::string& url() const { return url_text_; }
 
@@ -33,6 +35,10 @@ class MonitorRequest {
   std::optional<HttpRequest> request_;  // unset without a URL
   Millis timeout_;
 };
+
+// `target` (path and query of a request line) with wait=<N>ms added to its query, for a long
+// poll: "/drain" -> "/drain?wait=5000ms", "/drain?x=1" -> "/drain?x=1&wait=5000ms". Pure.
+std::string WithWaitParameter(const std::string& target, Millis wait);
 
 // "HTTP 503" and, when the body is not empty, the start of it: for details about an answer
 // that cannot be used.

@@ -2,8 +2,10 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 
 #include "monitor.h"
+#include "monitor_request.h"
 #include "monitor_test_fakes.h"
 
 namespace lastcall {
@@ -135,6 +137,96 @@ TEST_CASE("status monitor: each poll is due by the earlier of the caller's deadl
   monitor->Poll(soon);
   REQUIRE(http.deadlines.size() == 2);
   CHECK(http.deadlines[1] == soon);
+}
+
+TEST_CASE("WithWaitParameter adds wait= to the query, or starts one") {
+  CHECK(WithWaitParameter("/drain", Millis(5000)) == "/drain?wait=5000ms");
+  CHECK(WithWaitParameter("/drain?x=1", Millis(250)) == "/drain?x=1&wait=250ms");
+  CHECK(WithWaitParameter("/drain?", Millis(1)) == "/drain?wait=1ms");
+  CHECK(WithWaitParameter("/drain?x=1&", Millis(1)) == "/drain?x=1&wait=1ms");
+}
+
+TEST_CASE("status monitor long poll: asks the app to wait, and the poll may last wait + timeout") {
+  Config config = MonitorConfig(MonitorKind::kStatus);
+  config.shutdown.drain.trigger.url = testing::ParsedUrl("http://127.0.0.1:9000/admin/drain?x=1");
+  config.shutdown.drain.monitor.long_poll = Millis(5000);
+  config.shutdown.drain.monitor.timeout = Millis(1000);
+  CannedHttpClient http;
+  http.response = Answer(200, R"({"inflight": 0})");
+  std::unique_ptr<DrainMonitor> monitor = MakeStatusMonitor(config, http);
+  const auto before = std::chrono::steady_clock::now();
+  PollResult drained = monitor->Poll(before + kFarDeadline);
+  const auto after = std::chrono::steady_clock::now();
+  CHECK(drained.outcome == PollOutcome::kDrained);
+  CHECK_FALSE(drained.held);
+  CHECK(drained.detail == "HTTP 200, /inflight = 0");
+  REQUIRE(http.requests.size() == 1);
+  CHECK(http.requests[0].url.target == "/admin/drain?x=1&wait=5000ms");
+  CHECK(http.deadlines[0] >= before + Millis(6000));
+  CHECK(http.deadlines[0] <= after + Millis(6000));
+
+  // The caller's deadline shortens the wait so that the answer still comes in time...
+  const auto now = std::chrono::steady_clock::now();
+  monitor->Poll(now + Millis(3000));
+  REQUIRE(http.requests.size() == 2);
+  const std::string& shortened = http.requests[1].url.target;
+  const std::string prefix = "/admin/drain?x=1&wait=";
+  REQUIRE(shortened.rfind(prefix, 0) == 0);
+  const int wait_ms = std::stoi(shortened.substr(prefix.size()));
+  CHECK(wait_ms <= 2000);  // 2000 unless the clock moved a millisecond since `now`
+  CHECK(wait_ms >= 1500);
+  CHECK(http.deadlines[1] == now + Millis(3000));
+  // ... and one that leaves no time to wait makes a plain poll.
+  monitor->Poll(std::chrono::steady_clock::now() + Millis(900));
+  REQUIRE(http.requests.size() == 3);
+  CHECK(http.requests[2].url.target == "/admin/drain?x=1");
+
+  // Off (0s): never a wait.
+  config.shutdown.drain.monitor.long_poll = Millis(0);
+  CannedHttpClient plain;
+  MakeStatusMonitor(config, plain)->Poll(std::chrono::steady_clock::now() + kFarDeadline);
+  CHECK(plain.requests[0].url.target == "/admin/drain?x=1");
+}
+
+// Answers `response` after `delay` of real time: an app that holds the long poll.
+class SlowHttpClient final : public HttpClient {
+ public:
+  SlowHttpClient(HttpResponse response, Millis delay)
+      : response_(std::move(response)), delay_(delay) {}
+  HttpResponse Send(const HttpRequest&, Deadline) override {
+    std::this_thread::sleep_for(delay_);
+    return response_;
+  }
+
+ private:
+  HttpResponse response_;
+  Millis delay_;
+};
+
+TEST_CASE("status monitor long poll: busy after the wait is held; busy at once is not") {
+  Config config = MonitorConfig(MonitorKind::kStatus);
+  config.shutdown.drain.monitor.long_poll = Millis(20);
+  // Held for the whole wait: the next poll may follow at once.
+  SlowHttpClient holding(Answer(202, R"({"inflight": 2})"), Millis(20));
+  PollResult held =
+      MakeStatusMonitor(config, holding)->Poll(std::chrono::steady_clock::now() + kFarDeadline);
+  CHECK(held.outcome == PollOutcome::kBusy);
+  CHECK(held.held);
+  CHECK(held.detail == "HTTP 202, /inflight = 2, long poll held 20ms");
+  // An app that ignores wait= (answers at once) is not held: the interval applies.
+  config.shutdown.drain.monitor.long_poll = Millis(60000);
+  CannedHttpClient at_once;
+  at_once.response = Answer(202);
+  PollResult early =
+      MakeStatusMonitor(config, at_once)->Poll(std::chrono::steady_clock::now() + kFarDeadline);
+  CHECK(early.outcome == PollOutcome::kBusy);
+  CHECK_FALSE(early.held);
+  CHECK(early.detail == "HTTP 202, long poll of 1m answered early");
+  // Errors are never held.
+  at_once.response = Failure(HttpError::kTimeout, "no answer");
+  CHECK_FALSE(MakeStatusMonitor(config, at_once)
+                  ->Poll(std::chrono::steady_clock::now() + kFarDeadline)
+                  .held);
 }
 
 // An unparsable URL cannot reach a monitor any more (the loader refuses it, with its place); a

@@ -64,7 +64,8 @@ class DrainTrigger {
     }
     const TimePoint now = clock.Now();
     if (now >= next_attempt_ && now < drain_deadline) {
-      calls_.Start(request_, std::min(now + config_.timeout, drain_deadline));
+      attempt_due_ = std::min(now + config_.timeout, drain_deadline);
+      calls_.Start(request_, attempt_due_);
       in_flight_ = true;
     }
   }
@@ -94,6 +95,14 @@ class DrainTrigger {
     return next_attempt_;
   }
 
+  // The latest the sequence may stay away (in a long poll) without delaying a retry: the next
+  // attempt's time, or the end of the attempt in flight, whose failure brings one. None when
+  // the trigger is done.
+  std::optional<TimePoint> look_again_by() const {
+    if (done_) return std::nullopt;
+    return in_flight_ ? attempt_due_ : next_attempt_;
+  }
+
  private:
   const DrainTriggerConfig& config_;
   BackgroundRequest& calls_;
@@ -102,6 +111,7 @@ class DrainTrigger {
   bool in_flight_ = false;
   int attempts_ = 0;
   TimePoint next_attempt_{};
+  TimePoint attempt_due_{};  // the deadline of the attempt in flight
   Millis backoff_ = kFirstTriggerBackoff;
 };
 
@@ -185,13 +195,20 @@ SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& s
     trigger.Step(clock, drain_deadline, observer);
     if (clock.Now() >= next_poll && clock.Now() < drain_deadline) {
       const TimePoint poll_start = clock.Now();
-      const PollResult poll = monitor.Poll(std::min(poll_start + watch.timeout, drain_deadline));
+      // A long poll may be held for long_poll, but not past the trigger's next attempt (the app
+      // may not drain before it gets the trigger), and it is answered by the drain deadline.
+      TimePoint look_again_by = poll_start + watch.long_poll;
+      if (const std::optional<TimePoint> retry = trigger.look_again_by()) {
+        look_again_by = std::max(poll_start, std::min(look_again_by, *retry));
+      }
+      const PollResult poll = monitor.Poll(std::min(look_again_by + watch.timeout, drain_deadline));
       observer.OnPoll(poll);
       if (poll.value) last_value = poll.value;
       last_seen = DescribeValue(poll);
       if (!poll.detail.empty()) last_seen += ": " + poll.detail;
       if (CountsAsDrained(poll, watch.refused_means)) {
-        if (!holding_drained) drained_since = poll_start;
+        // From the answer, not the request: a long poll is answered long after it was sent.
+        if (!holding_drained) drained_since = clock.Now();
         holding_drained = true;
         if (clock.Now() - drained_since >= watch.settle) {
           return finish(SequenceEnd::kDrained, poll.outcome == PollOutcome::kRefused
@@ -202,6 +219,8 @@ SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& s
         holding_drained = false;
       }
       next_poll = std::max(poll_start + watch.interval, clock.Now());
+      // The app held a long poll until its wait ended: it paced the poll, ask again at once.
+      if (poll.held) next_poll = clock.Now();
       // A settle window ends between two regular polls: look again exactly when it ends.
       if (holding_drained) next_poll = std::min(next_poll, drained_since + watch.settle);
     }

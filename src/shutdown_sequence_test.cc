@@ -443,5 +443,102 @@ TEST_CASE("a push from the app (POST /drained) ends DRAINING at once, settle or 
   CHECK(h.observer.phases.back().at == milliseconds(6030));
 }
 
+// ---- long poll (monitor.long_poll): the app holds GET ?wait= until drained or the wait ends ---
+
+// An app that supports long polls, on the fake clock: it is drained from `drained_at` (time
+// since the clock's start) on, and holds a busy poll for the wait the status monitor would ask
+// for (long_poll, answered by the deadline minus monitor.timeout), answering as soon as it is
+// drained.
+struct LongPollApp {
+  Harness& h;
+  Millis drained_at;
+  PollResult operator()(Millis at, Deadline deadline) const {
+    const MonitorConfig& watch = h.config.shutdown.drain.monitor;
+    const Millis room =
+        std::chrono::duration_cast<Millis>(deadline - h.clock.Now()) - watch.timeout;
+    const Millis wait = std::max(Millis{0}, std::min(watch.long_poll, room));
+    if (at >= drained_at) return Drained(0);
+    const Millis answer_at = std::min(at + wait, drained_at);
+    h.clock.Advance(answer_at - at);
+    if (answer_at >= drained_at) return Drained(0);
+    PollResult busy = Busy(1);
+    busy.held = wait.count() > 0;
+    return busy;
+  }
+};
+
+TEST_CASE("long poll: a held busy answer is followed at once; drained ends the drain at once") {
+  Harness h;
+  // The interval is longer than the wait: only the immediate re-poll keeps the app watched.
+  h.config.shutdown.drain.monitor.interval = milliseconds(2000);
+  h.config.shutdown.drain.monitor.long_poll = milliseconds(1000);
+  h.monitor.answer = LongPollApp{h, milliseconds(5000 + 1300)};
+  const SequenceOutcome outcome = h.Run();
+  CHECK(outcome.end == SequenceEnd::kDrained);
+  // Held 5.0 -> 6.0 s, asked again at once, answered drained the moment the app was (6.3 s).
+  CHECK(h.monitor.polls == std::vector<Millis>{milliseconds(5000), milliseconds(6000)});
+  CHECK(h.observer.phases.back().at == milliseconds(6300));
+  // Each long poll may last its wait plus the request timeout, no more.
+  CHECK(h.monitor.deadlines[0] == h.clock.start() + milliseconds(5000 + 1000 + 1000));
+}
+
+TEST_CASE("long poll: an app that never drains times out exactly at the drain deadline") {
+  Harness h;
+  h.config.shutdown.drain.monitor.interval = milliseconds(2000);
+  h.config.shutdown.drain.monitor.long_poll = milliseconds(5000);
+  h.monitor.answer = LongPollApp{h, milliseconds(3600000)};
+  const SequenceOutcome outcome = h.Run();
+  CHECK(outcome.end == SequenceEnd::kTimedOut);
+  CHECK(h.observer.phases.back().at == milliseconds(25000));
+  // The first poll is held no longer than the trigger attempt beside it may take (2 s); then 5 s
+  // each; the one sent at 22 s is held until 24 s, so that it is answered by 25 s - timeout; the
+  // one sent at 24 s is a plain poll (no time left to wait), and the next interval is past 25 s.
+  CHECK(h.monitor.polls == std::vector<Millis>{milliseconds(5000), milliseconds(7000),
+                                               milliseconds(12000), milliseconds(17000),
+                                               milliseconds(22000), milliseconds(24000)});
+  for (const auto& deadline : h.monitor.deadlines) {
+    CHECK(deadline <= h.clock.start() + milliseconds(25000));
+  }
+}
+
+TEST_CASE("long poll: an app that answers busy at once is polled at the interval, not faster") {
+  Harness h;
+  h.config.shutdown.drain.monitor.interval = milliseconds(2000);
+  h.config.shutdown.drain.monitor.long_poll = milliseconds(5000);
+  h.monitor.answer = [](Millis, Deadline) { return Busy(1); };  // ignores wait=: never held
+  CHECK(h.Run().end == SequenceEnd::kTimedOut);
+  CHECK(h.monitor.polls.size() == 10);  // 5, 7, ..., 23 s
+}
+
+TEST_CASE("long poll: settle counts from the drained answer, not from when the poll was sent") {
+  Harness h;
+  h.config.shutdown.drain.monitor.interval = milliseconds(2000);
+  h.config.shutdown.drain.monitor.long_poll = milliseconds(1000);
+  h.config.shutdown.drain.monitor.settle = milliseconds(500);
+  h.monitor.answer = LongPollApp{h, milliseconds(6300)};
+  CHECK(h.Run().end == SequenceEnd::kDrained);
+  // Drained answered at 6.3 s (to the poll sent at 6.0 s), looked at again when settle ended.
+  CHECK(h.monitor.polls.back() == milliseconds(6800));
+  CHECK(h.observer.phases.back().at == milliseconds(6800));
+}
+
+TEST_CASE("long poll: not held past the drain trigger's next attempt") {
+  Harness h;
+  h.config.shutdown.drain.monitor.interval = milliseconds(2000);
+  h.config.shutdown.drain.monitor.long_poll = milliseconds(5000);
+  int calls = 0;
+  h.http.answer = [&calls](const HttpRequest&, Deadline) {
+    return testing::Status(++calls < 2 ? 503 : 202);
+  };
+  h.trigger.latency = [](const HttpRequest&) { return milliseconds(50); };
+  h.monitor.answer = LongPollApp{h, milliseconds(3600000)};
+  h.config.shutdown.drain.timeout = milliseconds(3000);
+  CHECK(h.Run().end == SequenceEnd::kTimedOut);
+  // The first attempt is in flight when the first poll goes out: the poll is held no longer than
+  // that attempt may take (2 s); its failure brings the retry, which the next poll waits for.
+  CHECK(h.monitor.deadlines[0] == h.clock.start() + milliseconds(5000 + 2000 + 1000));
+  REQUIRE(h.observer.attempts.size() == 2);
+  CHECK(h.observer.attempts[1].at == milliseconds(7000 + 100 + 50));
+}
 }  // namespace
 }  // namespace lastcall

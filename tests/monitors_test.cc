@@ -174,5 +174,49 @@ TEST_CASE("prometheus monitor: an Envoy-like gauge dropping from 3 to 0 ends the
   CHECK(log.find("value=4 ") == std::string::npos);
 }
 
+// GET /prestop on the control socket: starts the sequence and answers when it ended.
+HttpResponse BlockingPreStop(const Sidecar& sidecar, milliseconds timeout) {
+  std::string error;
+  std::optional<Url> url = ParseUrl(sidecar.control(), &error);
+  REQUIRE(url);
+  HttpRequest request;
+  request.url = *url;
+  request.url.target = "/prestop";
+  return PosixHttpClient{}.Send(request, Steady::now() + timeout);
+}
+
+TEST_CASE("status monitor long poll: the drain ends as the app drains, though the interval is 2s") {
+  App app = StartExampleApp();
+  // The example app holds ?wait= while not drained, then answers busy.
+  const auto held_from = Steady::now();
+  CHECK(Get(app.port, "/drain?wait=50ms").status == 202);
+  CHECK(ElapsedMs(held_from) >= 50);
+  CHECK(Get(app.port, "/drain?wait=soon").status == 400);
+
+  std::atomic<long long> work_done_ms{0};  // since `start`
+  const auto start = Steady::now();
+  auto work = std::async(std::launch::async, [&] {
+    HttpResponse answer = Get(app.port, "/work?ms=700", milliseconds(5000));
+    work_done_ms.store(ElapsedMs(start));
+    return answer;
+  });
+  REQUIRE(WaitForInflight(app, 1));
+  // Held polls of 300 ms, asked again at once: without the long poll the second poll would come
+  // 2 s after the first, about 1.3 s after the app drained.
+  Sidecar sidecar =
+      StartLastcall({"--drain-url", app.url("/drain"), "--lb-delay", "0s", "--poll-interval", "2s",
+                     "--long-poll", "300ms", "--drain-timeout", "10s", "--log-level", "debug"});
+  const HttpResponse result = BlockingPreStop(sidecar, milliseconds(10000));
+  const long long ended_ms = ElapsedMs(start);
+  REQUIRE(result.ok());
+  CHECK(result.status == 200);
+  REQUIRE(work.get().status == 200);
+  const long long overshoot_ms = ended_ms - work_done_ms.load();
+  MESSAGE("long poll: the drain ended " << overshoot_ms
+                                        << " ms after the app's last request was answered");
+  CHECK(overshoot_ms < 150);  // a few ms expected; slack for sanitizer builds on a busy runner
+  CHECK(sidecar.process.Output().find("long poll held 300ms") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace lastcall::test

@@ -57,6 +57,30 @@ TEST_CASE("rehearse with no arguments: the example app, nothing lost, exit 0 and
   }
 }
 
+TEST_CASE("rehearse --push with lb_delay auto: the report says why each wait ended") {
+  const std::string dir = TempDir();
+  std::string output;
+  // monitor none: only the app's push can end the drain before the drain timeout.
+  const std::optional<int> code =
+      Rehearse(dir,
+               "--push --monitor none --lb-delay auto --lb-auto-min 200ms --lb-auto-quiet 300ms "
+               "--duration 3s --report r.json",
+               &output);
+  INFO(output);
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+  CHECK(Contains(output, "the app pushes"));
+  CHECK(Contains(output, "why each wait ended"));
+  CHECK(Contains(output, "lb_delay auto: quiet for 300ms"));
+  CHECK(Contains(output, "the app pushed that it is drained (POST /drained)"));
+  const auto json = nlohmann::json::parse(ReadFile(dir + "/r.json"), nullptr, false);
+  REQUIRE(json.is_object());
+  CHECK(json["waits"]["lb"]["reason"] == "quiet");
+  CHECK(json["waits"]["drain"]["reason"] == "pushed");
+  CHECK(json["settings"]["app_pushes"] == true);
+  CHECK(json["settings"]["lb_delay"] == "auto");
+}
+
 TEST_CASE("rehearse a naive app that implements no drain protocol: requests lost, exit 1") {
   // --naive alone would pass: the blocking preStop holds SIGTERM until lastcall saw the app
   // drained. Without a drain endpoint lastcall cannot see that; after drain.timeout the app gets

@@ -270,6 +270,20 @@ std::optional<RehearsalPlan> PlanRehearsal(const RehearseOptions& options,
     }
     if (port_is_ours) plan.app_port = free_port;
   }
+  if (options.push) {
+    plan.push = true;
+    if (plan.bundled_app) {
+      plan.app_argv.insert(plan.app_argv.end(),
+                           {"--push-drained", std::string(kDrainedUrlPlaceholder)});
+    } else if (std::none_of(plan.app_argv.begin(), plan.app_argv.end(), [](const std::string& a) {
+                 return a.find(kDrainedUrlPlaceholder) != std::string::npos;
+               })) {
+      *error = "--push: put " + std::string(kDrainedUrlPlaceholder) +
+               " in --app-cmd where your app takes the URL to POST to once drained (the bundled "
+               "example app needs nothing)";
+      return std::nullopt;
+    }
+  }
   if (!options.app_url.empty()) {
     std::string problem;
     std::optional<Url> url = ParseUrl(options.app_url, &problem);
@@ -307,6 +321,9 @@ std::optional<RehearsalPlan> PlanRehearsal(const RehearseOptions& options,
     set_default("shutdown.lb_delay", "lb-delay", FormatDuration(kDemoLbDelay));
     set_default("shutdown.drain.timeout", "drain-timeout", FormatDuration(kDemoDrainTimeout));
     set_default("shutdown.grace_period", "grace-period", FormatDuration(kDemoGracePeriod));
+    if (loaded.config.shutdown.lb_auto.enabled) {
+      set_default("shutdown.lb_auto.max", "lb-auto-max", FormatDuration(kDemoLbAutoMax));
+    }
   }
   if (port_is_ours) {
     set_default("shutdown.drain.trigger.url", "drain-url", plan.app_url + "/drain");
@@ -388,7 +405,20 @@ int RunRehearse(const RehearseOptions& options, std::ostream& out, std::ostream&
     return static_cast<int>(kExitRuntimeError);
   };
 
-  // ---- the app
+  // ---- the app; with --push it learns lastcall's /drained URL, so the control port comes first
+  const uint16_t control_port = plan->push ? PickFreePort() : 0;
+  const std::string control =
+      plan->push ? "127.0.0.1:" + std::to_string(control_port) : "unix://" + dir + "/control.sock";
+  if (plan->push) {
+    const std::string drained_url = "http://" + control + "/drained";
+    for (std::string& arg : plan->app_argv) {
+      for (size_t at = arg.find(kDrainedUrlPlaceholder); at != std::string::npos;
+           at = arg.find(kDrainedUrlPlaceholder, at)) {
+        arg.replace(at, kDrainedUrlPlaceholder.size(), drained_url);
+      }
+    }
+    plan->app_display = JoinCommand(plan->app_argv);
+  }
   ChildGuard app;
   if (!plan->app_argv.empty()) {
     std::optional<pid_t> pid = SpawnProcess(plan->app_argv, app_log, &error);
@@ -408,7 +438,6 @@ int RunRehearse(const RehearseOptions& options, std::ostream& out, std::ostream&
 
   // ---- lastcall
   const uint16_t probe_port = PickFreePort();
-  const std::string control = "unix://" + dir + "/control.sock";
   std::vector<std::string> sidecar_argv = {self, "run"};
   if (!sources.yaml_path.empty())
     sidecar_argv.insert(sidecar_argv.end(), {"-c", sources.yaml_path});
@@ -450,9 +479,10 @@ int RunRehearse(const RehearseOptions& options, std::ostream& out, std::ostream&
       << (balancer ? "through a load balancer" : "straight to the app (--direct)")
       << "; the pod is deleted at T0 = " << FormatOffset(plan->warmup) << " after the load starts"
       << "\n  propagation delay " << FormatDuration(plan->propagation_delay) << ", lb_delay "
-      << FormatDuration(config.shutdown.lb_delay) << ", drain.timeout "
+      << FormatConfigValue(config, "shutdown.lb_delay") << ", drain.timeout "
       << FormatDuration(config.shutdown.drain.timeout) << ", grace period " << FormatDuration(grace)
-      << (options.native ? ", native sidecar" : "") << "\n";
+      << (options.native ? ", native sidecar" : "") << (plan->push ? ", the app pushes" : "")
+      << "\n";
   LoadGenerator load(load_options);
   if (std::string why = load.Start(); !why.empty()) return fail(why);
   const Steady::time_point load_start = load.started_at();
@@ -536,6 +566,7 @@ int RunRehearse(const RehearseOptions& options, std::ostream& out, std::ostream&
   inputs.settings.app_url = plan->app_url;
   inputs.settings.through_balancer = balancer != nullptr;
   inputs.settings.native_sidecar = options.native;
+  inputs.settings.app_pushes = plan->push;
   inputs.settings.app_started = !plan->app_argv.empty();
   inputs.settings.rps = plan->rps;
   inputs.settings.paths = plan->paths;
@@ -550,7 +581,9 @@ int RunRehearse(const RehearseOptions& options, std::ostream& out, std::ostream&
     std::lock_guard lock(shared.mu);
     inputs.endpoint_removed_at = shared.endpoint_removed_at;
   }
-  inputs.lastcall = ParseSidecarPhases(TailOfFile(sidecar_log, kMaxSidecarLogBytes), t0_wall);
+  const std::string sidecar_log_text = TailOfFile(sidecar_log, kMaxSidecarLogBytes);
+  inputs.lastcall = ParseSidecarPhases(sidecar_log_text, t0_wall);
+  inputs.lb_wait = ParseLbWaitRecord(sidecar_log_text, t0_wall);
   inputs.termination = std::move(termination);
   RehearsalReport report = AssembleReport(inputs);
   report.advice = Advise(report);
@@ -615,6 +648,14 @@ Finish DefineRehearse(CLI::App* app, const Env& env, RehearseOptions* target) {
                                                "balancer in front (nothing stops the traffic)",
                                                kHelpTextWidth))
                             ->group(group);
+  CLI::Option* push = app->add_flag("--push")
+                          ->description(Wrap("the app says when it is drained: POST /drained on "
+                                             "lastcall's control endpoint (then on loopback TCP); "
+                                             "the bundled app does it, your own takes the URL "
+                                             "where --app-cmd says " +
+                                                 std::string(kDrainedUrlPlaceholder),
+                                             kHelpTextWidth))
+                          ->group(group);
   CLI::Option* report = app->add_option("--report")
                             ->description(Wrap("write the report to FILE.html (a page with a "
                                                "timeline picture) or FILE.json; repeatable "
@@ -681,6 +722,7 @@ Finish DefineRehearse(CLI::App* app, const Env& env, RehearseOptions* target) {
     }
     options.native = native->count() > 0;
     options.direct = direct->count() > 0;
+    options.push = push->count() > 0;
     for (const std::string& path : report->results()) {
       if (std::string problem = ValidateReportPath(path); !problem.empty()) {
         return SetUsageError(out, "rehearse", "flag --report: " + problem);

@@ -27,6 +27,7 @@ namespace lastcall {
 // The scaled-down defaults of a rehearsal of the bundled example app (each applies only where
 // the configuration leaves the value at lastcall's default).
 inline constexpr Millis kDemoLbDelay{1000};
+inline constexpr Millis kDemoLbAutoMax{3000};  // lb_delay auto's bound, inside the demo's grace
 inline constexpr Millis kDemoDrainTimeout{5000};
 inline constexpr Millis kDemoGracePeriod{10000};
 inline constexpr Millis kDemoPropagationDelay{500};
@@ -51,6 +52,9 @@ struct RehearsalPlan {
   // scaled-down defaults of the bundled app, and the drain URL and monitor port when rehearse
   // picked the app's port. Each sets only a key still at its default.
   std::vector<FlagValue> sidecar_flags;
+  // --push: lastcall's control endpoint listens on loopback TCP, and kDrainedUrlPlaceholder in
+  // app_argv is to be replaced by its /drained URL once the port is known.
+  bool push = false;
   int rps = kDefaultRehearseRps;
   std::optional<Millis> duration;  // unset: until the termination ended, plus a short tail
   std::vector<std::string> paths;
@@ -61,7 +65,8 @@ struct RehearsalPlan {
 // Decides the plan. `example_app` is the bundled app's path; `free_port` a port rehearse may
 // give the app (bundled app, or {port} in --app-cmd). Returns nullopt and sets *error (a
 // sentence naming the flag) on contradictions: --app-url together with {port}, an --app-url that
-// is not http on a loopback address, a duration shorter than twice the warm-up. Pure.
+// is not http on a loopback address, a duration shorter than twice the warm-up, --push for an
+// app that cannot be told where to push (neither the bundled app nor {drained_url}). Pure.
 std::optional<RehearsalPlan> PlanRehearsal(const RehearseOptions& options,
                                            const LoadedConfig& loaded,
                                            const std::string& example_app, uint16_t free_port,

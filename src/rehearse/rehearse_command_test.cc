@@ -285,5 +285,41 @@ TEST_CASE("rehearse flags: bad values are usage errors that name the flag") {
   }
 }
 
+TEST_CASE("--push: the bundled app pushes to lastcall; an own app takes {drained_url}") {
+  std::string error;
+  RehearseOptions options;
+  options.push = true;
+  auto plan = PlanRehearsal(options, Loaded(), "/opt/drainable_app", 40001, &error);
+  REQUIRE_MESSAGE(plan.has_value(), error);
+  CHECK(plan->push);
+  CHECK(plan->app_argv == Words{"/opt/drainable_app", "--listen", "127.0.0.1:40001", "--name",
+                                "rehearsal", "--push-drained", "{drained_url}"});
+
+  options.app_command = {"./server", "--port={port}", "--on-drained={drained_url}"};
+  plan = PlanRehearsal(options, Loaded(), "app", 40002, &error);
+  REQUIRE_MESSAGE(plan.has_value(), error);
+  CHECK(plan->app_argv == Words{"./server", "--port=40002", "--on-drained={drained_url}"});
+
+  options.app_command = {"./server", "--port={port}"};
+  CHECK_FALSE(PlanRehearsal(options, Loaded(), "app", 40002, &error));
+  CHECK(error.find("--push: put {drained_url} in --app-cmd") == 0);
+
+  options.push = false;
+  REQUIRE(PlanRehearsal(options, Loaded(), "app", 40002, &error));
+}
+
+TEST_CASE("lb_delay auto with the bundled app: its max scaled down to fit the demo's grace") {
+  std::string error;
+  auto plan = PlanRehearsal({}, Loaded({{"lb-delay", "auto"}}), "app", 40001, &error);
+  REQUIRE_MESSAGE(plan.has_value(), error);
+  CHECK(FlagsOf(*plan) ==
+        "--drain-timeout=5s --grace-period=10s --lb-auto-max=3s "
+        "--drain-url=http://127.0.0.1:40001/drain --monitor-port=40001 ");
+  plan = PlanRehearsal({}, Loaded({{"lb-delay", "auto"}, {"lb-auto-max", "8s"}}), "app", 40001,
+                       &error);
+  REQUIRE(plan.has_value());
+  CHECK(FlagsOf(*plan).find("lb-auto-max") == std::string::npos);
+}
+
 }  // namespace
 }  // namespace lastcall

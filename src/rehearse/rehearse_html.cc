@@ -292,6 +292,15 @@ std::string RenderSummary(const RehearsalReport& report) {
   html += "</table><h2>Shutdown</h2><table class=\"numbers\">";
   html += Row({"lastcall's drain (draining phase)",
                report.drain_time ? FormatMeasured(*report.drain_time) : "—"});
+  for (const auto& [name, end] :
+       {std::pair{"lb", &report.lb_wait_end}, std::pair{"drain", &report.drain_end}}) {
+    if (!*end) continue;
+    html += "<tr class=\"wait-end\" data-wait=\"" + std::string(name) + "\" data-reason=\"" +
+            EscapeHtml((*end)->reason) + "\"><td>" +
+            (std::string_view(name) == "lb" ? "the lb wait ended" : "the drain ended") +
+            ((*end)->at ? " at " + FormatOffset(*(*end)->at) : "") + "</td><td>" +
+            EscapeHtml((*end)->text) + "</td></tr>";
+  }
   html +=
       Row({"app exited",
            !report.settings.app_started

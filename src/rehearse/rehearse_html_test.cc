@@ -110,5 +110,21 @@ TEST_CASE("a failed request stays visible however many succeed around it") {
   CHECK(Contains(bars, "<title>+0.50s: 1 failed</title>"));
 }
 
+TEST_CASE("the page says why each wait ended") {
+  RehearsalInputs inputs = MakeInputs();
+  inputs.settings.config.shutdown.lb_auto.enabled = true;
+  inputs.lb_wait = LbWaitRecord{"quiet", Millis(990), Millis(300)};
+  inputs.lastcall[2].detail = "drained: 200 (drained): HTTP 200 <ok>";
+  const std::string html = RenderHtmlReport(AssembleReport(inputs));
+  CHECK(Contains(html,
+                 "<tr class=\"wait-end\" data-wait=\"lb\" data-reason=\"quiet\"><td>the lb wait "
+                 "ended at +1.00s</td><td>lb_delay auto: quiet for 1s after the last request at "
+                 "+0.30s</td></tr>"));
+  CHECK(Contains(html,
+                 "<tr class=\"wait-end\" data-wait=\"drain\" data-reason=\"monitor\"><td>the "
+                 "drain ended at +1.90s</td><td>the status monitor said drained (200 (drained): "
+                 "HTTP 200 &lt;ok&gt;)</td></tr>"));
+}
+
 }  // namespace
 }  // namespace lastcall

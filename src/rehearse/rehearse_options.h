@@ -21,6 +21,9 @@ inline constexpr int kDefaultRehearseRps = 100;
 inline constexpr const char* kDefaultReportPath = "lastcall-rehearse.html";  // in the working dir
 // Replaced in --app-cmd by a free port that rehearse picks (and then targets).
 inline constexpr std::string_view kPortPlaceholder = "{port}";
+// Replaced in --app-cmd (with --push) by the URL the app POSTs to once drained: lastcall's
+// /drained on a loopback control port that rehearse picks.
+inline constexpr std::string_view kDrainedUrlPlaceholder = "{drained_url}";
 
 struct RehearseOptions {
   // -c, LASTCALL_CONFIG, LASTCALL_* and every `run` flag but --listen and --control: the
@@ -34,8 +37,10 @@ struct RehearseOptions {
   std::optional<Millis> propagation_delay;  // --propagation-delay; unset: 1s
   bool native = false;                      // --native: lastcall as a native sidecar
   bool direct = false;                      // --direct: no load balancer in front of the app
-  std::vector<std::string> reports;         // --report FILE.html|FILE.json, repeatable; unset:
-                                            // kDefaultReportPath
+  bool push = false;  // --push: the app says when it is drained (POST /drained on lastcall's
+                      // control endpoint, then on loopback TCP)
+  std::vector<std::string> reports;  // --report FILE.html|FILE.json, repeatable; unset:
+                                     // kDefaultReportPath
 };
 
 // Splits a command line the way a POSIX shell splits words for simple quoting: blanks separate

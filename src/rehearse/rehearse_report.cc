@@ -142,8 +142,12 @@ std::optional<SysClock::time_point> ParseUtcTimestamp(std::string_view text) {
          std::chrono::minutes(*minute) + std::chrono::seconds(*second) + Millis(millis);
 }
 
-std::vector<SidecarPhase> ParseSidecarPhases(std::string_view log, SysClock::time_point t0) {
-  std::vector<SidecarPhase> phases;
+namespace {
+
+// Calls `visit(line, msg, at)` for each JSON line of lastcall's log that has a string "msg" and
+// a "time" that parses, `at` relative to `t0`. Other lines are skipped.
+template <typename Visit>
+void ForEachLogLine(std::string_view log, SysClock::time_point t0, Visit visit) {
   while (!log.empty()) {
     const size_t newline = log.find('\n');
     const std::string_view line = log.substr(0, newline);
@@ -156,19 +160,129 @@ std::vector<SidecarPhase> ParseSidecarPhases(std::string_view log, SysClock::tim
     if (msg == parsed.end() || time == parsed.end() || !msg->is_string() || !time->is_string()) {
       continue;
     }
-    const std::string& text = msg->get_ref<const std::string&>();
-    if (text.rfind("phase ", 0) != 0) continue;
     const auto at = ParseUtcTimestamp(time->get_ref<const std::string&>());
     if (!at) continue;
+    visit(parsed, msg->get_ref<const std::string&>(), std::chrono::duration_cast<Millis>(*at - t0));
+  }
+}
+
+std::optional<Millis> MillisField(const Json& line, const char* key) {
+  const auto field = line.find(key);
+  if (field == line.end() || !field->is_number_integer()) return std::nullopt;
+  return Millis(field->get<int64_t>());
+}
+
+bool StartsWith(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
+}  // namespace
+
+std::vector<SidecarPhase> ParseSidecarPhases(std::string_view log, SysClock::time_point t0) {
+  std::vector<SidecarPhase> phases;
+  ForEachLogLine(log, t0, [&](const Json& line, const std::string& msg, Millis at) {
+    if (!StartsWith(msg, "phase ")) return;
     SidecarPhase phase;
-    phase.phase = text.substr(6);
-    phase.at = std::chrono::duration_cast<Millis>(*at - t0);
-    if (const auto detail = parsed.find("detail"); detail != parsed.end() && detail->is_string()) {
+    phase.phase = msg.substr(6);
+    phase.at = at;
+    if (const auto detail = line.find("detail"); detail != line.end() && detail->is_string()) {
       phase.detail = detail->get<std::string>();
     }
     phases.push_back(std::move(phase));
-  }
+  });
   return phases;
+}
+
+std::optional<LbWaitRecord> ParseLbWaitRecord(std::string_view log, SysClock::time_point t0) {
+  std::optional<LbWaitRecord> record;
+  ForEachLogLine(log, t0, [&](const Json& line, const std::string& msg, Millis at) {
+    if (record) return;
+    if (msg == "lb wait ended") {
+      const auto end = line.find("end");
+      if (end == line.end() || !end->is_string()) return;
+      record = LbWaitRecord{end->get<std::string>(), at, MillisField(line, "last_traffic_ms")};
+    } else if (StartsWith(msg, "the app is gone (connection refused): skipping")) {
+      record = LbWaitRecord{"app_gone", at, std::nullopt};
+    }
+  });
+  return record;
+}
+
+namespace {
+
+std::optional<Millis> PhaseAt(const std::vector<SidecarPhase>& phases, std::string_view name) {
+  for (const SidecarPhase& phase : phases) {
+    if (phase.phase == name) return phase.at;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<WaitEnd> ExplainLbWait(const std::vector<SidecarPhase>& phases,
+                                     const std::optional<LbWaitRecord>& record,
+                                     const Config& config) {
+  const std::optional<Millis> draining_at = PhaseAt(phases, "draining");
+  if (!draining_at) return std::nullopt;
+  const LbAutoConfig& lb_auto = config.shutdown.lb_auto;
+  WaitEnd out;
+  out.at = draining_at;
+  const std::string end = record ? record->end : "";
+  if (end == "app_gone" || end == "cancelled") {
+    out.reason = "app_gone";
+    out.text = "the app is gone (connection refused): nobody left to route to";
+  } else if (end == "quiet") {
+    out.reason = "quiet";
+    const std::optional<Millis> unready_at = PhaseAt(phases, "unready");
+    out.text =
+        "lb_delay auto: quiet for " + FormatDuration(lb_auto.quiet) +
+        (record->last_traffic && unready_at
+             ? " after the last request at " + FormatOffset(*unready_at + *record->last_traffic)
+             : " (no request after the pod turned unready), past min " +
+                   FormatDuration(lb_auto.min));
+  } else if (end == "max") {
+    out.reason = "max";
+    out.text = "lb_delay auto: max " + FormatDuration(lb_auto.max) +
+               " reached: traffic kept arriving (or could not be observed)";
+  } else if (end == "deadline") {
+    out.reason = "deadline";
+    out.text = "lb_delay auto: cut short to fit the grace period";
+  } else {
+    out.reason = "fixed";
+    out.text = "fixed lb_delay " + FormatDuration(config.shutdown.lb_delay) + " passed";
+  }
+  return out;
+}
+
+std::optional<WaitEnd> ExplainDrain(const std::vector<SidecarPhase>& phases, const Config& config) {
+  for (const SidecarPhase& phase : phases) {
+    if (phase.phase != "drained" && phase.phase != "timed_out") continue;
+    WaitEnd out;
+    out.at = phase.at;
+    if (phase.phase == "timed_out") {
+      out.reason = "timeout";
+      out.text = "drain.timeout " + FormatDuration(config.shutdown.drain.timeout) +
+                 " passed with the app still busy";
+    } else if (StartsWith(phase.detail, "the app said it is drained")) {
+      out.reason = "pushed";
+      out.text = "the app pushed that it is drained (POST /drained)";
+    } else if (StartsWith(phase.detail, "the app is gone")) {
+      out.reason = "app_gone";
+      out.text = "the app is gone (connection refused)";
+    } else if (StartsWith(phase.detail, "monitor none")) {
+      out.reason = "waited";
+      out.text = "monitor none: waited the drain timeout";
+    } else {
+      out.reason = "monitor";
+      std::string seen = phase.detail;
+      if (StartsWith(seen, "drained: ")) seen = seen.substr(9);
+      out.text = "the " + FormatConfigValue(config, "shutdown.drain.monitor.kind") +
+                 " monitor said drained" + (seen.empty() ? "" : " (" + seen + ")");
+      if (config.shutdown.drain.monitor.long_poll.count() > 0) out.text += ", long-polled";
+    }
+    return out;
+  }
+  return std::nullopt;
 }
 
 RehearsalReport AssembleReport(const RehearsalInputs& inputs) {
@@ -228,6 +342,9 @@ RehearsalReport AssembleReport(const RehearsalInputs& inputs) {
       report.drain_time = phase.at - *draining_at;
     }
   }
+
+  report.lb_wait_end = ExplainLbWait(report.lastcall, inputs.lb_wait, config);
+  report.drain_end = ExplainDrain(report.lastcall, config);
 
   // ---- markers
   auto mark = [&](std::string id, std::string label, std::string source, Millis at,
@@ -328,6 +445,10 @@ std::string ReportToJson(const RehearsalReport& report) {
                      {"app_started", settings.app_started},
                      {"through_balancer", settings.through_balancer},
                      {"shape", settings.native_sidecar ? "native" : "regular"},
+                     {"app_pushes", settings.app_pushes},
+                     {"lb_delay", FormatConfigValue(config, "shutdown.lb_delay")},
+                     {"long_poll_ms", config.shutdown.drain.monitor.long_poll.count()},
+                     {"monitor_count", FormatConfigValue(config, "shutdown.drain.monitor.count")},
                      {"rps", settings.rps},
                      {"paths", settings.paths},
                      {"warmup_ms", settings.warmup.count()},
@@ -372,6 +493,11 @@ std::string ReportToJson(const RehearsalReport& report) {
   }
   lastcall["phases"] = phases;
   out["lastcall"] = lastcall;
+  auto wait_json = [](const std::optional<WaitEnd>& end) {
+    if (!end) return Json(nullptr);
+    return Json{{"reason", end->reason}, {"text", end->text}, {"at_ms", OptionalMillis(end->at)}};
+  };
+  out["waits"] = {{"lb", wait_json(report.lb_wait_end)}, {"drain", wait_json(report.drain_end)}};
   out["endpoint_removed_at_ms"] = OptionalMillis(report.endpoint_removed_at);
   out["load_ended_at_ms"] = report.load_ended_at.count();
   Json marks = Json::array();
@@ -472,6 +598,14 @@ std::string FormatSummary(const RehearsalReport& report) {
   }
   if (report.drain_time)
     out += "drain      " + FormatMeasured(*report.drain_time) + " (lastcall's draining phase)\n";
+  if (report.lb_wait_end || report.drain_end) out += "\nwhy each wait ended\n";
+  for (const auto& [name, end] :
+       {std::pair{"lb wait", &report.lb_wait_end}, std::pair{"drain", &report.drain_end}}) {
+    if (*end) {
+      out += fmt::format("  {:<8} {:>8}  {}\n", name, (*end)->at ? FormatOffset(*(*end)->at) : "",
+                         (*end)->text);
+    }
+  }
   out += "\ntimeline (T0 = the pod's deletion)\n";
   for (const PhaseMark& mark : report.phases) {
     out += fmt::format("  {:>8}  {:<9} {}{}\n", FormatOffset(mark.at), mark.source, mark.label,

@@ -25,6 +25,7 @@ struct RehearsalSettings {
   std::string app_url;           // where the app listens
   bool through_balancer = true;  // false with --direct
   bool native_sidecar = false;
+  bool app_pushes = false;  // --push: the app POSTs /drained to lastcall
   bool app_started = true;  // false: --app-url without --app-cmd (rehearse cannot stop it)
   int rps = 100;
   std::vector<std::string> paths;
@@ -49,6 +50,23 @@ struct SidecarPhase {
   std::string phase;  // "unready", "draining", "drained", "timed_out", "serving"
   Millis at{0};
   std::string detail;
+};
+
+// What lastcall logged when its lb wait ended (lb_delay auto's "lb wait ended" line, or the note
+// that a fixed lb_delay was cut short because the app was gone).
+struct LbWaitRecord {
+  std::string end;  // "quiet", "max", "deadline", "cancelled" (auto); "app_gone" (fixed)
+  Millis at{0};     // since T0
+  std::optional<Millis> last_traffic;  // auto: the last traffic on the app's ports, since unready
+};
+
+// Why one of lastcall's waits ended, for people and for tools.
+struct WaitEnd {
+  // lb wait: "fixed", "quiet", "max", "deadline", "app_gone";
+  // drain: "monitor", "pushed", "app_gone", "waited" (monitor none), "timeout".
+  std::string reason;
+  std::string text;  // one sentence: "quiet for 1s after the last request at +0.42s"
+  std::optional<Millis> at;
 };
 
 // A request that failed, for the report's list and for the advice rules.
@@ -114,9 +132,11 @@ struct RehearsalReport {
   std::vector<KubeletEvent> kubelet;
   ContainerSummary app;
   std::optional<ContainerSummary> sidecar;
-  std::optional<Millis> drain_time;  // lastcall's DRAINING -> DRAINED/TIMED_OUT
-  bool app_exited_in_grace = false;  // exited by itself, before the grace period ended
-  std::vector<PhaseMark> phases;     // sorted by time
+  std::optional<Millis> drain_time;    // lastcall's DRAINING -> DRAINED/TIMED_OUT
+  std::optional<WaitEnd> lb_wait_end;  // unset: lastcall never left UNREADY
+  std::optional<WaitEnd> drain_end;    // unset: lastcall never ended DRAINING
+  bool app_exited_in_grace = false;    // exited by itself, before the grace period ended
+  std::vector<PhaseMark> phases;       // sorted by time
   Millis bucket_width{100};
   Millis buckets_start{0};  // the first bucket's start
   std::vector<Bucket> buckets;
@@ -136,6 +156,7 @@ struct RehearsalInputs {
   std::vector<RequestRecord> requests;        // times since the load started
   std::optional<Millis> endpoint_removed_at;  // since T0
   std::vector<SidecarPhase> lastcall;         // since T0
+  std::optional<LbWaitRecord> lb_wait;        // from lastcall's log
   TerminationReport termination;              // since T0
 };
 
@@ -147,6 +168,19 @@ RehearsalReport AssembleReport(const RehearsalInputs& inputs);
 // lines that are not JSON, are skipped. Pure.
 std::vector<SidecarPhase> ParseSidecarPhases(std::string_view log,
                                              std::chrono::system_clock::time_point t0);
+
+// How lastcall's lb wait ended, from its JSON log: the "lb wait ended" line (lb_delay auto), or
+// the note that the app was gone (a fixed lb_delay cut short); nullopt when neither is there (a
+// fixed lb_delay that passed). Pure.
+std::optional<LbWaitRecord> ParseLbWaitRecord(std::string_view log,
+                                              std::chrono::system_clock::time_point t0);
+
+// Why lastcall's lb wait and drain ended, from its phases, its lb wait record and its
+// configuration. Pure.
+std::optional<WaitEnd> ExplainLbWait(const std::vector<SidecarPhase>& phases,
+                                     const std::optional<LbWaitRecord>& record,
+                                     const Config& config);
+std::optional<WaitEnd> ExplainDrain(const std::vector<SidecarPhase>& phases, const Config& config);
 
 // "2026-11-24T23:59:01.123Z" -> a time point; nullopt for anything else. Pure.
 std::optional<std::chrono::system_clock::time_point> ParseUtcTimestamp(std::string_view text);

@@ -242,5 +242,111 @@ TEST_CASE("FormatSummary states the verdict, the counts and the timeline") {
         std::string::npos);
 }
 
+TEST_CASE("ParseLbWaitRecord: lb_delay auto's line, or the note that the app was gone") {
+  const auto t0 = *ParseUtcTimestamp("2026-11-24T10:00:00.000Z");
+  const std::string auto_log =
+      R"({"time":"2026-11-24T10:00:00.004Z","level":"info","msg":"phase unready"})"
+      "\n"
+      R"({"time":"2026-11-24T10:00:01.500Z","level":"info","msg":"lb_delay auto: no new connection or request for quiet 1s; traffic: the last at +420ms"})"
+      "\n"
+      R"({"time":"2026-11-24T10:00:01.501Z","level":"info","msg":"lb wait ended","end":"quiet","waited_ms":1497,"last_traffic_ms":420})"
+      "\n";
+  std::optional<LbWaitRecord> record = ParseLbWaitRecord(auto_log, t0);
+  REQUIRE(record);
+  CHECK(record->end == "quiet");
+  CHECK(record->at == Millis(1501));
+  CHECK(record->last_traffic == Millis(420));
+
+  record = ParseLbWaitRecord(
+      R"({"time":"2026-11-24T10:00:00.010Z","msg":"the app is gone (connection refused): skipping the rest of lb_delay"})",
+      t0);
+  REQUIRE(record);
+  CHECK(record->end == "app_gone");
+  CHECK_FALSE(ParseLbWaitRecord(
+      R"({"time":"2026-11-24T10:00:00.010Z","msg":"lb wait ended","end":7})", t0));
+  CHECK_FALSE(ParseLbWaitRecord("{broken\nphase draining\n", t0));
+}
+
+TEST_CASE("why each wait ended: the lb wait, every way") {
+  Config config;
+  config.shutdown.lb_delay = Millis(1000);
+  const std::vector<SidecarPhase> phases = {{"unready", Millis(4), ""},
+                                            {"draining", Millis(1510), "timeout 5s"}};
+  std::optional<WaitEnd> end = ExplainLbWait(phases, std::nullopt, config);
+  REQUIRE(end);
+  CHECK(end->reason == "fixed");
+  CHECK(end->text == "fixed lb_delay 1s passed");
+  CHECK(end->at == Millis(1510));
+
+  config.shutdown.lb_auto.enabled = true;
+  config.shutdown.lb_auto.quiet = Millis(1000);
+  end = ExplainLbWait(phases, LbWaitRecord{"quiet", Millis(1501), Millis(420)}, config);
+  CHECK(end->reason == "quiet");
+  CHECK(end->text == "lb_delay auto: quiet for 1s after the last request at +0.42s");
+  end = ExplainLbWait(phases, LbWaitRecord{"quiet", Millis(1501), std::nullopt}, config);
+  CHECK(end->text ==
+        "lb_delay auto: quiet for 1s (no request after the pod turned unready), past min 1s");
+  end = ExplainLbWait(phases, LbWaitRecord{"max", Millis(1501), Millis(1400)}, config);
+  CHECK(end->reason == "max");
+  CHECK(end->text ==
+        "lb_delay auto: max 30s reached: traffic kept arriving (or could not be observed)");
+  CHECK(ExplainLbWait(phases, LbWaitRecord{"deadline", Millis(1501), {}}, config)->reason ==
+        "deadline");
+  CHECK(ExplainLbWait(phases, LbWaitRecord{"cancelled", Millis(1501), {}}, config)->reason ==
+        "app_gone");
+  CHECK(ExplainLbWait(phases, LbWaitRecord{"app_gone", Millis(10), {}}, Config{})->text ==
+        "the app is gone (connection refused): nobody left to route to");
+  // Still unready when lastcall went away: no end to explain.
+  CHECK_FALSE(ExplainLbWait({{"unready", Millis(4), ""}}, std::nullopt, config));
+}
+
+TEST_CASE("why each wait ended: the drain, every way") {
+  Config config;
+  config.shutdown.drain.timeout = Millis(5000);
+  auto explain = [&](std::string phase, std::string detail) {
+    return ExplainDrain({{"unready", Millis(0), ""},
+                         {"draining", Millis(1000), "timeout 5s"},
+                         {std::move(phase), Millis(1900), std::move(detail)}},
+                        config);
+  };
+  std::optional<WaitEnd> end = explain("drained", "drained: 200 (drained): HTTP 200");
+  REQUIRE(end);
+  CHECK(end->reason == "monitor");
+  CHECK(end->text == "the status monitor said drained (200 (drained): HTTP 200)");
+  CHECK(end->at == Millis(1900));
+  config.shutdown.drain.monitor.long_poll = Millis(5000);
+  CHECK(explain("drained", "drained: 200 (drained): HTTP 200")->text ==
+        "the status monitor said drained (200 (drained): HTTP 200), long-polled");
+  end = explain("drained", "the app said it is drained (POST /drained)");
+  CHECK(end->reason == "pushed");
+  CHECK(end->text == "the app pushed that it is drained (POST /drained)");
+  CHECK(explain("drained", "the app is gone (connection refused)")->reason == "app_gone");
+  CHECK(explain("drained", "monitor none: waited the drain timeout")->reason == "waited");
+  end = explain("timed_out", "drain timeout 5s passed; last poll: 202 (busy)");
+  CHECK(end->reason == "timeout");
+  CHECK(end->text == "drain.timeout 5s passed with the app still busy");
+  CHECK_FALSE(ExplainDrain({{"draining", Millis(1000), ""}}, config));
+}
+
+TEST_CASE("the summary and the JSON say why each wait ended") {
+  RehearsalInputs inputs = MakeInputs();
+  inputs.requests = {Record(100, 110, RequestOutcome::kOk)};
+  inputs.lastcall[2].detail = "the app said it is drained (POST /drained)";
+  inputs.settings.app_pushes = true;
+  const RehearsalReport report = AssembleReport(inputs);
+  const std::string summary = FormatSummary(report);
+  CHECK(summary.find("why each wait ended\n"
+                     "  lb wait    +1.00s  fixed lb_delay 1s passed\n"
+                     "  drain      +1.90s  the app pushed that it is drained (POST /drained)\n") !=
+        std::string::npos);
+  const auto json = nlohmann::json::parse(ReportToJson(report));
+  CHECK(json["waits"]["lb"]["reason"] == "fixed");
+  CHECK(json["waits"]["lb"]["at_ms"] == 1000);
+  CHECK(json["waits"]["drain"]["reason"] == "pushed");
+  CHECK(json["waits"]["drain"]["text"] == "the app pushed that it is drained (POST /drained)");
+  CHECK(json["settings"]["app_pushes"] == true);
+  CHECK(json["settings"]["lb_delay"] == "1s");
+}
+
 }  // namespace
 }  // namespace lastcall
