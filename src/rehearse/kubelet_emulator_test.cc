@@ -202,6 +202,16 @@ TEST_CASE("httpGet hook: GET with literal headers, status reported but not judge
   REQUIRE(server.Listen(address).empty());
   server.Start();
   std::thread answer([&] {  // the hook has no timeout of its own: answer late, with a 500
+    // 150 ms after the hook's request arrived (not after this thread started: on a loaded
+    // machine the deletion itself may start late), within a 5 s bound.
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < give_up) {
+      {
+        std::lock_guard lock(mu);
+        if (!waiting.empty()) break;
+      }
+      std::this_thread::sleep_for(milliseconds(2));
+    }
     std::this_thread::sleep_for(milliseconds(150));
     std::lock_guard lock(mu);
     for (auto& respond : waiting) respond(ServerResponse{500, "text/plain", "busy", {}});
@@ -222,7 +232,7 @@ TEST_CASE("httpGet hook: GET with literal headers, status reported but not judge
   CHECK(seen[0].headers["user-agent"].rfind("kube-lifecycle/", 0) == 0);
   CHECK(report.app.hook_result == 500);
   CHECK(report.app.hook_output == "busy");
-  CHECK(report.app.hook_returned_at.count() >= 100);  // the answer came 150 ms after the spawn
+  CHECK(report.app.hook_returned_at.count() >= 100);  // answered 150 ms after its request
   CHECK(At(report, "app", "SIGTERM") >= report.app.hook_returned_at.count());
   CHECK(report.clean());
 }
