@@ -70,9 +70,14 @@ int Connect(const Options& options) {
   return fd;
 }
 
-// The length of the first complete response in `data` (Content-Length or chunked), and its
-// status; nullopt while incomplete.
-std::optional<std::pair<size_t, int>> CompleteResponse(std::string_view data) {
+struct Response {
+  size_t length = 0;  // bytes of `data` it takes
+  int status = 0;
+  bool closes = false;  // "Connection: close": the server ends the connection after it
+};
+
+// The first complete response in `data` (Content-Length or chunked); nullopt while incomplete.
+std::optional<Response> CompleteResponse(std::string_view data) {
   const size_t head_end = data.find("\r\n\r\n");
   if (head_end == std::string_view::npos) return std::nullopt;
   const int status = data.size() > 12 ? std::atoi(std::string(data.substr(9, 3)).c_str()) : 0;
@@ -80,18 +85,19 @@ std::optional<std::pair<size_t, int>> CompleteResponse(std::string_view data) {
   std::transform(head.begin(), head.end(), head.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   const size_t body_start = head_end + 4;
+  const bool closes = head.find("\r\nconnection: close") != std::string::npos;
   const size_t length_at = head.find("\r\ncontent-length:");
   if (length_at != std::string::npos) {
     const size_t length = std::strtoul(head.c_str() + length_at + 17, nullptr, 10);
     if (data.size() < body_start + length) return std::nullopt;
-    return std::make_pair(body_start + length, status);
+    return Response{body_start + length, status, closes};
   }
   if (head.find("\r\ntransfer-encoding: chunked") != std::string::npos) {
     const size_t end = data.find("\r\n0\r\n\r\n", body_start - 2);
     if (end == std::string_view::npos) return std::nullopt;
-    return std::make_pair(end + 7, status);
+    return Response{end + 7, status, closes};
   }
-  return std::make_pair(body_start, status);  // no body
+  return Response{body_start, status, closes};  // no body
 }
 
 struct Connection {
@@ -179,19 +185,33 @@ void RunShard(const Options& options, int first, int count, Steady::time_point s
         continue;
       }
       c.buffer.append(chunk, static_cast<size_t>(got));
+      bool reconnect = false;
       while (const auto done = CompleteResponse(c.buffer)) {
-        c.buffer.erase(0, done->first);
+        c.buffer.erase(0, done->length);
+        reconnect = reconnect || done->closes;
         if (!c.in_flight) continue;
         c.in_flight = false;
         totals->latencies_us.push_back(
             std::chrono::duration<double, std::micro>(arrived - c.intended).count());
-        if (done->second >= 200 && done->second < 300) {
+        if (done->status >= 200 && done->status < 300) {
           ++totals->ok;
-        } else if (done->second == 503) {
+        } else if (done->status == 503) {
           ++totals->unready;
           if (!totals->first_503 || arrived < *totals->first_503) totals->first_503 = arrived;
         } else {
           ++totals->other;
+        }
+      }
+      if (reconnect) {  // the server said it closes: open the next connection now, as wrk does
+        epoll_ctl(epoll, EPOLL_CTL_DEL, c.fd, nullptr);
+        close(c.fd);
+        c.buffer.clear();
+        c.fd = Connect(options);
+        if (c.fd >= 0) {
+          epoll_event event{};
+          event.events = EPOLLIN;
+          event.data.u32 = events[e].data.u32;
+          epoll_ctl(epoll, EPOLL_CTL_ADD, c.fd, &event);
         }
       }
     }
