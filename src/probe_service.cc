@@ -2,12 +2,21 @@
 
 namespace lastcall {
 ProbeService::ProbeService(ShutdownCoordinator& coordinator, Metrics& metrics,
-                           const ReadinessGate* gate, ControlService* control)
-    : coordinator_(coordinator), metrics_(metrics), gate_(gate), control_(control) {}
+                           const ReadinessGate* gate, ControlService* control,
+                           std::function<bool()> shutdown_pending)
+    : coordinator_(coordinator),
+      metrics_(metrics),
+      gate_(gate),
+      control_(control),
+      shutdown_pending_(std::move(shutdown_pending)) {}
 
 ServerResponse ProbeService::Readyz() const {
   const Phase phase = coordinator_.phase();
   if (phase != Phase::kServing) return TextResponse(503, std::string(ToString(phase)));
+  // The signal is here, the watcher thread has not read it yet: it will start the sequence.
+  if (shutdown_pending_ && shutdown_pending_()) {
+    return TextResponse(503, std::string(ToString(Phase::kUnready)));
+  }
   if (gate_ != nullptr && !gate_->healthy()) return TextResponse(503, gate_->reason());
   return TextResponse(200, "ok");
 }

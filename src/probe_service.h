@@ -1,5 +1,7 @@
 #pragma once
 
+#include <functional>
+
 #include "control_service.h"
 #include "coordinator.h"
 #include "http_server.h"
@@ -13,8 +15,10 @@ namespace lastcall {
 class ProbeService {
  public:
   // `gate` and `control` may be null (no upstream gating; /prestop not served here).
+  // `shutdown_pending`, when given, says a shutdown signal arrived that the coordinator has not
+  // taken yet (PendingSignals): /readyz is 503 from then on.
   ProbeService(ShutdownCoordinator& coordinator, Metrics& metrics, const ReadinessGate* gate,
-               ControlService* control);
+               ControlService* control, std::function<bool()> shutdown_pending = {});
 
   void Handle(const ServerRequest& request, const Responder& respond);
 
@@ -25,6 +29,7 @@ class ProbeService {
   Metrics& metrics_;
   const ReadinessGate* gate_;
   ControlService* control_;
+  std::function<bool()> shutdown_pending_;
 };
 
 }  // namespace lastcall

@@ -101,7 +101,9 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   std::unique_ptr<TokenFile> token_file;
   if (token) token_file = std::make_unique<TokenFile>(config.token_file);
   ControlService control_service(coordinator, token_file.get());
-  ProbeService probe_service(coordinator, metrics, gate.get(), token ? &control_service : nullptr);
+  const PendingSignals pending(signals);
+  ProbeService probe_service(coordinator, metrics, gate.get(), token ? &control_service : nullptr,
+                             [&pending] { return pending.AnyPending(); });
 
   HttpServer probe_server(ProbeServerOptions(),
                           [&probe_service](const ServerRequest& request, Responder respond) {

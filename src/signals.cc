@@ -114,4 +114,18 @@ void SignalWatcher::Stop() {
   thread_.join();
 }
 
+PendingSignals::PendingSignals(const std::vector<int>& signals) {
+  sigemptyset(&set_);
+  for (int signo : signals) sigaddset(&set_, signo);
+}
+
+bool PendingSignals::AnyPending() const {
+  sigset_t pending;
+  if (sigpending(&pending) != 0) return false;
+  for (int signo = 1; signo < NSIG; ++signo) {
+    if (sigismember(&set_, signo) == 1 && sigismember(&pending, signo) == 1) return true;
+  }
+  return false;
+}
+
 }  // namespace lastcall

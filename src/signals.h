@@ -1,5 +1,7 @@
 #pragma once
 
+#include <signal.h>
+
 #include <functional>
 #include <optional>
 #include <string>
@@ -24,6 +26,21 @@ std::string SignalName(int signo);
 // those configured in `shutdown.signals` start the sequence, the others are logged and ignored, so
 // a stray `kill -HUP` never ends a sidecar mid-drain without a word.
 const std::vector<int>& TerminatingSignals();
+
+// Whether one of `signals` has been sent to this process and is still pending: blocked in every
+// thread (SignalWatcher's mask), not yet read from the watcher's signalfd. The readiness probe
+// asks this on each request while serving, so that /readyz answers 503 from the moment the
+// signal arrives, not from when the watcher thread gets a CPU to read it: under a probe storm
+// on a busy node that wake-up is the tail of SIGTERM -> 503 (BENCHMARKS.md). One sigpending(2)
+// call, lock-free; safe from any thread.
+class PendingSignals {
+ public:
+  explicit PendingSignals(const std::vector<int>& signals);
+  bool AnyPending() const;
+
+ private:
+  sigset_t set_;
+};
 
 class SignalWatcher {
  public:
