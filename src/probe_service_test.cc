@@ -44,7 +44,7 @@ TEST_CASE("/readyz is 503 as soon as a shutdown signal is pending, before the wa
   pending = true;  // SIGTERM arrived; the watcher thread has not run yet
   const ServerResponse unready = Get(service, "/readyz");
   CHECK(unready.status == 503);
-  CHECK(unready.body == "unready");
+  CHECK(unready.body == "unready\n");
   CHECK(rig.coordinator.phase() == Phase::kServing);  // the watcher starts the sequence, not this
   pending = false;
   CHECK(Get(service, "/readyz").status == 200);
