@@ -144,6 +144,19 @@ void RunShard(const Options& options, int first, int count, Steady::time_point s
       }
     }
   };
+  // Replaces a connection the server closed or is closing; its schedule goes on.
+  auto reopen = [&](Connection& c, uint32_t index) {
+    epoll_ctl(epoll, EPOLL_CTL_DEL, c.fd, nullptr);
+    close(c.fd);
+    c.buffer.clear();
+    c.fd = Connect(options);
+    if (c.fd >= 0) {
+      epoll_event event{};
+      event.events = EPOLLIN;
+      event.data.u32 = index;
+      epoll_ctl(epoll, EPOLL_CTL_ADD, c.fd, &event);
+    }
+  };
   epoll_event events[64];
   while (!failed->load()) {
     const Steady::time_point now = Steady::now();
@@ -172,16 +185,7 @@ void RunShard(const Options& options, int first, int count, Steady::time_point s
         // it owed is lost; then reconnect, as a prober would, and go on with the schedule.
         if (c.in_flight) ++totals->other;
         c.in_flight = false;
-        c.buffer.clear();
-        epoll_ctl(epoll, EPOLL_CTL_DEL, c.fd, nullptr);
-        close(c.fd);
-        c.fd = Connect(options);
-        if (c.fd >= 0) {
-          epoll_event event{};
-          event.events = EPOLLIN;
-          event.data.u32 = events[e].data.u32;
-          epoll_ctl(epoll, EPOLL_CTL_ADD, c.fd, &event);
-        }
+        reopen(c, events[e].data.u32);
         continue;
       }
       c.buffer.append(chunk, static_cast<size_t>(got));
@@ -202,18 +206,8 @@ void RunShard(const Options& options, int first, int count, Steady::time_point s
           ++totals->other;
         }
       }
-      if (reconnect) {  // the server said it closes: open the next connection now, as wrk does
-        epoll_ctl(epoll, EPOLL_CTL_DEL, c.fd, nullptr);
-        close(c.fd);
-        c.buffer.clear();
-        c.fd = Connect(options);
-        if (c.fd >= 0) {
-          epoll_event event{};
-          event.events = EPOLLIN;
-          event.data.u32 = events[e].data.u32;
-          epoll_ctl(epoll, EPOLL_CTL_ADD, c.fd, &event);
-        }
-      }
+      // The server said it closes: open the next connection now, as wrk does.
+      if (reconnect) reopen(c, events[e].data.u32);
     }
   }
   for (Connection& c : connections) {
