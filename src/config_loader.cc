@@ -25,23 +25,38 @@
 namespace lastcall {
 namespace {
 
-// The first byte of `text` that YAML forbids (C0 controls but tab, LF, CR; and DEL), with its
-// line and column (0-based, as yaml-cpp's marks; the column counts bytes).
-std::optional<YAML::Mark> FindControlCharacter(std::string_view text) {
+// The first place in `text` that YAML forbids, with its line and column (0-based, as yaml-cpp's
+// marks; the column counts bytes) and what is there: a C0 control but tab, LF and CR; DEL; a C1
+// control but NEL; or bytes that are not UTF-8 (a YAML stream is Unicode). yaml-cpp reads such
+// bytes without a word, and `lastcall check` could then not print the value so that it reads
+// back the same (it escapes them).
+struct ForbiddenText {
+  YAML::Mark mark;
+  std::string what;
+};
+std::optional<ForbiddenText> FindForbiddenCharacter(std::string_view text) {
   YAML::Mark mark;
   mark.pos = mark.line = mark.column = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    if ((byte < 0x20 && byte != '\t' && byte != '\n' && byte != '\r') || byte == 0x7f) {
-      mark.pos = static_cast<int>(i);
-      return mark;
+  for (size_t i = 0; i < text.size();) {
+    const auto decoded = DecodeUtf8(text.substr(i));
+    mark.pos = static_cast<int>(i);
+    if (!decoded) {
+      return ForbiddenText{
+          mark, "a byte that is not UTF-8 " + Quote(text.substr(i, 1)) + " (YAML text is UTF-8)"};
     }
-    if (byte == '\n') {
+    const char32_t code = decoded->first;
+    if ((code < 0x20 && code != '\t' && code != '\n' && code != '\r') || code == 0x7f ||
+        (code >= 0x80 && code <= 0x9f && code != 0x85)) {
+      return ForbiddenText{mark, "a control character " + Quote(text.substr(i, decoded->second)) +
+                                     " (YAML text allows only tab, line feed and carriage return)"};
+    }
+    if (code == '\n') {
       ++mark.line;
       mark.column = 0;
     } else {
-      ++mark.column;
+      mark.column += static_cast<int>(decoded->second);
     }
+    i += decoded->second;
   }
   return std::nullopt;
 }
@@ -155,13 +170,11 @@ class Loader {
   // ---- YAML ----
 
   void ApplyYaml() {
-    // YAML allows no C0 control character but tab, line feed and carriage return; yaml-cpp reads a
-    // NUL as an end of input or an escape and reports some later place, so name the byte here.
-    if (const std::optional<YAML::Mark> control = FindControlCharacter(sources_.yaml_text)) {
-      Problem(YamlPlace(*control),
-              "a control character " +
-                  Quote(sources_.yaml_text.substr(static_cast<size_t>(control->pos), 1)) +
-                  " (YAML text allows only tab, line feed and carriage return)");
+    // YAML allows no control character but tab, line feed and carriage return, and only UTF-8;
+    // yaml-cpp reads a NUL as an end of input or an escape and reports some later place, and
+    // takes other bytes silently, so name the place here.
+    if (const std::optional<ForbiddenText> bad = FindForbiddenCharacter(sources_.yaml_text)) {
+      Problem(YamlPlace(bad->mark), bad->what);
       return;
     }
     std::vector<YAML::Node> documents;

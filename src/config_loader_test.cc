@@ -459,6 +459,22 @@ TEST_CASE("a control character in YAML is named at its own line and column") {
         0);
   CHECK(ErrorOf(Yaml("shutdown:\n\tlb_delay: 5s\n")).find("control character") ==
         std::string::npos);  // a tab is YAML's own business
+  // A C1 control (U+0080, valid UTF-8) is no YAML character either; NEL (U+0085) is.
+  CHECK(ErrorOf(Yaml("listen: \"\xc2\x80:9901\"\n")) ==
+        "lastcall.yaml:1:10: a control character " + Quote("\xc2\x80") +
+            " (YAML text allows only tab, line feed and carriage return)");
+}
+
+TEST_CASE("bytes that are not UTF-8 are named at their place; UTF-8 text is fine") {
+  // Found by fuzz/config_fuzzer.cc: yaml-cpp took the byte 0xD5 into the trigger URL, and
+  // `lastcall check` printed it escaped, which reads back as another value.
+  CHECK(ErrorOf(Yaml("shutdown:\n  drain:\n    trigger:\n      url: http://127.0.0.1:9/a?b\xd5"
+                     "c\n")) ==
+        "lastcall.yaml:4:34: a byte that is not UTF-8 " + Quote("\xd5") + " (YAML text is UTF-8)");
+  CHECK(ErrorOf(Yaml("# caf\xc3\n")).find("not UTF-8") != std::string::npos);       // cut short
+  CHECK(ErrorOf(Yaml("# \xed\xa0\x80\n")).find("not UTF-8") != std::string::npos);  // surrogate
+  const LoadedConfig loaded = LoadConfig(Yaml("# caf\xc3\xa9 \xe2\x9c\x93\nlisten: \":9901\"\n"));
+  CHECK(loaded.config.listen.text == ":9901");
 }
 
 TEST_CASE("a stray ',' at the top of a document is a syntax error, not a hang (yaml-cpp 0.7 bug)") {

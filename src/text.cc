@@ -5,13 +5,10 @@
 #include <algorithm>
 
 namespace lastcall {
-namespace {
-
-// The length of the valid UTF-8 sequence that starts `text` (2 to 4 bytes; overlong forms,
-// surrogates, code points past U+10FFFF and the C1 controls U+0080-U+009F excluded), or 0.
-size_t Utf8SequenceLength(std::string_view text) {
+std::optional<std::pair<char32_t, size_t>> DecodeUtf8(std::string_view text) {
   const auto at = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
   const unsigned char lead = at(0);
+  if (lead < 0x80) return std::make_pair(static_cast<char32_t>(lead), size_t{1});
   size_t length = 0;
   char32_t code = 0;
   if (lead >= 0xc2 && lead <= 0xdf) {
@@ -24,19 +21,28 @@ size_t Utf8SequenceLength(std::string_view text) {
     length = 4;
     code = lead & 0x07U;
   } else {
-    return 0;
+    return std::nullopt;
   }
-  if (text.size() < length) return 0;
+  if (text.size() < length) return std::nullopt;
   for (size_t i = 1; i < length; ++i) {
-    if ((at(i) & 0xc0U) != 0x80U) return 0;
+    if ((at(i) & 0xc0U) != 0x80U) return std::nullopt;
     code = (code << 6) | (at(i) & 0x3fU);
   }
   const char32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (code < smallest[length] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff) ||
-      (code >= 0x80 && code <= 0x9f)) {
-    return 0;
+  if (code < smallest[length] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) {
+    return std::nullopt;
   }
-  return length;
+  return std::make_pair(code, length);
+}
+
+namespace {
+
+// The length of the valid UTF-8 sequence that starts `text` (2 to 4 bytes; overlong forms,
+// surrogates, code points past U+10FFFF and the C1 controls U+0080-U+009F excluded), or 0.
+size_t Utf8SequenceLength(std::string_view text) {
+  const auto decoded = DecodeUtf8(text);
+  if (!decoded || decoded->second < 2 || decoded->first <= 0x9f) return 0;
+  return decoded->second;
 }
 
 // Appends `text` with control bytes, DEL and bytes that are not part of valid UTF-8 (with

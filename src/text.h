@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 // Text helpers every module shares: quoting for messages, trimming, ASCII case, "did you mean",
@@ -30,6 +31,11 @@ std::string QuoteSnippet(std::string_view text, size_t max_bytes = 80);
 
 // The parts with `separator` between them.
 std::string Join(const std::vector<std::string>& parts, std::string_view separator);
+
+// The code point of the UTF-8 sequence that starts `text` and the sequence's length in bytes (1
+// for ASCII); nullopt when the bytes there are not UTF-8 (a stray continuation byte, a cut-off
+// sequence, an overlong form, a surrogate, past U+10FFFF). REQUIRES: `text` is not empty.
+std::optional<std::pair<char32_t, size_t>> DecodeUtf8(std::string_view text);
 
 // Character classes the parsers share (ASCII only, whatever the locale).
 inline bool IsBlank(char c) { return c == ' ' || c == '\t'; }
