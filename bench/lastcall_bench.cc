@@ -229,6 +229,13 @@ struct Lastcall {
 Lastcall StartLastcall(const Options& options, const std::vector<std::string>& flags) {
   Lastcall lastcall;
   lastcall.port = test::FreePort();
+  // A TCP control address among `flags` was picked free a moment ago too: the two may be the
+  // same port, which lastcall rightly refuses. Pick again then (bounded).
+  for (int tries = 0; tries < 20; ++tries) {
+    const std::string mine = "127.0.0.1:" + std::to_string(lastcall.port);
+    if (std::find(flags.begin(), flags.end(), mine) == flags.end()) break;
+    lastcall.port = test::FreePort();
+  }
   lastcall.control = "unix://" + test::TempDir() + "/control.sock";
   std::vector<std::string> argv{options.lastcall, "run",
                                 "--listen",       "127.0.0.1:" + std::to_string(lastcall.port),

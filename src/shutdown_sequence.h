@@ -63,8 +63,9 @@ struct SequenceOutcome {
 inline constexpr Millis kFirstTriggerBackoff{100};
 inline constexpr Millis kMaxTriggerBackoff{2000};
 // How long a drain that ended waits for the answer of a trigger attempt still in flight: long
-// enough for an answer already sent, short enough that a hanging app costs nothing noticeable.
-inline constexpr Millis kTriggerSettle{100};
+// enough for an answer already on its way over loopback, short enough that an app whose trigger
+// hangs costs the shutdown almost nothing (the target: within one poll interval + 10 ms).
+inline constexpr Millis kTriggerSettle{10};
 
 // Runs UNREADY -> ... -> DRAINED | TIMED_OUT and returns how it ended. REQUIRES: the caller already
 // flipped readiness (phase UNREADY) at `start.triggered_at`, so that flip never waits on this

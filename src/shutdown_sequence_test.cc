@@ -250,8 +250,8 @@ TEST_CASE("a drain trigger that hangs never delays the detection of drained") {
 TEST_CASE("an accepted trigger answered just after drained is still counted, at once") {
   Harness h;
   // The app accepts POST /drain and its monitor says drained before the 202 reaches lastcall:
-  // the answer lands 30ms after the drained poll.
-  h.trigger.latency = [](const HttpRequest&) { return milliseconds(330); };
+  // the answer lands 5ms after the drained poll.
+  h.trigger.latency = [](const HttpRequest&) { return milliseconds(305); };
   h.monitor.answer = [](Millis at, Deadline) {
     return at < milliseconds(5300) ? Busy(1) : Drained(0);
   };
@@ -259,8 +259,8 @@ TEST_CASE("an accepted trigger answered just after drained is still counted, at 
   CHECK(outcome.end == SequenceEnd::kDrained);
   REQUIRE(h.observer.attempts.size() == 1);
   CHECK(h.observer.attempts[0].accepted);
-  CHECK(h.observer.attempts[0].at == milliseconds(5330));
-  CHECK(h.observer.phases.back().at == milliseconds(5330));  // not the whole kTriggerSettle
+  CHECK(h.observer.attempts[0].at == milliseconds(5305));
+  CHECK(h.observer.phases.back().at == milliseconds(5305));  // not the whole kTriggerSettle
   CHECK(h.observer.notes.empty());
 }
 

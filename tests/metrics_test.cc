@@ -70,18 +70,28 @@ std::optional<double> Sample(std::string_view exposition, std::string_view selec
 TEST_CASE("/metrics after a sequence passes promtool and counts phases, polls, triggers, probes") {
   // The app refuses the first drain trigger (503, retried), then accepts; its monitor answers
   // one malformed body, is busy until the trigger was accepted and twice more, then drained.
+  // "Drained" comes 50 ms after the accepted trigger at the earliest: its 202 has reached lastcall
+  // by then, even on a slow machine, so both attempts are counted.
   std::atomic<int> posts{0};
   std::atomic<int> gets{0};
-  std::atomic<bool> accepted{false};
+  std::atomic<long long> accepted_ms{-1};
+  const auto now_ms = [] {
+    return std::chrono::duration_cast<milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  };
   FakeApp app([&](const ServerRequest& request) {
     if (request.method == "POST") {
       if (++posts == 1) return FakeApp::Answer(503, "{}");
-      accepted = true;
+      accepted_ms = now_ms();
       return FakeApp::Answer(202, "{}");
     }
     const int n = ++gets;
     if (n == 1) return FakeApp::Answer(200, "{\"inflight\": ");
-    if (!accepted || n <= 3) return FakeApp::Answer(200, "{\"inflight\": 2}");
+    const long long accepted = accepted_ms.load();
+    if (accepted < 0 || now_ms() - accepted < 50 || n <= 3) {
+      return FakeApp::Answer(200, "{\"inflight\": 2}");
+    }
     return FakeApp::Answer(200, "{\"inflight\": 0}");
   });
   Sidecar sidecar =

@@ -134,12 +134,21 @@ TEST_CASE("malformed monitor answers count as not drained and are logged with wh
 }
 
 TEST_CASE("a drain trigger that fails is retried with backoff, every attempt logged") {
+  // The app says drained 50 ms after it accepted the third attempt: its 202 has reached
+  // lastcall by then, even on a slow machine (lastcall waits 10 ms more for an answer in flight).
   std::atomic<int> posts{0};
-  FakeApp app([&posts](const ServerRequest& request) {
+  std::atomic<long long> accepted_ms{-1};
+  const auto now_ms = [] {
+    return std::chrono::duration_cast<milliseconds>(Steady::now().time_since_epoch()).count();
+  };
+  FakeApp app([&](const ServerRequest& request) {
     if (request.method == "POST") {
-      return FakeApp::Answer(++posts < 3 ? 503 : 202, "{}");
+      if (++posts < 3) return FakeApp::Answer(503, "{}");
+      accepted_ms = now_ms();
+      return FakeApp::Answer(202, "{}");
     }
-    return FakeApp::Answer(posts >= 3 ? 200 : 202, "{}");
+    const long long accepted = accepted_ms.load();
+    return FakeApp::Answer(accepted >= 0 && now_ms() - accepted >= 50 ? 200 : 202, "{}");
   });
   Sidecar sidecar = StartLastcall(
       {"--lb-delay", "0s", "--drain-url", app.url("/drain"), "--poll-interval", "20ms"});
@@ -151,8 +160,6 @@ TEST_CASE("a drain trigger that fails is retried with backoff, every attempt log
   const std::string log = sidecar.process.Output();
   CHECK(log.find("attempt=1") != std::string::npos);
   CHECK(log.find("attempt=2") != std::string::npos);
-  // The trigger runs beside the monitor: the third attempt's answer may arrive just after the
-  // monitor saw the app drained; the sequence waits briefly for it, so it is logged all the same.
   CHECK(log.find("attempt=3") != std::string::npos);
 }
 
