@@ -74,17 +74,16 @@ class DrainTrigger {
   // pushed). Its answer usually is a packet away: wait for it until `bound`, so every attempt
   // sent is logged and counted; one that does not come by then is said so and abandoned.
   void Settle(Clock& clock, TimePoint bound, SequenceObserver& observer) {
-    while (!done_ && in_flight_ && clock.Now() < bound) {
+    // Looks once more after the bound passed: the answer may have come as it did.
+    while (!done_ && in_flight_) {
       Step(clock, bound, observer);
-      if (in_flight_) clock.SleepUntil(bound);  // the attempt's end wakes the clock
+      if (!in_flight_ || clock.Now() >= bound) break;
+      clock.SleepUntil(bound);  // the attempt's end wakes the clock
     }
     if (!done_ && in_flight_) {
-      Step(clock, bound, observer);  // one last look: it may have ended as the bound passed
-      if (in_flight_) {
-        observer.OnNote(fmt::format(
-            "drain trigger attempt {} still unanswered when the drain ended: not waited for",
-            attempts_ + 1));
-      }
+      observer.OnNote(fmt::format(
+          "drain trigger attempt {} still unanswered when the drain ended: not waited for",
+          attempts_ + 1));
     }
   }
 
