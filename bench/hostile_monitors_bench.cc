@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "harness.h"
+#include "subprocess.h"
 
 namespace lastcall::bench {
 namespace {
@@ -251,7 +252,7 @@ Measure RunCase(const std::string& lastcall, const Case& c) {
       measure.overshoot_ms =
           std::chrono::duration<double, std::milli>(exited - signalled - kDrainTimeout).count();
       measure.peak_rss_mib = static_cast<double>(peak_kib) / 1024.0;
-      measure.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      measure.exit_code = ExitCodeOf(status);
       return measure;
     }
     std::this_thread::sleep_for(std::chrono::microseconds(500));

@@ -34,6 +34,7 @@
 #include "harness.h"
 #include "http_server.h"
 #include "kubelet_emulator.h"
+#include "subprocess.h"
 
 namespace lastcall::bench {
 namespace {
@@ -128,7 +129,7 @@ std::pair<Steady::time_point, int> WaitExitPrecisely(pid_t pid, milliseconds tim
   while (Steady::now() < deadline) {
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) == pid) {
-      code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      code = ExitCodeOf(status);
       break;
     }
     if (pidfd >= 0) {
