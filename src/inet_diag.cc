@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstddef>
 #include <cstring>
@@ -86,12 +87,54 @@ bool ReadDiagMessage(std::span<const uint8_t> payload, DiagSocket& socket, std::
 
 }  // namespace
 
-std::vector<uint8_t> BuildInetDiagRequest(bool ipv6, uint32_t states, uint32_t sequence) {
+std::vector<uint8_t> BuildPortFilter(std::span<const uint16_t> ports, PortMatch match) {
+  std::vector<uint16_t> unique(ports.begin(), ports.end());
+  std::sort(unique.begin(), unique.end());
+  unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+  std::vector<inet_diag_bc_op> ops;
+  if (unique.empty()) {
+    // One jump past the end: the kernel audits `yes` (4, the end) and runs `no` (reject).
+    ops.push_back({INET_DIAG_BC_JMP, 4, 8});
+  } else {
+    // A comparison is two ops (the second carries the port in `no`); a jump is one.
+    const size_t compare_ops = match == PortMatch::kEqual ? 2 : 4;
+    const size_t total_ops = unique.size() * (compare_ops + 1) - 1;  // the last needs no jump
+    if (total_ops * sizeof(inet_diag_bc_op) + sizeof(rtattr) > 0xFFFF) return {};
+    for (size_t i = 0; i < unique.size(); ++i) {
+      const bool last = i + 1 == unique.size();
+      // Bytes from this port's first op to the next port's first op (or past the end: reject).
+      const size_t block = (compare_ops + (last ? 0 : 1)) * sizeof(inet_diag_bc_op);
+      const size_t skip_to_next = last ? block + sizeof(inet_diag_bc_op) : block;
+      auto compare = [&](uint8_t code, size_t at) {
+        ops.push_back({code, 8, static_cast<unsigned short>(skip_to_next - at)});
+        ops.push_back({0, 0, unique[i]});
+      };
+      if (match == PortMatch::kEqual) {
+        compare(INET_DIAG_BC_S_EQ, 0);
+      } else {
+        compare(INET_DIAG_BC_S_GE, 0);
+        compare(INET_DIAG_BC_S_LE, 2 * sizeof(inet_diag_bc_op));
+      }
+      if (!last) {
+        // Matched: jump to the end of the program (accept).
+        const size_t remaining = (total_ops - ops.size()) * sizeof(inet_diag_bc_op);
+        ops.push_back({INET_DIAG_BC_JMP, 4, static_cast<unsigned short>(remaining)});
+      }
+    }
+  }
+  std::vector<uint8_t> bytes(ops.size() * sizeof(inet_diag_bc_op));
+  std::memcpy(bytes.data(), ops.data(), bytes.size());
+  return bytes;
+}
+
+std::vector<uint8_t> BuildInetDiagRequest(bool ipv6, uint32_t states, uint32_t sequence,
+                                          std::span<const uint8_t> filter) {
   struct {
     nlmsghdr header;
     inet_diag_req_v2 request;
   } message{};
-  message.header.nlmsg_len = sizeof(message);
+  const size_t attribute = filter.empty() ? 0 : Align4(sizeof(rtattr) + filter.size());
+  message.header.nlmsg_len = static_cast<uint32_t>(sizeof(message) + attribute);
   message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
   message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   message.header.nlmsg_seq = sequence;
@@ -99,8 +142,15 @@ std::vector<uint8_t> BuildInetDiagRequest(bool ipv6, uint32_t states, uint32_t s
   message.request.sdiag_protocol = IPPROTO_TCP;
   message.request.idiag_ext = 1u << (INET_DIAG_INFO - 1);
   message.request.idiag_states = states;
-  std::vector<uint8_t> bytes(sizeof(message));
+  std::vector<uint8_t> bytes(sizeof(message) + attribute);
   std::memcpy(bytes.data(), &message, sizeof(message));
+  if (!filter.empty()) {
+    rtattr header{};
+    header.rta_len = static_cast<unsigned short>(sizeof(rtattr) + filter.size());
+    header.rta_type = INET_DIAG_REQ_BYTECODE;
+    std::memcpy(bytes.data() + sizeof(message), &header, sizeof(header));
+    std::memcpy(bytes.data() + sizeof(message) + sizeof(rtattr), filter.data(), filter.size());
+  }
   return bytes;
 }
 

@@ -9,8 +9,10 @@
 #include "proc_net_tcp.h"
 
 // The traffic observer's pure half for netlink: builds the sock_diag dump request for TCP
-// sockets (NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY, inet_diag_req_v2 asking for INET_DIAG_INFO)
-// and parses the kernel's answer (nlmsghdr + inet_diag_msg + attributes, tcp_info among them).
+// sockets (NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY, inet_diag_req_v2 asking for INET_DIAG_INFO,
+// with an INET_DIAG_REQ_BYTECODE port filter the kernel runs on each socket, so that sockets on
+// other ports never cross into user space) and parses the kernel's answer (nlmsghdr +
+// inet_diag_msg + attributes, tcp_info among them).
 // No I/O here: the bytes come from traffic_observer.cc or from a test.
 namespace lastcall {
 
@@ -36,9 +38,25 @@ struct DiagSocket {
 // The kernel's TCP state bit for `state`, for idiag_states (1 << state).
 constexpr uint32_t StateBit(TcpState state) { return 1u << static_cast<unsigned>(state); }
 
+// How the port filter compares a socket's local port: INET_DIAG_BC_S_EQ needs Linux >= 4.16;
+// a range of one port (S_GE then S_LE) works on every kernel with sock_diag.
+enum class PortMatch { kEqual, kRange };
+
+// The inet_diag bytecode (the payload of INET_DIAG_REQ_BYTECODE) that accepts a socket whose
+// local port is one of `ports` and rejects every other: per port a comparison whose success
+// falls through to a jump to the end (accept) and whose failure skips to the next port's; the
+// last one's failure jumps past the end (reject). Every op is on the chain of `yes` offsets and
+// every `no` lands on an op or just past the end, as the kernel's audit (inet_diag_bc_audit)
+// requires. Duplicates are dropped; no port gives a program that rejects everything. Empty
+// when the ports do not fit one attribute (more than 5000): the caller then filters itself.
+// Pure.
+std::vector<uint8_t> BuildPortFilter(std::span<const uint16_t> ports, PortMatch match);
+
 // The bytes of one dump request: every TCP socket of `ipv6 ? AF_INET6 : AF_INET` in one of
-// `states` (a mask of StateBit values), with tcp_info. `sequence` is echoed in the answers. Pure.
-std::vector<uint8_t> BuildInetDiagRequest(bool ipv6, uint32_t states, uint32_t sequence);
+// `states` (a mask of StateBit values), with tcp_info, and when `filter` is not empty only those
+// it accepts (a BuildPortFilter program). `sequence` is echoed in the answers. Pure.
+std::vector<uint8_t> BuildInetDiagRequest(bool ipv6, uint32_t states, uint32_t sequence,
+                                          std::span<const uint8_t> filter = {});
 
 // One datagram of the kernel's answer parsed. A dump spans several datagrams; the last one holds
 // NLMSG_DONE.

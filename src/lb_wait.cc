@@ -74,7 +74,7 @@ LbWaitOutcome WaitForQuietPorts(const LbAutoConfig& config, TimePoint unready_at
       return finish(LbWaitEnd::kMax, "lb_delay auto: traffic kept arriving until max " +
                                          FormatDuration(config.max) + "; " + last_seen());
     }
-    Observation look = traffic.Observe();
+    Observation look = traffic.Observe(max_end);
     const bool looked = look.snapshot.has_value();
     if (looked) {
       observed = true;

@@ -40,8 +40,9 @@ inline constexpr Millis kLbWaitInterval{50};
 
 // Waits from `unready_at` until the traffic stops (see above), `hard_end` at the latest, or until
 // `cancelled()` (asked after each look) returns true. Observations come from `traffic`, whose
-// snapshot times must be on `clock`'s time line (steady_clock for the real ones). A failed
-// observation is not quiet: the wait goes on, and ends at `max` if none succeeds.
+// snapshot times must be on `clock`'s time line (steady_clock for the real ones); each look is
+// given the wait's own end as its deadline, so a slow one (a socket flood) cannot overrun it.
+// A failed observation is not quiet: the wait goes on, and ends at `max` if none succeeds.
 LbWaitOutcome WaitForQuietPorts(const LbAutoConfig& config, Clock::time_point unready_at,
                                 Clock::time_point hard_end, Clock& clock, TrafficObserver& traffic,
                                 const std::function<bool()>& cancelled = {});

@@ -19,6 +19,7 @@
 // No connection and no LISTEN socket on any of the ports means the app is gone: that is
 // kRefused, as for the HTTP monitors, so refused_means and the app-gone shortcut apply alike.
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,7 +33,6 @@ namespace lastcall {
 namespace {
 
 constexpr const char* kTables[] = {"/proc/net/tcp", "/proc/net/tcp6"};
-constexpr TcpState kListening[] = {TcpState::kListen};
 
 class ConnectionsMonitor final : public DrainMonitor {
  public:
@@ -47,18 +47,19 @@ class ConnectionsMonitor final : public DrainMonitor {
     if (config.shutdown.drain.monitor.count_close_wait) states_.push_back(TcpState::kCloseWait);
   }
 
-  // Reading /proc or one sock_diag dump takes microseconds; the deadline is not needed.
-  PollResult Poll(Deadline /*deadline*/) override {
-    return observer_ ? PollInFlight() : PollConnections();
+  // With a socket flood in the namespace a read can take long: both paths stop at `deadline`
+  // (between two chunks of /proc, two datagrams of sock_diag) and say so as an error.
+  PollResult Poll(Deadline deadline) override {
+    return observer_ ? PollInFlight(deadline) : PollConnections(deadline);
   }
 
   std::string_view kind() const override { return "connections"; }
 
  private:
-  PollResult PollInFlight() {
+  PollResult PollInFlight(Deadline deadline) {
     PollResult result;
     result.outcome = PollOutcome::kError;
-    Observation seen = observer_->Observe();
+    Observation seen = observer_->Observe(deadline);
     if (!seen.snapshot) {
       result.detail = seen.error;
       return result;
@@ -92,24 +93,68 @@ class ConnectionsMonitor final : public DrainMonitor {
     return result;
   }
 
-  PollResult PollConnections() {
+  // Streams the tables a chunk at a time and keeps counts only: memory does not grow with the
+  // namespace's sockets. Stops as soon as the answer is known (more than drained_at counted:
+  // busy) and, with an error, when the deadline passes between two chunks.
+  PollResult PollConnections(Deadline deadline) {
     PollResult result;
     result.outcome = PollOutcome::kError;
     size_t count = 0;
     size_t listeners = 0;
     size_t tables_read = 0;
+    bool busy = false;
     for (const char* path : kTables) {
-      std::optional<std::string> text = files_->Read(path);
-      if (!text) continue;
-      std::string error;
-      std::optional<std::vector<TcpSocketRow>> rows = ParseProcNetTcp(*text, &error);
-      if (!rows) {
-        result.detail = std::string(path) + ": " + error;
+      ProcNetTcpReader reader;
+      auto on_row = [&](const TcpSocketRow& row) {
+        if (std::find(ports_.begin(), ports_.end(), static_cast<int>(row.local_port)) ==
+            ports_.end()) {
+          return;
+        }
+        if (row.state == TcpState::kListen) {
+          ++listeners;
+        } else if (std::find(states_.begin(), states_.end(), row.state) != states_.end()) {
+          ++count;
+        }
+      };
+      bool consumed = false;
+      bool late = false;
+      const bool opened = files_->ReadChunks(path, kProcChunkBytes, [&](std::string_view chunk) {
+        consumed = true;
+        if (!reader.Feed(chunk, on_row)) return false;
+        if (static_cast<double>(count) > drained_at_) {
+          busy = true;
+          return false;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+          late = true;
+          return false;
+        }
+        return true;
+      });
+      if (busy) break;
+      if (!opened && !consumed) continue;  // missing (IPv6 disabled) or unreadable
+      if (!opened) {
+        result.detail = std::string(path) + ": read failed part way";
         return result;
       }
-      count += CountConnections(*rows, ports_, states_);
-      listeners += CountConnections(*rows, ports_, kListening);
+      if (late) {
+        result.detail = std::string(path) + ": read abandoned at the deadline after " +
+                        std::to_string(reader.rows()) + " rows";
+        return result;
+      }
+      if (!reader.Finish(on_row)) {
+        result.detail = std::string(path) + ": " + reader.error();
+        return result;
+      }
       ++tables_read;
+    }
+    if (busy) {
+      result.value = static_cast<double>(count);
+      result.outcome = PollOutcome::kBusy;
+      result.detail = "at least " + std::to_string(count) +
+                      (count == 1 ? " connection" : " connections") + " on port" +
+                      (ports_.size() == 1 ? " " : "s ") + JoinPorts() + " (" + JoinStates() + ")";
+      return result;
     }
     if (tables_read == 0) {
       result.detail = "cannot read /proc/net/tcp or /proc/net/tcp6";
@@ -145,7 +190,7 @@ class ConnectionsMonitor final : public DrainMonitor {
   std::unique_ptr<TrafficObserver> observer_;
   std::optional<TrafficSnapshot> previous_;  // the last observation, for ClassifyInFlight
   std::vector<int> ports_;
-  std::vector<TcpState> states_;
+  std::vector<TcpState> states_;  // counted (LISTEN only tells whether the app is gone)
   double drained_at_;
 };
 
@@ -153,8 +198,10 @@ class ConnectionsMonitor final : public DrainMonitor {
 
 std::unique_ptr<DrainMonitor> MakeConnectionsMonitor(const Config& config, FileReader& files) {
   if (config.shutdown.drain.monitor.count == ConnectionCount::kInFlight) {
+    // TIME_WAIT never counts as in flight: not asking for it keeps a flood of closed
+    // connections on the app's ports in the kernel.
     return MakeInFlightMonitor(
-        config, MakeKernelTrafficObserver(config.shutdown.drain.monitor.ports, files));
+        config, MakeKernelTrafficObserver(config.shutdown.drain.monitor.ports, files, {}, false));
   }
   return std::make_unique<ConnectionsMonitor>(config, &files, nullptr);
 }

@@ -286,7 +286,7 @@ Config InFlightConfig(std::vector<int> ports) {
 class ScriptedObserver final : public TrafficObserver {
  public:
   explicit ScriptedObserver(std::vector<Observation> script) : script_(std::move(script)) {}
-  Observation Observe() override {
+  Observation Observe(TrafficTime /*deadline*/) override {
     const Observation next = script_[std::min(index_, script_.size() - 1)];
     ++index_;
     return next;

@@ -1,6 +1,7 @@
 #include "proc_net_tcp.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 
 #include "text.h"
@@ -10,18 +11,6 @@ namespace {
 
 // Fields are separated by spaces; a CR (a file written on Windows) separates too.
 bool IsFieldSeparator(char c) { return c == ' ' || c == '\t' || c == '\r'; }
-
-std::vector<std::string_view> SplitFields(std::string_view line) {
-  std::vector<std::string_view> fields;
-  size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && IsFieldSeparator(line[i])) ++i;
-    const size_t start = i;
-    while (i < line.size() && !IsFieldSeparator(line[i])) ++i;
-    if (i > start) fields.push_back(line.substr(start, i - start));
-  }
-  return fields;
-}
 
 bool IsHex(std::string_view text) {
   return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
@@ -106,57 +95,109 @@ std::string ToString(TcpState state) {
   return std::string("UNKNOWN(0x") + kHex[(number >> 4) & 0xf] + kHex[number & 0xf] + ")";
 }
 
+bool ProcNetTcpReader::Line(std::string_view line, const OnRow& on_row) {
+  ++line_number_;
+  auto fail = [&](const std::string& what) {
+    error_ = "line " + std::to_string(line_number_) + ": " + what;
+    return false;
+  };
+  // The first four fields are all a row needs; the rest are only counted for the message.
+  std::array<std::string_view, 4> fields;
+  size_t count = 0;
+  size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && IsFieldSeparator(line[i])) ++i;
+    const size_t start = i;
+    while (i < line.size() && !IsFieldSeparator(line[i])) ++i;
+    if (i > start) {
+      if (count < fields.size()) fields[count] = line.substr(start, i - start);
+      ++count;
+    }
+  }
+  if (count == 0) return true;
+  if (!header_seen_) {
+    if (fields[0] != "sl") {
+      return fail("expected the header line \"sl local_address rem_address st ...\", found " +
+                  QuoteSnippet(line, 60));
+    }
+    header_seen_ = true;
+    return true;
+  }
+  if (count < 4) {
+    return fail("expected at least 4 fields (sl local_address rem_address st), found " +
+                std::to_string(count) + ": " + QuoteSnippet(line, 60));
+  }
+  if (!IsSlot(fields[0])) {
+    return fail("expected a slot number like \"12:\", found " + QuoteSnippet(fields[0], 40));
+  }
+  const std::optional<Endpoint> local = ReadEndpoint(fields[1]);
+  if (!local) {
+    return fail("local address " + QuoteSnippet(fields[1], 60) + " is not hex ADDR:PORT");
+  }
+  const std::optional<Endpoint> remote = ReadEndpoint(fields[2]);
+  if (!remote) {
+    return fail("remote address " + QuoteSnippet(fields[2], 60) + " is not hex ADDR:PORT");
+  }
+  if (local->ipv6 != remote->ipv6) {
+    return fail("local and remote addresses are of different families");
+  }
+  const std::optional<uint32_t> state = ReadHex(fields[3], 2);
+  if (!state) return fail("state " + QuoteSnippet(fields[3], 40) + " is not a hex byte");
+  ++rows_;
+  on_row(TcpSocketRow{local->port, remote->port, static_cast<TcpState>(*state), local->ipv6,
+                      HashPair(fields[1], fields[2])});
+  return true;
+}
+
+bool ProcNetTcpReader::Feed(std::string_view bytes, const OnRow& on_row) {
+  if (!ok()) return false;
+  while (!bytes.empty()) {
+    const size_t newline = bytes.find('\n');
+    const std::string_view piece = bytes.substr(0, newline);
+    if (partial_.size() + piece.size() > kMaxProcNetTcpLine) {
+      error_ = "line " + std::to_string(line_number_ + 1) + ": longer than " +
+               std::to_string(kMaxProcNetTcpLine) + " bytes";
+      return false;
+    }
+    if (newline == std::string_view::npos) {
+      partial_.append(piece);
+      return true;
+    }
+    bool parsed = false;
+    if (partial_.empty()) {
+      parsed = Line(piece, on_row);  // the common case: a whole line inside the chunk, no copy
+    } else {
+      partial_.append(piece);
+      parsed = Line(partial_, on_row);
+      partial_.clear();
+    }
+    if (!parsed) return false;
+    bytes.remove_prefix(newline + 1);
+  }
+  return true;
+}
+
+bool ProcNetTcpReader::Finish(const OnRow& on_row) {
+  if (!ok()) return false;
+  if (!partial_.empty()) {
+    const std::string last = std::move(partial_);
+    partial_.clear();
+    if (!Line(last, on_row)) return false;
+  }
+  if (!header_seen_) {
+    error_ = "empty: expected the header line \"sl local_address rem_address st ...\"";
+    return false;
+  }
+  return true;
+}
+
 std::optional<std::vector<TcpSocketRow>> ParseProcNetTcp(std::string_view text,
                                                          std::string* error) {
   std::vector<TcpSocketRow> rows;
-  bool header_seen = false;
-  size_t line_number = 0;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    const std::string_view line = text.substr(start, end - start);
-    start = end + 1;
-    ++line_number;
-    const std::vector<std::string_view> fields = SplitFields(line);
-    if (fields.empty()) continue;
-    auto fail = [&](const std::string& what) {
-      *error = "line " + std::to_string(line_number) + ": " + what;
-      return std::nullopt;
-    };
-    if (!header_seen) {
-      if (fields[0] != "sl") {
-        return fail("expected the header line \"sl local_address rem_address st ...\", found " +
-                    QuoteSnippet(line, 60));
-      }
-      header_seen = true;
-      continue;
-    }
-    if (fields.size() < 4) {
-      return fail("expected at least 4 fields (sl local_address rem_address st), found " +
-                  std::to_string(fields.size()) + ": " + QuoteSnippet(line, 60));
-    }
-    if (!IsSlot(fields[0])) {
-      return fail("expected a slot number like \"12:\", found " + QuoteSnippet(fields[0], 40));
-    }
-    const std::optional<Endpoint> local = ReadEndpoint(fields[1]);
-    if (!local) {
-      return fail("local address " + QuoteSnippet(fields[1], 60) + " is not hex ADDR:PORT");
-    }
-    const std::optional<Endpoint> remote = ReadEndpoint(fields[2]);
-    if (!remote) {
-      return fail("remote address " + QuoteSnippet(fields[2], 60) + " is not hex ADDR:PORT");
-    }
-    if (local->ipv6 != remote->ipv6) {
-      return fail("local and remote addresses are of different families");
-    }
-    const std::optional<uint32_t> state = ReadHex(fields[3], 2);
-    if (!state) return fail("state " + QuoteSnippet(fields[3], 40) + " is not a hex byte");
-    rows.push_back(TcpSocketRow{local->port, remote->port, static_cast<TcpState>(*state),
-                                local->ipv6, HashPair(fields[1], fields[2])});
-  }
-  if (!header_seen) {
-    *error = "empty: expected the header line \"sl local_address rem_address st ...\"";
+  ProcNetTcpReader reader;
+  const auto keep = [&rows](const TcpSocketRow& row) { rows.push_back(row); };
+  if (!reader.Feed(text, keep) || !reader.Finish(keep)) {
+    *error = reader.error();
     return std::nullopt;
   }
   return rows;

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -39,6 +40,34 @@ struct TcpSocketRow {
   // A hash (FNV-1a) of the local and remote ADDR:PORT fields as printed: tells one connection
   // from another across two reads of the table, while it lives.
   uint64_t pair_hash = 0;
+};
+
+// Parses /proc/net/tcp or /proc/net/tcp6 as it is read, in chunks of any size cut anywhere (in
+// a line, between CR and LF): each complete row goes to `on_row` at once, and only the partial
+// line at the end of a chunk is kept, so memory stays bounded whatever the table holds. Rows
+// and errors are exactly those of ParseProcNetTcp (below), which is built on it. A line longer
+// than kMaxProcNetTcpLine bytes is an error (a real row is under 200). Not thread-safe.
+inline constexpr size_t kMaxProcNetTcpLine = 4096;
+class ProcNetTcpReader {
+ public:
+  using OnRow = std::function<void(const TcpSocketRow&)>;
+  // Takes the next bytes. Returns false once the text is malformed (error() says why); the
+  // reader then takes nothing more.
+  bool Feed(std::string_view bytes, const OnRow& on_row);
+  // The end of the text: parses a last line without newline and checks that the header was
+  // there. Returns false when malformed.
+  bool Finish(const OnRow& on_row);
+  bool ok() const { return error_.empty(); }
+  const std::string& error() const { return error_; }
+  size_t rows() const { return rows_; }  // rows parsed so far
+
+ private:
+  bool Line(std::string_view line, const OnRow& on_row);
+  std::string partial_;  // the start of a line the last chunk cut
+  std::string error_;
+  size_t line_number_ = 0;
+  size_t rows_ = 0;
+  bool header_seen_ = false;
 };
 
 // Parses the text of /proc/net/tcp or /proc/net/tcp6: a header line (`sl local_address

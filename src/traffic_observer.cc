@@ -1,11 +1,13 @@
 #include "traffic_observer.h"
 
 #include <linux/netlink.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <unordered_map>
@@ -36,15 +38,18 @@ bool Kept(TcpState state) {
 
 constexpr uint32_t kDumpStates = StateBit(TcpState::kEstablished) | StateBit(TcpState::kSynRecv) |
                                  StateBit(TcpState::kNewSynRecv) | StateBit(TcpState::kCloseWait) |
-                                 StateBit(TcpState::kTimeWait) | StateBit(TcpState::kListen);
+                                 StateBit(TcpState::kListen);
 
-void Add(TrafficSnapshot& snapshot, const std::vector<int>& ports, const DiagSocket& socket) {
-  if (!OnPorts(ports, socket.local_port)) return;
+// Adds `socket` when it is on the ports and in a kept state. False once the snapshot holds
+// kMaxObservedConnections: the caller stops there rather than grow without bound.
+bool Add(TrafficSnapshot& snapshot, const std::vector<int>& ports, const DiagSocket& socket) {
+  if (!OnPorts(ports, socket.local_port)) return true;
   if (socket.state == TcpState::kListen) {
     ++snapshot.listeners;
-    return;
+    return true;
   }
-  if (!Kept(socket.state)) return;
+  if (!Kept(socket.state)) return true;
+  if (snapshot.connections.size() >= kMaxObservedConnections) return false;
   TrafficConnection c;
   c.id = socket.cookie;
   // The kernel reports request sockets (half-open connections) as NEW_SYN_RECV; /proc prints
@@ -60,12 +65,19 @@ void Add(TrafficSnapshot& snapshot, const std::vector<int>& ports, const DiagSoc
   c.last_data_recv_ms = socket.last_data_recv_ms;
   c.last_data_sent_ms = socket.last_data_sent_ms;
   snapshot.connections.push_back(c);
+  return true;
+}
+
+std::string TooMany() {
+  return "more than " + std::to_string(kMaxObservedConnections) +
+         " connections on the ports: too many to observe";
 }
 
 // A netlink socket, closed on scope exit.
 class NetlinkSocket {
  public:
-  NetlinkSocket() : fd_(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)) {}
+  NetlinkSocket()
+      : fd_(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_SOCK_DIAG)) {}
   ~NetlinkSocket() {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -77,61 +89,120 @@ class NetlinkSocket {
   int fd_;
 };
 
-// One dump of one address family into `snapshot`.
-bool Dump(int fd, bool ipv6, uint32_t sequence, const std::vector<int>& ports,
-          TrafficSnapshot& snapshot, std::string* error) {
-  const std::vector<uint8_t> request = BuildInetDiagRequest(ipv6, kDumpStates, sequence);
+// The port filter that worked last (a kernel property: the same for the whole process). A kernel
+// older than 4.16 refuses S_EQ with EINVAL; one that refuses the range too is asked without a
+// filter, and the ports are then filtered here.
+enum class FilterLevel : int { kEqual, kRange, kNone };
+std::atomic<int> g_filter_level{static_cast<int>(FilterLevel::kEqual)};
+
+std::vector<uint8_t> PortFilter(const std::vector<int>& ports, FilterLevel level) {
+  if (level == FilterLevel::kNone) return {};
+  std::vector<uint16_t> narrow;
+  for (int port : ports) {
+    if (port > 0 && port <= 0xFFFF) narrow.push_back(static_cast<uint16_t>(port));
+  }
+  return BuildPortFilter(narrow,
+                         level == FilterLevel::kEqual ? PortMatch::kEqual : PortMatch::kRange);
+}
+
+// Milliseconds left until `deadline` for poll(2), rounded up: 0 once it has passed.
+int MillisLeft(TrafficTime deadline) {
+  const auto left = deadline - std::chrono::steady_clock::now();
+  if (left <= std::chrono::steady_clock::duration::zero()) return 0;
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+  return ms > 60'000 ? 60'000 : static_cast<int>(ms);
+}
+
+// One dump of one address family into `snapshot`. Each datagram waits in poll(2) for what is
+// left until `deadline`, so a dump the kernel is slow to produce is abandoned at the deadline
+// rather than awaited (kDeadline).
+NetlinkFailure Dump(int fd, bool ipv6, uint32_t sequence, const std::vector<int>& ports,
+                    uint32_t states, FilterLevel level, TrafficTime deadline,
+                    TrafficSnapshot& snapshot, std::string* error) {
+  const std::vector<uint8_t> filter = PortFilter(ports, level);
+  const std::vector<uint8_t> request = BuildInetDiagRequest(ipv6, states, sequence, filter);
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   if (::sendto(fd, request.data(), request.size(), 0, reinterpret_cast<sockaddr*>(&kernel),
                sizeof(kernel)) < 0) {
     *error = std::string("sock_diag request: ") + std::strerror(errno);
-    return false;
+    return NetlinkFailure::kRefused;
   }
   // 32 KiB holds a few hundred sockets per datagram; the kernel splits larger dumps.
   std::vector<uint8_t> buffer(32 * 1024);
+  size_t sockets = 0;
   // Bounded: a namespace with a million sockets would still end, and a kernel that never sends
-  // NLMSG_DONE cannot hang the caller for ever (each recv blocks at most for SO_RCVTIMEO).
+  // NLMSG_DONE cannot hang the caller past the deadline.
   for (int datagrams = 0; datagrams < 100000; ++datagrams) {
-    const ssize_t got = ::recv(fd, buffer.data(), buffer.size(), 0);
+    const ssize_t got = ::recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
     if (got < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        pollfd wait{fd, POLLIN, 0};
+        const int left = MillisLeft(deadline);
+        if (left == 0 || ::poll(&wait, 1, left) == 0) {
+          *error = "sock_diag dump abandoned at the deadline after " + std::to_string(sockets) +
+                   " sockets";
+          return NetlinkFailure::kDeadline;
+        }
+        continue;
+      }
       *error = std::string("sock_diag answer: ") + std::strerror(errno);
-      return false;
+      return NetlinkFailure::kRefused;
     }
     std::optional<InetDiagChunk> chunk = ParseInetDiagChunk(
         std::span<const uint8_t>(buffer.data(), static_cast<size_t>(got)), error);
-    if (!chunk) return false;
-    for (const DiagSocket& socket : chunk->sockets) Add(snapshot, ports, socket);
+    if (!chunk) return NetlinkFailure::kRefused;
+    sockets += chunk->sockets.size();
+    for (const DiagSocket& socket : chunk->sockets) {
+      if (!Add(snapshot, ports, socket)) {
+        *error = TooMany();
+        return NetlinkFailure::kTooMany;
+      }
+    }
     if (chunk->kernel_error != 0) {
       *error = std::string("sock_diag refused: ") + std::strerror(chunk->kernel_error);
-      return false;
+      return chunk->kernel_error == EINVAL && level != FilterLevel::kNone
+                 ? NetlinkFailure::kFilterRefused
+                 : NetlinkFailure::kRefused;
     }
-    if (chunk->done) return true;
+    if (chunk->done) return NetlinkFailure::kNone;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      *error =
+          "sock_diag dump abandoned at the deadline after " + std::to_string(sockets) + " sockets";
+      return NetlinkFailure::kDeadline;
+    }
   }
   *error = "sock_diag dump did not end";
-  return false;
+  return NetlinkFailure::kRefused;
 }
 
 class KernelTrafficObserver final : public TrafficObserver {
  public:
   KernelTrafficObserver(std::vector<int> ports, FileReader& files,
-                        std::function<void(const std::string&)> on_fallback)
-      : ports_(std::move(ports)), files_(files), on_fallback_(std::move(on_fallback)) {}
+                        std::function<void(const std::string&)> on_fallback, bool time_wait)
+      : ports_(std::move(ports)),
+        files_(files),
+        on_fallback_(std::move(on_fallback)),
+        time_wait_(time_wait) {}
 
-  Observation Observe() override {
+  Observation Observe(TrafficTime deadline) override {
     Observation result;
     if (!use_proc_) {
+      NetlinkFailure failure = NetlinkFailure::kNone;
       std::string error;
-      result.snapshot = ObserveWithNetlink(ports_, &error);
+      result.snapshot = ObserveWithNetlink(ports_, deadline, &error, &failure, time_wait_);
       if (result.snapshot) return result;
+      // Only a refusal means netlink cannot serve: a dump cut by the deadline or too large
+      // fails this observation alone.
+      if (failure != NetlinkFailure::kRefused) {
+        result.error = error;
+        return result;
+      }
       use_proc_ = true;
       if (on_fallback_) on_fallback_(error + "; reading /proc/net/tcp and /proc/net/tcp6 instead");
     }
-    const std::optional<std::string> tcp = files_.Read("/proc/net/tcp");
-    const std::optional<std::string> tcp6 = files_.Read("/proc/net/tcp6");
-    result.snapshot =
-        SnapshotFromProcNetTcp(tcp, tcp6, ports_, std::chrono::steady_clock::now(), &result.error);
+    result.snapshot = SnapshotFromProcNetTcp(files_, ports_, time_wait_, deadline, &result.error);
     return result;
   }
 
@@ -139,6 +210,7 @@ class KernelTrafficObserver final : public TrafficObserver {
   std::vector<int> ports_;
   FileReader& files_;
   std::function<void(const std::string&)> on_fallback_;
+  bool time_wait_;
   bool use_proc_ = false;
 };
 
@@ -206,27 +278,137 @@ TrafficSince CompareTraffic(const TrafficSnapshot& since, const TrafficSnapshot&
 }
 
 std::unique_ptr<TrafficObserver> MakeKernelTrafficObserver(
-    std::vector<int> ports, FileReader& files,
-    std::function<void(const std::string&)> on_fallback) {
-  return std::make_unique<KernelTrafficObserver>(std::move(ports), files, std::move(on_fallback));
+    std::vector<int> ports, FileReader& files, std::function<void(const std::string&)> on_fallback,
+    bool time_wait) {
+  return std::make_unique<KernelTrafficObserver>(std::move(ports), files, std::move(on_fallback),
+                                                 time_wait);
 }
 
 std::optional<TrafficSnapshot> ObserveWithNetlink(const std::vector<int>& ports,
-                                                  std::string* error) {
+                                                  TrafficTime deadline, std::string* error,
+                                                  NetlinkFailure* failure, bool time_wait) {
+  NetlinkFailure ignored = NetlinkFailure::kNone;
+  if (failure == nullptr) failure = &ignored;
   NetlinkSocket netlink;
   if (netlink.fd() < 0) {
     *error = std::string("sock_diag socket: ") + std::strerror(errno);
+    *failure = NetlinkFailure::kRefused;
     return std::nullopt;
   }
-  // The kernel answers a dump at once; the timeout only bounds a kernel that never does.
-  timeval timeout{1, 0};
-  ::setsockopt(netlink.fd(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  const uint32_t states = kDumpStates | (time_wait ? StateBit(TcpState::kTimeWait) : 0);
+  uint32_t sequence = 0;
+  while (true) {
+    const auto level = static_cast<FilterLevel>(g_filter_level.load());
+    TrafficSnapshot snapshot;
+    snapshot.source = TrafficSource::kNetlink;
+    *failure =
+        Dump(netlink.fd(), false, ++sequence, ports, states, level, deadline, snapshot, error);
+    if (*failure == NetlinkFailure::kNone) {
+      *failure =
+          Dump(netlink.fd(), true, ++sequence, ports, states, level, deadline, snapshot, error);
+    }
+    if (*failure == NetlinkFailure::kFilterRefused) {
+      // This kernel audits the program and refuses an op: try the next simpler filter. The
+      // refusal is answered before any socket, so nothing was half read.
+      int expected = static_cast<int>(level);
+      g_filter_level.compare_exchange_strong(expected, static_cast<int>(level) + 1);
+      continue;
+    }
+    if (*failure != NetlinkFailure::kNone) return std::nullopt;
+    // Stamped after the dumps: the kernel's "ms since" figures then date traffic no earlier than
+    // it happened (a late stamp only makes quiet look shorter, the safe side).
+    snapshot.taken = std::chrono::steady_clock::now();
+    return snapshot;
+  }
+}
+
+namespace {
+
+// Serves one text as the file at `path`, for the snapshot built from texts.
+class TextFileReader final : public FileReader {
+ public:
+  TextFileReader(std::string path, const std::string& text) : path_(std::move(path)), text_(text) {}
+  std::optional<std::string> Read(const std::string& path) override {
+    if (path != path_) return std::nullopt;
+    return text_;
+  }
+
+ private:
+  std::string path_;
+  const std::string& text_;
+};
+
+// Streams one table through `files` into `snapshot`, a row at a time, without TIME_WAIT rows
+// unless `time_wait`. Sets *found to whether the table could be opened (a missing one is fine).
+bool ReadTable(FileReader& files, const char* path, const std::vector<int>& ports, bool time_wait,
+               TrafficTime deadline, TrafficSnapshot& snapshot, bool* found, std::string* error) {
+  ProcNetTcpReader reader;
+  bool too_many = false;
+  bool late = false;
+  auto on_row = [&](const TcpSocketRow& row) {
+    DiagSocket socket;
+    socket.ipv6 = row.ipv6;
+    socket.state = row.state;
+    socket.local_port = row.local_port;
+    socket.remote_port = row.remote_port;
+    socket.cookie = row.pair_hash;
+    if (row.state == TcpState::kTimeWait && !time_wait) return;
+    if (!Add(snapshot, ports, socket)) too_many = true;
+  };
+  bool consumed = false;
+  *found = files.ReadChunks(path, kProcChunkBytes, [&](std::string_view chunk) {
+    consumed = true;
+    if (!reader.Feed(chunk, on_row) || too_many) return false;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      late = true;
+      return false;
+    }
+    return true;
+  });
+  if (!*found && consumed) {
+    *error = std::string(path) + ": read failed part way";
+    return false;
+  }
+  if (!*found) return true;
+  if (too_many) {
+    *error = TooMany();
+    return false;
+  }
+  if (late) {
+    *error = std::string(path) + ": read abandoned at the deadline after " +
+             std::to_string(reader.rows()) + " rows";
+    return false;
+  }
+  if (!reader.ok() || !reader.Finish(on_row)) {
+    *error = std::string(path) + ": " + reader.error();
+    return false;
+  }
+  if (too_many) {
+    *error = TooMany();
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<TrafficSnapshot> SnapshotFromProcNetTcp(FileReader& files,
+                                                      const std::vector<int>& ports, bool time_wait,
+                                                      TrafficTime deadline, std::string* error) {
   TrafficSnapshot snapshot;
-  snapshot.source = TrafficSource::kNetlink;
-  if (!Dump(netlink.fd(), false, 1, ports, snapshot, error)) return std::nullopt;
-  if (!Dump(netlink.fd(), true, 2, ports, snapshot, error)) return std::nullopt;
-  // Stamped after the dumps: the kernel's "ms since" figures then date traffic no earlier than
-  // it happened (a late stamp only makes quiet look shorter, the safe side).
+  snapshot.source = TrafficSource::kProcNetTcp;
+  bool any = false;
+  for (const char* path : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    bool found = false;
+    if (!ReadTable(files, path, ports, time_wait, deadline, snapshot, &found, error)) {
+      return std::nullopt;
+    }
+    any = any || found;
+  }
+  if (!any) {
+    *error = "cannot read /proc/net/tcp or /proc/net/tcp6";
+    return std::nullopt;
+  }
   snapshot.taken = std::chrono::steady_clock::now();
   return snapshot;
 }
@@ -246,20 +428,10 @@ std::optional<TrafficSnapshot> SnapshotFromProcNetTcp(const std::optional<std::s
       {{"/proc/net/tcp", &tcp}, {"/proc/net/tcp6", &tcp6}}};
   for (const auto& [path, text] : tables) {
     if (!*text) continue;
-    std::string what;
-    const std::optional<std::vector<TcpSocketRow>> rows = ParseProcNetTcp(**text, &what);
-    if (!rows) {
-      *error = std::string(path) + ": " + what;
+    bool found = false;
+    TextFileReader one(path, **text);
+    if (!ReadTable(one, path, ports, true, TrafficTime::max(), snapshot, &found, error)) {
       return std::nullopt;
-    }
-    for (const TcpSocketRow& row : *rows) {
-      DiagSocket socket;
-      socket.ipv6 = row.ipv6;
-      socket.state = row.state;
-      socket.local_port = row.local_port;
-      socket.remote_port = row.remote_port;
-      socket.cookie = row.pair_hash;
-      Add(snapshot, ports, socket);
     }
   }
   return snapshot;

@@ -81,8 +81,15 @@ struct TrafficSince {
 };
 TrafficSince CompareTraffic(const TrafficSnapshot& since, const TrafficSnapshot& now);
 
+// The most connections on the ports one snapshot holds (about 64 bytes each, and an observer
+// keeps two snapshots): past it the observation fails, which its users take as "cannot tell"
+// (busy, traffic not quiet), never as idle. Memory stays bounded whatever the namespace holds.
+inline constexpr size_t kMaxObservedConnections = 50'000;
+// The /proc fallback reads the tables in chunks of this size, checking the deadline between.
+inline constexpr size_t kProcChunkBytes = 64 * 1024;
+
 // The result of one observation: a snapshot, or what went wrong (both /proc tables unreadable
-// or malformed).
+// or malformed, the deadline passed during the read, more than kMaxObservedConnections).
 struct Observation {
   std::optional<TrafficSnapshot> snapshot;
   std::string error;
@@ -93,21 +100,44 @@ class TrafficObserver {
  public:
   virtual ~TrafficObserver() = default;
   // One snapshot of the sockets on the ports, stamped with steady_clock::now() once read.
+  // Returns by `deadline` (give or take one datagram or chunk): a read it cuts is an error.
   // Thread-compatible.
-  virtual Observation Observe() = 0;
+  virtual Observation Observe(TrafficTime deadline) = 0;
 };
 
-// Observes `ports` (their local port) through netlink; the first time netlink is refused (the
-// socket cannot be opened or the kernel answers with an error), it says so once through
-// `on_fallback` and reads /proc/net/tcp* through `files` from then on. `files` must outlive it.
+// Observes `ports` (their local port) through netlink, the kernel filtering on the ports; the
+// first time netlink is refused (the socket cannot be opened or the kernel answers with an
+// error), it says so once through `on_fallback` and reads /proc/net/tcp* through `files` from
+// then on. A dump cut by the deadline or too large fails that observation only. TIME_WAIT
+// sockets are asked for only with `time_wait` (lb_delay auto: connections that came and went);
+// the in-flight count never needs them. `files` must outlive it.
 std::unique_ptr<TrafficObserver> MakeKernelTrafficObserver(
     std::vector<int> ports, FileReader& files,
-    std::function<void(const std::string&)> on_fallback = {});
+    std::function<void(const std::string&)> on_fallback = {}, bool time_wait = true);
 
-// Reads one snapshot through netlink only. Returns nullopt and sets *error when netlink is
-// refused or answers garbage. For MakeKernelTrafficObserver and tests.
+// Why ObserveWithNetlink failed.
+enum class NetlinkFailure {
+  kNone,
+  kRefused,        // no socket, a kernel error, garbage: netlink cannot serve, use /proc
+  kFilterRefused,  // the kernel refused the port filter (EINVAL): retried with a simpler one
+  kDeadline,       // the deadline passed during the dump: this observation only
+  kTooMany,        // more than kMaxObservedConnections on the ports: this observation only
+};
+
+// Reads one snapshot through netlink only, the sockets on `ports` (the kernel filters them
+// with a BuildPortFilter program; a kernel that refuses it gets a simpler one, then none).
+// Waits for the kernel until `deadline` at most. Returns nullopt, sets *error and, when given,
+// *failure when it cannot. For MakeKernelTrafficObserver and tests.
 std::optional<TrafficSnapshot> ObserveWithNetlink(const std::vector<int>& ports,
-                                                  std::string* error);
+                                                  TrafficTime deadline, std::string* error,
+                                                  NetlinkFailure* failure = nullptr,
+                                                  bool time_wait = true);
+// Builds one snapshot from /proc/net/tcp and /proc/net/tcp6 read through `files` in chunks of
+// kProcChunkBytes (either table may be missing, not both), keeping only the rows on the ports:
+// memory does not grow with the table. Fails when the deadline passes between two chunks.
+std::optional<TrafficSnapshot> SnapshotFromProcNetTcp(FileReader& files,
+                                                      const std::vector<int>& ports, bool time_wait,
+                                                      TrafficTime deadline, std::string* error);
 // Builds one snapshot from the texts of /proc/net/tcp and /proc/net/tcp6 (either may be
 // nullopt, not both). Pure apart from the time stamp, which the caller passes.
 std::optional<TrafficSnapshot> SnapshotFromProcNetTcp(const std::optional<std::string>& tcp,

@@ -168,6 +168,9 @@ TEST_CASE("traffic: a snapshot from the /proc tables") {
 
 // --- against real sockets -------------------------------------------------------------------
 
+// A deadline no healthy loopback dump comes near.
+TrafficTime Soon() { return std::chrono::steady_clock::now() + std::chrono::seconds(5); }
+
 // A listener, one client connected to it, and the accepted server side.
 struct Pair {
   int listener = -1;
@@ -252,7 +255,7 @@ TEST_CASE("traffic: real sockets through sock_diag, IPv4 and IPv6") {
     }
     const std::vector<int> ports{pair.port};
     std::string error;
-    auto observe = [&]() { return ObserveWithNetlink(ports, &error); };
+    auto observe = [&]() { return ObserveWithNetlink(ports, Soon(), &error); };
     auto one = [](const TrafficSnapshot& s) { return s.connections.size() == 1; };
 
     // Connected, nothing sent: a request is on the way.
@@ -318,7 +321,7 @@ TEST_CASE("traffic: real sockets through sock_diag, IPv4 and IPv6") {
     Pair other;
     REQUIRE(Connect(other, ipv6));
     const std::vector<int> both{pair.port, other.port};
-    const auto two = ObserveWithNetlink(both, &error);
+    const auto two = ObserveWithNetlink(both, Soon(), &error);
     REQUIRE(two.has_value());
     CHECK(two->connections.size() == 2);
     CHECK(CompareTraffic(again, *two).new_connections == 1);
@@ -343,7 +346,7 @@ TEST_CASE("traffic: the kernel observer falls back to /proc when netlink is refu
   std::vector<std::string> fallbacks;
   auto observer = MakeKernelTrafficObserver(
       {pair.port}, files, [&](const std::string& why) { fallbacks.push_back(why); });
-  const Observation seen = observer->Observe();
+  const Observation seen = observer->Observe(Soon());
   REQUIRE(seen.snapshot.has_value());
   CHECK(seen.snapshot->source == TrafficSource::kNetlink);
   CHECK(fallbacks.empty());

@@ -189,7 +189,7 @@ class ScriptedTraffic final : public TrafficObserver {
   bool fail = false;
   std::vector<Millis> looks;
 
-  Observation Observe() override {
+  Observation Observe(TrafficTime /*deadline*/) override {
     const Millis now = clock_.Elapsed();
     looks.push_back(now);
     Observation out;
