@@ -9,6 +9,7 @@
 #include <linux/tcp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -252,6 +253,178 @@ TEST_CASE("inet_diag: malformed datagrams are refused with where and what") {
     std::string error;
     (void)ParseInetDiagChunk(std::span<const uint8_t>(dump.data(), n), &error);
   }
+}
+
+// --- the port filter --------------------------------------------------------------------------
+
+std::vector<inet_diag_bc_op> Ops(const std::vector<uint8_t>& bytes) {
+  REQUIRE(bytes.size() % sizeof(inet_diag_bc_op) == 0);
+  std::vector<inet_diag_bc_op> ops(bytes.size() / sizeof(inet_diag_bc_op));
+  std::memcpy(ops.data(), bytes.data(), bytes.size());
+  return ops;
+}
+
+// The kernel's inet_diag_bc_audit for the ops the filter uses: walks the `yes` chain, and each
+// `no` must land on an op of that chain or just past the end. Returns false where it refuses.
+bool KernelAccepts(const std::vector<uint8_t>& bytes) {
+  const auto ops = Ops(bytes);
+  const int total = static_cast<int>(bytes.size());
+  std::vector<int> chain;  // remaining lengths at each op on the yes chain
+  for (int len = total; len > 0;) {
+    const inet_diag_bc_op& op = ops[static_cast<size_t>(total - len) / 4];
+    chain.push_back(len);
+    int min_len = 4;
+    switch (op.code) {
+      case INET_DIAG_BC_S_EQ:
+      case INET_DIAG_BC_S_GE:
+      case INET_DIAG_BC_S_LE:
+        min_len += 4;
+        if (len < min_len) return false;
+        break;
+      case INET_DIAG_BC_JMP:
+        break;
+      default:
+        return false;
+    }
+    if (op.yes < min_len || op.yes > len + 4 || (op.yes & 3) != 0) return false;
+    len -= op.yes;
+    if (len < 0) return false;
+  }
+  for (int len = total; len > 0;) {
+    const inet_diag_bc_op& op = ops[static_cast<size_t>(total - len) / 4];
+    const int min_len = op.code == INET_DIAG_BC_JMP ? 4 : 8;
+    if (op.no < min_len || op.no > len + 4 || (op.no & 3) != 0) return false;
+    if (op.no < len && std::find(chain.begin(), chain.end(), len - op.no) == chain.end()) {
+      return false;
+    }
+    len -= op.yes;
+  }
+  return true;
+}
+
+// The kernel's inet_diag_bc_run on a socket with local port `port`.
+bool KernelRuns(const std::vector<uint8_t>& bytes, uint16_t port) {
+  const auto ops = Ops(bytes);
+  const int total = static_cast<int>(bytes.size());
+  int len = total;
+  while (len > 0) {
+    const size_t at = static_cast<size_t>(total - len) / 4;
+    const inet_diag_bc_op& op = ops[at];
+    bool yes = true;
+    switch (op.code) {
+      case INET_DIAG_BC_JMP:
+        yes = false;
+        break;
+      case INET_DIAG_BC_S_EQ:
+        yes = port == ops[at + 1].no;
+        break;
+      case INET_DIAG_BC_S_GE:
+        yes = port >= ops[at + 1].no;
+        break;
+      case INET_DIAG_BC_S_LE:
+        yes = port <= ops[at + 1].no;
+        break;
+      default:
+        FAIL("unexpected op " << int{op.code});
+    }
+    len -= yes ? op.yes : op.no;
+  }
+  return len == 0;
+}
+
+TEST_CASE(
+    "inet_diag: the port filter accepts exactly the ports, as the kernel audits and runs it") {
+  const std::vector<std::vector<uint16_t>> cases = {
+      {}, {8080}, {80, 443}, {443, 80, 443}, {1, 65535}, {8080, 8081, 8082, 9090, 3000}};
+  for (const PortMatch match : {PortMatch::kEqual, PortMatch::kRange}) {
+    for (const std::vector<uint16_t>& ports : cases) {
+      CAPTURE(ports.size());
+      const std::vector<uint8_t> filter = BuildPortFilter(ports, match);
+      REQUIRE_FALSE(filter.empty());
+      CHECK(KernelAccepts(filter));
+      for (const uint16_t probe :
+           {uint16_t{0}, uint16_t{1}, uint16_t{79}, uint16_t{80}, uint16_t{81}, uint16_t{443},
+            uint16_t{3000}, uint16_t{8080}, uint16_t{8081}, uint16_t{8083}, uint16_t{9090},
+            uint16_t{65534}, uint16_t{65535}}) {
+        const bool wanted = std::find(ports.begin(), ports.end(), probe) != ports.end();
+        CHECK_MESSAGE(KernelRuns(filter, probe) == wanted, "port " << probe);
+      }
+    }
+  }
+  // Sizes: S_EQ is 2 ops, the range 4, plus a jump between ports; duplicates count once.
+  CHECK(BuildPortFilter(std::vector<uint16_t>{8080}, PortMatch::kEqual).size() == 8);
+  CHECK(BuildPortFilter(std::vector<uint16_t>{80, 443, 80}, PortMatch::kEqual).size() == 20);
+  CHECK(BuildPortFilter(std::vector<uint16_t>{80, 443}, PortMatch::kRange).size() == 36);
+  // More ports than one attribute holds: no filter (the caller filters).
+  std::vector<uint16_t> many(6000);
+  for (size_t i = 0; i < many.size(); ++i) many[i] = static_cast<uint16_t>(i + 1);
+  CHECK(BuildPortFilter(many, PortMatch::kEqual).empty());
+}
+
+TEST_CASE("inet_diag: the request carries the filter as INET_DIAG_REQ_BYTECODE") {
+  const std::vector<uint8_t> filter =
+      BuildPortFilter(std::vector<uint16_t>{8080, 9090}, PortMatch::kEqual);
+  const std::vector<uint8_t> bytes = BuildInetDiagRequest(false, 0x4A, 3, filter);
+  const size_t head = sizeof(nlmsghdr) + sizeof(inet_diag_req_v2);
+  REQUIRE(bytes.size() == head + sizeof(rtattr) + filter.size());
+  nlmsghdr header;
+  std::memcpy(&header, bytes.data(), sizeof(header));
+  CHECK(header.nlmsg_len == bytes.size());
+  rtattr attribute;
+  std::memcpy(&attribute, bytes.data() + head, sizeof(attribute));
+  CHECK(attribute.rta_type == INET_DIAG_REQ_BYTECODE);
+  CHECK(attribute.rta_len == sizeof(rtattr) + filter.size());
+  CHECK(std::equal(filter.begin(), filter.end(), bytes.begin() + head + sizeof(rtattr)));
+}
+
+// The kernel itself: a dump with the filter returns the sockets on the port and no other, for
+// both forms (this kernel has S_EQ; every kernel has the range).
+TEST_CASE("inet_diag: the kernel runs the port filter") {
+  auto listen_on_any = [](uint16_t* port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), length) == 0);
+    REQUIRE(::listen(fd, 4) == 0);
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    *port = ntohs(address.sin_port);
+    return fd;
+  };
+  uint16_t wanted = 0;
+  uint16_t other = 0;
+  const int a = listen_on_any(&wanted);
+  const int b = listen_on_any(&other);
+  for (const PortMatch match : {PortMatch::kEqual, PortMatch::kRange}) {
+    const int fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    REQUIRE(fd >= 0);
+    const std::vector<uint8_t> filter = BuildPortFilter(std::vector<uint16_t>{wanted}, match);
+    const std::vector<uint8_t> request =
+        BuildInetDiagRequest(false, StateBit(TcpState::kListen), 1, filter);
+    sockaddr_nl kernel{};
+    kernel.nl_family = AF_NETLINK;
+    REQUIRE(::sendto(fd, request.data(), request.size(), 0, reinterpret_cast<sockaddr*>(&kernel),
+                     sizeof(kernel)) == static_cast<ssize_t>(request.size()));
+    std::vector<uint8_t> buffer(32 * 1024);
+    std::vector<uint16_t> seen;
+    bool done = false;
+    while (!done) {
+      const ssize_t got = ::recv(fd, buffer.data(), buffer.size(), 0);
+      REQUIRE(got > 0);
+      std::string error;
+      const auto chunk = ParseInetDiagChunk(
+          std::span<const uint8_t>(buffer.data(), static_cast<size_t>(got)), &error);
+      REQUIRE_MESSAGE(chunk, error);
+      REQUIRE(chunk->kernel_error == 0);
+      for (const DiagSocket& socket : chunk->sockets) seen.push_back(socket.local_port);
+      done = chunk->done;
+    }
+    ::close(fd);
+    CHECK(seen == std::vector<uint16_t>{wanted});
+  }
+  ::close(a);
+  ::close(b);
 }
 
 }  // namespace

@@ -33,6 +33,8 @@ namespace lastcall {
 namespace {
 
 constexpr const char* kTables[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+// 256 KiB of a table, some 1700 sockets: counted exactly before the count may stop the read.
+constexpr size_t kExactChunks = 4;
 
 class ConnectionsMonitor final : public DrainMonitor {
  public:
@@ -94,8 +96,9 @@ class ConnectionsMonitor final : public DrainMonitor {
   }
 
   // Streams the tables a chunk at a time and keeps counts only: memory does not grow with the
-  // namespace's sockets. Stops as soon as the answer is known (more than drained_at counted:
-  // busy) and, with an error, when the deadline passes between two chunks.
+  // namespace's sockets. Between two chunks it stops once the answer is known (more than
+  // drained_at counted, past the first kExactChunks: busy, the rest unread; an ordinary table is
+  // counted whole, for the log) or, with an error, once the deadline has passed.
   PollResult PollConnections(Deadline deadline) {
     PollResult result;
     result.outcome = PollOutcome::kError;
@@ -118,18 +121,21 @@ class ConnectionsMonitor final : public DrainMonitor {
       };
       bool consumed = false;
       bool late = false;
+      size_t chunks = 0;
       const bool opened = files_->ReadChunks(path, kProcChunkBytes, [&](std::string_view chunk) {
-        consumed = true;
-        if (!reader.Feed(chunk, on_row)) return false;
-        if (static_cast<double>(count) > drained_at_) {
+        // Between two chunks: stop once the answer is known, or once the deadline has passed
+        // while the kernel printed the last one.
+        if (chunks >= kExactChunks && static_cast<double>(count) > drained_at_) {
           busy = true;
           return false;
         }
-        if (std::chrono::steady_clock::now() >= deadline) {
+        if (consumed && std::chrono::steady_clock::now() >= deadline) {
           late = true;
           return false;
         }
-        return true;
+        consumed = true;
+        ++chunks;
+        return reader.Feed(chunk, on_row);
       });
       if (busy) break;
       if (!opened && !consumed) continue;  // missing (IPv6 disabled) or unreadable

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <thread>
@@ -416,11 +417,64 @@ TEST_CASE("connections monitor, in_flight: real keep-alive connections, IPv4 and
     CHECK(busy.value == 1);
     // It stays in flight poll after poll until the app answers.
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    CHECK(monitor->Poll(std::chrono::steady_clock::now()).value == 1);
+    CHECK(monitor->Poll(std::chrono::steady_clock::now() + std::chrono::seconds(1)).value == 1);
     SendAll(busy_server, "HTTP/1.1 200 OK\r\n\r\n");
     ReceiveAll(busy_client, 19);
     CHECK(PollUntil(*monitor, 0).outcome == PollOutcome::kDrained);
   }
+}
+
+// --- bounded reads: a socket flood in the namespace ------------------------------------------
+
+// A table of `rows` rows: `on_port` ESTABLISHED on 8080 first, then TIME_WAIT on other ports.
+std::string FloodTable(size_t rows, size_t on_port) {
+  std::string text =
+      "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
+      "timeout inode\n";
+  for (size_t i = 0; i < rows; ++i) {
+    const bool mine = i < on_port;
+    char line[160];
+    std::snprintf(line, sizeof(line),
+                  "%5zu: 0100007F:%04X 0100007F:%04zX %s 00000000:00000000 00:00000000 00000000"
+                  "     0        0 0 1 0000000000000000 20 4 30 10 -1\n",
+                  i, mine ? 0x1F90u : 0x2000u, 1024 + i % 60000, mine ? "01" : "06");
+    text += line;
+  }
+  return text;
+}
+
+TEST_CASE("connections monitor: busy as soon as the count passes drained_at, unread rest") {
+  FakeFileReader files;
+  // 5000 rows (some 750 KiB, a dozen chunks), 3 connections at the top, garbage at the end:
+  // past the rows it counts exactly, the monitor stops reading once it knows, so the garbage is
+  // never reached.
+  files.files["/proc/net/tcp"] = FloodTable(5000, 3) + "this is not a row\n";
+  const auto later = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  const PollResult result =
+      MakeConnectionsMonitor(ConnectionsConfig({8080}, false, 2), files)->Poll(later);
+  CHECK(result.outcome == PollOutcome::kBusy);
+  CHECK(result.value == 3);
+  CHECK(result.detail == "at least 3 connections on port 8080 (ESTABLISHED, SYN_RECV)");
+  // At or under drained_at, the whole table is read: the garbage is found.
+  const PollResult read_all =
+      MakeConnectionsMonitor(ConnectionsConfig({8080}, false, 3), files)->Poll(later);
+  CHECK(read_all.outcome == PollOutcome::kError);
+  CHECK(read_all.detail.rfind("/proc/net/tcp: line 5002: ", 0) == 0);
+}
+
+TEST_CASE("connections monitor: a read the deadline cuts is an error, never drained") {
+  FakeFileReader files;
+  files.files["/proc/net/tcp"] = FloodTable(5000, 0);
+  files.files["/proc/net/tcp6"] = FloodTable(10, 0);
+  const auto monitor = MakeConnectionsMonitor(ConnectionsConfig({9999}), files);
+  // A deadline already passed: the first chunk is read, the next is not.
+  const PollResult cut = monitor->Poll(std::chrono::steady_clock::now());
+  CHECK(cut.outcome == PollOutcome::kError);
+  CHECK(cut.detail.rfind("/proc/net/tcp: read abandoned at the deadline after ", 0) == 0);
+  // With time, the whole table: nothing on the port, nothing listening: gone.
+  const PollResult whole =
+      monitor->Poll(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  CHECK(whole.outcome == PollOutcome::kRefused);
 }
 
 }  // namespace

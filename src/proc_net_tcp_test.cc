@@ -140,5 +140,90 @@ TEST_CASE("TcpState prints as the kernel names it") {
   CHECK(ToString(static_cast<TcpState>(0x2A)) == "UNKNOWN(0x2A)");
 }
 
+// --- ProcNetTcpReader: the same table in chunks cut anywhere ----------------------------------
+
+std::vector<TcpSocketRow> ReadInChunks(std::string_view text, size_t chunk, std::string* error) {
+  std::vector<TcpSocketRow> rows;
+  ProcNetTcpReader reader;
+  const auto keep = [&rows](const TcpSocketRow& row) { rows.push_back(row); };
+  bool ok = true;
+  for (size_t at = 0; ok && at < text.size(); at += chunk) {
+    ok = reader.Feed(text.substr(at, chunk), keep);
+  }
+  ok = ok && reader.Finish(keep);
+  *error = ok ? "" : reader.error();
+  return rows;
+}
+
+bool SameRows(const std::vector<TcpSocketRow>& a, const std::vector<TcpSocketRow>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].local_port != b[i].local_port || a[i].remote_port != b[i].remote_port ||
+        a[i].state != b[i].state || a[i].ipv6 != b[i].ipv6 || a[i].pair_hash != b[i].pair_hash) {
+      return false;
+    }
+  }
+  return true;
+}
+
+TEST_CASE("ProcNetTcpReader: chunks of any size give the rows of the whole text") {
+  const std::vector<std::string> tables = {
+      testing::ReadFixture("proc_net_tcp.txt"), testing::ReadFixture("proc_net_tcp6.txt"),
+      std::string(kHeader) +
+          "0: 0100007F:1F90 0100007F:C350 01\r\n\n1: 0100007F:1F90 "
+          "0100007F:C351 06"};  // CRLF, a blank line, no final newline
+  for (const std::string& text : tables) {
+    const std::vector<TcpSocketRow> whole = MustParse(text);
+    REQUIRE_FALSE(whole.empty());
+    for (size_t chunk = 1; chunk <= text.size(); ++chunk) {
+      CAPTURE(chunk);
+      std::string error;
+      const std::vector<TcpSocketRow> rows = ReadInChunks(text, chunk, &error);
+      REQUIRE(error.empty());
+      CHECK(SameRows(rows, whole));
+    }
+  }
+}
+
+TEST_CASE("ProcNetTcpReader: errors name the line wherever the chunks cut it") {
+  struct Case {
+    std::string text;
+    std::string error;
+  };
+  const std::vector<Case> cases = {
+      {"", "empty: expected the header line \"sl local_address rem_address st ...\""},
+      {"sl\n0: 0100007F:1F90 0100007F:C350 01\n1: 0100007F:1G90 0100007F:C350 01\n",
+       R"(line 3: local address "0100007F:1G90" is not hex ADDR:PORT)"},
+      {"sl\n\n0: 0100007F:1F90 0100007F:C350",
+       R"(line 3: expected at least 4 fields (sl local_address rem_address st), found 3: "0: 0100007F:1F90 0100007F:C350")"},
+      {"sl\n0: 0100007F:1F90 0100007F:C350 01 " + std::string(5000, 'x') + "\n",
+       "line 2: longer than 4096 bytes"},
+      {"sl\n" + std::string(5000, ' '), "line 2: longer than 4096 bytes"},
+  };
+  for (const Case& c : cases) {
+    for (size_t chunk : {size_t{1}, size_t{7}, size_t{64}, size_t{65536}}) {
+      CAPTURE(chunk);
+      std::string error;
+      ReadInChunks(c.text, chunk, &error);
+      CHECK(error == c.error);
+    }
+  }
+}
+
+TEST_CASE("ProcNetTcpReader: a long table holds one line at most, and stops at the first error") {
+  ProcNetTcpReader reader;
+  size_t rows = 0;
+  const auto count = [&rows](const TcpSocketRow&) { ++rows; };
+  REQUIRE(reader.Feed(kHeader, count));
+  const std::string row = "0: 0100007F:1F90 0100007F:C350 06 00000000:00000000 00:00000000\n";
+  for (int i = 0; i < 100000; ++i) REQUIRE(reader.Feed(row, count));
+  CHECK(rows == 100000);
+  CHECK(reader.rows() == 100000);
+  CHECK_FALSE(reader.Feed("garbage 0100007F:1F90 0100007F:C350 01\n", count));
+  CHECK(reader.error() == R"(line 100002: expected a slot number like "12:", found "garbage")");
+  CHECK_FALSE(reader.Feed(row, count));  // nothing more once malformed
+  CHECK(rows == 100000);
+}
+
 }  // namespace
 }  // namespace lastcall

@@ -357,13 +357,12 @@ bool ReadTable(FileReader& files, const char* path, const std::vector<int>& port
   };
   bool consumed = false;
   *found = files.ReadChunks(path, kProcChunkBytes, [&](std::string_view chunk) {
-    consumed = true;
-    if (!reader.Feed(chunk, on_row) || too_many) return false;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      late = true;
+    if (consumed && std::chrono::steady_clock::now() >= deadline) {
+      late = true;  // between two chunks
       return false;
     }
-    return true;
+    consumed = true;
+    return reader.Feed(chunk, on_row) && !too_many;
   });
   if (!*found && consumed) {
     *error = std::string(path) + ": read failed part way";
