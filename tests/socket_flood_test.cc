@@ -20,9 +20,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -37,10 +40,11 @@ namespace {
 
 using Steady = std::chrono::steady_clock;
 
-constexpr int kUnrelatedTimeWait = 80'000;  // client side closes first: ephemeral local ports
+constexpr int kUnrelatedTimeWait = 84'000;  // client side closes first: ephemeral local ports
 constexpr int kWatchedTimeWait = 40'000;    // the app's side closes first: on the app's port
 constexpr int kWatchedIdle = 40'000;        // idle keep-alive pairs: 2 sockets each
 constexpr int kPerDestination = 10'000;     // connections per 127.0.0.x: no ephemeral reuse
+constexpr int kPairsPerHolder = 8'000;      // 16k descriptors, under a 20k file limit
 constexpr auto kDrainTimeout = milliseconds(1000);
 
 bool WriteFile(const std::string& path, const std::string& text) {
@@ -64,9 +68,12 @@ void SetUpNamespace() {
   REQUIRE(WriteFile("/proc/sys/net/ipv4/tcp_max_tw_buckets", "400000"));
   REQUIRE(WriteFile("/proc/sys/net/ipv4/ip_local_port_range", "1024 65000"));
   REQUIRE(WriteFile("/proc/sys/net/ipv4/tcp_tw_reuse", "0"));
-  const rlimit files{200'000, 200'000};
-  REQUIRE(::setrlimit(RLIMIT_NOFILE, &files) == 0);
 }
+
+// A child process holding `pairs` idle connections to `port` (both ends: 2 descriptors each,
+// within the file limit of one process, which may not be raised here). Returns once they are
+// all open; killed and reaped by the caller.
+pid_t HoldIdle(int listener, uint16_t port, int pairs, int first_host);
 
 int Listen(uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -82,12 +89,11 @@ int Listen(uint16_t port) {
   return fd;
 }
 
-enum class Close { kClientFirst, kServerFirst, kKeepOpen };
+enum class Close { kClientFirst, kServerFirst };
 
-// `count` connections to `port`, each to 127.0.0.(2 + i / kPerDestination). Returns the open
-// descriptors of kKeepOpen.
-std::vector<int> Connect(int listener, uint16_t port, int count, Close close, int first_host) {
-  std::vector<int> open;
+// `count` connections to `port`, each to 127.0.0.(first_host + i / kPerDestination), closed
+// at once by the client or the server first (whose side then holds the TIME_WAIT).
+void Connect(int listener, uint16_t port, int count, Close close, int first_host) {
   for (int i = 0; i < count; ++i) {
     const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     REQUIRE(client >= 0);
@@ -100,17 +106,47 @@ std::vector<int> Connect(int listener, uint16_t port, int count, Close close, in
                     "connection " << i << ": " << std::strerror(errno));
     const int server = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
     REQUIRE(server >= 0);
-    if (close == Close::kKeepOpen) {
-      open.push_back(client);
-      open.push_back(server);
-      continue;
-    }
     const int first = close == Close::kClientFirst ? client : server;
     const int second = close == Close::kClientFirst ? server : client;
     ::close(first);
     ::close(second);
   }
-  return open;
+}
+
+pid_t HoldIdle(int listener, uint16_t port, int pairs, int first_host) {
+  int ready[2];
+  REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // The child: no doctest here (a failed REQUIRE would unwind into the parent's test).
+    ::close(ready[0]);
+    for (int i = 0; i < pairs; ++i) {
+      const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in to{};
+      to.sin_family = AF_INET;
+      to.sin_port = htons(port);
+      to.sin_addr.s_addr =
+          htonl((127u << 24) | static_cast<uint32_t>(first_host + i / kPerDestination));
+      if (client < 0 || ::connect(client, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0 ||
+          ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC) < 0) {
+        ::_exit(1);
+      }
+    }
+    const char done = 1;
+    if (::write(ready[1], &done, 1) != 1) ::_exit(1);
+    while (true) ::pause();
+  }
+  ::close(ready[1]);
+  char done = 0;
+  const bool ok = ::read(ready[0], &done, 1) == 1;
+  ::close(ready[0]);
+  if (!ok) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+  REQUIRE_MESSAGE(ok, "a child could not open its idle connections");
+  return pid;
 }
 
 // The namespace's TIME_WAIT count, from /proc/net/sockstat ("TCP: inuse N orphan N tw N ...").
@@ -140,14 +176,38 @@ long ReadVmHwmKiB(pid_t pid) {
 
 struct Run {
   int exit_code = -1;
-  double overshoot_ms = 0;  // exit - (SIGTERM + the sequence's deadline)
+  double since_signal_ms = 0;  // exit - (SIGTERM + every wait's bound): start-up noise included
+  double overshoot_ms = 0;     // exit - the drain deadline (the draining phase's start + timeout)
+  double lb_overshoot_ms = 0;  // lb_delay auto: the lb wait's end - (unready + lb_auto.max)
   double peak_rss_mib = 0;
   std::string output;
 };
 
+// The time stamp of the first log line containing `needle` ("2026-12-04T21:10:56.972Z info ...").
+std::optional<std::chrono::system_clock::time_point> LoggedAt(const std::string& log,
+                                                              const std::string& needle) {
+  const size_t at = log.find(needle);
+  if (at == std::string::npos) return std::nullopt;
+  const size_t line = log.rfind('\n', at) == std::string::npos ? 0 : log.rfind('\n', at) + 1;
+  std::tm fields{};
+  int ms = 0;
+  if (std::sscanf(log.c_str() + line, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &fields.tm_year,
+                  &fields.tm_mon, &fields.tm_mday, &fields.tm_hour, &fields.tm_min, &fields.tm_sec,
+                  &ms) != 7) {
+    return std::nullopt;
+  }
+  fields.tm_year -= 1900;
+  fields.tm_mon -= 1;
+  return std::chrono::system_clock::from_time_t(::timegm(&fields)) + milliseconds(ms);
+}
+
 // Starts lastcall with `flags`, sends SIGTERM and waits for it to exit, reading its VmHWM
 // until then (the last reading before exit is the peak: the drain ends at its deadline).
-Run RunLastcall(const std::vector<std::string>& flags, milliseconds deadline) {
+// The overshoot is measured from the drain deadline lastcall logs (its draining phase's start
+// + the timeout): on a loaded machine the time from SIGTERM to that start (a state file
+// written, threads scheduled) is noise that no monitor causes; since_signal_ms includes it.
+Run RunLastcall(const std::vector<std::string>& flags, milliseconds bounds,
+                milliseconds lb_max = milliseconds(0)) {
   const char* other = std::getenv("LASTCALL_FLOOD_BINARY");
   const uint16_t probe = FreePort();
   std::vector<std::string> argv = {other != nullptr ? other : LASTCALL_BINARY,
@@ -157,6 +217,8 @@ Run RunLastcall(const std::vector<std::string>& flags, milliseconds deadline) {
                                    "--control",
                                    "unix://" + TempDir() + "/control.sock",
                                    "--drain-url=",
+                                   "--lb-delay",
+                                   "0s",
                                    "--monitor",
                                    "connections",
                                    "--poll-interval",
@@ -183,20 +245,35 @@ Run RunLastcall(const std::vector<std::string>& flags, milliseconds deadline) {
     }
     std::this_thread::sleep_for(std::chrono::microseconds(500));
   }
-  run.overshoot_ms =
-      std::chrono::duration<double, std::milli>(Steady::now() - signalled - deadline).count();
+  const auto exited_wall = std::chrono::system_clock::now();
+  run.since_signal_ms =
+      std::chrono::duration<double, std::milli>(Steady::now() - signalled - bounds).count();
   run.peak_rss_mib = static_cast<double>(peak_kib) / 1024.0;
   run.exit_code = ExitCodeOf(status);
   run.output = process.Output();
+  const auto draining = LoggedAt(run.output, "phase draining");
+  REQUIRE_MESSAGE(draining, run.output);
+  run.overshoot_ms =
+      std::chrono::duration<double, std::milli>(exited_wall - *draining - kDrainTimeout).count();
+  if (lb_max.count() > 0) {
+    const auto unready = LoggedAt(run.output, "phase unready");
+    const auto lb_end = LoggedAt(run.output, "lb wait ended");
+    REQUIRE_MESSAGE((unready && lb_end), run.output);
+    run.lb_overshoot_ms =
+        std::chrono::duration<double, std::milli>(*lb_end - *unready - lb_max).count();
+  }
   return run;
 }
 
-void CheckBounded(const Run& run, const char* what) {
+void CheckBounded(const Run& run, const std::string& what) {
   MESSAGE(what << ": exit " << run.exit_code << ", overshoot " << run.overshoot_ms
-               << " ms, peak RSS " << run.peak_rss_mib << " MiB");
+               << " ms past the drain deadline (lb wait " << run.lb_overshoot_ms
+               << " ms past its max; " << run.since_signal_ms
+               << " ms past SIGTERM + the bounds), peak RSS " << run.peak_rss_mib << " MiB");
   CHECK(run.exit_code >= 0);
   CHECK(run.exit_code <= 1);  // drained or timed out, never a crash
   CHECK_MESSAGE(run.overshoot_ms <= 50.0, run.output);
+  CHECK_MESSAGE(run.lb_overshoot_ms <= 50.0, run.output);
   CHECK(run.peak_rss_mib <= 16.0);
 }
 
@@ -217,10 +294,14 @@ TEST_CASE(
   const auto built = Steady::now();
   Connect(other, unrelated, kUnrelatedTimeWait, Close::kClientFirst, 2);
   Connect(app, watched, kWatchedTimeWait, Close::kServerFirst, 20);
-  const std::vector<int> idle = Connect(app, watched, kWatchedIdle, Close::kKeepOpen, 40);
+  std::vector<pid_t> holders;
+  for (int held = 0; held < kWatchedIdle; held += kPairsPerHolder) {
+    holders.push_back(HoldIdle(app, watched, std::min(kPairsPerHolder, kWatchedIdle - held),
+                               41 + held / kPairsPerHolder));
+  }
   const long time_wait = TimeWaitCount();
-  MESSAGE("flood: " << time_wait << " TIME_WAIT + " << idle.size() << " idle established, built in "
-                    << ElapsedMs(built) << " ms");
+  MESSAGE("flood: " << time_wait << " TIME_WAIT + " << 2 * kWatchedIdle
+                    << " idle established sockets, built in " << ElapsedMs(built) << " ms");
   REQUIRE(time_wait >= (kUnrelatedTimeWait + kWatchedTimeWait) * 9 / 10);
 
   // One flood for all four runs (doctest would run the body again for each SUBCASE).
@@ -237,11 +318,14 @@ TEST_CASE(
       "count: in_flight");
   const milliseconds lb_max(1000);
   CheckBounded(RunLastcall({"--monitor-port", std::to_string(watched), "--monitor-count",
-                            "in_flight", "--lb-delay", "auto", "--lb-auto-min", "0s",
-                            "--lb-auto-max", "1s", "--lb-auto-quiet", "300ms"},
-                           lb_max + kDrainTimeout),
+                            "in_flight", "--lb-delay=auto", "--lb-auto-min", "0s", "--lb-auto-max",
+                            "1s", "--lb-auto-quiet", "300ms"},
+                           lb_max + kDrainTimeout, lb_max),
                "lb_delay auto, count: in_flight");
-  for (int fd : idle) ::close(fd);
+  for (pid_t pid : holders) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
   ::close(app);
   ::close(other);
   ::close(quiet);

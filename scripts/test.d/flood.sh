@@ -16,4 +16,4 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "flood.sh: skipped: needs root (unshare -n and the namespace's sysctls)"
   exit 0
 fi
-LASTCALL_FLOOD_NETNS=1 timeout 120 unshare -n -- "$tests" -tc='socket flood*' -s
+LASTCALL_FLOOD_NETNS=1 timeout 120 unshare -n -- "$tests" -tc='socket flood*'
