@@ -16,6 +16,10 @@
 // longer hold the drain. Where netlink is refused, the observer reads /proc and every
 // connection counts, as with count: connections; the detail says so.
 // A missing /proc/net/tcp6 (IPv6 disabled) is fine; both missing is an error.
+// Bounded whatever the namespace holds (a flood of TIME_WAIT sockets on other ports): the tables
+// are streamed in chunks and only counted, the read stops once the count is over drained_at
+// (past the first kExactChunks) and, as an error, once the poll's deadline has passed; the
+// in-flight observer asks the kernel only for the sockets on the ports (traffic_observer.h).
 // No connection and no LISTEN socket on any of the ports means the app is gone: that is
 // kRefused, as for the HTTP monitors, so refused_means and the app-gone shortcut apply alike.
 #include <algorithm>

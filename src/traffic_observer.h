@@ -19,6 +19,9 @@
 //
 // Used by the connections monitor (`count: in_flight`) and by `lb_delay: auto` (has traffic
 // stopped reaching the pod?). The analysis (ClassifyInFlight, CompareTraffic) is pure.
+// Bounded whatever the namespace holds: the kernel filters the ports (sockets on other ports
+// never reach user space), every read stops at its deadline, and a snapshot holds at most
+// kMaxObservedConnections.
 namespace lastcall {
 
 using TrafficTime = std::chrono::steady_clock::time_point;
