@@ -62,13 +62,14 @@ struct Harness {
   FakeHttpClient http{clock};
   testing::FakeBackgroundRequest trigger{clock, http};
   FakeMonitor monitor{clock};
+  InlinePoll polls{monitor};
   RecordingObserver observer{clock};
 
   SequenceOutcome Run(TriggerSource source = TriggerSource::kPreStop) {
     SequenceStart start;
     start.source = source;
     start.triggered_at = clock.Now();
-    return RunShutdownSequence(config, start, clock, trigger, monitor, observer);
+    return RunShutdownSequence(config, start, clock, trigger, polls, observer);
   }
   std::vector<Phase> PhaseOrder() const {
     std::vector<Phase> order;
@@ -382,7 +383,7 @@ TEST_CASE("a resumed sequence continues DRAINING on the original clock") {
   start.trigger_accepted = true;
   h.monitor.answer = [](Millis, Deadline) { return Busy(1); };
   const SequenceOutcome outcome =
-      RunShutdownSequence(h.config, start, h.clock, h.trigger, h.monitor, h.observer);
+      RunShutdownSequence(h.config, start, h.clock, h.trigger, h.polls, h.observer);
   CHECK(outcome.end == SequenceEnd::kTimedOut);
   CHECK(h.PhaseOrder() == std::vector<Phase>{Phase::kDraining, Phase::kTimedOut});
   CHECK(h.observer.phases.back().at == milliseconds(16000));  // 20s after draining began
@@ -400,7 +401,7 @@ TEST_CASE("lb_delay auto: DRAINING begins once traffic to the app's ports stoppe
   start.source = TriggerSource::kSignal;
   start.triggered_at = h.clock.Now();
   const SequenceOutcome outcome =
-      RunShutdownSequence(h.config, start, h.clock, h.trigger, h.monitor, h.observer, &traffic);
+      RunShutdownSequence(h.config, start, h.clock, h.trigger, h.polls, h.observer, &traffic);
   CHECK(outcome.end == SequenceEnd::kDrained);
   REQUIRE(h.observer.phases.size() == 3);
   CHECK(h.observer.phases[1].phase == Phase::kDraining);
@@ -436,7 +437,7 @@ TEST_CASE("a push from the app (POST /drained) ends DRAINING at once, settle or 
   start.triggered_at = h.clock.Now();
   start.app_drained = &pushed;
   const SequenceOutcome outcome =
-      RunShutdownSequence(h.config, start, h.clock, h.trigger, h.monitor, h.observer);
+      RunShutdownSequence(h.config, start, h.clock, h.trigger, h.polls, h.observer);
   CHECK(outcome.end == SequenceEnd::kDrained);
   CHECK(outcome.detail == "the app said it is drained (POST /drained)");
   CHECK(h.observer.phases.back().phase == Phase::kDrained);

@@ -42,6 +42,7 @@ void Add(TrafficSnapshot& snapshot, const std::vector<int>& ports, const DiagSoc
   if (!OnPorts(ports, socket.local_port)) return;
   if (socket.state == TcpState::kListen) {
     ++snapshot.listeners;
+    if (socket.ipv6) ++snapshot.ipv6_listeners;
     return;
   }
   if (!Kept(socket.state)) return;
