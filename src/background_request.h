@@ -2,13 +2,18 @@
 
 #include <memory>
 #include <optional>
+#include <utility>
 
 #include "clock.h"
 #include "http_client.h"
+#include "monitor.h"
 
-// One HTTP request at a time, sent off the caller's thread, so that a slow or hanging drain
-// trigger never holds the drain monitor: the sequence keeps polling while the trigger is in
-// flight. The seam the sequence's tests fake (their clock is single-threaded).
+// Work the shutdown sequence sends off its own thread, so that nothing it waits for can hold it:
+// - BackgroundRequest: one HTTP request at a time (the drain trigger), so a slow or hanging
+//   trigger never holds the drain monitor;
+// - BackgroundPoll: one poll of the drain monitor at a time, so that a push from the app (POST
+//   /drained) ends the drain at once, also while a poll hangs: the poll is abandoned, not awaited.
+// The seams the sequence's tests fake (their clock is single-threaded).
 namespace lastcall {
 
 class BackgroundRequest {
@@ -42,6 +47,59 @@ class ThreadedBackgroundRequest final : public BackgroundRequest {
   std::shared_ptr<HttpClient> http_;
   Clock& clock_;
   std::shared_ptr<Call> call_;  // the request last started; only touched by the owner's thread
+};
+
+class BackgroundPoll {
+ public:
+  virtual ~BackgroundPoll() = default;
+  // Starts one DrainMonitor::Poll(deadline). A poll still in flight from before is abandoned: its
+  // result is never returned. When the poll completes, Clock::Wake() interrupts the caller's
+  // SleepUntil, so it can Collect at once.
+  virtual void Start(Deadline deadline) = 0;
+  // The result of the poll last started, once it completed (at most once); else nullopt.
+  virtual std::optional<PollResult> Collect() = 0;
+  // Abandons the poll in flight, if any: its result is never returned and its end wakes nobody.
+  virtual void Abandon() = 0;
+};
+
+// Polls on the caller's thread, inside Start: what the sequence's tests use with their fake
+// monitors (which move the fake clock), and all a caller needs when nothing may interrupt it.
+class InlinePoll final : public BackgroundPoll {
+ public:
+  explicit InlinePoll(DrainMonitor& monitor) : monitor_(monitor) {}
+  void Start(Deadline deadline) override { result_ = monitor_.Poll(deadline); }
+  std::optional<PollResult> Collect() override { return std::exchange(result_, std::nullopt); }
+  void Abandon() override { result_.reset(); }
+
+ private:
+  DrainMonitor& monitor_;
+  std::optional<PollResult> result_;
+};
+
+// The real one: each poll on a thread of its own, detached, like ThreadedBackgroundRequest's
+// requests. The thread shares ownership of the monitor (whose Poll must return by its deadline,
+// so an abandoned poll ends by then on its own and never leaks past it), and polls run one at a
+// time: a poll started while an abandoned one is still running waits for it (at most until that
+// one's deadline), as DrainMonitor is only thread-compatible. REQUIRES: `clock` outlives this
+// object; whatever `monitor` refers to (its HttpClient, FileReader) lives as long as `monitor`.
+class ThreadedPoll final : public BackgroundPoll {
+ public:
+  ThreadedPoll(std::shared_ptr<DrainMonitor> monitor, Clock& clock);
+  ~ThreadedPoll() override;
+  ThreadedPoll(const ThreadedPoll&) = delete;
+  ThreadedPoll& operator=(const ThreadedPoll&) = delete;
+
+  void Start(Deadline deadline) override;
+  std::optional<PollResult> Collect() override;
+  void Abandon() override;
+
+ private:
+  struct Monitor;  // the monitor and the lock that keeps its polls one at a time
+  struct Call;     // shared by this object and the poll's thread
+
+  std::shared_ptr<Monitor> monitor_;
+  Clock& clock_;
+  std::shared_ptr<Call> call_;  // the poll last started; only touched by the owner's thread
 };
 
 }  // namespace lastcall

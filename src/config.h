@@ -27,7 +27,8 @@ struct Parsed {
   std::string text;
 };
 
-// What a refused connection to the drain monitor means (nobody listens any more).
+// What a refused poll means when the app is gone: nothing listens on the monitor URL's port in any
+// address family (port_listeners.h). A refusal while something listens elsewhere is an error.
 enum class RefusedMeans { kDrained, kError };
 
 enum class MonitorKind { kStatus, kJson, kPrometheus, kConnections, kNone };
@@ -92,8 +93,9 @@ struct ShutdownConfig {
   DrainConfig drain;
   Millis exit_delay{0};        // after DRAINED/TIMED_OUT, before exit
   Millis grace_period{30000};  // the pod's terminationGracePeriodSeconds
-  // A signal-started sequence that finds the app gone (trigger and monitor refused) skips the
-  // rest of lb_delay: nobody is left to receive traffic, so waiting only delays pod deletion.
+  // A signal-started sequence that finds the app gone (nothing listens on its port in any address
+  // family: proven by the kernel's tables, not by one refused connection) skips the rest of
+  // lb_delay: nobody is left to receive traffic, so waiting only delays pod deletion.
   bool skip_lb_delay_when_app_gone = true;
   Millis recover_after{-1};  // after a preStop-driven sequence with no signal: return to
                              // SERVING; -1 means grace_period + 2s, 0 disables

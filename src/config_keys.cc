@@ -517,7 +517,7 @@ std::vector<KeySpec> BuildKeySpecs() {
       [](const Config& c) { return FormatDuration(c.shutdown.drain.monitor.long_poll); }));
   specs.push_back(Scalar(
       Key("shutdown.drain.monitor.refused_means", "refused-means", "drained|error", "drained",
-          "what a refused connection while polling means (nobody listens any more)"),
+          "what a refused poll means when nothing listens on the port in any address family"),
       [](Config& c, std::string_view t) {
         return SetEnum(&c.shutdown.drain.monitor.refused_means, t, kRefusedMeans, "refused_means");
       },
@@ -563,7 +563,8 @@ std::vector<KeySpec> BuildKeySpecs() {
       [](const Config& c) { return FormatDuration(c.shutdown.grace_period); }));
   specs.push_back(Scalar(
       Key("shutdown.skip_lb_delay_when_app_gone", "skip-lb-delay-when-app-gone", "BOOL", "true",
-          "end lb_delay early when a signal-started sequence finds the app gone"),
+          "end lb_delay early when a signal-started sequence finds the app gone (nothing listens "
+          "on its port in any address family)"),
       [](Config& c, std::string_view t) {
         return SetBool(&c.shutdown.skip_lb_delay_when_app_gone, t);
       },

@@ -25,11 +25,14 @@ long long ToMillis(Clock::duration d) {
 ShutdownCoordinator::ShutdownCoordinator(const Config& config, Clock& clock,
                                          BackgroundRequest& trigger_calls, DrainMonitor& monitor,
                                          Metrics& metrics, SequenceStore* store,
-                                         TrafficObserver* traffic, WallClock wall_clock)
+                                         TrafficObserver* traffic, WallClock wall_clock,
+                                         BackgroundPoll* polls)
     : config_(config),
       clock_(clock),
       trigger_calls_(trigger_calls),
       monitor_(monitor),
+      inline_polls_(monitor),
+      polls_(polls != nullptr ? *polls : inline_polls_),
       metrics_(metrics),
       store_(store),
       traffic_(traffic),
@@ -212,7 +215,7 @@ void ShutdownCoordinator::RunLoop() {
 
 void ShutdownCoordinator::RunOneSequence(SequenceStart start) {
   const SequenceOutcome outcome =
-      RunShutdownSequence(config_, start, clock_, trigger_calls_, monitor_, *this, traffic_);
+      RunShutdownSequence(config_, start, clock_, trigger_calls_, polls_, *this, traffic_);
   std::vector<EndCallback> waiters;
   SequenceReport copy;
   {

@@ -85,10 +85,13 @@ class ShutdownCoordinator final : private SequenceObserver {
   // All references must outlive the coordinator. `store` may be null; so may `traffic`, which
   // lb_delay auto watches (without it, auto waits its whole bound). `trigger_calls` sends the
   // app's drain trigger in the background. `wall_clock` stamps the timeline, the metrics and the
-  // state file; empty means std::chrono::system_clock::now.
+  // state file; empty means std::chrono::system_clock::now. `polls` polls `monitor` off the
+  // sequence thread (ThreadedPoll), so a push ends the drain while a poll hangs; null polls on the
+  // sequence thread (InlinePoll: tests with fake monitors).
   ShutdownCoordinator(const Config& config, Clock& clock, BackgroundRequest& trigger_calls,
                       DrainMonitor& monitor, Metrics& metrics, SequenceStore* store = nullptr,
-                      TrafficObserver* traffic = nullptr, WallClock wall_clock = {});
+                      TrafficObserver* traffic = nullptr, WallClock wall_clock = {},
+                      BackgroundPoll* polls = nullptr);
   ~ShutdownCoordinator() override;
   ShutdownCoordinator(const ShutdownCoordinator&) = delete;
   ShutdownCoordinator& operator=(const ShutdownCoordinator&) = delete;
@@ -118,9 +121,10 @@ class ShutdownCoordinator final : private SequenceObserver {
   SequenceReport Report() const;
 
   // The app pushed that it is drained (POST /drained). Wakes the sequence, which ends DRAINING
-  // without waiting for a poll or settle (after at most kTriggerSettle for a drain trigger attempt
-  // still in flight). Returns false (and changes nothing) in any other phase: before DRAINING the
-  // app has not been asked to drain yet, and lb_delay must still run its course. Thread-safe.
+  // without waiting for a poll in flight or settle (after at most kTriggerSettle for a drain
+  // trigger attempt still in flight). Returns false (and changes nothing) in any other phase:
+  // before DRAINING the app has not been asked to drain yet, and lb_delay must still run its
+  // course. Thread-safe.
   bool NotifyAppDrained();
 
   // Blocks until the process should exit (sequence ended, a termination signal arrived, and
@@ -150,6 +154,8 @@ class ShutdownCoordinator final : private SequenceObserver {
   Clock& clock_;
   BackgroundRequest& trigger_calls_;
   DrainMonitor& monitor_;
+  InlinePoll inline_polls_;  // polls_ unless one was given
+  BackgroundPoll& polls_;
   Metrics& metrics_;
   SequenceStore* store_;
   TrafficObserver* traffic_;

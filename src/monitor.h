@@ -20,7 +20,9 @@ class TrafficObserver;
 enum class PollOutcome {
   kDrained,  // at or below the threshold (or a drained status)
   kBusy,     // work still in flight
-  kRefused,  // nobody listens (connection refused); the sequence applies refused_means
+  kRefused,  // the app is gone: nothing listens on its port in any address family (the kernel's
+             // tables say so, not one refused connection: port_listeners.h); the sequence
+             // applies refused_means
   kError,    // the answer could not be read (timeout, malformed body, missing field): not drained
 };
 std::string_view ToString(PollOutcome outcome);
@@ -69,7 +71,8 @@ class PosixFileReader final : public FileReader {
 };
 
 // One factory per kind, each in its own file (monitor_<kind>.cc). REQUIRES: a config LoadConfig
-// returned (or one as valid). A URL-polling monitor without any URL errs on every poll.
+// returned (or one as valid). A URL-polling monitor without any URL errs on every poll; alone, it
+// answers kRefused for any refused connection (MakeMonitor adds the proof).
 std::unique_ptr<DrainMonitor> MakeStatusMonitor(const Config& config, HttpClient& http);
 std::unique_ptr<DrainMonitor> MakeJsonMonitor(const Config& config, HttpClient& http);
 std::unique_ptr<DrainMonitor> MakePrometheusMonitor(const Config& config, HttpClient& http);
@@ -81,6 +84,8 @@ std::unique_ptr<DrainMonitor> MakeInFlightMonitor(const Config& config,
 std::unique_ptr<DrainMonitor> MakeNoneMonitor();
 
 // Builds the monitor config.shutdown.drain.monitor asks for. `http` and `files` must outlive it.
+// The URL-polling kinds come wrapped in WithGoneCheck (port_listeners.h): they answer kRefused
+// only when the kernel's listening table shows nothing on the URL's port.
 // REQUIRES: a config LoadConfig returned: its URLs are parsed already, and the selector and
 // JSON pointer were checked by the same parsers the monitors run.
 std::unique_ptr<DrainMonitor> MakeMonitor(const Config& config, HttpClient& http,

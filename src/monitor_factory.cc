@@ -1,16 +1,23 @@
 #include "monitor.h"
+#include "port_listeners.h"
 
 namespace lastcall {
 
 std::unique_ptr<DrainMonitor> MakeMonitor(const Config& config, HttpClient& http,
                                           FileReader& files) {
+  // A refused poll of a URL proves nothing alone: the kernel's listening table decides whether
+  // the app is gone (port_listeners.h).
+  auto checked = [&](std::unique_ptr<DrainMonitor> monitor) {
+    return WithGoneCheck(std::move(monitor), config.EffectiveMonitorUrl(),
+                         MakeKernelListeningTable(files));
+  };
   switch (config.shutdown.drain.monitor.kind) {
     case MonitorKind::kStatus:
-      return MakeStatusMonitor(config, http);
+      return checked(MakeStatusMonitor(config, http));
     case MonitorKind::kJson:
-      return MakeJsonMonitor(config, http);
+      return checked(MakeJsonMonitor(config, http));
     case MonitorKind::kPrometheus:
-      return MakePrometheusMonitor(config, http);
+      return checked(MakePrometheusMonitor(config, http));
     case MonitorKind::kConnections:
       return MakeConnectionsMonitor(config, files);
     case MonitorKind::kNone:

@@ -22,7 +22,9 @@ class MonitorRequest {
 
   // Sends one GET, due by the earlier of `deadline` and now + monitor.timeout. Returns the
   // response when one arrived, whatever its status. Otherwise returns nullopt and sets *failure:
-  // kRefused when nobody listens, kError naming the transport problem (timeout, reset, ...).
+  // kRefused when the connection was refused (MakeMonitor's WithGoneCheck, port_listeners.h,
+  // keeps that only when the app is proven gone), kError naming the transport problem (timeout,
+  // reset, ...).
   // A positive `wait` makes it a long poll: the URL gets wait=<N>ms (after its own query, if
   // any) and the request may take wait + monitor.timeout, still never past `deadline`.
   std::optional<HttpResponse> Send(Deadline deadline, PollResult* failure, Millis wait = Millis{0});

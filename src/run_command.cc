@@ -15,16 +15,27 @@
 #include "logging.h"
 #include "metrics.h"
 #include "monitor.h"
+#include "port_listeners.h"
 #include "probe_service.h"
 #include "readiness_gate.h"
 #include "signals.h"
 #include "state_file.h"
 #include "token_file.h"
 #include "traffic_observer.h"
+#include "url_check.h"
 #include "version.h"
 
 namespace lastcall {
 namespace {
+
+// The drain monitor with its own HTTP client and file reader, shared by every poll's thread.
+struct MonitorParts {
+  explicit MonitorParts(const Config& config)
+      : http(config.max_body_bytes), monitor(MakeMonitor(config, http, files)) {}
+  PosixHttpClient http;
+  PosixFileReader files;
+  std::unique_ptr<DrainMonitor> monitor;
+};
 
 HttpServerOptions ProbeServerOptions() {
   HttpServerOptions options;
@@ -60,11 +71,15 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   // kernel, so memory stays at its bound poll after poll.
   mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 
-  PosixHttpClient http(config.max_body_bytes);  // monitors, trigger and readiness upstream
+  PosixHttpClient http(config.max_body_bytes);  // the readiness upstream
   PosixFileReader files;
-  const std::unique_ptr<DrainMonitor> monitor = MakeMonitor(config, http, files);
+  // The monitor, and what it polls through, live as long as the last poll: a poll abandoned when
+  // the drain ended (the app pushed) runs on until its deadline, perhaps past our return.
+  const auto parts = std::make_shared<MonitorParts>(config);
+  const std::shared_ptr<DrainMonitor> monitor(parts, parts->monitor.get());
   Metrics metrics;
   SteadyClock clock;
+  ThreadedPoll polls(monitor, clock);
   const std::string state_path = StateFilePath(config);
   std::unique_ptr<FileSequenceStore> store;
   if (!state_path.empty()) {
@@ -87,7 +102,7 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
         });
   }
   ShutdownCoordinator coordinator(config, clock, trigger_calls, *monitor, metrics, store.get(),
-                                  traffic.get());
+                                  traffic.get(), {}, &polls);
   SetLogPhaseSource(&coordinator.phase_source());
 
   // A sequence in progress when we last died goes on: a pod that is going away must not see us
@@ -133,6 +148,12 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
       LogWarn("ignoring a signal that is not in shutdown.signals", {{"signal", SignalName(signo)}});
     }
   });
+
+  // After the listeners, off this thread: warns about a URL nobody listens on while the app
+  // listens on the other loopback family, now or once the app starts.
+  const std::unique_ptr<ListeningTable> url_table = MakeKernelListeningTable(files);
+  StartupUrlCheck url_check(config, *url_table, coordinator.phase_source());
+  url_check.Start();
 
   LogInfo("lastcall started",
           {{"version", kVersion},

@@ -31,6 +31,18 @@ void SleepUntil(Clock& clock, TimePoint when) {
   while (clock.Now() < when) clock.SleepUntil(when);
 }
 
+// Waits for the poll in flight until `bound` (its deadline, by which it returns); abandons it
+// when it has not come by then.
+std::optional<PollResult> AwaitPoll(Clock& clock, BackgroundPoll& polls, TimePoint bound) {
+  while (true) {
+    if (std::optional<PollResult> result = polls.Collect()) return result;
+    if (clock.Now() >= bound) break;
+    clock.SleepUntil(bound);  // the poll's end wakes the clock
+  }
+  polls.Abandon();
+  return std::nullopt;
+}
+
 // The drain trigger: one request, retried with backoff until the app accepts it or says no, or
 // the drain deadline passes. Each attempt runs in the background, so that a trigger that hangs
 // never delays the polls that detect "drained".
@@ -117,7 +129,7 @@ class DrainTrigger {
 }  // namespace
 
 SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& start, Clock& clock,
-                                    BackgroundRequest& trigger_calls, DrainMonitor& monitor,
+                                    BackgroundRequest& trigger_calls, BackgroundPoll& polls,
                                     SequenceObserver& observer, TrafficObserver* traffic) {
   const ShutdownConfig& shutdown = config.shutdown;
   const DrainConfig& drain = shutdown.drain;
@@ -136,10 +148,18 @@ SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& s
     if (start.source == TriggerSource::kSignal && shutdown.skip_lb_delay_when_app_gone &&
         clock.Now() < lb_end) {
       // Native sidecars get SIGTERM only after the app exited: nobody is left to route to.
-      const PollResult probe = monitor.Poll(std::min(clock.Now() + watch.timeout, lb_end));
-      if (probe.outcome == PollOutcome::kRefused) {
-        observer.OnNote("the app is gone (connection refused): skipping the rest of lb_delay");
+      // kRefused is proof (nothing listens on the app's port in any address family), not one
+      // refused connection; a refusal while something listens elsewhere is kError, said here.
+      const TimePoint probe_due = std::min(clock.Now() + watch.timeout, lb_end);
+      polls.Start(probe_due);
+      const std::optional<PollResult> probe = AwaitPoll(clock, polls, probe_due);
+      if (probe && probe->outcome == PollOutcome::kRefused) {
+        observer.OnNote(
+            fmt::format("the app is gone (connection refused): skipping the rest of lb_delay; {}",
+                        probe->detail));
         lb_end = clock.Now();
+      } else if (probe && probe->outcome == PollOutcome::kError) {
+        observer.OnPoll(*probe);
       }
     }
     if (shutdown.lb_auto.enabled && traffic != nullptr && clock.Now() < lb_end) {
@@ -169,8 +189,13 @@ SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& s
   std::string last_seen = "no poll completed";
   TimePoint next_poll = clock.Now();
 
+  bool polling = false;  // a poll is in flight, started at poll_start
+  TimePoint poll_start{};
+
   auto finish = [&](SequenceEnd end, std::string detail) {
     const TimePoint ended = clock.Now();
+    // A poll in flight is not awaited: whatever it would say, the drain has ended.
+    if (polling) polls.Abandon();
     trigger.Settle(clock, std::min(ended + kTriggerSettle, drain_deadline), observer);
     SequenceOutcome outcome{end, std::move(detail), last_value, ended - draining_start};
     observer.OnPhase(end == SequenceEnd::kDrained ? Phase::kDrained : Phase::kTimedOut,
@@ -184,6 +209,33 @@ SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& s
   while (true) {
     if (pushed())
       return finish(SequenceEnd::kDrained, "the app said it is drained (POST /drained)");
+    if (polling) {
+      if (std::optional<PollResult> poll = polls.Collect()) {
+        polling = false;
+        observer.OnPoll(*poll);
+        if (poll->value) last_value = poll->value;
+        last_seen = DescribeValue(*poll);
+        if (!poll->detail.empty()) last_seen += ": " + poll->detail;
+        if (CountsAsDrained(*poll, watch.refused_means)) {
+          // From the answer, not the request: a long poll is answered long after it was sent.
+          if (!holding_drained) drained_since = clock.Now();
+          holding_drained = true;
+          if (clock.Now() - drained_since >= watch.settle) {
+            return finish(SequenceEnd::kDrained,
+                          poll->outcome == PollOutcome::kRefused
+                              ? fmt::format("the app is gone: {}", poll->detail)
+                              : fmt::format("drained: {}", last_seen));
+          }
+        } else {
+          holding_drained = false;
+        }
+        next_poll = std::max(poll_start + watch.interval, clock.Now());
+        // The app held a long poll until its wait ended: it paced the poll, ask again at once.
+        if (poll->held) next_poll = clock.Now();
+        // A settle window ends between two regular polls: look again exactly when it ends.
+        if (holding_drained) next_poll = std::min(next_poll, drained_since + watch.settle);
+      }
+    }
     if (clock.Now() >= drain_deadline) {
       if (waits_only) {
         return finish(SequenceEnd::kDrained, "monitor none: waited the drain timeout");
@@ -192,41 +244,24 @@ SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& s
                                                         FormatDuration(drain.timeout), last_seen));
     }
     trigger.Step(clock, drain_deadline, observer);
-    if (clock.Now() >= next_poll && clock.Now() < drain_deadline) {
-      const TimePoint poll_start = clock.Now();
+    if (!polling && clock.Now() >= next_poll && clock.Now() < drain_deadline) {
+      poll_start = clock.Now();
       // A long poll may be held for long_poll, but not past the trigger's next attempt (the app
       // may not drain before it gets the trigger), and it is answered by the drain deadline.
       TimePoint look_again_by = poll_start + watch.long_poll;
       if (const std::optional<TimePoint> retry = trigger.look_again_by()) {
         look_again_by = std::max(poll_start, std::min(look_again_by, *retry));
       }
-      const PollResult poll = monitor.Poll(std::min(look_again_by + watch.timeout, drain_deadline));
-      observer.OnPoll(poll);
-      if (poll.value) last_value = poll.value;
-      last_seen = DescribeValue(poll);
-      if (!poll.detail.empty()) last_seen += ": " + poll.detail;
-      if (CountsAsDrained(poll, watch.refused_means)) {
-        // From the answer, not the request: a long poll is answered long after it was sent.
-        if (!holding_drained) drained_since = clock.Now();
-        holding_drained = true;
-        if (clock.Now() - drained_since >= watch.settle) {
-          return finish(SequenceEnd::kDrained, poll.outcome == PollOutcome::kRefused
-                                                   ? "the app is gone (connection refused)"
-                                                   : fmt::format("drained: {}", last_seen));
-        }
-      } else {
-        holding_drained = false;
-      }
-      next_poll = std::max(poll_start + watch.interval, clock.Now());
-      // The app held a long poll until its wait ended: it paced the poll, ask again at once.
-      if (poll.held) next_poll = clock.Now();
-      // A settle window ends between two regular polls: look again exactly when it ends.
-      if (holding_drained) next_poll = std::min(next_poll, drained_since + watch.settle);
+      polls.Start(std::min(look_again_by + watch.timeout, drain_deadline));
+      polling = true;
+      continue;  // a poll may be done already (InlinePoll): take it in before sleeping
     }
-    TimePoint wake = std::min(next_poll, drain_deadline);
+    // While a poll is in flight its end wakes the clock, and it returns by the drain deadline.
+    TimePoint wake = polling ? drain_deadline : std::min(next_poll, drain_deadline);
     if (const std::optional<TimePoint> retry = trigger.next_wake()) wake = std::min(wake, *retry);
-    // One sleep, not a loop: it returns early when a trigger attempt completes, a signal arrives
-    // or the app pushes that it is drained, and the checks above must see that at once.
+    // One sleep, not a loop: it returns early when a poll or a trigger attempt completes, a
+    // signal arrives or the app pushes that it is drained, and the checks above must see that at
+    // once.
     clock.SleepUntil(wake);
   }
 }

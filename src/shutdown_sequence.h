@@ -17,10 +17,11 @@
 //
 //   UNREADY --lb_delay--> DRAINING (trigger the app, poll the monitor) --> DRAINED | TIMED_OUT
 //
-// In DRAINING the trigger runs in the background while the monitor is polled: a trigger that
-// hangs never delays the detection of "drained"; once drained (or timed out) it is not retried.
-// Time, the trigger's requests and the monitor are injected, so every branch runs in tests
-// without real sleeps.
+// In DRAINING the trigger and the polls run in the background: a trigger that hangs never
+// delays the detection of "drained" (once drained or timed out it is not retried), and a push
+// from the app ends the drain at once, abandoning a poll in flight rather than awaiting it.
+// Time, the trigger's requests and the polls are injected, so every branch runs in tests without
+// real sleeps.
 // exit_delay and the exit itself belong to the caller (they depend on signals, not on the app).
 namespace lastcall {
 
@@ -46,7 +47,8 @@ struct SequenceStart {
   std::optional<Clock::time_point> draining_since;
   bool trigger_accepted = false;
   // Set (from another thread) when the app pushes that it is drained (POST /drained): DRAINING
-  // ends at its next wake, without waiting for a poll or settle. Null: no push.
+  // ends at its next wake, without waiting for a poll in flight or settle; the setter then calls
+  // Clock::Wake(). Null: no push.
   const std::atomic<bool>* app_drained = nullptr;
 };
 
@@ -74,9 +76,13 @@ inline constexpr Millis kTriggerSettle{10};
 // period minus exit_delay and Config::kBudgetMargin.
 // With shutdown.lb_auto.enabled, the lb wait watches `traffic` (WaitForQuietPorts); without an
 // observer it waits the whole bound, lb_delay (= lb_auto.max).
-// The observer is called on the caller's thread only (trigger answers are taken in by the loop).
+// `polls` polls the drain monitor; a poll still in flight when the sequence ends is abandoned
+// (BackgroundPoll::Abandon), so with ThreadedPoll the end never waits for it.
+// A poll outcome kRefused means the app is gone (the monitor proved it: see port_listeners.h).
+// The observer is called on the caller's thread only (trigger answers and poll results are taken
+// in by the loop).
 SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& start, Clock& clock,
-                                    BackgroundRequest& trigger_calls, DrainMonitor& monitor,
+                                    BackgroundRequest& trigger_calls, BackgroundPoll& polls,
                                     SequenceObserver& observer, TrafficObserver* traffic = nullptr);
 
 }  // namespace lastcall

@@ -2,8 +2,11 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "test_fakes.h"
@@ -62,13 +65,14 @@ struct Harness {
   FakeHttpClient http{clock};
   testing::FakeBackgroundRequest trigger{clock, http};
   FakeMonitor monitor{clock};
+  InlinePoll polls{monitor};
   RecordingObserver observer{clock};
 
   SequenceOutcome Run(TriggerSource source = TriggerSource::kPreStop) {
     SequenceStart start;
     start.source = source;
     start.triggered_at = clock.Now();
-    return RunShutdownSequence(config, start, clock, trigger, monitor, observer);
+    return RunShutdownSequence(config, start, clock, trigger, polls, observer);
   }
   std::vector<Phase> PhaseOrder() const {
     std::vector<Phase> order;
@@ -382,7 +386,7 @@ TEST_CASE("a resumed sequence continues DRAINING on the original clock") {
   start.trigger_accepted = true;
   h.monitor.answer = [](Millis, Deadline) { return Busy(1); };
   const SequenceOutcome outcome =
-      RunShutdownSequence(h.config, start, h.clock, h.trigger, h.monitor, h.observer);
+      RunShutdownSequence(h.config, start, h.clock, h.trigger, h.polls, h.observer);
   CHECK(outcome.end == SequenceEnd::kTimedOut);
   CHECK(h.PhaseOrder() == std::vector<Phase>{Phase::kDraining, Phase::kTimedOut});
   CHECK(h.observer.phases.back().at == milliseconds(16000));  // 20s after draining began
@@ -400,7 +404,7 @@ TEST_CASE("lb_delay auto: DRAINING begins once traffic to the app's ports stoppe
   start.source = TriggerSource::kSignal;
   start.triggered_at = h.clock.Now();
   const SequenceOutcome outcome =
-      RunShutdownSequence(h.config, start, h.clock, h.trigger, h.monitor, h.observer, &traffic);
+      RunShutdownSequence(h.config, start, h.clock, h.trigger, h.polls, h.observer, &traffic);
   CHECK(outcome.end == SequenceEnd::kDrained);
   REQUIRE(h.observer.phases.size() == 3);
   CHECK(h.observer.phases[1].phase == Phase::kDraining);
@@ -436,11 +440,149 @@ TEST_CASE("a push from the app (POST /drained) ends DRAINING at once, settle or 
   start.triggered_at = h.clock.Now();
   start.app_drained = &pushed;
   const SequenceOutcome outcome =
-      RunShutdownSequence(h.config, start, h.clock, h.trigger, h.monitor, h.observer);
+      RunShutdownSequence(h.config, start, h.clock, h.trigger, h.polls, h.observer);
   CHECK(outcome.end == SequenceEnd::kDrained);
   CHECK(outcome.detail == "the app said it is drained (POST /drained)");
   CHECK(h.observer.phases.back().phase == Phase::kDrained);
   CHECK(h.observer.phases.back().at == milliseconds(6030));
+}
+
+// ---- polls in the background: a push never waits for a poll in flight ----
+
+// Polls on the fake clock that take `latency` each: the monitor's answer is computed when the poll
+// starts and delivered `latency` later (or at the poll's deadline), as a poll thread finishing
+// then would.
+class DelayedPoll final : public BackgroundPoll {
+ public:
+  DelayedPoll(FakeClock& clock, FakeMonitor& monitor) : clock_(clock), monitor_(monitor) {}
+  Millis latency{0};
+  int started = 0;
+  int abandoned = 0;
+
+  void Start(Deadline deadline) override {
+    ++started;
+    result_ = monitor_.Poll(deadline);
+    ready_at_ = std::min(clock_.Now() + latency, deadline);
+    clock_.WakeAt(ready_at_);
+  }
+  std::optional<PollResult> Collect() override {
+    if (!result_ || clock_.Now() < ready_at_) return std::nullopt;
+    return std::exchange(result_, std::nullopt);
+  }
+  void Abandon() override {
+    if (result_) ++abandoned;
+    result_.reset();
+  }
+
+ private:
+  FakeClock& clock_;
+  FakeMonitor& monitor_;
+  std::optional<PollResult> result_;
+  Clock::time_point ready_at_{};
+};
+
+// The fake clock, and an app that pushes (sets `pushed`) when the clock reaches `push_at`, as
+// NotifyAppDrained does from another thread: flag, then Wake.
+class PushingClock final : public Clock {
+ public:
+  PushingClock(FakeClock& clock, Clock::time_point push_at, std::atomic<bool>& pushed)
+      : clock_(clock), push_at_(push_at), pushed_(pushed) {
+    clock_.WakeAt(push_at);
+  }
+  time_point Now() override { return clock_.Now(); }
+  bool SleepUntil(time_point when) override {
+    const bool woken = clock_.SleepUntil(when);
+    if (clock_.Now() >= push_at_) pushed_.store(true);
+    return woken;
+  }
+  void Wake() override { clock_.Wake(); }
+
+ private:
+  FakeClock& clock_;
+  Clock::time_point push_at_;
+  std::atomic<bool>& pushed_;
+};
+
+TEST_CASE("a push while a poll is in flight ends DRAINING at once; the poll is abandoned") {
+  Harness h;
+  h.config.shutdown.drain.monitor.timeout = milliseconds(3000);
+  DelayedPoll polls(h.clock, h.monitor);
+  polls.latency = milliseconds(3000);  // every poll hangs until its deadline
+  h.monitor.answer = [](Millis, Deadline) {
+    return PollResult{PollOutcome::kError, std::nullopt, "timed out"};
+  };
+  std::atomic<bool> pushed{false};
+  PushingClock clock(h.clock, h.clock.start() + milliseconds(5250), pushed);
+  SequenceStart start;
+  start.source = TriggerSource::kPreStop;
+  start.triggered_at = h.clock.Now();
+  start.app_drained = &pushed;
+  const SequenceOutcome outcome =
+      RunShutdownSequence(h.config, start, clock, h.trigger, polls, h.observer);
+  CHECK(outcome.end == SequenceEnd::kDrained);
+  CHECK(outcome.detail == "the app said it is drained (POST /drained)");
+  // DRAINING began at 5 s with a poll that would answer at 8 s; the push at 5.25 s ended it then.
+  CHECK(h.observer.phases.back().at == milliseconds(5250));
+  CHECK(polls.started == 1);
+  CHECK(polls.abandoned == 1);
+  CHECK(h.observer.polls.empty());  // its result was never taken in
+}
+
+TEST_CASE("polls in the background: results are taken in as they come, on the regular schedule") {
+  Harness h;
+  DelayedPoll polls(h.clock, h.monitor);
+  polls.latency = milliseconds(30);
+  h.monitor.answer = [](Millis at, Deadline) {
+    return at < milliseconds(5400) ? Busy(1) : Drained(0);
+  };
+  SequenceStart start;
+  start.source = TriggerSource::kPreStop;
+  start.triggered_at = h.clock.Now();
+  const SequenceOutcome outcome =
+      RunShutdownSequence(h.config, start, h.clock, h.trigger, polls, h.observer);
+  CHECK(outcome.end == SequenceEnd::kDrained);
+  // Polls at 5.0, 5.1, ... 5.4 s (every interval from each poll's start); the one sent at 5.4 s
+  // answers drained 30 ms later.
+  CHECK(h.monitor.polls == std::vector<Millis>{milliseconds(5000), milliseconds(5100),
+                                               milliseconds(5200), milliseconds(5300),
+                                               milliseconds(5400)});
+  CHECK(h.observer.phases.back().at == milliseconds(5430));
+  CHECK(polls.abandoned == 0);
+}
+
+TEST_CASE("a poll that overruns its deadline is abandoned at the drain deadline, not awaited") {
+  Harness h;
+  h.config.shutdown.drain.timeout = milliseconds(1000);
+  DelayedPoll polls(h.clock, h.monitor);
+  h.monitor.answer = [](Millis, Deadline) { return Busy(1); };
+  // A broken monitor that would answer an hour late: the sequence still ends at its deadline.
+  polls.latency = milliseconds(3'600'000);
+  SequenceStart start;
+  start.source = TriggerSource::kPreStop;
+  start.triggered_at = h.clock.Now();
+  const SequenceOutcome outcome =
+      RunShutdownSequence(h.config, start, h.clock, h.trigger, polls, h.observer);
+  CHECK(outcome.end == SequenceEnd::kTimedOut);
+  CHECK(h.observer.phases.back().at == milliseconds(6000));
+}
+
+TEST_CASE(
+    "the app-gone shortcut needs proof: a refusal the monitor judged not gone waits lb_delay") {
+  Harness h;
+  // What WithGoneCheck makes of a refused connection while [::1] listens: an error, not kRefused.
+  h.monitor.answer = [](Millis, Deadline) {
+    return PollResult{PollOutcome::kError, std::nullopt,
+                      "connection refused, yet the app is not gone: an IPv6 socket listens"};
+  };
+  h.config.shutdown.drain.timeout = milliseconds(1000);
+  const SequenceOutcome outcome = h.Run(TriggerSource::kSignal);
+  CHECK(outcome.end == SequenceEnd::kTimedOut);
+  CHECK(h.observer.phases[1].phase == Phase::kDraining);
+  CHECK(h.observer.phases[1].at == milliseconds(5000));  // lb_delay waited in full
+  CHECK(h.observer.notes.empty());                       // no "the app is gone"
+  // The probe's answer was reported (logged once as a warning by the coordinator).
+  REQUIRE(!h.observer.polls.empty());
+  CHECK(h.observer.polls.front().detail.find("not gone") != std::string::npos);
 }
 
 // ---- long poll (monitor.long_poll): the app holds GET ?wait= until drained or the wait ends ---

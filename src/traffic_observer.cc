@@ -46,6 +46,7 @@ bool Add(TrafficSnapshot& snapshot, const std::vector<int>& ports, const DiagSoc
   if (!OnPorts(ports, socket.local_port)) return true;
   if (socket.state == TcpState::kListen) {
     ++snapshot.listeners;
+    if (socket.ipv6) ++snapshot.ipv6_listeners;
     return true;
   }
   if (!Kept(socket.state)) return true;

@@ -53,6 +53,7 @@ struct TrafficSnapshot {
   // serve to notice connections that came and went between two snapshots.
   std::vector<TrafficConnection> connections;
   size_t listeners = 0;  // LISTEN sockets on the ports: 0 with no connection means the app is gone
+  size_t ipv6_listeners = 0;  // of those, IPv6 sockets (port_listeners.h tells the families apart)
 };
 
 // Decides, for each connection of `now`, whether a request is in flight (the app owes an
