@@ -77,8 +77,9 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
     if (!store) {
       LogError(fmt::format(
                    "refusing to start: the state file's directory {}. {}", error,
-                   own ? "lastcall keeps its state in a directory of its own (created mode 0700) "
-                         "beside the control socket: remove that one, or set state_file"
+                   own ? "lastcall keeps its state in a directory beside the control socket that "
+                         "it creates mode 0700 and that must be its alone: remove the one in the "
+                         "way, or set state_file"
                        : "Choose a directory only lastcall's user can write (or a sticky one)"),
                {{"path", state_path}});
       return kExitUsage;

@@ -91,9 +91,9 @@ std::optional<int> RunExpectingExit(const std::string& socket_dir,
   return code;
 }
 
-bool SkipUnlessRoot() {
+bool SkipUnlessRoot(const char* why = "to create files owned by uid 65534") {
   if (geteuid() == 0) return false;
-  MESSAGE("skipped: needs root to create files owned by uid 65534 (CI runs as root)");
+  MESSAGE("skipped: needs root " << why << " (CI runs as root)");
   return true;
 }
 
@@ -218,7 +218,7 @@ TEST_CASE("--state-file never deletes or changes what it names: exit 2 naming it
     reason = "is a FIFO, not a regular file";
   }
   SUBCASE("a character device (a private null device, never /dev/null itself)") {
-    if (SkipUnlessRoot()) return;
+    if (SkipUnlessRoot("to make a device node")) return;
     path = dir + "/null";
     REQUIRE(mknod(path.c_str(), S_IFCHR | 0666, makedev(1, 3)) == 0);
     reason = "is a character device, not a regular file";
