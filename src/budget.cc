@@ -39,6 +39,12 @@ std::string Note(const std::string& key, const Config& config) {
     return " (no drain call)";
   }
   if (key == "token_file" && !config.token_file.empty()) return " (re-read when it changes)";
+  if (key == "state_file" && config.state_file.empty()) {
+    const std::string path = config.EffectiveStateFile();
+    return path.empty() ? " (none: control is not a Unix socket, so a restarted lastcall cannot "
+                          "resume a sequence)"
+                        : " (" + path + ", in a directory lastcall creates mode 0700)";
+  }
   return "";
 }
 

@@ -122,7 +122,9 @@ struct Config {
           .is_unix = true, .host = "", .port = 0, .socket_path = "/var/run/lastcall/control.sock"},
       "unix:///var/run/lastcall/control.sock"};
   std::string token_file;  // bearer token for /prestop; required for non-loopback TCP control
-  std::string state_file;  // "" means state.json beside the control socket (unix control only)
+  // "" means <control socket's directory>/lastcall-state/state.json (unix control only): a
+  // directory lastcall creates 0700 for itself, so that no other user can plant a state file.
+  std::string state_file;
   // The largest answer body lastcall reads from the app (monitors, trigger, readiness upstream):
   // a longer one is an error, and memory stays bounded whatever the app sends.
   size_t max_body_bytes = size_t{4} << 20;
@@ -142,6 +144,17 @@ struct Config {
     return shutdown.recover_after.count() < 0 ? shutdown.grace_period + Millis{2000}
                                               : shutdown.recover_after;
   }
+  // state_file, or its default beside a Unix control socket; "" when there is none (TCP control,
+  // or a socket path without a directory).
+  std::string EffectiveStateFile() const {
+    if (!state_file.empty()) return state_file;
+    if (!control.value.is_unix) return "";
+    const auto slash = control.value.socket_path.rfind('/');
+    if (slash == std::string::npos) return "";
+    return control.value.socket_path.substr(0, slash + 1) + kStateDirectoryName + "/state.json";
+  }
+  // The directory of the default state file, which lastcall creates for itself.
+  static constexpr const char* kStateDirectoryName = "lastcall-state";
 };
 
 // Where an effective value came from, for `lastcall check`.

@@ -327,7 +327,8 @@ std::vector<KeySpec> BuildKeySpecs() {
       },
       [](const Config& c) { return Quote(c.token_file); }));
   specs.push_back(Scalar(
-      Key("state_file", "state-file", "FILE", "state.json beside a unix control socket",
+      Key("state_file", "state-file", "FILE",
+          "lastcall-state/state.json beside a unix control socket",
           "where the sequence's result survives a restart of lastcall"),
       [](Config& c, std::string_view t) {
         c.state_file = std::string(t);

@@ -80,11 +80,25 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   Metrics metrics;
   SteadyClock clock;
   ThreadedPoll polls(monitor, clock);
-  const std::string state_path = StateFilePath(config);
+  // A state location lastcall cannot trust is a configuration problem: refusing to start says so
+  // where running without state would let a restart mid-termination report ready.
+  const std::string state_path = config.EffectiveStateFile();
   std::unique_ptr<FileSequenceStore> store;
   if (!state_path.empty()) {
-    store = std::make_unique<FileSequenceStore>(state_path);
-    store->WarnIfDirectoryShared();
+    const bool own = config.state_file.empty();
+    std::string error;
+    store = FileSequenceStore::Open(state_path, own ? StateDirectory::kOwn : StateDirectory::kGiven,
+                                    &error);
+    if (!store) {
+      LogError(fmt::format(
+                   "refusing to start: the state file's directory {}. {}", error,
+                   own ? "lastcall keeps its state in a directory beside the control socket that "
+                         "it creates mode 0700 and that must be its alone: remove the one in the "
+                         "way, or set state_file"
+                       : "Choose a directory only lastcall's user can write (or a sticky one)"),
+               {{"path", state_path}});
+      return kExitUsage;
+    }
   }
   ThreadedBackgroundRequest trigger_calls(std::make_shared<PosixHttpClient>(config.max_body_bytes),
                                           clock);
@@ -107,7 +121,14 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
 
   // A sequence in progress when we last died goes on: a pod that is going away must not see us
   // come back ready.
-  if (store) ResumeFromStateFile(*store, config, coordinator);
+  if (store) {
+    std::string refusal;
+    if (ResumeFromStateFile(*store, config, coordinator, &refusal) == Resumed::kRefused) {
+      LogError("refusing to start: " + refusal, {{"path", state_path}});
+      SetLogPhaseSource(nullptr);
+      return kExitUsage;
+    }
+  }
 
   std::unique_ptr<ReadinessGate> gate;
   if (config.readiness.upstream) {

@@ -20,16 +20,6 @@ FileIdentity IdentityOf(const struct stat& info) {
   return id;
 }
 
-const char* KindOf(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  if (S_ISLNK(mode)) return "a symbolic link";
-  return "not a regular file";
-}
-
 SmallFile Fail(SmallFileError error, std::string reason) {
   SmallFile file;
   file.error = error;
@@ -52,6 +42,17 @@ struct Fd {
 };
 
 }  // namespace
+
+const char* DescribeFileType(mode_t mode) {
+  if (S_ISREG(mode)) return "a regular file";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  return "a file of unknown type";
+}
 
 std::string DescribeSize(size_t bytes) {
   if (bytes >= (1u << 20) && bytes % (1u << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
@@ -76,12 +77,16 @@ SmallFile ReadSmallFile(const std::string& path, size_t max_bytes, Symlinks syml
     if (err == EISDIR) return Fail(SmallFileError::kNotRegular, "is a directory");
     return FailErrno(err);
   }
+  return ReadOpenedSmallFile(fd.fd, max_bytes);
+}
+
+SmallFile ReadOpenedSmallFile(int fd, size_t max_bytes) {
   struct stat info {};
-  if (fstat(fd.fd, &info) != 0) return FailErrno(errno);
+  if (fstat(fd, &info) != 0) return FailErrno(errno);
   if (S_ISDIR(info.st_mode)) return Fail(SmallFileError::kNotRegular, "is a directory");
   if (!S_ISREG(info.st_mode)) {
     return Fail(SmallFileError::kNotRegular,
-                std::string("is ") + KindOf(info.st_mode) + ", not a regular file");
+                std::string("is ") + DescribeFileType(info.st_mode) + ", not a regular file");
   }
   const std::string too_large =
       "larger than " + DescribeSize(max_bytes) + "; is it the right file?";
@@ -93,7 +98,7 @@ SmallFile ReadSmallFile(const std::string& path, size_t max_bytes, Symlinks syml
   file.text.resize(max_bytes + 1);
   size_t got = 0;
   while (got < file.text.size()) {
-    const ssize_t n = read(fd.fd, file.text.data() + got, file.text.size() - got);
+    const ssize_t n = read(fd, file.text.data() + got, file.text.size() - got);
     if (n < 0) {
       if (errno == EINTR) continue;
       return FailErrno(errno);

@@ -50,8 +50,16 @@ enum class Symlinks { kFollow, kRefuse };
 SmallFile ReadSmallFile(const std::string& path, size_t max_bytes,
                         Symlinks symlinks = Symlinks::kFollow);
 
+// The same checks and bounded read on a descriptor the caller opened (with openat beside a
+// directory it holds, say). Does not close `fd`.
+SmallFile ReadOpenedSmallFile(int fd, size_t max_bytes);
+
 // stat(2) of `path`, following symlinks; nullopt when it cannot be stat'ed.
 std::optional<FileIdentity> StatIdentity(const std::string& path);
+
+// "a FIFO", "a character device", "a symbolic link", ... for st_mode's file type; "a regular
+// file" and "a directory" too.
+const char* DescribeFileType(mode_t mode);
 
 // "4 KiB", "1 MiB", "123 bytes": for messages about limits.
 std::string DescribeSize(size_t bytes);

@@ -103,6 +103,12 @@ std::optional<PersistedSequence> ParseSequenceState(std::string_view text, std::
     return it == json.end() ? nullptr : &*it;
   };
   const auto* version = field("version");
+  if (version != nullptr && version->is_number_integer() &&
+      version->get<long long>() > kStateVersion) {
+    *error = fmt::format("written by a newer lastcall (state file version {}; this one reads {})",
+                         version->dump(), kStateVersion);
+    return std::nullopt;
+  }
   if (version == nullptr || !version->is_number_integer() ||
       version->get<long long>() != kStateVersion) {
     *error = "unknown state file version";
@@ -170,29 +176,126 @@ std::optional<PersistedSequence> ParseSequenceState(std::string_view text, std::
   return state;
 }
 
-std::string StateFilePath(const Config& config) {
-  if (!config.state_file.empty()) return config.state_file;
-  const ListenAddress& control = config.control.value;
-  if (!control.is_unix) return "";
-  const auto slash = control.socket_path.rfind('/');
-  if (slash == std::string::npos) return "";
-  return control.socket_path.substr(0, slash + 1) + "state.json";
+FileFacts FactsOf(const struct stat& info) {
+  return FileFacts{.mode = info.st_mode, .owner = info.st_uid, .links = info.st_nlink};
+}
+
+std::string WhyUntrustedDirectory(const FileFacts& dir, uid_t self, StateDirectory kind) {
+  if (!S_ISDIR(dir.mode)) return fmt::format("is {}, not a directory", DescribeFileType(dir.mode));
+  const bool owner_ok = dir.owner == self || (kind == StateDirectory::kGiven && dir.owner == 0);
+  if (!owner_ok) {
+    return fmt::format("is owned by uid {}, not by lastcall's uid {}{}", dir.owner, self,
+                       kind == StateDirectory::kGiven ? " (or root)" : "");
+  }
+  const bool shared = (dir.mode & (S_IWGRP | S_IWOTH)) != 0;
+  const bool sticky = (dir.mode & S_ISVTX) != 0;
+  if (shared && (kind == StateDirectory::kOwn || !sticky)) {
+    return fmt::format(
+        "is writable by {} (mode {:04o}){}: another user could put a state file there",
+        (dir.mode & S_IWOTH) != 0 ? "every user" : "its group", dir.mode & 07777,
+        kind == StateDirectory::kOwn ? "" : " without the sticky bit");
+  }
+  return "";
+}
+
+std::string WhyUntrustedStateFile(const FileFacts& file, uid_t self) {
+  if (!S_ISREG(file.mode)) {
+    return fmt::format("is {}, not a regular file", DescribeFileType(file.mode));
+  }
+  if (file.owner != self) {
+    return fmt::format("is owned by uid {}, not by lastcall's uid {}: lastcall did not write it",
+                       file.owner, self);
+  }
+  if ((file.mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return fmt::format("is writable by {} (mode {:04o}); lastcall writes it 0600",
+                       (file.mode & S_IWOTH) != 0 ? "every user" : "its group", file.mode & 07777);
+  }
+  if (file.links != 1) {
+    return fmt::format("has {} hard links; the one lastcall writes has one", file.links);
+  }
+  return "";
+}
+
+std::unique_ptr<FileSequenceStore> FileSequenceStore::Open(const std::string& path,
+                                                           StateDirectory kind,
+                                                           std::string* error) {
+  const auto slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
+  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  if (name.empty() || name == "." || name == "..") {
+    *error = path + ": is not a file name";
+    return nullptr;
+  }
+  if (kind == StateDirectory::kOwn) {
+    // The control listener creates the socket's missing directories 0750 (http_server.cc), but
+    // only after this: create them as it would, then lastcall's own.
+    for (size_t at = dir.find('/', 1); at != std::string::npos; at = dir.find('/', at + 1)) {
+      const std::string parent = dir.substr(0, at);
+      if (mkdir(parent.c_str(), 0750) == 0) chmod(parent.c_str(), 0750);
+    }
+    if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      *error = fmt::format("{}: cannot create the state directory: {}", dir, std::strerror(errno));
+      return nullptr;
+    }
+  }
+  // O_NOFOLLOW: a symlink planted at the directory's name is refused, not followed elsewhere.
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  // A directory lastcall may search but not read (0711): enough for everything but its fsync.
+  if (fd < 0 && errno == EACCES) {
+    fd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  }
+  if (fd < 0) {
+    const int err = errno;
+    struct stat link {};
+    if ((err == ELOOP || err == ENOTDIR) && lstat(dir.c_str(), &link) == 0 &&
+        !S_ISDIR(link.st_mode)) {
+      *error = fmt::format("{}: {}", dir, WhyUntrustedDirectory(FactsOf(link), geteuid(), kind));
+    } else {
+      *error =
+          fmt::format("{}: cannot open the state file's directory: {}", dir, std::strerror(err));
+    }
+    return nullptr;
+  }
+  struct stat info {};
+  std::string why;
+  if (fstat(fd, &info) != 0) {
+    why = std::string("cannot stat: ") + std::strerror(errno);
+  } else {
+    why = WhyUntrustedDirectory(FactsOf(info), geteuid(), kind);
+  }
+  if (!why.empty()) {
+    close(fd);
+    *error = dir + ": " + why;
+    return nullptr;
+  }
+  return std::unique_ptr<FileSequenceStore>(new FileSequenceStore(path, name, fd));
+}
+
+FileSequenceStore::~FileSequenceStore() { close(directory_); }
+
+std::optional<FileFacts> FileSequenceStore::Look(std::string* error) const {
+  struct stat info {};
+  if (fstatat(directory_, name_.c_str(), &info, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno != ENOENT) *error = std::string("cannot stat: ") + std::strerror(errno);
+    return std::nullopt;
+  }
+  return FactsOf(info);
 }
 
 void FileSequenceStore::Save(const PersistedSequence& state) {
   const std::string text = SerializeSequenceState(state);
-  // A unique name, created exclusively and never through a symlink: the directory is often a
-  // shared emptyDir, where a predictable name would let another container's user plant a link
-  // that makes lastcall (often root) overwrite its target.
+  // A unique name, created exclusively and never through a symlink, in a directory nobody else
+  // can write (or a sticky one): nothing planted there can redirect the write.
   std::string temp;
   int fd = -1;
   for (int attempt = 0; attempt < 16 && fd < 0; ++attempt) {
-    temp = fmt::format("{}.tmp-{:016x}", path_, RandomBits());
-    fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    temp = fmt::format("{}.tmp-{:016x}", name_, RandomBits());
+    fd = openat(directory_, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                0600);
     if (fd < 0 && errno != EEXIST) break;
   }
   if (fd < 0) {
-    LogWarn("cannot write the state file", {{"path", temp}, {"error", std::strerror(errno)}});
+    LogWarn("cannot write the state file", {{"path", path_}, {"error", std::strerror(errno)}});
     return;
   }
   size_t written = 0;
@@ -205,63 +308,112 @@ void FileSequenceStore::Save(const PersistedSequence& state) {
   // fsync before rename: after a node crash the name points at the old or the new contents,
   // never at an empty file.
   const bool complete = written == text.size() && fsync(fd) == 0;
-  const int write_errno = errno;
+  std::string error = complete ? "" : std::strerror(errno != 0 ? errno : EIO);
   close(fd);
-  // rename replaces a symlink at path_ itself, never its target.
-  if (!complete || std::rename(temp.c_str(), path_.c_str()) != 0) {
-    const int err = complete ? errno : write_errno;
-    LogWarn("cannot write the state file", {{"path", path_}, {"error", std::strerror(err)}});
-    unlink(temp.c_str());
+  if (complete) {
+    std::string look_error;
+    const std::optional<FileFacts> current = Look(&look_error);
+    if (current) {
+      // Only lastcall's own file is replaced. In a sticky directory nobody else can swap it
+      // between this look and the rename.
+      if (std::string why = WhyUntrustedStateFile(*current, geteuid()); !why.empty()) {
+        error = "not replacing a file lastcall did not write: it " + why;
+      } else if (renameat(directory_, temp.c_str(), directory_, name_.c_str()) != 0) {
+        error = std::strerror(errno);
+      }
+    } else if (!look_error.empty()) {
+      error = look_error;
+    } else if (renameat2(directory_, temp.c_str(), directory_, name_.c_str(), RENAME_NOREPLACE) !=
+               0) {
+      // No file: one created since by someone else (a sticky directory) is never replaced. A
+      // filesystem without RENAME_NOREPLACE gets the plain rename.
+      if (errno == EINVAL || errno == ENOSYS) {
+        if (renameat(directory_, temp.c_str(), directory_, name_.c_str()) != 0) {
+          error = std::strerror(errno);
+        }
+      } else if (errno == EEXIST) {
+        error = "not replacing a file that appeared while lastcall wrote its own";
+      } else {
+        error = std::strerror(errno);
+      }
+    }
   }
+  if (!error.empty()) {
+    LogWarn("cannot write the state file", {{"path", path_}, {"error", error}});
+    unlinkat(directory_, temp.c_str(), 0);
+    return;
+  }
+  fsync(directory_);  // the rename itself survives a node crash (fails harmlessly on O_PATH)
 }
 
-void FileSequenceStore::Clear() { unlink(path_.c_str()); }
+void FileSequenceStore::Clear() {
+  std::string error;
+  const std::optional<FileFacts> current = Look(&error);
+  if (!current) return;
+  if (std::string why = WhyUntrustedStateFile(*current, geteuid()); !why.empty()) {
+    LogWarn("not removing a state file lastcall did not write", {{"path", path_}, {"reason", why}});
+    return;
+  }
+  unlinkat(directory_, name_.c_str(), 0);
+}
 
 std::optional<std::string> FileSequenceStore::Load(std::string* error) const {
-  SmallFile file = ReadSmallFile(path_, kMaxStateFileBytes, Symlinks::kRefuse);
-  if (file.error == SmallFileError::kMissing) return std::nullopt;
-  if (!file.ok()) {
-    *error = file.reason;
+  // Look first, so that a FIFO or a device is never opened (opening some devices acts).
+  const std::optional<FileFacts> seen = Look(error);
+  if (!seen) return std::nullopt;
+  const uid_t self = geteuid();
+  if (std::string why = WhyUntrustedStateFile(*seen, self); !why.empty()) {
+    *error = why;
+    return std::nullopt;
+  }
+  const int fd =
+      openat(directory_, name_.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::nullopt;
+    *error = errno == ELOOP ? "is a symbolic link, not a regular file"
+                            : std::string("cannot read: ") + std::strerror(errno);
+    return std::nullopt;
+  }
+  // The decision that counts is on what was opened: the name may have changed since Look.
+  struct stat info {};
+  std::string why = fstat(fd, &info) != 0 ? std::string("cannot stat: ") + std::strerror(errno)
+                                          : WhyUntrustedStateFile(FactsOf(info), self);
+  SmallFile file;
+  if (why.empty()) {
+    file = ReadOpenedSmallFile(fd, kMaxStateFileBytes);
+    if (!file.ok()) why = file.reason;
+  }
+  close(fd);
+  if (!why.empty()) {
+    *error = why;
     return std::nullopt;
   }
   return std::move(file.text);
 }
 
-void FileSequenceStore::WarnIfDirectoryShared() const {
-  const auto slash = path_.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : path_.substr(0, slash + 1);
-  struct stat info {};
-  if (stat(dir.c_str(), &info) != 0) return;
-  if ((info.st_mode & S_IWOTH) != 0 && (info.st_mode & S_ISVTX) == 0) {
-    LogWarn(
-        "the state file's directory is writable by every user and has no sticky bit: another "
-        "container's user can replace or delete lastcall's state; lastcall writes it without "
-        "following links, but give the volume to lastcall's user alone (fsGroup, or a directory "
-        "of its own)",
-        {{"directory", dir}, {"mode", fmt::format("{:04o}", info.st_mode & 07777)}});
-  }
-}
-
-bool ResumeFromStateFile(FileSequenceStore& store, const Config& config,
-                         ShutdownCoordinator& coordinator) {
+Resumed ResumeFromStateFile(FileSequenceStore& store, const Config& config,
+                            ShutdownCoordinator& coordinator, std::string* refusal) {
   std::string error;
   const auto text = store.Load(&error);
   if (!text) {
-    if (!error.empty()) {
-      LogWarn("ignoring an unreadable state file", {{"path", store.path()}, {"error", error}});
-      store.Clear();
-    }
-    return false;
+    if (error.empty()) return Resumed::kNothing;
+    *refusal = fmt::format(
+        "{}: {}. lastcall reads (and removes) only a state file it wrote itself: remove this "
+        "one, or set state_file to a path in a directory only lastcall's user can write",
+        store.path(), error);
+    return Resumed::kRefused;
   }
   const auto state = ParseSequenceState(*text, &error);
   if (!state) {
-    LogWarn("ignoring a corrupt state file", {{"path", store.path()}, {"error", error}});
-    store.Clear();
-    return false;
+    *refusal = fmt::format(
+        "{}: not a state file of this lastcall: {}. It is left as it is: move it away, or set "
+        "state_file to another path",
+        store.path(), error);
+    return Resumed::kRefused;
   }
   const auto now = SysClock::now();
   const auto age = now - state->triggered_at;
-  if (state->phase == Phase::kServing) return false;
+  if (state->phase == Phase::kServing) return Resumed::kNothing;
   // A time in the future means the clock was set back since: the file cannot be trusted.
   if (age >= config.shutdown.grace_period || age < SysClock::duration::zero() ||
       (state->draining_since && *state->draining_since > now) ||
@@ -271,7 +423,7 @@ bool ResumeFromStateFile(FileSequenceStore& store, const Config& config,
              {"age_ms", static_cast<long long>(
                             std::chrono::duration_cast<std::chrono::milliseconds>(age).count())}});
     store.Clear();
-    return false;
+    return Resumed::kNothing;
   }
   // A preStop-only sequence whose recovery came due while lastcall was down: the container was
   // restarted, not the pod deleted (see ShutdownCoordinator::Resume for one still due).
@@ -283,10 +435,10 @@ bool ResumeFromStateFile(FileSequenceStore& store, const Config& config,
         "lastcall was down; serving",
         {{"path", store.path()}});
     store.Clear();
-    return false;
+    return Resumed::kNothing;
   }
   coordinator.Resume(*state);
-  return true;
+  return Resumed::kResumed;
 }
 
 }  // namespace lastcall

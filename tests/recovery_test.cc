@@ -1,12 +1,14 @@
 // A restart is not a termination: recovery after a preStop without a signal, and surviving our
-// own restart through the state file beside the control socket.
+// own restart through the state file in lastcall-state/ beside the control socket.
 #include <doctest/doctest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "fake_app.h"
@@ -38,7 +40,14 @@ struct DrainingApp {
 };
 
 std::string StateFile(const Sidecar& sidecar) {
-  return std::filesystem::path(sidecar.socket).parent_path() / "state.json";
+  return std::filesystem::path(sidecar.socket).parent_path() / "lastcall-state" / "state.json";
+}
+
+// The default state file of a control socket in `dir`, in the directory lastcall would create.
+std::string OwnStateFile(const std::string& dir) {
+  const std::string own = dir + "/lastcall-state";
+  REQUIRE(mkdir(own.c_str(), 0700) == 0);
+  return own + "/state.json";
 }
 
 Sidecar Restart(const Sidecar& old, const std::vector<std::string>& flags) {
@@ -141,32 +150,46 @@ TEST_CASE("lastcall killed mid-drain and started again: 503 at once, the sequenc
   CHECK(restarted.process.Output().find("resuming a shutdown sequence") != std::string::npos);
 }
 
-TEST_CASE("a corrupt or stale state file is logged and ignored") {
+TEST_CASE("a stale state file lastcall wrote is logged and removed") {
   const uint16_t port = FreePort();
   const std::string dir = TempDir();
-  SUBCASE("corrupt") {
-    std::ofstream(dir + "/state.json") << "{\"version\": 1, \"phase\": \"draini";
-  }
-  SUBCASE("from an old sequence") {
-    const long long an_hour_ago = std::chrono::duration_cast<milliseconds>(
-                                      std::chrono::system_clock::now().time_since_epoch())
-                                      .count() -
-                                  3600 * 1000;
-    std::ofstream(dir + "/state.json") << nlohmann::json{
-        {"version", 1},
-        {"phase", "draining"},
-        {"trigger", "signal"},
-        {"triggered_at_ms", an_hour_ago},
-        {"draining_since_ms",
-         an_hour_ago + 5000}}.dump();
-  }
+  const std::string state_file = OwnStateFile(dir);
+  const long long an_hour_ago =
+      std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count() -
+      3600 * 1000;
+  std::ofstream(state_file) << nlohmann::json{
+      {"version", 1},
+      {"phase", "draining"},
+      {"trigger", "signal"},
+      {"triggered_at_ms", an_hour_ago},
+      {"draining_since_ms",
+       an_hour_ago + 5000}}.dump();
+  REQUIRE(chmod(state_file.c_str(), 0600) == 0);
   Process p =
       Process::Spawn({LASTCALL_BINARY, "run", "--listen", "127.0.0.1:" + std::to_string(port),
                       "--control", "unix://" + dir + "/control.sock"});
   REQUIRE(WaitUntil([&] { return Status(port, "/readyz") == 200; }, milliseconds(3000)));
-  const std::string log = p.Output();
-  CHECK((log.find("corrupt state file") != std::string::npos ||
-         log.find("stale state file") != std::string::npos));
+  CHECK(p.Output().find("stale state file") != std::string::npos);
+  CHECK(!std::filesystem::exists(state_file));
+}
+
+TEST_CASE("a corrupt state file: exit 2 naming it, and it is left as it is") {
+  const std::string dir = TempDir();
+  const std::string state_file = OwnStateFile(dir);
+  const std::string corrupt = "{\"version\": 1, \"phase\": \"draini";
+  std::ofstream(state_file) << corrupt;
+  REQUIRE(chmod(state_file.c_str(), 0600) == 0);
+  Process p =
+      Process::Spawn({LASTCALL_BINARY, "run", "--listen", "127.0.0.1:" + std::to_string(FreePort()),
+                      "--control", "unix://" + dir + "/control.sock"});
+  CHECK(p.WaitExit(milliseconds(3000)) == 2);
+  CHECK(p.Output().find(state_file + ": not a state file of this lastcall: not a JSON object") !=
+        std::string::npos);
+  std::ifstream in(state_file);
+  std::ostringstream kept;
+  kept << in.rdbuf();
+  CHECK(kept.str() == corrupt);
 }
 
 long long UnixMs() {
@@ -225,22 +248,24 @@ TEST_CASE("a clean exit leaves no state: the next lastcall on the same socket st
   CHECK(Status(second.probe_port, "/readyz") == 200);
 }
 
-TEST_CASE("a state file with an unknown result is ignored with a warning, not an exit 1") {
-  const uint16_t port = FreePort();
+TEST_CASE("a state file with an unknown result: exit 2 naming it, never the exit 1 of a result") {
   const std::string dir = TempDir();
-  std::ofstream(dir + "/state.json") << nlohmann::json{
+  const std::string state_file = OwnStateFile(dir);
+  std::ofstream(state_file) << nlohmann::json{
       {"version", 1},
       {"phase", "timed_out"},
       {"trigger", "signal"},
       {"triggered_at_ms", UnixMs() - 1000},
       {"signal_received", true},
       {"result", "maybe"}}.dump();
+  REQUIRE(chmod(state_file.c_str(), 0600) == 0);
   Process p =
-      Process::Spawn({LASTCALL_BINARY, "run", "--listen", "127.0.0.1:" + std::to_string(port),
+      Process::Spawn({LASTCALL_BINARY, "run", "--listen", "127.0.0.1:" + std::to_string(FreePort()),
                       "--control", "unix://" + dir + "/control.sock"});
-  REQUIRE(WaitUntil([&] { return Status(port, "/readyz") == 200; }, milliseconds(3000)));
-  CHECK(p.Running());
-  CHECK(p.Output().find("unknown result") != std::string::npos);
+  CHECK(p.WaitExit(milliseconds(3000)) == 2);
+  CHECK(p.Output().find(state_file + ": not a state file of this lastcall: unknown result") !=
+        std::string::npos);
+  CHECK(std::filesystem::exists(state_file));
 }
 
 }  // namespace

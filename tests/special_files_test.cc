@@ -68,41 +68,44 @@ TEST_CASE("a FIFO or /dev/zero as config or token file: exit 2 at once, naming p
   }
 }
 
-TEST_CASE("a FIFO, /dev/zero link or directory at the state file: ignored with a warning") {
-  const uint16_t port = FreePort();
+TEST_CASE("a FIFO, /dev/zero link or oversized file at the state file: exit 2, left in place") {
   const std::string dir = TempDir();
+  const std::string own = dir + "/lastcall-state";
+  REQUIRE(mkdir(own.c_str(), 0700) == 0);
+  const std::string path = own + "/state.json";
   std::string reason;
   SUBCASE("FIFO") {
-    Fifo(dir, "state.json");
+    Fifo(own, "state.json");
     reason = "is a FIFO, not a regular file";
   }
   SUBCASE("symlink to /dev/zero") {
-    LinkToZero(dir, "state.json");
-    reason = "is a symbolic link; refusing to follow it";
+    LinkToZero(own, "state.json");
+    reason = "is a symbolic link, not a regular file";
   }
   SUBCASE("too large") {
-    std::ofstream(dir + "/state.json") << std::string(100'000, ' ');
+    std::ofstream(path) << std::string(100'000, ' ');
+    REQUIRE(chmod(path.c_str(), 0600) == 0);
     reason = "larger than 64 KiB";
   }
   Process p =
-      Process::Spawn({LASTCALL_BINARY, "run", "--listen", "127.0.0.1:" + std::to_string(port),
+      Process::Spawn({LASTCALL_BINARY, "run", "--listen", "127.0.0.1:" + std::to_string(FreePort()),
                       "--control", "unix://" + dir + "/control.sock"});
-  REQUIRE(WaitUntil([&] { return Status(port, "/readyz") == 200; }, milliseconds(3000)));
-  CHECK(p.WaitForOutput("ignoring an unreadable state file", milliseconds(1000)));
-  CHECK(p.Output().find(reason) != std::string::npos);
+  const std::optional<int> code = p.WaitExit(milliseconds(3000));
+  REQUIRE(code.has_value());  // never a hang on the FIFO
+  CHECK(*code == 2);
+  CHECK(p.Output().find(path + ": " + reason) != std::string::npos);
+  CHECK(std::filesystem::symlink_status(path).type() != std::filesystem::file_type::not_found);
 }
 
-TEST_CASE("the state file is never written through a planted symlink") {
+TEST_CASE("in a volume every user can write, the state goes to lastcall's own 0700 directory") {
   const uint16_t port = FreePort();
   const std::string dir = TempDir();
+  REQUIRE(chmod(dir.c_str(), 0777) == 0);  // an emptyDir
   const std::string victim = TempDir() + "/victim";
   std::ofstream(victim) << "precious";
-  // The temporary name lastcall used to write through.
+  // The names lastcall used to write at.
+  REQUIRE(symlink(victim.c_str(), (dir + "/state.json").c_str()) == 0);
   REQUIRE(symlink(victim.c_str(), (dir + "/state.json.tmp").c_str()) == 0);
-  SUBCASE("a private directory: no warning") {}
-  SUBCASE("a directory every user can write: a warning at start") {
-    REQUIRE(chmod(dir.c_str(), 0777) == 0);
-  }
   Process p =
       Process::Spawn({LASTCALL_BINARY, "run", "--listen", "127.0.0.1:" + std::to_string(port),
                       "--control", "unix://" + dir + "/control.sock", "--lb-delay", "0s"});
@@ -111,11 +114,13 @@ TEST_CASE("the state file is never written through a planted symlink") {
       Process::Spawn({LASTCALL_BINARY, "prestop", "--control", "unix://" + dir + "/control.sock"});
   REQUIRE(hook.WaitExit(milliseconds(5000)) == 0);  // no app: refused counts as drained
   CHECK(ReadAll(victim) == "precious");
-  CHECK(ReadAll(dir + "/state.json").find("\"result\":\"drained\"") != std::string::npos);
+  CHECK(ReadAll(dir + "/lastcall-state/state.json").find("\"result\":\"drained\"") !=
+        std::string::npos);
   struct stat info {};
-  REQUIRE(stat(dir.c_str(), &info) == 0);
-  const bool shared = (info.st_mode & S_IWOTH) != 0;
-  CHECK((p.Output().find("writable by every user") != std::string::npos) == shared);
+  REQUIRE(lstat((dir + "/lastcall-state").c_str(), &info) == 0);
+  CHECK((info.st_mode & 07777) == 0700);
+  REQUIRE(lstat((dir + "/lastcall-state/state.json").c_str(), &info) == 0);
+  CHECK((info.st_mode & 07777) == 0600);
 }
 
 }  // namespace
