@@ -38,10 +38,11 @@ bool IsOpen(TcpState state) {
 class KernelListeningTable final : public ListeningTable {
  public:
   explicit KernelListeningTable(FileReader& files) : files_(files) {}
-  std::optional<PortListeners> Read(uint16_t port, std::string* error) override {
+  std::optional<PortListeners> Read(uint16_t port, TrafficTime deadline,
+                                    std::string* error) override {
     // A fresh observer per read: reads are rare (start-up, a refused poll), and one for the port
     // alone keeps the listener counts the port's own.
-    Observation seen = MakeKernelTrafficObserver({port}, files_)->Observe();
+    Observation seen = MakeKernelTrafficObserver({port}, files_)->Observe(deadline);
     if (!seen.snapshot) {
       *error = seen.error;
       return std::nullopt;
@@ -63,7 +64,7 @@ class GoneCheckedMonitor final : public DrainMonitor {
     PollResult result = monitor_->Poll(deadline);
     if (result.outcome != PollOutcome::kRefused) return result;
     std::string error;
-    const std::optional<PortListeners> seen = table_->Read(url_.port, &error);
+    const std::optional<PortListeners> seen = table_->Read(url_.port, deadline, &error);
     return JudgeRefused(url_, std::move(result), seen, error);
   }
   std::string_view kind() const override { return monitor_->kind(); }

@@ -70,9 +70,10 @@ std::optional<std::string> RefusedUrlWarning(std::string_view keys, const Url& u
 class ListeningTable {
  public:
   virtual ~ListeningTable() = default;
-  // Returns nullopt and sets *error when neither sock_diag nor /proc/net/tcp* can be read.
-  // Thread-compatible.
-  virtual std::optional<PortListeners> Read(uint16_t port, std::string* error) = 0;
+  // Returns nullopt and sets *error when neither sock_diag nor /proc/net/tcp* can be read, or
+  // when the read is not done by `deadline`. Thread-compatible.
+  virtual std::optional<PortListeners> Read(uint16_t port, TrafficTime deadline,
+                                            std::string* error) = 0;
 };
 
 // Reads through MakeKernelTrafficObserver (one observation per Read). `files` must outlive it.

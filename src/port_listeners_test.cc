@@ -142,7 +142,8 @@ class FakeTable final : public ListeningTable {
  public:
   std::optional<PortListeners> seen;
   int reads = 0;
-  std::optional<PortListeners> Read(uint16_t port, std::string* error) override {
+  std::optional<PortListeners> Read(uint16_t port, TrafficTime /*deadline*/,
+                                    std::string* error) override {
     ++reads;
     if (!seen) *error = "sock_diag socket: Operation not permitted";
     if (seen) seen->port = port;

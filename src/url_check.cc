@@ -100,7 +100,7 @@ bool StartupUrlCheck::CheckPending() {
     const ConnectResult direct = ProbeConnect(url.host, url.port, due());
     if (direct != ConnectResult::kRefused) return true;  // reachable (or busy): nothing to say
     std::string error;
-    const std::optional<PortListeners> seen = table_.Read(url.port, &error);
+    const std::optional<PortListeners> seen = table_.Read(url.port, due(), &error);
     if (!seen) {
       LogDebug("cannot read the kernel's listening table", {{"error", error}});
       return true;  // nothing to say for sure; a refused poll will say what it can
