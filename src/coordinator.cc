@@ -154,15 +154,26 @@ bool ShutdownCoordinator::NotifyAppDrained() {
   return true;
 }
 
-void ShutdownCoordinator::WhenEnded(EndCallback done) {
+ShutdownCoordinator::WaiterId ShutdownCoordinator::WhenEnded(EndCallback done) {
   std::unique_lock lock(mu_);
   if (report_.ended) {
     SequenceReport copy = report_;
     lock.unlock();
     done(copy);
-    return;
+    return 0;
   }
-  waiters_.push_back(std::move(done));
+  const WaiterId id = next_waiter_++;
+  waiters_.emplace(id, std::move(done));
+  return id;
+}
+
+void ShutdownCoordinator::ForgetWaiter(WaiterId id) {
+  EndCallback dropped;  // destroyed after the lock: it may own the last ref to anything
+  std::lock_guard lock(mu_);
+  auto it = waiters_.find(id);
+  if (it == waiters_.end()) return;
+  dropped = std::move(it->second);
+  waiters_.erase(it);
 }
 
 SequenceReport ShutdownCoordinator::Report() const {
@@ -213,7 +224,7 @@ void ShutdownCoordinator::RunLoop() {
 void ShutdownCoordinator::RunOneSequence(SequenceStart start) {
   const SequenceOutcome outcome =
       RunShutdownSequence(config_, start, clock_, trigger_calls_, monitor_, *this, traffic_);
-  std::vector<EndCallback> waiters;
+  std::map<WaiterId, EndCallback> waiters;
   SequenceReport copy;
   {
     std::lock_guard lock(mu_);
@@ -230,7 +241,7 @@ void ShutdownCoordinator::RunOneSequence(SequenceStart start) {
   const bool drained = outcome.end == SequenceEnd::kDrained;
   metrics_.CountSequence(drained ? "drained" : "timed_out");
   metrics_.SetDrainDuration(std::chrono::duration<double>(outcome.drain_time).count());
-  for (auto& waiter : waiters) waiter(copy);
+  for (auto& [id, waiter] : waiters) waiter(copy);
   cv_.notify_all();
 }
 

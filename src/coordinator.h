@@ -3,7 +3,9 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -112,8 +114,14 @@ class ShutdownCoordinator final : private SequenceObserver {
   void OnTerminationSignal(std::string_view name);
 
   // Calls `done` once the current sequence ends, on the sequence thread; at once (on the caller's
-  // thread) when it already ended. Thread-safe.
-  void WhenEnded(EndCallback done);
+  // thread) when it already ended. Returns an id for ForgetWaiter while `done` waits; 0 when it
+  // was called at once. Thread-safe.
+  using WaiterId = uint64_t;
+  WaiterId WhenEnded(EndCallback done);
+
+  // The caller behind waiter `id` left (its connection closed): `done` is dropped uncalled, and
+  // the memory it held with it. Nothing when it was already called or forgotten. Thread-safe.
+  void ForgetWaiter(WaiterId id);
 
   SequenceReport Report() const;
 
@@ -167,9 +175,10 @@ class ShutdownCoordinator final : private SequenceObserver {
   std::optional<std::chrono::system_clock::time_point> draining_wall_;  // GUARDED_BY(mu_)
   std::optional<Clock::time_point> ended_at_;                           // GUARDED_BY(mu_)
   std::optional<std::chrono::system_clock::time_point> ended_wall_;     // GUARDED_BY(mu_)
-  bool restored_end_ = false;         // GUARDED_BY(mu_): Resume restored an ended sequence
-  std::vector<EndCallback> waiters_;  // GUARDED_BY(mu_)
-  bool stopping_ = false;             // GUARDED_BY(mu_)
+  bool restored_end_ = false;                // GUARDED_BY(mu_): Resume restored an ended sequence
+  std::map<WaiterId, EndCallback> waiters_;  // GUARDED_BY(mu_)
+  WaiterId next_waiter_ = 1;                 // GUARDED_BY(mu_)
+  bool stopping_ = false;                    // GUARDED_BY(mu_)
   std::thread thread_;
 };
 

@@ -28,6 +28,16 @@
 #include "net_util.h"
 
 namespace lastcall {
+
+struct Responder::Shared {
+  std::atomic<bool> used{false};
+  std::function<void()> on_caller_left;  // server thread only
+};
+
+void Responder::OnCallerLeft(std::function<void()> hook) const {
+  if (shared_) shared_->on_caller_left = std::move(hook);
+}
+
 namespace {
 
 using Steady = std::chrono::steady_clock;
@@ -117,22 +127,24 @@ struct ResponseQueue {
   std::optional<ServerResponse> inline_response;
 };
 
-Responder MakeResponder(const std::shared_ptr<ResponseQueue>& queue, uint64_t connection) {
-  auto used = std::make_shared<std::atomic<bool>>(false);
-  return [queue, connection, used](ServerResponse response) {
-    if (used->exchange(true)) return;  // exactly once
-    if (std::this_thread::get_id() == queue->server_thread.load() &&
-        queue->dispatching == connection) {
-      queue->inline_response = std::move(response);
-      return;
-    }
-    std::lock_guard lock(queue->mu);
-    if (queue->event_fd < 0) return;
-    queue->pending.emplace_back(connection, std::move(response));
-    uint64_t one = 1;
-    // Cannot fail short of a counter overflow; a failed wake-up would only delay the answer.
-    [[maybe_unused]] ssize_t written = write(queue->event_fd, &one, sizeof(one));
-  };
+Responder MakeResponder(const std::shared_ptr<ResponseQueue>& queue, uint64_t connection,
+                        const std::shared_ptr<Responder::Shared>& shared) {
+  return Responder(
+      [queue, connection, shared](ServerResponse response) {
+        if (shared->used.exchange(true)) return;  // exactly once
+        if (std::this_thread::get_id() == queue->server_thread.load() &&
+            queue->dispatching == connection) {
+          queue->inline_response = std::move(response);
+          return;
+        }
+        std::lock_guard lock(queue->mu);
+        if (queue->event_fd < 0) return;
+        queue->pending.emplace_back(connection, std::move(response));
+        uint64_t one = 1;
+        // Cannot fail short of a counter overflow; a failed wake-up would only delay the answer.
+        [[maybe_unused]] ssize_t written = write(queue->event_fd, &one, sizeof(one));
+      },
+      shared);
 }
 
 }  // namespace
@@ -188,6 +200,8 @@ struct HttpServer::Impl {
     size_t lingered = 0;
     bool continue_sent = false;  // "100 Continue" went (or is going) out for this request
     std::string interim_unsent;  // the part of it the socket did not take
+    // kDeferred: what the request's Responder shares, to tell its handler when the caller leaves.
+    std::shared_ptr<Responder::Shared> waiting;
   };
 
   Impl(HttpServerOptions options_in, Handler handler_in)
@@ -668,8 +682,10 @@ struct HttpServer::Impl {
     SetDeadline(connection, kNever);
 
     queue->dispatching = connection->id;
-    handler(parsed.request, MakeResponder(queue, connection->id));
+    auto shared = std::make_shared<Responder::Shared>();
+    handler(parsed.request, MakeResponder(queue, connection->id, shared));
     queue->dispatching = 0;
+    if (!queue->inline_response && !shared->used.load()) connection->waiting = std::move(shared);
     if (queue->inline_response) {
       ServerResponse response = std::move(*queue->inline_response);
       queue->inline_response.reset();
@@ -712,6 +728,7 @@ struct HttpServer::Impl {
     int status = response.status >= 100 && response.status <= 599 ? response.status : 500;
     // 1xx, 204 and 304 answers have no body by definition (RFC 9110 §6.4.1).
     bool no_body = status < 200 || status == 204 || status == 304;
+    connection->waiting.reset();
     std::string& out = connection->out;
     out = std::move(connection->interim_unsent);
     connection->interim_unsent.clear();
@@ -803,8 +820,15 @@ struct HttpServer::Impl {
 
   void Close(Connection* connection) {
     close(connection->fd);  // also removes it from the epoll set
+    std::function<void()> caller_left;
+    if (connection->waiting && !connection->waiting->used.load()) {
+      caller_left = std::move(connection->waiting->on_caller_left);
+    }
     connections.erase(connection->id);
     open.store(connections.size());
+    // Last: the hook may take locks of its own (the coordinator's) and must not see a
+    // half-removed connection.
+    if (caller_left) caller_left();
   }
 
   // Enforces request_timeout (408), idle_timeout and the linger limit.
