@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -112,6 +113,9 @@ class ShutdownCoordinator final : private SequenceObserver {
 
   // A termination signal arrived (it also triggers). Thread-safe.
   void OnTerminationSignal(std::string_view name);
+  // OnTerminationSignal threw (out of memory): records the signal and wakes the sequence without
+  // allocating, so the signal still counts for the exit rule. Thread-safe.
+  void OnTerminationSignalFailed() noexcept;
 
   // Calls `done` once the current sequence ends, on the sequence thread; at once (on the caller's
   // thread) when it already ended. Returns an id for ForgetWaiter while `done` waits; 0 when it
@@ -148,7 +152,12 @@ class ShutdownCoordinator final : private SequenceObserver {
   void OnLbWaitEnded(const LbWaitOutcome& outcome) override;
 
   void RunLoop();
+  // Runs the sequence and answers its waiters. An exception out of the sequence (std::bad_alloc
+  // under a memory limit) ends it as failed: SequenceEnd::kTimedOut (exit 1; the preStop answer
+  // never says drained), with a detail and a log line naming the phase and the error.
   void RunOneSequence(SequenceStart start);
+  SequenceOutcome FailedOutcome(const std::exception_ptr& error) noexcept;
+  void EndSequence(const SequenceOutcome& outcome);
   // After a preStop-driven sequence with no signal: wait for a signal or recover_after.
   // Returns true when lastcall went back to SERVING.
   bool WaitForSignalOrRecover();

@@ -25,6 +25,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "last_resort.h"
 #include "net_util.h"
 
 namespace lastcall {
@@ -373,14 +374,18 @@ struct HttpServer::Impl {
       if (ready < 0 && errno != EINTR) break;  // EBADF/EINVAL: nothing sensible is left to do
       for (int i = 0; i < ready; ++i) {
         uint64_t id = events[i].data.u64;
-        if (id == kListenId) {
-          AcceptAll();
-        } else if (id == kWakeId) {
-          uint64_t count = 0;
-          [[maybe_unused]] ssize_t got = read(WakeFd(), &count, sizeof(count));
-          DeliverQueuedResponses();
-        } else if (auto it = connections.find(id); it != connections.end()) {
-          OnEvent(it->second.get(), events[i].events);
+        try {
+          if (id == kListenId) {
+            AcceptAll();
+          } else if (id == kWakeId) {
+            uint64_t count = 0;
+            [[maybe_unused]] ssize_t got = read(WakeFd(), &count, sizeof(count));
+            DeliverQueuedResponses();
+          } else if (auto it = connections.find(id); it != connections.end()) {
+            OnEvent(it->second.get(), events[i].events);
+          }
+        } catch (...) {
+          Survive(id);
         }
       }
       TimePoint now = Steady::now();
@@ -388,7 +393,12 @@ struct HttpServer::Impl {
         accept_paused_until = kNever;
         SetListenerEvents(EPOLLIN);
       }
-      if (now >= next_sweep) Sweep(now);
+      try {
+        if (now >= next_sweep) Sweep(now);
+      } catch (...) {
+        Survive(kWakeId);
+        next_sweep = now;  // sweep again at the next turn
+      }
     }
     // Stop(): answers already given still go out (a /prestop answered as the sequence ended, just
     // before the process exits); deferred requests nobody answered get nothing.
@@ -396,6 +406,28 @@ struct HttpServer::Impl {
     for (auto& [id, connection] : connections) close(connection->fd);
     connections.clear();
     open.store(0);
+  }
+
+  // An exception while serving `id` (std::bad_alloc under a memory limit; the handler's own):
+  // that connection is closed, the server goes on. One fixed line: logging may need the memory
+  // that just ran out.
+  void Survive(uint64_t id) noexcept {
+    ReleaseEmergencyMemory();
+    queue->dispatching = 0;
+    queue->inline_response.reset();
+    WriteFatalLine(options.name == "probe"
+                       ? "lastcall: error: out of memory (or another error) serving a connection "
+                         "on the probe listener; closed it"
+                       : "lastcall: error: out of memory (or another error) serving a connection "
+                         "on the control listener; closed it");
+    try {
+      if (auto it = connections.find(id); id >= kFirstConnectionId && it != connections.end()) {
+        Close(it->second.get());
+      }
+    } catch (...) {
+      // Close's hook (the caller-left notice) failed too: the connection is gone all the same.
+    }
+    ReserveEmergencyMemory();
   }
 
   void FlushAnswersBeforeStop() {
@@ -708,8 +740,12 @@ struct HttpServer::Impl {
       auto it = connections.find(id);
       // Gone (hang-up, eviction) or not waiting: the late answer has nobody to go to.
       if (it == connections.end() || it->second->state != State::kDeferred) continue;
-      StartResponse(it->second.get(), response);
-      Advance(it->second.get());
+      try {
+        StartResponse(it->second.get(), response);
+        Advance(it->second.get());
+      } catch (...) {
+        Survive(id);  // the other answers still go out
+      }
     }
   }
 

@@ -24,7 +24,9 @@
 // max_requests_per_connection requests. A client that half-closes after a request that waits
 // (a /prestop) still gets its answer: half-close is not abort. A client that resets or closes
 // (a hang-up the kernel reports as such: always on a Unix socket, on TCP a reset) while its
-// request waits is closed at once, and the handler hears it (Responder::OnCallerLeft).
+// request waits is closed at once, and the handler hears it (Responder::OnCallerLeft). An
+// exception while serving a connection (std::bad_alloc under a memory limit, or the handler's)
+// closes that connection with one line on stderr; the server goes on.
 namespace lastcall {
 
 struct HttpServerOptions {
