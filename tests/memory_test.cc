@@ -101,11 +101,22 @@ TEST_CASE("abandoned /prestop callers are dropped at once: memory returns, the l
   // The control server takes connections in order: once this is answered, the ones before it
   // were read, dispatched and, their callers gone, closed.
   REQUIRE(Control(sidecar, "GET", "/status").status == 200);
-  std::this_thread::sleep_for(milliseconds(200));
-  const long long after_kib = StatusKib(sidecar.process.pid(), "VmRSS");
+  long long after_kib = 0;
+  // Bounded wait, not a sleep: the last hang-ups may still be in the server's queue. Kept, they
+  // never come down (before the fix: +4.6 MiB, for good).
+  const bool returned = WaitUntil(
+      [&] {
+        after_kib = StatusKib(sidecar.process.pid(), "VmRSS");
+        return after_kib - before_kib < 1024;
+      },
+      milliseconds(5000), milliseconds(50));
   MESSAGE("VmRSS " << before_kib << " KiB -> " << after_kib << " KiB after " << sent
                    << " abandoned /prestop calls");
-  CHECK(after_kib - before_kib < 1024);
+#ifndef LASTCALL_SANITIZED  // ASan's quarantine keeps freed memory resident on purpose
+  CHECK(returned);
+#else
+  (void)returned;
+#endif
 
   idle = true;
   const HttpResponse answer = first.get();
