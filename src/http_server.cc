@@ -511,16 +511,23 @@ struct HttpServer::Impl {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
       }
-      auto connection = std::make_unique<Connection>();
+      Connection* connection = nullptr;
+      try {
+        auto owned = std::make_unique<Connection>();
+        owned->peer = FormatPeer(address);
+        const uint64_t id = next_id++;
+        owned->id = id;
+        connection = connections.emplace(id, std::move(owned)).first->second.get();
+      } catch (...) {
+        close(fd);  // out of memory: the newcomer is refused, not leaked
+        throw;
+      }
       connection->fd = fd;
-      connection->id = next_id++;
-      connection->peer = FormatPeer(address);
       TimePoint now = Steady::now();
       connection->waiting_since = now;
       connection->events = kWantRequest;
       Register(fd, connection->id, connection->events);
-      SetDeadline(connection.get(), now + options.idle_timeout);
-      connections.emplace(connection->id, std::move(connection));
+      SetDeadline(connection, now + options.idle_timeout);
       open.store(connections.size());
     }
   }
