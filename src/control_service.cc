@@ -192,9 +192,15 @@ void ControlService::HandlePreStop(const ServerRequest& request, const Responder
     return;
   }
   // Answered at once when the sequence already ended (hooks are delivered at least once).
-  coordinator_.WhenEnded([respond](const SequenceReport& report) {
-    respond(ReportResponse(StatusFor(report), report));
-  });
+  const ShutdownCoordinator::WaiterId waiter =
+      coordinator_.WhenEnded([respond](const SequenceReport& report) {
+        respond(ReportResponse(StatusFor(report), report));
+      });
+  // A caller that hangs up stops waiting at once: thousands of abandoned calls must not pile up
+  // until the sequence ends.
+  if (waiter != 0) {
+    respond.OnCallerLeft([this, waiter] { coordinator_.ForgetWaiter(waiter); });
+  }
 }
 
 }  // namespace lastcall

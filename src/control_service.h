@@ -33,7 +33,8 @@ class ControlService {
   ControlService(ShutdownCoordinator& coordinator, TokenFile* token);
 
   // Serves /prestop, /drained and /status; anything else is 404. Never blocks: a waiting /prestop
-  // keeps `respond` until the sequence ends.
+  // keeps `respond` until the sequence ends, or until its caller leaves (Responder::OnCallerLeft),
+  // which drops it at once.
   void Handle(const ServerRequest& request, const Responder& respond);
 
   // True when `path` is one this service answers (for the probe listener's routing).

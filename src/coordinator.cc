@@ -1,10 +1,12 @@
 #include "coordinator.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <utility>
 
 #include "exit_status.h"
+#include "last_resort.h"
 #include "logging.h"
 
 namespace lastcall {
@@ -149,6 +151,19 @@ void ShutdownCoordinator::OnTerminationSignal(std::string_view name) {
   cv_.notify_all();
 }
 
+void ShutdownCoordinator::OnTerminationSignalFailed() noexcept {
+  // Trigger flips the phase and records the start before anything that allocates, so the
+  // sequence runs; what may be missing is the record of the signal itself and the wake-up.
+  try {
+    std::lock_guard lock(mu_);
+    report_.signal_received = true;
+  } catch (...) {
+    // std::mutex::lock does not fail on a mutex this process owns.
+  }
+  cv_.notify_all();
+  clock_.Wake();
+}
+
 bool ShutdownCoordinator::NotifyAppDrained() {
   if (phase() != Phase::kDraining) return false;
   app_drained_.store(true, std::memory_order_release);
@@ -157,15 +172,26 @@ bool ShutdownCoordinator::NotifyAppDrained() {
   return true;
 }
 
-void ShutdownCoordinator::WhenEnded(EndCallback done) {
+ShutdownCoordinator::WaiterId ShutdownCoordinator::WhenEnded(EndCallback done) {
   std::unique_lock lock(mu_);
   if (report_.ended) {
     SequenceReport copy = report_;
     lock.unlock();
     done(copy);
-    return;
+    return 0;
   }
-  waiters_.push_back(std::move(done));
+  const WaiterId id = next_waiter_++;
+  waiters_.emplace(id, std::move(done));
+  return id;
+}
+
+void ShutdownCoordinator::ForgetWaiter(WaiterId id) {
+  EndCallback dropped;  // destroyed after the lock: it may own the last ref to anything
+  std::lock_guard lock(mu_);
+  auto it = waiters_.find(id);
+  if (it == waiters_.end()) return;
+  dropped = std::move(it->second);
+  waiters_.erase(it);
 }
 
 SequenceReport ShutdownCoordinator::Report() const {
@@ -209,14 +235,63 @@ void ShutdownCoordinator::RunLoop() {
     // A sequence that ended before lastcall restarted has nothing left to run, but its recovery
     // deadline still holds.
     if (!restored_end) RunOneSequence(start);
-    if (!WaitForSignalOrRecover()) return;
+    bool recovered = false;
+    try {
+      recovered = WaitForSignalOrRecover();
+    } catch (...) {
+      // Out of memory before recovering: the sequence's end stands, and so does the exit rule.
+      WriteFatalLine("lastcall: error: out of memory while waiting to recover; staying ended");
+    }
+    if (!recovered) return;
   }
 }
 
 void ShutdownCoordinator::RunOneSequence(SequenceStart start) {
-  const SequenceOutcome outcome =
-      RunShutdownSequence(config_, start, clock_, trigger_calls_, polls_, *this, traffic_);
-  std::vector<EndCallback> waiters;
+  SequenceOutcome outcome;
+  try {
+    outcome =
+        RunShutdownSequence(config_, start, clock_, trigger_calls_, polls_, *this, traffic_);
+  } catch (...) {
+    outcome = FailedOutcome(std::current_exception());
+  }
+  try {
+    EndSequence(outcome);
+  } catch (...) {
+    // Not even the end could be recorded: nothing sensible is left to answer with. Exit as the
+    // failed sequence would, with the one line that needs no memory.
+    ReleaseEmergencyMemory();
+    WriteFatalLine(
+        "lastcall: error: the shutdown sequence failed and its end could not be recorded (out of "
+        "memory?); exiting with code 1 (failed)");
+    _exit(kExitTimedOut);
+  }
+}
+
+SequenceOutcome ShutdownCoordinator::FailedOutcome(const std::exception_ptr& error) noexcept {
+  // The room set aside at start: what follows allocates (the detail, the log line, the answer).
+  ReleaseEmergencyMemory();
+  const Phase phase = phase_.load(std::memory_order_acquire);
+  SequenceOutcome outcome;
+  outcome.end = SequenceEnd::kTimedOut;  // failed: exit 1, and the preStop never says drained
+  try {
+    const char* what = DescribeException(error);
+    outcome.detail = fmt::format(
+        "failed in {}: {}; the app may still be busy, so the sequence ends as failed (exit 1)",
+        ToString(phase), what);
+    LogError("the shutdown sequence failed", {{"phase", ToString(phase)}, {"error", what}});
+    OnPhase(Phase::kTimedOut, outcome.detail);
+  } catch (...) {
+    WriteFatalLine(
+        "lastcall: error: the shutdown sequence failed (out of memory?); it ends as failed "
+        "(exit 1)");
+    phase_.store(Phase::kTimedOut, std::memory_order_release);
+  }
+  ReserveEmergencyMemory();
+  return outcome;
+}
+
+void ShutdownCoordinator::EndSequence(const SequenceOutcome& outcome) {
+  std::map<WaiterId, EndCallback> waiters;
   SequenceReport copy;
   {
     std::lock_guard lock(mu_);
@@ -231,9 +306,22 @@ void ShutdownCoordinator::RunOneSequence(SequenceStart start) {
     copy = report_;
   }
   const bool drained = outcome.end == SequenceEnd::kDrained;
-  metrics_.CountSequence(drained ? "drained" : "timed_out");
-  metrics_.SetDrainDuration(std::chrono::duration<double>(outcome.drain_time).count());
-  for (auto& waiter : waiters) waiter(copy);
+  try {
+    metrics_.CountSequence(drained ? "drained" : "timed_out");
+    metrics_.SetDrainDuration(std::chrono::duration<double>(outcome.drain_time).count());
+  } catch (...) {
+    // Metrics are not worth an unanswered preStop.
+  }
+  for (auto& [id, waiter] : waiters) {
+    try {
+      waiter(copy);
+    } catch (...) {
+      // One caller without its answer (its connection closes at exit); the others still get it.
+      ReleaseEmergencyMemory();
+      WriteFatalLine("lastcall: error: out of memory answering a preStop caller");
+      ReserveEmergencyMemory();
+    }
+  }
   cv_.notify_all();
 }
 

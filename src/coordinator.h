@@ -3,7 +3,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
+#include <exception>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -113,10 +116,19 @@ class ShutdownCoordinator final : private SequenceObserver {
 
   // A termination signal arrived (it also triggers). Thread-safe.
   void OnTerminationSignal(std::string_view name);
+  // OnTerminationSignal threw (out of memory): records the signal and wakes the sequence without
+  // allocating, so the signal still counts for the exit rule. Thread-safe.
+  void OnTerminationSignalFailed() noexcept;
 
   // Calls `done` once the current sequence ends, on the sequence thread; at once (on the caller's
-  // thread) when it already ended. Thread-safe.
-  void WhenEnded(EndCallback done);
+  // thread) when it already ended. Returns an id for ForgetWaiter while `done` waits; 0 when it
+  // was called at once. Thread-safe.
+  using WaiterId = uint64_t;
+  WaiterId WhenEnded(EndCallback done);
+
+  // The caller behind waiter `id` left (its connection closed): `done` is dropped uncalled, and
+  // the memory it held with it. Nothing when it was already called or forgotten. Thread-safe.
+  void ForgetWaiter(WaiterId id);
 
   SequenceReport Report() const;
 
@@ -144,7 +156,12 @@ class ShutdownCoordinator final : private SequenceObserver {
   void OnLbWaitEnded(const LbWaitOutcome& outcome) override;
 
   void RunLoop();
+  // Runs the sequence and answers its waiters. An exception out of the sequence (std::bad_alloc
+  // under a memory limit) ends it as failed: SequenceEnd::kTimedOut (exit 1; the preStop answer
+  // never says drained), with a detail and a log line naming the phase and the error.
   void RunOneSequence(SequenceStart start);
+  SequenceOutcome FailedOutcome(const std::exception_ptr& error) noexcept;
+  void EndSequence(const SequenceOutcome& outcome);
   // After a preStop-driven sequence with no signal: wait for a signal or recover_after.
   // Returns true when lastcall went back to SERVING.
   bool WaitForSignalOrRecover();
@@ -173,9 +190,10 @@ class ShutdownCoordinator final : private SequenceObserver {
   std::optional<std::chrono::system_clock::time_point> draining_wall_;  // GUARDED_BY(mu_)
   std::optional<Clock::time_point> ended_at_;                           // GUARDED_BY(mu_)
   std::optional<std::chrono::system_clock::time_point> ended_wall_;     // GUARDED_BY(mu_)
-  bool restored_end_ = false;         // GUARDED_BY(mu_): Resume restored an ended sequence
-  std::vector<EndCallback> waiters_;  // GUARDED_BY(mu_)
-  bool stopping_ = false;             // GUARDED_BY(mu_)
+  bool restored_end_ = false;                // GUARDED_BY(mu_): Resume restored an ended sequence
+  std::map<WaiterId, EndCallback> waiters_;  // GUARDED_BY(mu_)
+  WaiterId next_waiter_ = 1;                 // GUARDED_BY(mu_)
+  bool stopping_ = false;                    // GUARDED_BY(mu_)
   std::thread thread_;
 };
 

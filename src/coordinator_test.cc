@@ -405,3 +405,52 @@ TEST_CASE("restart: an ended sequence's result answers late hooks, and a signal 
 
 }  // namespace
 }  // namespace lastcall
+
+namespace lastcall {
+namespace {
+
+TEST_CASE("out of memory in the sequence: it ends failed (exit 1), and every waiter is answered") {
+  Harness h;
+  h.monitor.answer = [](Millis, Deadline) -> PollResult { throw std::bad_alloc(); };
+  ShutdownCoordinator& coordinator = h.Start();
+  EndRecorder ended(h.clock);
+  coordinator.WhenEnded(ended.Callback());
+  coordinator.WhenEnded(ended.Callback([&] { coordinator.OnTerminationSignal("SIGTERM"); }));
+
+  CHECK(coordinator.Trigger(TriggerSource::kPreStop, "POST /prestop"));
+  CHECK(coordinator.WaitForExit() == kExitTimedOut);
+  const auto ends = ended.WaitForEnds(2);
+  REQUIRE(ends.size() == 2);
+  for (const auto& end : ends) {
+    CHECK(end.report.end == SequenceEnd::kTimedOut);
+    CHECK(end.report.detail.find("failed in draining: out of memory (std::bad_alloc)") == 0);
+  }
+  CHECK(coordinator.phase() == Phase::kTimedOut);
+  CHECK(h.TimelinePhases() ==
+        std::vector<Phase>{Phase::kUnready, Phase::kDraining, Phase::kTimedOut});
+}
+
+TEST_CASE("ForgetWaiter: a waiter whose caller left is never called, the others are") {
+  Harness h;
+  h.monitor.answer = [](Millis, Deadline) { return Drained(); };
+  ShutdownCoordinator& coordinator = h.Start();
+  EndRecorder ended(h.clock);
+  bool forgotten_called = false;
+  const auto forgotten =
+      coordinator.WhenEnded([&](const SequenceReport&) { forgotten_called = true; });
+  CHECK(forgotten != 0);
+  const auto kept =
+      coordinator.WhenEnded(ended.Callback([&] { coordinator.OnTerminationSignal("SIGTERM"); }));
+  CHECK(kept != forgotten);
+  coordinator.ForgetWaiter(forgotten);
+  coordinator.ForgetWaiter(forgotten);  // twice: nothing
+  CHECK(coordinator.Trigger(TriggerSource::kPreStop, "POST /prestop"));
+  CHECK(coordinator.WaitForExit() == kExitDrained);
+  CHECK(ended.WaitForEnds(1).size() == 1);
+  CHECK_FALSE(forgotten_called);
+  // After the end: answered at once, nothing to forget.
+  CHECK(coordinator.WhenEnded([](const SequenceReport&) {}) == 0);
+}
+
+}  // namespace
+}  // namespace lastcall

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "http_response_reader.h"
+#include "last_resort.h"
 #include "net_util.h"
 #include "version.h"
 
@@ -306,6 +307,18 @@ HttpResponse PosixHttpClient::Send(const HttpRequest& request, Deadline deadline
     HttpError kind = error == ECONNRESET ? HttpError::kReset : HttpError::kOther;
     return Failure(kind, "reading the response: " + ErrnoText(error) + " (" +
                              std::to_string(reader.received()) + " bytes received)");
+  }
+}
+
+HttpResponse NoThrowHttpClient::Send(const HttpRequest& request, Deadline deadline) {
+  try {
+    return inner_->Send(request, deadline);
+  } catch (...) {
+    // The answer's buffer is gone with the exception: there is room for this one now.
+    HttpResponse failed;
+    failed.error = HttpError::kOther;
+    failed.error_detail = DescribeException(std::current_exception());
+    return failed;
   }
 }
 

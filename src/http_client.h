@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -72,6 +73,19 @@ class PosixHttpClient final : public HttpClient {
 
  private:
   size_t max_body_bytes_;
+};
+
+// Wraps another client for the threads that have nobody to report an exception to (the drain
+// trigger's background thread, the readiness gate): an exception out of `inner` (std::bad_alloc
+// under a memory limit) becomes a kOther answer naming it, which the caller treats as a failed
+// call (retried, or not ready), instead of ending the process.
+class NoThrowHttpClient final : public HttpClient {
+ public:
+  explicit NoThrowHttpClient(std::shared_ptr<HttpClient> inner) : inner_(std::move(inner)) {}
+  HttpResponse Send(const HttpRequest& request, Deadline deadline) override;
+
+ private:
+  std::shared_ptr<HttpClient> inner_;
 };
 
 }  // namespace lastcall

@@ -44,15 +44,27 @@ ResponseReader::State ResponseReader::BodyTooLarge() {
 }
 
 void ResponseReader::AppendBody(std::string_view bytes) {
-  // Past 64 KiB, make room for the whole limit at once: doubling would copy the body and, for a
-  // moment, hold it twice. Capacity never written costs address space, not memory.
-  constexpr size_t kSmallBody = 64 * 1024;
   std::string& body = response_.body;
   const size_t needed = body.size() + bytes.size();
-  if (needed > body.capacity() && needed > kSmallBody) {
-    body.reserve(std::max(needed, max_body_bytes_));
+  if (needed > body.capacity()) {
+    // A fresh string, not body.reserve(): libstdc++'s reserve doubles at least, past the bound.
+    std::string grown;
+    grown.reserve(GrownCapacity(body.capacity(), needed, max_body_bytes_));
+    grown.append(body);
+    body.swap(grown);
   }
   body.append(bytes);
+}
+
+size_t ResponseReader::GrownCapacity(size_t capacity, size_t needed, size_t max_body_bytes) {
+  // Doubling keeps the copies linear in the body; the bound keeps the last step from reserving
+  // past max_body. Never the whole limit up front: a process under a memory limit (ulimit -v, a
+  // cgroup) must be able to read the answers it actually gets.
+  constexpr size_t kFirstCapacity = 4 * 1024;
+  size_t grown =
+      std::max(kFirstCapacity, capacity <= max_body_bytes / 2 ? 2 * capacity : max_body_bytes);
+  grown = std::min(grown, std::max(max_body_bytes, needed));
+  return std::max(grown, needed);
 }
 
 size_t ResponseReader::FindHeaderEnd() {
@@ -182,7 +194,7 @@ ResponseReader::State ResponseReader::StartBody() {
   remaining_ = std::stoull(*length_text);
   if (remaining_ > max_body_bytes_) return BodyTooLarge();
   framing_ = Framing::kLength;
-  response_.body.reserve(remaining_);
+  // Not reserve(remaining_): a Content-Length is a claim, not data; the body grows as it comes.
   if (remaining_ == 0) {
     phase_ = Phase::kDone;
     return State::kDone;

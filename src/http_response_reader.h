@@ -21,7 +21,9 @@ class ResponseReader {
   enum class State { kNeedMore, kDone, kError };
 
   // A body longer than `max_body_bytes` fails the response (kMalformed) as soon as its framing
-  // announces it or the bytes received pass it; nothing past the limit is buffered.
+  // announces it or the bytes received pass it; nothing past the limit is buffered, and the
+  // buffer grows with the bytes received (doubling, capped at the limit), so memory is never
+  // taken for the limit itself or for a Content-Length not yet received.
   explicit ResponseReader(bool head_request, size_t max_body_bytes = PosixHttpClient::kMaxBodyBytes)
       : head_request_(head_request), max_body_bytes_(max_body_bytes) {}
 
@@ -33,6 +35,10 @@ class ResponseReader {
   State FinishAtEof();
 
   size_t received() const { return received_; }
+
+  // The capacity the body buffer grows to when `needed` bytes no longer fit in `capacity`:
+  // double (at least 4 KiB), never past max_body_bytes unless `needed` is. Pure.
+  static size_t GrownCapacity(size_t capacity, size_t needed, size_t max_body_bytes);
   HttpResponse& response() { return response_; }
 
  private:
@@ -46,7 +52,9 @@ class ResponseReader {
 
   State BodyTooLarge();
 
-  // Appends body bytes. REQUIRES: the caller checked the limit.
+  // Appends body bytes, growing the buffer geometrically (GrownCapacity): memory follows the
+  // bytes received, never the limit or an announced length. REQUIRES: the caller checked the
+  // limit.
   void AppendBody(std::string_view bytes);
 
   // Finds the blank line ending the header block; resumes where the last call stopped.

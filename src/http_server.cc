@@ -25,9 +25,20 @@
 #include <thread>
 #include <unordered_map>
 
+#include "last_resort.h"
 #include "net_util.h"
 
 namespace lastcall {
+
+struct Responder::Shared {
+  std::atomic<bool> used{false};
+  std::function<void()> on_caller_left;  // server thread only
+};
+
+void Responder::OnCallerLeft(std::function<void()> hook) const {
+  if (shared_) shared_->on_caller_left = std::move(hook);
+}
+
 namespace {
 
 using Steady = std::chrono::steady_clock;
@@ -117,22 +128,24 @@ struct ResponseQueue {
   std::optional<ServerResponse> inline_response;
 };
 
-Responder MakeResponder(const std::shared_ptr<ResponseQueue>& queue, uint64_t connection) {
-  auto used = std::make_shared<std::atomic<bool>>(false);
-  return [queue, connection, used](ServerResponse response) {
-    if (used->exchange(true)) return;  // exactly once
-    if (std::this_thread::get_id() == queue->server_thread.load() &&
-        queue->dispatching == connection) {
-      queue->inline_response = std::move(response);
-      return;
-    }
-    std::lock_guard lock(queue->mu);
-    if (queue->event_fd < 0) return;
-    queue->pending.emplace_back(connection, std::move(response));
-    uint64_t one = 1;
-    // Cannot fail short of a counter overflow; a failed wake-up would only delay the answer.
-    [[maybe_unused]] ssize_t written = write(queue->event_fd, &one, sizeof(one));
-  };
+Responder MakeResponder(const std::shared_ptr<ResponseQueue>& queue, uint64_t connection,
+                        const std::shared_ptr<Responder::Shared>& shared) {
+  return Responder(
+      [queue, connection, shared](ServerResponse response) {
+        if (shared->used.exchange(true)) return;  // exactly once
+        if (std::this_thread::get_id() == queue->server_thread.load() &&
+            queue->dispatching == connection) {
+          queue->inline_response = std::move(response);
+          return;
+        }
+        std::lock_guard lock(queue->mu);
+        if (queue->event_fd < 0) return;
+        queue->pending.emplace_back(connection, std::move(response));
+        uint64_t one = 1;
+        // Cannot fail short of a counter overflow; a failed wake-up would only delay the answer.
+        [[maybe_unused]] ssize_t written = write(queue->event_fd, &one, sizeof(one));
+      },
+      shared);
 }
 
 }  // namespace
@@ -188,6 +201,8 @@ struct HttpServer::Impl {
     size_t lingered = 0;
     bool continue_sent = false;  // "100 Continue" went (or is going) out for this request
     std::string interim_unsent;  // the part of it the socket did not take
+    // kDeferred: what the request's Responder shares, to tell its handler when the caller leaves.
+    std::shared_ptr<Responder::Shared> waiting;
   };
 
   Impl(HttpServerOptions options_in, Handler handler_in)
@@ -359,14 +374,18 @@ struct HttpServer::Impl {
       if (ready < 0 && errno != EINTR) break;  // EBADF/EINVAL: nothing sensible is left to do
       for (int i = 0; i < ready; ++i) {
         uint64_t id = events[i].data.u64;
-        if (id == kListenId) {
-          AcceptAll();
-        } else if (id == kWakeId) {
-          uint64_t count = 0;
-          [[maybe_unused]] ssize_t got = read(WakeFd(), &count, sizeof(count));
-          DeliverQueuedResponses();
-        } else if (auto it = connections.find(id); it != connections.end()) {
-          OnEvent(it->second.get(), events[i].events);
+        try {
+          if (id == kListenId) {
+            AcceptAll();
+          } else if (id == kWakeId) {
+            uint64_t count = 0;
+            [[maybe_unused]] ssize_t got = read(WakeFd(), &count, sizeof(count));
+            DeliverQueuedResponses();
+          } else if (auto it = connections.find(id); it != connections.end()) {
+            OnEvent(it->second.get(), events[i].events);
+          }
+        } catch (...) {
+          Survive(id);
         }
       }
       TimePoint now = Steady::now();
@@ -374,7 +393,12 @@ struct HttpServer::Impl {
         accept_paused_until = kNever;
         SetListenerEvents(EPOLLIN);
       }
-      if (now >= next_sweep) Sweep(now);
+      try {
+        if (now >= next_sweep) Sweep(now);
+      } catch (...) {
+        Survive(kWakeId);
+        next_sweep = now;  // sweep again at the next turn
+      }
     }
     // Stop(): answers already given still go out (a /prestop answered as the sequence ended, just
     // before the process exits); deferred requests nobody answered get nothing.
@@ -382,6 +406,28 @@ struct HttpServer::Impl {
     for (auto& [id, connection] : connections) close(connection->fd);
     connections.clear();
     open.store(0);
+  }
+
+  // An exception while serving `id` (std::bad_alloc under a memory limit; the handler's own):
+  // that connection is closed, the server goes on. One fixed line: logging may need the memory
+  // that just ran out.
+  void Survive(uint64_t id) noexcept {
+    ReleaseEmergencyMemory();
+    queue->dispatching = 0;
+    queue->inline_response.reset();
+    WriteFatalLine(options.name == "probe"
+                       ? "lastcall: error: out of memory (or another error) serving a connection "
+                         "on the probe listener; closed it"
+                       : "lastcall: error: out of memory (or another error) serving a connection "
+                         "on the control listener; closed it");
+    try {
+      if (auto it = connections.find(id); id >= kFirstConnectionId && it != connections.end()) {
+        Close(it->second.get());
+      }
+    } catch (...) {
+      // Close's hook (the caller-left notice) failed too: the connection is gone all the same.
+    }
+    ReserveEmergencyMemory();
   }
 
   void FlushAnswersBeforeStop() {
@@ -465,16 +511,23 @@ struct HttpServer::Impl {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
       }
-      auto connection = std::make_unique<Connection>();
+      Connection* connection = nullptr;
+      try {
+        auto owned = std::make_unique<Connection>();
+        owned->peer = FormatPeer(address);
+        const uint64_t id = next_id++;
+        owned->id = id;
+        connection = connections.emplace(id, std::move(owned)).first->second.get();
+      } catch (...) {
+        close(fd);  // out of memory: the newcomer is refused, not leaked
+        throw;
+      }
       connection->fd = fd;
-      connection->id = next_id++;
-      connection->peer = FormatPeer(address);
       TimePoint now = Steady::now();
       connection->waiting_since = now;
       connection->events = kWantRequest;
       Register(fd, connection->id, connection->events);
-      SetDeadline(connection.get(), now + options.idle_timeout);
-      connections.emplace(connection->id, std::move(connection));
+      SetDeadline(connection, now + options.idle_timeout);
       open.store(connections.size());
     }
   }
@@ -668,8 +721,10 @@ struct HttpServer::Impl {
     SetDeadline(connection, kNever);
 
     queue->dispatching = connection->id;
-    handler(parsed.request, MakeResponder(queue, connection->id));
+    auto shared = std::make_shared<Responder::Shared>();
+    handler(parsed.request, MakeResponder(queue, connection->id, shared));
     queue->dispatching = 0;
+    if (!queue->inline_response && !shared->used.load()) connection->waiting = std::move(shared);
     if (queue->inline_response) {
       ServerResponse response = std::move(*queue->inline_response);
       queue->inline_response.reset();
@@ -692,8 +747,12 @@ struct HttpServer::Impl {
       auto it = connections.find(id);
       // Gone (hang-up, eviction) or not waiting: the late answer has nobody to go to.
       if (it == connections.end() || it->second->state != State::kDeferred) continue;
-      StartResponse(it->second.get(), response);
-      Advance(it->second.get());
+      try {
+        StartResponse(it->second.get(), response);
+        Advance(it->second.get());
+      } catch (...) {
+        Survive(id);  // the other answers still go out
+      }
     }
   }
 
@@ -712,6 +771,7 @@ struct HttpServer::Impl {
     int status = response.status >= 100 && response.status <= 599 ? response.status : 500;
     // 1xx, 204 and 304 answers have no body by definition (RFC 9110 §6.4.1).
     bool no_body = status < 200 || status == 204 || status == 304;
+    connection->waiting.reset();
     std::string& out = connection->out;
     out = std::move(connection->interim_unsent);
     connection->interim_unsent.clear();
@@ -803,8 +863,15 @@ struct HttpServer::Impl {
 
   void Close(Connection* connection) {
     close(connection->fd);  // also removes it from the epoll set
+    std::function<void()> caller_left;
+    if (connection->waiting && !connection->waiting->used.load()) {
+      caller_left = std::move(connection->waiting->on_caller_left);
+    }
     connections.erase(connection->id);
     open.store(connections.size());
+    // Last: the hook may take locks of its own (the coordinator's) and must not see a
+    // half-removed connection.
+    if (caller_left) caller_left();
   }
 
   // Enforces request_timeout (408), idle_timeout and the linger limit.

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -21,7 +22,11 @@
 // complete request is closed to admit the new one; request line + headers over max_header_bytes
 // get 431, bodies over max_body_bytes get 413; a connection serves at most
 // max_requests_per_connection requests. A client that half-closes after a request that waits
-// (a /prestop) still gets its answer: half-close is not abort.
+// (a /prestop) still gets its answer: half-close is not abort. A client that resets or closes
+// (a hang-up the kernel reports as such: always on a Unix socket, on TCP a reset) while its
+// request waits is closed at once, and the handler hears it (Responder::OnCallerLeft). An
+// exception while serving a connection (std::bad_alloc under a memory limit, or the handler's)
+// closes that connection with one line on stderr; the server goes on.
 namespace lastcall {
 
 struct HttpServerOptions {
@@ -63,8 +68,37 @@ struct ServerResponse {
 };
 
 // Answers a request exactly once, from any thread, at any later time. Calling it after the
-// connection closed (or the server stopped) is harmless. Copyable; thread-safe.
-using Responder = std::function<void(ServerResponse)>;
+// connection closed (or the server stopped) is harmless. Copyable; calling it is thread-safe.
+// Any callable taking a ServerResponse converts to one (tests answer into a variable).
+class Responder {
+ public:
+  // What HttpServer's Responders share with the server: whether the answer was given, and who to
+  // tell when the caller leaves first.
+  struct Shared;
+
+  Responder() = default;
+  template <typename F, typename = std::enable_if_t<!std::is_same_v<std::decay_t<F>, Responder> &&
+                                                    std::is_invocable_v<F&, ServerResponse>>>
+  Responder(F answer)  // NOLINT(google-explicit-constructor): a lambda is a Responder
+      : answer_(std::move(answer)) {}
+  Responder(std::function<void(ServerResponse)> answer, std::shared_ptr<Shared> shared)
+      : answer_(std::move(answer)), shared_(std::move(shared)) {}
+
+  void operator()(ServerResponse response) const {
+    if (answer_) answer_(std::move(response));
+  }
+
+  // For a handler that keeps the Responder (a waiting /prestop): `hook` runs once, on the server
+  // thread, when the connection closes before this Responder answered (the client reset or
+  // closed it, or it was evicted), so whatever the handler keeps for the caller can go with it.
+  // Not when the server stops. A later call replaces the hook. Call it from the handler, on the
+  // server thread; a Responder not made by HttpServer ignores it.
+  void OnCallerLeft(std::function<void()> hook) const;
+
+ private:
+  std::function<void(ServerResponse)> answer_;
+  std::shared_ptr<Shared> shared_;
+};
 // Called on the server thread. Must not block: answer now through `respond`, or keep `respond`
 // and call it later (a waiting /prestop).
 using Handler = std::function<void(const ServerRequest&, Responder respond)>;

@@ -687,3 +687,57 @@ TEST_CASE("HttpServer answers promptly under a slowloris attack") {
 
 }  // namespace
 }  // namespace lastcall
+
+namespace lastcall {
+namespace {
+
+TEST_CASE("HttpServer: a waiting request's caller that resets is closed and its handler told") {
+  std::atomic<int> left{0};
+  std::mutex mu;
+  std::vector<Responder> held;
+  auto server = StartServer({}, [&](const ServerRequest& request, Responder respond) {
+    if (request.path != "/wait") {
+      respond(Text(200, "now"));
+      return;
+    }
+    respond.OnCallerLeft([&left] { ++left; });
+    std::lock_guard lock(mu);
+    held.push_back(std::move(respond));
+  });
+  {
+    RawClient client = RawClient::Tcp(server->port());
+    REQUIRE(client.Send("GET /wait HTTP/1.1\r\n\r\n"));
+    REQUIRE(WaitForOpenConnections(*server, 1));
+    linger reset{1, 0};  // close() sends a reset: the caller is gone, not half-closed
+    setsockopt(client.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+    client.Close();
+  }
+  REQUIRE(WaitForOpenConnections(*server, 0));
+  CHECK(left.load() == 1);
+  // A caller that is answered is never reported as gone, and an answer after a departure is
+  // harmless.
+  {
+    RawClient client = RawClient::Tcp(server->port());
+    REQUIRE(client.Send("GET /now HTTP/1.1\r\n\r\n"));
+    CHECK(client.ReadResponse().find("now") != std::string::npos);
+  }
+  std::lock_guard lock(mu);
+  for (const Responder& respond : held) respond(Text(200, "late"));
+  CHECK(left.load() == 1);
+}
+
+TEST_CASE("HttpServer: a handler that throws costs its connection, not the server") {
+  auto server = StartServer({}, [&](const ServerRequest& request, Responder respond) {
+    if (request.path == "/throw") throw std::bad_alloc();
+    respond(Text(200, "fine"));
+  });
+  RawClient thrower = RawClient::Tcp(server->port());
+  REQUIRE(thrower.Send("GET /throw HTTP/1.1\r\n\r\n"));
+  CHECK(thrower.WaitForClose());
+  RawClient client = RawClient::Tcp(server->port());
+  REQUIRE(client.Send("GET /ok HTTP/1.1\r\n\r\n"));
+  CHECK(client.ReadResponse().find("fine") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace lastcall

@@ -12,6 +12,7 @@
 #include "coordinator.h"
 #include "exit_status.h"
 #include "http_server.h"
+#include "last_resort.h"
 #include "logging.h"
 #include "metrics.h"
 #include "monitor.h"
@@ -70,6 +71,10 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   // the heap, which keeps them resident: a fixed threshold returns every large buffer to the
   // kernel, so memory stays at its bound poll after poll.
   mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  // Under a memory limit: no SIGABRT from an exception nobody caught, and room for the lines and
+  // the answers that report running out (last_resort.h).
+  InstallTerminateHandler();
+  ReserveEmergencyMemory();
 
   PosixHttpClient http(config.max_body_bytes);  // the readiness upstream
   PosixFileReader files;
@@ -130,9 +135,11 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
     }
   }
 
+  // The gate's thread, too, has nobody to throw to (a non-owning pointer: `http` outlives it).
+  NoThrowHttpClient gate_http(std::shared_ptr<HttpClient>(std::shared_ptr<HttpClient>(), &http));
   std::unique_ptr<ReadinessGate> gate;
   if (config.readiness.upstream) {
-    gate = std::make_unique<ReadinessGate>(config.readiness, http);
+    gate = std::make_unique<ReadinessGate>(config.readiness, gate_http);
   }
   std::unique_ptr<TokenFile> token_file;
   if (token) token_file = std::make_unique<TokenFile>(config.token_file);
@@ -163,10 +170,19 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   control_server.Start();
   if (gate) gate->Start();
   watcher.Start([&coordinator, &signals](int signo) {
-    if (std::find(signals.begin(), signals.end(), signo) != signals.end()) {
-      coordinator.OnTerminationSignal(SignalName(signo));
-    } else {
-      LogWarn("ignoring a signal that is not in shutdown.signals", {{"signal", SignalName(signo)}});
+    const bool terminates = std::find(signals.begin(), signals.end(), signo) != signals.end();
+    try {
+      if (terminates) {
+        coordinator.OnTerminationSignal(SignalName(signo));
+      } else {
+        LogWarn("ignoring a signal that is not in shutdown.signals",
+                {{"signal", SignalName(signo)}});
+      }
+    } catch (...) {
+      // Out of memory on the signal thread: the signal must still count, or lastcall would
+      // wait for one that already came until the kubelet kills it.
+      if (terminates) coordinator.OnTerminationSignalFailed();
+      WriteFatalLine("lastcall: error: out of memory while handling a signal; it still counts");
     }
   });
 
