@@ -82,7 +82,7 @@ ObjectOutcome InjectWorkload(YAML::Node object, const manifest::WorkloadKind& ki
     const auto recorded = manifest::Annotation(object, kAnnotationOriginal);
     if (recorded) {
       try {
-        original = YAML::Load(*recorded);
+        original = manifest::LoadBounded(*recorded);
       } catch (const YAML::Exception&) {
         outcome.notes.push_back(description + ": annotation " + kAnnotationOriginal +
                                 " is not YAML; ignored");

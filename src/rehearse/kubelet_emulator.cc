@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "http_client.h"
+#include "rehearse_process.h"
 #include "subprocess.h"
 
 namespace lastcall {
@@ -177,6 +178,9 @@ HookResult RunExecHook(const std::vector<std::string>& argv, Steady::time_point 
     int status = 0;
     const pid_t done = waitpid(pid, &status, WNOHANG);
     if (done == pid) {
+      // What it started and left running: the group's id is free for reuse now, but no new
+      // process joins a group by chance (it would have to setpgid to it).
+      kill(-pid, SIGKILL);
       drain_pipe();  // what it wrote before exiting; a grandchild holding the pipe is not awaited
       hook.result = ExitCodeOf(status);
       hook.detail = DescribeWaitStatus(status);
@@ -255,8 +259,30 @@ struct Box {
   Steady::time_point kill_at{};
   std::optional<Steady::time_point> sigkill_at;
   bool gone = false;
+  bool group_done = false;  // the rest of its process group was killed
   ContainerOutcome outcome;
 };
+
+// True when child `pid` has exited; leaves it unreaped (a zombie keeps its pid and group id).
+bool Exited(pid_t pid) {
+  siginfo_t info{};
+  return waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         info.si_pid == pid;
+}
+
+// Kills the other processes of the container's group, once: what a container's end takes with
+// it. `ending` says how its pid ends ("exited", "killed").
+void KillRestOfGroup(Box& box, const char* ending, Timeline& timeline) {
+  if (box.group_done) return;
+  box.group_done = true;
+  const std::vector<pid_t> rest = ProcessGroupMembers(box.spec.pid, box.spec.pid);
+  kill(-box.spec.pid, SIGKILL);
+  if (rest.empty()) return;
+  box.outcome.group_killed = static_cast<int>(rest.size());
+  timeline.Add(box.spec.name, "group killed",
+               fmt::format("{} {} of its group still running as its main process {}", rest.size(),
+                           rest.size() == 1 ? "more process was" : "more processes were", ending));
+}
 
 class EventFd {
  public:
@@ -355,6 +381,10 @@ TerminationReport EmulatePodDeletion(const TerminationOptions& options, Emulated
       collect_hook(box);
       if (box.gone) continue;
       int status = 0;
+      if (box.spec.process_group && Exited(box.spec.pid)) {
+        // The pid is a zombie until reaped below, so its group's id still names its group.
+        KillRestOfGroup(box, "exited", timeline);
+      }
       const pid_t done = waitpid(box.spec.pid, &status, WNOHANG);
       if (done == box.spec.pid || (done < 0 && errno == ECHILD)) {
         now = Steady::now();
@@ -378,6 +408,7 @@ TerminationReport EmulatePodDeletion(const TerminationOptions& options, Emulated
         timeline.Add(box.spec.name, "SIGTERM", "", now);
       }
       if (box.sigterm_at && !box.sigkill_at && now >= box.kill_at) {
+        if (box.spec.process_group) KillRestOfGroup(box, "killed", timeline);
         kill(box.spec.pid, SIGKILL);
         box.sigkill_at = now;
         box.outcome.killed = true;
