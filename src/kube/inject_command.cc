@@ -193,6 +193,7 @@ InjectResult InjectManifests(std::string_view input, const InjectOptions& option
     const std::optional<YAML::Node> loaded =
         manifest::LoadDocument(document, where, &result.skipped);
     if (!loaded) {
+      any_workload_seen = true;  // perhaps one: "no workload found" would be wrong
       result.output += document.text;
       continue;
     }
