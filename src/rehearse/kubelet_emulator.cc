@@ -124,6 +124,13 @@ void KeepTail(std::string* text, size_t limit) {
   if (text->size() > limit) text->erase(0, text->size() - limit);
 }
 
+// True when child `pid` has exited; leaves it unreaped (a zombie keeps its pid and group id).
+bool Exited(pid_t pid) {
+  siginfo_t info{};
+  return waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         info.si_pid == pid;
+}
+
 // Runs `argv` as a child in its own process group with the signal state a container process
 // starts with, output captured; kills the whole group at `deadline`.
 HookResult RunExecHook(const std::vector<std::string>& argv, Steady::time_point deadline) {
@@ -156,6 +163,7 @@ HookResult RunExecHook(const std::vector<std::string>& argv, Steady::time_point 
     return hook;
   }
   const pid_t pid = *spawned;
+  GuardProcessGroup(pid);  // its own group: a Ctrl-C at the terminal would not reach it
   fcntl(read_end.get(), F_SETFL, O_NONBLOCK);
   const Fd pidfd = OpenPidFd(pid);
 
@@ -176,11 +184,10 @@ HookResult RunExecHook(const std::vector<std::string>& argv, Steady::time_point 
 
   while (true) {
     int status = 0;
-    const pid_t done = waitpid(pid, &status, WNOHANG);
-    if (done == pid) {
-      // What it started and left running: the group's id is free for reuse now, but no new
-      // process joins a group by chance (it would have to setpgid to it).
-      kill(-pid, SIGKILL);
+    if (Exited(pid)) {
+      kill(-pid, SIGKILL);  // what it started and left running, while the group's id is its own
+      UnguardProcessGroup(pid);
+      waitpid(pid, &status, 0);
       drain_pipe();  // what it wrote before exiting; a grandchild holding the pipe is not awaited
       hook.result = ExitCodeOf(status);
       hook.detail = DescribeWaitStatus(status);
@@ -190,6 +197,7 @@ HookResult RunExecHook(const std::vector<std::string>& argv, Steady::time_point 
     if (now >= deadline) {
       kill(-pid, SIGKILL);
       kill(pid, SIGKILL);
+      UnguardProcessGroup(pid);
       waitpid(pid, &status, 0);
       drain_pipe();
       hook.detail = "did not return within the grace period; killed";
@@ -262,13 +270,6 @@ struct Box {
   bool group_done = false;  // the rest of its process group was killed
   ContainerOutcome outcome;
 };
-
-// True when child `pid` has exited; leaves it unreaped (a zombie keeps its pid and group id).
-bool Exited(pid_t pid) {
-  siginfo_t info{};
-  return waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-         info.si_pid == pid;
-}
 
 // Kills the other processes of the container's group, once: what a container's end takes with
 // it. `ending` says how its pid ends ("exited", "killed").
