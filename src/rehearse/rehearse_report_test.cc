@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "rehearse_advice.h"
 #include "rehearse_test_fixtures.h"
 
 namespace lastcall {
@@ -183,6 +184,9 @@ TEST_CASE("the app's mark says what of its process group was still running and w
                                : "exit code 137; 3 more processes of its group were still running "
                                  "and were killed"));
     CHECK(nlohmann::json::parse(ReportToJson(report))["app"]["group_killed"] == left);
+    bool advised = false;
+    for (const Advice& advice : Advise(report)) advised |= advice.id == "app-group-left";
+    CHECK(advised);
   }
 }
 
