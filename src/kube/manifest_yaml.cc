@@ -8,7 +8,6 @@
 #include <charconv>
 #include <fstream>
 #include <map>
-#include <set>
 #include <sstream>
 #include <system_error>
 

@@ -280,9 +280,10 @@ void KillRestOfGroup(Box& box, const char* ending, Timeline& timeline) {
   kill(-box.spec.pid, SIGKILL);
   if (rest.empty()) return;
   box.outcome.group_killed = static_cast<int>(rest.size());
-  timeline.Add(box.spec.name, "group killed",
-               fmt::format("{} {} of its group still running as its main process {}", rest.size(),
-                           rest.size() == 1 ? "more process was" : "more processes were", ending));
+  timeline.Add(
+      box.spec.name, "group killed",
+      fmt::format("{} more {} of its group still running as its main process {}", rest.size(),
+                  rest.size() == 1 ? "process was" : "processes were", ending));
 }
 
 class EventFd {
