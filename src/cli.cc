@@ -13,6 +13,7 @@
 
 #include "exit_status.h"
 #include "git_commit.h"
+#include "text.h"
 #include "version.h"
 
 namespace lastcall {
@@ -70,6 +71,27 @@ std::string UnknownFlag(const CLI::App& sub, int argc, const char* const* argv) 
     if (std::find(known.begin(), known.end(), name) != known.end()) continue;
     std::optional<std::string> near = SuggestClosest(name, known);
     return "unknown flag --" + name + (near ? " (did you mean --" + *near + "?)" : "");
+  }
+  return "";
+}
+
+// The first flag value or LASTCALL_* variable of a parsed subcommand that holds what YAML text may
+// not (TextFlaw), as a problem naming it; "" when all are text. Positional arguments (file names,
+// an app's command) are the user's to name as the system allows, and are not checked.
+std::string FlawedInput(const CLI::App& sub, const Env& env) {
+  const std::string rule = " (values are UTF-8 text without control characters, as in YAML)";
+  for (const CLI::Option* option : sub.get_options()) {
+    if (option->get_lnames().empty() && option->get_snames().empty()) continue;
+    for (const std::string& value : option->results()) {
+      if (std::string flaw = DescribeTextFlaw(value); !flaw.empty()) {
+        return "flag " + option->get_name() + ": " + flaw + rule;
+      }
+    }
+  }
+  for (const auto& [name, value] : env) {
+    if (std::string flaw = DescribeTextFlaw(value); !flaw.empty()) {
+      return "environment " + EscapeForDisplay(name) + ": " + flaw + rule;
+    }
   }
   return "";
 }
@@ -176,6 +198,10 @@ ParsedCommand ParseCommandLine(int argc, const char* const* argv, const Env& env
   for (const auto& [sub, finish] : subcommands) {
     if (sub->parsed()) {
       out.subcommand = sub->get_name();
+      if (std::string problem = FlawedInput(*sub, env); !problem.empty()) {
+        SetUsageError(&out, sub->get_name(), problem);
+        return out;
+      }
       finish(&out);
       return out;
     }

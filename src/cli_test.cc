@@ -12,6 +12,7 @@
 #include "exit_status.h"
 #include "git_commit.h"
 #include "prestop_command.h"
+#include "text.h"
 #include "version.h"
 
 namespace lastcall {
@@ -295,6 +296,27 @@ TEST_CASE("prestop options: flag, else environment, else default") {
   CHECK(bad_control.command == Command::kUsageError);
   CHECK(bad_control.output.rfind("lastcall prestop: flag --control: ", 0) == 0);
   CHECK(Contains(bad_control.output, "(got \"unix://relative\")"));
+}
+
+TEST_CASE("a flag or LASTCALL_* variable that is not UTF-8 text is a usage error naming it") {
+  const std::string rule = " (values are UTF-8 text without control characters, as in YAML)";
+  // Every subcommand's flags, not only the config's: prestop's own here.
+  Parsed flag = Parse({"prestop", "--control", "127.0.0.1:99\xff"});
+  CHECK(flag.exit_code == kExitUsage);
+  CHECK(flag.output == "lastcall prestop: flag --control: a byte that is not UTF-8 " +
+                           Quote("\xff") + " at byte 13" + rule +
+                           "\nRun 'lastcall prestop --help' for usage.\n");
+  Parsed env = Parse({"prestop"}, {{"LASTCALL_PRESTOP_TIMEOUT", "5\x01s"}});
+  CHECK(env.exit_code == kExitUsage);
+  CHECK(Contains(env.output,
+                 "lastcall prestop: environment LASTCALL_PRESTOP_TIMEOUT: a control "
+                 "character " +
+                     Quote("\x01") + " at byte 2" + rule));
+  Parsed run = Parse({"run", "--drain-url", "http://127.0.0.1:9/\xc2\x9b"});
+  CHECK(run.exit_code == kExitUsage);
+  CHECK(Contains(run.output, "lastcall run: flag --drain-url: a control character"));
+  // UTF-8 text is fine.
+  CHECK(Parse({"prestop", "--control", "unix:///run/caf\xc3\xa9.sock"}).exit_code == 0);
 }
 
 TEST_CASE("LastcallEnvironment keeps only LASTCALL_* entries") {

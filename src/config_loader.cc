@@ -35,30 +35,25 @@ struct ForbiddenText {
   std::string what;
 };
 std::optional<ForbiddenText> FindForbiddenCharacter(std::string_view text) {
+  const std::optional<TextFlaw> flaw = FindTextFlaw(text);
+  if (!flaw) return std::nullopt;
   YAML::Mark mark;
-  mark.pos = mark.line = mark.column = 0;
-  for (size_t i = 0; i < text.size();) {
-    const auto decoded = DecodeUtf8(text.substr(i));
-    mark.pos = static_cast<int>(i);
-    if (!decoded) {
-      return ForbiddenText{
-          mark, "a byte that is not UTF-8 " + Quote(text.substr(i, 1)) + " (YAML text is UTF-8)"};
-    }
-    const char32_t code = decoded->first;
-    if ((code < 0x20 && code != '\t' && code != '\n' && code != '\r') || code == 0x7f ||
-        (code >= 0x80 && code <= 0x9f && code != 0x85)) {
-      return ForbiddenText{mark, "a control character " + Quote(text.substr(i, decoded->second)) +
-                                     " (YAML text allows only tab, line feed and carriage return)"};
-    }
-    if (code == '\n') {
+  mark.pos = static_cast<int>(flaw->offset);
+  mark.line = mark.column = 0;
+  for (size_t i = 0; i < flaw->offset; ++i) {
+    if (text[i] == '\n') {
       ++mark.line;
       mark.column = 0;
     } else {
-      mark.column += static_cast<int>(decoded->second);
+      ++mark.column;
     }
-    i += decoded->second;
   }
-  return std::nullopt;
+  const std::string_view bad = text.substr(flaw->offset, flaw->length);
+  if (flaw->not_utf8) {
+    return ForbiddenText{mark, "a byte that is not UTF-8 " + Quote(bad) + " (YAML text is UTF-8)"};
+  }
+  return ForbiddenText{mark, "a control character " + Quote(bad) +
+                                 " (YAML text allows only tab, line feed and carriage return)"};
 }
 
 // yaml-cpp 0.7 (Debian 12) loops forever in YAML::LoadAll, allocating as it goes, on a token that
@@ -376,6 +371,7 @@ class Loader {
         continue;
       }
       std::string where = "environment " + name;
+      if (!AcceptableText(where, value)) continue;
       const KeySpec* spec = nullptr;
       for (const KeySpec& candidate : KeySpecs()) {
         if (candidate.info.env == name) spec = &candidate;
@@ -433,6 +429,10 @@ class Loader {
         continue;
       }
       const std::vector<std::string>& given = values[name];
+      if (!std::all_of(given.begin(), given.end(),
+                       [&](const std::string& value) { return AcceptableText(where, value); })) {
+        continue;
+      }
       switch (spec->shape) {
         case Shape::kScalar:
           ApplyScalarText(*spec, given, ValueSource::kFlag, where, "--" + name);
@@ -450,6 +450,16 @@ class Loader {
           break;
       }
     }
+  }
+
+  // Flags and the environment hold what a YAML file could: no bytes that are not UTF-8, no
+  // control character YAML refuses. Anything else could not be written to a config file, and
+  // `check` could not print it so that it reads back as the same value.
+  bool AcceptableText(const std::string& where, std::string_view value) {
+    const std::string flaw = DescribeTextFlaw(value);
+    if (flaw.empty()) return true;
+    Problem(where, flaw + " (values are UTF-8 text without control characters, as in YAML)");
+    return false;
   }
 
   // Environment and flag values arrive as text. A repeated scalar flag: the last one wins, but

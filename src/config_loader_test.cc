@@ -477,6 +477,48 @@ TEST_CASE("bytes that are not UTF-8 are named at their place; UTF-8 text is fine
   CHECK(loaded.config.listen.text == ":9901");
 }
 
+std::string ToYaml(const Config& config);  // below
+
+TEST_CASE("flags and the environment refuse what YAML refuses, naming the flag or the variable") {
+  using namespace std::string_literals;
+  const std::string rule = " (values are UTF-8 text without control characters, as in YAML)";
+  CHECK(ErrorOf(Flags({{"token-file", "/run/t\xff"}})) ==
+        "flag --token-file: a byte that is not UTF-8 " + Quote("\xff") + " at byte 7" + rule);
+  CHECK(ErrorOf(Env({{"LASTCALL_DRAIN_URL", "http://127.0.0.1:9/\x1b[31m"}})) ==
+        "environment LASTCALL_DRAIN_URL: a control character " + Quote("\x1b") + " at byte 20" +
+            rule);
+  // A C1 control and DEL too; every value of a repeated flag and every list item.
+  CHECK(Contains(ErrorOf(Flags({{"drain-header", "X-A: 1"}, {"drain-header", "X-B: \xc2\x9b"}})),
+                 "flag --drain-header: a control character " + Quote("\xc2\x9b") + " at byte 6"));
+  CHECK(Contains(ErrorOf(Env({{"LASTCALL_SIGNALS", "TERM,\x7f"}})),
+                 "environment LASTCALL_SIGNALS: a control character"));
+  CHECK(Contains(ErrorOf(Flags({{"listen",
+                                 ":99\0"
+                                 "01"s}})),
+                 "flag --listen: a control character"));
+  // What YAML takes, flags take: UTF-8, tab, NEL.
+  CHECK(ErrorOf(Flags({{"token-file", "/run/caf\xc3\xa9\xc2\x85\t"}})) == "");
+}
+
+TEST_CASE("check prints what flags and the environment set so that it reads back the same") {
+  // NEL (U+0085) is a YAML character; Quote wrote its two bytes as \xc2\x85, which a YAML reader
+  // takes for the two characters U+00C2 U+0085.
+  ConfigSources sources = Flags({{"token-file", "/run/a\xc2\x85z \xe2\x80\xa8 caf\xc3\xa9\t"},
+                                 {"drain-header", "X-One: \xc2\x85\""}});
+  sources.env = {{"LASTCALL_MONITOR_FIELD", "/st\xc2\x85tus"}};
+  const Config first = LoadConfig(sources).config;
+  const std::string yaml = ToYaml(first);
+  CAPTURE(yaml);
+  const Config second = LoadConfig(Yaml(yaml)).config;
+  CHECK(second.token_file == first.token_file);
+  CHECK(second.shutdown.drain.trigger.headers == first.shutdown.drain.trigger.headers);
+  CHECK(second.shutdown.drain.monitor.field == "/st\xc2\x85tus");
+  for (const ConfigKey& key : ConfigKeys()) {
+    CAPTURE(key.key);
+    CHECK(FormatConfigValue(second, key.key) == FormatConfigValue(first, key.key));
+  }
+}
+
 TEST_CASE("a stray ',' at the top of a document is a syntax error, not a hang (yaml-cpp 0.7 bug)") {
   // Found by fuzz/config_fuzzer.cc: yaml-cpp 0.7's LoadAll loops forever on these, allocating.
   CHECK(ErrorOf(Yaml(",")) == "lastcall.yaml:1:1: YAML syntax error: unexpected \",\"");

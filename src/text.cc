@@ -35,6 +35,28 @@ std::optional<std::pair<char32_t, size_t>> DecodeUtf8(std::string_view text) {
   return std::make_pair(code, length);
 }
 
+std::optional<TextFlaw> FindTextFlaw(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    const auto decoded = DecodeUtf8(text.substr(i));
+    if (!decoded) return TextFlaw{i, 1, true};
+    const char32_t code = decoded->first;
+    if ((code < 0x20 && code != '\t' && code != '\n' && code != '\r') || code == 0x7f ||
+        (code >= 0x80 && code <= 0x9f && code != 0x85)) {
+      return TextFlaw{i, decoded->second, false};
+    }
+    i += decoded->second;
+  }
+  return std::nullopt;
+}
+
+std::string DescribeTextFlaw(std::string_view text) {
+  const std::optional<TextFlaw> flaw = FindTextFlaw(text);
+  if (!flaw) return "";
+  return (flaw->not_utf8 ? "a byte that is not UTF-8 " : "a control character ") +
+         Quote(text.substr(flaw->offset, flaw->length)) + " at byte " +
+         std::to_string(flaw->offset + 1);
+}
+
 namespace {
 
 // The length of the valid UTF-8 sequence that starts `text` (2 to 4 bytes; overlong forms,
@@ -69,6 +91,16 @@ void AppendEscaped(std::string* out, std::string_view text, bool escape_non_asci
                length > 0) {
       out->append(text.substr(i, length));
       i += length - 1;
+    } else if (const auto c1 =
+                   escape_non_ascii || byte != 0xc2 ? std::nullopt : DecodeUtf8(text.substr(i));
+               c1 && c1->second == 2) {
+      // A C1 control: in YAML and JSON-ish escapes \xNN names the code point, not a byte, so
+      // one escape for both bytes reads back as the same character.
+      const auto code = static_cast<unsigned>(c1->first);
+      *out += "\\x";
+      *out += kHex[code >> 4];
+      *out += kHex[code & 0xf];
+      ++i;
     } else {
       *out += "\\x";
       *out += kHex[byte >> 4];

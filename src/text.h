@@ -13,9 +13,11 @@
 namespace lastcall {
 
 // `text` in double quotes, as a YAML double-quoted scalar (also valid JSON for printable ASCII):
-// `"` and `\` backslash-escaped, \n \r \t spelled out, other control bytes, DEL and bytes that
-// are not valid UTF-8 as \xNN; valid UTF-8 is kept (it stays readable). What config messages
-// show as (got "...").
+// `"` and `\` backslash-escaped, \n \r \t spelled out, other C0 controls, DEL and the C1
+// controls U+0080-U+009F as \xNN (NN their code point, one escape for the two bytes of a C1), and
+// bytes that are not valid UTF-8 as \xNN each; other valid UTF-8 is kept (it stays readable).
+// For text without a TextFlaw (below), a YAML reader reads the result back as `text` exactly;
+// that is what `lastcall check` relies on. What config messages show as (got "...").
 std::string Quote(std::string_view text);
 
 // A one-line message made safe for a terminal or a log: like Quote's escaping but without the
@@ -36,6 +38,19 @@ std::string Join(const std::vector<std::string>& parts, std::string_view separat
 // for ASCII); nullopt when the bytes there are not UTF-8 (a stray continuation byte, a cut-off
 // sequence, an overlong form, a surrogate, past U+10FFFF). REQUIRES: `text` is not empty.
 std::optional<std::pair<char32_t, size_t>> DecodeUtf8(std::string_view text);
+
+// What YAML text may not hold, and so no configuration value may hold, from a file, a flag or the
+// environment: bytes that are not UTF-8 (a YAML stream is Unicode), C0 controls but tab, line
+// feed and carriage return, DEL, and C1 controls but NEL (U+0085).
+struct TextFlaw {
+  size_t offset = 0;  // in bytes
+  size_t length = 1;  // the bytes of the character (1 for a byte that is not UTF-8)
+  bool not_utf8 = false;
+};
+std::optional<TextFlaw> FindTextFlaw(std::string_view text);
+// "" when `text` has no TextFlaw, else the first one for a message: `a byte that is not UTF-8
+// "\xff" at byte 4` or `a control character "\x1b" at byte 4` (bytes counted from 1).
+std::string DescribeTextFlaw(std::string_view text);
 
 // Character classes the parsers share (ASCII only, whatever the locale).
 inline bool IsBlank(char c) { return c == ' ' || c == '\t'; }

@@ -1,6 +1,8 @@
 // `lastcall rehearse` end to end: the real binary rehearses the real example app.
 #include <doctest/doctest.h>
+#include <signal.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -114,6 +116,70 @@ TEST_CASE("rehearse a naive app that implements no drain protocol: requests lost
   CHECK(Contains(advice, "cut-at-exit"));
   CHECK(Contains(advice, "drain-timed-out"));
   CHECK(Contains(ReadFile(dir + "/naive.html"), "<body data-verdict=\"failed\">"));
+}
+
+// Processes whose process group is `pgid` and that still run (not zombies).
+std::vector<pid_t> GroupMembers(pid_t pgid) {
+  std::vector<pid_t> members;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream file(entry.path() / "stat");
+    std::string stat;
+    if (!std::getline(file, stat) || stat.rfind(')') == std::string::npos) continue;
+    std::istringstream fields(stat.substr(stat.rfind(')') + 1));
+    char state = 0;
+    long long ppid = 0, group = 0;
+    if (fields >> state >> ppid >> group && group == pgid && state != 'Z') {
+      members.push_back(static_cast<pid_t>(std::stoll(name)));
+    }
+  }
+  return members;
+}
+
+bool Running(pid_t pid) {
+  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(file, stat) || stat.rfind(')') == std::string::npos) return false;
+  return stat.at(stat.rfind(')') + 2) != 'Z';
+}
+
+TEST_CASE("rehearse ends the app's whole process group: a launcher's worker does not outlive it") {
+  // A launcher that starts the app as a worker and waits: at SIGTERM the launcher dies (sh's
+  // default), the worker never hears of it and keeps serving. In a cluster it dies with its
+  // container; rehearse used to leave it running and report only the launcher's exit.
+  const std::string dir = TempDir();
+  std::ofstream(dir + "/launcher.sh")
+      << "echo $$ > '" << dir << "/launcher.pid'\n"
+      << "'" EXAMPLE_APP_BINARY "' --listen 127.0.0.1:$1 --shutdown-timeout 1s &\n"
+      << "echo $! > '" << dir << "/worker.pid'\nwait\n";
+  std::string output;
+  const std::optional<int> code =
+      Rehearse(dir,
+               "--app-cmd '/bin/sh " + dir +
+                   "/launcher.sh {port}' --lb-delay 300ms --drain-timeout 1s --grace-period 4s "
+                   "--propagation-delay 200ms --duration 3s --report group.json",
+               &output);
+  INFO(output);
+  const auto read_pid = [&](const std::string& file) {
+    std::ifstream in(dir + "/" + file);
+    pid_t pid = -1;
+    in >> pid;
+    return pid;
+  };
+  const pid_t launcher = read_pid("launcher.pid");
+  const pid_t worker = read_pid("worker.pid");
+  REQUIRE(launcher > 0);
+  REQUIRE(worker > 0);
+  const bool worker_left = WaitUntil([&] { return !Running(worker); }, milliseconds(1000)) == false;
+  if (worker_left) kill(worker, SIGKILL);  // a build without the fix: leave nothing behind
+  REQUIRE(code.has_value());
+  CHECK_FALSE(worker_left);
+  CHECK(GroupMembers(launcher).empty());
+  CHECK(Contains(output, "1 more process of its group was still running and was killed"));
+  const auto report = nlohmann::json::parse(ReadFile(dir + "/group.json"), nullptr, false);
+  REQUIRE(report.is_object());
+  CHECK(report["app"]["group_killed"] == 1);
 }
 
 TEST_CASE("rehearse reports an app that cannot start, and usage errors, without hanging") {

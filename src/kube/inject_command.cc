@@ -82,7 +82,7 @@ ObjectOutcome InjectWorkload(YAML::Node object, const manifest::WorkloadKind& ki
     const auto recorded = manifest::Annotation(object, kAnnotationOriginal);
     if (recorded) {
       try {
-        original = YAML::Load(*recorded);
+        original = manifest::LoadBounded(*recorded);
       } catch (const YAML::Exception&) {
         outcome.notes.push_back(description + ": annotation " + kAnnotationOriginal +
                                 " is not YAML; ignored");
@@ -193,6 +193,7 @@ InjectResult InjectManifests(std::string_view input, const InjectOptions& option
     const std::optional<YAML::Node> loaded =
         manifest::LoadDocument(document, where, &result.skipped);
     if (!loaded) {
+      any_workload_seen = true;  // perhaps one: "no workload found" would be wrong
       result.output += document.text;
       continue;
     }

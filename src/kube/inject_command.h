@@ -26,10 +26,12 @@
 //   lastcall.dev/original (the document as it was) on the object, which `lastcall uninject`
 //   restores byte for byte.
 // Documents that are not workloads are copied byte for byte. A workload that cannot be injected
-// is copied unchanged and reported (skipped); an injected one with the same version and settings
-// is copied unchanged, one with others is re-injected (upgraded). A changed document is
-// re-written from its parsed form: its leading comments stay; comments inside it are lost (its
-// original keeps them).
+// is copied unchanged and reported (skipped), and so is any document that is not valid YAML or
+// that manifest::FindRefusedYaml refuses (a duplicate key, aliases expanding past
+// manifest::kMaxAliasNodes, a cyclic alias), with its line and column; an injected one with the
+// same version and settings is copied unchanged, one with others is re-injected (upgraded). A
+// changed document is re-written from its parsed form: its leading comments stay; comments inside
+// it are lost (its original keeps them).
 namespace lastcall {
 
 struct InjectResult {

@@ -425,6 +425,87 @@ TEST_CASE("inject skips what it cannot handle, with the reason") {
   }
 }
 
+// A Deployment whose pod is fine, with `extra` appended at the top level of the object.
+std::string AppDeployment(const std::string& extra) {
+  return "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n"
+         "    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n"
+         "    spec:\n      containers:\n        - name: web\n          image: web:1\n"
+         "          ports: [{containerPort: 8080}]\n" +
+         extra;
+}
+
+TEST_CASE("inject refuses duplicate keys, with line and column: readers disagree on which counts") {
+  // yaml-cpp reads the first `spec:`, kubectl and PyYAML the last: the sidecar would be in a pod
+  // nobody applies.
+  const std::string twice = AppDeployment("spec:\n  replicas: 1\n");
+  const InjectResult result = InjectManifests(twice, {});
+  CHECK(result.output == twice);
+  CHECK(result.injected == 0);
+  REQUIRE(result.skipped.size() == 1);
+  CHECK(result.skipped[0] ==
+        "document 1: refused at line 16, column 1: duplicate key \"spec\" (first at line 5, "
+        "column 1): yaml-cpp reads the first, kubectl, PyYAML and most tools the last, so they "
+        "would not see the same object");
+  std::istringstream in(twice);
+  std::ostringstream out, err;
+  InjectOptions strict;
+  strict.strict = true;
+  CHECK(RunInject(strict, in, out, err) == kExitTimedOut);
+  CHECK(out.str() == twice);
+  CHECK(Contains(err.str(), "lastcall inject: skipped document 1: refused at line 16, column 1"));
+
+  // Deeper, in a later document, and spelled differently (an alias, a quoted key, null).
+  const std::string later = "kind: Service\nmetadata: {name: s}\n---\n" + AppDeployment("") +
+                            "      hostname: a\n      \"hostname\": b\n";
+  CHECK(InjectManifests(later, {}).skipped ==
+        std::vector<std::string>{"document 2: refused at line 20, column 7: duplicate key "
+                                 "\"hostname\" (first at line 19, column 7): yaml-cpp reads the "
+                                 "first, kubectl, PyYAML and most tools the last, so they would "
+                                 "not see the same object"});
+  CHECK(Contains(InjectManifests("kind: ConfigMap\ndata: {&k a: 1, *k : 2}\n", {}).skipped.at(0),
+                 "document 1: refused at line 2, column 17: duplicate key \"a\" (first at line 2, "
+                 "column 8)"));
+  CHECK(Contains(InjectManifests("kind: ConfigMap\ndata: {~: 1, null: 2}\n", {}).skipped.at(0),
+                 "duplicate key null"));
+  // uninject reads the same way.
+  CHECK(UninjectManifests(twice).output == twice);
+  CHECK(Contains(Joined(UninjectManifests(twice).skipped), "refused at line 16, column 1"));
+}
+
+TEST_CASE("inject bounds what aliases expand to, and refuses cycles; small aliases still work") {
+  // 3 levels of 30: 27,000 nodes from 200 bytes (7 levels of 10 took 36 s and 2.9 GB before).
+  std::string b = "[*a", c = "[*b";
+  for (int i = 1; i < 30; ++i) b += ", *a", c += ", *b";
+  const std::string bomb =
+      "x-laughs:\n  a: &a [l, l, l, l, l, l, l, l, l, l, l, l, l, l, l, l, l, l, l, l, l, l, l, "
+      "l, l, l, l, l, l, l]\n  b: &b " +
+      b + "]\n  c: " + c + "]\n";
+  const std::string laughs = AppDeployment(bomb);
+  const InjectResult result = InjectManifests(laughs, {});
+  CHECK(result.output == laughs);
+  REQUIRE(result.skipped.size() == 1);
+  CHECK(Contains(result.skipped[0], "document 1: refused at line 19, column "));
+  CHECK(Contains(result.skipped[0],
+                 ": alias *b brings the nodes that aliases add to 10240, over 10000 (aliases that "
+                 "name aliases multiply: a \"billion laughs\")"));
+  CHECK(Contains(Joined(UninjectManifests(laughs).skipped), "refused at line 19, column "));
+
+  // A cycle (`&a [*a]`) would make a graph that every tree walk follows forever.
+  const InjectResult cycle = InjectManifests(AppDeployment("x-loop: &loop [*loop]\n"), {});
+  CHECK(cycle.skipped == std::vector<std::string>{
+                             "document 1: refused at line 16, column 16: alias *loop names a node "
+                             "that contains it (a cycle: no tree reads it)"});
+
+  // Aliases that expand little keep working: injected, and uninject gives the input back.
+  const std::string shared =
+      AppDeployment("") + "          env: &env [{name: A, value: \"1\"}]\n" +
+      "        - name: worker\n          image: web:1\n          env: *env\n";
+  const InjectResult injected = InjectManifests(shared, {});
+  CHECK(injected.skipped.empty());
+  CHECK(injected.injected == 1);
+  CHECK(UninjectManifests(injected.output).output == shared);
+}
+
 TEST_CASE("meshes: the annotations Istio and Linkerd need, detected or with --mesh") {
   const InjectResult istio = InjectManifests(ReadFixture("istio.yaml"), {});
   CHECK(Contains(istio.output,

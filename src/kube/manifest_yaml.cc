@@ -1,11 +1,17 @@
 #include "manifest_yaml.h"
 
+#include <yaml-cpp/eventhandler.h>
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <system_error>
+
+#include "text.h"
 
 namespace lastcall::manifest {
 
@@ -171,9 +177,169 @@ std::optional<std::string> ReadInput(const std::string& path, std::istream& in, 
   return ReadAll(file);
 }
 
+namespace {
+
+// Why aliases are bounded rather than refused: they are valid YAML, a workload may use them
+// (`env: *common`), and the documents inject does not rewrite are copied byte for byte, so any
+// alias works there. What costs is copying: yaml-cpp's node graph shares what an alias names, but
+// WriteYaml, SameYaml and YAML::Clone walk it as a tree, so each alias costs the nodes it names.
+// Counting those while reading the events bounds that work to the input's size plus
+// kMaxAliasNodes, before any node is built.
+class StructureCheck final : public YAML::EventHandler {
+ public:
+  struct Refused {
+    YAML::Mark mark;
+    std::string what;
+  };
+
+  explicit StructureCheck(int first_line) : first_line_(first_line) {}
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnAnchor(const YAML::Mark&, const std::string& name) override { pending_name_ = name; }
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    Define(anchor);
+    Complete(mark, anchor, 1, std::string(kNullKey));
+  }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                const std::string& value) override {
+    Define(anchor);
+    Complete(mark, anchor, 1, value);
+  }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    const auto size = sizes_.find(anchor);
+    if (size == sizes_.end()) {
+      throw Refused{mark, "alias " + AliasName(anchor) +
+                              " names a node that contains it (a cycle: no tree reads it)"};
+    }
+    alias_nodes_ += size->second;
+    if (alias_nodes_ > kMaxAliasNodes) {
+      throw Refused{mark, "alias " + AliasName(anchor) + " brings the nodes that aliases add to " +
+                              std::to_string(alias_nodes_) + ", over " +
+                              std::to_string(kMaxAliasNodes) +
+                              " (aliases that name aliases multiply: a \"billion laughs\")"};
+    }
+    const auto scalar = scalars_.find(anchor);
+    Complete(mark, 0, size->second,
+             scalar == scalars_.end() ? std::nullopt : std::optional<std::string>(scalar->second));
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    Define(anchor);
+    Open(mark, anchor, false);
+  }
+  void OnSequenceEnd() override { Close(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    Define(anchor);
+    Open(mark, anchor, true);
+  }
+  void OnMapEnd() override { Close(); }
+
+ private:
+  // Keys are compared as text: `~`, `null` and an empty key all read as null.
+  static constexpr std::string_view kNullKey{"\0null", 5};
+
+  struct Collection {
+    YAML::Mark mark;
+    YAML::anchor_t anchor = 0;
+    bool is_map = false;
+    size_t nodes = 1;  // itself, and what is inside with aliases expanded
+    bool next_is_key = true;
+    std::map<std::string, YAML::Mark> keys;
+  };
+
+  void Define(YAML::anchor_t anchor) {
+    if (anchor == 0) return;
+    names_[anchor] = pending_name_;
+    pending_name_.clear();
+  }
+
+  std::string AliasName(YAML::anchor_t anchor) const {
+    const auto name = names_.find(anchor);
+    return name == names_.end() || name->second.empty() ? "*" : "*" + name->second;
+  }
+
+  void Open(const YAML::Mark& mark, YAML::anchor_t anchor, bool is_map) {
+    Collection& opened = open_.emplace_back();
+    opened.mark = mark;
+    opened.anchor = anchor;
+    opened.is_map = is_map;
+  }
+
+  void Close() {
+    Collection done = std::move(open_.back());
+    open_.pop_back();
+    Complete(done.mark, done.anchor, done.nodes, std::nullopt);
+  }
+
+  // A node ended: `nodes` with aliases expanded; `key_text` when it is a scalar (or null).
+  void Complete(const YAML::Mark& mark, YAML::anchor_t anchor, size_t nodes,
+                const std::optional<std::string>& key_text) {
+    if (anchor != 0) {
+      sizes_[anchor] = nodes;  // only now may an alias name it
+      if (key_text) scalars_[anchor] = *key_text;
+    }
+    if (open_.empty()) return;
+    Collection& parent = open_.back();
+    parent.nodes += nodes;
+    if (!parent.is_map) return;
+    if (parent.next_is_key && key_text) {
+      const auto [first, inserted] = parent.keys.emplace(*key_text, mark);
+      if (!inserted) {
+        const std::string shown = *key_text == kNullKey ? "null" : Quote(*key_text);
+        throw Refused{mark, "duplicate key " + shown + " (first at line " +
+                                std::to_string(first->second.line + first_line_) + ", column " +
+                                std::to_string(first->second.column + 1) +
+                                "): yaml-cpp reads the first, kubectl, PyYAML and most tools the "
+                                "last, so they would not see the same object"};
+      }
+    }
+    parent.next_is_key = !parent.next_is_key;
+  }
+
+  std::vector<Collection> open_;
+  std::map<YAML::anchor_t, size_t> sizes_;  // anchors complete so far
+  std::map<YAML::anchor_t, std::string> scalars_;
+  std::map<YAML::anchor_t, std::string> names_;
+  std::string pending_name_;
+  size_t alias_nodes_ = 0;
+  int first_line_;  // the line of the text's first line, in what messages name
+};
+
+}  // namespace
+
+std::optional<RefusedYaml> FindRefusedYaml(const std::string& text, int first_line) {
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  StructureCheck check(first_line);
+  try {
+    parser.HandleNextDocument(check);  // the first document only, as YAML::Load
+  } catch (const StructureCheck::Refused& refused) {
+    return RefusedYaml{refused.mark.line + first_line, refused.mark.column + 1, refused.what};
+  }
+  return std::nullopt;
+}
+
+YAML::Node LoadBounded(const std::string& text) {
+  if (const std::optional<RefusedYaml> refused = FindRefusedYaml(text)) {
+    YAML::Mark mark;
+    mark.line = refused->line - 1;
+    mark.column = refused->column - 1;
+    throw YAML::Exception(mark, refused->what);
+  }
+  return YAML::Load(text);
+}
+
 std::optional<YAML::Node> LoadDocument(const RawDocument& document, const std::string& where,
                                        std::vector<std::string>* skipped) {
   try {
+    if (const std::optional<RefusedYaml> refused =
+            FindRefusedYaml(document.text, document.first_line)) {
+      skipped->push_back(where + ": refused at line " + std::to_string(refused->line) +
+                         ", column " + std::to_string(refused->column) + ": " + refused->what);
+      return std::nullopt;
+    }
     return YAML::Load(document.text);
   } catch (const YAML::Exception& e) {
     skipped->push_back(where + ": invalid YAML at line " +

@@ -60,8 +60,32 @@ std::vector<RawDocument> SplitDocuments(std::string_view input);
 // document is re-written, since they usually say what the whole object is (Helm's `# Source:`).
 std::string LeadingComments(const RawDocument& document);
 
+// What inject and uninject refuse to read although yaml-cpp reads it (manifest_yaml.cc says why):
+// - a mapping with the same key twice: yaml-cpp keeps the first, PyYAML, Go's yaml.v2 (kubectl)
+//   and most tools the last, so the object inject rewrites is not the one others would apply;
+// - aliases that together add more than kMaxAliasNodes nodes to the document (each alias counts
+//   the nodes of what it names, aliases inside included: a "billion laughs" of 600 bytes names
+//   billions), since writing and comparing documents copies what an alias names;
+// - an alias to a node that contains it (a cycle: no tree reads it).
+// `line` and `column` are 1-based; lines count from `first_line` (the text's first line in the
+// whole input), also in `what`.
+inline constexpr size_t kMaxAliasNodes = 10'000;
+struct RefusedYaml {
+  int line = 0;
+  int column = 0;
+  std::string what;
+};
+// Reads `text` (one document) event by event, without building it: time and memory linear in
+// its size whatever its aliases. The first place refused, or nullopt. Throws YAML::Exception on
+// invalid YAML, as YAML::Load would.
+std::optional<RefusedYaml> FindRefusedYaml(const std::string& text, int first_line = 1);
+// YAML::Load(text) when FindRefusedYaml finds nothing; throws YAML::Exception otherwise (its mark
+// and message from RefusedYaml) or on invalid YAML.
+YAML::Node LoadBounded(const std::string& text);
+
 // The parsed `document`, or nullopt after adding "<where>: invalid YAML at line L, column C: ..."
-// (lines counted in the whole input) to `skipped`.
+// or "<where>: refused at line L, column C: ..." (FindRefusedYaml) to `skipped` (lines counted in
+// the whole input).
 std::optional<YAML::Node> LoadDocument(const RawDocument& document, const std::string& where,
                                        std::vector<std::string>* skipped);
 

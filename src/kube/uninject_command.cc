@@ -29,7 +29,7 @@ struct UninjectOutcome {
 YAML::Node LoadOrUndefined(const std::optional<std::string>& text) {
   if (!text) return YAML::Node(YAML::NodeType::Undefined);
   try {
-    return YAML::Load(*text);
+    return manifest::LoadBounded(*text);
   } catch (const YAML::Exception&) {
     return YAML::Node(YAML::NodeType::Undefined);
   }

@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "http_client.h"
+#include "rehearse_process.h"
 #include "subprocess.h"
 
 namespace lastcall {
@@ -123,6 +124,13 @@ void KeepTail(std::string* text, size_t limit) {
   if (text->size() > limit) text->erase(0, text->size() - limit);
 }
 
+// True when child `pid` has exited; leaves it unreaped (a zombie keeps its pid and group id).
+bool Exited(pid_t pid) {
+  siginfo_t info{};
+  return waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         info.si_pid == pid;
+}
+
 // Runs `argv` as a child in its own process group with the signal state a container process
 // starts with, output captured; kills the whole group at `deadline`.
 HookResult RunExecHook(const std::vector<std::string>& argv, Steady::time_point deadline) {
@@ -155,6 +163,7 @@ HookResult RunExecHook(const std::vector<std::string>& argv, Steady::time_point 
     return hook;
   }
   const pid_t pid = *spawned;
+  GuardProcessGroup(pid);  // its own group: a Ctrl-C at the terminal would not reach it
   fcntl(read_end.get(), F_SETFL, O_NONBLOCK);
   const Fd pidfd = OpenPidFd(pid);
 
@@ -175,8 +184,10 @@ HookResult RunExecHook(const std::vector<std::string>& argv, Steady::time_point 
 
   while (true) {
     int status = 0;
-    const pid_t done = waitpid(pid, &status, WNOHANG);
-    if (done == pid) {
+    if (Exited(pid)) {
+      kill(-pid, SIGKILL);  // what it started and left running, while the group's id is its own
+      UnguardProcessGroup(pid);
+      waitpid(pid, &status, 0);
       drain_pipe();  // what it wrote before exiting; a grandchild holding the pipe is not awaited
       hook.result = ExitCodeOf(status);
       hook.detail = DescribeWaitStatus(status);
@@ -186,6 +197,7 @@ HookResult RunExecHook(const std::vector<std::string>& argv, Steady::time_point 
     if (now >= deadline) {
       kill(-pid, SIGKILL);
       kill(pid, SIGKILL);
+      UnguardProcessGroup(pid);
       waitpid(pid, &status, 0);
       drain_pipe();
       hook.detail = "did not return within the grace period; killed";
@@ -255,8 +267,24 @@ struct Box {
   Steady::time_point kill_at{};
   std::optional<Steady::time_point> sigkill_at;
   bool gone = false;
+  bool group_done = false;  // the rest of its process group was killed
   ContainerOutcome outcome;
 };
+
+// Kills the other processes of the container's group, once: what a container's end takes with
+// it. `ending` says how its pid ends ("exited", "killed").
+void KillRestOfGroup(Box& box, const char* ending, Timeline& timeline) {
+  if (box.group_done) return;
+  box.group_done = true;
+  const std::vector<pid_t> rest = ProcessGroupMembers(box.spec.pid, box.spec.pid);
+  kill(-box.spec.pid, SIGKILL);
+  if (rest.empty()) return;
+  box.outcome.group_killed = static_cast<int>(rest.size());
+  timeline.Add(
+      box.spec.name, "group killed",
+      fmt::format("{} more {} of its group still running as its main process {}", rest.size(),
+                  rest.size() == 1 ? "process was" : "processes were", ending));
+}
 
 class EventFd {
  public:
@@ -355,6 +383,10 @@ TerminationReport EmulatePodDeletion(const TerminationOptions& options, Emulated
       collect_hook(box);
       if (box.gone) continue;
       int status = 0;
+      if (box.spec.process_group && Exited(box.spec.pid)) {
+        // The pid is a zombie until reaped below, so its group's id still names its group.
+        KillRestOfGroup(box, "exited", timeline);
+      }
       const pid_t done = waitpid(box.spec.pid, &status, WNOHANG);
       if (done == box.spec.pid || (done < 0 && errno == ECHILD)) {
         now = Steady::now();
@@ -378,6 +410,7 @@ TerminationReport EmulatePodDeletion(const TerminationOptions& options, Emulated
         timeline.Add(box.spec.name, "SIGTERM", "", now);
       }
       if (box.sigterm_at && !box.sigkill_at && now >= box.kill_at) {
+        if (box.spec.process_group) KillRestOfGroup(box, "killed", timeline);
         kill(box.spec.pid, SIGKILL);
         box.sigkill_at = now;
         box.outcome.killed = true;

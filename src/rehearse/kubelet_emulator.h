@@ -22,8 +22,13 @@
 // Anything still running at T0 + max(grace_period, hook time + 2s) gets SIGKILL. Precisely, as
 //     the kubelet does, each container gets SIGKILL at max(T0 + grace_period, its SIGTERM + 2s);
 //     for a native sidecar, whose SIGTERM waits for the app, that can be 2 s after the app's.
-// Signals go to the container's pid only (a container's PID 1); hooks run in their own process
-// group, with an empty signal mask and default dispositions, and inherit the environment.
+// SIGTERM goes to the container's pid only, as the runtime sends it to a container's PID 1 (an
+// app whose launcher does not pass it on is killed at the grace end, as in a cluster). A container
+// whose pid leads a process group (`process_group`) ends as a container does, all of it: at
+// SIGKILL the whole group is killed, and when its pid exits, what is left of the group is killed
+// (the kernel ends a PID namespace with its PID 1); the outcome counts those processes. Hooks run
+// in their own process group, with an empty signal mask and default dispositions, and inherit the
+// environment; what a hook leaves running is killed when it returns.
 namespace lastcall {
 
 enum class PodShape { kRegularSidecar, kNativeSidecar, kNoSidecar };
@@ -40,6 +45,8 @@ struct EmulatedContainer {
   std::string name;
   pid_t pid = -1;  // the container's main process, already running; the emulator reaps it
   PreStopHook pre_stop;
+  // `pid` leads a process group that holds the container's other processes (its workers).
+  bool process_group = false;
 };
 
 struct TerminationOptions {
@@ -68,6 +75,9 @@ struct ContainerOutcome {
   // body). hook_result stays nullopt without a hook, and for one still running at the grace
   // period (an exec hook's process group is then SIGKILLed); 127 when the command cannot run.
   std::string hook_output;
+  // process_group: how many other processes of its group were still running when it ended (its
+  // pid exited, or the grace period did): all were killed then.
+  int group_killed = 0;
 };
 
 struct TerminationReport {

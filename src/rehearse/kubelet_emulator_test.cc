@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "http_server.h"
+#include "rehearse_process.h"
 #include "subprocess.h"
 
 namespace lastcall {
@@ -302,6 +303,60 @@ TEST_CASE("FormatTimeline: one aligned line per event, seconds with milliseconds
         "   0.000s  pod       pod deleted       grace period 30000ms\n"
         "   0.003s  lastcall  SIGTERM\n"
         "   1.234s  app       prestop returned  exit 0\n");
+}
+
+// A container whose shell leads its own process group and starts `sleep 30` in it: a worker.
+EmulatedContainer GroupContainer(const std::string& on_term) {
+  int pipe_fds[2];
+  REQUIRE(pipe2(pipe_fds, O_CLOEXEC) == 0);
+  SpawnRequest request;
+  request.argv = {"/bin/sh", "-c", "trap '" + on_term + "' TERM; sleep 30 & echo ready; wait"};
+  request.output = ChildOutput::Descriptor(pipe_fds[1]);
+  request.own_process_group = true;
+  std::string error;
+  const std::optional<pid_t> pid = Spawn(request, &error);
+  close(pipe_fds[1]);
+  REQUIRE_MESSAGE(pid, error);
+  char buffer[6] = {};
+  CHECK(read(pipe_fds[0], buffer, 5) == 5);
+  close(pipe_fds[0]);
+  EmulatedContainer container;
+  container.name = "app";
+  container.pid = *pid;
+  container.process_group = true;
+  return container;
+}
+
+// True once no process of group `pgid` runs: a SIGKILLed process takes a moment to go.
+bool GroupGone(pid_t pgid) {
+  for (int i = 0; i < 1000; ++i) {
+    if (ProcessGroupMembers(pgid, 0).empty()) return true;
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  return false;
+}
+
+TEST_CASE("a container's process group ends with it: at SIGKILL, and when its main process exits") {
+  TerminationOptions options = Options(300, 0, PodShape::kNoSidecar);
+  options.min_kill_extension = milliseconds(100);
+  SUBCASE("the main process ignores SIGTERM: the whole group is killed at the grace end") {
+    const EmulatedContainer app = GroupContainer("");
+    const TerminationReport report = EmulatePodDeletion(options, app, std::nullopt, nullptr);
+    CHECK(report.app.killed);
+    CHECK(report.app.exit_code == 128 + SIGKILL);
+    CHECK(report.app.group_killed == 1);
+    CHECK(At(report, "app", "group killed") >= 300);
+    CHECK(GroupGone(app.pid));
+  }
+  SUBCASE("the main process exits at SIGTERM: its worker is killed then, not left serving") {
+    const EmulatedContainer app = GroupContainer("exit 0");
+    const TerminationReport report = EmulatePodDeletion(options, app, std::nullopt, nullptr);
+    CHECK_FALSE(report.app.killed);
+    CHECK(report.app.exit_code == 0);
+    CHECK(report.app.group_killed == 1);
+    CHECK(At(report, "app", "group killed") < 300);
+    CHECK(GroupGone(app.pid));
+  }
 }
 
 }  // namespace

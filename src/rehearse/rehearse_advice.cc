@@ -280,6 +280,26 @@ void AppExitCode(const RehearsalReport& report, std::vector<Advice>* out) {
   out->push_back({Level::kInfo, "app-exit-code", text + "."});
 }
 
+// Processes of the app's group that outlived its main process, or the grace period: they never
+// got SIGTERM (the runtime signals a container's PID 1 only) and died with the container.
+void GroupLeft(const RehearsalReport& report, std::vector<Advice>* out) {
+  const ContainerSummary& app = report.app;
+  if (app.group_killed <= 0 || !report.settings.app_started) return;
+  const std::string others = app.group_killed == 1 ? "1 more process of its group was"
+                                                   : std::to_string(app.group_killed) +
+                                                         " more processes of its group were";
+  const std::string when = app.killed
+                               ? "at SIGKILL"
+                               : "when its main process exited" +
+                                     (app.exited_at ? " at " + FormatOffset(*app.exited_at) : "");
+  out->push_back({Level::kWarning, "app-group-left",
+                  when + ", " + others +
+                      " still running and died with it: in a cluster they would die with the "
+                      "container the same way, without a SIGTERM of their own (the runtime "
+                      "signals the container's first process only). Make the launcher exec the "
+                      "server, or pass SIGTERM on to its workers and wait for them."});
+}
+
 void AllGood(const RehearsalReport& report, std::vector<Advice>* out) {
   for (const Advice& advice : *out) {
     if (advice.level == Level::kWarning || advice.level == Level::kProblem) return;
@@ -311,7 +331,7 @@ std::vector<Advice> Advise(const RehearsalReport& report) {
   std::vector<Advice> advice;
   for (auto* rule : {RefusedEarly, KilledInFlight, CutAtExit, DrainTimedOut, Non2xx,
                      TimedOutRequests, LbDelayShort, BudgetDoesNotFit, SidecarKilled, KeptAlive,
-                     LoadTooShort, AppNotStarted, AppExitCode}) {
+                     LoadTooShort, AppNotStarted, AppExitCode, GroupLeft}) {
     rule(report, &advice);
   }
   std::stable_sort(advice.begin(), advice.end(), [](const Advice& a, const Advice& b) {

@@ -61,15 +61,18 @@ std::string JoinCommand(const std::vector<std::string>& argv) {
   return out;
 }
 
-// Kills and reaps a child on every early return; Release() hands it over (to the emulator).
+// Kills and reaps a child, with the process group it leads (SpawnProcess), on every early return;
+// Release() hands it over (to the emulator).
 class ChildGuard {
  public:
   ChildGuard() = default;
   explicit ChildGuard(pid_t pid) : pid_(pid) {}
   ~ChildGuard() {
     if (pid_ <= 0) return;
+    kill(-pid_, SIGKILL);  // before the reap, while the group's id is still its own
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
+    UnguardProcessGroup(pid_);
   }
   ChildGuard(const ChildGuard&) = delete;
   ChildGuard& operator=(const ChildGuard&) = delete;
@@ -81,8 +84,16 @@ class ChildGuard {
   void Release() { pid_ = -1; }
   // The exit code when the child has already exited (and reaps it), else nullopt.
   std::optional<int> Exited() {
+    siginfo_t info{};
+    if (pid_ <= 0 ||
+        waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+        info.si_pid != pid_) {
+      return std::nullopt;
+    }
+    kill(-pid_, SIGKILL);  // an app that died at start may have started workers
     int status = 0;
-    if (pid_ <= 0 || waitpid(pid_, &status, WNOHANG) != pid_) return std::nullopt;
+    waitpid(pid_, &status, 0);
+    UnguardProcessGroup(pid_);
     pid_ = -1;
     return ExitCodeOf(status);
   }
@@ -513,11 +524,16 @@ int RunRehearse(const RehearseOptions& options, std::ostream& out, std::ostream&
   std::vector<std::string> prestop = {self, "prestop", "--control", control, "--quiet"};
   if (!config.token_file.empty())
     prestop.insert(prestop.end(), {"--token-file", config.token_file});
+  // The idle process that stands for an app rehearse did not start leads no group.
   EmulatedContainer app_container{"app", app.pid(),
-                                  PreStopHook{PreStopHook::Kind::kExec, prestop, "", {}}};
+                                  PreStopHook{PreStopHook::Kind::kExec, prestop, "", {}},
+                                  !plan->app_argv.empty()};
   std::optional<EmulatedContainer> sidecar_container = EmulatedContainer{
       "lastcall", sidecar.pid(),
-      options.native ? PreStopHook{PreStopHook::Kind::kExec, prestop, "", {}} : PreStopHook{}};
+      options.native ? PreStopHook{PreStopHook::Kind::kExec, prestop, "", {}} : PreStopHook{},
+      true};
+  const pid_t app_group = app.pid();
+  const pid_t sidecar_group = sidecar.pid();
   app.Release();  // the emulator reaps them from now on
   sidecar.Release();
   Shared shared;
@@ -554,6 +570,9 @@ int RunRehearse(const RehearseOptions& options, std::ostream& out, std::ostream&
   }
   std::vector<RequestRecord> records = load.Finish(Steady::now() + kRehearseRequestTimeout);
   kubelet.join();
+  // The emulator killed what was left of each group and reaped its leader.
+  UnguardProcessGroup(app_group);
+  UnguardProcessGroup(sidecar_group);
   show(std::chrono::duration_cast<Millis>(Steady::now() - t0_actual), "done");
   progress.Finish();
   if (balancer) balancer->Stop();

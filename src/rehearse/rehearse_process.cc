@@ -1,5 +1,6 @@
 #include "rehearse_process.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -10,10 +11,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <string_view>
 #include <system_error>
 
 #include "net_util.h"
@@ -37,7 +45,78 @@ std::optional<pid_t> SpawnProcess(const std::vector<std::string>& argv, const st
   request.argv = argv;
   request.output = ChildOutput::File(log_path, /*truncate=*/false);
   request.die_with_parent = true;
-  return Spawn(request, error);
+  request.own_process_group = true;
+  std::optional<pid_t> pid = Spawn(request, error);
+  if (pid) GuardProcessGroup(*pid);
+  return pid;
+}
+
+std::vector<pid_t> ProcessGroupMembers(pid_t pgid, pid_t except) {
+  std::vector<pid_t> members;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return members;
+  while (const dirent* entry = readdir(proc)) {  // NOLINT(concurrency-mt-unsafe): own DIR
+    pid_t pid = 0;
+    const std::string_view name = entry->d_name;
+    const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), pid);
+    if (ec != std::errc() || end != name.data() + name.size() || pid == except) continue;
+    std::ifstream file("/proc/" + std::string(name) + "/stat");
+    std::string stat;
+    if (!std::getline(file, stat)) continue;  // gone meanwhile
+    // "pid (comm) state ppid pgrp ...": comm may hold anything, so read after its last ')'.
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(stat.substr(close + 1));
+    char state = 0;
+    long long ppid = 0, group = 0;
+    if (!(fields >> state >> ppid >> group)) continue;
+    if (group == pgid && state != 'Z' && state != 'X') members.push_back(pid);
+  }
+  closedir(proc);
+  return members;
+}
+
+namespace {
+
+constexpr size_t kGuardedGroups = 8;
+std::array<std::atomic<pid_t>, kGuardedGroups> guarded_groups{};
+static_assert(std::atomic<pid_t>::is_always_lock_free, "read from a signal handler");
+
+// Async-signal-safe: kill, sigaction and raise only.
+extern "C" void KillGuardedGroupsAndDie(int signo) {
+  for (auto& group : guarded_groups) {
+    const pid_t pgid = group.load();
+    if (pgid > 0) kill(-pgid, SIGKILL);
+  }
+  ResetDisposition(signo);
+  raise(signo);
+}
+
+void InstallGuardHandlers() {
+  for (int signo : {SIGINT, SIGTERM, SIGHUP}) {
+    struct sigaction action {};
+    action.sa_handler = KillGuardedGroupsAndDie;
+    sigemptyset(&action.sa_mask);
+    sigaction(signo, &action, nullptr);
+  }
+}
+
+}  // namespace
+
+void GuardProcessGroup(pid_t pgid) {
+  static std::once_flag installed;
+  std::call_once(installed, InstallGuardHandlers);
+  for (auto& group : guarded_groups) {
+    pid_t empty = 0;
+    if (group.compare_exchange_strong(empty, pgid)) return;
+  }
+}
+
+void UnguardProcessGroup(pid_t pgid) {
+  for (auto& group : guarded_groups) {
+    pid_t expected = pgid;
+    group.compare_exchange_strong(expected, 0);
+  }
 }
 
 std::optional<pid_t> SpawnIdleProcess(std::string* error) {

@@ -14,8 +14,11 @@
 namespace lastcall {
 
 // Starts argv[0] (looked up in PATH when it has no slash) with `argv`, stdin from /dev/null,
-// stdout and stderr appended to `log_path`, the signal mask and dispositions reset, and
-// PR_SET_PDEATHSIG set to SIGKILL, so nothing outlives a rehearse that dies. Returns the pid, or
+// stdout and stderr appended to `log_path`, the signal mask and dispositions reset, in a process
+// group of its own (what it starts stays in it unless it leaves: the group stands for the
+// container, signalled and killed as one), and PR_SET_PDEATHSIG set to SIGKILL. The group is
+// guarded (GuardProcessGroup) until the caller has reaped the child and called
+// UnguardProcessGroup. Returns the pid (= the group's id), or
 // nullopt with *error naming the program and the reason ("no-such-app: No such file or
 // directory") when it cannot be started: exec failures are reported here, not as an exit code.
 // The caller reaps the child. REQUIRES: called from the thread that stays alive as long as the
@@ -27,6 +30,18 @@ std::optional<pid_t> SpawnProcess(const std::vector<std::string>& argv, const st
 // same PDEATHSIG and REQUIRES as SpawnProcess: the process the kubelet emulation signals in place
 // of an app that rehearse did not start and must not stop.
 std::optional<pid_t> SpawnIdleProcess(std::string* error);
+
+// The processes of process group `pgid` still running (zombies left out), `except` left out too;
+// read from /proc. Empty when there is none or /proc cannot be read.
+std::vector<pid_t> ProcessGroupMembers(pid_t pgid, pid_t except);
+
+// Until UnguardProcessGroup(pgid), a SIGINT, SIGTERM or SIGHUP that ends this process first
+// SIGKILLs the whole group `pgid` (a terminal's Ctrl-C reaches only the foreground group, and
+// PR_SET_PDEATHSIG only the direct child: without this, an app's workers would outlive an
+// interrupted rehearse). Installs the handlers on first use. At most 8 groups at once; more are
+// not guarded. Thread-safe.
+void GuardProcessGroup(pid_t pgid);
+void UnguardProcessGroup(pid_t pgid);
 
 // A TCP port on 127.0.0.1 that was free a moment ago (another process may take it since).
 // Returns 0 when no socket could be bound.

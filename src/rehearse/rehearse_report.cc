@@ -41,6 +41,7 @@ ContainerSummary Summarize(const ContainerOutcome& outcome,
   out.sigkill_at = FirstEvent(events, outcome.name, "SIGKILL");
   out.hook_result = outcome.hook_result;
   if (outcome.hook_result) out.hook_returned_at = outcome.hook_returned_at;
+  out.group_killed = outcome.group_killed;
   return out;
 }
 
@@ -65,7 +66,8 @@ Json ContainerJson(const ContainerSummary& summary) {
               {"sigterm_at_ms", OptionalMillis(summary.sigterm_at)},
               {"sigkill_at_ms", OptionalMillis(summary.sigkill_at)},
               {"prestop_result", OptionalInt(summary.hook_result)},
-              {"prestop_returned_at_ms", OptionalMillis(summary.hook_returned_at)}};
+              {"prestop_returned_at_ms", OptionalMillis(summary.hook_returned_at)},
+              {"group_killed", summary.group_killed}};
 }
 
 std::string Plural(uint64_t count, std::string_view one, std::string_view many) {
@@ -375,9 +377,16 @@ RehearsalReport AssembleReport(const RehearsalInputs& inputs) {
   }
   if (app.sigkill_at && app_started) mark("app-sigkill", "app SIGKILL", "kubelet", *app.sigkill_at);
   if (app.exited_at && app_started) {
+    std::string detail = app.exit_code ? "exit code " + std::to_string(*app.exit_code) : "";
+    if (app.group_killed > 0) {
+      detail += (detail.empty() ? "" : "; ") +
+                (app.group_killed == 1
+                     ? std::string("1 more process of its group was still running and was killed")
+                     : std::to_string(app.group_killed) +
+                           " more processes of its group were still running and were killed");
+    }
     mark(app.killed ? "app-killed" : "app-exited", app.killed ? "app killed" : "app exited",
-         "kubelet", *app.exited_at,
-         app.exit_code ? "exit code " + std::to_string(*app.exit_code) : "");
+         "kubelet", *app.exited_at, detail);
   }
   if (report.sidecar && report.sidecar->exited_at) {
     mark(

@@ -110,6 +110,7 @@ struct ContainerSummary {
   std::optional<Millis> sigkill_at;
   std::optional<int> hook_result;
   std::optional<Millis> hook_returned_at;
+  int group_killed = 0;  // other processes of its group killed when it ended (kubelet_emulator.h)
 };
 
 struct Advice {

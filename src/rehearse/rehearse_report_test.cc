@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "rehearse_advice.h"
 #include "rehearse_test_fixtures.h"
 
 namespace lastcall {
@@ -163,6 +164,30 @@ TEST_CASE("a killed app did not exit in the grace period") {
   bool killed_mark = false;
   for (const PhaseMark& mark : report.phases) killed_mark |= mark.id == "app-killed";
   CHECK(killed_mark);
+}
+
+TEST_CASE("the app's mark says what of its process group was still running and was killed") {
+  for (const int left : {1, 3}) {
+    CAPTURE(left);
+    RehearsalInputs inputs = MakeInputs();
+    inputs.termination.app.killed = true;
+    inputs.termination.app.exit_code = 137;
+    inputs.termination.app.exited_at = Millis(10000);
+    inputs.termination.app.group_killed = left;
+    const RehearsalReport report = AssembleReport(inputs);
+    std::string detail;
+    for (const PhaseMark& mark : report.phases) {
+      if (mark.id == "app-killed") detail = mark.detail;
+    }
+    CHECK(detail == (left == 1 ? "exit code 137; 1 more process of its group was still running "
+                                 "and was killed"
+                               : "exit code 137; 3 more processes of its group were still running "
+                                 "and were killed"));
+    CHECK(nlohmann::json::parse(ReportToJson(report))["app"]["group_killed"] == left);
+    bool advised = false;
+    for (const Advice& advice : Advise(report)) advised |= advice.id == "app-group-left";
+    CHECK(advised);
+  }
 }
 
 TEST_CASE("an app rehearse did not start: its stand-in's exit is not reported as the app's") {
