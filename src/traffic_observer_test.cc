@@ -19,7 +19,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// --- ClassifyInFlight and CompareTraffic, pure ----------------------------------------------
+// --- InFlightHistory and CompareTraffic, pure -----------------------------------------------
 
 TrafficConnection Conn(uint64_t id, uint64_t received, uint64_t answered, uint32_t last_recv,
                        uint32_t last_sent) {
@@ -31,13 +31,15 @@ TrafficConnection Conn(uint64_t id, uint64_t received, uint64_t answered, uint32
   c.bytes_answered = answered;
   c.last_data_recv_ms = last_recv;
   c.last_data_sent_ms = last_sent;
+  c.has_pure_acks = true;
+  c.pure_acks = 1;
   return c;
 }
 
 bool InFlightAlone(TrafficConnection c) {
   TrafficSnapshot now;
   now.connections = {c};
-  ClassifyInFlight(nullptr, now);
+  InFlightHistory().Classify(now);
   return now.connections[0].in_flight;
 }
 
@@ -58,7 +60,8 @@ TEST_CASE("traffic: in flight from one snapshot") {
   const Case cases[] = {
       {"data received after the last answer", Conn(1, 200, 50, 3, 800), true},
       {"answered after the last data received (keep-alive idle)", Conn(1, 200, 50, 800, 3), false},
-      {"received and answered in the same tick", Conn(1, 200, 50, 40, 40), false},
+      // The timestamps cannot order them and nothing earlier tells whether an ACK followed.
+      {"received and answered in the same tick, no history", Conn(1, 200, 50, 900, 900), true},
       {"request bytes unread", unread, true},
       {"answer not yet acknowledged", delivering, true},
       {"fresh connection, nothing either way", Conn(1, 0, 0, 20, 20), true},
@@ -76,24 +79,25 @@ TEST_CASE("traffic: in flight across two snapshots (a request in the answer's ti
   TrafficSnapshot before;
   before.connections = {Conn(1, 100, 500, 900, 900), Conn(2, 100, 500, 900, 900),
                         Conn(3, 100, 500, 5, 900)};
-  ClassifyInFlight(nullptr, before);
-  CHECK_FALSE(before.connections[0].in_flight);
-  CHECK_FALSE(before.connections[1].in_flight);
+  InFlightHistory history;
+  history.Classify(before);
+  CHECK(before.connections[0].in_flight);  // tied timestamps, no history yet
+  CHECK(before.connections[1].in_flight);
   CHECK(before.connections[2].in_flight);
   TrafficSnapshot now;
   now.connections = {
       Conn(1, 180, 500, 1000, 1000),  // a request came (timestamps tied), nothing answered
-      Conn(2, 180, 900, 1000, 1000),  // a request came and was answered
+      Conn(2, 180, 900, 1000, 1000),  // a request came and was answered (no ACK of its own)
       Conn(3, 100, 500, 105, 105),    // was in flight, still unanswered (ticks now tie)
   };
-  ClassifyInFlight(&before, now);
+  history.Classify(now);
   CHECK(now.connections[0].in_flight);
   CHECK_FALSE(now.connections[1].in_flight);
   CHECK(now.connections[2].in_flight);
   // The next look keeps the unanswered one in flight until it sends.
   TrafficSnapshot later;
   later.connections = {Conn(1, 180, 500, 1100, 1100), Conn(3, 100, 700, 205, 1)};
-  ClassifyInFlight(&now, later);
+  history.Classify(later);
   CHECK(later.connections[0].in_flight);
   CHECK_FALSE(later.connections[1].in_flight);
 }
@@ -102,11 +106,12 @@ TEST_CASE("traffic: an answer delivered does not stay in flight") {
   TrafficSnapshot before;
   before.connections = {Conn(1, 100, 500, 900, 10)};
   before.connections[0].send_queue = 300;
-  ClassifyInFlight(nullptr, before);
+  InFlightHistory history;
+  history.Classify(before);
   CHECK(before.connections[0].in_flight);
   TrafficSnapshot now;
   now.connections = {Conn(1, 100, 500, 1000, 110)};
-  ClassifyInFlight(&before, now);
+  history.Classify(now);
   CHECK_FALSE(now.connections[0].in_flight);
 }
 
@@ -226,7 +231,7 @@ std::string Receive(int fd, size_t n) {
 // Observes through `observe` until `until` holds of the connection (the ACK of an answer may
 // trail it by a moment), at most 2 s. Returns the last snapshot.
 TrafficSnapshot ObserveUntil(const std::function<std::optional<TrafficSnapshot>()>& observe,
-                             const TrafficSnapshot* previous,
+                             InFlightHistory& history,
                              const std::function<bool(const TrafficSnapshot&)>& until) {
   TrafficSnapshot last;
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
@@ -234,7 +239,7 @@ TrafficSnapshot ObserveUntil(const std::function<std::optional<TrafficSnapshot>(
     std::optional<TrafficSnapshot> got = observe();
     REQUIRE(got.has_value());
     last = std::move(*got);
-    ClassifyInFlight(previous, last);
+    history.Classify(last);
     if (until(last)) break;
     std::this_thread::sleep_for(milliseconds(5));
   } while (std::chrono::steady_clock::now() < give_up);
@@ -254,9 +259,10 @@ TEST_CASE("traffic: real sockets through sock_diag, IPv4 and IPv6") {
     std::string error;
     auto observe = [&]() { return ObserveWithNetlink(ports, &error); };
     auto one = [](const TrafficSnapshot& s) { return s.connections.size() == 1; };
+    InFlightHistory history;
 
     // Connected, nothing sent: a request is on the way.
-    TrafficSnapshot fresh = ObserveUntil(observe, nullptr, one);
+    TrafficSnapshot fresh = ObserveUntil(observe, history, one);
     INFO(error);
     REQUIRE(fresh.connections.size() == 1);
     CHECK(fresh.source == TrafficSource::kNetlink);
@@ -268,7 +274,7 @@ TEST_CASE("traffic: real sockets through sock_diag, IPv4 and IPv6") {
     // A request read by the app and not answered: in flight.
     Send(pair.client, "GET / HTTP/1.1\r\n\r\n");
     CHECK(Receive(pair.server, 18).size() == 18);
-    TrafficSnapshot asked = ObserveUntil(observe, &fresh, [](const TrafficSnapshot& s) {
+    TrafficSnapshot asked = ObserveUntil(observe, history, [](const TrafficSnapshot& s) {
       return s.connections.size() == 1 && s.connections[0].bytes_received == 18;
     });
     REQUIRE(asked.connections.size() == 1);
@@ -281,7 +287,7 @@ TEST_CASE("traffic: real sockets through sock_diag, IPv4 and IPv6") {
     // Answered and read by the client: the keep-alive connection is idle.
     Send(pair.server, "HTTP/1.1 200 OK\r\n\r\n");
     CHECK(Receive(pair.client, 19).size() == 19);
-    TrafficSnapshot answered = ObserveUntil(observe, &asked, [](const TrafficSnapshot& s) {
+    TrafficSnapshot answered = ObserveUntil(observe, history, [](const TrafficSnapshot& s) {
       return s.connections.size() == 1 && !s.connections[0].in_flight;
     });
     REQUIRE(answered.connections.size() == 1);
@@ -291,7 +297,7 @@ TEST_CASE("traffic: real sockets through sock_diag, IPv4 and IPv6") {
     // Idle for a while: still not in flight, and the kernel dates the last request.
     std::this_thread::sleep_for(milliseconds(30));
     TrafficSnapshot idle =
-        ObserveUntil(observe, &answered, [](const TrafficSnapshot&) { return true; });
+        ObserveUntil(observe, history, [](const TrafficSnapshot&) { return true; });
     REQUIRE(idle.connections.size() == 1);
     CHECK_FALSE(idle.connections[0].in_flight);
     since = CompareTraffic(answered, idle);
@@ -302,7 +308,7 @@ TEST_CASE("traffic: real sockets through sock_diag, IPv4 and IPv6") {
     // The next request on the same connection, right away: in flight again.
     Send(pair.client, "GET /2 HTTP/1.1\r\n\r\n");
     CHECK(Receive(pair.server, 19).size() == 19);
-    TrafficSnapshot again = ObserveUntil(observe, &idle, [](const TrafficSnapshot& s) {
+    TrafficSnapshot again = ObserveUntil(observe, history, [](const TrafficSnapshot& s) {
       return s.connections.size() == 1 && s.connections[0].bytes_received == 37;
     });
     REQUIRE(again.connections.size() == 1);
