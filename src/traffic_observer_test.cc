@@ -102,6 +102,107 @@ TEST_CASE("traffic: in flight across two snapshots (a request in the answer's ti
   CHECK_FALSE(later.connections[1].in_flight);
 }
 
+// A connection whose last data in and out share a tick, as the kernel reports it `last_ms` after
+// that tick, having sent `pure_acks` segments without data, with `segs` data segments each way.
+TrafficConnection Tied(uint64_t received, uint64_t answered, uint32_t last_ms, uint32_t pure_acks,
+                       uint32_t segs = 1) {
+  TrafficConnection c = Conn(5, received, answered, last_ms, last_ms);
+  c.pure_acks = pure_acks;
+  c.data_segs_in = segs;
+  c.data_segs_out = segs;
+  return c;
+}
+
+bool InFlightAfter(InFlightHistory& history, TrafficConnection c) {
+  TrafficSnapshot now;
+  now.connections = {c};
+  history.Classify(now);
+  return now.connections[0].in_flight;
+}
+
+TEST_CASE("traffic: a request in the previous answer's tick is in flight until the ACKs tell") {
+  SUBCASE("no ACK of its own since a look before it, past the bound: it was answered") {
+    InFlightHistory history;
+    CHECK(InFlightAfter(history, Tied(100, 200, 50, 1)));  // a look before the last exchange
+    CHECK(InFlightAfter(history, Tied(164, 328, 4, 1)));   // exchanged, tied, within the bound
+    CHECK(InFlightAfter(history, Tied(164, 328, 596, 1)));
+    CHECK_FALSE(InFlightAfter(history, Tied(164, 328, 600, 1)));  // kAckBound after: idle
+    CHECK_FALSE(InFlightAfter(history, Tied(164, 328, 5000, 1)));
+  }
+  SUBCASE("an ACK without data since the look before: a request the app has not answered") {
+    InFlightHistory history;
+    CHECK(InFlightAfter(history, Tied(100, 200, 50, 1)));
+    CHECK(InFlightAfter(history, Tied(164, 328, 4, 1)));
+    CHECK(InFlightAfter(history, Tied(164, 328, 44, 2)));  // the delayed ACK, 40 ms later
+    CHECK(InFlightAfter(history, Tied(164, 328, 2900, 2)));
+    // Answered at last, a tick or more after the request: ordered by the timestamps.
+    TrafficConnection answered = Tied(164, 456, 0, 2);
+    answered.last_data_recv_ms = 3000;
+    CHECK_FALSE(InFlightAfter(history, answered));
+  }
+  SUBCASE("the reference survives looks without change") {
+    InFlightHistory history;
+    CHECK(InFlightAfter(history, Tied(100, 200, 50, 3)));
+    CHECK(InFlightAfter(history, Tied(164, 328, 8, 3)));
+    CHECK(InFlightAfter(history, Tied(164, 328, 108, 3)));
+    CHECK(InFlightAfter(history, Tied(164, 328, 208, 4)));  // the ACK comes late (ping-pong)
+    CHECK(InFlightAfter(history, Tied(164, 328, 708, 4)));
+  }
+  SUBCASE("no look before the last exchange") {
+    InFlightHistory history;
+    // One exchange each way: an answer, or a server's greeting followed by a request (whose
+    // quick ACK is the one segment without data): nothing tells, so it counts.
+    CHECK(InFlightAfter(history, Tied(64, 128, 900, 1, 1)));
+    CHECK(InFlightAfter(history, Tied(64, 128, 1900, 1, 1)));
+    // Two data segments or more each way: the first request's quick ACK was sent before the
+    // last request came, so 1 segment without data in all means none for the last request.
+    InFlightHistory other;
+    CHECK_FALSE(InFlightAfter(other, Tied(128, 256, 900, 1, 2)));
+    CHECK(InFlightAfter(other, Tied(128, 256, 900, 2, 2)));  // that one got an ACK of its own
+    TrafficConnection fast_open = Tied(128, 256, 900, 1, 2);
+    fast_open.syn_data = true;  // the SYN-ACK acknowledged the first data: no lower bound
+    InFlightHistory third;
+    CHECK(InFlightAfter(third, fast_open));
+  }
+  SUBCASE("without the count (kernel < 4.6): in flight") {
+    InFlightHistory history;
+    TrafficConnection old_kernel = Tied(100, 200, 50, 0, 2);
+    old_kernel.has_pure_acks = false;
+    CHECK(InFlightAfter(history, old_kernel));
+    old_kernel.bytes_received = 164;
+    old_kernel.bytes_answered = 328;
+    old_kernel.last_data_recv_ms = old_kernel.last_data_sent_ms = 5000;
+    CHECK(InFlightAfter(history, old_kernel));
+  }
+}
+
+TEST_CASE("traffic: a multiplexed port counts every open connection") {
+  InFlightHistory history({8443});
+  TrafficSnapshot now;
+  TrafficConnection idle_h2 = Conn(1, 300, 900, 5000, 10);  // answered long after: looks idle
+  idle_h2.local_port = 8443;
+  TrafficConnection closed_h2 = idle_h2;
+  closed_h2.id = 2;
+  closed_h2.state = TcpState::kTimeWait;
+  TrafficConnection idle_h1 = Conn(3, 300, 900, 5000, 10);
+  now.connections = {idle_h2, closed_h2, idle_h1};
+  history.Classify(now);
+  CHECK(now.connections[0].in_flight);
+  CHECK_FALSE(now.connections[1].in_flight);
+  CHECK_FALSE(now.connections[2].in_flight);
+}
+
+TEST_CASE("traffic: the history forgets closed connections") {
+  InFlightHistory history;
+  TrafficSnapshot now;
+  now.connections = {Conn(1, 10, 20, 5, 5), Conn(2, 10, 20, 5, 5)};
+  history.Classify(now);
+  CHECK(history.remembered() == 2);
+  now.connections = {Conn(2, 10, 20, 5, 5)};
+  history.Classify(now);
+  CHECK(history.remembered() == 1);
+}
+
 TEST_CASE("traffic: an answer delivered does not stay in flight") {
   TrafficSnapshot before;
   before.connections = {Conn(1, 100, 500, 900, 10)};

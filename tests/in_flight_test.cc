@@ -185,5 +185,35 @@ TEST_CASE("in_flight: an idle keep-alive connection does not hold the drain") {
   CHECK(sidecar.process.Output().find("phase drained") != std::string::npos);
 }
 
+// A slow request earlier on the connection made the kernel send a delayed ACK (and quick-ACK the
+// next request), so only a look taken while serving, before the last exchange, can prove the
+// connection idle at the trigger: lastcall looks from its start at its poll interval, not from
+// DRAINING on. (Had the last exchange followed the slow one within one poll interval, nothing
+// could tell its quick ACK from one for a request still owed: it would count until the client
+// closes it; docs/monitors.md.)
+TEST_CASE(
+    "in_flight: idle since before the trigger, after a delayed ACK, does not hold the drain") {
+  LineApp app;
+  Sidecar sidecar = StartLastcall(InFlightArgs(app.port()));
+  LineClient client(app.port());
+  for (int ms : {0, 250, 0, -1, 0}) {
+    if (ms < 0) {
+      std::this_thread::sleep_for(milliseconds(200));  // a pause longer than the poll interval
+      continue;
+    }
+    client.Send(ms);
+    REQUIRE(client.ReadAnswer());
+  }
+  const auto idle_since = Steady::now();
+  std::this_thread::sleep_for(milliseconds(300));
+  sidecar.process.Signal(SIGTERM);
+  const auto code = sidecar.process.WaitExit(milliseconds(9000));
+  const long long exited_after = ElapsedMs(idle_since);
+  REQUIRE(code);
+  CHECK(*code == 0);
+  MESSAGE("lastcall exited " << exited_after << " ms after the connection went idle");
+  CHECK(exited_after < 600 + 100 + 700);
+}
+
 }  // namespace
 }  // namespace lastcall::test
