@@ -215,5 +215,38 @@ TEST_CASE(
   CHECK(exited_after < 600 + 100 + 700);
 }
 
+// HTTP/2: one connection carries GET /slow (3 s) and GET /fast (at once); once /fast is
+// answered the connection looks idle to the kernel. Declared multiplexed, it holds the drain
+// until the client closes it after /slow. Needs Debian's python3-h2 (skipped without it).
+TEST_CASE("in_flight: a multiplexed port holds the drain while an HTTP/2 stream is pending") {
+  const std::string script = std::string(LASTCALL_SOURCE_DIR) + "/bench/h2c_server.py";
+  Process probe = Process::Spawn({"/usr/bin/python3", "-c", "import h2"});
+  if (probe.WaitExit(milliseconds(5000)) != 0) {
+    MESSAGE("python3-h2 is not installed: HTTP/2 check skipped");
+    return;
+  }
+  const uint16_t port = FreePort();
+  Process server = Process::Spawn({"/usr/bin/python3", script, std::to_string(port), "3000", "0"});
+  REQUIRE(server.WaitForOutput("listening", milliseconds(5000)));
+  std::vector<std::string> args = InFlightArgs(port);
+  args.insert(args.end(), {"--multiplexed-port", std::to_string(port)});
+  Sidecar sidecar = StartLastcall(args);
+  std::this_thread::sleep_for(milliseconds(200));  // a few looks while serving
+  const auto asked = Steady::now();
+  Process client = Process::Spawn({"/usr/bin/python3", script, "client", std::to_string(port)});
+  REQUIRE(client.WaitForOutput("/fast", milliseconds(2000)));
+  std::this_thread::sleep_for(milliseconds(300));
+  sidecar.process.Signal(SIGTERM);
+  const auto code = sidecar.process.WaitExit(milliseconds(9000));
+  const long long exited_after = ElapsedMs(asked);
+  REQUIRE(code);
+  CHECK(*code == 0);
+  REQUIRE(client.WaitExit(milliseconds(5000)) == 0);
+  const std::string answers = client.Output();
+  MESSAGE("client: " << answers << "lastcall exited " << exited_after << " ms after the requests");
+  CHECK(answers.find("/slow") != std::string::npos);
+  CHECK(exited_after >= 3000);
+}
+
 }  // namespace
 }  // namespace lastcall::test
