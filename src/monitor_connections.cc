@@ -12,7 +12,7 @@
 // Idle keep-alive connections do count: an app that drains closes them.
 // With count: in_flight, the same connections are read through the traffic observer
 // (sock_diag with tcp_info) and only those with a request in flight count (the app owes an
-// answer; see ClassifyInFlight): idle keep-alive connections a pooling proxy holds open no
+// answer; see InFlightHistory): idle keep-alive connections a pooling proxy holds open no
 // longer hold the drain. Where netlink is refused, the observer reads /proc and every
 // connection counts, as with count: connections; the detail says so. InFlightHistory needs
 // snapshots from before a connection's last exchange to prove it idle, so the real monitor
