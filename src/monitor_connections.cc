@@ -83,12 +83,16 @@ class ConnectionsMonitor final : public DrainMonitor {
     wake_.notify_all();
   }
 
-  // Runs on sampler_. A failed observation is skipped: the next one serves as well.
+  // Runs on sampler_. A failed observation is skipped: the next one serves as well. The /proc
+  // fallback gives nothing to remember (no tcp_info), so sampling ends there.
   void Sample(Millis every) {
     std::unique_lock<std::mutex> lock(mutex_);
     while (sampling_) {
       Observation seen = observer_->Observe();
-      if (seen.snapshot) history_.Classify(*seen.snapshot);
+      if (seen.snapshot) {
+        if (seen.snapshot->source != TrafficSource::kNetlink) return;
+        history_.Classify(*seen.snapshot);
+      }
       wake_.wait_for(lock, every, [this] { return !sampling_; });
     }
   }
