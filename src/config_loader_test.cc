@@ -150,6 +150,7 @@ shutdown:
       refused_means: error
       count_close_wait: true
       count: in_flight
+      multiplexed_ports: [8443]
       long_poll: 0s  # at its default: anything longer is an error with kind json
     timeout: 1m30s
   exit_delay: 1s
@@ -205,6 +206,7 @@ log:
   CHECK(m.refused_means == RefusedMeans::kError);
   CHECK(m.count_close_wait);
   CHECK(m.count == ConnectionCount::kInFlight);
+  CHECK(m.multiplexed_ports == std::vector<int>{8443});
   CHECK(m.long_poll == Millis{0});
   CHECK(c.shutdown.drain.timeout == seconds{90});
   CHECK(c.shutdown.exit_delay == seconds{1});
