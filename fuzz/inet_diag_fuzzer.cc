@@ -31,10 +31,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     c.last_data_sent_ms = socket.last_data_sent_ms;
     c.recv_queue = socket.recv_queue;
     c.send_queue = socket.send_queue;
+    c.has_pure_acks = socket.pure_acks_sent.has_value();
+    c.pure_acks = socket.pure_acks_sent.value_or(0);
+    c.data_segs_in = socket.data_segs_in;
+    c.data_segs_out = socket.data_segs_out;
+    c.syn_data = socket.syn_data;
     (c.id % 2 == 0 ? before : now).connections.push_back(c);
   }
-  lastcall::ClassifyInFlight(nullptr, before);
-  lastcall::ClassifyInFlight(&before, now);
+  lastcall::InFlightHistory history({static_cast<int>(size % 65536)});
+  history.Classify(before);
+  history.Classify(now);
+  Require(history.remembered() <= now.connections.size(), "closed connections are forgotten");
   const auto since = lastcall::CompareTraffic(before, now);
   Require(since.new_connections <= now.connections.size(), "new connections are connections");
   return 0;

@@ -68,6 +68,9 @@ struct MonitorConfig {
   RefusedMeans refused_means = RefusedMeans::kDrained;
   bool count_close_wait = false;  // connections: also count CLOSE_WAIT sockets
   ConnectionCount count = ConnectionCount::kConnections;  // connections: what counts
+  // connections, in_flight: ports (among `ports`) whose connections multiplex requests (HTTP/2,
+  // gRPC): the kernel cannot tell a pending stream, so every open connection counts.
+  std::vector<int> multiplexed_ports;
 };
 
 struct DrainConfig {

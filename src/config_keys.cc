@@ -541,6 +541,15 @@ std::vector<KeySpec> BuildKeySpecs() {
         return SetEnum(&c.shutdown.drain.monitor.count, t, kConnectionCounts, "count");
       },
       [](const Config& c) { return EnumName(c.shutdown.drain.monitor.count, kConnectionCounts); }));
+  specs.push_back(List(
+      Key("shutdown.drain.monitor.multiplexed_ports", "multiplexed-port", "PORT", "none",
+          "connections, count in_flight: a port of shutdown.drain.monitor.ports whose "
+          "connections multiplex requests (HTTP/2, gRPC): every open one counts as in flight "
+          "(repeatable)"),
+      [](Config& c, const std::vector<std::string>& items, size_t* bad) {
+        return SetList(&c.shutdown.drain.monitor.multiplexed_ports, items, bad, ParsePort);
+      },
+      [](const Config& c) { return FormatInts(c.shutdown.drain.monitor.multiplexed_ports); }));
   specs.push_back(Scalar(
       Key("shutdown.drain.timeout", "drain-timeout", "DURATION", "20s",
           "the longest draining may take before lastcall gives up"),

@@ -548,6 +548,15 @@ class Loader {
               "the connections monitor needs at least one port in shutdown.drain.monitor.ports "
               "(--monitor-port)");
     }
+    for (int port : monitor.multiplexed_ports) {
+      if (std::find(monitor.ports.begin(), monitor.ports.end(), port) == monitor.ports.end()) {
+        Problem(WhereIs("shutdown.drain.monitor.multiplexed_ports"),
+                "port " + std::to_string(port) +
+                    " is not in shutdown.drain.monitor.ports (--monitor-port): a multiplexed "
+                    "port must also be watched");
+        break;
+      }
+    }
     if (monitor.kind == MonitorKind::kStatus && monitor.drained_status.empty()) {
       Problem(WhereIs("shutdown.drain.monitor.drained_status"),
               "the status monitor needs at least one status in "

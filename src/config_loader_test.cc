@@ -150,6 +150,7 @@ shutdown:
       refused_means: error
       count_close_wait: true
       count: in_flight
+      multiplexed_ports: [8443]
       long_poll: 0s  # at its default: anything longer is an error with kind json
     timeout: 1m30s
   exit_delay: 1s
@@ -205,6 +206,7 @@ log:
   CHECK(m.refused_means == RefusedMeans::kError);
   CHECK(m.count_close_wait);
   CHECK(m.count == ConnectionCount::kInFlight);
+  CHECK(m.multiplexed_ports == std::vector<int>{8443});
   CHECK(m.long_poll == Millis{0});
   CHECK(c.shutdown.drain.timeout == seconds{90});
   CHECK(c.shutdown.exit_delay == seconds{1});
@@ -404,6 +406,10 @@ TEST_CASE("YAML errors name file, line, column, key and value") {
       {"shutdown:\n  drain:\n    monitor:\n      kind: connections\n      ports: []\n",
        "lastcall.yaml:5:7: shutdown.drain.monitor.ports: the connections monitor needs at least "
        "one port in shutdown.drain.monitor.ports (--monitor-port)"},
+      {"shutdown:\n  drain:\n    monitor:\n      ports: [8080]\n      multiplexed_ports: "
+       "[8080, 9090]\n",
+       "lastcall.yaml:5:7: shutdown.drain.monitor.multiplexed_ports: port 9090 is not in "
+       "shutdown.drain.monitor.ports (--monitor-port): a multiplexed port must also be watched"},
       {"shutdown:\n  drain:\n    monitor:\n      drained_status: []\n",
        "lastcall.yaml:4:7: shutdown.drain.monitor.drained_status: the status monitor needs at "
        "least one status in shutdown.drain.monitor.drained_status (--drained-status), or it "
@@ -818,6 +824,9 @@ TEST_CASE("lb_delay: auto, its bounds, and what the budget counts") {
   CHECK(ErrorOf(Flags({{"monitor-count", "requests"}})) != "");
   CHECK(LoadConfig(Flags({{"monitor-count", "in_flight"}})).config.shutdown.drain.monitor.count ==
         ConnectionCount::kInFlight);
+  CHECK(LoadConfig(Flags({{"monitor-port", "8443"}, {"multiplexed-port", "8443"}}))
+            .config.shutdown.drain.monitor.multiplexed_ports == std::vector<int>{8443});
+  CHECK(Contains(ErrorOf(Flags({{"multiplexed-port", "8443"}})), "port 8443 is not in"));
 }
 
 TEST_CASE("monitor.long_poll: a duration, off by default, for the status monitor only") {

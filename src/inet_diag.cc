@@ -48,6 +48,18 @@ void ReadTcpInfo(std::span<const uint8_t> info, DiagSocket& socket) {
   socket.last_data_recv_ms = *last_recv;
   socket.last_data_sent_ms = *last_sent;
   socket.bytes_sent = InfoField<uint64_t>(info, offsetof(tcp_info, tcpi_bytes_sent));
+  // Both counters start at 0 on an accepted socket (the SYN-ACK is the request socket's) and only
+  // grow; their difference counts what the kernel sent that carried no data.
+  const auto segs_out = InfoField<uint32_t>(info, offsetof(tcp_info, tcpi_segs_out));
+  const auto data_segs_out = InfoField<uint32_t>(info, offsetof(tcp_info, tcpi_data_segs_out));
+  const auto data_segs_in = InfoField<uint32_t>(info, offsetof(tcp_info, tcpi_data_segs_in));
+  if (segs_out && data_segs_out && data_segs_in && *segs_out >= *data_segs_out) {
+    socket.pure_acks_sent = *segs_out - *data_segs_out;
+    socket.data_segs_in = *data_segs_in;
+    socket.data_segs_out = *data_segs_out;
+  }
+  const auto options = InfoField<uint8_t>(info, offsetof(tcp_info, tcpi_options));
+  socket.syn_data = options && (*options & TCPI_OPT_SYN_DATA) != 0;
 }
 
 // One SOCK_DIAG_BY_FAMILY message's payload: inet_diag_msg, then attributes.

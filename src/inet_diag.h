@@ -33,6 +33,12 @@ struct DiagSocket {
   std::optional<uint64_t> bytes_sent;  // tcpi_bytes_sent (kernel >= 4.19)
   uint32_t last_data_recv_ms = 0;      // tcpi_last_data_recv: ms since data last arrived
   uint32_t last_data_sent_ms = 0;      // tcpi_last_data_sent: ms since data was last sent
+  // Segments sent without data (tcpi_segs_out - tcpi_data_segs_out): ACKs, window updates,
+  // probes. Nullopt before kernel 4.6 (no tcpi_data_segs_out); the next two are then 0.
+  std::optional<uint32_t> pure_acks_sent;
+  uint32_t data_segs_in = 0;   // tcpi_data_segs_in: segments received with data
+  uint32_t data_segs_out = 0;  // tcpi_data_segs_out: segments sent with data
+  bool syn_data = false;       // TCPI_OPT_SYN_DATA: data rode on the handshake (TCP Fast Open)
 };
 
 // The kernel's TCP state bit for `state`, for idiag_states (1 << state).

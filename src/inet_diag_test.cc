@@ -111,6 +111,9 @@ tcp_info SampleInfo() {
   info.tcpi_bytes_sent = 90;
   info.tcpi_last_data_recv = 5;
   info.tcpi_last_data_sent = 12;
+  info.tcpi_segs_out = 9;
+  info.tcpi_data_segs_out = 7;
+  info.tcpi_data_segs_in = 6;
   return info;
 }
 
@@ -159,6 +162,10 @@ TEST_CASE("inet_diag: a dump with sockets, tcp_info and NLMSG_DONE") {
   CHECK(first.bytes_sent == 90);
   CHECK(first.last_data_recv_ms == 5);
   CHECK(first.last_data_sent_ms == 12);
+  CHECK(first.pure_acks_sent == 2u);
+  CHECK(first.data_segs_in == 6);
+  CHECK(first.data_segs_out == 7);
+  CHECK_FALSE(first.syn_data);
   const DiagSocket& second = chunk->sockets[1];
   CHECK(second.ipv6);
   CHECK(second.state == TcpState::kListen);
@@ -176,6 +183,13 @@ TEST_CASE("inet_diag: a shorter tcp_info (older kernel) gives what it holds") {
   CHECK(chunk->sockets[0].has_info);
   CHECK_FALSE(chunk->sockets[0].bytes_sent.has_value());
   CHECK(chunk->sockets[0].bytes_acked == 80);
+  CHECK(chunk->sockets[0].pure_acks_sent == 2u);
+  // Without data_segs_out (kernels 4.2 to 4.5): the ACKs sent are unknown, the rest is there.
+  chunk = ParseInetDiagChunk(
+      DiagMessage(AF_INET, 1, 80, 1, offsetof(tcp_info, tcpi_data_segs_out), info), &error);
+  REQUIRE(chunk);
+  CHECK(chunk->sockets[0].has_info);
+  CHECK_FALSE(chunk->sockets[0].pure_acks_sent.has_value());
   // Too short for bytes_received: no info at all.
   chunk = ParseInetDiagChunk(DiagMessage(AF_INET, 1, 80, 1, 64, info), &error);
   REQUIRE(chunk);

@@ -78,7 +78,6 @@ LbWaitOutcome WaitForQuietPorts(const LbAutoConfig& config, TimePoint unready_at
     const bool looked = look.snapshot.has_value();
     if (looked) {
       observed = true;
-      ClassifyInFlight(&previous, *look.snapshot);
       const TrafficSince since = CompareTraffic(previous, *look.snapshot);
       if (since.last_activity && *since.last_activity > last_activity) {
         last_activity = *since.last_activity;

@@ -79,8 +79,11 @@ std::unique_ptr<DrainMonitor> MakePrometheusMonitor(const Config& config, HttpCl
 // count: in_flight reads through MakeKernelTrafficObserver (files only for its /proc fallback).
 std::unique_ptr<DrainMonitor> MakeConnectionsMonitor(const Config& config, FileReader& files);
 // The connections monitor counting requests in flight, seen through `observer` (a test's fake).
+// With `sample_every` above zero it observes at that pace on a thread of its own from now until
+// its first poll (history for the first polls; MakeConnectionsMonitor passes the poll interval).
 std::unique_ptr<DrainMonitor> MakeInFlightMonitor(const Config& config,
-                                                  std::unique_ptr<TrafficObserver> observer);
+                                                  std::unique_ptr<TrafficObserver> observer,
+                                                  Millis sample_every = Millis(0));
 std::unique_ptr<DrainMonitor> MakeNoneMonitor();
 
 // Builds the monitor config.shutdown.drain.monitor asks for. `http` and `files` must outlive it.

@@ -12,9 +12,13 @@
 // Idle keep-alive connections do count: an app that drains closes them.
 // With count: in_flight, the same connections are read through the traffic observer
 // (sock_diag with tcp_info) and only those with a request in flight count (the app owes an
-// answer; see ClassifyInFlight): idle keep-alive connections a pooling proxy holds open no
+// answer; see InFlightHistory): idle keep-alive connections a pooling proxy holds open no
 // longer hold the drain. Where netlink is refused, the observer reads /proc and every
-// connection counts, as with count: connections; the detail says so.
+// connection counts, as with count: connections; the detail says so. InFlightHistory needs
+// snapshots from before a connection's last exchange to prove it idle, so the real monitor
+// samples at its poll interval from the moment it is made (lastcall run's start) until its
+// first poll, on a thread of its own; then the polls take over. Connections on
+// multiplexed_ports count whenever open (see InFlightHistory).
 // A missing /proc/net/tcp6 (IPv6 disabled) is fine; both missing is an error.
 // Bounded whatever the namespace holds (a flood of TIME_WAIT sockets on other ports): the tables
 // are streamed in chunks and only counted, the read stops once the count is over drained_at
@@ -24,9 +28,12 @@
 // kRefused, as for the HTTP monitors, so refused_means and the app-gone shortcut apply alike.
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "monitor.h"
@@ -43,15 +50,28 @@ constexpr size_t kExactChunks = 4;
 class ConnectionsMonitor final : public DrainMonitor {
  public:
   // Exactly one of `files` (count: connections) and `observer` (count: in_flight) is set.
+  // With `sample_every` above zero (and an observer), a thread observes at that pace until the
+  // first poll, so the first polls already have history.
   ConnectionsMonitor(const Config& config, FileReader* files,
-                     std::unique_ptr<TrafficObserver> observer)
+                     std::unique_ptr<TrafficObserver> observer, Millis sample_every = Millis(0))
       : files_(files),
         observer_(std::move(observer)),
+        history_(config.shutdown.drain.monitor.multiplexed_ports),
         ports_(config.shutdown.drain.monitor.ports),
         drained_at_(config.shutdown.drain.monitor.drained_at) {
     states_ = {TcpState::kEstablished, TcpState::kSynRecv};
     if (config.shutdown.drain.monitor.count_close_wait) states_.push_back(TcpState::kCloseWait);
+    if (observer_ && sample_every.count() > 0) {
+      sampler_ = std::thread([this, sample_every] { Sample(sample_every); });
+    }
   }
+
+  ~ConnectionsMonitor() override {
+    StopSampling();
+    if (sampler_.joinable()) sampler_.join();
+  }
+  ConnectionsMonitor(const ConnectionsMonitor&) = delete;
+  ConnectionsMonitor& operator=(const ConnectionsMonitor&) = delete;
 
   // With a socket flood in the namespace a read can take long: both paths stop at `deadline`
   // (between two chunks of /proc, two datagrams of sock_diag) and say so as an error.
@@ -62,16 +82,47 @@ class ConnectionsMonitor final : public DrainMonitor {
   std::string_view kind() const override { return "connections"; }
 
  private:
+  void StopSampling() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      sampling_ = false;
+    }
+    wake_.notify_all();
+  }
+
+  // Runs on sampler_. A failed observation is skipped: the next one serves as well. The /proc
+  // fallback gives nothing to remember (no tcp_info), so sampling ends there.
+  void Sample(Millis every) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (sampling_) {
+      // One look never takes longer than the pause between two.
+      Observation seen = observer_->Observe(std::chrono::steady_clock::now() + every);
+      if (seen.snapshot) {
+        if (seen.snapshot->source != TrafficSource::kNetlink) return;
+        history_.Classify(*seen.snapshot);
+      }
+      wake_.wait_for(lock, every, [this] { return !sampling_; });
+    }
+  }
+
+  // Observes and classifies under mutex_ (the sampler may be mid-observation at the first poll).
+  Observation ObserveClassified(Deadline deadline) {
+    StopSampling();
+    std::lock_guard<std::mutex> lock(mutex_);
+    Observation seen = observer_->Observe(deadline);
+    if (seen.snapshot) history_.Classify(*seen.snapshot);
+    return seen;
+  }
+
   PollResult PollInFlight(Deadline deadline) {
     PollResult result;
     result.outcome = PollOutcome::kError;
-    Observation seen = observer_->Observe(deadline);
+    Observation seen = ObserveClassified(deadline);
     if (!seen.snapshot) {
       result.detail = seen.error;
       return result;
     }
-    TrafficSnapshot& now = *seen.snapshot;
-    ClassifyInFlight(previous_ ? &*previous_ : nullptr, now);
+    const TrafficSnapshot& now = *seen.snapshot;
     size_t connections = 0;
     size_t in_flight = 0;
     for (const TrafficConnection& c : now.connections) {
@@ -81,7 +132,6 @@ class ConnectionsMonitor final : public DrainMonitor {
     }
     const bool fallback = now.source != TrafficSource::kNetlink;
     const size_t listeners = now.listeners;
-    previous_ = std::move(now);
     result.value = static_cast<double>(in_flight);
     if (connections == 0 && listeners == 0) {
       result.outcome = PollOutcome::kRefused;
@@ -198,7 +248,11 @@ class ConnectionsMonitor final : public DrainMonitor {
 
   FileReader* files_;
   std::unique_ptr<TrafficObserver> observer_;
-  std::optional<TrafficSnapshot> previous_;  // the last observation, for ClassifyInFlight
+  std::mutex mutex_;  // guards observer_, history_ and sampling_ while sampler_ runs
+  std::condition_variable wake_;
+  bool sampling_ = true;
+  InFlightHistory history_;
+  std::thread sampler_;  // started in the constructor body, once every member exists
   std::vector<int> ports_;
   std::vector<TcpState> states_;  // counted (LISTEN only tells whether the app is gone)
   double drained_at_;
@@ -211,14 +265,17 @@ std::unique_ptr<DrainMonitor> MakeConnectionsMonitor(const Config& config, FileR
     // TIME_WAIT never counts as in flight: not asking for it keeps a flood of closed
     // connections on the app's ports in the kernel.
     return MakeInFlightMonitor(
-        config, MakeKernelTrafficObserver(config.shutdown.drain.monitor.ports, files, {}, false));
+        config,
+        MakeKernelTrafficObserver(config.shutdown.drain.monitor.ports, files, {}, false),
+        config.shutdown.drain.monitor.interval);
   }
   return std::make_unique<ConnectionsMonitor>(config, &files, nullptr);
 }
 
 std::unique_ptr<DrainMonitor> MakeInFlightMonitor(const Config& config,
-                                                  std::unique_ptr<TrafficObserver> observer) {
-  return std::make_unique<ConnectionsMonitor>(config, nullptr, std::move(observer));
+                                                  std::unique_ptr<TrafficObserver> observer,
+                                                  Millis sample_every) {
+  return std::make_unique<ConnectionsMonitor>(config, nullptr, std::move(observer), sample_every);
 }
 
 }  // namespace lastcall

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -368,6 +369,60 @@ TEST_CASE("connections monitor, in_flight: idle keep-alive connections do not ho
   CHECK(gone.detail == "nothing listens on port 8080: the app is gone");
 }
 
+// Answers `before` until told to switch, then `after`; counts the calls. Thread-safe: the
+// monitor's sampler calls it from its own thread.
+class SwitchingObserver final : public TrafficObserver {
+ public:
+  SwitchingObserver(Observation before, Observation after, std::atomic<int>* calls,
+                    std::atomic<bool>* switched)
+      : before_(std::move(before)), after_(std::move(after)), calls_(calls), switched_(switched) {}
+  Observation Observe(TrafficTime /*deadline*/) override {
+    ++*calls_;
+    return switched_->load() ? after_ : before_;
+  }
+
+ private:
+  Observation before_;
+  Observation after_;
+  std::atomic<int>* calls_;
+  std::atomic<bool>* switched_;
+};
+
+TEST_CASE("connections monitor, in_flight: looks taken while serving prove the first poll idle") {
+  // A connection that had sent 3 segments without data, then exchanged a request and an answer
+  // in one tick and went quiet: only a look from before that exchange proves no ACK followed.
+  TrafficConnection before = Seen(1, 300, 900, 2000, 2000);
+  before.has_pure_acks = true;
+  before.pure_acks = 3;
+  before.data_segs_in = before.data_segs_out = 5;
+  TrafficConnection after = before;
+  after.bytes_received = 364;
+  after.bytes_answered = 1100;
+  after.last_data_recv_ms = after.last_data_sent_ms = 900;
+  after.data_segs_in = after.data_segs_out = 6;
+  for (const bool sampled : {false, true}) {
+    CAPTURE(sampled);
+    std::atomic<int> calls{0};
+    std::atomic<bool> switched{false};
+    auto monitor =
+        MakeInFlightMonitor(InFlightConfig({8080}),
+                            std::make_unique<SwitchingObserver>(
+                                Snapshot({before}), Snapshot({after}), &calls, &switched),
+                            sampled ? std::chrono::milliseconds(5) : std::chrono::milliseconds(0));
+    if (sampled) {
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (calls.load() == 0 && std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      REQUIRE(calls.load() > 0);
+    }
+    switched = true;
+    const PollResult first = monitor->Poll(std::chrono::steady_clock::now());
+    // Without an earlier look the same connection counts (late, never early).
+    CHECK(first.outcome == (sampled ? PollOutcome::kDrained : PollOutcome::kBusy));
+  }
+}
+
 void SendAll(const Socket& s, std::string_view text) {
   REQUIRE(::send(s.fd(), text.data(), text.size(), MSG_NOSIGNAL) ==
           static_cast<ssize_t>(text.size()));
@@ -399,14 +454,19 @@ TEST_CASE("connections monitor, in_flight: real keep-alive connections, IPv4 and
     Socket idle_server = Accept(*listener);
     Socket busy_client = Connect(family, port);
     Socket busy_server = Accept(*listener);
-    // Both served once: keep-alive, idle.
+    // Both served twice, back to back: keep-alive, idle. (After one exchange within one tick,
+    // between two looks, nothing would tell an answer from a server's greeting followed by a
+    // request: such a connection counts until its next exchange.)
     for (auto* pair : {&idle_client, &busy_client}) {
       Socket& server = pair == &idle_client ? idle_server : busy_server;
-      SendAll(*pair, "GET / HTTP/1.1\r\n\r\n");
-      ReceiveAll(server, 18);
-      SendAll(server, "HTTP/1.1 200 OK\r\n\r\n");
-      ReceiveAll(*pair, 19);
+      for (int i = 0; i < 2; ++i) {
+        SendAll(*pair, "GET / HTTP/1.1\r\n\r\n");
+        ReceiveAll(server, 18);
+        SendAll(server, "HTTP/1.1 200 OK\r\n\r\n");
+        ReceiveAll(*pair, 19);
+      }
     }
+    // Proven idle once the ACK bound has passed since the last data.
     PollResult idle = PollUntil(*monitor, 0);
     CHECK(idle.outcome == PollOutcome::kDrained);
     CHECK(idle.detail ==

@@ -65,6 +65,11 @@ bool Add(TrafficSnapshot& snapshot, const std::vector<int>& ports, const DiagSoc
   c.bytes_answered = socket.bytes_sent.value_or(socket.bytes_acked);
   c.last_data_recv_ms = socket.last_data_recv_ms;
   c.last_data_sent_ms = socket.last_data_sent_ms;
+  c.has_pure_acks = socket.pure_acks_sent.has_value();
+  c.pure_acks = socket.pure_acks_sent.value_or(0);
+  c.data_segs_in = socket.data_segs_in;
+  c.data_segs_out = socket.data_segs_out;
+  c.syn_data = socket.syn_data;
   snapshot.connections.push_back(c);
   return true;
 }
@@ -221,34 +226,69 @@ std::string_view ToString(TrafficSource source) {
   return source == TrafficSource::kNetlink ? "sock_diag" : "/proc/net/tcp";
 }
 
-void ClassifyInFlight(const TrafficSnapshot* previous, TrafficSnapshot& now) {
-  std::unordered_map<uint64_t, const TrafficConnection*> before;
-  if (previous != nullptr) {
-    for (const TrafficConnection& c : previous->connections) before.emplace(c.id, &c);
-  }
+InFlightHistory::InFlightHistory(std::vector<int> multiplexed_ports)
+    : multiplexed_ports_(std::move(multiplexed_ports)) {}
+
+void InFlightHistory::Classify(TrafficSnapshot& now) {
+  std::unordered_map<uint64_t, Seen> next;
+  next.reserve(now.connections.size());
   for (TrafficConnection& c : now.connections) {
     if (c.state == TcpState::kTimeWait) {
       c.in_flight = false;
       continue;
     }
-    if (!c.has_info) {
+    const auto it = seen_.find(c.id);
+    const Seen* then = it == seen_.end() ? nullptr : &it->second;
+    Seen& seen = next[c.id];
+    seen.has_info = c.has_info;
+    if (!c.has_info || OnPorts(multiplexed_ports_, c.local_port)) {
       c.in_flight = true;
       continue;
     }
-    bool in_flight = c.recv_queue > 0 || c.send_queue > 0 ||
-                     c.last_data_recv_ms < c.last_data_sent_ms || c.bytes_answered == 0;
-    if (!in_flight) {
-      const auto it = before.find(c.id);
-      const TrafficConnection* then = it == before.end() ? nullptr : it->second;
-      // Once in flight for a request (not for an answer being delivered, which has ended when
-      // nothing is unacknowledged any more), a connection stays so until the app sends.
-      if (then != nullptr && then->has_info && c.bytes_answered == then->bytes_answered) {
-        in_flight = c.bytes_received > then->bytes_received ||
-                    (then->in_flight && then->send_queue == 0 && c.bytes_received > 0);
+    seen.bytes_received = c.bytes_received;
+    seen.bytes_answered = c.bytes_answered;
+    seen.has_pure_acks = c.has_pure_acks;
+    seen.pure_acks = c.pure_acks;
+    const bool known_before = then != nullptr && then->has_info;
+    bool owed =
+        c.recv_queue > 0 || c.last_data_recv_ms < c.last_data_sent_ms || c.bytes_answered == 0;
+    // Once owed, a connection stays so until the app sends.
+    if (known_before && c.bytes_answered == then->bytes_answered) {
+      owed =
+          owed || c.bytes_received > then->bytes_received || (then->owed && c.bytes_received > 0);
+    }
+    seen.owed = owed;
+    // The reference: a count of segments without data that the count just before the last
+    // request cannot be below. Now equal to it, no ACK went out since that request: the answer
+    // acknowledged it, so the answer came after it. Two lower bounds:
+    // - the count at a look before the byte counters last changed (counts only grow);
+    // - 1, once the connection received data before its last request: an accepted socket
+    //   starts with 0 segments sent (the SYN-ACK is the request socket's; measured, syncookies
+    //   too), and the first data it receives is acknowledged at once (quick-ack mode starts
+    //   every connection), before the app can answer. Two data segments or more each way stand
+    //   for "data before the last request"; Fast Open acknowledges the first data with the
+    //   SYN-ACK instead, so it is excluded.
+    if (c.has_pure_acks) {
+      if (known_before && then->has_pure_acks) {
+        const bool changed =
+            c.bytes_received != then->bytes_received || c.bytes_answered != then->bytes_answered;
+        seen.has_reference = changed || then->has_reference;
+        seen.reference = changed ? then->pure_acks : then->reference;
       }
+      if (c.data_segs_in >= 2 && c.data_segs_out >= 2 && !c.syn_data) {
+        seen.reference = seen.has_reference ? std::max<uint32_t>(seen.reference, 1) : 1;
+        seen.has_reference = true;
+      }
+    }
+    bool in_flight = owed || c.send_queue > 0;
+    if (!in_flight && c.last_data_recv_ms == c.last_data_sent_ms) {
+      const bool proven_idle = seen.has_reference && c.pure_acks == seen.reference &&
+                               std::chrono::milliseconds(c.last_data_recv_ms) >= kAckBound;
+      in_flight = !proven_idle;
     }
     c.in_flight = in_flight;
   }
+  seen_ = std::move(next);
 }
 
 TrafficSince CompareTraffic(const TrafficSnapshot& since, const TrafficSnapshot& now) {

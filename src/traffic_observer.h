@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "monitor.h"
@@ -18,7 +19,7 @@
 // tell which connections exist.
 //
 // Used by the connections monitor (`count: in_flight`) and by `lb_delay: auto` (has traffic
-// stopped reaching the pod?). The analysis (ClassifyInFlight, CompareTraffic) is pure.
+// stopped reaching the pod?). The analysis (InFlightHistory, CompareTraffic) is pure.
 // Bounded whatever the namespace holds: the kernel filters the ports (sockets on other ports
 // never reach user space), every read stops at its deadline, and a snapshot holds at most
 // kMaxObservedConnections.
@@ -41,7 +42,14 @@ struct TrafficConnection {
   uint64_t bytes_answered = 0;  // bytes_sent when the kernel reports it, else bytes_acked
   uint32_t last_data_recv_ms = 0;
   uint32_t last_data_sent_ms = 0;
-  bool in_flight = false;  // set by ClassifyInFlight
+  // Segments sent without data since the connection opened (ACKs, window updates, probes);
+  // known when has_pure_acks (tcp_info of kernel >= 4.6).
+  bool has_pure_acks = false;
+  uint32_t pure_acks = 0;
+  uint32_t data_segs_in = 0;   // segments received with data (when has_pure_acks)
+  uint32_t data_segs_out = 0;  // segments sent with data (when has_pure_acks)
+  bool syn_data = false;       // TCP Fast Open: data rode on the handshake
+  bool in_flight = false;      // set by InFlightHistory::Classify
 };
 
 struct TrafficSnapshot {
@@ -56,20 +64,63 @@ struct TrafficSnapshot {
   size_t ipv6_listeners = 0;  // of those, IPv6 sockets (port_listeners.h tells the families apart)
 };
 
-// Decides, for each connection of `now`, whether a request is in flight (the app owes an
-// answer). With tcp_info, a connection is in flight when:
+// The longest the kernel takes to acknowledge data it received and did not answer: a delayed
+// ACK waits at most HZ/2 (__tcp_send_delayed_ack caps its timeout at 500 ms, 200 ms in
+// ping-pong mode), the timer wheel may fire it up to 32 ms late at HZ=250 (8 jiffies of
+// granularity beyond 63 ticks), and the ms figures are whole ticks (4 ms). 600 ms leaves ~60 ms
+// for a busy softirq.
+inline constexpr std::chrono::milliseconds kAckBound{600};
+
+// Decides, over successive snapshots of one observer, whether each connection has a request in
+// flight (the app owes an answer), keeping per live connection only what later snapshots need
+// (its byte counters and ACK counts: a few dozen bytes; closed connections are forgotten).
+// With tcp_info, a connection is in flight when:
 // - request bytes wait unread in its receive queue, or answer bytes are still unacknowledged
 //   (the answer is being delivered);
 // - data arrived after data was last sent (last_data_recv < last_data_sent);
 // - the app has sent nothing on it yet: a request is being served, or on its way (a fresh
 //   connection; a server-speaks-first protocol's idle connection counts too, on the safe side);
-// - compared with `previous` (the same connection in the snapshot before, if any): it received
-//   bytes since and answered none, or it was in flight then and has answered nothing since.
-//   This catches a request that arrived within the same kernel tick as the previous answer,
-//   which the timestamps (whole milliseconds or coarser) cannot order.
+// - compared with the snapshot before: it received bytes since and answered none, or it owed an
+//   answer then (not merely delivering one) and has answered nothing since;
+// - its last data arrived in the same kernel tick as its last data went out (equal ms figures:
+//   the timestamps cannot order a request sent with zero think time after the previous answer),
+//   unless the ACKs prove the order. Data the app received and has not answered must be
+//   acknowledged by a segment without data within kAckBound; data that arrived before the answer
+//   was acknowledged by the answer itself. So such a connection is idle only when, kAckBound
+//   after its last data, its count of segments sent without data equals a lower bound of that
+//   count just before its last request: the count at a snapshot taken before its byte counters
+//   last changed, or 1 once it has two data segments or more each way (the first data a
+//   connection receives is acknowledged at once, quick-ack mode; not with Fast Open). Without
+//   such a reference, or without the count (kernel < 4.6), it stays in flight: late, never
+//   early.
 // Without tcp_info (the /proc fallback, SYN_RECV) every ESTABLISHED, SYN_RECV or CLOSE_WAIT
-// connection counts as in flight: nothing tells otherwise. TIME_WAIT never does. Pure.
-void ClassifyInFlight(const TrafficSnapshot* previous, TrafficSnapshot& now);
+// connection counts as in flight: nothing tells otherwise. TIME_WAIT never does.
+// A connection on one of `multiplexed_ports` (HTTP/2, gRPC: one connection carries several
+// requests at once, and an answer on one stream hides a request pending on another) counts as in
+// flight whenever it is open (not TIME_WAIT): the kernel cannot tell.
+// Thread-compatible. Feed it every snapshot the observer takes (more snapshots, sharper
+// references); a failed observation is simply skipped.
+class InFlightHistory {
+ public:
+  explicit InFlightHistory(std::vector<int> multiplexed_ports = {});
+  // Sets in_flight on each connection of `now`, then remembers `now`.
+  void Classify(TrafficSnapshot& now);
+  size_t remembered() const { return seen_.size(); }
+
+ private:
+  struct Seen {
+    uint64_t bytes_received = 0;
+    uint64_t bytes_answered = 0;
+    uint32_t pure_acks = 0;
+    uint32_t reference = 0;  // pure_acks before the byte counters last changed, if has_reference
+    bool has_info = false;
+    bool has_pure_acks = false;
+    bool has_reference = false;
+    bool owed = false;  // in flight for a request (not merely an answer being delivered)
+  };
+  std::vector<int> multiplexed_ports_;
+  std::unordered_map<uint64_t, Seen> seen_;
+};
 
 // What changed on the ports between two snapshots of the same observer.
 struct TrafficSince {

@@ -19,7 +19,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// --- ClassifyInFlight and CompareTraffic, pure ----------------------------------------------
+// --- InFlightHistory and CompareTraffic, pure -----------------------------------------------
 
 TrafficConnection Conn(uint64_t id, uint64_t received, uint64_t answered, uint32_t last_recv,
                        uint32_t last_sent) {
@@ -31,13 +31,15 @@ TrafficConnection Conn(uint64_t id, uint64_t received, uint64_t answered, uint32
   c.bytes_answered = answered;
   c.last_data_recv_ms = last_recv;
   c.last_data_sent_ms = last_sent;
+  c.has_pure_acks = true;
+  c.pure_acks = 1;
   return c;
 }
 
 bool InFlightAlone(TrafficConnection c) {
   TrafficSnapshot now;
   now.connections = {c};
-  ClassifyInFlight(nullptr, now);
+  InFlightHistory().Classify(now);
   return now.connections[0].in_flight;
 }
 
@@ -58,7 +60,8 @@ TEST_CASE("traffic: in flight from one snapshot") {
   const Case cases[] = {
       {"data received after the last answer", Conn(1, 200, 50, 3, 800), true},
       {"answered after the last data received (keep-alive idle)", Conn(1, 200, 50, 800, 3), false},
-      {"received and answered in the same tick", Conn(1, 200, 50, 40, 40), false},
+      // The timestamps cannot order them and nothing earlier tells whether an ACK followed.
+      {"received and answered in the same tick, no history", Conn(1, 200, 50, 900, 900), true},
       {"request bytes unread", unread, true},
       {"answer not yet acknowledged", delivering, true},
       {"fresh connection, nothing either way", Conn(1, 0, 0, 20, 20), true},
@@ -76,37 +79,140 @@ TEST_CASE("traffic: in flight across two snapshots (a request in the answer's ti
   TrafficSnapshot before;
   before.connections = {Conn(1, 100, 500, 900, 900), Conn(2, 100, 500, 900, 900),
                         Conn(3, 100, 500, 5, 900)};
-  ClassifyInFlight(nullptr, before);
-  CHECK_FALSE(before.connections[0].in_flight);
-  CHECK_FALSE(before.connections[1].in_flight);
+  InFlightHistory history;
+  history.Classify(before);
+  CHECK(before.connections[0].in_flight);  // tied timestamps, no history yet
+  CHECK(before.connections[1].in_flight);
   CHECK(before.connections[2].in_flight);
   TrafficSnapshot now;
   now.connections = {
       Conn(1, 180, 500, 1000, 1000),  // a request came (timestamps tied), nothing answered
-      Conn(2, 180, 900, 1000, 1000),  // a request came and was answered
+      Conn(2, 180, 900, 1000, 1000),  // a request came and was answered (no ACK of its own)
       Conn(3, 100, 500, 105, 105),    // was in flight, still unanswered (ticks now tie)
   };
-  ClassifyInFlight(&before, now);
+  history.Classify(now);
   CHECK(now.connections[0].in_flight);
   CHECK_FALSE(now.connections[1].in_flight);
   CHECK(now.connections[2].in_flight);
   // The next look keeps the unanswered one in flight until it sends.
   TrafficSnapshot later;
   later.connections = {Conn(1, 180, 500, 1100, 1100), Conn(3, 100, 700, 205, 1)};
-  ClassifyInFlight(&now, later);
+  history.Classify(later);
   CHECK(later.connections[0].in_flight);
   CHECK_FALSE(later.connections[1].in_flight);
+}
+
+// A connection whose last data in and out share a tick, as the kernel reports it `last_ms` after
+// that tick, having sent `pure_acks` segments without data, with `segs` data segments each way.
+TrafficConnection Tied(uint64_t received, uint64_t answered, uint32_t last_ms, uint32_t pure_acks,
+                       uint32_t segs = 1) {
+  TrafficConnection c = Conn(5, received, answered, last_ms, last_ms);
+  c.pure_acks = pure_acks;
+  c.data_segs_in = segs;
+  c.data_segs_out = segs;
+  return c;
+}
+
+bool InFlightAfter(InFlightHistory& history, TrafficConnection c) {
+  TrafficSnapshot now;
+  now.connections = {c};
+  history.Classify(now);
+  return now.connections[0].in_flight;
+}
+
+TEST_CASE("traffic: a request in the previous answer's tick is in flight until the ACKs tell") {
+  SUBCASE("no ACK of its own since a look before it, past the bound: it was answered") {
+    InFlightHistory history;
+    CHECK(InFlightAfter(history, Tied(100, 200, 50, 1)));  // a look before the last exchange
+    CHECK(InFlightAfter(history, Tied(164, 328, 4, 1)));   // exchanged, tied, within the bound
+    CHECK(InFlightAfter(history, Tied(164, 328, 596, 1)));
+    CHECK_FALSE(InFlightAfter(history, Tied(164, 328, 600, 1)));  // kAckBound after: idle
+    CHECK_FALSE(InFlightAfter(history, Tied(164, 328, 5000, 1)));
+  }
+  SUBCASE("an ACK without data since the look before: a request the app has not answered") {
+    InFlightHistory history;
+    CHECK(InFlightAfter(history, Tied(100, 200, 50, 1)));
+    CHECK(InFlightAfter(history, Tied(164, 328, 4, 1)));
+    CHECK(InFlightAfter(history, Tied(164, 328, 44, 2)));  // the delayed ACK, 40 ms later
+    CHECK(InFlightAfter(history, Tied(164, 328, 2900, 2)));
+    // Answered at last, a tick or more after the request: ordered by the timestamps.
+    TrafficConnection answered = Tied(164, 456, 0, 2);
+    answered.last_data_recv_ms = 3000;
+    CHECK_FALSE(InFlightAfter(history, answered));
+  }
+  SUBCASE("the reference survives looks without change") {
+    InFlightHistory history;
+    CHECK(InFlightAfter(history, Tied(100, 200, 50, 3)));
+    CHECK(InFlightAfter(history, Tied(164, 328, 8, 3)));
+    CHECK(InFlightAfter(history, Tied(164, 328, 108, 3)));
+    CHECK(InFlightAfter(history, Tied(164, 328, 208, 4)));  // the ACK comes late (ping-pong)
+    CHECK(InFlightAfter(history, Tied(164, 328, 708, 4)));
+  }
+  SUBCASE("no look before the last exchange") {
+    InFlightHistory history;
+    // One exchange each way: an answer, or a server's greeting followed by a request (whose
+    // quick ACK is the one segment without data): nothing tells, so it counts.
+    CHECK(InFlightAfter(history, Tied(64, 128, 900, 1, 1)));
+    CHECK(InFlightAfter(history, Tied(64, 128, 1900, 1, 1)));
+    // Two data segments or more each way: the first request's quick ACK was sent before the
+    // last request came, so 1 segment without data in all means none for the last request.
+    InFlightHistory other;
+    CHECK_FALSE(InFlightAfter(other, Tied(128, 256, 900, 1, 2)));
+    CHECK(InFlightAfter(other, Tied(128, 256, 900, 2, 2)));  // that one got an ACK of its own
+    TrafficConnection fast_open = Tied(128, 256, 900, 1, 2);
+    fast_open.syn_data = true;  // the SYN-ACK acknowledged the first data: no lower bound
+    InFlightHistory third;
+    CHECK(InFlightAfter(third, fast_open));
+  }
+  SUBCASE("without the count (kernel < 4.6): in flight") {
+    InFlightHistory history;
+    TrafficConnection old_kernel = Tied(100, 200, 50, 0, 2);
+    old_kernel.has_pure_acks = false;
+    CHECK(InFlightAfter(history, old_kernel));
+    old_kernel.bytes_received = 164;
+    old_kernel.bytes_answered = 328;
+    old_kernel.last_data_recv_ms = old_kernel.last_data_sent_ms = 5000;
+    CHECK(InFlightAfter(history, old_kernel));
+  }
+}
+
+TEST_CASE("traffic: a multiplexed port counts every open connection") {
+  InFlightHistory history({8443});
+  TrafficSnapshot now;
+  TrafficConnection idle_h2 = Conn(1, 300, 900, 5000, 10);  // answered long after: looks idle
+  idle_h2.local_port = 8443;
+  TrafficConnection closed_h2 = idle_h2;
+  closed_h2.id = 2;
+  closed_h2.state = TcpState::kTimeWait;
+  TrafficConnection idle_h1 = Conn(3, 300, 900, 5000, 10);
+  now.connections = {idle_h2, closed_h2, idle_h1};
+  history.Classify(now);
+  CHECK(now.connections[0].in_flight);
+  CHECK_FALSE(now.connections[1].in_flight);
+  CHECK_FALSE(now.connections[2].in_flight);
+}
+
+TEST_CASE("traffic: the history forgets closed connections") {
+  InFlightHistory history;
+  TrafficSnapshot now;
+  now.connections = {Conn(1, 10, 20, 5, 5), Conn(2, 10, 20, 5, 5)};
+  history.Classify(now);
+  CHECK(history.remembered() == 2);
+  now.connections = {Conn(2, 10, 20, 5, 5)};
+  history.Classify(now);
+  CHECK(history.remembered() == 1);
 }
 
 TEST_CASE("traffic: an answer delivered does not stay in flight") {
   TrafficSnapshot before;
   before.connections = {Conn(1, 100, 500, 900, 10)};
   before.connections[0].send_queue = 300;
-  ClassifyInFlight(nullptr, before);
+  InFlightHistory history;
+  history.Classify(before);
   CHECK(before.connections[0].in_flight);
   TrafficSnapshot now;
   now.connections = {Conn(1, 100, 500, 1000, 110)};
-  ClassifyInFlight(&before, now);
+  history.Classify(now);
   CHECK_FALSE(now.connections[0].in_flight);
 }
 
@@ -229,7 +335,7 @@ std::string Receive(int fd, size_t n) {
 // Observes through `observe` until `until` holds of the connection (the ACK of an answer may
 // trail it by a moment), at most 2 s. Returns the last snapshot.
 TrafficSnapshot ObserveUntil(const std::function<std::optional<TrafficSnapshot>()>& observe,
-                             const TrafficSnapshot* previous,
+                             InFlightHistory& history,
                              const std::function<bool(const TrafficSnapshot&)>& until) {
   TrafficSnapshot last;
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
@@ -237,7 +343,7 @@ TrafficSnapshot ObserveUntil(const std::function<std::optional<TrafficSnapshot>(
     std::optional<TrafficSnapshot> got = observe();
     REQUIRE(got.has_value());
     last = std::move(*got);
-    ClassifyInFlight(previous, last);
+    history.Classify(last);
     if (until(last)) break;
     std::this_thread::sleep_for(milliseconds(5));
   } while (std::chrono::steady_clock::now() < give_up);
@@ -257,9 +363,10 @@ TEST_CASE("traffic: real sockets through sock_diag, IPv4 and IPv6") {
     std::string error;
     auto observe = [&]() { return ObserveWithNetlink(ports, Soon(), &error); };
     auto one = [](const TrafficSnapshot& s) { return s.connections.size() == 1; };
+    InFlightHistory history;
 
     // Connected, nothing sent: a request is on the way.
-    TrafficSnapshot fresh = ObserveUntil(observe, nullptr, one);
+    TrafficSnapshot fresh = ObserveUntil(observe, history, one);
     INFO(error);
     REQUIRE(fresh.connections.size() == 1);
     CHECK(fresh.source == TrafficSource::kNetlink);
@@ -271,7 +378,7 @@ TEST_CASE("traffic: real sockets through sock_diag, IPv4 and IPv6") {
     // A request read by the app and not answered: in flight.
     Send(pair.client, "GET / HTTP/1.1\r\n\r\n");
     CHECK(Receive(pair.server, 18).size() == 18);
-    TrafficSnapshot asked = ObserveUntil(observe, &fresh, [](const TrafficSnapshot& s) {
+    TrafficSnapshot asked = ObserveUntil(observe, history, [](const TrafficSnapshot& s) {
       return s.connections.size() == 1 && s.connections[0].bytes_received == 18;
     });
     REQUIRE(asked.connections.size() == 1);
@@ -284,7 +391,7 @@ TEST_CASE("traffic: real sockets through sock_diag, IPv4 and IPv6") {
     // Answered and read by the client: the keep-alive connection is idle.
     Send(pair.server, "HTTP/1.1 200 OK\r\n\r\n");
     CHECK(Receive(pair.client, 19).size() == 19);
-    TrafficSnapshot answered = ObserveUntil(observe, &asked, [](const TrafficSnapshot& s) {
+    TrafficSnapshot answered = ObserveUntil(observe, history, [](const TrafficSnapshot& s) {
       return s.connections.size() == 1 && !s.connections[0].in_flight;
     });
     REQUIRE(answered.connections.size() == 1);
@@ -294,7 +401,7 @@ TEST_CASE("traffic: real sockets through sock_diag, IPv4 and IPv6") {
     // Idle for a while: still not in flight, and the kernel dates the last request.
     std::this_thread::sleep_for(milliseconds(30));
     TrafficSnapshot idle =
-        ObserveUntil(observe, &answered, [](const TrafficSnapshot&) { return true; });
+        ObserveUntil(observe, history, [](const TrafficSnapshot&) { return true; });
     REQUIRE(idle.connections.size() == 1);
     CHECK_FALSE(idle.connections[0].in_flight);
     since = CompareTraffic(answered, idle);
@@ -305,7 +412,7 @@ TEST_CASE("traffic: real sockets through sock_diag, IPv4 and IPv6") {
     // The next request on the same connection, right away: in flight again.
     Send(pair.client, "GET /2 HTTP/1.1\r\n\r\n");
     CHECK(Receive(pair.server, 19).size() == 19);
-    TrafficSnapshot again = ObserveUntil(observe, &idle, [](const TrafficSnapshot& s) {
+    TrafficSnapshot again = ObserveUntil(observe, history, [](const TrafficSnapshot& s) {
       return s.connections.size() == 1 && s.connections[0].bytes_received == 37;
     });
     REQUIRE(again.connections.size() == 1);
