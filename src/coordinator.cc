@@ -249,8 +249,7 @@ void ShutdownCoordinator::RunLoop() {
 void ShutdownCoordinator::RunOneSequence(SequenceStart start) {
   SequenceOutcome outcome;
   try {
-    outcome =
-        RunShutdownSequence(config_, start, clock_, trigger_calls_, polls_, *this, traffic_);
+    outcome = RunShutdownSequence(config_, start, clock_, trigger_calls_, polls_, *this, traffic_);
   } catch (...) {
     outcome = FailedOutcome(std::current_exception());
   }

@@ -181,7 +181,8 @@ ProofCounts RunProof(int connections, milliseconds load_for, uint32_t seed) {
     std::this_thread::sleep_for(milliseconds(pause_ms(random)));
     Look look;
     look.start = Clock::now();
-    std::optional<TrafficSnapshot> now = ObserveWithNetlink({port}, &error);
+    std::optional<TrafficSnapshot> now = ObserveWithNetlink(
+        {port}, std::chrono::steady_clock::now() + std::chrono::seconds(1), &error, nullptr, false);
     look.end = Clock::now();
     REQUIRE_MESSAGE(now.has_value(), error);
     TrafficSnapshot old_view = *now;

@@ -265,8 +265,7 @@ std::unique_ptr<DrainMonitor> MakeConnectionsMonitor(const Config& config, FileR
     // TIME_WAIT never counts as in flight: not asking for it keeps a flood of closed
     // connections on the app's ports in the kernel.
     return MakeInFlightMonitor(
-        config,
-        MakeKernelTrafficObserver(config.shutdown.drain.monitor.ports, files, {}, false),
+        config, MakeKernelTrafficObserver(config.shutdown.drain.monitor.ports, files, {}, false),
         config.shutdown.drain.monitor.interval);
   }
   return std::make_unique<ConnectionsMonitor>(config, &files, nullptr);
