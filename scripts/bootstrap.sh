@@ -17,6 +17,8 @@ packages=(
   # test tools: a real load balancer, a load generator, promtool, llhttp's C sources (an
   # independent HTTP parser the request parser is checked against)
   haproxy wrk prometheus node-llhttp
+  # an HTTP/2 server for the in_flight multiplexed-port test (tests/in_flight_test.cc)
+  python3-h2
 )
 # Node (deploy checks) and kubectl (its built-in kustomize renders deploy/kubernetes): Debian's
 # only when the machine has none. A machine image may bring its own: NodeSource's nodejs includes

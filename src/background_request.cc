@@ -1,10 +1,14 @@
 #include "background_request.h"
 
+#include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <system_error>
 #include <thread>
 #include <utility>
+
+#include "last_resort.h"
 
 namespace lastcall {
 
@@ -56,64 +60,81 @@ std::optional<HttpResponse> ThreadedBackgroundRequest::Collect() {
   return response;
 }
 
-struct ThreadedPoll::Monitor {
-  std::mutex polling;  // held for the whole of each Poll: one at a time
-  std::shared_ptr<DrainMonitor> monitor;
-};
-
-struct ThreadedPoll::Call {
+struct ThreadedPoll::Shared {
+  std::shared_ptr<DrainMonitor> monitor;  // only the worker polls it
   std::mutex mu;
-  std::optional<PollResult> result;  // GUARDED_BY(mu)
-  Clock* clock = nullptr;            // GUARDED_BY(mu); null once abandoned
+  std::condition_variable asked;
+  std::optional<Deadline> pending;   // GUARDED_BY(mu): a poll asked for, not yet begun
+  uint64_t wanted = 0;               // GUARDED_BY(mu): the generation whose result is wanted
+  std::optional<PollResult> result;  // GUARDED_BY(mu): that generation's, once done
+  Clock* clock = nullptr;            // GUARDED_BY(mu): null once the owner is gone
+  bool stop = false;                 // GUARDED_BY(mu)
+
+  void Work() {
+    std::unique_lock lock(mu);
+    for (;;) {
+      asked.wait(lock, [this] { return stop || pending.has_value(); });
+      if (stop) return;
+      const Deadline deadline = *std::exchange(pending, std::nullopt);
+      const uint64_t generation = wanted;
+      lock.unlock();
+      PollResult polled;
+      try {
+        polled = monitor->Poll(deadline);
+      } catch (...) {
+        // Out of memory, most likely: a failed poll (not drained), said so, and the next poll
+        // tries again. Erring late: the app may be busy, and memory may come back.
+        polled = PollResult{PollOutcome::kError, std::nullopt, {}};
+        try {
+          polled.detail =
+              std::string("the poll failed: ") + DescribeException(std::current_exception());
+        } catch (...) {  // not even that fits: the outcome alone says enough
+        }
+      }
+      lock.lock();
+      if (generation != wanted || clock == nullptr) continue;  // abandoned meanwhile
+      result = std::move(polled);
+      clock->Wake();
+    }
+  }
 };
 
 ThreadedPoll::ThreadedPoll(std::shared_ptr<DrainMonitor> monitor, Clock& clock)
-    : monitor_(std::make_shared<Monitor>()), clock_(clock) {
-  monitor_->monitor = std::move(monitor);
+    : shared_(std::make_shared<Shared>()) {
+  shared_->monitor = std::move(monitor);
+  shared_->clock = &clock;
+  std::thread([shared = shared_] { shared->Work(); }).detach();
 }
 
-ThreadedPoll::~ThreadedPoll() { Abandon(); }
+ThreadedPoll::~ThreadedPoll() {
+  {
+    std::lock_guard lock(shared_->mu);
+    shared_->clock = nullptr;  // the worker must not touch the clock after we are gone
+    shared_->stop = true;
+  }
+  shared_->asked.notify_all();
+}
 
 void ThreadedPoll::Abandon() {
-  if (!call_) return;
-  std::lock_guard lock(call_->mu);
-  call_->clock = nullptr;  // the thread must not touch the clock after we are gone
-  call_->result.reset();
+  std::lock_guard lock(shared_->mu);
+  ++shared_->wanted;
+  shared_->pending.reset();
+  shared_->result.reset();
 }
 
 void ThreadedPoll::Start(Deadline deadline) {
-  Abandon();
-  call_ = std::make_shared<Call>();
-  call_->clock = &clock_;
-  // Detached on purpose: a poll cannot be cancelled, and waiting for a hanging one is what this
-  // class exists to avoid. The thread holds the monitor and the call; Poll returns by `deadline`.
-  try {
-    std::thread([call = call_, monitor = monitor_, deadline] {
-      PollResult result;
-      {
-        std::lock_guard polling(monitor->polling);
-        try {
-          result = monitor->monitor->Poll(deadline);
-        } catch (const std::exception& e) {  // bad_alloc: not drained, and said so
-          result = PollResult{PollOutcome::kError, std::nullopt, e.what()};
-        }
-      }
-      std::lock_guard lock(call->mu);
-      if (call->clock == nullptr) return;
-      call->result = std::move(result);
-      call->clock->Wake();
-    }).detach();
-  } catch (const std::system_error& e) {  // out of threads: a failed poll, tried again later
-    std::lock_guard lock(call_->mu);
-    call_->result = PollResult{PollOutcome::kError, std::nullopt,
-                               std::string("cannot start a thread for the poll: ") + e.what()};
+  {
+    std::lock_guard lock(shared_->mu);
+    ++shared_->wanted;
+    shared_->pending = deadline;
+    shared_->result.reset();
   }
+  shared_->asked.notify_all();
 }
 
 std::optional<PollResult> ThreadedPoll::Collect() {
-  if (!call_) return std::nullopt;
-  std::lock_guard lock(call_->mu);
-  return std::exchange(call_->result, std::nullopt);
+  std::lock_guard lock(shared_->mu);
+  return std::exchange(shared_->result, std::nullopt);
 }
 
 }  // namespace lastcall

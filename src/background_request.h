@@ -76,12 +76,14 @@ class InlinePoll final : public BackgroundPoll {
   std::optional<PollResult> result_;
 };
 
-// The real one: each poll on a thread of its own, detached, like ThreadedBackgroundRequest's
-// requests. The thread shares ownership of the monitor (whose Poll must return by its deadline,
-// so an abandoned poll ends by then on its own and never leaks past it), and polls run one at a
-// time: a poll started while an abandoned one is still running waits for it (at most until that
-// one's deadline), as DrainMonitor is only thread-compatible. REQUIRES: `clock` outlives this
-// object; whatever `monitor` refers to (its HttpClient, FileReader) lives as long as `monitor`.
+// The real one: polls run one at a time on one worker thread, started here (at `lastcall run`'s
+// start, so that no thread needs creating mid-drain, when a memory limit may forbid it). A poll
+// started while an abandoned one still runs waits for it (at most until that one's deadline: the
+// monitor's Poll returns by its deadline, DrainMonitor being only thread-compatible). The worker
+// shares ownership of the monitor and of its own state; the destructor detaches it rather than
+// wait for a poll that may hang until its deadline. Throws std::system_error when the thread
+// cannot start. REQUIRES: `clock` outlives this object; whatever `monitor` refers to (its
+// HttpClient, FileReader) lives as long as `monitor`.
 class ThreadedPoll final : public BackgroundPoll {
  public:
   ThreadedPoll(std::shared_ptr<DrainMonitor> monitor, Clock& clock);
@@ -94,12 +96,9 @@ class ThreadedPoll final : public BackgroundPoll {
   void Abandon() override;
 
  private:
-  struct Monitor;  // the monitor and the lock that keeps its polls one at a time
-  struct Call;     // shared by this object and the poll's thread
+  struct Shared;  // the worker's inbox and outbox, shared with it
 
-  std::shared_ptr<Monitor> monitor_;
-  Clock& clock_;
-  std::shared_ptr<Call> call_;  // the poll last started; only touched by the owner's thread
+  std::shared_ptr<Shared> shared_;
 };
 
 }  // namespace lastcall

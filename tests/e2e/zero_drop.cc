@@ -16,8 +16,10 @@
 //              after the last /work request reached the app, and not before it; lb-fixed, the
 //              same setup with a fixed 5 s, is printed beside it.
 //   in-flight  the connections monitor with `count: in_flight`: the drain ends (the preStop hook
-//              returns) at most settle + 2 poll intervals + 100 ms after the app answered its last
-//              request, although HAProxy's idle pooled connections stay open. connections-ka,
+//              returns) at most settle + the ACK bound (kAckBound: a connection whose last request
+//              and answer share a kernel tick is proven idle only once no delayed ACK followed)
+//              + 2 poll intervals + 100 ms after the app answered its last request, although
+//              HAProxy's idle pooled connections stay open. connections-ka,
 //              the same with `count: connections`, runs only when named (it waits for the pool).
 //   push       the app pushes POST /drained, polls are 2 s apart: the drain ends at most 100 ms
 //              after the app drained. (The push overhead's p95 is a benchmark: lastcall_bench
@@ -43,6 +45,7 @@
 #include "harness.h"
 #include "kubelet_emulator.h"
 #include "load_generator.h"
+#include "traffic_observer.h"
 
 namespace lastcall::e2e {
 namespace {
@@ -126,7 +129,7 @@ constexpr Millis kInFlightSettle{200};     // in-flight
 constexpr Millis kPollInterval{50};        // every lastcall scenario but push
 constexpr Millis kPushPollInterval{2000};  // push: polls alone would end the drain late
 constexpr Millis kLbAutoSlack{100};        // lb-auto: quiet + this
-constexpr Millis kInFlightSlack{100};      // in-flight: settle + 2 intervals + this
+constexpr Millis kInFlightSlack{100};      // in-flight: settle + ACK bound + 2 intervals + this
 constexpr Millis kPushBound{100};          // push: app drained -> preStop returned
 
 // The lb wait lastcall was configured with; for auto, its floor (min).
@@ -264,7 +267,7 @@ void MeasureKernelScenario(Setup setup, Steady::time_point deleted, const App& a
       }
       bound("drain end after the app's last answer (settle " + Ms(kInFlightSettle) + ")",
             hook_returned - *last, Steady::duration::zero(),
-            kInFlightSettle + 2 * kPollInterval + kInFlightSlack);
+            kInFlightSettle + kAckBound + 2 * kPollInterval + kInFlightSlack);
       return;
     }
     case Setup::kPush: {
