@@ -69,6 +69,7 @@ struct ThreadedPoll::Shared {
   std::optional<PollResult> result;  // GUARDED_BY(mu): that generation's, once done
   Clock* clock = nullptr;            // GUARDED_BY(mu): null once the owner is gone
   bool stop = false;                 // GUARDED_BY(mu)
+  bool polling = false;              // GUARDED_BY(mu): the worker is inside Poll
 
   void Work() {
     std::unique_lock lock(mu);
@@ -77,6 +78,7 @@ struct ThreadedPoll::Shared {
       if (stop) return;
       const Deadline deadline = *std::exchange(pending, std::nullopt);
       const uint64_t generation = wanted;
+      polling = true;
       lock.unlock();
       PollResult polled;
       try {
@@ -92,6 +94,7 @@ struct ThreadedPoll::Shared {
         }
       }
       lock.lock();
+      polling = false;
       if (generation != wanted || clock == nullptr) continue;  // abandoned meanwhile
       result = std::move(polled);
       clock->Wake();
@@ -103,16 +106,25 @@ ThreadedPoll::ThreadedPoll(std::shared_ptr<DrainMonitor> monitor, Clock& clock)
     : shared_(std::make_shared<Shared>()) {
   shared_->monitor = std::move(monitor);
   shared_->clock = &clock;
-  std::thread([shared = shared_] { shared->Work(); }).detach();
+  worker_ = std::thread([shared = shared_] { shared->Work(); });
 }
 
 ThreadedPoll::~ThreadedPoll() {
+  bool polling = false;
   {
     std::lock_guard lock(shared_->mu);
     shared_->clock = nullptr;  // the worker must not touch the clock after we are gone
     shared_->stop = true;
+    polling = shared_->polling;
   }
   shared_->asked.notify_all();
+  // Idle, it leaves at once: join, so no thread outlives the sidecar. Inside a poll (one the
+  // drain's end abandoned), it leaves by that poll's deadline: not worth waiting for.
+  if (polling) {
+    worker_.detach();
+  } else {
+    worker_.join();
+  }
 }
 
 void ThreadedPoll::Abandon() {

@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #include "clock.h"
@@ -80,10 +81,10 @@ class InlinePoll final : public BackgroundPoll {
 // start, so that no thread needs creating mid-drain, when a memory limit may forbid it). A poll
 // started while an abandoned one still runs waits for it (at most until that one's deadline: the
 // monitor's Poll returns by its deadline, DrainMonitor being only thread-compatible). The worker
-// shares ownership of the monitor and of its own state; the destructor detaches it rather than
-// wait for a poll that may hang until its deadline. Throws std::system_error when the thread
-// cannot start. REQUIRES: `clock` outlives this object; whatever `monitor` refers to (its
-// HttpClient, FileReader) lives as long as `monitor`.
+// shares ownership of the monitor and of its own state; the destructor joins it when it is idle
+// (the usual end) and detaches it rather than wait for a poll that may hang until its deadline.
+// Throws std::system_error when the thread cannot start. REQUIRES: `clock` outlives this object;
+// whatever `monitor` refers to (its HttpClient, FileReader) lives as long as `monitor`.
 class ThreadedPoll final : public BackgroundPoll {
  public:
   ThreadedPoll(std::shared_ptr<DrainMonitor> monitor, Clock& clock);
@@ -99,6 +100,7 @@ class ThreadedPoll final : public BackgroundPoll {
   struct Shared;  // the worker's inbox and outbox, shared with it
 
   std::shared_ptr<Shared> shared_;
+  std::thread worker_;
 };
 
 }  // namespace lastcall

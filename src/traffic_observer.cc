@@ -197,8 +197,12 @@ class KernelTrafficObserver final : public TrafficObserver {
     if (!use_proc_) {
       NetlinkFailure failure = NetlinkFailure::kNone;
       std::string error;
-      result.snapshot = ObserveWithNetlink(ports_, deadline, &error, &failure, time_wait_);
-      if (result.snapshot) return result;
+      result.snapshot =
+          ObserveWithNetlink(ports_, deadline, &error, &failure, time_wait_, last_count_);
+      if (result.snapshot) {
+        last_count_ = result.snapshot->connections.size();
+        return result;
+      }
       // Only a refusal means netlink cannot serve: a dump cut by the deadline or too large
       // fails this observation alone.
       if (failure != NetlinkFailure::kRefused) {
@@ -218,6 +222,7 @@ class KernelTrafficObserver final : public TrafficObserver {
   std::function<void(const std::string&)> on_fallback_;
   bool time_wait_;
   bool use_proc_ = false;
+  size_t last_count_ = 0;  // connections in the last netlink observation
 };
 
 }  // namespace
@@ -230,16 +235,18 @@ InFlightHistory::InFlightHistory(std::vector<int> multiplexed_ports)
     : multiplexed_ports_(std::move(multiplexed_ports)) {}
 
 void InFlightHistory::Classify(TrafficSnapshot& now) {
-  std::unordered_map<uint64_t, Seen> next;
+  std::vector<Seen> next;
   next.reserve(now.connections.size());
   for (TrafficConnection& c : now.connections) {
     if (c.state == TcpState::kTimeWait) {
       c.in_flight = false;
       continue;
     }
-    const auto it = seen_.find(c.id);
-    const Seen* then = it == seen_.end() ? nullptr : &it->second;
-    Seen& seen = next[c.id];
+    const auto it = std::lower_bound(seen_.begin(), seen_.end(), c.id,
+                                     [](const Seen& s, uint64_t id) { return s.id < id; });
+    const Seen* then = it != seen_.end() && it->id == c.id ? &*it : nullptr;
+    Seen& seen = next.emplace_back();
+    seen.id = c.id;
     seen.has_info = c.has_info;
     if (!c.has_info || OnPorts(multiplexed_ports_, c.local_port)) {
       c.in_flight = true;
@@ -288,6 +295,7 @@ void InFlightHistory::Classify(TrafficSnapshot& now) {
     }
     c.in_flight = in_flight;
   }
+  std::sort(next.begin(), next.end(), [](const Seen& a, const Seen& b) { return a.id < b.id; });
   seen_ = std::move(next);
 }
 
@@ -327,7 +335,8 @@ std::unique_ptr<TrafficObserver> MakeKernelTrafficObserver(
 
 std::optional<TrafficSnapshot> ObserveWithNetlink(const std::vector<int>& ports,
                                                   TrafficTime deadline, std::string* error,
-                                                  NetlinkFailure* failure, bool time_wait) {
+                                                  NetlinkFailure* failure, bool time_wait,
+                                                  size_t expected_count) {
   NetlinkFailure ignored = NetlinkFailure::kNone;
   if (failure == nullptr) failure = &ignored;
   NetlinkSocket netlink;
@@ -342,6 +351,8 @@ std::optional<TrafficSnapshot> ObserveWithNetlink(const std::vector<int>& ports,
     const auto level = static_cast<FilterLevel>(g_filter_level.load());
     TrafficSnapshot snapshot;
     snapshot.source = TrafficSource::kNetlink;
+    snapshot.connections.reserve(
+        std::min(expected_count + expected_count / 8 + 16, kMaxObservedConnections));
     *failure =
         Dump(netlink.fd(), false, ++sequence, ports, states, level, deadline, snapshot, error);
     if (*failure == NetlinkFailure::kNone) {
