@@ -203,6 +203,9 @@ class KernelTrafficObserver final : public TrafficObserver {
         last_count_ = result.snapshot->connections.size();
         return result;
       }
+      // Too many: the next look will likely fill the snapshot to its bound again; sized for
+      // it at once, it never holds a half-grown copy beside a grown one.
+      if (failure == NetlinkFailure::kTooMany) last_count_ = kMaxObservedConnections;
       // Only a refusal means netlink cannot serve: a dump cut by the deadline or too large
       // fails this observation alone.
       if (failure != NetlinkFailure::kRefused) {
