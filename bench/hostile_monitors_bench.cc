@@ -26,8 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include "base/subprocess.h"
 #include "harness.h"
-#include "subprocess.h"
 
 namespace lastcall::bench {
 namespace {

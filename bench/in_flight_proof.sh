@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The long form of the in_flight proof (src/in_flight_proof_test.cc): the real sock_diag observer
+# The long form of the in_flight proof (src/monitors/in_flight_proof_test.cc): the real sock_diag observer
 # and InFlightHistory against 32 loopback keep-alive connections sending each next request with
 # zero think time, short, long and longer-than-the-ACK-bound requests mixed, for SECONDS (default
 # 120) instead of CI's 6. Prints the counts: "idle while owed" must be 0 for InFlightHistory; the

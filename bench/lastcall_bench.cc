@@ -31,10 +31,10 @@
 #include <thread>
 #include <vector>
 
+#include "base/subprocess.h"
 #include "harness.h"
-#include "http_server.h"
+#include "http/http_server.h"
 #include "kubelet_emulator.h"
-#include "subprocess.h"
 
 namespace lastcall::bench {
 namespace {

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "config_loader.h"
+#include "config/config_loader.h"
 #include "fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "fuzz_check.h"
-#include "http_server.h"
+#include "http/http_server.h"
 
 namespace {
 

@@ -5,9 +5,9 @@
 #include <span>
 #include <string>
 
+#include "base/inet_diag.h"
 #include "fuzz_check.h"
-#include "inet_diag.h"
-#include "traffic_observer.h"
+#include "monitors/traffic_observer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using lastcall::fuzz::Require;

@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/json_field.h"
 #include "fuzz_check.h"
-#include "json_field.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using lastcall::fuzz::Require;

@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/proc_net_tcp.h"
 #include "fuzz_check.h"
-#include "proc_net_tcp.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using lastcall::TcpState;

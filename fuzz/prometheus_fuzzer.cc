@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/prometheus_text.h"
 #include "fuzz_check.h"
-#include "prometheus_text.h"
 
 namespace {
 

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "fuzz_check.h"
-#include "http_client.h"
-#include "http_response_reader.h"
+#include "http/http_client.h"
+#include "http/http_response_reader.h"
 
 namespace {
 

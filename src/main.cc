@@ -1,23 +1,23 @@
 // lastcall: parse the command line, load the configuration, run the subcommand, exit.
-// The one file that sees every wing: it lists the subcommands (cmake/CheckWings.cmake).
+// The one file that sees every wing: it lists the subcommands (cmake/CheckLayers.cmake).
 #include <unistd.h>
 
 #include <cstdio>
 #include <exception>
 #include <iostream>
 
-#include "budget.h"
-#include "cli.h"
-#include "config_loader.h"
-#include "exit_status.h"
+#include "base/exit_status.h"
+#include "base/logging.h"
+#include "cli/cli.h"
+#include "config/budget.h"
+#include "config/config_loader.h"
 #include "inject_command.h"
 #include "install_command.h"
-#include "logging.h"
-#include "prestop_command.h"
+#include "prestop/prestop_command.h"
 #ifndef LASTCALL_WITHOUT_REHEARSE
 #include "rehearse_command.h"
 #endif
-#include "run_command.h"
+#include "sidecar/run_command.h"
 #include "uninject_command.h"
 
 extern char** environ;

@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "subprocess.h"
+#include "base/subprocess.h"
 #include "test_timing.h"
 
 namespace {

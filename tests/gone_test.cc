@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "harness.h"
-#include "http_server.h"
+#include "http/http_server.h"
 
 namespace lastcall::test {
 namespace {

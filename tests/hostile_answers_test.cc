@@ -11,7 +11,7 @@
 
 #include "fake_app.h"
 #include "harness.h"
-#include "http_server.h"
+#include "http/http_server.h"
 
 namespace lastcall::test {
 namespace {

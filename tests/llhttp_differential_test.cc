@@ -41,8 +41,8 @@ extern "C" {
 #include <utility>
 #include <vector>
 
-#include "http_server.h"
-#include "text.h"
+#include "base/text.h"
+#include "http/http_server.h"
 
 namespace lastcall::test {
 namespace {

@@ -13,9 +13,9 @@
 #include <string>
 #include <string_view>
 
+#include "base/prometheus_text.h"
 #include "fake_app.h"
 #include "harness.h"
-#include "prometheus_text.h"
 
 namespace lastcall::test {
 namespace {

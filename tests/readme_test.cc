@@ -4,7 +4,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "config_loader.h"
+#include "config/config_loader.h"
 
 namespace lastcall {
 namespace {

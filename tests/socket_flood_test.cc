@@ -31,9 +31,9 @@
 #include <thread>
 #include <vector>
 
+#include "base/subprocess.h"
 #include "doctest/doctest.h"
 #include "harness.h"
-#include "subprocess.h"
 
 namespace lastcall::test {
 namespace {

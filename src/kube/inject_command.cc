@@ -10,8 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include "duration.h"
-#include "exit_status.h"
+#include "base/duration.h"
+#include "base/exit_status.h"
 #include "manifest_yaml.h"
 #include "pod_injection.h"
 #include "version.h"

@@ -6,9 +6,9 @@
 #include <string_view>
 #include <vector>
 
-#include "cli11.h"
+#include "cli/cli11.h"
+#include "cli/subcommand.h"
 #include "inject_plan.h"
-#include "subcommand.h"
 
 // `lastcall inject`: adds lastcall to the pods of Kubernetes manifests, so that
 //   kubectl get deploy app -o yaml | lastcall inject | kubectl apply -f -

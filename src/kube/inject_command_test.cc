@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "exit_status.h"
+#include "base/exit_status.h"
 #include "test_fixtures.h"
 #include "uninject_command.h"
 #include "version.h"

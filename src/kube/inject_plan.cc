@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "duration.h"
+#include "base/duration.h"
 #include "manifest_yaml.h"
 #include "version.h"
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "config.h"
+#include "config/config.h"
 
 // `lastcall inject`, part one: read the pod and decide how lastcall is wired into it. Pure: no
 // document is changed here (inject_command applies the plan; uninject_command takes it back).

@@ -10,7 +10,7 @@
 #include <system_error>
 #include <vector>
 
-#include "exit_status.h"
+#include "base/exit_status.h"
 
 namespace lastcall {
 namespace {

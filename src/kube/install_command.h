@@ -3,8 +3,8 @@
 #include <ostream>
 #include <string>
 
-#include "cli11.h"
-#include "subcommand.h"
+#include "cli/cli11.h"
+#include "cli/subcommand.h"
 
 // `lastcall install --to DIR`: the init container of the regular-sidecar pod shape runs the
 // lastcall image once to put the binary into an emptyDir that the app container also mounts, so

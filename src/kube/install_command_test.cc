@@ -9,7 +9,7 @@
 #include <iterator>
 #include <sstream>
 
-#include "exit_status.h"
+#include "base/exit_status.h"
 
 namespace lastcall {
 namespace {

@@ -11,7 +11,7 @@
 #include <sstream>
 #include <system_error>
 
-#include "text.h"
+#include "base/text.h"
 
 namespace lastcall::manifest {
 

@@ -7,7 +7,7 @@
 #include <optional>
 #include <system_error>
 
-#include "exit_status.h"
+#include "base/exit_status.h"
 #include "inject_plan.h"
 #include "manifest_yaml.h"
 #include "pod_injection.h"

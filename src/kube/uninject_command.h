@@ -6,8 +6,8 @@
 #include <string_view>
 #include <vector>
 
-#include "cli11.h"
-#include "subcommand.h"
+#include "cli/cli11.h"
+#include "cli/subcommand.h"
 
 // `lastcall uninject`: removes exactly what `lastcall inject` added. A document inject changed
 // and nobody edited since comes back byte for byte (inject keeps it in lastcall.dev/original);

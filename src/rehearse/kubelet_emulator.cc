@@ -22,9 +22,9 @@
 #include <mutex>
 #include <thread>
 
-#include "http_client.h"
+#include "base/subprocess.h"
+#include "http/http_client.h"
 #include "rehearse_process.h"
-#include "subprocess.h"
 
 namespace lastcall {
 namespace {

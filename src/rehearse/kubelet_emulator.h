@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "config.h"
+#include "config/config.h"
 
 // What the kubelet does to one pod from the moment it is deleted (../shared/KUBERNETES.md),
 // emulated for local processes: the end-to-end tests and `lastcall rehearse` both run it.

@@ -12,9 +12,9 @@
 #include <mutex>
 #include <thread>
 
-#include "http_server.h"
+#include "base/subprocess.h"
+#include "http/http_server.h"
 #include "rehearse_process.h"
-#include "subprocess.h"
 
 namespace lastcall {
 namespace {

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <string>
 
-#include "budget.h"
-#include "duration.h"
+#include "base/duration.h"
+#include "config/budget.h"
 
 namespace lastcall {
 namespace {

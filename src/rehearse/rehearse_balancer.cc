@@ -16,8 +16,8 @@
 #include <utility>
 #include <vector>
 
-#include "http_server.h"
-#include "net_util.h"
+#include "base/net_util.h"
+#include "http/http_server.h"
 
 namespace lastcall {
 namespace {

@@ -7,7 +7,7 @@
 #include <string>
 #include <thread>
 
-#include "http_server.h"
+#include "http/http_server.h"
 #include "http_testing.h"
 
 namespace lastcall {

@@ -14,10 +14,10 @@
 #include <thread>
 #include <utility>
 
-#include "duration.h"
-#include "exit_status.h"
-#include "http_client.h"
-#include "http_server.h"
+#include "base/duration.h"
+#include "base/exit_status.h"
+#include "http/http_client.h"
+#include "http/http_server.h"
 #include "kubelet_emulator.h"
 #include "rehearse_advice.h"
 #include "rehearse_balancer.h"

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "config_loader.h"
+#include "cli/subcommand.h"
+#include "config/config_loader.h"
 #include "rehearse_options.h"
-#include "subcommand.h"
 
 // `lastcall rehearse`: rehearses a pod's termination on this machine, against any app, under load.
 //

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "cli.h"
-#include "exit_status.h"
+#include "base/exit_status.h"
+#include "cli/cli.h"
 
 namespace lastcall {
 namespace {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "duration.h"
+#include "base/duration.h"
 
 namespace lastcall {
 namespace {

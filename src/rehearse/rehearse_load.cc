@@ -13,8 +13,8 @@
 #include <unordered_map>
 #include <utility>
 
-#include "http_response_reader.h"
-#include "net_util.h"
+#include "base/net_util.h"
+#include "http/http_response_reader.h"
 #include "rehearse_balancer.h"
 #include "version.h"
 

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "config.h"
+#include "config/config.h"
 
 // `lastcall rehearse`'s load: an open-loop HTTP/1.1 client. Request k is sent at start + k/rps
 // whether or not earlier ones were answered (a closed loop would slow down exactly when the app

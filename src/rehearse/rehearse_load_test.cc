@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "http_server.h"
+#include "http/http_server.h"
 #include "http_testing.h"
 #include "rehearse_balancer.h"
 

@@ -5,8 +5,8 @@
 #include <string_view>
 #include <vector>
 
-#include "config.h"
-#include "config_loader.h"
+#include "config/config.h"
+#include "config/config_loader.h"
 
 // `lastcall rehearse`'s inputs and the pure parsers behind its flags. The command itself is in
 // rehearse_command.h.

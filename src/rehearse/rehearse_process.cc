@@ -24,7 +24,7 @@
 #include <string_view>
 #include <system_error>
 
-#include "net_util.h"
+#include "base/net_util.h"
 
 namespace lastcall {
 namespace {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "subprocess.h"  // ExitCodeOf, for the callers that reap what these start
+#include "base/subprocess.h"  // ExitCodeOf, for the callers that reap what these start
 
 // The processes and scratch files `lastcall rehearse` needs: the app and the sidecar it runs,
 // each writing to its own log file, and a private temporary directory for their sockets and logs.

@@ -5,7 +5,7 @@
 #include <ostream>
 #include <string>
 
-#include "config.h"
+#include "config/config.h"
 
 // `lastcall rehearse`'s progress while it runs: on a terminal one line on stderr, rewritten in
 // place; elsewhere (CI logs, pipes) a plain line whenever the phase changes and at most one a

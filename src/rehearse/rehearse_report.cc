@@ -8,9 +8,9 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
-#include "config_loader.h"
-#include "duration.h"
-#include "net_util.h"
+#include "base/duration.h"
+#include "base/net_util.h"
+#include "config/config_loader.h"
 
 namespace lastcall {
 namespace {

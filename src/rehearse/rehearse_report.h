@@ -9,10 +9,10 @@
 #include <string_view>
 #include <vector>
 
-#include "config.h"
+#include "base/text.h"
+#include "config/config.h"
 #include "kubelet_emulator.h"
 #include "rehearse_load.h"
-#include "text.h"
 
 // What `lastcall rehearse` found: the model behind its summary, its JSON report and its HTML page.
 // Every time in it is a signed offset from T0, the moment the pod was "deleted" (negative during

@@ -19,7 +19,7 @@ const path = require('path');
 const { spawnSync } = require('child_process');
 const YAML = require('yaml');
 
-// ---- lastcall's configuration, as PRODUCT.md §4 and src/config.h define it ------------------
+// ---- lastcall's configuration, as PRODUCT.md §4 and src/config/config.h define it ------------------
 
 const kBudgetMarginMs = 2000;  // Config::kBudgetMargin
 const kDefaultGraceSeconds = 30;  // Kubernetes' default terminationGracePeriodSeconds

@@ -45,7 +45,7 @@
 #include "harness.h"
 #include "kubelet_emulator.h"
 #include "load_generator.h"
-#include "traffic_observer.h"
+#include "monitors/traffic_observer.h"
 
 namespace lastcall::e2e {
 namespace {

@@ -16,7 +16,7 @@
 #include <thread>
 #include <utility>
 
-#include "subprocess.h"
+#include "base/subprocess.h"
 
 extern char** environ;
 

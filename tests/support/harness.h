@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "http_client.h"
+#include "http/http_client.h"
 
 namespace lastcall::test {
 

@@ -22,7 +22,7 @@
 #include <thread>
 #include <utility>
 
-#include "http_client.h"
+#include "http/http_client.h"
 
 namespace lastcall::testing {
 

@@ -8,9 +8,9 @@
 #include <utility>
 #include <vector>
 
-#include "config.h"
-#include "http_client.h"
-#include "monitor.h"
+#include "config/config.h"
+#include "http/http_client.h"
+#include "monitors/monitor.h"
 
 // Fakes for the drain monitors' two seams, HttpClient and FileReader, shared by their tests.
 namespace lastcall::testing {

@@ -12,11 +12,11 @@
 #include <string_view>
 #include <vector>
 
-#include "background_request.h"
-#include "clock.h"
-#include "http_client.h"
-#include "monitor.h"
-#include "traffic_observer.h"
+#include "base/clock.h"
+#include "http/http_client.h"
+#include "monitors/background_request.h"
+#include "monitors/monitor.h"
+#include "monitors/traffic_observer.h"
 
 namespace lastcall::testing {
 

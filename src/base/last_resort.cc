@@ -1,0 +1,63 @@
+#include "base/last_resort.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <exception>
+#include <new>
+
+#include "base/exit_status.h"
+
+namespace lastcall {
+namespace {
+
+std::atomic<void*> g_reserve{nullptr};
+
+}  // namespace
+
+void ReserveEmergencyMemory(size_t bytes) {
+  if (g_reserve.load() != nullptr) return;
+  // malloc, not new: untouched pages cost address space only, and a failure is a null.
+  void* block = std::malloc(bytes);  // NOLINT(cppcoreguidelines-no-malloc)
+  void* expected = nullptr;
+  if (block != nullptr && !g_reserve.compare_exchange_strong(expected, block)) std::free(block);
+}
+
+void ReleaseEmergencyMemory() noexcept { std::free(g_reserve.exchange(nullptr)); }
+
+void WriteFatalLine(std::string_view line) noexcept {
+  // Best effort: a failed write has nowhere else to go.
+  while (!line.empty()) {
+    const ssize_t n = write(STDERR_FILENO, line.data(), line.size());
+    if (n <= 0) break;
+    line.remove_prefix(static_cast<size_t>(n));
+  }
+  [[maybe_unused]] ssize_t n = write(STDERR_FILENO, "\n", 1);
+}
+
+const char* DescribeException(const std::exception_ptr& error) noexcept {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::bad_alloc&) {
+    return "out of memory (std::bad_alloc)";
+  } catch (const std::exception& e) {
+    return e.what();  // lives as long as `error` does
+  } catch (...) {
+    return "an unknown exception";
+  }
+}
+
+void InstallTerminateHandler() {
+  std::set_terminate([] {
+    ReleaseEmergencyMemory();
+    const std::exception_ptr error = std::current_exception();
+    WriteFatalLine(
+        "lastcall: fatal: an unexpected error ended lastcall (exit 3, a runtime error); the "
+        "line after this one says what it was");
+    WriteFatalLine(error ? DescribeException(error) : "std::terminate without an exception");
+    _exit(kExitRuntimeError);
+  });
+}
+
+}  // namespace lastcall

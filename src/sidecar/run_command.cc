@@ -1,0 +1,219 @@
+#include "sidecar/run_command.h"
+
+#include <fmt/format.h>
+#include <malloc.h>
+
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "base/exit_status.h"
+#include "base/last_resort.h"
+#include "base/logging.h"
+#include "base/signals.h"
+#include "base/token_file.h"
+#include "http/http_server.h"
+#include "monitors/background_request.h"
+#include "monitors/monitor.h"
+#include "monitors/port_listeners.h"
+#include "monitors/traffic_observer.h"
+#include "sequence/readiness_gate.h"
+#include "sidecar/control_service.h"
+#include "sidecar/coordinator.h"
+#include "sidecar/metrics.h"
+#include "sidecar/probe_service.h"
+#include "sidecar/state_file.h"
+#include "sidecar/url_check.h"
+#include "version.h"
+
+namespace lastcall {
+namespace {
+
+// The drain monitor with its own HTTP client and file reader, shared by every poll's thread.
+struct MonitorParts {
+  explicit MonitorParts(const Config& config)
+      : http(config.max_body_bytes), monitor(MakeMonitor(config, http, files)) {}
+  PosixHttpClient http;
+  PosixFileReader files;
+  std::unique_ptr<DrainMonitor> monitor;
+};
+
+HttpServerOptions ProbeServerOptions() {
+  HttpServerOptions options;
+  options.name = "probe";
+  options.max_connections = 2048;  // slow clients are evicted first; see http_server.h
+  // Left for the control listener, outbound trigger/monitor connections and the state file.
+  options.reserved_descriptors = 64;
+  options.request_timeout = std::chrono::seconds(5);
+  options.idle_timeout = std::chrono::seconds(30);
+  return options;
+}
+
+HttpServerOptions ControlServerOptions() {
+  HttpServerOptions options;
+  options.name = "control";
+  options.max_connections = 256;
+  options.reserved_descriptors = 16;  // outbound trigger/monitor connections, the state file
+  options.request_timeout = std::chrono::seconds(5);
+  options.idle_timeout = std::chrono::seconds(30);
+  options.unix_socket_mode = 0660;
+  return options;
+}
+
+}  // namespace
+
+int RunSidecar(const Config& config, const std::optional<std::string>& token) {
+  const std::vector<int>& signals = config.shutdown.signals;
+  SignalWatcher watcher(signals);  // first: every thread below inherits the blocked mask
+  RaiseFileLimit();
+  // An app's large answer (up to max_body) is read into one buffer and freed after the poll.
+  // glibc raises its mmap threshold after such a free, and later large buffers then come from
+  // the heap, which keeps them resident: a fixed threshold returns every large buffer to the
+  // kernel, so memory stays at its bound poll after poll.
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  // One heap for every thread: the in_flight sampler and the sequence thread take turns at the
+  // same large snapshots, and per-thread arenas would each keep their own freed copy resident
+  // (a socket flood measured 17.5 MiB with them, under the 16 MiB target without). lastcall's
+  // few threads never contend for it.
+  mallopt(M_ARENA_MAX, 1);
+  // Under a memory limit: no SIGABRT from an exception nobody caught, and room for the lines and
+  // the answers that report running out (last_resort.h).
+  InstallTerminateHandler();
+  ReserveEmergencyMemory();
+
+  PosixHttpClient http(config.max_body_bytes);  // the readiness upstream
+  PosixFileReader files;
+  // The monitor, and what it polls through, live as long as the last poll: a poll abandoned when
+  // the drain ended (the app pushed) runs on until its deadline, perhaps past our return.
+  const auto parts = std::make_shared<MonitorParts>(config);
+  const std::shared_ptr<DrainMonitor> monitor(parts, parts->monitor.get());
+  Metrics metrics;
+  SteadyClock clock;
+  ThreadedPoll polls(monitor, clock);
+  // A state location lastcall cannot trust is a configuration problem: refusing to start says so
+  // where running without state would let a restart mid-termination report ready.
+  const std::string state_path = config.EffectiveStateFile();
+  std::unique_ptr<FileSequenceStore> store;
+  if (!state_path.empty()) {
+    const bool own = config.state_file.empty();
+    std::string error;
+    store = FileSequenceStore::Open(state_path, own ? StateDirectory::kOwn : StateDirectory::kGiven,
+                                    &error);
+    if (!store) {
+      LogError(fmt::format(
+                   "refusing to start: the state file's directory {}. {}", error,
+                   own ? "lastcall keeps its state in a directory beside the control socket that "
+                         "it creates mode 0700 and that must be its alone: remove the one in the "
+                         "way, or set state_file"
+                       : "Choose a directory only lastcall's user can write (or a sticky one)"),
+               {{"path", state_path}});
+      return kExitUsage;
+    }
+  }
+  ThreadedBackgroundRequest trigger_calls(std::make_shared<PosixHttpClient>(config.max_body_bytes),
+                                          clock);
+
+  // lb_delay auto watches the app's ports through the kernel; the observer lives on the sequence
+  // thread only.
+  std::unique_ptr<TrafficObserver> traffic;
+  if (config.shutdown.lb_auto.enabled) {
+    traffic = MakeKernelTrafficObserver(
+        config.shutdown.drain.monitor.ports, files, [](const std::string& why) {
+          LogWarn(
+              "lb_delay auto: sock_diag refused, so keep-alive traffic is invisible: any "
+              "open connection counts as traffic",
+              {{"detail", why}});
+        });
+  }
+  ShutdownCoordinator coordinator(config, clock, trigger_calls, *monitor, metrics, store.get(),
+                                  traffic.get(), {}, &polls);
+  SetLogPhaseSource(&coordinator.phase_source());
+
+  // A sequence in progress when we last died goes on: a pod that is going away must not see us
+  // come back ready.
+  if (store) {
+    std::string refusal;
+    if (ResumeFromStateFile(*store, config, coordinator, &refusal) == Resumed::kRefused) {
+      LogError("refusing to start: " + refusal, {{"path", state_path}});
+      SetLogPhaseSource(nullptr);
+      return kExitUsage;
+    }
+  }
+
+  // The gate's thread, too, has nobody to throw to (a non-owning pointer: `http` outlives it).
+  NoThrowHttpClient gate_http(std::shared_ptr<HttpClient>(std::shared_ptr<HttpClient>(), &http));
+  std::unique_ptr<ReadinessGate> gate;
+  if (config.readiness.upstream) {
+    gate = std::make_unique<ReadinessGate>(config.readiness, gate_http);
+  }
+  std::unique_ptr<TokenFile> token_file;
+  if (token) token_file = std::make_unique<TokenFile>(config.token_file);
+  ControlService control_service(coordinator, token_file.get());
+  const PendingSignals pending(signals);
+  ProbeService probe_service(coordinator, metrics, gate.get(), token ? &control_service : nullptr,
+                             [&pending] { return pending.AnyPending(); });
+
+  HttpServer probe_server(ProbeServerOptions(),
+                          [&probe_service](const ServerRequest& request, Responder respond) {
+                            probe_service.Handle(request, respond);
+                          });
+  HttpServer control_server(ControlServerOptions(),
+                            [&control_service](const ServerRequest& request, Responder respond) {
+                              control_service.Handle(request, respond);
+                            });
+  if (std::string error = probe_server.Listen(config.listen.value); !error.empty()) {
+    LogError("cannot open the probe listener", {{"error", error}});
+    SetLogPhaseSource(nullptr);
+    return kExitRuntimeError;
+  }
+  if (std::string error = control_server.Listen(config.control.value); !error.empty()) {
+    LogError("cannot open the control listener", {{"error", error}});
+    SetLogPhaseSource(nullptr);
+    return kExitRuntimeError;
+  }
+  probe_server.Start();
+  control_server.Start();
+  if (gate) gate->Start();
+  watcher.Start([&coordinator, &signals](int signo) {
+    const bool terminates = std::find(signals.begin(), signals.end(), signo) != signals.end();
+    try {
+      if (terminates) {
+        coordinator.OnTerminationSignal(SignalName(signo));
+      } else {
+        LogWarn("ignoring a signal that is not in shutdown.signals",
+                {{"signal", SignalName(signo)}});
+      }
+    } catch (...) {
+      // Out of memory on the signal thread: the signal must still count, or lastcall would
+      // wait for one that already came until the kubelet kills it.
+      if (terminates) coordinator.OnTerminationSignalFailed();
+      WriteFatalLine("lastcall: error: out of memory while handling a signal; it still counts");
+    }
+  });
+
+  // After the listeners, off this thread: warns about a URL nobody listens on while the app
+  // listens on the other loopback family, now or once the app starts.
+  const std::unique_ptr<ListeningTable> url_table = MakeKernelListeningTable(files);
+  StartupUrlCheck url_check(config, *url_table, coordinator.phase_source());
+  url_check.Start();
+
+  LogInfo("lastcall started",
+          {{"version", kVersion},
+           {"listen", config.listen.value.ToString()},
+           {"probe_port", static_cast<int>(config.listen.value.is_unix ? 0 : probe_server.port())},
+           {"control", config.control.value.ToString()},
+           {"monitor", monitor->kind()},
+           {"lb_delay_ms", static_cast<long long>(config.shutdown.lb_delay.count())},
+           {"drain_timeout_ms", static_cast<long long>(config.shutdown.drain.timeout.count())},
+           {"token", token.has_value()}});
+
+  const int status = coordinator.WaitForExit();
+  watcher.Stop();
+  if (gate) gate->Stop();
+  control_server.Stop();
+  probe_server.Stop();
+  SetLogPhaseSource(nullptr);
+  return status;
+}
+
+}  // namespace lastcall
