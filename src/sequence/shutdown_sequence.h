@@ -12,6 +12,7 @@
 #include "monitors/background_request.h"
 #include "monitors/monitor.h"
 #include "sequence/lb_wait.h"
+#include "sequence/sequence_types.h"
 
 // The shutdown sequence of PRODUCT.md §2, as one function that reads top to bottom:
 //
@@ -51,8 +52,6 @@ struct SequenceStart {
   // Clock::Wake(). Null: no push.
   const std::atomic<bool>* app_drained = nullptr;
 };
-
-enum class SequenceEnd { kDrained, kTimedOut };
 
 struct SequenceOutcome {
   SequenceEnd end = SequenceEnd::kTimedOut;
