@@ -405,7 +405,7 @@ std::vector<KeySpec> BuildKeySpecs() {
   specs.push_back(Scalar(
       Key("shutdown.lb_auto.quiet", "lb-auto-quiet", "DURATION", "1s",
           "lb_delay auto: the wait ends once no new connection or request reached the app's "
-          "ports for this long"),
+          "ports (shutdown.drain.monitor.ports) for this long"),
       [](Config& c, std::string_view t) {
         return SetDuration(&c.shutdown.lb_auto.quiet, t, Zero::kForbidden);
       },
@@ -444,7 +444,8 @@ std::vector<KeySpec> BuildKeySpecs() {
       [](const Config& c) { return FormatDuration(c.shutdown.drain.trigger.timeout); }));
   specs.push_back(Scalar(
       Key("shutdown.drain.monitor.kind", "monitor", "KIND", "status",
-          "how to tell the app is drained: status, json, prometheus, connections or none"),
+          "how to tell the app is drained: status, json, prometheus, connections or none (none "
+          "polls nothing: it waits the whole drain timeout, then reports drained)"),
       [](Config& c, std::string_view t) {
         return SetEnum(&c.shutdown.drain.monitor.kind, t, kMonitorKinds, "monitor kind");
       },
@@ -511,14 +512,16 @@ std::vector<KeySpec> BuildKeySpecs() {
   specs.push_back(Scalar(
       Key("shutdown.drain.monitor.long_poll", "long-poll", "DURATION", "0s (off)",
           "status: long-poll, GET URL?wait=DURATION: the app answers once drained or when the "
-          "wait ends; the next poll follows at once"),
+          "wait ends; the next poll follows at once (docs/monitors.md)"),
       [](Config& c, std::string_view t) {
         return SetDuration(&c.shutdown.drain.monitor.long_poll, t, Zero::kAllowed);
       },
       [](const Config& c) { return FormatDuration(c.shutdown.drain.monitor.long_poll); }));
   specs.push_back(Scalar(
       Key("shutdown.drain.monitor.refused_means", "refused-means", "drained|error", "drained",
-          "what a refused poll means when nothing listens on the port in any address family"),
+          "what a refused poll means when nothing listens on the app's port in any address "
+          "family (the app is gone); a refusal while something listens in another family is "
+          "always an error"),
       [](Config& c, std::string_view t) {
         return SetEnum(&c.shutdown.drain.monitor.refused_means, t, kRefusedMeans, "refused_means");
       },
