@@ -1,6 +1,6 @@
 // drainable_app: a small HTTP app that implements lastcall's drain protocol (PRODUCT.md §3).
 //
-// It stands in for "your app" in the README quick start, the integration and end-to-end tests and
+// It stands in for "your app" in the rehearse quick start, the integration and end-to-end tests and
 // the benchmarks. `GET /work?ms=N` is the unit of work: it sleeps N ms and counts as in flight from
 // the moment its handler starts until its response has been written to the socket.
 //

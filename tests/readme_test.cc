@@ -1,6 +1,7 @@
-// The user documentation (README.md, CONTRIBUTING.md, docs/*.md) must not fall behind the code or
-// point nowhere: the README stays a short guide, every relative link and anchor resolves, every
-// configuration example loads, and the configuration reference names every key.
+// The documentation (README.md, CONTRIBUTING.md, docs/*.md and the other READMEs) must not fall
+// behind the code or point nowhere: the README stays a short guide, every relative link and
+// anchor resolves, every configuration example loads, and the configuration reference names
+// every key.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -33,7 +34,8 @@ std::string ReadFile(const fs::path& path) {
 
 // The documents a user or contributor reads, relative to the source tree.
 std::vector<fs::path> Documents() {
-  std::vector<fs::path> documents = {"README.md", "CONTRIBUTING.md"};
+  std::vector<fs::path> documents = {"README.md",    "CONTRIBUTING.md",  "BENCHMARKS.md",
+                                     "CHANGELOG.md", "deploy/README.md", "examples/README.md"};
   for (const auto& entry : fs::directory_iterator(kSource / "docs")) {
     if (entry.path().extension() == ".md") {
       documents.push_back(fs::relative(entry.path(), kSource));

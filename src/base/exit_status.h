@@ -1,6 +1,6 @@
 #pragma once
 
-// Every exit code lastcall's subcommands return, in one place (README "Exit codes").
+// Every exit code lastcall's subcommands return, in one place (docs/reference.md, "Exit codes").
 namespace lastcall {
 
 enum ExitStatus : int {
