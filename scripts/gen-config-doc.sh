@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rewrites the generated configuration reference in docs/configuration.md from the key table
-# (src/config_keys.cc): builds tools/config_doc.cc (the lastcall_config_doc target) and runs it.
+# (src/config/config_keys.cc): builds tools/config_doc.cc (the lastcall_config_doc target) and runs it.
 # The prose around the generated part is kept. The unit test "docs/configuration.md holds the
 # reference the key table renders" fails until this has run after a key changed.
 # Usage: scripts/gen-config-doc.sh [--check]      --check: exit 1 when the file is stale

@@ -1,5 +1,5 @@
 // lastcall_config_doc: writes the configuration reference of docs/configuration.md from the key
-// table (src/config_reference.h). A maintainer's tool, not part of the shipped binary; run
+// table (src/config/config_reference.h). A maintainer's tool, not part of the shipped binary; run
 // through scripts/gen-config-doc.sh.
 //   lastcall_config_doc                 print the generated reference
 //   lastcall_config_doc --write FILE    replace FILE's generated part
@@ -11,8 +11,8 @@
 #include <sstream>
 #include <string>
 
-#include "config_reference.h"
-#include "exit_status.h"
+#include "base/exit_status.h"
+#include "config/config_reference.h"
 
 namespace {
 

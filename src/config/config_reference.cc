@@ -1,8 +1,8 @@
-#include "config_reference.h"
+#include "config/config_reference.h"
 
 #include <vector>
 
-#include "config_keys.h"
+#include "config/config_keys.h"
 
 namespace lastcall {
 namespace {

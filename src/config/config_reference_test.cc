@@ -1,11 +1,11 @@
-#include "config_reference.h"
+#include "config/config_reference.h"
 
 #include <doctest/doctest.h>
 
 #include <fstream>
 #include <sstream>
 
-#include "config_keys.h"
+#include "config/config_keys.h"
 
 namespace lastcall {
 namespace {
@@ -46,7 +46,7 @@ TEST_CASE("docs/configuration.md holds the reference the key table renders") {
   // Not CHECK(document == *expected): that would print both documents whole.
   if (document != *expected) {
     FAIL_CHECK(
-        "docs/configuration.md has drifted from the key table (src/config_keys.cc): run "
+        "docs/configuration.md has drifted from the key table (src/config/config_keys.cc): run "
         "scripts/gen-config-doc.sh and commit the result. First difference at "
         << FirstDifference(document, *expected));
   }

@@ -12,7 +12,8 @@ namespace lastcall {
 // The markers around the generated part of docs/configuration.md; the prose outside them is
 // written by hand.
 inline constexpr std::string_view kConfigReferenceBegin =
-    "<!-- BEGIN config reference: generated from src/config_keys.cc by scripts/gen-config-doc.sh;"
+    "<!-- BEGIN config reference: generated from src/config/config_keys.cc by "
+    "scripts/gen-config-doc.sh;"
     " do not edit by hand -->";
 inline constexpr std::string_view kConfigReferenceEnd = "<!-- END config reference -->";
 
