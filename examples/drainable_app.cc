@@ -88,6 +88,7 @@ struct Options {
   bool naive = false;                     // exit at SIGTERM at once, dropping in-flight requests
   bool drain_exit = false;                // shut down by itself once drained
   bool drain_endpoint = true;             // serve /drain (off: 404, an app implementing nothing)
+  int keep_alive_seconds = 5;             // an idle keep-alive connection is closed after this
   bool log_requests = false;              // one stdout line per request
   std::string push_drained;  // http://HOST:PORT/PATH to POST once drained (lastcall's /drained)
 };
@@ -565,6 +566,12 @@ Options ParseOptions(int argc, char** argv) {
   bool no_drain_endpoint = false;
   cli.add_flag("--no-drain-endpoint", no_drain_endpoint, "Answer 404 on /drain")
       ->envname("DRAINABLE_APP_NO_DRAIN_ENDPOINT");
+  cli.add_option("--keep-alive-timeout", options.keep_alive_seconds,
+                 "Seconds an idle keep-alive connection stays open (httplib's default: 5; "
+                 "nginx's 75, ingress-nginx's upstream pool 60)")
+      ->envname("DRAINABLE_APP_KEEP_ALIVE_TIMEOUT")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   cli.add_flag("--log-requests", options.log_requests, "Print one stdout line per request")
       ->envname("DRAINABLE_APP_LOG_REQUESTS");
   cli.add_option("--push-drained", options.push_drained,
@@ -654,6 +661,7 @@ int main(int argc, char** argv) {
     return new CountingThreadPool(threads, state);
   };
   server.set_keep_alive_max_count(kKeepAliveMaxCount);
+  server.set_keep_alive_timeout(options.keep_alive_seconds);
   // httplib writes headers and body separately; with Nagle's algorithm the body then waits for
   // the client's delayed ACK, adding 40 ms to every keep-alive response.
   server.set_tcp_nodelay(true);

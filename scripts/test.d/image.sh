@@ -125,12 +125,13 @@ runc run --bundle "$work/version" "$id-version" >"$work/version.log" 2>&1 ||
   fail "the image's binary says '$(cat "$work/version.log")', its labels ${version} and ${revision}"
 
 # The spec the image gave (umoci reads its config) runs /lastcall as 65532:65532.
-# The init step as the component's manifest writes it (where it mounts the volume, where to).
-component=deploy/kubernetes/components/lastcall/sidecar.yaml
-install_dir=$(sed -n 's|.*args: \["install", "--to", "\([^"]*\)"\].*|\1|p' "$component")
+# The init step as `lastcall inject` writes it (its reviewed output: where it mounts the volume,
+# where to; the kustomize component and overlays render through inject).
+component=tests/fixtures/inject/deployment.injected.yaml
+install_dir=$(grep -A1 -- '^ *- --to$' "$component" | sed -n 's|^ *- \(/[^ ]*\)$|\1|p' | head -n1)
 [ -n "$install_dir" ] || fail "no install step in ${component}"
 grep -q "mountPath: ${install_dir}\$" "$component" ||
-  fail "the component's install step does not mount its volume at ${install_dir}"
+  fail "inject's install step does not mount its volume at ${install_dir}"
 bundle install "[$(volume "$work/lastcall-bin" "$install_dir")]" install --to "$install_dir"
 spec_user=$(jq -c '[.process.user.uid, .process.user.gid, .process.args[0]]' \
   "$work/install/config.json")

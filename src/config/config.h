@@ -85,6 +85,20 @@ struct LbAutoConfig {
   Millis quiet{1000};    // ends once no new connection or request byte arrived for this long
 };
 
+// After the sequence ends and exit_delay has passed, lastcall asks the pod's mesh proxy to quit
+// (sidecar/proxy_quit.h), so a proxy held for the whole budget (Istio's terminationDrainDuration,
+// Linkerd's wait-before-exit) goes as soon as the app is done. One request, best effort.
+struct ProxyQuitConfig {
+  // nullopt (YAML "", the default): nobody is asked. Loopback or unix only: the proxy is in the
+  // pod. Istio: http://127.0.0.1:15020/quitquitquit; Linkerd: http://127.0.0.1:4191/shutdown.
+  std::optional<Parsed<Url>> url;
+  std::string method = "POST";  // both meshes refuse any other (405)
+  // The request's absolute deadline (connect + send + answer): the exit waits at most this long.
+  // At most kMaxTimeout, so it stays inside the budget's margin.
+  Millis timeout{1000};
+  static constexpr Millis kMaxTimeout{1000};
+};
+
 struct ShutdownConfig {
   std::vector<int> signals{SIGTERM, SIGINT};  // signals that start the sequence
   Millis lb_delay{5000};  // UNREADY -> DRAINING: time for load balancers to stop routing
@@ -97,8 +111,9 @@ struct ShutdownConfig {
   // family: proven by the kernel's tables, not by one refused connection) skips the rest of
   // lb_delay: nobody is left to receive traffic, so waiting only delays pod deletion.
   bool skip_lb_delay_when_app_gone = true;
-  Millis recover_after{-1};  // after a preStop-driven sequence with no signal: return to
-                             // SERVING; -1 means grace_period + 2s, 0 disables
+  Millis recover_after{-1};    // after a preStop-driven sequence with no signal: return to
+                               // SERVING; -1 means grace_period + 2s, 0 disables
+  ProxyQuitConfig proxy_quit;  // the mesh proxy asked to quit as lastcall exits
 };
 
 struct ReadinessConfig {

@@ -53,6 +53,24 @@ std::string SetUrl(std::optional<Parsed<Url>>* out, std::string_view text) {
   return "";
 }
 
+// The mesh proxy runs in the pod: a quit request to any other host would stop someone else's.
+std::string SetProxyQuitUrl(std::optional<Parsed<Url>>* out, std::string_view text) {
+  std::optional<Parsed<Url>> url;
+  if (std::string problem = SetUrl(&url, text); !problem.empty()) return problem;
+  if (url) {
+    ListenAddress where;
+    where.is_unix = url->value.scheme == Url::Scheme::kUnix;
+    where.host = url->value.host;
+    if (!where.IsLoopback()) {
+      return "must be on loopback (127.0.0.1, [::1], localhost) or a unix socket: the mesh proxy "
+             "runs in the pod, such as http://127.0.0.1:15020/quitquitquit (Istio) or "
+             "http://127.0.0.1:4191/shutdown (Linkerd)";
+    }
+  }
+  *out = std::move(url);
+  return "";
+}
+
 // The text a URL key was written as; "" when unset.
 std::string UrlText(const std::optional<Parsed<Url>>& url) { return url ? url->text : ""; }
 
@@ -599,6 +617,33 @@ std::vector<KeySpec> BuildKeySpecs() {
         return c.shutdown.recover_after.count() < 0 ? std::string("auto")
                                                     : FormatDuration(c.shutdown.recover_after);
       }));
+  specs.push_back(Scalar(
+      Key("shutdown.proxy_quit.url", "proxy-quit-url", "URL", "none",
+          "as lastcall exits after the sequence, ask the pod's mesh proxy to quit here: "
+          "http://127.0.0.1:15020/quitquitquit (Istio), http://127.0.0.1:4191/shutdown "
+          "(Linkerd); \"\" asks nobody"),
+      [](Config& c, std::string_view t) { return SetProxyQuitUrl(&c.shutdown.proxy_quit.url, t); },
+      [](const Config& c) { return Quote(UrlText(c.shutdown.proxy_quit.url)); }));
+  specs.push_back(Scalar(
+      Key("shutdown.proxy_quit.method", "proxy-quit-method", "METHOD", "POST",
+          "HTTP method of the proxy's quit request"),
+      [](Config& c, std::string_view t) { return SetMethod(&c.shutdown.proxy_quit.method, t); },
+      [](const Config& c) { return c.shutdown.proxy_quit.method; }));
+  specs.push_back(Scalar(
+      Key("shutdown.proxy_quit.timeout", "proxy-quit-timeout", "DURATION", "1s",
+          "the quit request's deadline (connect, send and answer); at most 1s, so the exit is "
+          "never held longer"),
+      [](Config& c, std::string_view t) {
+        Millis timeout{0};
+        std::string problem = SetDuration(&timeout, t, Zero::kForbidden);
+        if (problem.empty() && timeout > ProxyQuitConfig::kMaxTimeout) {
+          problem = "must be at most " + FormatDuration(ProxyQuitConfig::kMaxTimeout) +
+                    ": the request runs as lastcall exits, inside the budget's margin";
+        }
+        if (problem.empty()) c.shutdown.proxy_quit.timeout = timeout;
+        return problem;
+      },
+      [](const Config& c) { return FormatDuration(c.shutdown.proxy_quit.timeout); }));
   specs.push_back(Scalar(
       Key("log.format", "log-format", "text|json", "text", "log line format"),
       [](Config& c, std::string_view t) {

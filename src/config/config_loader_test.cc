@@ -157,6 +157,7 @@ shutdown:
   grace_period: 2m
   skip_lb_delay_when_app_gone: false
   recover_after: 0
+  proxy_quit: {url: "http://127.0.0.1:15020/quitquitquit", method: PUT, timeout: 400ms}
 log:
   format: json
   level: debug
@@ -214,6 +215,10 @@ log:
   CHECK_FALSE(c.shutdown.skip_lb_delay_when_app_gone);
   CHECK(c.shutdown.recover_after == Millis{0});
   CHECK(c.EffectiveRecoverAfter() == Millis{0});
+  REQUIRE(c.shutdown.proxy_quit.url);
+  CHECK(c.shutdown.proxy_quit.url->value.port == 15020);
+  CHECK(c.shutdown.proxy_quit.method == "PUT");
+  CHECK(c.shutdown.proxy_quit.timeout == Millis{400});
   CHECK(c.log.format == LogFormat::kJson);
   CHECK(c.log.level == LogLevel::kDebug);
   for (const ConfigKey& key : ConfigKeys()) {
@@ -239,10 +244,11 @@ TEST_CASE("YAML errors name file, line, column, key and value") {
       {"timeout: 5s\n",
        "lastcall.yaml:1:1: timeout: unknown key here (did you mean one of readiness.timeout, "
        "shutdown.drain.trigger.timeout, shutdown.drain.monitor.timeout, "
-       "shutdown.drain.timeout?)"},
+       "shutdown.drain.timeout, shutdown.proxy_quit.timeout?)"},
       {"shutdown:\n  banana: 1\n",
        "lastcall.yaml:2:3: shutdown.banana: unknown key (valid here: signals, lb_delay, "
-       "lb_auto, drain, exit_delay, grace_period, skip_lb_delay_when_app_gone, recover_after)"},
+       "lb_auto, drain, exit_delay, grace_period, skip_lb_delay_when_app_gone, recover_after, "
+       "proxy_quit)"},
       {"shutdown.lb_delay: 5s\n",
        "lastcall.yaml:1:1: shutdown.lb_delay: unknown key: YAML does not expand dots; nest it as "
        "shutdown: {lb_delay: ...}"},
@@ -256,8 +262,8 @@ TEST_CASE("YAML errors name file, line, column, key and value") {
       // Shapes.
       {"shutdown: 5s\n",
        "lastcall.yaml:1:1: shutdown: expected a map of settings (signals, lb_delay, lb_auto, "
-       "drain, exit_delay, grace_period, skip_lb_delay_when_app_gone, recover_after) (got "
-       "\"5s\")"},
+       "drain, exit_delay, grace_period, skip_lb_delay_when_app_gone, recover_after, "
+       "proxy_quit) (got \"5s\")"},
       {"shutdown:\n  lb_delay: {a: 1}\n",
        "lastcall.yaml:2:13: shutdown.lb_delay: expected a single value, not a map"},
       {"listen: [\":9901\"]\n", "lastcall.yaml:1:9: listen: expected a single value, not a list"},

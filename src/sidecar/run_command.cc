@@ -22,6 +22,7 @@
 #include "sidecar/coordinator.h"
 #include "sidecar/metrics.h"
 #include "sidecar/probe_service.h"
+#include "sidecar/proxy_quit.h"
 #include "sidecar/state_file.h"
 #include "sidecar/url_check.h"
 #include "version.h"
@@ -208,6 +209,8 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
            {"token", token.has_value()}});
 
   const int status = coordinator.WaitForExit();
+  // A sequence ended: the mesh proxy need not outlive us (bounded, best effort; proxy_quit.h).
+  if (status != kExitRuntimeError) AskProxyToQuit(config.shutdown.proxy_quit, http);
   watcher.Stop();
   if (gate) gate->Stop();
   control_server.Stop();

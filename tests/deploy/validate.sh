@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Offline validation of lastcall's Kubernetes manifests: renders each kustomize overlay under
 # deploy/kubernetes/overlays and each kustomization under tests/deploy/fixtures/kustomize (the
-# component deploy/kubernetes/components/lastcall in a user's own kustomization), and validates
+# component deploy/kubernetes/components/lastcall in a user's own kustomization) with the
+# LastcallInject transformer plugin (deploy/kubernetes/plugin, running $LASTCALL_BIN as lastcall), and validates
 # every object against the Kubernetes OpenAPI schema and lastcall's wiring (validate.js: probes, preStop hook <-> config, grace period >= budget,
 # resources, securityContext). Also validates `lastcall inject`'s reviewed outputs
 # (tests/fixtures/inject/*.{injected,native}.yaml) and, when the built binary has `inject`,
@@ -16,6 +17,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 lastcall=${LASTCALL_BIN:-$repo/build/lastcall}
+# Not for the lastcall this script runs: it reads LASTCALL_* as its own settings.
+unset LASTCALL_BIN
 version=$(sed -n 's/^project(lastcall VERSION \([0-9.]*\).*/\1/p' "$repo/CMakeLists.txt")
 
 if [ ! -d "$here/node_modules" ]; then
@@ -51,6 +54,16 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 files=()
+# The component and two overlays run `lastcall inject` as a kustomize transformer: the plugin
+# directory, the flag that allows it, and this build's binary.
+if [ ! -x "$lastcall" ] || ! "$lastcall" inject --help >/dev/null 2>&1; then
+  echo "validate: $lastcall has no inject: build it first (the overlays render through it)" >&2
+  exit 1
+fi
+mkdir "$work/bin"
+ln -s "$(cd "$(dirname "$lastcall")" && pwd)/$(basename "$lastcall")" "$work/bin/lastcall"
+export KUSTOMIZE_PLUGIN_HOME=$repo/deploy/kubernetes/plugin PATH=$work/bin:$PATH
+render+=(--enable-alpha-plugins)
 # The overlays, and a user's own kustomization that adds lastcall with the component
 # (fixtures/kustomize/*).
 for overlay in "$repo"/deploy/kubernetes/overlays/*/ "$here"/fixtures/kustomize/*/; do

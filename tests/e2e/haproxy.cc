@@ -50,7 +50,12 @@ Haproxy::Haproxy(const std::vector<Backend>& backends, const HaproxyOptions& opt
          << "  balance roundrobin\n"
          << "  option httpchk GET " << options.check_path << "\n"
          << (options.server_close ? "  option http-server-close\n" : "")
-         << "  default-server inter " << options.check_interval_ms << "ms fall 1 rise 1\n";
+         << (options.reuse_always ? "  http-reuse always\n" : "") << "  default-server inter "
+         << options.check_interval_ms
+         << "ms fall 1 rise 1"
+         // ingress-nginx keeps idle upstream connections 60 s (keepalive_timeout); HAProxy's
+         // own default starts closing them after 5 s.
+         << (options.reuse_always ? " pool-purge-delay 60s" : "") << "\n";
   for (const auto& backend : backends) {
     config << "  server " << backend.name << " 127.0.0.1:" << backend.port << " check port "
            << backend.check_port << "\n";

@@ -23,6 +23,10 @@ struct HaproxyOptions {
   // request in flight, which is what the `connections` monitor counts. With server keep-alive
   // HAProxy's idle pooled connections would count too.
   bool server_close = false;
+  // `http-reuse always` and idle server connections kept 60 s (`pool-purge-delay`): any idle
+  // connection may carry any client's next request, as ingress-nginx's upstream keep-alive pool
+  // does (keepalive_timeout 60 s); idle connections to the app stay open.
+  bool reuse_always = false;
 };
 
 class Haproxy {

@@ -24,6 +24,15 @@
 //   push       the app pushes POST /drained, polls are 2 s apart: the drain ends at most 100 ms
 //              after the app drained. (The push overhead's p95 is a benchmark: lastcall_bench
 //              --only push.)
+// And issue 19's, HAProxy with `http-reuse always` (an upstream keep-alive pool, as
+// ingress-nginx keeps one), the app with no drain endpoint:
+//   inject-default  what `lastcall inject` now writes for such an app: the connections monitor,
+//              `count: in_flight`, `settle: 1s`, lastcall's default poll interval (100 ms): the
+//              drain ends at most settle + 2 poll intervals (+ kInjectSlack for the processes'
+//              wake-ups) after the app's last answer, far from the drain timeout.
+//   old-default  what inject wrote before: `count: connections`, `settle: 0s`: the pool's idle
+//              connections hold the drain until the timeout (asserted: exit 1, the hook returned
+//              at lb_delay + drain timeout), the contrast that shows the pool is really kept.
 //
 // Usage: zero_drop_e2e [--load-ms N] [--scenario NAME]... [--verbose]    exit 0 pass, 1 fail
 #include <signal.h>
@@ -83,7 +92,9 @@ enum class Setup {
   kLbAuto,
   kInFlight,
   kConnectionsKeepAlive,
-  kPush
+  kPush,
+  kInjectDefault,
+  kOldDefault
 };
 
 struct Scenario {
@@ -110,27 +121,48 @@ const std::vector<Scenario> kScenarios = {
     {"connections-ka",
      "in-flight's setup with count: connections (opt-in: idle pooled connections hold the drain)",
      Setup::kConnectionsKeepAlive, true},
+    {"inject-default",
+     "http-reuse always, no drain endpoint; inject's default: connections, in_flight, settle 1s",
+     Setup::kInjectDefault},
+    {"old-default",
+     "http-reuse always, no drain endpoint; inject's old default: connections, settle 0s",
+     Setup::kOldDefault},
 };
+
+// Issue 19's setups: the app without a drain endpoint behind an upstream keep-alive pool.
+bool KeepAlivePool(Setup setup) {
+  return setup == Setup::kInjectDefault || setup == Setup::kOldDefault;
+}
 
 // Issue 15's setups: server keep-alive, and only the endpoint removal at +1 s stops routing.
 bool KernelSees(Setup setup) {
   return setup == Setup::kLbFixed || setup == Setup::kLbAuto || setup == Setup::kInFlight ||
-         setup == Setup::kConnectionsKeepAlive || setup == Setup::kPush;
+         setup == Setup::kConnectionsKeepAlive || setup == Setup::kPush || KeepAlivePool(setup);
+}
+
+// The sidecar's drain through the connections monitor, with no drain endpoint on the app.
+bool WatchesConnections(Setup setup) {
+  return setup == Setup::kConnections || setup == Setup::kInFlight ||
+         setup == Setup::kConnectionsKeepAlive || KeepAlivePool(setup);
 }
 
 // What the issue-15 scenarios configure beyond the common sidecar flags.
 constexpr Millis kKernelPropagation{1000};
-constexpr Millis kFixedLbDelay{5000};      // lb-fixed: the issue's "fixed 5 s"
-constexpr Millis kKernelLbDelay{1500};     // in-flight, push: covers the +1 s removal
-constexpr Millis kAutoMin{1000};           // lb-auto
-constexpr Millis kAutoQuiet{1000};         // lb-auto
-constexpr Millis kAutoMax{5000};           // lb-auto
-constexpr Millis kInFlightSettle{200};     // in-flight
-constexpr Millis kPollInterval{50};        // every lastcall scenario but push
-constexpr Millis kPushPollInterval{2000};  // push: polls alone would end the drain late
-constexpr Millis kLbAutoSlack{100};        // lb-auto: quiet + this
-constexpr Millis kInFlightSlack{100};      // in-flight: settle + ACK bound + 2 intervals + this
-constexpr Millis kPushBound{100};          // push: app drained -> preStop returned
+constexpr Millis kFixedLbDelay{5000};        // lb-fixed: the issue's "fixed 5 s"
+constexpr Millis kKernelLbDelay{1500};       // in-flight, push: covers the +1 s removal
+constexpr Millis kAutoMin{1000};             // lb-auto
+constexpr Millis kAutoQuiet{1000};           // lb-auto
+constexpr Millis kAutoMax{5000};             // lb-auto
+constexpr Millis kInFlightSettle{200};       // in-flight
+constexpr Millis kPollInterval{50};          // every lastcall scenario but push
+constexpr Millis kPushPollInterval{2000};    // push: polls alone would end the drain late
+constexpr Millis kLbAutoSlack{100};          // lb-auto: quiet + this
+constexpr Millis kInFlightSlack{100};        // in-flight: settle + ACK bound + 2 intervals + this
+constexpr Millis kPushBound{100};            // push: app drained -> preStop returned
+constexpr Millis kInjectSettle{1000};        // inject-default: inject's settle
+constexpr Millis kDefaultPollInterval{100};  // inject-default, old-default: lastcall's default
+constexpr Millis kInjectSlack{100};          // inject-default: the processes' wake-ups
+constexpr Millis kDrainTimeout{8000};        // every lastcall scenario
 
 // The lb wait lastcall was configured with; for auto, its floor (min).
 Millis ConfiguredLbDelay(Setup setup, const Settings& settings) {
@@ -142,6 +174,8 @@ Millis ConfiguredLbDelay(Setup setup, const Settings& settings) {
     case Setup::kInFlight:
     case Setup::kConnectionsKeepAlive:
     case Setup::kPush:
+    case Setup::kInjectDefault:
+    case Setup::kOldDefault:
       return kKernelLbDelay;
     default:
       return settings.lb_delay;
@@ -270,6 +304,28 @@ void MeasureKernelScenario(Setup setup, Steady::time_point deleted, const App& a
             kInFlightSettle + kAckBound + 2 * kPollInterval + kInFlightSlack);
       return;
     }
+    case Setup::kInjectDefault: {
+      const auto last = stamp("last_work_ended");
+      if (!last) return;
+      outcome.figures.push_back("the app answered its last request at " + since_deletion(*last) +
+                                "; preStop returned at " + since_deletion(hook_returned));
+      bound("drain end after the app's last answer (settle " + Ms(kInjectSettle) + " + 2 x " +
+                Ms(kDefaultPollInterval) + " + " + Ms(kInjectSlack) + ")",
+            hook_returned - *last, Steady::duration::zero(),
+            kInjectSettle + 2 * kDefaultPollInterval + kInjectSlack);
+      return;
+    }
+    case Setup::kOldDefault: {
+      const auto last = stamp("last_work_ended");
+      if (!last) return;
+      const Steady::duration at_timeout = kKernelLbDelay + kDrainTimeout;
+      outcome.figures.push_back("the app answered its last request at " + since_deletion(*last) +
+                                "; preStop returned at " + since_deletion(hook_returned) +
+                                " (lb_delay + drain timeout: " + Ms(at_timeout) + ")");
+      bound("preStop returned after the deletion (at the drain timeout)", hook_returned - deleted,
+            at_timeout, at_timeout + std::chrono::milliseconds(500));
+      return;
+    }
     case Setup::kPush: {
       const auto drained = stamp("drained");
       if (!drained) return;
@@ -296,10 +352,10 @@ Outcome RunScenario(const Scenario& scenario, const Settings& settings) {
   const std::string control_address = "127.0.0.1:" + std::to_string(control_port);
   std::vector<std::string> app_flags;
   if (setup == Setup::kNaive) app_flags.push_back("--naive");
-  if (setup == Setup::kConnections || setup == Setup::kInFlight ||
-      setup == Setup::kConnectionsKeepAlive) {
-    app_flags.push_back("--no-drain-endpoint");
-  }
+  if (WatchesConnections(setup)) app_flags.push_back("--no-drain-endpoint");
+  // The pool's idle connections outlive the drain timeout on the app's side too (httplib closes
+  // them after 5 s by default, which would end old-default's drain before its timeout).
+  if (KeepAlivePool(setup)) app_flags.insert(app_flags.end(), {"--keep-alive-timeout", "60"});
   if (setup == Setup::kPush) {
     app_flags.insert(app_flags.end(), {"--push-drained", "http://" + control_address + "/drained"});
   }
@@ -315,20 +371,21 @@ Outcome RunScenario(const Scenario& scenario, const Settings& settings) {
   const std::string token_file = test::TempDir() + "/token";
   std::ofstream(token_file) << token << "\n";
   auto sidecar_flags = [&](const App& app) {
-    const Millis interval = setup == Setup::kPush ? kPushPollInterval : kPollInterval;
+    const Millis interval = setup == Setup::kPush  ? kPushPollInterval
+                            : KeepAlivePool(setup) ? kDefaultPollInterval
+                                                   : kPollInterval;
     std::vector<std::string> flags{
         "--lb-delay",
         setup == Setup::kLbAuto ? "auto" : std::to_string(lb_delay.count()) + "ms",
         "--poll-interval",
         std::to_string(interval.count()) + "ms",
         "--drain-timeout",
-        "8s",
+        std::to_string(kDrainTimeout.count()) + "ms",
         "--grace-period",
         std::to_string(settings.grace.count()) + "ms",
         "--monitor-port",
         std::to_string(app.port)};
-    if (setup == Setup::kConnections || setup == Setup::kInFlight ||
-        setup == Setup::kConnectionsKeepAlive) {
+    if (WatchesConnections(setup)) {
       flags.insert(flags.end(), {"--drain-url=", "--monitor", "connections"});
     } else {
       flags.insert(flags.end(), {"--drain-url", app.url("/drain")});
@@ -342,6 +399,13 @@ Outcome RunScenario(const Scenario& scenario, const Settings& settings) {
       flags.insert(flags.end(),
                    {"--monitor-count", setup == Setup::kInFlight ? "in_flight" : "connections",
                     "--settle", std::to_string(kInFlightSettle.count()) + "ms"});
+    }
+    if (setup == Setup::kInjectDefault) {
+      flags.insert(flags.end(), {"--monitor-count", "in_flight", "--settle",
+                                 std::to_string(kInjectSettle.count()) + "ms"});
+    }
+    if (setup == Setup::kOldDefault) {
+      flags.insert(flags.end(), {"--monitor-count", "connections", "--settle", "0s"});
     }
     if (setup == Setup::kHttpGetHook) flags.insert(flags.end(), {"--token-file", token_file});
     return flags;
@@ -359,6 +423,7 @@ Outcome RunScenario(const Scenario& scenario, const Settings& settings) {
   // Issue 15's scenarios: /livez stays 200, so routing stops only at the endpoint removal.
   haproxy_options.check_path = kernel ? "/livez" : UsesLastcall(setup) ? "/readyz" : "/healthz";
   haproxy_options.server_close = setup == Setup::kConnections;
+  haproxy_options.reuse_always = KeepAlivePool(setup);
   Haproxy haproxy({{"app1", app1.port, sidecar1 ? sidecar1->probe_port : app1.port},
                    {"app2", app2.port, sidecar2 ? sidecar2->probe_port : app2.port}},
                   haproxy_options);
@@ -419,10 +484,12 @@ Outcome RunScenario(const Scenario& scenario, const Settings& settings) {
     expect(l.non_2xx == 0, std::to_string(l.non_2xx) + " non-2xx answer(s)");
     expect(t.clean(), "a container was SIGKILLed");
     expect(t.app.exit_code == 0, "app exit code " + std::to_string(t.app.exit_code.value_or(-1)));
+    // old-default is the contrast: the idle pooled connections hold its drain to the timeout.
+    const int want_exit = setup == Setup::kOldDefault ? 1 : 0;
     expect(
-        t.sidecar && t.sidecar->exit_code == 0,
+        t.sidecar && t.sidecar->exit_code == want_exit,
         "lastcall exit code " + std::to_string(t.sidecar ? t.sidecar->exit_code.value_or(-1) : -1));
-    const int want_hook = setup == Setup::kHttpGetHook ? 200 : 0;
+    const int want_hook = setup == Setup::kHttpGetHook ? 200 : setup == Setup::kOldDefault ? 1 : 0;
     expect(t.app.hook_result == want_hook,
            "app preStop result " + std::to_string(t.app.hook_result.value_or(-1)));
     // The hook held the app's SIGTERM back until lb_delay passed and the drain was done.
