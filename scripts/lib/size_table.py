@@ -18,6 +18,7 @@ import re
 import subprocess
 import sys
 
+MERGED = 'merged by gold (strings, constants, unwind tables)'
 CODE = ('.text', '.init', '.fini', '.plt', '.iplt')
 RODATA = ('.rodata', '.eh_frame', '.gcc_except_table', '.stapsdt.base', '.note', '.rela')
 DATA = ('.data', '.tdata', '.init_array', '.fini_array', '.preinit_array', '.got', '.igot')
@@ -105,7 +106,7 @@ def main():
     with open(path, errors='replace') as f:
         for line in f:
             line = line.rstrip('\n')
-            if line.startswith('Linker script and memory map'):
+            if line.startswith(('Linker script and memory map', 'Memory map')):
                 in_memory_map = True
                 continue
             if not in_memory_map:
@@ -114,6 +115,16 @@ def main():
                 output = line.split()[0]
                 pending = None
                 continue
+            # gold merges strings, constants and the unwind tables of all inputs into one piece
+            # each, which its map shows with no owner ("** merge strings").
+            gm = re.match(r'^ \*\* (merge strings|merge constants|eh_frame)\s*'
+                          r'(?:0x[0-9a-f]+\s+0x([0-9a-f]+))?\s*$', line)
+            if gm:
+                if gm.group(2):
+                    entries.append([MERGED, kind_of(output) or 'rodata', int(gm.group(2), 16), ''])
+                else:
+                    pending = '** merged'
+                continue
             m = line_re.match(line)
             if m:
                 name, size, file = m.group(1), int(m.group(3), 16), m.group(4)
@@ -121,6 +132,11 @@ def main():
                 m = addr_re.match(line)
                 if m and pending:
                     name, size, file = pending, int(m.group(2), 16), m.group(3)
+                elif pending == '** merged' and re.match(r'^\s+0x[0-9a-f]+\s+0x[0-9a-f]+\s*$', line):
+                    entries.append([MERGED, kind_of(output) or 'rodata',
+                                    int(line.split()[1], 16), ''])
+                    pending = None
+                    continue
                 else:
                     pending = line.strip() if re.match(r'^ \.\S+$', line) else None
                     continue
