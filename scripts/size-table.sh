@@ -31,9 +31,12 @@ dir=build-static
 if ((build)) || [ ! -f "$dir/lastcall.map" ] || [ ! -f "$dir/lastcall-sidecar.map" ]; then
   ./scripts/build-static.sh --arch "$arch" >&2
 fi
-for binary in lastcall lastcall-sidecar; do
-  echo
-  echo "${dir}/${binary}.stripped: $(stat -c %s "$dir/$binary.stripped") bytes (${arch})"
-  echo
-  python3 scripts/lib/size_table.py "$dir/$binary.map" "${markdown[@]+"${markdown[@]}"}"
-done
+echo "${arch}: ${dir}/lastcall.stripped $(stat -c %s "$dir/lastcall.stripped") bytes," \
+  "${dir}/lastcall-sidecar.stripped $(stat -c %s "$dir/lastcall-sidecar.stripped") bytes"
+echo
+# Side by side: what each owner costs in the full binary and in the sidecar build.
+python3 scripts/lib/size_table.py "$dir/lastcall.map" "$dir/lastcall-sidecar.map" \
+  "${markdown[@]+"${markdown[@]}"}"
+echo
+# The sidecar build alone, by kind of section.
+python3 scripts/lib/size_table.py "$dir/lastcall-sidecar.map" "${markdown[@]+"${markdown[@]}"}"

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """What each library and layer of a static lastcall costs, from its GNU ld linker map.
 
-Usage: size_table.py LINKER_MAP [--markdown]
+Usage: size_table.py LINKER_MAP... [--markdown]
+With one map: code, read-only data, data, bytes in the file and bss per owner. With several (the
+full binary and the sidecar build): code and bytes in the file per owner, side by side.
 Reads the map `-Wl,-Map` writes (CMakeLists.txt asks for one in static builds), attributes every
 input section the link kept to an owner, and prints bytes per owner: code (.text), read-only data
 (.rodata, the unwind tables .eh_frame and .gcc_except_table), writable data (.data, .data.rel.ro,
@@ -32,7 +34,7 @@ STREAM_MEMBER = re.compile(
 
 HEADER_ONLY = [('spdlog::', 'spdlog (header-only)'), ('fmt::', 'fmt (header-only)'),
                ('nlohmann::', 'nlohmann/json (header-only)'), ('CLI::', 'CLI11 (header-only)'),
-               ('YAML::', 'yaml-cpp (templates in lastcall)'), ('re2::', 're2 (inline)')]
+               ('YAML::', 'yaml-cpp (templates in lastcall)'), ('re2::', 'RE2')]
 
 
 def kind_of(output_section):
@@ -94,9 +96,8 @@ def header_owner(demangled):
     return None
 
 
-def main():
-    path = sys.argv[1]
-    markdown = '--markdown' in sys.argv
+def read_map(path):
+    """{owner: Counter(kind -> bytes)} for one linker map."""
     entries = []  # (owner, kind, size, symbol or '')
     output = None
     in_memory_map = False
@@ -111,7 +112,7 @@ def main():
                 continue
             if not in_memory_map:
                 continue
-            if line.startswith('.') or (line and not line[0].isspace() and not line.startswith(' ')):
+            if line.startswith('.') or (line and not line[0].isspace()):
                 output = line.split()[0]
                 pending = None
                 continue
@@ -130,7 +131,7 @@ def main():
                 name, size, file = m.group(1), int(m.group(3), 16), m.group(4)
             else:
                 m = addr_re.match(line)
-                if m and pending:
+                if m and pending and pending != '** merged':
                     name, size, file = pending, int(m.group(2), 16), m.group(3)
                 elif pending == '** merged' and re.match(r'^\s+0x[0-9a-f]+\s+0x[0-9a-f]+\s*$', line):
                     entries.append([MERGED, kind_of(output) or 'rodata',
@@ -141,7 +142,7 @@ def main():
                     pending = line.strip() if re.match(r'^ \.\S+$', line) else None
                     continue
             pending = None
-            if size == 0 or output is None or '(' not in file and not file.endswith('.o'):
+            if size == 0 or output is None or ('(' not in file and not file.endswith('.o')):
                 continue
             kind = kind_of(output)
             if kind is None:
@@ -152,38 +153,70 @@ def main():
             if sm:
                 symbol = re.sub(r'\.(part|isra|constprop|cold|lto_priv)\.\d+.*$', '', sm.group(1))
             entries.append([owner_of_file(file), kind, size, symbol])
-    # Demangle all at once.
     mangled = sorted({e[3] for e in entries if e[3]})
     demangled = {}
     if mangled:
         out = subprocess.run(['c++filt'], input='\n'.join(mangled), capture_output=True,
                              text=True, check=True).stdout.split('\n')
         demangled = dict(zip(mangled, out))
-    table = collections.defaultdict(lambda: collections.Counter())
+    table = collections.defaultdict(collections.Counter)
     for owner, kind, size, symbol in entries:
         if symbol and (owner.startswith('lastcall_') or owner == 'main.cc' or
                        owner.startswith('yaml-cpp')):
             owner = header_owner(demangled.get(symbol, symbol)) or owner
         table[owner][kind] += size
-    rows = sorted(table.items(), key=lambda kv: -(kv[1]['code'] + kv[1]['rodata'] +
-                                                  kv[1]['data']))
-    total = collections.Counter()
-    for _, c in rows:
-        total.update(c)
-    file_bytes = total['code'] + total['rodata'] + total['data']
-    if markdown:
-        print('| owner | code | read-only data | data | in the file | share | bss |')
-        print('|---|---:|---:|---:|---:|---:|---:|')
-        fmt_row = '| {} | {:,} | {:,} | {:,} | {:,} | {:.1f}% | {:,} |'
+    return table
+
+
+def in_file(c):
+    return c['code'] + c['rodata'] + c['data']
+
+
+def main():
+    maps = [a for a in sys.argv[1:] if not a.startswith('--')]
+    markdown = '--markdown' in sys.argv
+    if not maps:
+        sys.exit('usage: size_table.py LINKER_MAP... [--markdown]')
+    tables = [read_map(m) for m in maps]
+    names = [re.sub(r'\.map$', '', m.rsplit('/', 1)[-1]) for m in maps]
+    owners = sorted(set().union(*tables), key=lambda o: -max(in_file(t[o]) for t in tables))
+    totals = []
+    for t in tables:
+        total = collections.Counter()
+        for c in t.values():
+            total.update(c)
+        totals.append(total)
+    if len(tables) == 1:
+        head = ['owner', 'code', 'read-only data', 'data', 'in the file', 'share', 'bss']
+        rows = []
+        for owner in owners + ['total']:
+            c = totals[0] if owner == 'total' else tables[0][owner]
+            rows.append([owner, c['code'], c['rodata'], c['data'], in_file(c),
+                         '%.1f%%' % (100.0 * in_file(c) / in_file(totals[0])), c['bss']])
     else:
-        print('{:<34} {:>10} {:>10} {:>8} {:>10} {:>6} {:>8}'.format(
-            'owner', 'code', 'rodata', 'data', 'file', 'share', 'bss'))
-        fmt_row = '{:<34} {:>10,} {:>10,} {:>8,} {:>10,} {:>5.1f}% {:>8,}'
-    for owner, c in rows + [('total', total)]:
-        in_file = c['code'] + c['rodata'] + c['data']
-        print(fmt_row.format(owner if not markdown or owner != 'total' else '**total**',
-                             c['code'], c['rodata'], c['data'], in_file,
-                             100.0 * in_file / file_bytes, c['bss']))
+        head = ['owner'] + [n + ' ' + col for n in names for col in ('code', 'in the file')]
+        rows = []
+        for owner in owners + ['total']:
+            row = [owner]
+            for t, total in zip(tables, totals):
+                c = total if owner == 'total' else t.get(owner, collections.Counter())
+                row += [c['code'], in_file(c)]
+            rows.append(row)
+
+    def cell(v):
+        return '{:,}'.format(v) if isinstance(v, int) else v
+    if markdown:
+        print('| ' + ' | '.join(head) + ' |')
+        print('|---|' + '---:|' * (len(head) - 1))
+        for row in rows:
+            if row[0] == 'total':
+                row = ['**total**'] + row[1:]
+            print('| ' + ' | '.join(cell(v) for v in row) + ' |')
+    else:
+        widths = [max(len(cell(r[i])) for r in rows + [head]) for i in range(len(head))]
+        for row in [head] + rows:
+            print('  '.join(cell(v).ljust(w) if i == 0 else cell(v).rjust(w)
+                            for i, (v, w) in enumerate(zip(row, widths))))
 
 
 if __name__ == '__main__':
