@@ -4,6 +4,11 @@
 # /proc/PID/status 1 s later), without building the benchmark: for comparing builds quickly.
 # Prints, per run: VmRSS, RssAnon, the file-backed part, and how much of the text segment is
 # mapped (KiB mapped / KiB in the segment, from /proc/PID/smaps).
+# The page cache decides how much of the file is mapped: a file written in large writes (the
+# linker's, strip's) sits in large folios, which a fault maps whole, so its whole text segment is
+# resident; the same file copied with cp or read back from disk sits in small folios, and only
+# what start-up touches (plus the kernel's 64 KiB fault-around) is. Both are printed: "as
+# written", then "re-read" (the file's cached pages dropped with POSIX_FADV_DONTNEED first).
 # Usage: scripts/idle-rss.sh [--runs N] [--tmpfs] BINARY...
 #   --tmpfs  also run a copy from /dev/shm: tmpfs caches files in 4 KiB pages (unless its huge
 #            pages are on), so the text mapped there is what start-up touches plus the kernel's
@@ -32,6 +37,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+drop_cache() {  # the file's pages leave the page cache (unless a running process maps them)
+  python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.fsync(fd)  # dirty pages stay cached
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+os.close(fd)' "$1"
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -43,7 +56,7 @@ livez() {  # HTTP status of GET /livez on 127.0.0.1:$1, or nothing
   exec 3<&-
 }
 
-measure() {  # binary
+measure() {  # binary label
   local port status text
   for ((i = 1; i <= runs; i++)); do
     port=$(free_port)
@@ -60,7 +73,7 @@ measure() {  # binary
     sleep 1
     text=$(awk '$2 ~ /^r-x/ {x = 1; next} x && /^Size:/ {s = $2} x && /^Rss:/ {print $2 "/" s;
       exit}' "/proc/$pid/smaps")
-    awk -v bin="$1" -v text="$text" '/^VmRSS/ {r = $2} /^RssAnon/ {a = $2}
+    awk -v bin="$1 ($2)" -v text="$text" '/^VmRSS/ {r = $2} /^RssAnon/ {a = $2}
       END {printf "%s: VmRSS %d KiB (%.2f MiB), anonymous %d KiB, file-backed %d KiB;" \
         " text mapped %s KiB\n", bin, r, r / 1024, a, r - a, text}' "/proc/$pid/status"
     kill -TERM "$pid"
@@ -71,12 +84,14 @@ measure() {  # binary
 }
 
 for binary in "${binaries[@]}"; do
-  measure "$binary"
+  measure "$binary" "as written"
+  drop_cache "$binary"
+  measure "$binary" "re-read"
   if ((tmpfs)); then
     shm=$(mktemp -d /dev/shm/lastcall-idle-rss-XXXXXX)
     cp "$binary" "$shm/lastcall"
     echo "(a copy on tmpfs, 4 KiB pages:)"
-    measure "$shm/lastcall"
+    measure "$shm/lastcall" "tmpfs"
     rm -rf "$shm"
     shm=""
   fi
