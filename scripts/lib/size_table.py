@@ -133,7 +133,8 @@ def read_map(path):
                 m = addr_re.match(line)
                 if m and pending and pending != '** merged':
                     name, size, file = pending, int(m.group(2), 16), m.group(3)
-                elif pending == '** merged' and re.match(r'^\s+0x[0-9a-f]+\s+0x[0-9a-f]+\s*$', line):
+                elif pending == '** merged' and re.match(r'^\s+0x[0-9a-f]+\s+0x[0-9a-f]+\s*$',
+                                                         line):
                     entries.append([MERGED, kind_of(output) or 'rodata',
                                     int(line.split()[1], 16), ''])
                     pending = None
