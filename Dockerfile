@@ -1,5 +1,7 @@
 # syntax=docker/dockerfile:1
 # lastcall's image: one static binary in an empty root filesystem, running as 65532:65532.
+# The binary is the sidecar build (run, check, prestop, install, version; scripts/build-static.sh):
+# the laptop tools (inject, uninject, rehearse) are in the full binary, not in every pod.
 #   docker build -t ghcr.io/lastcall/lastcall:0.1.0 --build-arg REVISION=$(git rev-parse --short=12 HEAD) .
 #   docker buildx build --platform linux/amd64,linux/arm64 -t ghcr.io/lastcall/lastcall:0.1.0 .
 # The same image is the sidecar (`lastcall run`, the default command) and the init container that
@@ -26,7 +28,7 @@ ARG TARGETARCH
 ARG REVISION=unknown
 # The context has no .git (.dockerignore): the commit comes in as REVISION.
 RUN LASTCALL_REVISION="$REVISION" ./scripts/build-static.sh --arch "$TARGETARCH" \
- && cp build-static*/lastcall.stripped /lastcall
+ && cp build-static*/lastcall-sidecar.stripped /lastcall
 
 # --- the image: nothing but the binary ---------------------------------------------------------
 FROM scratch

@@ -4,7 +4,8 @@
 # non-zero only when a benchmark could not run. Results and commands: BENCHMARKS.md.
 # Usage: bench/run.sh [--short] [--static] [--only NAME]...
 #   --short   fewer runs and shorter loads, for CI (about a minute)
-#   --static  measure the shipped binary, build-static/lastcall.stripped (built when missing)
+#   --static  measure the binary pods run, build-static/lastcall-sidecar.stripped (the image's
+#             sidecar build; built when missing)
 #   --only    startup memory unready storm overhead push timeout baseline hostile (repeatable)
 # `hostile` is bench/hostile_monitors_bench.cc: peak RSS and drain-deadline overshoot while the
 # monitor polls hostile answers (huge, nested, endless, trickling, never answered).
@@ -23,10 +24,10 @@ while (($#)); do
   shift
   case "$arg" in
     --static)
-      [ -x build-static/lastcall.stripped ] || ./scripts/build-static.sh >&2
-      args+=(--lastcall "$PWD/build-static/lastcall.stripped")
-      hostile_args+=(--lastcall "$PWD/build-static/lastcall.stripped")
-      binary="build-static/lastcall.stripped (static, scripts/build-static.sh)"
+      [ -x build-static/lastcall-sidecar.stripped ] || ./scripts/build-static.sh >&2
+      args+=(--lastcall "$PWD/build-static/lastcall-sidecar.stripped")
+      hostile_args+=(--lastcall "$PWD/build-static/lastcall-sidecar.stripped")
+      binary="build-static/lastcall-sidecar.stripped (static sidecar build, scripts/build-static.sh)"
       ;;
     --short)
       args+=(--short)

@@ -2,7 +2,8 @@
 # Builds lastcall's container image with no container engine and no daemon: the Dockerfile's
 # final stage (FROM scratch, the static binary as /lastcall, USER 65532:65532, ENTRYPOINT
 # ["/lastcall"], CMD ["run"], EXPOSE 9901, the org.opencontainers.image.* labels) from
-# scripts/build-static.sh's binary, one image per architecture and an OCI image index over them.
+# scripts/build-static.sh's sidecar build (lastcall-sidecar.stripped), one image per
+# architecture and an OCI image index over them.
 # tests/deploy/image_matches_dockerfile.js checks that this and the Dockerfile build the same.
 # Usage: scripts/build-image.sh [--arch amd64|arm64|all]     (default: all)
 # Writes build-image/:
@@ -76,8 +77,8 @@ for label in "${labels[@]}"; do label_flags+=(--config.label "$label"); done
 index_entries=()
 for arch in "${arches[@]}"; do
   LASTCALL_REVISION=$revision ./scripts/build-static.sh --arch "$arch"
-  binary=build-static/lastcall.stripped
-  [ "$arch" = "$(dpkg --print-architecture)" ] || binary=build-static-$arch/lastcall.stripped
+  binary=build-static/lastcall-sidecar.stripped
+  [ "$arch" = "$(dpkg --print-architecture)" ] || binary=build-static-$arch/lastcall-sidecar.stripped
   tag=${version}-${arch}
   umoci new --image "$layout:$tag"
   # unpack + repack, not `umoci insert`: umoci 0.4.7's insert writes a tar layer without its

@@ -11,14 +11,14 @@
 #include "cli/cli.h"
 #include "config/budget.h"
 #include "config/config_loader.h"
-#include "inject_command.h"
 #include "install_command.h"
 #include "prestop/prestop_command.h"
-#ifndef LASTCALL_WITHOUT_REHEARSE
-#include "rehearse_command.h"
-#endif
 #include "sidecar/run_command.h"
+#ifndef LASTCALL_SIDECAR_BUILD
+#include "inject_command.h"
+#include "rehearse_command.h"
 #include "uninject_command.h"
+#endif
 
 extern char** environ;
 
@@ -68,21 +68,43 @@ int Run(const ConfigSources& sources) {
   return RunSidecar(config, token);
 }
 
+#ifdef LASTCALL_SIDECAR_BUILD
+// The sidecar build (the container image's /lastcall, CMakeLists.txt's lastcall_sidecar) leaves
+// the laptop tools out, so that a pod's resident memory holds none of their code. Asking it for
+// one is a usage error that says where the tool is.
+Subcommand NotInSidecarBuild(const std::string& name) {
+  return {name, "Not in this sidecar build: in the full lastcall binary",
+          [name](CLI::App* app, const Env&) -> Finish {
+            app->allow_extras();
+            return [name](ParsedCommand* out) {
+              SetUsageError(out, name,
+                            "not in this binary: it is the sidecar build the container image "
+                            "carries (run, check, prestop, install, version); `" +
+                                name +
+                                "` is in the full lastcall binary (a release download, or "
+                                "scripts/build-static.sh's lastcall.stripped)");
+            };
+          }};
+}
+#endif
+
 int Main(int argc, char** argv) {
   PrestopOptions prestop;
   InstallOptions install;
-  InjectOptions inject;
-  UninjectOptions uninject;
   std::vector<Subcommand> subcommands{RunSubcommand(), CheckSubcommand(),
                                       PrestopSubcommand(&prestop)};
-#ifndef LASTCALL_WITHOUT_REHEARSE
-  // The development simulator; a sidecar-only build (the lastcall_sidecar_only target, to
-  // measure what rehearse costs the binary every pod carries) leaves it out.
+#ifndef LASTCALL_SIDECAR_BUILD
   RehearseOptions rehearse;
+  InjectOptions inject;
+  UninjectOptions uninject;
   subcommands.push_back(RehearseSubcommand(&rehearse));
-#endif
   subcommands.insert(subcommands.end(), {VersionSubcommand(), InstallSubcommand(&install),
                                          InjectSubcommand(&inject), UninjectSubcommand(&uninject)});
+#else
+  subcommands.insert(subcommands.end(), {NotInSidecarBuild("rehearse"), VersionSubcommand(),
+                                         InstallSubcommand(&install), NotInSidecarBuild("inject"),
+                                         NotInSidecarBuild("uninject")});
+#endif
   const ParsedCommand parsed =
       ParseCommandLine(argc, argv, LastcallEnvironment(environ), subcommands);
   switch (parsed.command) {

@@ -55,8 +55,8 @@ revision=$(skopeo inspect "oci:build-image/oci:$version-amd64" |
 
 # --- the image is the Dockerfile's ----------------------------------------------------------
 for arch in amd64 arm64; do
-  binary=build-static/lastcall.stripped
-  [ "$arch" = amd64 ] || binary=build-static-$arch/lastcall.stripped
+  binary=build-static/lastcall-sidecar.stripped
+  [ "$arch" = amd64 ] || binary=build-static-$arch/lastcall-sidecar.stripped
   node tests/deploy/image_matches_dockerfile.js --dockerfile Dockerfile --layout build-image/oci \
     --tag "$version-$arch" --arg "REVISION=$revision" --binary "$binary" ||
     fail "the ${arch} image differs from the Dockerfile's final stage"
@@ -140,7 +140,7 @@ spec_user=$(jq -c '[.process.user.uid, .process.user.gid, .process.args[0]]' \
 runc run --bundle "$work/install" "$id-install" >"$work/install.log" 2>&1 ||
   fail "the init step (lastcall install --to ${install_dir}, a volume mounted there) exited $?"
 installed=$work/lastcall-bin/lastcall
-cmp "$installed" build-static/lastcall.stripped || fail "install copied something else"
+cmp "$installed" build-static/lastcall-sidecar.stripped || fail "install copied something else"
 owner_mode=$(stat -c '%a %u' "$installed")
 [ "$owner_mode" = "755 65532" ] || fail "the installed copy has mode and owner ${owner_mode}"
 echo "image: init step: install --to ${install_dir}, a volume, as 65532 on a read-only root:" \

@@ -1,5 +1,7 @@
 #include "config/config_keys.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -256,11 +258,10 @@ std::string EnumName(Enum value, const std::vector<std::pair<std::string_view, E
 
 // ---- formatting values back to YAML --------------------------------------------------------
 
-std::string FormatNumber(double value) {
-  char buffer[64];
-  auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value);
-  return ec == std::errc() ? std::string(buffer, end) : "0";
-}
+// fmt's shortest round-trip form, which the binary carries anyway for logging: std::to_chars on a
+// double links libstdc++'s Ryu tables for every floating type, 127 KB of each pod's resident
+// memory (docs/architecture.md, "What the binary carries").
+std::string FormatNumber(double value) { return fmt::format("{}", value); }
 
 std::string FormatInts(const std::vector<int>& values) {
   std::vector<std::string> parts;
