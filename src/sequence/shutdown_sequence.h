@@ -26,6 +26,15 @@
 // exit_delay and the exit itself belong to the caller (they depend on signals, not on the app).
 namespace lastcall {
 
+struct SequenceOutcome {
+  SequenceEnd end = SequenceEnd::kTimedOut;
+  DrainEndReason why = DrainEndReason::kTimeout;
+  std::string detail;     // one sentence for logs and the preStop answer
+  std::string last_poll;  // what the monitor last said (why kMonitor: the poll that ended it)
+  std::optional<double> last_value;
+  Clock::duration drain_time{};  // DRAINING -> end
+};
+
 // Receives what happens, as it happens (logs, metrics, /status). Called on the sequence thread.
 class SequenceObserver {
  public:
@@ -38,6 +47,15 @@ class SequenceObserver {
   virtual void OnNote(std::string_view message) = 0;  // noteworthy decisions, for the log
   // lb_delay auto's wait ended, and why.
   virtual void OnLbWaitEnded(const LbWaitOutcome& /*outcome*/) {}
+  // The app is gone (nothing listens on its port): the rest of lb_delay is skipped. `detail`
+  // says what proved it.
+  virtual void OnLbWaitSkipped(std::string_view detail) { OnNote(detail); }
+  // DRAINING ended: the phase DRAINED or TIMED_OUT, with why. The sequence returns `outcome`
+  // right after.
+  virtual void OnDrainEnded(const SequenceOutcome& outcome) {
+    OnPhase(outcome.end == SequenceEnd::kDrained ? Phase::kDrained : Phase::kTimedOut,
+            outcome.detail);
+  }
 };
 
 struct SequenceStart {
@@ -51,13 +69,6 @@ struct SequenceStart {
   // ends at its next wake, without waiting for a poll in flight or settle; the setter then calls
   // Clock::Wake(). Null: no push.
   const std::atomic<bool>* app_drained = nullptr;
-};
-
-struct SequenceOutcome {
-  SequenceEnd end = SequenceEnd::kTimedOut;
-  std::string detail;  // one sentence for logs and the preStop answer
-  std::optional<double> last_value;
-  Clock::duration drain_time{};  // DRAINING -> end
 };
 
 // Backoff between drain trigger attempts: 100ms, 200ms, ... capped at kMaxTriggerBackoff.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "base/exit_status.h"
@@ -22,6 +23,7 @@
 #include "sidecar/coordinator.h"
 #include "sidecar/metrics.h"
 #include "sidecar/probe_service.h"
+#include "sidecar/sequence_listeners.h"
 #include "sidecar/state_file.h"
 #include "sidecar/url_check.h"
 #include "version.h"
@@ -125,7 +127,14 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
               {{"detail", why}});
         });
   }
-  ShutdownCoordinator coordinator(config, clock, trigger_calls, *monitor, metrics, store.get(),
+  // The coordinator runs the sequence; the log, the metrics and the state file listen to it.
+  EventLog event_log(config.log.format);
+  SequenceMetrics sequence_metrics(metrics);
+  std::optional<StatePersister> persister;
+  if (store) persister.emplace(*store);
+  std::vector<SequenceListener*> listeners{&event_log, &sequence_metrics};
+  if (persister) listeners.push_back(&*persister);
+  ShutdownCoordinator coordinator(config, clock, trigger_calls, *monitor, std::move(listeners),
                                   traffic.get(), {}, &polls);
   SetLogPhaseSource(&coordinator.phase_source());
 
