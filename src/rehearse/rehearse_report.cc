@@ -233,7 +233,7 @@ std::optional<WaitEnd> ExplainLbWait(const std::vector<SidecarPhase>& phases,
     out.text = "lb_delay auto: cut short to fit the grace period";
   } else {
     out.reason = "fixed";
-    out.text = "fixed lb_delay " + FormatDuration(config.shutdown.lb_delay) + " passed";
+    out.text = "fixed lb_delay " + FormatDuration(config.shutdown.LbBound()) + " passed";
   }
   return out;
 }
@@ -445,7 +445,7 @@ std::string ReportToJson(const RehearsalReport& report) {
                      {"propagation_delay_ms", settings.propagation_delay.count()},
                      {"request_timeout_ms", settings.request_timeout.count()},
                      {"config_file", settings.config_file},
-                     {"lb_delay_ms", config.shutdown.lb_delay.count()},
+                     {"lb_delay_ms", config.shutdown.LbBound().count()},
                      {"drain_timeout_ms", config.shutdown.drain.timeout.count()},
                      {"exit_delay_ms", config.shutdown.exit_delay.count()},
                      {"grace_period_ms", config.shutdown.grace_period.count()},

@@ -143,7 +143,7 @@ Json ToJsonObject(const SequenceEvent& event) {
     if (value) out[key] = value->count();
   };
   if (event.phase) out["phase"] = ToString(*event.phase);
-  if (event.source) out["source"] = ToString(*event.source);
+  if (event.source) out["trigger"] = ToString(*event.source);
   put_millis("elapsed_ms", event.elapsed);
   if (event.drain_end) out["why"] = ToString(*event.drain_end);
   put_string("last_poll", event.last_poll);
@@ -200,7 +200,7 @@ std::optional<SequenceEvent> FromJsonObject(const Json& object, bool text, std::
     if (event.kind_name == name) event.kind = kind;
   }
   event.phase = read.Enumerated("phase", kPhases);
-  event.source = read.Enumerated("source", kSources);
+  event.source = read.Enumerated("trigger", kSources);
   event.elapsed = read.Duration("elapsed_ms");
   event.detail = read.String("detail");
   event.drain_end = read.Enumerated("why", kDrainEnds);

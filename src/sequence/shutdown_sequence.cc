@@ -144,7 +144,7 @@ SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& s
   // UNREADY: readiness is already 503; wait for the load balancers to stop routing to us.
   if (!resumed_draining) {
     observer.OnPhase(Phase::kUnready, fmt::format("triggered by {}", ToString(start.source)));
-    TimePoint lb_end = std::min(start.triggered_at + shutdown.lb_delay, grace_deadline);
+    TimePoint lb_end = std::min(start.triggered_at + shutdown.LbBound(), grace_deadline);
     if (start.source == TriggerSource::kSignal && shutdown.skip_lb_delay_when_app_gone &&
         clock.Now() < lb_end) {
       // Native sidecars get SIGTERM only after the app exited: nobody is left to route to.

@@ -36,8 +36,7 @@ ShutdownCoordinator::ShutdownCoordinator(const Config& config, Clock& clock,
       listeners_(std::move(listeners)),
       traffic_(traffic),
       wall_clock_(wall_clock ? std::move(wall_clock) : WallClock([] { return SysClock::now(); })) {
-  report_.budget =
-      config.shutdown.lb_delay + config.shutdown.drain.timeout + config.shutdown.exit_delay;
+  report_.budget = config.shutdown.Budget();
   const SysClock::time_point wall = wall_clock_();
   for (SequenceListener* listener : listeners_) listener->OnServing(wall);
   thread_ = std::thread([this] { RunLoop(); });
@@ -81,8 +80,7 @@ bool ShutdownCoordinator::Trigger(TriggerSource source, std::string_view detail)
     report_.source = source;
     report_.recoveries = recoveries;
     report_.signal_received = signal_received;
-    report_.budget =
-        config_.shutdown.lb_delay + config_.shutdown.drain.timeout + config_.shutdown.exit_delay;
+    report_.budget = config_.shutdown.Budget();
     app_drained_.store(false, std::memory_order_release);
     start_ = SequenceStart{source, now, std::nullopt, false, &app_drained_};
     triggered_wall_ = wall;

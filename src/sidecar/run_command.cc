@@ -212,7 +212,7 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
            {"probe_port", static_cast<int>(config.listen.value.is_unix ? 0 : probe_server.port())},
            {"control", config.control.value.ToString()},
            {"monitor", monitor->kind()},
-           {"lb_delay_ms", static_cast<long long>(config.shutdown.lb_delay.count())},
+           {"lb_delay_ms", static_cast<long long>(config.shutdown.LbBound().count())},
            {"drain_timeout_ms", static_cast<long long>(config.shutdown.drain.timeout.count())},
            {"token", token.has_value()}});
 
