@@ -4,7 +4,9 @@
 
 #include <array>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <utility>
 
@@ -97,6 +99,11 @@ class FieldReader {
     const auto it = object_.find(key);
     if (it == object_.end() || it->is_null()) return std::nullopt;
     if (it->is_number()) return it->get<double>();
+    if (it->is_string()) {
+      if (*it == "NaN") return std::numeric_limits<double>::quiet_NaN();
+      if (*it == "+Inf") return std::numeric_limits<double>::infinity();
+      if (*it == "-Inf") return -std::numeric_limits<double>::infinity();
+    }
     if (text_ && it->is_string()) {
       const std::string& text = it->get_ref<const std::string&>();
       char* end = nullptr;
@@ -132,6 +139,14 @@ class FieldReader {
   std::string error_;
 };
 
+// As logging writes a double: the shortest text that reads back the same ("3", not "3.0"), and
+// the Prometheus names of the values JSON has no number for.
+Json NumberJson(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  return Json::parse(fmt::format("{}", value), nullptr, false);
+}
+
 Json ToJsonObject(const SequenceEvent& event) {
   Json out;
   out["v"] = kEventSchemaVersion;
@@ -151,13 +166,13 @@ Json ToJsonObject(const SequenceEvent& event) {
   if (event.lb_end) out["end"] = ToString(*event.lb_end);
   put_millis("waited_ms", event.waited);
   put_millis("last_traffic_ms", event.last_traffic);
+  put_string("monitor", event.monitor);
   if (event.attempt > 0) out["attempt"] = event.attempt;
   put_string("url", event.url);
   put_string("outcome", event.outcome);
   if (event.status) out["status"] = *event.status;
   put_string("error", event.error);
-  put_string("monitor", event.monitor);
-  if (event.value) out["value"] = *event.value;
+  if (event.value) out["value"] = NumberJson(*event.value);
   put_string("signal", event.signal);
   if (event.kind == EventKind::kSignal) out["repeated"] = event.repeated;
   put_millis("recover_after_ms", event.recover_after);

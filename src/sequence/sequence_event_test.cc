@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -114,6 +115,19 @@ TEST_CASE("events: on log lines of either format, read back through the schema a
       CHECK(EventToJson(read->event) == EventToJson(event));
     }
   }
+  // Numbers as the log has always written them: "3", not "3.0"; and the values JSON has none for.
+  SequenceEvent poll = Kind(EventKind::kPoll);
+  poll.value = 3;
+  CHECK(FormatTextLine("T", LogLevel::kDebug, Phase::kDraining, "drain poll",
+                       EventLogFields(poll, LogFormat::kText)) ==
+        "T debug [draining] drain poll event=poll v=1 value=3");
+  poll.value = std::numeric_limits<double>::infinity();
+  CHECK(EventToJson(poll) == R"({"v":1,"kind":"poll","value":"+Inf"})");
+  std::string error;
+  const std::optional<SequenceEvent> infinite = EventFromJson(EventToJson(poll), &error);
+  REQUIRE(infinite);
+  CHECK(infinite->value == std::numeric_limits<double>::infinity());
+
   // A text line looks like the old one, with the record after the message.
   SequenceEvent phase = Kind(EventKind::kPhase);
   phase.phase = Phase::kUnready;
