@@ -112,7 +112,7 @@ class ShutdownCoordinator final : private SequenceObserver {
   void RunLoop();
   // Runs the sequence and answers its waiters. An exception out of the sequence (std::bad_alloc
   // under a memory limit) ends it as failed: SequenceEnd::kTimedOut (exit 1; the preStop answer
-  // never says drained), with a detail and a log line naming the phase and the error.
+  // never says drained), with a detail, and a `failed` event naming the phase and the error.
   void RunOneSequence(SequenceStart start);
   SequenceOutcome FailedOutcome(const std::exception_ptr& error) noexcept;
   void EndSequence(const SequenceOutcome& outcome);

@@ -127,13 +127,16 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
               {{"detail", why}});
         });
   }
-  // The coordinator runs the sequence; the log, the metrics and the state file listen to it.
+  // The coordinator runs the sequence; the state file, the metrics and the log listen to it, in
+  // that order: what a restart needs is on disk before anyone reads of it.
   EventLog event_log(config.log.format);
   SequenceMetrics sequence_metrics(metrics);
   std::optional<StatePersister> persister;
   if (store) persister.emplace(*store);
-  std::vector<SequenceListener*> listeners{&event_log, &sequence_metrics};
+  std::vector<SequenceListener*> listeners;
   if (persister) listeners.push_back(&*persister);
+  listeners.push_back(&sequence_metrics);
+  listeners.push_back(&event_log);
   ShutdownCoordinator coordinator(config, clock, trigger_calls, *monitor, std::move(listeners),
                                   traffic.get(), {}, &polls);
   SetLogPhaseSource(&coordinator.phase_source());
