@@ -54,12 +54,12 @@ long long Budget::MinimumGraceSeconds() const { return (total.count() + 999) / 1
 
 Budget ComputeBudget(const Config& config) {
   Budget budget;
-  budget.lb_delay = config.shutdown.lb_delay;
+  budget.lb_delay = config.shutdown.LbBound();
   budget.lb_auto = config.shutdown.lb_auto.enabled;
   budget.drain_timeout = config.shutdown.drain.timeout;
   budget.exit_delay = config.shutdown.exit_delay;
   budget.margin = Config::kBudgetMargin;
-  budget.total = budget.lb_delay + budget.drain_timeout + budget.exit_delay + budget.margin;
+  budget.total = config.shutdown.Budget() + budget.margin;
   budget.grace_period = config.shutdown.grace_period;
   return budget;
 }

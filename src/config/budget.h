@@ -11,8 +11,8 @@
 namespace lastcall {
 
 struct Budget {
-  Millis lb_delay{0};
-  bool lb_auto = false;  // lb_delay is auto's bound, lb_auto.max
+  Millis lb_delay{0};    // the lb wait's bound (ShutdownConfig::LbBound)
+  bool lb_auto = false;  // lb_delay auto: the bound is lb_auto.max
   Millis drain_timeout{0};
   Millis exit_delay{0};
   Millis margin{Config::kBudgetMargin};

@@ -101,8 +101,10 @@ struct ProxyQuitConfig {
 
 struct ShutdownConfig {
   std::vector<int> signals{SIGTERM, SIGINT};  // signals that start the sequence
-  Millis lb_delay{5000};  // UNREADY -> DRAINING: time for load balancers to stop routing
-                          // (with lb_auto.enabled: its upper bound, lb_auto.max)
+  // UNREADY -> DRAINING: the time for load balancers to stop routing, when it is fixed. With
+  // lb_auto.enabled (`lb_delay: auto`) the traffic decides instead and this field is not read;
+  // what bounds the wait either way is LbBound().
+  Millis lb_delay{5000};
   LbAutoConfig lb_auto;
   DrainConfig drain;
   Millis exit_delay{0};        // after DRAINED/TIMED_OUT, before exit
@@ -111,6 +113,12 @@ struct ShutdownConfig {
   // family: proven by the kernel's tables, not by one refused connection) skips the rest of
   // lb_delay: nobody is left to receive traffic, so waiting only delays pod deletion.
   bool skip_lb_delay_when_app_gone = true;
+  // The longest the wait for load balancers can last: the fixed lb_delay, or auto's max.
+  Millis LbBound() const { return lb_auto.enabled ? lb_auto.max : lb_delay; }
+  // The sequence's own worst case, trigger to exit: LbBound() + drain.timeout + exit_delay. The
+  // one place it is computed: /status reports it, `check` adds Config::kBudgetMargin to it.
+  Millis Budget() const { return LbBound() + drain.timeout + exit_delay; }
+
   Millis recover_after{-1};    // after a preStop-driven sequence with no signal: return to
                                // SERVING; -1 means grace_period + 2s, 0 disables
   ProxyQuitConfig proxy_quit;  // the mesh proxy asked to quit as lastcall exits

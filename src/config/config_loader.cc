@@ -121,9 +121,6 @@ class Loader {
     // Combinations are only meaningful once every single value is valid.
     if (problems_.empty()) CheckCombinations();
     if (!problems_.empty()) throw ConfigError(problems_);
-    // Everything that bounds the sequence (budget, deadlines) reads lb_delay: with auto, the
-    // longest the wait can last.
-    if (config_.shutdown.lb_auto.enabled) config_.shutdown.lb_delay = config_.shutdown.lb_auto.max;
     LoadedConfig loaded;
     loaded.config = config_;
     for (const auto& [key, origin] : origins_) {

@@ -805,7 +805,11 @@ TEST_CASE("lb_delay: auto, its bounds, and what the budget counts") {
   CHECK(s.lb_auto.enabled);
   CHECK(s.lb_auto.min == seconds{2});
   CHECK(s.lb_auto.quiet == Millis{750});
-  CHECK(s.lb_delay == seconds{12});  // every bound of the sequence reads lb_delay: auto's max
+  // lb_delay keeps its own meaning (the fixed time, unread with auto); every bound of the
+  // sequence reads LbBound(): auto's max.
+  CHECK(s.lb_delay == seconds{5});
+  CHECK(s.LbBound() == seconds{12});
+  CHECK(s.Budget() == seconds{12} + s.drain.timeout + s.exit_delay);
   CHECK(FormatConfigValue(loaded.config, "shutdown.lb_delay") == "auto");
   CHECK(loaded.warnings.empty());
 
@@ -815,7 +819,7 @@ TEST_CASE("lb_delay: auto, its bounds, and what the budget counts") {
   CHECK(env.config.shutdown.lb_auto.enabled);
   CHECK(env.config.shutdown.lb_auto.min == seconds{1});
   CHECK(env.config.shutdown.lb_auto.quiet == seconds{2});
-  CHECK(env.config.shutdown.lb_delay == seconds{30});
+  CHECK(env.config.shutdown.LbBound() == seconds{30});  // auto's max bounds the wait
 
   // A flag with a duration wins over auto in the file, and leaves lb_delay alone.
   ConfigSources fixed = Yaml("shutdown:\n  lb_delay: auto\n");

@@ -32,8 +32,9 @@ const SidecarPhase* FindPhase(const RehearsalReport& report, std::string_view na
 
 // What lastcall needs end to end, given a drain timeout.
 Millis GraceNeeded(const Config& config, Millis drain_timeout) {
-  return RoundUpToSeconds(config.shutdown.lb_delay + drain_timeout + config.shutdown.exit_delay +
-                          Config::kBudgetMargin);
+  ShutdownConfig shutdown = config.shutdown;
+  shutdown.drain.timeout = drain_timeout;
+  return RoundUpToSeconds(shutdown.Budget() + Config::kBudgetMargin);
 }
 
 std::vector<const FailedRequest*> CutAt(const RehearsalReport& report, Millis at) {
@@ -46,7 +47,7 @@ std::vector<const FailedRequest*> CutAt(const RehearsalReport& report, Millis at
 }
 
 void LbDelayShort(const RehearsalReport& report, std::vector<Advice>* out) {
-  const Millis lb_delay = report.settings.config.shutdown.lb_delay;
+  const Millis lb_delay = report.settings.config.shutdown.LbBound();
   const Millis propagation = report.settings.propagation_delay;
   if (lb_delay >= propagation) return;
   out->push_back({Level::kWarning, "lb-delay-short",

@@ -112,7 +112,7 @@ TEST_CASE(
     "drained") {
   RehearsalInputs inputs = GoodRun();
   inputs.settings.config.shutdown.drain.timeout = Millis(2000);
-  inputs.lastcall[2] = {"timed_out", Millis(3000), "drain timeout 2s passed"};
+  inputs.lastcall[2] = {"timed_out", Millis(3000), "drain timeout 2s passed", "timeout", ""};
   inputs.requests.push_back(Record(1000, 3500, RequestOutcome::kOk));  // 2.5 s long
   const std::optional<Advice> timed_out = Find(Advise(AssembleReport(inputs)), "drain-timed-out");
   REQUIRE(timed_out.has_value());
@@ -138,7 +138,7 @@ TEST_CASE(
 TEST_CASE("a drain cut short by the grace period says so") {
   RehearsalInputs inputs = GoodRun();
   inputs.settings.config.shutdown.grace_period = Millis(4000);
-  inputs.lastcall[2] = {"timed_out", Millis(2000), "drain timeout 5s passed"};
+  inputs.lastcall[2] = {"timed_out", Millis(2000), "drain timeout 5s passed", "timeout", ""};
   const std::optional<Advice> timed_out = Find(Advise(AssembleReport(inputs)), "drain-timed-out");
   REQUIRE(timed_out.has_value());
   CHECK(timed_out->text.rfind("lastcall's drain timed out after 1.00s (drain.timeout 5s, cut short "

@@ -114,7 +114,7 @@ TEST_CASE("the page says why each wait ended") {
   RehearsalInputs inputs = MakeInputs();
   inputs.settings.config.shutdown.lb_auto.enabled = true;
   inputs.lb_wait = LbWaitRecord{"quiet", Millis(990), Millis(300)};
-  inputs.lastcall[2].detail = "drained: 200 (drained): HTTP 200 <ok>";
+  inputs.lastcall[2].last_poll = "200 (drained): HTTP 200 <ok>";
   const std::string html = RenderHtmlReport(AssembleReport(inputs));
   CHECK(Contains(html,
                  "<tr class=\"wait-end\" data-wait=\"lb\" data-reason=\"quiet\"><td>the lb wait "

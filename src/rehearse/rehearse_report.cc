@@ -11,6 +11,7 @@
 #include "base/duration.h"
 #include "base/net_util.h"
 #include "config/config_loader.h"
+#include "sequence/sequence_event.h"
 
 namespace lastcall {
 namespace {
@@ -146,50 +147,36 @@ std::optional<SysClock::time_point> ParseUtcTimestamp(std::string_view text) {
 
 namespace {
 
-// Calls `visit(line, msg, at)` for each JSON line of lastcall's log that has a string "msg" and
-// a "time" that parses, `at` relative to `t0`. Other lines are skipped.
+// Calls `visit(event, at)` for each event lastcall logged (JSON or text format) whose time
+// parses, `at` relative to `t0`. Lines without an event, and events that cannot be read, are
+// skipped: only the typed record is read, never the message (sequence_event.h).
 template <typename Visit>
-void ForEachLogLine(std::string_view log, SysClock::time_point t0, Visit visit) {
+void ForEachEvent(std::string_view log, SysClock::time_point t0, Visit visit) {
   while (!log.empty()) {
     const size_t newline = log.find('\n');
     const std::string_view line = log.substr(0, newline);
     log.remove_prefix(newline == std::string_view::npos ? log.size() : newline + 1);
-    if (line.empty() || line.front() != '{') continue;
-    const Json parsed = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (!parsed.is_object()) continue;
-    const auto msg = parsed.find("msg");
-    const auto time = parsed.find("time");
-    if (msg == parsed.end() || time == parsed.end() || !msg->is_string() || !time->is_string()) {
-      continue;
-    }
-    const auto at = ParseUtcTimestamp(time->get_ref<const std::string&>());
+    std::string error;
+    const std::optional<LoggedEvent> logged = ReadLoggedEvent(line, &error);
+    if (!logged) continue;
+    const auto at = ParseUtcTimestamp(logged->time);
     if (!at) continue;
-    visit(parsed, msg->get_ref<const std::string&>(), std::chrono::duration_cast<Millis>(*at - t0));
+    visit(logged->event, std::chrono::duration_cast<Millis>(*at - t0));
   }
-}
-
-std::optional<Millis> MillisField(const Json& line, const char* key) {
-  const auto field = line.find(key);
-  if (field == line.end() || !field->is_number_integer()) return std::nullopt;
-  return Millis(field->get<int64_t>());
-}
-
-bool StartsWith(std::string_view text, std::string_view prefix) {
-  return text.substr(0, prefix.size()) == prefix;
 }
 
 }  // namespace
 
 std::vector<SidecarPhase> ParseSidecarPhases(std::string_view log, SysClock::time_point t0) {
   std::vector<SidecarPhase> phases;
-  ForEachLogLine(log, t0, [&](const Json& line, const std::string& msg, Millis at) {
-    if (!StartsWith(msg, "phase ")) return;
+  ForEachEvent(log, t0, [&](const SequenceEvent& event, Millis at) {
+    if (event.kind != EventKind::kPhase || !event.phase) return;
     SidecarPhase phase;
-    phase.phase = msg.substr(6);
+    phase.phase = std::string(ToString(*event.phase));
     phase.at = at;
-    if (const auto detail = line.find("detail"); detail != line.end() && detail->is_string()) {
-      phase.detail = detail->get<std::string>();
-    }
+    phase.detail = event.detail;
+    if (event.drain_end) phase.why = std::string(ToString(*event.drain_end));
+    phase.last_poll = event.last_poll;
     phases.push_back(std::move(phase));
   });
   return phases;
@@ -197,15 +184,10 @@ std::vector<SidecarPhase> ParseSidecarPhases(std::string_view log, SysClock::tim
 
 std::optional<LbWaitRecord> ParseLbWaitRecord(std::string_view log, SysClock::time_point t0) {
   std::optional<LbWaitRecord> record;
-  ForEachLogLine(log, t0, [&](const Json& line, const std::string& msg, Millis at) {
-    if (record) return;
-    if (msg == "lb wait ended") {
-      const auto end = line.find("end");
-      if (end == line.end() || !end->is_string()) return;
-      record = LbWaitRecord{end->get<std::string>(), at, MillisField(line, "last_traffic_ms")};
-    } else if (StartsWith(msg, "the app is gone (connection refused): skipping")) {
-      record = LbWaitRecord{"app_gone", at, std::nullopt};
-    }
+  ForEachEvent(log, t0, [&](const SequenceEvent& event, Millis at) {
+    if (record || event.kind != EventKind::kLbWaitEnded || !event.lb_end) return;
+    record = LbWaitRecord{std::string(ToString(*event.lb_end)), at,
+                          *event.lb_end == LbWaitWhy::kAppGone ? std::nullopt : event.last_traffic};
   });
   return record;
 }
@@ -251,7 +233,7 @@ std::optional<WaitEnd> ExplainLbWait(const std::vector<SidecarPhase>& phases,
     out.text = "lb_delay auto: cut short to fit the grace period";
   } else {
     out.reason = "fixed";
-    out.text = "fixed lb_delay " + FormatDuration(config.shutdown.lb_delay) + " passed";
+    out.text = "fixed lb_delay " + FormatDuration(config.shutdown.LbBound()) + " passed";
   }
   return out;
 }
@@ -265,21 +247,20 @@ std::optional<WaitEnd> ExplainDrain(const std::vector<SidecarPhase>& phases, con
       out.reason = "timeout";
       out.text = "drain.timeout " + FormatDuration(config.shutdown.drain.timeout) +
                  " passed with the app still busy";
-    } else if (StartsWith(phase.detail, "the app said it is drained")) {
+    } else if (phase.why == "pushed") {
       out.reason = "pushed";
       out.text = "the app pushed that it is drained (POST /drained)";
-    } else if (StartsWith(phase.detail, "the app is gone")) {
+    } else if (phase.why == "app_gone") {
       out.reason = "app_gone";
       out.text = "the app is gone (connection refused)";
-    } else if (StartsWith(phase.detail, "monitor none")) {
+    } else if (phase.why == "waited") {
       out.reason = "waited";
       out.text = "monitor none: waited the drain timeout";
     } else {
       out.reason = "monitor";
-      std::string seen = phase.detail;
-      if (StartsWith(seen, "drained: ")) seen = seen.substr(9);
       out.text = "the " + FormatConfigValue(config, "shutdown.drain.monitor.kind") +
-                 " monitor said drained" + (seen.empty() ? "" : " (" + seen + ")");
+                 " monitor said drained" +
+                 (phase.last_poll.empty() ? "" : " (" + phase.last_poll + ")");
       if (config.shutdown.drain.monitor.long_poll.count() > 0) out.text += ", long-polled";
     }
     return out;
@@ -464,7 +445,7 @@ std::string ReportToJson(const RehearsalReport& report) {
                      {"propagation_delay_ms", settings.propagation_delay.count()},
                      {"request_timeout_ms", settings.request_timeout.count()},
                      {"config_file", settings.config_file},
-                     {"lb_delay_ms", config.shutdown.lb_delay.count()},
+                     {"lb_delay_ms", config.shutdown.LbBound().count()},
                      {"drain_timeout_ms", config.shutdown.drain.timeout.count()},
                      {"exit_delay_ms", config.shutdown.exit_delay.count()},
                      {"grace_period_ms", config.shutdown.grace_period.count()},

@@ -45,15 +45,17 @@ struct PhaseMark {
   std::string detail;
 };
 
-// One of lastcall's own phase changes, read from its log.
+// One of lastcall's own phase changes, read from its log's events (sequence_event.h).
 struct SidecarPhase {
   std::string phase;  // "unready", "draining", "drained", "timed_out", "serving"
   Millis at{0};
   std::string detail;
+  std::string why;        // drained / timed_out: DrainEndReason ("monitor", "pushed", ...)
+  std::string last_poll;  // drained by the monitor: what it last said
 };
 
-// What lastcall logged when its lb wait ended (lb_delay auto's "lb wait ended" line, or the note
-// that a fixed lb_delay was cut short because the app was gone).
+// What lastcall logged when its lb wait ended early (its lb_wait_ended event: lb_delay auto's end,
+// or a fixed lb_delay cut short because the app was gone).
 struct LbWaitRecord {
   std::string end;  // "quiet", "max", "deadline", "cancelled" (auto); "app_gone" (fixed)
   Millis at{0};     // since T0
@@ -164,15 +166,15 @@ struct RehearsalInputs {
 // Builds the report (everything but `advice`). Pure.
 RehearsalReport AssembleReport(const RehearsalInputs& inputs);
 
-// lastcall's phase changes from its JSON log (`--log-format json`): lines whose msg is
-// "phase NAME", timed by their "time" field relative to `t0` (wall clock). Other lines, and
-// lines that are not JSON, are skipped. Pure.
+// lastcall's phase changes from its log (either format): its phase events (sequence_event.h),
+// timed by their line's time relative to `t0` (wall clock). Other lines are skipped; messages are
+// never read. Pure.
 std::vector<SidecarPhase> ParseSidecarPhases(std::string_view log,
                                              std::chrono::system_clock::time_point t0);
 
-// How lastcall's lb wait ended, from its JSON log: the "lb wait ended" line (lb_delay auto), or
-// the note that the app was gone (a fixed lb_delay cut short); nullopt when neither is there (a
-// fixed lb_delay that passed). Pure.
+// How lastcall's lb wait ended, from its log's first lb_wait_ended event (lb_delay auto, or a fixed
+// lb_delay cut short because the app was gone); nullopt when there is none (a fixed lb_delay that
+// passed). Pure.
 std::optional<LbWaitRecord> ParseLbWaitRecord(std::string_view log,
                                               std::chrono::system_clock::time_point t0);
 

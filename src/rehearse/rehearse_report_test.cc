@@ -6,8 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "base/logging.h"
 #include "rehearse_advice.h"
 #include "rehearse_test_fixtures.h"
+#include "sequence/sequence_event.h"
 
 namespace lastcall {
 namespace {
@@ -49,32 +51,51 @@ TEST_CASE("UTC timestamps round-trip and bad ones are refused") {
   }
 }
 
-TEST_CASE("ParseSidecarPhases reads lastcall's JSON log lines about phases") {
+// One log line as lastcall writes it: `msg` for people, `event` for tools.
+std::string JsonLine(const char* time, const char* msg, const SequenceEvent& event) {
+  return FormatJsonLine(time, LogLevel::kInfo, Phase::kServing, msg,
+                        EventLogFields(event, LogFormat::kJson)) +
+         "\n";
+}
+
+SequenceEvent PhaseEvent(Phase phase, std::string detail) {
+  SequenceEvent event;
+  event.kind = EventKind::kPhase;
+  event.phase = phase;
+  event.detail = std::move(detail);
+  return event;
+}
+
+TEST_CASE("ParseSidecarPhases reads lastcall's phase events, never its messages") {
   const auto t0 = *ParseUtcTimestamp("2026-11-24T10:00:00.000Z");
+  SequenceEvent timed_out = PhaseEvent(Phase::kTimedOut, "drain timeout 5s passed");
+  timed_out.drain_end = DrainEndReason::kTimeout;
   const std::string log =
       R"({"time":"2026-11-24T09:59:59.900Z","level":"info","msg":"listening","phase":"serving"})"
-      "\n"
-      R"({"time":"2026-11-24T10:00:00.004Z","level":"info","msg":"phase unready","phase":"unready","elapsed_ms":0,"detail":"triggered by signal"})"
-      "\n"
+      "\n" +
+      JsonLine("2026-11-24T10:00:00.004Z", "anything", PhaseEvent(Phase::kUnready, "by signal")) +
       "not json at all\n"
       "{broken json\n"
-      R"({"time":"bad","msg":"phase draining"})"
-      "\n"
-      R"({"time":"2026-11-24T10:00:01.010Z","level":"info","msg":"phase draining","detail":"timeout 5s"})"
-      "\n"
-      R"({"time":"2026-11-24T10:00:01.900Z","level":"warn","msg":"phase timed_out","detail":42})"
-      "\n"
+      // A message that reads like a phase, without an event: not one.
+      R"({"time":"2026-11-24T10:00:00.500Z","msg":"phase draining"})"
+      "\n" +
+      JsonLine("bad", "x", PhaseEvent(Phase::kDraining, "")) +
+      JsonLine("2026-11-24T10:00:01.010Z", "x", PhaseEvent(Phase::kDraining, "timeout 5s")) +
+      // A newer major version: not read.
+      R"({"time":"2026-11-24T10:00:01.500Z","msg":"x","event":{"v":2,"kind":"phase","phase":"drained"}})"
+      "\n" +
+      JsonLine("2026-11-24T10:00:01.900Z", "x", timed_out) +
       R"({"time":"2026-11-24T10:00:02.000Z","level":"info","msg":"phasers on stun"})";
   const std::vector<SidecarPhase> phases = ParseSidecarPhases(log, t0);
   REQUIRE(phases.size() == 3);
   CHECK(phases[0].phase == "unready");
   CHECK(phases[0].at == Millis(4));
-  CHECK(phases[0].detail == "triggered by signal");
+  CHECK(phases[0].detail == "by signal");
   CHECK(phases[1].phase == "draining");
   CHECK(phases[1].at == Millis(1010));
   CHECK(phases[2].phase == "timed_out");
   CHECK(phases[2].at == Millis(1900));
-  CHECK(phases[2].detail.empty());  // not a string: ignored
+  CHECK(phases[2].why == "timeout");
 }
 
 TEST_CASE("AssembleReport counts by cause, times everything from T0 and buckets the timeline") {
@@ -267,36 +288,47 @@ TEST_CASE("FormatSummary states the verdict, the counts and the timeline") {
         std::string::npos);
 }
 
-TEST_CASE("ParseLbWaitRecord: lb_delay auto's line, or the note that the app was gone") {
+TEST_CASE("ParseLbWaitRecord: the first lb_wait_ended event, auto's or the app gone") {
   const auto t0 = *ParseUtcTimestamp("2026-11-24T10:00:00.000Z");
+  SequenceEvent quiet;
+  quiet.kind = EventKind::kLbWaitEnded;
+  quiet.lb_end = LbWaitWhy::kQuiet;
+  quiet.waited = Millis(1497);
+  quiet.last_traffic = Millis(420);
+  SequenceEvent note;
+  note.kind = EventKind::kNote;
   const std::string auto_log =
-      R"({"time":"2026-11-24T10:00:00.004Z","level":"info","msg":"phase unready"})"
-      "\n"
-      R"({"time":"2026-11-24T10:00:01.500Z","level":"info","msg":"lb_delay auto: no new connection or request for quiet 1s; traffic: the last at +420ms"})"
-      "\n"
-      R"({"time":"2026-11-24T10:00:01.501Z","level":"info","msg":"lb wait ended","end":"quiet","waited_ms":1497,"last_traffic_ms":420})"
-      "\n";
+      JsonLine("2026-11-24T10:00:00.004Z", "phase unready", PhaseEvent(Phase::kUnready, "")) +
+      JsonLine("2026-11-24T10:00:01.500Z", "lb wait ended", note) +
+      JsonLine("2026-11-24T10:00:01.501Z", "words", quiet);
   std::optional<LbWaitRecord> record = ParseLbWaitRecord(auto_log, t0);
   REQUIRE(record);
   CHECK(record->end == "quiet");
   CHECK(record->at == Millis(1501));
   CHECK(record->last_traffic == Millis(420));
 
-  record = ParseLbWaitRecord(
-      R"({"time":"2026-11-24T10:00:00.010Z","msg":"the app is gone (connection refused): skipping the rest of lb_delay"})",
-      t0);
+  SequenceEvent gone;
+  gone.kind = EventKind::kLbWaitEnded;
+  gone.lb_end = LbWaitWhy::kAppGone;
+  record = ParseLbWaitRecord(JsonLine("2026-11-24T10:00:00.010Z", "words", gone), t0);
   REQUIRE(record);
   CHECK(record->end == "app_gone");
+  CHECK(record->at == Millis(10));
+  // The old sentences, without a record, are no longer read.
   CHECK_FALSE(ParseLbWaitRecord(
-      R"({"time":"2026-11-24T10:00:00.010Z","msg":"lb wait ended","end":7})", t0));
+      R"({"time":"2026-11-24T10:00:00.010Z","msg":"the app is gone (connection refused): skipping the rest of lb_delay"})",
+      t0));
+  CHECK_FALSE(ParseLbWaitRecord(
+      R"({"time":"2026-11-24T10:00:00.010Z","msg":"x","event":{"v":1,"kind":"lb_wait_ended","end":7}})",
+      t0));
   CHECK_FALSE(ParseLbWaitRecord("{broken\nphase draining\n", t0));
 }
 
 TEST_CASE("why each wait ended: the lb wait, every way") {
   Config config;
   config.shutdown.lb_delay = Millis(1000);
-  const std::vector<SidecarPhase> phases = {{"unready", Millis(4), ""},
-                                            {"draining", Millis(1510), "timeout 5s"}};
+  const std::vector<SidecarPhase> phases = {{"unready", Millis(4), "", "", ""},
+                                            {"draining", Millis(1510), "timeout 5s", "", ""}};
   std::optional<WaitEnd> end = ExplainLbWait(phases, std::nullopt, config);
   REQUIRE(end);
   CHECK(end->reason == "fixed");
@@ -322,41 +354,43 @@ TEST_CASE("why each wait ended: the lb wait, every way") {
   CHECK(ExplainLbWait(phases, LbWaitRecord{"app_gone", Millis(10), {}}, Config{})->text ==
         "the app is gone (connection refused): nobody left to route to");
   // Still unready when lastcall went away: no end to explain.
-  CHECK_FALSE(ExplainLbWait({{"unready", Millis(4), ""}}, std::nullopt, config));
+  CHECK_FALSE(ExplainLbWait({{"unready", Millis(4), "", "", ""}}, std::nullopt, config));
 }
 
 TEST_CASE("why each wait ended: the drain, every way") {
   Config config;
   config.shutdown.drain.timeout = Millis(5000);
-  auto explain = [&](std::string phase, std::string detail) {
-    return ExplainDrain({{"unready", Millis(0), ""},
-                         {"draining", Millis(1000), "timeout 5s"},
-                         {std::move(phase), Millis(1900), std::move(detail)}},
-                        config);
+  // The detail is for people: only `why` and `last_poll` are read.
+  auto explain = [&](std::string phase, std::string why, std::string last_poll = "") {
+    return ExplainDrain(
+        {{"unready", Millis(0), "", "", ""},
+         {"draining", Millis(1000), "timeout 5s", "", ""},
+         {std::move(phase), Millis(1900), "reworded", std::move(why), std::move(last_poll)}},
+        config);
   };
-  std::optional<WaitEnd> end = explain("drained", "drained: 200 (drained): HTTP 200");
+  std::optional<WaitEnd> end = explain("drained", "monitor", "200 (drained): HTTP 200");
   REQUIRE(end);
   CHECK(end->reason == "monitor");
   CHECK(end->text == "the status monitor said drained (200 (drained): HTTP 200)");
   CHECK(end->at == Millis(1900));
   config.shutdown.drain.monitor.long_poll = Millis(5000);
-  CHECK(explain("drained", "drained: 200 (drained): HTTP 200")->text ==
+  CHECK(explain("drained", "monitor", "200 (drained): HTTP 200")->text ==
         "the status monitor said drained (200 (drained): HTTP 200), long-polled");
-  end = explain("drained", "the app said it is drained (POST /drained)");
+  end = explain("drained", "pushed");
   CHECK(end->reason == "pushed");
   CHECK(end->text == "the app pushed that it is drained (POST /drained)");
-  CHECK(explain("drained", "the app is gone (connection refused)")->reason == "app_gone");
-  CHECK(explain("drained", "monitor none: waited the drain timeout")->reason == "waited");
-  end = explain("timed_out", "drain timeout 5s passed; last poll: 202 (busy)");
+  CHECK(explain("drained", "app_gone")->reason == "app_gone");
+  CHECK(explain("drained", "waited")->reason == "waited");
+  end = explain("timed_out", "timeout");
   CHECK(end->reason == "timeout");
   CHECK(end->text == "drain.timeout 5s passed with the app still busy");
-  CHECK_FALSE(ExplainDrain({{"draining", Millis(1000), ""}}, config));
+  CHECK_FALSE(ExplainDrain({{"draining", Millis(1000), "", "", ""}}, config));
 }
 
 TEST_CASE("the summary and the JSON say why each wait ended") {
   RehearsalInputs inputs = MakeInputs();
   inputs.requests = {Record(100, 110, RequestOutcome::kOk)};
-  inputs.lastcall[2].detail = "the app said it is drained (POST /drained)";
+  inputs.lastcall[2].why = "pushed";
   inputs.settings.app_pushes = true;
   const RehearsalReport report = AssembleReport(inputs);
   const std::string summary = FormatSummary(report);

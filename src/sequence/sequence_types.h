@@ -16,6 +16,11 @@ namespace lastcall {
 
 enum class SequenceEnd { kDrained, kTimedOut };
 
+// Why DRAINING ended: the monitor said drained (and held it for settle), the app pushed POST
+// /drained, the app is gone (nothing listens on its port), monitor none waited the drain timeout,
+// the drain timeout passed with the app busy, or the sequence failed (out of memory).
+enum class DrainEndReason { kMonitor, kPushed, kAppGone, kWaited, kTimeout, kFailed };
+
 struct TimelineEntry {
   Phase phase;
   std::chrono::system_clock::time_point at;

@@ -144,7 +144,7 @@ SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& s
   // UNREADY: readiness is already 503; wait for the load balancers to stop routing to us.
   if (!resumed_draining) {
     observer.OnPhase(Phase::kUnready, fmt::format("triggered by {}", ToString(start.source)));
-    TimePoint lb_end = std::min(start.triggered_at + shutdown.lb_delay, grace_deadline);
+    TimePoint lb_end = std::min(start.triggered_at + shutdown.LbBound(), grace_deadline);
     if (start.source == TriggerSource::kSignal && shutdown.skip_lb_delay_when_app_gone &&
         clock.Now() < lb_end) {
       // Native sidecars get SIGTERM only after the app exited: nobody is left to route to.
@@ -154,7 +154,7 @@ SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& s
       polls.Start(probe_due);
       const std::optional<PollResult> probe = AwaitPoll(clock, polls, probe_due);
       if (probe && probe->outcome == PollOutcome::kRefused) {
-        observer.OnNote(
+        observer.OnLbWaitSkipped(
             fmt::format("the app is gone (connection refused): skipping the rest of lb_delay; {}",
                         probe->detail));
         lb_end = clock.Now();
@@ -192,14 +192,14 @@ SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& s
   bool polling = false;  // a poll is in flight, started at poll_start
   TimePoint poll_start{};
 
-  auto finish = [&](SequenceEnd end, std::string detail) {
+  auto finish = [&](SequenceEnd end, DrainEndReason why, std::string detail) {
     const TimePoint ended = clock.Now();
     // A poll in flight is not awaited: whatever it would say, the drain has ended.
     if (polling) polls.Abandon();
     trigger.Settle(clock, std::min(ended + kTriggerSettle, drain_deadline), observer);
-    SequenceOutcome outcome{end, std::move(detail), last_value, ended - draining_start};
-    observer.OnPhase(end == SequenceEnd::kDrained ? Phase::kDrained : Phase::kTimedOut,
-                     outcome.detail);
+    SequenceOutcome outcome{end,       why,        std::move(detail),
+                            last_seen, last_value, ended - draining_start};
+    observer.OnDrainEnded(outcome);
     return outcome;
   };
 
@@ -208,7 +208,8 @@ SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& s
   };
   while (true) {
     if (pushed())
-      return finish(SequenceEnd::kDrained, "the app said it is drained (POST /drained)");
+      return finish(SequenceEnd::kDrained, DrainEndReason::kPushed,
+                    "the app said it is drained (POST /drained)");
     if (polling) {
       if (std::optional<PollResult> poll = polls.Collect()) {
         polling = false;
@@ -221,10 +222,11 @@ SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& s
           if (!holding_drained) drained_since = clock.Now();
           holding_drained = true;
           if (clock.Now() - drained_since >= watch.settle) {
+            const bool gone = poll->outcome == PollOutcome::kRefused;
             return finish(SequenceEnd::kDrained,
-                          poll->outcome == PollOutcome::kRefused
-                              ? fmt::format("the app is gone: {}", poll->detail)
-                              : fmt::format("drained: {}", last_seen));
+                          gone ? DrainEndReason::kAppGone : DrainEndReason::kMonitor,
+                          gone ? fmt::format("the app is gone: {}", poll->detail)
+                               : fmt::format("drained: {}", last_seen));
           }
         } else {
           holding_drained = false;
@@ -238,10 +240,12 @@ SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& s
     }
     if (clock.Now() >= drain_deadline) {
       if (waits_only) {
-        return finish(SequenceEnd::kDrained, "monitor none: waited the drain timeout");
+        return finish(SequenceEnd::kDrained, DrainEndReason::kWaited,
+                      "monitor none: waited the drain timeout");
       }
-      return finish(SequenceEnd::kTimedOut, fmt::format("drain timeout {} passed; last poll: {}",
-                                                        FormatDuration(drain.timeout), last_seen));
+      return finish(SequenceEnd::kTimedOut, DrainEndReason::kTimeout,
+                    fmt::format("drain timeout {} passed; last poll: {}",
+                                FormatDuration(drain.timeout), last_seen));
     }
     trigger.Step(clock, drain_deadline, observer);
     if (!polling && clock.Now() >= next_poll && clock.Now() < drain_deadline) {

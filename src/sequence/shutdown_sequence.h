@@ -26,6 +26,15 @@
 // exit_delay and the exit itself belong to the caller (they depend on signals, not on the app).
 namespace lastcall {
 
+struct SequenceOutcome {
+  SequenceEnd end = SequenceEnd::kTimedOut;
+  DrainEndReason why = DrainEndReason::kTimeout;
+  std::string detail;     // one sentence for logs and the preStop answer
+  std::string last_poll;  // what the monitor last said (why kMonitor: the poll that ended it)
+  std::optional<double> last_value;
+  Clock::duration drain_time{};  // DRAINING -> end
+};
+
 // Receives what happens, as it happens (logs, metrics, /status). Called on the sequence thread.
 class SequenceObserver {
  public:
@@ -38,6 +47,15 @@ class SequenceObserver {
   virtual void OnNote(std::string_view message) = 0;  // noteworthy decisions, for the log
   // lb_delay auto's wait ended, and why.
   virtual void OnLbWaitEnded(const LbWaitOutcome& /*outcome*/) {}
+  // The app is gone (nothing listens on its port): the rest of lb_delay is skipped. `detail`
+  // says what proved it.
+  virtual void OnLbWaitSkipped(std::string_view detail) { OnNote(detail); }
+  // DRAINING ended: the phase DRAINED or TIMED_OUT, with why. The sequence returns `outcome`
+  // right after.
+  virtual void OnDrainEnded(const SequenceOutcome& outcome) {
+    OnPhase(outcome.end == SequenceEnd::kDrained ? Phase::kDrained : Phase::kTimedOut,
+            outcome.detail);
+  }
 };
 
 struct SequenceStart {
@@ -53,13 +71,6 @@ struct SequenceStart {
   const std::atomic<bool>* app_drained = nullptr;
 };
 
-struct SequenceOutcome {
-  SequenceEnd end = SequenceEnd::kTimedOut;
-  std::string detail;  // one sentence for logs and the preStop answer
-  std::optional<double> last_value;
-  Clock::duration drain_time{};  // DRAINING -> end
-};
-
 // Backoff between drain trigger attempts: 100ms, 200ms, ... capped at kMaxTriggerBackoff.
 inline constexpr Millis kFirstTriggerBackoff{100};
 inline constexpr Millis kMaxTriggerBackoff{2000};
@@ -70,11 +81,11 @@ inline constexpr Millis kTriggerSettle{10};
 
 // Runs UNREADY -> ... -> DRAINED | TIMED_OUT and returns how it ended. REQUIRES: the caller already
 // flipped readiness (phase UNREADY) at `start.triggered_at`, so that flip never waits on this
-// function. Never runs past triggered_at + lb_delay + drain.timeout (plus one request timeout at
+// function. Never runs past triggered_at + LbBound() + drain.timeout (plus one request timeout at
 // most if the deadline falls inside a call, which the HttpClient bounds), nor past the grace
 // period minus exit_delay and Config::kBudgetMargin.
 // With shutdown.lb_auto.enabled, the lb wait watches `traffic` (WaitForQuietPorts); without an
-// observer it waits the whole bound, lb_delay (= lb_auto.max).
+// observer it waits the whole bound, lb_auto.max (ShutdownConfig::LbBound).
 // `polls` polls the drain monitor; a poll still in flight when the sequence ends is abandoned
 // (BackgroundPoll::Abandon), so with ThreadedPoll the end never waits for it.
 // A poll outcome kRefused means the app is gone (the monitor proved it: see port_listeners.h).

@@ -397,7 +397,7 @@ TEST_CASE("lb_delay auto: DRAINING begins once traffic to the app's ports stoppe
   Harness h;
   h.config.shutdown.lb_auto =
       LbAutoConfig{true, milliseconds(1000), milliseconds(30000), milliseconds(1000)};
-  h.config.shutdown.lb_delay = milliseconds(30000);  // what the loader sets: the bound
+  h.config.shutdown.lb_delay = milliseconds(100);  // not read with auto: max bounds the wait
   testing::ScriptedTraffic traffic(h.clock);
   traffic.requests = {milliseconds(400), milliseconds(1300), milliseconds(1700)};
   SequenceStart start;

@@ -14,19 +14,17 @@ namespace {
 
 using SysClock = std::chrono::system_clock;
 
-double UnixSeconds(SysClock::time_point at) {
-  return std::chrono::duration<double>(at.time_since_epoch()).count();
-}
-
-long long ToMillis(Clock::duration d) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+SequenceEvent Event(EventKind kind) {
+  SequenceEvent event;
+  event.kind = kind;
+  return event;
 }
 
 }  // namespace
 
 ShutdownCoordinator::ShutdownCoordinator(const Config& config, Clock& clock,
                                          BackgroundRequest& trigger_calls, DrainMonitor& monitor,
-                                         Metrics& metrics, SequenceStore* store,
+                                         std::vector<SequenceListener*> listeners,
                                          TrafficObserver* traffic, WallClock wall_clock,
                                          BackgroundPoll* polls)
     : config_(config),
@@ -35,13 +33,12 @@ ShutdownCoordinator::ShutdownCoordinator(const Config& config, Clock& clock,
       monitor_(monitor),
       inline_polls_(monitor),
       polls_(polls != nullptr ? *polls : inline_polls_),
-      metrics_(metrics),
-      store_(store),
+      listeners_(std::move(listeners)),
       traffic_(traffic),
       wall_clock_(wall_clock ? std::move(wall_clock) : WallClock([] { return SysClock::now(); })) {
-  report_.budget =
-      config.shutdown.lb_delay + config.shutdown.drain.timeout + config.shutdown.exit_delay;
-  metrics_.SetPhase(Phase::kServing, UnixSeconds(wall_clock_()));
+  report_.budget = config.shutdown.Budget();
+  const SysClock::time_point wall = wall_clock_();
+  for (SequenceListener* listener : listeners_) listener->OnServing(wall);
   thread_ = std::thread([this] { RunLoop(); });
 }
 
@@ -62,9 +59,16 @@ bool ShutdownCoordinator::Trigger(TriggerSource source, std::string_view detail)
       phase_.compare_exchange_strong(expected, Phase::kUnready, std::memory_order_acq_rel);
   const Clock::time_point now = clock_.Now();
   const SysClock::time_point wall = wall_clock_();
+  SequenceEvent event = Event(started ? EventKind::kTriggered : EventKind::kTriggerJoined);
+  event.source = source;
+  event.detail = std::string(detail);
+  EventContext context;
   if (!started) {
-    LogDebug("trigger joins the running sequence",
-             {{"trigger", ToString(source)}, {"detail", detail}});
+    {
+      std::lock_guard lock(mu_);
+      context = Context(wall);
+    }
+    Publish(event, context);
     return false;
   }
   {
@@ -76,8 +80,7 @@ bool ShutdownCoordinator::Trigger(TriggerSource source, std::string_view detail)
     report_.source = source;
     report_.recoveries = recoveries;
     report_.signal_received = signal_received;
-    report_.budget =
-        config_.shutdown.lb_delay + config_.shutdown.drain.timeout + config_.shutdown.exit_delay;
+    report_.budget = config_.shutdown.Budget();
     app_drained_.store(false, std::memory_order_release);
     start_ = SequenceStart{source, now, std::nullopt, false, &app_drained_};
     triggered_wall_ = wall;
@@ -85,8 +88,9 @@ bool ShutdownCoordinator::Trigger(TriggerSource source, std::string_view detail)
     ended_at_.reset();
     ended_wall_.reset();
     pending_start_ = true;
+    context = Context(wall);
   }
-  LogInfo("shutdown sequence started", {{"trigger", ToString(source)}, {"detail", detail}});
+  Publish(event, context);
   cv_.notify_all();
   return true;
 }
@@ -98,6 +102,11 @@ void ShutdownCoordinator::Resume(const PersistedSequence& state) {
   phase_.store(phase, std::memory_order_release);
   const Clock::time_point now = clock_.Now();
   const SysClock::time_point wall = wall_clock_();
+  SequenceEvent event = Event(EventKind::kResumed);
+  event.phase = phase;
+  event.elapsed = std::chrono::duration_cast<Millis>(wall - state.triggered_at);
+  event.ended = state.end.has_value();
+  EventContext context;
   {
     std::lock_guard lock(mu_);
     report_.phase = phase;
@@ -124,29 +133,24 @@ void ShutdownCoordinator::Resume(const PersistedSequence& state) {
       if (state.draining_since) start_.draining_since = now - (wall - *state.draining_since);
       pending_start_ = true;
     }
+    context = Context(wall);
   }
-  LogWarn(state.end ? "restored the result of a shutdown sequence that ended before lastcall "
-                      "restarted"
-                    : "resuming a shutdown sequence that was in progress when lastcall restarted",
-          {{"phase", ToString(phase)},
-           {"since_trigger_ms", static_cast<long long>(ToMillis(wall - state.triggered_at))}});
+  Publish(event, context);
   cv_.notify_all();
 }
 
 void ShutdownCoordinator::OnTerminationSignal(std::string_view name) {
   const bool started = Trigger(TriggerSource::kSignal, name);
-  bool repeated = false;
+  SequenceEvent event = Event(EventKind::kSignal);
+  event.signal = std::string(name);
+  EventContext context;
   {
     std::lock_guard lock(mu_);
-    repeated = report_.signal_received && !started;
+    event.repeated = report_.signal_received && !started;
     report_.signal_received = true;
-    // A restarted lastcall must know a signal came: it rules out recovery.
-    if (!repeated && report_.source) SaveState();
+    context = Context(wall_clock_());
   }
-  metrics_.CountSignal(name);
-  if (repeated) {
-    LogInfo("signal received again; the sequence continues", {{"signal", name}});
-  }
+  Publish(event, context);
   clock_.Wake();
   cv_.notify_all();
 }
@@ -167,7 +171,12 @@ void ShutdownCoordinator::OnTerminationSignalFailed() noexcept {
 bool ShutdownCoordinator::NotifyAppDrained() {
   if (phase() != Phase::kDraining) return false;
   app_drained_.store(true, std::memory_order_release);
-  LogInfo("the app said it is drained (POST /drained)");
+  EventContext context;
+  {
+    std::lock_guard lock(mu_);
+    context = Context(wall_clock_());
+  }
+  Publish(Event(EventKind::kAppDrained), context);
   clock_.Wake();
   return true;
 }
@@ -203,6 +212,8 @@ SequenceReport ShutdownCoordinator::Report() const {
 
 int ShutdownCoordinator::WaitForExit() {
   Clock::time_point exit_at;
+  SequenceEvent event = Event(EventKind::kExit);
+  EventContext context;
   {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [this] { return (report_.ended && report_.signal_received) || stopping_; });
@@ -211,12 +222,15 @@ int ShutdownCoordinator::WaitForExit() {
     exit_at = std::max(*ended_at_ + config_.shutdown.exit_delay, clock_.Now());
   }
   while (clock_.Now() < exit_at) clock_.SleepUntil(exit_at);
-  std::lock_guard lock(mu_);
-  const bool drained = report_.end == SequenceEnd::kDrained;
-  if (store_ != nullptr) store_->Clear();
-  LogInfo("exiting", {{"result", drained ? "drained" : "timed_out"},
-                      {"exit_code", drained ? kExitDrained : kExitTimedOut}});
-  return drained ? kExitDrained : kExitTimedOut;
+  {
+    std::lock_guard lock(mu_);
+    const bool drained = report_.end == SequenceEnd::kDrained;
+    event.result = drained ? SequenceEnd::kDrained : SequenceEnd::kTimedOut;
+    event.exit_code = drained ? kExitDrained : kExitTimedOut;
+    context = Context(wall_clock_());
+  }
+  Publish(event, context);
+  return *event.exit_code;
 }
 
 void ShutdownCoordinator::RunLoop() {
@@ -272,13 +286,22 @@ SequenceOutcome ShutdownCoordinator::FailedOutcome(const std::exception_ptr& err
   const Phase phase = phase_.load(std::memory_order_acquire);
   SequenceOutcome outcome;
   outcome.end = SequenceEnd::kTimedOut;  // failed: exit 1, and the preStop never says drained
+  outcome.why = DrainEndReason::kFailed;
   try {
     const char* what = DescribeException(error);
     outcome.detail = fmt::format(
         "failed in {}: {}; the app may still be busy, so the sequence ends as failed (exit 1)",
         ToString(phase), what);
-    LogError("the shutdown sequence failed", {{"phase", ToString(phase)}, {"error", what}});
-    OnPhase(Phase::kTimedOut, outcome.detail);
+    SequenceEvent event = Event(EventKind::kFailed);
+    event.phase = phase;
+    event.error = what;
+    EventContext context;
+    {
+      std::lock_guard lock(mu_);
+      context = Context(wall_clock_());
+    }
+    Publish(event, context);
+    OnDrainEnded(outcome);
   } catch (...) {
     WriteFatalLine(
         "lastcall: error: the shutdown sequence failed (out of memory?); it ends as failed "
@@ -292,6 +315,13 @@ SequenceOutcome ShutdownCoordinator::FailedOutcome(const std::exception_ptr& err
 void ShutdownCoordinator::EndSequence(const SequenceOutcome& outcome) {
   std::map<WaiterId, EndCallback> waiters;
   SequenceReport copy;
+  const Phase phase = outcome.end == SequenceEnd::kDrained ? Phase::kDrained : Phase::kTimedOut;
+  SequenceEvent event = Event(EventKind::kPhase);
+  event.phase = phase;
+  event.drain_end = outcome.why;
+  event.detail = outcome.detail;
+  if (outcome.why == DrainEndReason::kMonitor) event.last_poll = outcome.last_poll;
+  EventContext context;
   {
     std::lock_guard lock(mu_);
     report_.ended = true;
@@ -300,16 +330,16 @@ void ShutdownCoordinator::EndSequence(const SequenceOutcome& outcome) {
     if (outcome.last_value) report_.last_value = outcome.last_value;
     ended_at_ = clock_.Now();
     ended_wall_ = wall_clock_();
+    event.elapsed = RecordPhase(phase, *ended_wall_, outcome.detail);
     waiters.swap(waiters_);
-    SaveState();
+    context = Context(*ended_wall_);
+    context.drain_time = outcome.drain_time;
     copy = report_;
   }
-  const bool drained = outcome.end == SequenceEnd::kDrained;
   try {
-    metrics_.CountSequence(drained ? "drained" : "timed_out");
-    metrics_.SetDrainDuration(std::chrono::duration<double>(outcome.drain_time).count());
+    Publish(event, context);
   } catch (...) {
-    // Metrics are not worth an unanswered preStop.
+    // The log and the metrics are not worth an unanswered preStop.
   }
   for (auto& [id, waiter] : waiters) {
     try {
@@ -345,12 +375,17 @@ bool ShutdownCoordinator::WaitForSignalOrRecover() {
     }
     clock_.SleepUntil(deadline);
   }
-  // Counted and logged before readiness flips, so whoever sees 200 also sees why.
-  metrics_.CountRecovery();
-  LogWarn(
-      "no termination signal followed the preStop hook: the container was restarted, not "
-      "the pod deleted; serving again",
-      {{"recover_after_ms", static_cast<long long>(recover_after.count())}});
+  // Counted, logged and cleared before readiness flips, so whoever sees 200 also sees why.
+  SequenceEvent event = Event(EventKind::kRecovered);
+  event.recover_after = recover_after;
+  EventContext context;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ || report_.signal_received) return false;
+    context = Context(wall_clock_());
+    context.state.phase = Phase::kServing;
+  }
+  Publish(event, context);
   {
     std::lock_guard lock(mu_);
     if (stopping_ || report_.signal_received) return false;
@@ -358,21 +393,21 @@ bool ShutdownCoordinator::WaitForSignalOrRecover() {
     report_.phase = Phase::kServing;
     report_.ended = false;
     report_.end.reset();
-    const SysClock::time_point wall = wall_clock_();
-    report_.timeline.push_back(TimelineEntry{
-        Phase::kServing, wall, std::chrono::duration_cast<Millis>(wall - triggered_wall_),
-        "recovered: no termination signal followed the preStop hook"});
-    if (store_ != nullptr) store_->Clear();
-    metrics_.SetPhase(Phase::kServing, UnixSeconds(wall));
+    report_.timeline.push_back(
+        TimelineEntry{Phase::kServing, context.wall,
+                      std::chrono::duration_cast<Millis>(context.wall - triggered_wall_),
+                      "recovered: no termination signal followed the preStop hook"});
     phase_.store(Phase::kServing, std::memory_order_release);
   }
   return true;
 }
 
-void ShutdownCoordinator::SaveState() {
-  if (store_ == nullptr) return;
-  PersistedSequence state;
-  state.phase = report_.phase;
+EventContext ShutdownCoordinator::Context(SysClock::time_point wall) {
+  EventContext context;
+  context.serial = next_serial_++;
+  context.wall = wall;
+  PersistedSequence& state = context.state;
+  state.phase = report_.source ? report_.phase : Phase::kServing;
   state.source = report_.source.value_or(TriggerSource::kSignal);
   state.triggered_at = triggered_wall_;
   state.draining_since = draining_wall_;
@@ -381,98 +416,142 @@ void ShutdownCoordinator::SaveState() {
   state.end = report_.end;
   state.ended_at = report_.end ? ended_wall_ : std::nullopt;
   state.detail = report_.detail;
-  store_->Save(state);
+  return context;
+}
+
+void ShutdownCoordinator::Publish(const SequenceEvent& event, const EventContext& context) {
+  for (SequenceListener* listener : listeners_) listener->OnEvent(event, context);
+}
+
+Millis ShutdownCoordinator::RecordPhase(Phase phase, SysClock::time_point wall,
+                                        std::string_view detail) {
+  report_.phase = phase;
+  const SysClock::time_point at = phase == Phase::kUnready ? triggered_wall_ : wall;
+  const auto since = std::chrono::duration_cast<Millis>(at - triggered_wall_);
+  report_.timeline.push_back(TimelineEntry{phase, at, since, std::string(detail)});
+  if (phase == Phase::kDraining && !draining_wall_) draining_wall_ = wall;
+  return since;
 }
 
 void ShutdownCoordinator::OnPhase(Phase phase, std::string_view detail) {
   phase_.store(phase, std::memory_order_release);
   const SysClock::time_point wall = wall_clock_();
-  long long elapsed_ms = 0;
+  SequenceEvent event = Event(EventKind::kPhase);
+  event.phase = phase;
+  event.detail = std::string(detail);
+  EventContext context;
   {
     std::lock_guard lock(mu_);
-    report_.phase = phase;
-    const SysClock::time_point at = phase == Phase::kUnready ? triggered_wall_ : wall;
-    const auto since = std::chrono::duration_cast<Millis>(at - triggered_wall_);
-    elapsed_ms = since.count();
-    report_.timeline.push_back(TimelineEntry{phase, at, since, std::string(detail)});
-    if (phase == Phase::kDraining && !draining_wall_) draining_wall_ = wall;
-    // The end is saved with its result by RunOneSequence, right after this.
-    if (phase != Phase::kDrained && phase != Phase::kTimedOut) SaveState();
+    event.elapsed = RecordPhase(phase, wall, detail);
+    context = Context(wall);
   }
-  metrics_.SetPhase(phase, UnixSeconds(wall));
-  const LogLevel level = phase == Phase::kTimedOut ? LogLevel::kWarn : LogLevel::kInfo;
-  Log(level, fmt::format("phase {}", ToString(phase)),
-      {{"elapsed_ms", elapsed_ms}, {"detail", detail}});
+  Publish(event, context);
+}
+
+void ShutdownCoordinator::OnDrainEnded(const SequenceOutcome& outcome) {
+  // Readiness and the phase at once; the report, its end and the event follow in EndSequence,
+  // with everything the end leaves behind.
+  phase_.store(outcome.end == SequenceEnd::kDrained ? Phase::kDrained : Phase::kTimedOut,
+               std::memory_order_release);
 }
 
 void ShutdownCoordinator::OnTriggerAttempt(int attempt, const HttpResponse& response, bool accepted,
                                            bool given_up) {
+  SequenceEvent event = Event(EventKind::kDrainTrigger);
+  event.attempt = attempt;
+  event.outcome = accepted ? "accepted" : (given_up ? "rejected" : "failed");
+  const std::optional<Parsed<Url>>& url = config_.shutdown.drain.trigger.url;
+  event.url = url ? url->text : "";
+  if (response.ok()) {
+    event.status = response.status;
+  } else {
+    event.error = response.error_detail;
+  }
+  EventContext context;
   {
     std::lock_guard lock(mu_);
     report_.trigger_attempts = attempt;
     report_.trigger_accepted = accepted;
-    if (accepted) SaveState();
+    context = Context(wall_clock_());
   }
-  const char* outcome = accepted ? "accepted" : (given_up ? "rejected" : "failed");
-  metrics_.CountTriggerAttempt(outcome);
-  const std::optional<Parsed<Url>>& url = config_.shutdown.drain.trigger.url;
-  LogFields fields{{"attempt", attempt}, {"url", url ? url->text : ""}, {"outcome", outcome}};
-  if (response.ok()) {
-    fields.emplace_back("status", response.status);
-  } else {
-    fields.emplace_back("error", response.error_detail);
-  }
-  if (accepted) {
-    LogInfo("drain trigger accepted", fields);
-  } else if (given_up) {
-    LogWarn("drain trigger rejected by the app; not retrying, monitoring continues", fields);
-  } else {
-    LogWarn("drain trigger failed; retrying with backoff", fields);
-  }
+  Publish(event, context);
 }
 
 void ShutdownCoordinator::OnPoll(const PollResult& result) {
-  bool changed = false;
+  SequenceEvent event = Event(EventKind::kPoll);
+  event.monitor = std::string(monitor_.kind());
+  event.outcome = std::string(ToString(result.outcome));
+  event.value = result.value;
+  event.detail = result.detail;
+  EventContext context;
   {
     std::lock_guard lock(mu_);
     if (result.value) report_.last_value = result.value;
     std::string seen = std::string(ToString(result.outcome));
     if (!result.detail.empty()) seen += ": " + result.detail;
-    changed = seen != report_.last_poll;
+    context = Context(wall_clock_());
+    context.poll_changed = seen != report_.last_poll;
     report_.last_poll = std::move(seen);
   }
-  metrics_.CountPoll(monitor_.kind(), ToString(result.outcome));
-  if (result.value) metrics_.SetDrainValue(*result.value);
-  LogFields fields{{"monitor", monitor_.kind()}, {"outcome", ToString(result.outcome)}};
-  if (result.value) fields.emplace_back("value", *result.value);
-  if (!result.detail.empty()) fields.emplace_back("detail", result.detail);
-  // Errors are worth a warning once per distinct message, not ten times a second.
-  const LogLevel level =
-      result.outcome == PollOutcome::kError && changed ? LogLevel::kWarn : LogLevel::kDebug;
-  Log(level, "drain poll", fields);
+  Publish(event, context);
 }
 
-void ShutdownCoordinator::OnNote(std::string_view message) { LogInfo(message); }
-
-void ShutdownCoordinator::OnLbWaitEnded(const LbWaitOutcome& outcome) {
-  Millis waited{0};
-  std::optional<Millis> last_traffic;
+void ShutdownCoordinator::OnNote(std::string_view message) {
+  SequenceEvent event = Event(EventKind::kNote);
+  event.detail = std::string(message);
+  EventContext context;
   {
     std::lock_guard lock(mu_);
-    waited = std::chrono::duration_cast<Millis>(outcome.ended - start_.triggered_at);
+    context = Context(wall_clock_());
+  }
+  Publish(event, context);
+}
+
+void ShutdownCoordinator::OnLbWaitEnded(const LbWaitOutcome& outcome) {
+  SequenceEvent event = Event(EventKind::kLbWaitEnded);
+  event.detail = outcome.detail;
+  EventContext context;
+  {
+    std::lock_guard lock(mu_);
+    const Millis waited = std::chrono::duration_cast<Millis>(outcome.ended - start_.triggered_at);
     if (outcome.last_activity) {
-      last_traffic =
+      event.last_traffic =
           std::chrono::duration_cast<Millis>(*outcome.last_activity - start_.triggered_at);
     }
+    event.waited = waited;
     report_.lb_wait = std::string(ToString(outcome.end));
     report_.lb_wait_detail = outcome.detail;
     report_.lb_wait_time = waited;
+    context = Context(wall_clock_());
   }
-  metrics_.SetLbWait(std::chrono::duration<double>(waited).count(), ToString(outcome.end));
-  // The sequence logged the sentence; this line is for tools (rehearse's report), all numbers.
-  LogFields fields{{"end", ToString(outcome.end)}, {"waited_ms", waited.count()}};
-  if (last_traffic) fields.emplace_back("last_traffic_ms", last_traffic->count());
-  LogInfo("lb wait ended", fields);
+  switch (outcome.end) {
+    case LbWaitEnd::kQuiet:
+      event.lb_end = LbWaitWhy::kQuiet;
+      break;
+    case LbWaitEnd::kMax:
+      event.lb_end = LbWaitWhy::kMax;
+      break;
+    case LbWaitEnd::kDeadline:
+      event.lb_end = LbWaitWhy::kDeadline;
+      break;
+    case LbWaitEnd::kCancelled:
+      event.lb_end = LbWaitWhy::kCancelled;
+      break;
+  }
+  Publish(event, context);
+}
+
+void ShutdownCoordinator::OnLbWaitSkipped(std::string_view detail) {
+  SequenceEvent event = Event(EventKind::kLbWaitEnded);
+  event.lb_end = LbWaitWhy::kAppGone;
+  event.detail = std::string(detail);
+  EventContext context;
+  {
+    std::lock_guard lock(mu_);
+    event.waited = std::chrono::duration_cast<Millis>(clock_.Now() - start_.triggered_at);
+    context = Context(wall_clock_());
+  }
+  Publish(event, context);
 }
 
 }  // namespace lastcall

@@ -21,28 +21,30 @@
 #include "monitors/monitor.h"
 #include "sequence/sequence_types.h"
 #include "sequence/shutdown_sequence.h"
-#include "sidecar/metrics.h"
+#include "sidecar/sequence_listener.h"
 
 // Joins every trigger (signals, preStop calls) into one shutdown sequence, runs it on its own
 // thread, answers everyone waiting for its end, and decides what comes after it (PRODUCT.md §2):
 // the exit, once the sequence has ended AND a termination signal has arrived AND exit_delay has
 // passed since the end; or, after a preStop-started sequence that no signal followed within
 // recover_after, SERVING again (a container restart, not a pod deletion). A sequence persisted by
-// a lastcall that died mid-way goes on (Resume).
+// a lastcall that died mid-way goes on (Resume). Everything else (the log, the metrics, the state
+// file) listens to its events (sequence_listener.h).
 namespace lastcall {
 
 class ShutdownCoordinator final : private SequenceObserver {
  public:
   using EndCallback = std::function<void(const SequenceReport&)>;
 
-  // All references must outlive the coordinator. `store` may be null; so may `traffic`, which
-  // lb_delay auto watches (without it, auto waits its whole bound). `trigger_calls` sends the
-  // app's drain trigger in the background. `wall_clock` stamps the timeline, the metrics and the
-  // state file; empty means std::chrono::system_clock::now. `polls` polls `monitor` off the
-  // sequence thread (ThreadedPoll), so a push ends the drain while a poll hangs; null polls on the
-  // sequence thread (InlinePoll: tests with fake monitors).
+  // All references, and the listeners, must outlive the coordinator. `listeners` hear every
+  // event, in this order (sequence_listener.h). `traffic` may be null: lb_delay auto watches it
+  // (without it, auto waits its whole bound). `trigger_calls` sends the app's drain trigger in the
+  // background. `wall_clock` stamps the timeline and the events; empty means
+  // std::chrono::system_clock::now. `polls` polls `monitor` off the sequence thread
+  // (ThreadedPoll), so a push ends the drain while a poll hangs; null polls on the sequence
+  // thread (InlinePoll: tests with fake monitors).
   ShutdownCoordinator(const Config& config, Clock& clock, BackgroundRequest& trigger_calls,
-                      DrainMonitor& monitor, Metrics& metrics, SequenceStore* store = nullptr,
+                      DrainMonitor& monitor, std::vector<SequenceListener*> listeners,
                       TrafficObserver* traffic = nullptr, WallClock wall_clock = {},
                       BackgroundPoll* polls = nullptr);
   ~ShutdownCoordinator() override;
@@ -91,9 +93,9 @@ class ShutdownCoordinator final : private SequenceObserver {
 
   // Blocks until the process should exit (sequence ended, a termination signal arrived, and
   // exit_delay passed since the end); returns kExitDrained or kExitTimedOut (exit_status.h), or
-  // kExitRuntimeError when stopped before any sequence ended. Such a clean exit removes the state
-  // file: the kubelet never restarts a container it stopped, so the next lastcall to start is a
-  // fresh one (README, "A restart is not a termination").
+  // kExitRuntimeError when stopped before any sequence ended. Such a clean exit is an event that
+  // removes the state file (StatePersister): the kubelet never restarts a container it stopped, so
+  // the next lastcall to start is a fresh one (README, "A restart is not a termination").
   int WaitForExit();
 
  private:
@@ -104,18 +106,27 @@ class ShutdownCoordinator final : private SequenceObserver {
   void OnPoll(const PollResult& result) override;
   void OnNote(std::string_view message) override;
   void OnLbWaitEnded(const LbWaitOutcome& outcome) override;
+  void OnLbWaitSkipped(std::string_view detail) override;
+  void OnDrainEnded(const SequenceOutcome& outcome) override;
 
   void RunLoop();
   // Runs the sequence and answers its waiters. An exception out of the sequence (std::bad_alloc
   // under a memory limit) ends it as failed: SequenceEnd::kTimedOut (exit 1; the preStop answer
-  // never says drained), with a detail and a log line naming the phase and the error.
+  // never says drained), with a detail, and a `failed` event naming the phase and the error.
   void RunOneSequence(SequenceStart start);
   SequenceOutcome FailedOutcome(const std::exception_ptr& error) noexcept;
   void EndSequence(const SequenceOutcome& outcome);
   // After a preStop-driven sequence with no signal: wait for a signal or recover_after.
   // Returns true when lastcall went back to SERVING.
   bool WaitForSignalOrRecover();
-  void SaveState();  // REQUIRES: mu_ held
+  // The context of an event decided now: the next serial and the state it leaves.
+  // REQUIRES: mu_ held.
+  EventContext Context(std::chrono::system_clock::time_point wall);
+  // Tells every listener. REQUIRES: mu_ not held.
+  void Publish(const SequenceEvent& event, const EventContext& context);
+  // Records a phase change in the report. REQUIRES: mu_ held.
+  Millis RecordPhase(Phase phase, std::chrono::system_clock::time_point wall,
+                     std::string_view detail);
 
   const Config& config_;
   Clock& clock_;
@@ -123,8 +134,7 @@ class ShutdownCoordinator final : private SequenceObserver {
   DrainMonitor& monitor_;
   InlinePoll inline_polls_;  // polls_ unless one was given
   BackgroundPoll& polls_;
-  Metrics& metrics_;
-  SequenceStore* store_;
+  const std::vector<SequenceListener*> listeners_;
   TrafficObserver* traffic_;
   const WallClock wall_clock_;
 
@@ -143,6 +153,7 @@ class ShutdownCoordinator final : private SequenceObserver {
   bool restored_end_ = false;                // GUARDED_BY(mu_): Resume restored an ended sequence
   std::map<WaiterId, EndCallback> waiters_;  // GUARDED_BY(mu_)
   WaiterId next_waiter_ = 1;                 // GUARDED_BY(mu_)
+  uint64_t next_serial_ = 1;                 // GUARDED_BY(mu_)
   bool stopping_ = false;                    // GUARDED_BY(mu_)
   std::thread thread_;
 };

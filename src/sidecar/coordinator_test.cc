@@ -9,11 +9,13 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/exit_status.h"
 #include "base/logging.h"
 #include "sidecar/metrics.h"
+#include "sidecar/sequence_listeners.h"
 #include "test_fakes.h"
 
 // The coordinator on the fake clock: its sequence thread and the test's thread share one
@@ -86,13 +88,18 @@ struct Harness {
   testing::FakeMonitor monitor{clock};
   Metrics metrics;
   RecordingStore store;
+  EventLog event_log{LogFormat::kText};
+  SequenceMetrics sequence_metrics{metrics};
+  StatePersister persister{store};
   // Last: destroyed first, joining its thread while the fakes still exist.
   std::unique_ptr<ShutdownCoordinator> coordinator;
 
   // Starts the coordinator once the test has set `config` and the fakes' answers.
   ShutdownCoordinator& Start() {
-    coordinator = std::make_unique<ShutdownCoordinator>(config, clock, trigger, monitor, metrics,
-                                                        &store, nullptr, clock.wall_clock());
+    coordinator = std::make_unique<ShutdownCoordinator>(
+        config, clock, trigger, monitor,
+        std::vector<SequenceListener*>{&event_log, &sequence_metrics, &persister}, nullptr,
+        clock.wall_clock());
     return *coordinator;
   }
 
@@ -102,6 +109,16 @@ struct Harness {
     return phases;
   }
 };
+
+// Waits (a bounded while) until the coordinator is in `phase`.
+bool WaitForPhase(const ShutdownCoordinator& coordinator, Phase phase) {
+  const auto give_up = std::chrono::steady_clock::now() + kHangBound;
+  while (coordinator.phase() != phase) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  return true;
+}
 
 // The ends WhenEnded reported, with the fake time of each.
 class EndRecorder {
@@ -249,8 +266,9 @@ TEST_CASE("recovery: a preStop hook no signal follows means SERVING again after 
   ShutdownCoordinator& coordinator = h.Start();
   CHECK(coordinator.Trigger(TriggerSource::kPreStop, "POST /prestop"));
   REQUIRE(h.store.WaitForClears(1));  // recovery removes the state file
-
-  // Report() takes the lock the recovery held while it cleared the file and flipped readiness.
+  // The file is cleared (and the recovery logged and counted) before readiness flips; the report
+  // changes under the lock with the flip.
+  REQUIRE(WaitForPhase(coordinator, Phase::kServing));
   const SequenceReport report = coordinator.Report();
   CHECK(report.phase == Phase::kServing);
   CHECK(coordinator.phase() == Phase::kServing);
@@ -268,6 +286,7 @@ TEST_CASE("recovery: a preStop hook no signal follows means SERVING again after 
   // The next hook starts a fresh sequence (and, unanswered by a signal, recovers again).
   CHECK(coordinator.Trigger(TriggerSource::kPreStop, "POST /prestop again"));
   REQUIRE(h.store.WaitForClears(2));
+  REQUIRE(WaitForPhase(coordinator, Phase::kServing));
   const SequenceReport again = coordinator.Report();
   CHECK(again.recoveries == 2);
   REQUIRE_FALSE(again.timeline.empty());
@@ -376,6 +395,7 @@ TEST_CASE("restart: an ended preStop-only sequence recovers on its original dead
   ShutdownCoordinator& coordinator = h.Start();
   coordinator.Resume(EndedPreStopSequence());
   REQUIRE(h.store.WaitForClears(1));
+  REQUIRE(WaitForPhase(coordinator, Phase::kServing));
   CHECK(coordinator.Report().phase == Phase::kServing);
   CHECK(coordinator.Report().recoveries == 1);
   // 32s after the original end, which was 12s before the restart: 20s after it, not 32s.

@@ -8,6 +8,7 @@
 #include "base/logging.h"
 #include "sidecar/coordinator.h"
 #include "sidecar/metrics.h"
+#include "sidecar/sequence_listeners.h"
 #include "test_fakes.h"
 
 namespace lastcall {
@@ -21,8 +22,14 @@ struct Rig {
   testing::FakeBackgroundRequest trigger{clock, http};
   testing::FakeMonitor monitor{clock};
   Metrics metrics;
-  ShutdownCoordinator coordinator{config,  clock,   trigger, monitor,
-                                  metrics, nullptr, nullptr, clock.wall_clock()};
+  SequenceMetrics sequence_metrics{metrics};
+  ShutdownCoordinator coordinator{config,
+                                  clock,
+                                  trigger,
+                                  monitor,
+                                  std::vector<SequenceListener*>{&sequence_metrics},
+                                  nullptr,
+                                  clock.wall_clock()};
 };
 
 ServerResponse Get(ProbeService& service, const std::string& path) {

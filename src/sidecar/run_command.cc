@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "base/exit_status.h"
@@ -23,6 +24,7 @@
 #include "sidecar/metrics.h"
 #include "sidecar/probe_service.h"
 #include "sidecar/proxy_quit.h"
+#include "sidecar/sequence_listeners.h"
 #include "sidecar/state_file.h"
 #include "sidecar/url_check.h"
 #include "version.h"
@@ -126,7 +128,17 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
               {{"detail", why}});
         });
   }
-  ShutdownCoordinator coordinator(config, clock, trigger_calls, *monitor, metrics, store.get(),
+  // The coordinator runs the sequence; the state file, the metrics and the log listen to it, in
+  // that order: what a restart needs is on disk before anyone reads of it.
+  EventLog event_log(config.log.format);
+  SequenceMetrics sequence_metrics(metrics);
+  std::optional<StatePersister> persister;
+  if (store) persister.emplace(*store);
+  std::vector<SequenceListener*> listeners;
+  if (persister) listeners.push_back(&*persister);
+  listeners.push_back(&sequence_metrics);
+  listeners.push_back(&event_log);
+  ShutdownCoordinator coordinator(config, clock, trigger_calls, *monitor, std::move(listeners),
                                   traffic.get(), {}, &polls);
   SetLogPhaseSource(&coordinator.phase_source());
 
@@ -204,7 +216,7 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
            {"probe_port", static_cast<int>(config.listen.value.is_unix ? 0 : probe_server.port())},
            {"control", config.control.value.ToString()},
            {"monitor", monitor->kind()},
-           {"lb_delay_ms", static_cast<long long>(config.shutdown.lb_delay.count())},
+           {"lb_delay_ms", static_cast<long long>(config.shutdown.LbBound().count())},
            {"drain_timeout_ms", static_cast<long long>(config.shutdown.drain.timeout.count())},
            {"token", token.has_value()}});
 

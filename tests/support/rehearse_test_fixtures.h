@@ -36,9 +36,9 @@ inline RehearsalInputs MakeInputs() {
   settings.config.shutdown.grace_period = Millis(10000);
   inputs.t0_since_load_start = Millis(1000);
   inputs.endpoint_removed_at = Millis(500);
-  inputs.lastcall = {{"unready", Millis(0), "triggered by signal"},
-                     {"draining", Millis(1000), "timeout 5s"},
-                     {"drained", Millis(1900), "drained: 200"}};
+  inputs.lastcall = {{"unready", Millis(0), "triggered by signal", "", ""},
+                     {"draining", Millis(1000), "timeout 5s", "", ""},
+                     {"drained", Millis(1900), "drained: 200", "monitor", "200"}};
   TerminationReport& termination = inputs.termination;
   termination.timeline = {{Millis(0), "", "pod deleted", ""},
                           {Millis(0), "app", "prestop started", ""},

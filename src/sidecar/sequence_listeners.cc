@@ -1,0 +1,179 @@
+#include "sidecar/sequence_listeners.h"
+
+#include <fmt/format.h>
+
+#include <string>
+
+#include "monitors/monitor.h"
+
+namespace lastcall {
+namespace {
+
+double UnixSeconds(std::chrono::system_clock::time_point at) {
+  return std::chrono::duration<double>(at.time_since_epoch()).count();
+}
+
+double Seconds(Millis span) { return std::chrono::duration<double>(span).count(); }
+
+}  // namespace
+
+void EventLog::OnEvent(const SequenceEvent& event, const EventContext& context) {
+  LogLevel level = LogLevel::kInfo;
+  std::string message;
+  switch (event.kind) {
+    case EventKind::kTriggered:
+      message = "shutdown sequence started";
+      break;
+    case EventKind::kTriggerJoined:
+      level = LogLevel::kDebug;
+      message = "trigger joins the running sequence";
+      break;
+    case EventKind::kResumed:
+      level = LogLevel::kWarn;
+      message = event.ended ? "restored the result of a shutdown sequence that ended before "
+                              "lastcall restarted"
+                            : "resuming a shutdown sequence that was in progress when lastcall "
+                              "restarted";
+      break;
+    case EventKind::kPhase: {
+      const Phase phase = event.phase.value_or(Phase::kServing);
+      if (phase == Phase::kTimedOut) level = LogLevel::kWarn;
+      message = fmt::format("phase {}", ToString(phase));
+      break;
+    }
+    case EventKind::kLbWaitEnded:
+      message = event.lb_end == LbWaitWhy::kAppGone
+                    ? "the app is gone (connection refused): skipping the rest of lb_delay"
+                    : "lb wait ended";
+      break;
+    case EventKind::kDrainTrigger:
+      if (event.outcome == "accepted") {
+        message = "drain trigger accepted";
+      } else if (event.outcome == "rejected") {
+        level = LogLevel::kWarn;
+        message = "drain trigger rejected by the app; not retrying, monitoring continues";
+      } else {
+        level = LogLevel::kWarn;
+        message = "drain trigger failed; retrying with backoff";
+      }
+      break;
+    case EventKind::kPoll:
+      // Errors are worth a warning once per distinct message, not ten times a second.
+      level = event.outcome == ToString(PollOutcome::kError) && context.poll_changed
+                  ? LogLevel::kWarn
+                  : LogLevel::kDebug;
+      message = "drain poll";
+      break;
+    case EventKind::kAppDrained:
+      message = "the app said it is drained (POST /drained)";
+      break;
+    case EventKind::kSignal:
+      level = event.repeated ? LogLevel::kInfo : LogLevel::kDebug;
+      message = event.repeated ? "signal received again; the sequence continues"
+                               : "termination signal received";
+      break;
+    case EventKind::kNote:
+      message = event.detail;
+      break;
+    case EventKind::kFailed:
+      level = LogLevel::kError;
+      message = "the shutdown sequence failed";
+      break;
+    case EventKind::kRecovered:
+      level = LogLevel::kWarn;
+      message =
+          "no termination signal followed the preStop hook: the container was restarted, not "
+          "the pod deleted; serving again";
+      break;
+    case EventKind::kExit:
+      message = "exiting";
+      break;
+    case EventKind::kUnknown:
+      message = event.kind_name;
+      break;
+  }
+  if (event.kind == EventKind::kNote) {
+    // A note's text is its message: the record says only that it is one.
+    SequenceEvent bare;
+    bare.kind = EventKind::kNote;
+    Log(level, message, EventLogFields(bare, format_));
+    return;
+  }
+  Log(level, message, EventLogFields(event, format_));
+}
+
+void SequenceMetrics::OnServing(std::chrono::system_clock::time_point wall) {
+  metrics_.SetPhase(Phase::kServing, UnixSeconds(wall));
+}
+
+void SequenceMetrics::OnEvent(const SequenceEvent& event, const EventContext& context) {
+  switch (event.kind) {
+    case EventKind::kPhase: {
+      const Phase phase = event.phase.value_or(Phase::kServing);
+      metrics_.SetPhase(phase, UnixSeconds(context.wall));
+      if (phase == Phase::kDrained || phase == Phase::kTimedOut) {
+        metrics_.CountSequence(phase == Phase::kDrained ? "drained" : "timed_out");
+        metrics_.SetDrainDuration(std::chrono::duration<double>(context.drain_time).count());
+      }
+      break;
+    }
+    case EventKind::kLbWaitEnded:
+      // lb_delay auto's waits only: a fixed lb_delay cut short has no auto reason.
+      if (event.lb_end && *event.lb_end != LbWaitWhy::kAppGone && event.waited) {
+        metrics_.SetLbWait(Seconds(*event.waited), ToString(*event.lb_end));
+      }
+      break;
+    case EventKind::kDrainTrigger:
+      metrics_.CountTriggerAttempt(event.outcome);
+      break;
+    case EventKind::kPoll:
+      metrics_.CountPoll(event.monitor, event.outcome);
+      if (event.value) metrics_.SetDrainValue(*event.value);
+      break;
+    case EventKind::kSignal:
+      metrics_.CountSignal(event.signal);
+      break;
+    case EventKind::kRecovered:
+      metrics_.CountRecovery();
+      metrics_.SetPhase(Phase::kServing, UnixSeconds(context.wall));
+      break;
+    default:
+      break;
+  }
+}
+
+void StatePersister::OnEvent(const SequenceEvent& event, const EventContext& context) {
+  bool save = false;
+  bool clear = false;
+  switch (event.kind) {
+    case EventKind::kPhase:
+      save = true;
+      break;
+    case EventKind::kDrainTrigger:
+      save = event.outcome == "accepted";
+      break;
+    case EventKind::kSignal:
+      // A restarted lastcall must know a signal came: it rules out recovery.
+      save = !event.repeated && context.state.phase != Phase::kServing;
+      break;
+    case EventKind::kRecovered:
+    case EventKind::kExit:
+      // The kubelet never restarts a container it stopped, and a recovered lastcall serves: the
+      // next lastcall to start is a fresh one.
+      clear = true;
+      break;
+    default:
+      break;
+  }
+  if (!save && !clear) return;
+  std::lock_guard lock(mu_);
+  if (context.serial < last_serial_) return;
+  last_serial_ = context.serial;
+  if (clear) {
+    store_.Clear();
+  } else {
+    store_.Save(context.state);
+  }
+}
+
+}  // namespace lastcall
