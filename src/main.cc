@@ -1,5 +1,6 @@
-// lastcall: parse the command line, load the configuration, run the subcommand, exit.
-// The one file that sees every wing: it lists the subcommands (cmake/CheckLayers.cmake).
+// lastcall: parse the command line, run the subcommand, exit. Each subcommand's module defines
+// it (its flags, its start-up, its action); this file lists them. The one file that sees every
+// wing (cmake/CheckLayers.cmake).
 #include <unistd.h>
 
 #include <cstdio>
@@ -7,16 +8,15 @@
 #include <iostream>
 
 #include "base/exit_status.h"
-#include "base/logging.h"
 #include "cli/cli.h"
-#include "config/budget.h"
-#include "config/config_loader.h"
+#include "cli/version_command.h"
 #include "inject_command.h"
 #include "install_command.h"
 #include "prestop/prestop_command.h"
 #ifndef LASTCALL_WITHOUT_REHEARSE
 #include "rehearse_command.h"
 #endif
+#include "sidecar/check_command.h"
 #include "sidecar/run_command.h"
 #include "uninject_command.h"
 
@@ -25,55 +25,15 @@ extern char** environ;
 namespace lastcall {
 namespace {
 
-// run and check share this: configuration errors are exceptions at start-up, caught once here.
-std::optional<LoadedConfig> Load(ConfigSources sources) {
-  try {
-    ReadConfigSources(&sources);
-    return LoadConfig(sources);
-  } catch (const ConfigError& e) {
-    std::cerr << "lastcall: configuration error:\n";
-    for (const auto& problem : e.problems()) std::cerr << "  " << problem << "\n";
-    return std::nullopt;
-  }
-}
-
-int Run(const ConfigSources& sources) {
-  const auto loaded = Load(sources);
-  if (!loaded) return kExitUsage;
-  const Config& config = loaded->config;
-  const Budget budget = ComputeBudget(config);
-  if (budget.drain_room() <= Millis{0}) {
-    // The sequence would spend the whole grace period waiting and never call or poll the app:
-    // refuse, as `check` does, with the numbers.
-    std::cerr << "lastcall: configuration error:\n  the timing budget leaves the draining phase no "
-                 "time: "
-              << FormatBudget(budget) << "\n";
-    return kExitUsage;
-  }
-  std::optional<std::string> token;
-  std::vector<std::string> warnings = loaded->warnings;
-  InitLogging(config.log.format, config.log.level);
-  try {
-    if (!config.token_file.empty()) token = ReadTokenFile(config.token_file, &warnings);
-  } catch (const std::exception& e) {
-    std::cerr << "lastcall: configuration error:\n  " << e.what() << "\n";
-    return kExitUsage;
-  }
-  for (const auto& warning : warnings) LogWarn(warning);
-  if (!budget.fits()) {
-    // `check` refuses this; `run` goes on, because the sequence cuts itself short before the
-    // grace period ends anyway, but says so loudly.
-    LogWarn("the timing budget does not fit the grace period", {{"budget", FormatBudget(budget)}});
-  }
-  return RunSidecar(config, token);
-}
-
 int Main(int argc, char** argv) {
+  // What each subcommand's flags parse into; its action reads it.
+  ConfigSources run;
+  ConfigSources check;
   PrestopOptions prestop;
   InstallOptions install;
   InjectOptions inject;
   UninjectOptions uninject;
-  std::vector<Subcommand> subcommands{RunSubcommand(), CheckSubcommand(),
+  std::vector<Subcommand> subcommands{RunSubcommand(&run), CheckSubcommand(&check),
                                       PrestopSubcommand(&prestop)};
 #ifndef LASTCALL_WITHOUT_REHEARSE
   // The development simulator; a sidecar-only build (the lastcall_sidecar_only target, to
@@ -83,6 +43,7 @@ int Main(int argc, char** argv) {
 #endif
   subcommands.insert(subcommands.end(), {VersionSubcommand(), InstallSubcommand(&install),
                                          InjectSubcommand(&inject), UninjectSubcommand(&uninject)});
+
   const ParsedCommand parsed =
       ParseCommandLine(argc, argv, LastcallEnvironment(environ), subcommands);
   switch (parsed.command) {
@@ -93,12 +54,6 @@ int Main(int argc, char** argv) {
     case Command::kUsageError:
       std::cerr << parsed.output;
       return parsed.exit_code;
-    case Command::kRun:
-      return Run(parsed.config);
-    case Command::kCheck: {
-      const auto loaded = Load(parsed.config);
-      return loaded ? RunCheck(*loaded, std::cout) : kExitUsage;
-    }
     case Command::kSubcommand:
       return parsed.action(CommandIo{std::cin, std::cout, std::cerr, isatty(STDERR_FILENO) == 1});
   }
