@@ -99,11 +99,12 @@ class [[nodiscard]] Expected {
   static_assert(!std::is_same_v<std::decay_t<T>, Status>, "Expected<Status> means Status");
 
  public:
+  // Implicit both ways, so a function returns `value` or `Status::Invalid(...)` as it is.
   // Success.
-  Expected(const T& value) : value_(value) {}        // NOLINT(google-explicit-constructor)
-  Expected(T&& value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Expected(const T& value) : value_(value) {}
+  Expected(T&& value) : value_(std::move(value)) {}
   // Failure. REQUIRES: !status.ok(); an OK status here is a bug and reads as kInternal.
-  Expected(Status status)  // NOLINT(google-explicit-constructor)
+  Expected(Status status)
       : status_(status.ok() ? Status::Internal("Expected built from an OK status")
                             : std::move(status)) {}
 

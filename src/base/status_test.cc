@@ -54,7 +54,8 @@ TEST_CASE("copies are deep, moves leave the source OK") {
   Status assigned;
   assigned = original;
   CHECK(assigned == original);
-  assigned = assigned;  // self-assignment keeps it
+  const Status& same = assigned;
+  assigned = same;  // self-assignment keeps it
   CHECK(assigned == original);
   Status moved = std::move(original);
   CHECK(moved.code() == StatusCode::kUntrusted);

@@ -18,8 +18,8 @@ using Deadline = std::chrono::steady_clock::time_point;
 
 // The largest response head, and the default largest body (Config::max_body_bytes's default),
 // lastcall reads: an answer past them is kMalformed, never buffered without bound.
-inline constexpr size_t kMaxResponseHeaderBytes = 16 * 1024;
-inline constexpr size_t kMaxResponseBodyBytes = 4 * 1024 * 1024;
+inline constexpr size_t kMaxResponseHeaderBytes = size_t{16} * 1024;
+inline constexpr size_t kMaxResponseBodyBytes = size_t{4} * 1024 * 1024;
 
 using Deadline = std::chrono::steady_clock::time_point;
 
