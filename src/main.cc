@@ -1,18 +1,20 @@
-// lastcall: parse the command line, load the configuration, run the subcommand, exit.
-// The one file that sees every wing: it lists the subcommands (cmake/CheckLayers.cmake).
+// lastcall: parse the command line, run the subcommand, exit. Each subcommand's module defines
+// it (its flags, its start-up, its action); this file lists them. The one file that sees every
+// wing (cmake/CheckLayers.cmake).
 #include <unistd.h>
 
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <string>
+#include <string_view>
 
 #include "base/exit_status.h"
-#include "base/logging.h"
 #include "cli/cli.h"
-#include "config/budget.h"
-#include "config/config_loader.h"
+#include "cli/version_command.h"
 #include "install_command.h"
 #include "prestop/prestop_command.h"
+#include "sidecar/check_command.h"
 #include "sidecar/run_command.h"
 #ifndef LASTCALL_SIDECAR_BUILD
 #include "inject_command.h"
@@ -25,53 +27,27 @@ extern char** environ;
 namespace lastcall {
 namespace {
 
-// run and check share this: configuration errors are exceptions at start-up, caught once here.
-std::optional<LoadedConfig> Load(ConfigSources sources) {
-  try {
-    ReadConfigSources(&sources);
-    return LoadConfig(sources);
-  } catch (const ConfigError& e) {
-    std::cerr << "lastcall: configuration error:\n";
-    for (const auto& problem : e.problems()) std::cerr << "  " << problem << "\n";
-    return std::nullopt;
-  }
-}
-
-int Run(const ConfigSources& sources) {
-  const auto loaded = Load(sources);
-  if (!loaded) return kExitUsage;
-  const Config& config = loaded->config;
-  const Budget budget = ComputeBudget(config);
-  if (budget.drain_room() <= Millis{0}) {
-    // The sequence would spend the whole grace period waiting and never call or poll the app:
-    // refuse, as `check` does, with the numbers.
-    std::cerr << "lastcall: configuration error:\n  the timing budget leaves the draining phase no "
-                 "time: "
-              << FormatBudget(budget) << "\n";
-    return kExitUsage;
-  }
-  std::optional<std::string> token;
-  std::vector<std::string> warnings = loaded->warnings;
-  InitLogging(config.log.format, config.log.level);
-  try {
-    if (!config.token_file.empty()) token = ReadTokenFile(config.token_file, &warnings);
-  } catch (const std::exception& e) {
-    std::cerr << "lastcall: configuration error:\n  " << e.what() << "\n";
-    return kExitUsage;
-  }
-  for (const auto& warning : warnings) LogWarn(warning);
-  if (!budget.fits()) {
-    // `check` refuses this; `run` goes on, because the sequence cuts itself short before the
-    // grace period ends anyway, but says so loudly.
-    LogWarn("the timing budget does not fit the grace period", {{"budget", FormatBudget(budget)}});
-  }
-  return RunSidecar(config, token);
-}
-
 #ifdef LASTCALL_SIDECAR_BUILD
 // The sidecar build (the container image's /lastcall, CMakeLists.txt's lastcall_sidecar) leaves
-// the laptop tools out, so that a pod's resident memory holds none of their code. Asking it for
-// one is a usage error that says where the tool is.
+// the laptop tools out, so that a pod's resident memory holds none of their code. The image
+// carries the full binary beside it as /lastcall-full: asked for a tool, the sidecar build hands
+// the whole command line to it (so `docker run IMAGE inject` works), and where there is none,
+// it is a usage error that says where the tool is.
+constexpr const char* kFullBinaryName = "lastcall-full";
+
+void HandToFullBinary(int argc, char** argv) {
+  if (argc < 2) return;
+  const std::string_view command = argv[1];
+  if (command != "inject" && command != "uninject" && command != "rehearse") return;
+  char self[4096];
+  const ssize_t length = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (length <= 0) return;
+  std::string path(self, static_cast<size_t>(length));
+  path = path.substr(0, path.rfind('/') + 1) + kFullBinaryName;
+  if (access(path.c_str(), X_OK) != 0) return;
+  execv(path.c_str(), argv);  // returns only on failure: then the usage error below says why
+}
+
 Subcommand NotInSidecarBuild(const std::string& name) {
   return {name, "Not in this sidecar build: in the full lastcall binary",
           [name](CLI::App* app, const Env&) -> Finish {
@@ -81,17 +57,24 @@ Subcommand NotInSidecarBuild(const std::string& name) {
                             "not in this binary: it is the sidecar build the container image "
                             "carries (run, check, prestop, install, version); `" +
                                 name +
-                                "` is in the full lastcall binary (a release download, or "
-                                "scripts/build-static.sh's lastcall.stripped)");
+                                "` is in the full lastcall binary (the image's /lastcall-full, a "
+                                "release download, or scripts/build-static.sh's "
+                                "lastcall.stripped)");
             };
           }};
 }
 #endif
 
 int Main(int argc, char** argv) {
+#ifdef LASTCALL_SIDECAR_BUILD
+  HandToFullBinary(argc, argv);
+#endif
+  // What each subcommand's flags parse into; its action reads it.
+  ConfigSources run;
+  ConfigSources check;
   PrestopOptions prestop;
   InstallOptions install;
-  std::vector<Subcommand> subcommands{RunSubcommand(), CheckSubcommand(),
+  std::vector<Subcommand> subcommands{RunSubcommand(&run), CheckSubcommand(&check),
                                       PrestopSubcommand(&prestop)};
 #ifndef LASTCALL_SIDECAR_BUILD
   RehearseOptions rehearse;
@@ -105,6 +88,7 @@ int Main(int argc, char** argv) {
                                          InstallSubcommand(&install), NotInSidecarBuild("inject"),
                                          NotInSidecarBuild("uninject")});
 #endif
+
   const ParsedCommand parsed =
       ParseCommandLine(argc, argv, LastcallEnvironment(environ), subcommands);
   switch (parsed.command) {
@@ -115,12 +99,6 @@ int Main(int argc, char** argv) {
     case Command::kUsageError:
       std::cerr << parsed.output;
       return parsed.exit_code;
-    case Command::kRun:
-      return Run(parsed.config);
-    case Command::kCheck: {
-      const auto loaded = Load(parsed.config);
-      return loaded ? RunCheck(*loaded, std::cout) : kExitUsage;
-    }
     case Command::kSubcommand:
       return parsed.action(CommandIo{std::cin, std::cout, std::cerr, isatty(STDERR_FILENO) == 1});
   }

@@ -13,43 +13,10 @@
 
 #include "base/exit_status.h"
 #include "base/text.h"
-#include "git_commit.h"
-#include "version.h"
+#include "cli/version_command.h"
 
 namespace lastcall {
 namespace {
-
-// ---- run and check share every configuration flag -------------------------------------------
-
-Finish DefineRun(CLI::App* app, const Env& env) {
-  ConfigFlags flags = AddConfigFlags(app);
-  app->footer(std::string(kConfigFooter) +
-              "Exit codes: 0 drained, 1 drain timed out or failed, 2 configuration error,\n"
-              "3 runtime error (port in use, ...).");
-  return [flags, &env](ParsedCommand* out) {
-    out->command = Command::kRun;
-    CollectConfigSources(flags, env, &out->config);
-  };
-}
-
-Finish DefineCheck(CLI::App* app, const Env& env) {
-  ConfigFlags flags = AddConfigFlags(app);
-  app->footer(std::string(kConfigFooter) +
-              "Takes the same flags as run; set --grace-period to the pod's\n"
-              "terminationGracePeriodSeconds.\n"
-              "Exit codes: 0 valid and the timing budget fits, 2 invalid or it does not fit.");
-  return [flags, &env](ParsedCommand* out) {
-    out->command = Command::kCheck;
-    CollectConfigSources(flags, env, &out->config);
-  };
-}
-
-Finish DefineVersion(CLI::App* /*app*/, const Env& /*env*/) {
-  return [](ParsedCommand* out) {
-    out->command = Command::kPrintVersion;
-    out->output = std::string("lastcall ") + kVersion + " (commit " + kGitCommit + ")\n";
-  };
-}
 
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string out;
@@ -97,16 +64,6 @@ std::string FlawedInput(const CLI::App& sub, const Env& env) {
 }
 
 }  // namespace
-
-Subcommand RunSubcommand() {
-  return {"run", "The sidecar: on a signal or preStop, go unready, wait, drain, exit", DefineRun};
-}
-
-Subcommand CheckSubcommand() {
-  return {"check", "Validate and print the configuration and the timing budget", DefineCheck};
-}
-
-Subcommand VersionSubcommand() { return {"version", "Print the version", DefineVersion}; }
 
 ParsedCommand ParseCommandLine(int argc, const char* const* argv, const Env& env,
                                const std::vector<Subcommand>& subcommand_list) {
@@ -192,7 +149,8 @@ ParsedCommand ParseCommandLine(int argc, const char* const* argv, const Env& env
   }
 
   if (version_flag->count() > 0) {
-    DefineVersion(nullptr, env)(&out);
+    out.command = Command::kPrintVersion;
+    out.output = VersionLine();
     return out;
   }
   for (const auto& [sub, finish] : subcommands) {

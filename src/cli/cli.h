@@ -6,21 +6,16 @@
 
 #include "cli/subcommand.h"
 
-// lastcall's command line: the subcommands main lists, their flags and help. Pure: parsing reads
-// no file and no process environment (both are passed in), so every case is a unit test.
-// Only main and the CLI include this header; a subcommand's module defines a Subcommand
-// (subcommand.h).
+// lastcall's command line: parses argv against the subcommands main lists, with their flags and
+// help. It knows no subcommand by name: each one's module defines its Subcommand
+// (subcommand.h), and only `lastcall help [SUBCOMMAND]` and `--version` are the parser's own.
+// Pure: parsing reads no file and no process environment (both are passed in), so every case is
+// a unit test. Only main and the CLI include this header.
 namespace lastcall {
-
-// The subcommands the CLI defines itself: `run` (the sidecar), `check` (validate, print the
-// effective config and the timing budget) and `version`.
-Subcommand RunSubcommand();
-Subcommand CheckSubcommand();
-Subcommand VersionSubcommand();
 
 // Parses argv (argv[0] is the program) against `subcommands`, listed in help in that order.
 // `env` is the process environment (only LASTCALL_* names are used). Never throws and never
-// exits: errors come back as kUsageError.
+// exits: errors come back as kUsageError. `--version` prints VersionLine() (version_command.h).
 ParsedCommand ParseCommandLine(int argc, const char* const* argv,
                                const std::map<std::string, std::string>& env,
                                const std::vector<Subcommand>& subcommands);

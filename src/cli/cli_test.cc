@@ -11,8 +11,11 @@
 
 #include "base/exit_status.h"
 #include "base/text.h"
+#include "cli/version_command.h"
 #include "git_commit.h"
 #include "prestop/prestop_command.h"
+#include "sidecar/check_command.h"
+#include "sidecar/run_command.h"
 #include "version.h"
 
 namespace lastcall {
@@ -25,8 +28,10 @@ Subcommand Stub(const char* name) {
           [](CLI::App*, const Env&) { return ThenRun(nullptr, nullptr); }};
 }
 
-// ParsedCommand, and what `prestop` parsed into.
+// ParsedCommand, and what `run`, `check` and `prestop` parsed into.
 struct Parsed : ParsedCommand {
+  ConfigSources run;
+  ConfigSources check;
   PrestopOptions prestop;
 };
 
@@ -39,8 +44,8 @@ Parsed Parse(const std::vector<std::string>& args,
   Parsed out;
   static_cast<ParsedCommand&>(out) = ParseCommandLine(
       static_cast<int>(argv.size() - 1), argv.data(), env,
-      {RunSubcommand(), CheckSubcommand(), PrestopSubcommand(&out.prestop), Stub("rehearse"),
-       VersionSubcommand(), Stub("install"), Stub("inject"), Stub("uninject")});
+      {RunSubcommand(&out.run), CheckSubcommand(&out.check), PrestopSubcommand(&out.prestop),
+       Stub("rehearse"), VersionSubcommand(), Stub("install"), Stub("inject"), Stub("uninject")});
   return out;
 }
 
@@ -125,11 +130,20 @@ TEST_CASE("version") {
   CHECK(
       (commit == "unknown" ||
        (commit.size() >= 7 && commit.find_first_not_of("0123456789abcdef") == std::string::npos)));
-  for (const char* arg : {"version", "--version"}) {
-    ParsedCommand parsed = Parse({arg});
-    CHECK(parsed.command == Command::kPrintVersion);
-    CHECK(parsed.output == std::string("lastcall ") + kVersion + " (commit " + kGitCommit + ")\n");
-  }
+  const std::string line = std::string("lastcall ") + kVersion + " (commit " + kGitCommit + ")\n";
+  CHECK(VersionLine() == line);
+  ParsedCommand flag = Parse({"--version"});
+  CHECK(flag.command == Command::kPrintVersion);
+  CHECK(flag.output == line);
+  // The subcommand is an ordinary one: its action prints the same line on stdout.
+  ParsedCommand subcommand = Parse({"version"});
+  REQUIRE(subcommand.command == Command::kSubcommand);
+  std::istringstream in;
+  std::ostringstream out;
+  std::ostringstream err;
+  CHECK(subcommand.action(CommandIo{in, out, err}) == kExitDrained);
+  CHECK(out.str() == line);
+  CHECK(err.str().empty());
 }
 
 TEST_CASE("usage errors say what is wrong and suggest the fix") {
@@ -179,13 +193,14 @@ TEST_CASE("usage errors say what is wrong and suggest the fix") {
 }
 
 TEST_CASE("run collects flags, the environment and the config path") {
-  ParsedCommand parsed =
+  Parsed parsed =
       Parse({"run", "-c", "/etc/lastcall.yaml", "--lb-delay", "1s", "--lb-delay=2s",
              "--monitor-port", "1", "--monitor-port", "2,3", "--count-close-wait",
              "--skip-lb-delay-when-app-gone=false", "--drain-header", "X-A: 1", "--drain-url="},
             {{"LASTCALL_EXIT_DELAY", "1s"}, {"HOME", "/root"}});
-  REQUIRE(parsed.command == Command::kRun);
-  const ConfigSources& sources = parsed.config;
+  REQUIRE(parsed.command == Command::kSubcommand);
+  CHECK(parsed.subcommand == "run");
+  const ConfigSources& sources = parsed.run;
   CHECK(sources.yaml_path == "/etc/lastcall.yaml");
   CHECK(sources.yaml_text.empty());  // ReadConfigSources reads it
   CHECK(sources.env == std::map<std::string, std::string>{{"LASTCALL_EXIT_DELAY", "1s"}});
@@ -204,8 +219,8 @@ TEST_CASE("run collects flags, the environment and the config path") {
                  });
 
   // And LoadConfig takes it from there.
-  parsed.config.flags.push_back({"monitor", "connections"});
-  LoadedConfig loaded = LoadConfig(parsed.config);
+  parsed.run.flags.push_back({"monitor", "connections"});
+  LoadedConfig loaded = LoadConfig(parsed.run);
   CHECK(loaded.config.shutdown.lb_delay == std::chrono::seconds{2});
   CHECK(loaded.config.shutdown.exit_delay == std::chrono::seconds{1});
   CHECK(loaded.config.shutdown.drain.monitor.ports == std::vector<int>{1, 2, 3});
@@ -215,19 +230,21 @@ TEST_CASE("run collects flags, the environment and the config path") {
 }
 
 TEST_CASE("the config file comes from -c, else LASTCALL_CONFIG") {
-  CHECK(Parse({"run"}).config.yaml_path.empty());
-  CHECK(Parse({"run"}, {{"LASTCALL_CONFIG", "/env.yaml"}}).config.yaml_path == "/env.yaml");
+  CHECK(Parse({"run"}).run.yaml_path.empty());
+  CHECK(Parse({"run"}, {{"LASTCALL_CONFIG", "/env.yaml"}}).run.yaml_path == "/env.yaml");
   CHECK(Parse({"check", "--config", "/flag.yaml"}, {{"LASTCALL_CONFIG", "/env.yaml"}})
-            .config.yaml_path == "/flag.yaml");
-  CHECK(Parse({"check", "-c", "/a.yaml", "-c", "/b.yaml"}).config.yaml_path == "/b.yaml");
+            .check.yaml_path == "/flag.yaml");
+  CHECK(Parse({"check", "-c", "/a.yaml", "-c", "/b.yaml"}).check.yaml_path == "/b.yaml");
 }
 
 TEST_CASE("check takes the run flags, --grace-period included") {
-  ParsedCommand parsed = Parse({"check", "--grace-period", "45s"});
-  REQUIRE(parsed.command == Command::kCheck);
-  REQUIRE(parsed.config.flags.size() == 1);
-  CHECK(parsed.config.flags[0].name == "grace-period");
-  CHECK(LoadConfig(parsed.config).config.shutdown.grace_period == std::chrono::seconds{45});
+  Parsed parsed = Parse({"check", "--grace-period", "45s"});
+  REQUIRE(parsed.command == Command::kSubcommand);
+  CHECK(parsed.subcommand == "check");
+  CHECK(parsed.run.flags.empty());
+  REQUIRE(parsed.check.flags.size() == 1);
+  CHECK(parsed.check.flags[0].name == "grace-period");
+  CHECK(LoadConfig(parsed.check).config.shutdown.grace_period == std::chrono::seconds{45});
 }
 
 TEST_CASE("prestop --then and --then-get: the hook that was there, after the drain") {
@@ -339,18 +356,44 @@ TEST_CASE("ReadConfigSources reads the file named by -c") {
   std::string path = std::string(base != nullptr ? base : "/tmp") + "/lastcall-cli-test-" +
                      std::to_string(::getpid()) + ".yaml";
   std::ofstream(path) << "shutdown:\n  lb_delay: 9s\n";
-  ParsedCommand parsed = Parse({"run", "-c", path});
-  ReadConfigSources(&parsed.config);
-  CHECK(parsed.config.yaml_text == "shutdown:\n  lb_delay: 9s\n");
-  CHECK(LoadConfig(parsed.config).config.shutdown.lb_delay == std::chrono::seconds{9});
+  Parsed parsed = Parse({"run", "-c", path});
+  ReadConfigSources(&parsed.run);
+  CHECK(parsed.run.yaml_text == "shutdown:\n  lb_delay: 9s\n");
+  CHECK(LoadConfig(parsed.run).config.shutdown.lb_delay == std::chrono::seconds{9});
   ::unlink(path.c_str());
 
-  CHECK_THROWS_WITH_AS(ReadConfigSources(&parsed.config),
+  CHECK_THROWS_WITH_AS(ReadConfigSources(&parsed.run),
                        ("config file " + path + ": cannot read: No such file or directory").c_str(),
                        ConfigError);
   ConfigSources none;
   ReadConfigSources(&none);  // no path: nothing to read
   CHECK(none.yaml_text.empty());
+}
+
+TEST_CASE("LoadConfigOrExplain prints every configuration problem under the subcommand's name") {
+  ConfigSources good;
+  good.flags.push_back({"lb-delay", "3s"});
+  std::ostringstream quiet;
+  const std::optional<LoadedConfig> loaded = LoadConfigOrExplain(&good, "lastcall", quiet);
+  REQUIRE(loaded.has_value());
+  CHECK(loaded->config.shutdown.lb_delay == std::chrono::seconds{3});
+  CHECK(quiet.str().empty());
+
+  ConfigSources bad;
+  bad.flags = {{"lb-delay", "5"}, {"drain-timeout", "soon"}};
+  std::ostringstream err;
+  CHECK_FALSE(LoadConfigOrExplain(&bad, "lastcall rehearse", err).has_value());
+  const std::string text = err.str();
+  CHECK(text.rfind("lastcall rehearse: configuration error:\n  flag --lb-delay: ", 0) == 0);
+  CHECK(Contains(text, "\n  flag --drain-timeout: "));
+
+  ConfigSources missing;
+  missing.yaml_path = "/nonexistent/lastcall.yaml";
+  std::ostringstream unread;
+  CHECK_FALSE(LoadConfigOrExplain(&missing, "lastcall", unread).has_value());
+  CHECK(unread.str() ==
+        "lastcall: configuration error:\n  config file /nonexistent/lastcall.yaml: cannot read: No "
+        "such file or directory\n");
 }
 
 }  // namespace

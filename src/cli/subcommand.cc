@@ -88,6 +88,18 @@ std::optional<Picked> Pick(const CLI::Option* option, const Env& env, std::strin
   return std::nullopt;
 }
 
+std::optional<LoadedConfig> LoadConfigOrExplain(ConfigSources* sources, std::string_view who,
+                                                std::ostream& err) {
+  try {
+    ReadConfigSources(sources);
+    return LoadConfig(*sources);
+  } catch (const ConfigError& e) {
+    err << who << ": configuration error:\n";
+    for (const auto& problem : e.problems()) err << "  " << problem << "\n";
+    return std::nullopt;
+  }
+}
+
 Finish ThenRun(Finish read, SubcommandAction action) {
   return [read = std::move(read), action = std::move(action)](ParsedCommand* out) {
     out->command = Command::kSubcommand;

@@ -32,20 +32,15 @@ struct CommandIo {
 using SubcommandAction = std::function<int(const CommandIo& io)>;
 
 enum class Command {
-  kRun,           // the sidecar: `config` holds its sources
-  kCheck,         // validate, print the effective config and the timing budget: `config` too
-  kSubcommand,    // any other subcommand: main runs `action`
-  kPrintVersion,  // print `output` ("lastcall 0.1.0\n") on stdout, exit 0
+  kSubcommand,    // a subcommand parsed: main runs `action`
+  kPrintVersion,  // --version: print `output` ("lastcall 0.1.0 (commit ...)\n") on stdout, exit 0
   kHelp,          // print `output` on stdout, exit 0
   kUsageError,    // print `output` on stderr, exit kExitUsage
 };
 
 struct ParsedCommand {
   Command command = Command::kUsageError;
-  std::string subcommand;  // the name of the subcommand parsed ("" for none)
-  // run, check: the flags and LASTCALL_* environment. yaml_path is the file from -c or
-  // LASTCALL_CONFIG ("" for none); yaml_text is empty until ReadConfigSources fills it.
-  ConfigSources config;
+  std::string subcommand;   // the name of the subcommand parsed ("" for none)
   SubcommandAction action;  // kSubcommand
   std::string output;       // kHelp: the help text; kUsageError: the message, ending in "\n"
   int exit_code = 0;        // the exit code for kHelp (0) and kUsageError (kExitUsage)
@@ -88,8 +83,18 @@ struct ConfigFlags {
 // `skip`: flags (without dashes) the subcommand sets itself.
 ConfigFlags AddConfigFlags(CLI::App* app, const std::vector<std::string>& skip = {});
 
-// Fills `sources` from the parsed flags and the LASTCALL_* environment.
+// Fills `sources` from the parsed flags and the LASTCALL_* environment: yaml_path is the file
+// from -c, else LASTCALL_CONFIG ("" for none); yaml_text stays empty (LoadConfigOrExplain reads
+// it).
 void CollectConfigSources(const ConfigFlags& flags, const Env& env, ConfigSources* sources);
+
+// Start-up for a subcommand that runs on the configuration (run, check, rehearse): reads the
+// config file `sources` names into sources->yaml_text and loads the configuration. Configuration
+// errors are start-up's exceptions (ConfigError), caught here and nowhere else: each problem is
+// printed to `err` under "WHO: configuration error:", and the result is nullopt (the caller
+// exits kExitUsage).
+std::optional<LoadedConfig> LoadConfigOrExplain(ConfigSources* sources, std::string_view who,
+                                                std::ostream& err);
 
 // An input that has a flag and an environment twin: the flag's value, else the environment's,
 // with where it came from.

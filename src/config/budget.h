@@ -1,13 +1,11 @@
 #pragma once
 
-#include <ostream>
 #include <string>
 
 #include "config/config.h"
-#include "config/config_loader.h"
 
 // The timing budget: lastcall's whole sequence must end inside the pod's grace period, or the
-// kubelet's SIGKILL cuts the drain short. And `lastcall check`'s report.
+// kubelet's SIGKILL cuts the drain short.
 namespace lastcall {
 
 struct Budget {
@@ -36,14 +34,5 @@ Budget ComputeBudget(const Config& config);
 //   (3s spare)", or "... = 37s > grace_period 30s: does not fit: raise
 //   terminationGracePeriodSeconds to at least 37 or lower drain.timeout to at most 23s".
 std::string FormatBudget(const Budget& budget);
-
-// `lastcall check`'s report: every key as YAML ("key: value   # default", "# file f.yaml:3:5",
-// "# env LASTCALL_X", "# flag --x"), so the output is itself a valid config file; then the
-// budget and any warnings as comments. Credential-looking drain headers are redacted.
-std::string FormatCheckReport(const LoadedConfig& loaded);
-
-// Prints the report to `out` and returns the exit code of `lastcall check`: kExitDrained (0) when
-// the budget fits, kExitUsage (2) when it does not.
-int RunCheck(const LoadedConfig& loaded, std::ostream& out);
 
 }  // namespace lastcall

@@ -211,24 +211,6 @@ HttpResponse BuildRequest(const HttpRequest& request, std::string* out) {
 
 }  // namespace
 
-std::string_view ToString(HttpError error) {
-  switch (error) {
-    case HttpError::kNone:
-      return "none";
-    case HttpError::kRefused:
-      return "refused";
-    case HttpError::kTimeout:
-      return "timeout";
-    case HttpError::kReset:
-      return "reset";
-    case HttpError::kMalformed:
-      return "malformed";
-    case HttpError::kOther:
-      return "other";
-  }
-  return "unknown";
-}
-
 HttpResponse PosixHttpClient::Send(const HttpRequest& request, Deadline deadline) {
   std::string wire;
   if (HttpResponse failed = BuildRequest(request, &wire); !failed.ok()) return failed;

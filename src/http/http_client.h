@@ -9,41 +9,13 @@
 #include <utility>
 #include <vector>
 
-#include "base/url.h"
+#include "http/http_message.h"
 
 // A small blocking HTTP/1.1 client for lastcall's own outbound calls (drain trigger, monitors,
 // readiness upstream, `lastcall prestop`). Why not cpp-httplib: its timeouts are per read, so an
 // app that trickles one byte a second would hold a call forever; lastcall must never wait past a
 // deadline. Every call here has one absolute deadline for connect + send + receive.
 namespace lastcall {
-
-using Deadline = std::chrono::steady_clock::time_point;
-
-struct HttpRequest {
-  std::string method = "GET";
-  Url url;
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
-};
-
-enum class HttpError {
-  kNone,       // a complete response arrived (any status)
-  kRefused,    // connection refused / socket file missing: nobody listens
-  kTimeout,    // the deadline passed (connect, send or receive)
-  kReset,      // the peer closed or reset before a complete response
-  kMalformed,  // the answer is not HTTP/1.x, or a header/body exceeds the client's limits
-  kOther,      // anything else (name resolution, unreachable network, too many open files)
-};
-std::string_view ToString(HttpError error);
-
-struct HttpResponse {
-  HttpError error = HttpError::kNone;
-  std::string error_detail;  // human sentence when error != kNone (includes errno text)
-  int status = 0;
-  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
-  std::string body;
-  bool ok() const { return error == HttpError::kNone; }
-};
 
 // The seam tests fake: the shutdown sequence and monitors take an HttpClient&.
 class HttpClient {
@@ -65,8 +37,8 @@ class HttpClient {
 // getaddrinfo cannot be bounded by the deadline.
 class PosixHttpClient final : public HttpClient {
  public:
-  static constexpr size_t kMaxHeaderBytes = 16 * 1024;
-  static constexpr size_t kMaxBodyBytes = 4 * 1024 * 1024;  // Config::max_body_bytes's default
+  static constexpr size_t kMaxHeaderBytes = kMaxResponseHeaderBytes;
+  static constexpr size_t kMaxBodyBytes = kMaxResponseBodyBytes;
   explicit PosixHttpClient(size_t max_body_bytes = kMaxBodyBytes)
       : max_body_bytes_(max_body_bytes) {}
   HttpResponse Send(const HttpRequest& request, Deadline deadline) override;

@@ -94,10 +94,10 @@ ResponseReader::State ResponseReader::ParseHeaders() {
     }
     size_t end = FindHeaderEnd();
     if (end == std::string::npos) {
-      if (head_.size() > PosixHttpClient::kMaxHeaderBytes) return HeadersTooLarge();
+      if (head_.size() > kMaxResponseHeaderBytes) return HeadersTooLarge();
       return State::kNeedMore;
     }
-    if (end > PosixHttpClient::kMaxHeaderBytes) return HeadersTooLarge();
+    if (end > kMaxResponseHeaderBytes) return HeadersTooLarge();
     std::string rest = head_.substr(end);
     head_.resize(end);
     if (State state = ParseHeaderBlock(); state == State::kError) return state;
@@ -121,8 +121,8 @@ ResponseReader::State ResponseReader::ParseHeaders() {
 }
 
 ResponseReader::State ResponseReader::HeadersTooLarge() {
-  return Malformed("the response headers exceed " +
-                   std::to_string(PosixHttpClient::kMaxHeaderBytes) + " bytes");
+  return Malformed("the response headers exceed " + std::to_string(kMaxResponseHeaderBytes) +
+                   " bytes");
 }
 
 ResponseReader::State ResponseReader::ParseHeaderBlock() {
@@ -240,7 +240,7 @@ ResponseReader::State ResponseReader::FeedChunked(std::string_view bytes) {
     line_.append(piece);
     if (chunk_state_ == ChunkState::kTrailer) {
       trailer_bytes_ += piece.size();
-      if (trailer_bytes_ > PosixHttpClient::kMaxHeaderBytes) return HeadersTooLarge();
+      if (trailer_bytes_ > kMaxResponseHeaderBytes) return HeadersTooLarge();
     } else if (line_.size() > kMaxLineBytes) {
       return Malformed("a chunk size line exceeds " + std::to_string(kMaxLineBytes) + " bytes");
     }

@@ -5,15 +5,15 @@
 #include <string>
 #include <string_view>
 
-#include "http/http_client.h"
+#include "http/http_message.h"
 
 // An incremental HTTP/1.x response parser: bytes go in as they arrive, work stays linear in the
-// input, and PosixHttpClient's limits (kMaxHeaderBytes, kMaxBodyBytes) are checked before
-// anything is buffered past them. Shared by PosixHttpClient (one response per connection) and
-// rehearse's load generator (one reader per request on a kept-alive connection). Handles
-// Content-Length, chunked and read-until-close bodies, interim 1xx answers, and bodiless answers
-// (HEAD, 204, 304). Failures come back as values in response(): kMalformed for a bad answer,
-// kReset for a close before the end. Not thread-safe; one reader per response.
+// input, and the limits of http_message.h (kMaxResponseHeaderBytes, kMaxResponseBodyBytes) are
+// checked before anything is buffered past them. Shared by PosixHttpClient (one response per
+// connection) and rehearse's load generator (one reader per request on a kept-alive connection).
+// Handles Content-Length, chunked and read-until-close bodies, interim 1xx answers, and bodiless
+// answers (HEAD, 204, 304). Failures come back as values in response(): kMalformed for a bad
+// answer, kReset for a close before the end. Not thread-safe; one reader per response.
 namespace lastcall {
 
 class ResponseReader {
@@ -24,7 +24,7 @@ class ResponseReader {
   // announces it or the bytes received pass it; nothing past the limit is buffered, and the
   // buffer grows with the bytes received (doubling, capped at the limit), so memory is never
   // taken for the limit itself or for a Content-Length not yet received.
-  explicit ResponseReader(bool head_request, size_t max_body_bytes = PosixHttpClient::kMaxBodyBytes)
+  explicit ResponseReader(bool head_request, size_t max_body_bytes = kMaxResponseBodyBytes)
       : head_request_(head_request), max_body_bytes_(max_body_bytes) {}
 
   // Feeds the next bytes received. kDone: response() is complete; kError: response().error says

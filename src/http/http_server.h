@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "http/http_client.h"
+#include "http/http_message.h"
 
 // A small, hardened HTTP/1.1 server on one epoll thread, for lastcall's probe and control
 // listeners. Why not a thread-per-connection server: a thousand slow or idle connections must not

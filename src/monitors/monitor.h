@@ -1,11 +1,11 @@
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "base/file_reader.h"
 #include "config/config.h"
 #include "http/http_client.h"
 
@@ -45,29 +45,6 @@ class DrainMonitor {
   // answer to arrive: a deadline within monitor.timeout of now means one plain poll.
   virtual PollResult Poll(Deadline deadline) = 0;
   virtual std::string_view kind() const = 0;
-};
-
-// Reads files: the seam the connections monitor, and the traffic observer's /proc fallback,
-// use for /proc/net/tcp*.
-class FileReader {
- public:
-  virtual ~FileReader() = default;
-  // The whole file; nullopt when it cannot be read.
-  virtual std::optional<std::string> Read(const std::string& path) = 0;
-  // The file streamed to `consume` in pieces of at most `chunk` bytes (REQUIRES: chunk > 0),
-  // for files that may be large (/proc/net/tcp with a socket flood): memory stays one chunk.
-  // `consume` returns false to stop early. Returns false when the file cannot be opened or a
-  // read fails (`consume` may have seen a part then: the caller must not take it as whole);
-  // true otherwise, stopped early or not. This default serves Read() in pieces, so a fake need
-  // only implement Read.
-  virtual bool ReadChunks(const std::string& path, size_t chunk,
-                          const std::function<bool(std::string_view)>& consume);
-};
-class PosixFileReader final : public FileReader {
- public:
-  std::optional<std::string> Read(const std::string& path) override;
-  bool ReadChunks(const std::string& path, size_t chunk,
-                  const std::function<bool(std::string_view)>& consume) override;
 };
 
 // One factory per kind, each in its own file (monitor_<kind>.cc). REQUIRES: a config LoadConfig

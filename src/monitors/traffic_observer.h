@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "base/file_reader.h"
 #include "base/proc_net_tcp.h"
-#include "monitors/monitor.h"
 
 // What the kernel sees of the traffic to the app's own ports, without the app's cooperation:
 // the connections, and on each whether the app owes an answer. Read from sock_diag (netlink,

@@ -202,19 +202,6 @@ bool WriteFile(const std::string& path, const std::string& text, std::string* er
   return true;
 }
 
-// Reads the config file (when any) and loads the configuration; on a ConfigError, prints every
-// problem and returns nullopt.
-std::optional<LoadedConfig> LoadOrExplain(ConfigSources* sources, std::ostream& err) {
-  try {
-    ReadConfigSources(sources);
-    return LoadConfig(*sources);
-  } catch (const ConfigError& e) {
-    err << "lastcall rehearse: configuration error:\n";
-    for (const auto& problem : e.problems()) err << "  " << problem << "\n";
-    return std::nullopt;
-  }
-}
-
 // Writes the report to each path (FILE.json: JSON, else HTML), or to kDefaultReportPath when
 // none was asked for. Returns false when a file that was asked for could not be written.
 bool WriteReports(const RehearsalReport& report, const std::vector<std::string>& asked,
@@ -364,7 +351,7 @@ int RunRehearse(const RehearseOptions& options, std::ostream& out, std::ostream&
                 bool terminal) {
   // ---- configuration and plan
   ConfigSources sources = options.config;
-  std::optional<LoadedConfig> loaded = LoadOrExplain(&sources, err);
+  std::optional<LoadedConfig> loaded = LoadConfigOrExplain(&sources, "lastcall rehearse", err);
   if (!loaded) return kExitUsage;
   const std::string self = SelfPath();
   std::string error;
@@ -376,7 +363,7 @@ int RunRehearse(const RehearseOptions& options, std::ostream& out, std::ostream&
     return kExitUsage;
   }
   for (const FlagValue& flag : plan->sidecar_flags) sources.flags.push_back(flag);
-  loaded = LoadOrExplain(&sources, err);
+  loaded = LoadConfigOrExplain(&sources, "lastcall rehearse", err);
   if (!loaded) return kExitUsage;
   const Config& config = loaded->config;
   if (plan->bundled_app && access(plan->app_argv[0].c_str(), X_OK) != 0) {

@@ -13,6 +13,7 @@
 #include "base/logging.h"
 #include "base/signals.h"
 #include "base/token_file.h"
+#include "config/budget.h"
 #include "http/http_server.h"
 #include "monitors/background_request.h"
 #include "monitors/monitor.h"
@@ -26,6 +27,7 @@
 #include "sidecar/proxy_quit.h"
 #include "sidecar/sequence_listeners.h"
 #include "sidecar/state_file.h"
+#include "sidecar/state_resume.h"
 #include "sidecar/url_check.h"
 #include "version.h"
 
@@ -99,19 +101,20 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   std::unique_ptr<FileSequenceStore> store;
   if (!state_path.empty()) {
     const bool own = config.state_file.empty();
-    std::string error;
-    store = FileSequenceStore::Open(state_path, own ? StateDirectory::kOwn : StateDirectory::kGiven,
-                                    &error);
-    if (!store) {
-      LogError(fmt::format(
-                   "refusing to start: the state file's directory {}. {}", error,
-                   own ? "lastcall keeps its state in a directory beside the control socket that "
-                         "it creates mode 0700 and that must be its alone: remove the one in the "
-                         "way, or set state_file"
-                       : "Choose a directory only lastcall's user can write (or a sticky one)"),
-               {{"path", state_path}});
+    Expected<std::unique_ptr<FileSequenceStore>> opened =
+        FileSequenceStore::Open(state_path, own ? StateDirectory::kOwn : StateDirectory::kGiven);
+    if (!opened.ok()) {
+      LogError(
+          fmt::format(
+              "refusing to start: the state file's directory {}. {}", opened.status().message(),
+              own ? "lastcall keeps its state in a directory beside the control socket that "
+                    "it creates mode 0700 and that must be its alone: remove the one in the "
+                    "way, or set state_file"
+                  : "Choose a directory only lastcall's user can write (or a sticky one)"),
+          {{"path", state_path}});
       return kExitUsage;
     }
+    store = std::move(opened).value();
   }
   ThreadedBackgroundRequest trigger_calls(std::make_shared<PosixHttpClient>(config.max_body_bytes),
                                           clock);
@@ -145,9 +148,9 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   // A sequence in progress when we last died goes on: a pod that is going away must not see us
   // come back ready.
   if (store) {
-    std::string refusal;
-    if (ResumeFromStateFile(*store, config, coordinator, &refusal) == Resumed::kRefused) {
-      LogError("refusing to start: " + refusal, {{"path", state_path}});
+    if (const Expected<Resumed> resumed = ResumeFromStateFile(*store, config, coordinator);
+        !resumed.ok()) {
+      LogError("refusing to start: " + resumed.status().message(), {{"path", state_path}});
       SetLogPhaseSource(nullptr);
       return kExitUsage;
     }
@@ -229,6 +232,61 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   probe_server.Stop();
   SetLogPhaseSource(nullptr);
   return status;
+}
+
+// ---- `lastcall run`: the command line and start-up, before RunSidecar --------------------------
+
+namespace {
+
+Finish DefineRun(CLI::App* app, const Env& env, ConfigSources* sources) {
+  ConfigFlags flags = AddConfigFlags(app);
+  app->footer(std::string(kConfigFooter) +
+              "Exit codes: 0 drained, 1 drain timed out or failed, 2 configuration error,\n"
+              "3 runtime error (port in use, ...).");
+  return
+      [flags, &env, sources](ParsedCommand* /*out*/) { CollectConfigSources(flags, env, sources); };
+}
+
+// Start-up, where configuration errors are exceptions caught once (exit 2); then RunSidecar.
+int StartSidecar(ConfigSources sources, const CommandIo& io) {
+  const std::optional<LoadedConfig> loaded = LoadConfigOrExplain(&sources, "lastcall", io.err);
+  if (!loaded) return kExitUsage;
+  const Config& config = loaded->config;
+  const Budget budget = ComputeBudget(config);
+  if (budget.drain_room() <= Millis{0}) {
+    // The sequence would spend the whole grace period waiting and never call or poll the app:
+    // refuse, as `check` does, with the numbers.
+    io.err << "lastcall: configuration error:\n  the timing budget leaves the draining phase no "
+              "time: "
+           << FormatBudget(budget) << "\n";
+    return kExitUsage;
+  }
+  std::optional<std::string> token;
+  std::vector<std::string> warnings = loaded->warnings;
+  InitLogging(config.log.format, config.log.level);
+  try {
+    if (!config.token_file.empty()) token = ReadTokenFile(config.token_file, &warnings);
+  } catch (const std::exception& e) {
+    io.err << "lastcall: configuration error:\n  " << e.what() << "\n";
+    return kExitUsage;
+  }
+  for (const auto& warning : warnings) LogWarn(warning);
+  if (!budget.fits()) {
+    // `check` refuses this; `run` goes on, because the sequence cuts itself short before the
+    // grace period ends anyway, but says so loudly.
+    LogWarn("the timing budget does not fit the grace period", {{"budget", FormatBudget(budget)}});
+  }
+  return RunSidecar(config, token);
+}
+
+}  // namespace
+
+Subcommand RunSubcommand(ConfigSources* sources) {
+  return {"run", "The sidecar: on a signal or preStop, go unready, wait, drain, exit",
+          [sources](CLI::App* app, const Env& env) {
+            return ThenRun(DefineRun(app, env, sources),
+                           [sources](const CommandIo& io) { return StartSidecar(*sources, io); });
+          }};
 }
 
 }  // namespace lastcall

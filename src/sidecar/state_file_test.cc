@@ -19,77 +19,6 @@ namespace {
 using std::chrono::milliseconds;
 using SysClock = std::chrono::system_clock;
 
-TEST_CASE("a state file round-trips through SerializeSequenceState and ParseSequenceState") {
-  PersistedSequence state;
-  state.phase = Phase::kDraining;
-  state.source = TriggerSource::kPreStop;
-  state.triggered_at = SysClock::time_point(milliseconds(1'732'500'000'000));
-  state.draining_since = SysClock::time_point(milliseconds(1'732'500'005'000));
-  state.trigger_accepted = true;
-  state.end = SequenceEnd::kDrained;
-  state.ended_at = SysClock::time_point(milliseconds(1'732'500'007'500));
-  state.detail = "app drained \"fast\"";
-  const std::string text = SerializeSequenceState(state);
-  std::string error;
-  const auto parsed = ParseSequenceState(text, &error);
-  REQUIRE(parsed.has_value());
-  CHECK(parsed->phase == Phase::kDraining);
-  CHECK(parsed->source == TriggerSource::kPreStop);
-  CHECK(parsed->triggered_at == state.triggered_at);
-  CHECK(parsed->draining_since == state.draining_since);
-  CHECK(parsed->trigger_accepted);
-  CHECK(!parsed->signal_received);
-  CHECK(parsed->end == SequenceEnd::kDrained);
-  CHECK(parsed->ended_at == state.ended_at);
-  CHECK(parsed->detail == state.detail);
-  CHECK(SerializeSequenceState(*parsed) == text);
-}
-
-TEST_CASE("ParseSequenceState rejects what lastcall did not write") {
-  const std::string head = R"({"version":1,"phase":"draining","trigger":"signal",)";
-  const std::vector<std::pair<std::string, std::string>> cases = {
-      {"", "not a JSON object"},
-      {"[1]", "not a JSON object"},
-      {R"({"version":2})", "written by a newer lastcall (state file version 2; this one reads 1)"},
-      {R"({"version":4294967297})",
-       "written by a newer lastcall (state file version 4294967297; this one reads 1)"},
-      {R"({"version":0})", "unknown state file version"},
-      {R"({"version":"1"})", "unknown state file version"},
-      {R"({"version":-2})", "unknown state file version"},
-      {R"({"version":1,"phase":"draining"})", "missing phase, trigger or triggered_at_ms"},
-      {head + R"("triggered_at_ms":1.5})", "missing phase, trigger or triggered_at_ms"},
-      {R"({"version":1,"phase":"x","trigger":"signal","triggered_at_ms":1})",
-       "unknown phase or trigger name"},
-      // Found by fuzz/state_file_fuzzer.cc: converting these to system_clock's nanoseconds
-      // overflowed (undefined behaviour) before they were range-checked.
-      {head + R"("triggered_at_ms":17325000000001})",
-       "triggered_at_ms is not a time between 1970 and 2200"},
-      {head + R"("triggered_at_ms":-9223372036854775807})",
-       "triggered_at_ms is not a time between 1970 and 2200"},
-      {head + R"("triggered_at_ms":18446744073709551615})",
-       "triggered_at_ms is not a time between 1970 and 2200"},
-      {head + R"("triggered_at_ms":1000,"draining_since_ms":17325000000001})",
-       "draining_since_ms is not a time between triggered_at_ms and 2200"},
-      {head + R"("triggered_at_ms":1000,"draining_since_ms":999})",
-       "draining_since_ms is not a time between triggered_at_ms and 2200"},
-      // Guessing "timed_out" for these made a restarted lastcall exit 1 at once.
-      {head + R"("triggered_at_ms":1000,"result":"maybe"})",
-       "unknown result (not \"drained\", \"timed_out\" or null)"},
-      {head + R"("triggered_at_ms":1000,"result":1})",
-       "unknown result (not \"drained\", \"timed_out\" or null)"},
-      {head + R"("triggered_at_ms":1000,"result":"drained","ended_at_ms":999})",
-       "ended_at_ms is not a time between triggered_at_ms and 2200 after a result"},
-      {head + R"("triggered_at_ms":1000,"ended_at_ms":2000})",
-       "ended_at_ms is not a time between triggered_at_ms and 2200 after a result"},
-  };
-  for (const auto& [text, want] : cases) {
-    CAPTURE(text);
-    std::string error;
-    CHECK(!ParseSequenceState(text, &error).has_value());
-    CHECK(error == want);
-  }
-}
-
 PersistedSequence Draining() {
   PersistedSequence state;
   state.phase = Phase::kDraining;
@@ -98,7 +27,7 @@ PersistedSequence Draining() {
   return state;
 }
 
-TEST_CASE("WhyUntrustedDirectory: only a directory nobody else can plant a file in") {
+TEST_CASE("CheckStateDirectory: only a directory nobody else can plant a file in") {
   constexpr uid_t kSelf = 1000;
   struct Case {
     mode_t mode;
@@ -145,12 +74,14 @@ TEST_CASE("WhyUntrustedDirectory: only a directory nobody else can plant a file 
     CAPTURE(c.mode);
     CAPTURE(c.owner);
     CAPTURE(static_cast<int>(c.kind));
-    CHECK(WhyUntrustedDirectory(FileFacts{.mode = c.mode, .owner = c.owner, .links = 2}, kSelf,
-                                c.kind) == c.want);
+    const Status trusted =
+        CheckStateDirectory(FileFacts{.mode = c.mode, .owner = c.owner, .links = 2}, kSelf, c.kind);
+    CHECK(trusted.message() == c.want);
+    CHECK(trusted.code() == (c.want.empty() ? StatusCode::kOk : StatusCode::kUntrusted));
   }
 }
 
-TEST_CASE("WhyUntrustedStateFile: only a file lastcall could have written") {
+TEST_CASE("CheckStateFile: only a file lastcall could have written") {
   constexpr uid_t kSelf = 1000;
   struct Case {
     mode_t mode;
@@ -180,19 +111,19 @@ TEST_CASE("WhyUntrustedStateFile: only a file lastcall could have written") {
   for (const Case& c : cases) {
     CAPTURE(c.mode);
     CAPTURE(c.owner);
-    CHECK(WhyUntrustedStateFile(FileFacts{.mode = c.mode, .owner = c.owner, .links = c.links},
-                                kSelf) == c.want);
+    const Status trusted =
+        CheckStateFile(FileFacts{.mode = c.mode, .owner = c.owner, .links = c.links}, kSelf);
+    CHECK(trusted.message() == c.want);
+    CHECK(trusted.code() == (c.want.empty() ? StatusCode::kOk : StatusCode::kUntrusted));
   }
 }
 
 std::unique_ptr<FileSequenceStore> OpenStore(const std::string& path,
                                              StateDirectory kind = StateDirectory::kGiven) {
-  std::string error;
-  auto store = FileSequenceStore::Open(path, kind, &error);
-  INFO(error);
-  REQUIRE(store != nullptr);
-  CHECK(error.empty());
-  return store;
+  Expected<std::unique_ptr<FileSequenceStore>> store = FileSequenceStore::Open(path, kind);
+  INFO(store.status().message());
+  REQUIRE(store.ok());
+  return std::move(store).value();
 }
 
 std::string Contents(const std::string& path) { return ReadSmallFile(path, 1 << 20).text; }
@@ -220,10 +151,9 @@ TEST_CASE("FileSequenceStore::Save writes 0600 atomically and never through a pl
   REQUIRE(lstat(path.c_str(), &info) == 0);
   CHECK(S_ISREG(info.st_mode));
   CHECK((info.st_mode & 0777) == 0600);
-  std::string error;
-  const auto loaded = store->Load(&error);
-  REQUIRE(loaded);
-  CHECK(ParseSequenceState(*loaded, &error)->phase == Phase::kDraining);
+  const Expected<std::string> loaded = store->Load();
+  REQUIRE(loaded.ok());
+  CHECK(ParseSequenceState(*loaded)->phase == Phase::kDraining);
   int entries = 0;  // no temporary file is left behind
   for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
     (void)entry;
@@ -252,7 +182,11 @@ TEST_CASE("FileSequenceStore::Save and Clear never replace or remove what lastca
     REQUIRE(chmod(path.c_str(), 0666) == 0);
     kind = "file";
   }
-  store->Save(Draining());
+  const Status written = store->Write(Draining());
+  CHECK(written.code() == StatusCode::kUntrusted);
+  CHECK(written.message().rfind("not replacing a file lastcall did not write: it ", 0) == 0);
+  CHECK(store->Remove().code() == StatusCode::kUntrusted);
+  store->Save(Draining());  // the same, logged
   store->Clear();
   struct stat info {};
   REQUIRE(lstat(path.c_str(), &info) == 0);
@@ -272,11 +206,11 @@ TEST_CASE("FileSequenceStore::Load refuses what lastcall cannot have written, wi
   testing::TempDir dir;
   const std::string path = dir.path() + "/state.json";
   auto store = OpenStore(path);
-  std::string error;
-  CHECK(!store->Load(&error));
-  CHECK(error.empty());  // no file is no error
+  CHECK(store->Load().status().code() == StatusCode::kNotFound);
+  CHECK(store->Remove().ok());  // nothing to remove is no error
 
   std::string want;
+  StatusCode code = StatusCode::kUntrusted;
   SUBCASE("a FIFO") {
     REQUIRE(mkfifo(path.c_str(), 0600) == 0);
     want = "is a FIFO, not a regular file";
@@ -293,6 +227,7 @@ TEST_CASE("FileSequenceStore::Load refuses what lastcall cannot have written, wi
     std::ofstream(path) << std::string(kMaxStateFileBytes + 1, ' ');
     REQUIRE(chmod(path.c_str(), 0600) == 0);
     want = "larger than 64 KiB; is it the right file?";
+    code = StatusCode::kInvalid;
   }
   SUBCASE("writable by its group") {
     store->Save(Draining());
@@ -313,15 +248,15 @@ TEST_CASE("FileSequenceStore::Load refuses what lastcall cannot have written, wi
     REQUIRE(chown(path.c_str(), 65534, 65534) == 0);
     want = "is owned by uid 65534, not by lastcall's uid 0: lastcall did not write it";
   }
-  CHECK(!store->Load(&error));
-  CHECK(error == want);
+  const Expected<std::string> loaded = store->Load();
+  CHECK(loaded.status().code() == code);
+  CHECK(loaded.status().message() == want);
   CHECK(std::filesystem::symlink_status(path).type() != std::filesystem::file_type::not_found);
 }
 
 TEST_CASE("FileSequenceStore::Open: lastcall's own directory is created 0700 and checked") {
   testing::TempDir dir;
   const std::string own = dir.path() + "/socket-dir/lastcall-state";
-  std::string error;
   SUBCASE("created with its missing parents") {
     auto store = OpenStore(own + "/state.json", StateDirectory::kOwn);
     struct stat info {};
@@ -330,24 +265,27 @@ TEST_CASE("FileSequenceStore::Open: lastcall's own directory is created 0700 and
     CHECK((info.st_mode & 07777) == 0700);
     CHECK(info.st_uid == geteuid());
     store->Save(Draining());
-    CHECK(store->Load(&error).has_value());
+    CHECK(store->Load().ok());
   }
   SUBCASE("a symlink in its place is refused") {
     const std::string elsewhere = dir.path() + "/elsewhere";
     REQUIRE(mkdir(elsewhere.c_str(), 0700) == 0);
     REQUIRE(mkdir((dir.path() + "/socket-dir").c_str(), 0700) == 0);
     REQUIRE(symlink(elsewhere.c_str(), own.c_str()) == 0);
-    CHECK(FileSequenceStore::Open(own + "/state.json", StateDirectory::kOwn, &error) == nullptr);
-    CHECK(error == own + ": is a symbolic link, not a directory");
+    const Status refused =
+        FileSequenceStore::Open(own + "/state.json", StateDirectory::kOwn).status();
+    CHECK(refused.message() == own + ": is a symbolic link, not a directory");
   }
   SUBCASE("a shared one is refused") {
     REQUIRE(mkdir((dir.path() + "/socket-dir").c_str(), 0700) == 0);
     REQUIRE(mkdir(own.c_str(), 0700) == 0);
     REQUIRE(chmod(own.c_str(), 0777) == 0);
-    CHECK(FileSequenceStore::Open(own + "/state.json", StateDirectory::kOwn, &error) == nullptr);
-    CHECK(error == own +
-                       ": is writable by every user (mode 0777): another user could put a state "
-                       "file there");
+    const Status refused =
+        FileSequenceStore::Open(own + "/state.json", StateDirectory::kOwn).status();
+    CHECK(refused.message() ==
+          own +
+              ": is writable by every user (mode 0777): another user could put a state "
+              "file there");
   }
   SUBCASE("another user's is refused") {
     if (geteuid() != 0) {
@@ -357,30 +295,31 @@ TEST_CASE("FileSequenceStore::Open: lastcall's own directory is created 0700 and
     REQUIRE(mkdir((dir.path() + "/socket-dir").c_str(), 0700) == 0);
     REQUIRE(mkdir(own.c_str(), 0700) == 0);
     REQUIRE(chown(own.c_str(), 65534, 65534) == 0);
-    CHECK(FileSequenceStore::Open(own + "/state.json", StateDirectory::kOwn, &error) == nullptr);
-    CHECK(error == own + ": is owned by uid 65534, not by lastcall's uid 0");
+    const Status refused =
+        FileSequenceStore::Open(own + "/state.json", StateDirectory::kOwn).status();
+    CHECK(refused.message() == own + ": is owned by uid 65534, not by lastcall's uid 0");
   }
 }
 
 TEST_CASE("FileSequenceStore::Open: a given directory must not let others plant the file") {
   testing::TempDir dir;
-  std::string error;
   SUBCASE("sticky and shared, as /tmp: accepted") {
     REQUIRE(chmod(dir.path().c_str(), 01777) == 0);
     OpenStore(dir.path() + "/state.json");
   }
   SUBCASE("shared without the sticky bit: refused") {
     REQUIRE(chmod(dir.path().c_str(), 0777) == 0);
-    CHECK(FileSequenceStore::Open(dir.path() + "/state.json", StateDirectory::kGiven, &error) ==
-          nullptr);
-    CHECK(error == dir.path() +
-                       ": is writable by every user (mode 0777) without the sticky bit: another "
-                       "user could put a state file there");
+    const Status refused =
+        FileSequenceStore::Open(dir.path() + "/state.json", StateDirectory::kGiven).status();
+    CHECK(refused.message() ==
+          dir.path() +
+              ": is writable by every user (mode 0777) without the sticky bit: another "
+              "user could put a state file there");
   }
   SUBCASE("missing: refused with the reason") {
-    CHECK(FileSequenceStore::Open(dir.path() + "/none/state.json", StateDirectory::kGiven,
-                                  &error) == nullptr);
-    CHECK(error ==
+    const Status refused =
+        FileSequenceStore::Open(dir.path() + "/none/state.json", StateDirectory::kGiven).status();
+    CHECK(refused.message() ==
           dir.path() + "/none: cannot open the state file's directory: No such file or directory");
   }
 }
