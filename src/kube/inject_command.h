@@ -9,6 +9,7 @@
 #include "cli/cli11.h"
 #include "cli/subcommand.h"
 #include "inject_plan.h"
+#include "injection_planner.h"
 
 // `lastcall inject`: adds lastcall to the pods of Kubernetes manifests, so that
 //   kubectl get deploy app -o yaml | lastcall inject | kubectl apply -f -
@@ -35,10 +36,15 @@
 namespace lastcall {
 
 struct InjectResult {
-  std::string output;                // the whole stream
+  std::string output;                // the whole stream (the input itself when refused)
   std::vector<std::string> notes;    // informational lines (one per change worth knowing)
   std::vector<std::string> skipped;  // "document 3: Job migrate: <reason>"
   int injected = 0;                  // workloads injected or upgraded
+  // The planner's decision for every workload it was asked about, in input order.
+  std::vector<WorkloadDecision> decisions;
+  // Not "": the whole input is refused (a merge key, or a document uninject could not give back),
+  // and why; nothing may be written.
+  std::string refused;
 };
 
 // Pure: transforms a YAML stream (documents separated by `---` lines). Handles Pod, Deployment,

@@ -219,9 +219,9 @@ std::string RunArgs(const std::string& output) {
 TEST_CASE("inject wires what the pod declares, and never a monitor that cannot observe the app") {
   // Named port and httpGet readiness probe: connections on the app's port, its probe upstream.
   CHECK(RunArgs(InjectManifests(ReadFixture("deployment.yaml"), {}).output) ==
-        "run --listen :9901 --lb-delay 5s --drain-timeout 20s --grace-period 30s --log-format json "
-        "--drain-url  --monitor connections --monitor-port 8080 --readiness-upstream "
-        "http://127.0.0.1:8080/healthz ");
+        "run --listen :9902 --lb-delay 5s --drain-timeout 20s --grace-period 30s --log-format json "
+        "--drain-url  --monitor connections --monitor-port 8080 --monitor-count in_flight "
+        "--settle 1s --readiness-upstream http://127.0.0.1:8080/healthz ");
   // A drain endpoint declared by annotation: the status monitor, and refused is not drained.
   const InjectResult helm = InjectManifests(ReadFixture("helm.yaml"), {});
   CHECK(Contains(RunArgs(helm.output.substr(helm.output.find("kind: Deployment") - 15)),
@@ -232,10 +232,11 @@ TEST_CASE("inject wires what the pod declares, and never a monitor that cannot o
   CHECK(pod.injected == 0);
   REQUIRE(pod.skipped.size() == 1);
   CHECK(pod.skipped[0] ==
-        "document 1: Pod worker: cannot observe container \"worker\": it declares no TCP "
-        "containerPort and no drain endpoint; set the annotation lastcall.dev/drain-url (the "
-        "app's drain endpoint, e.g. http://127.0.0.1:8080/drain) or declare its ports, or "
-        "lastcall.dev/monitor: none for a fixed wait");
+        "document 1: Pod worker: cannot observe container \"worker\": no Service of the input "
+        "targets it, it declares no client TCP containerPort and no drain endpoint; set the "
+        "annotation lastcall.dev/drain-url (the app's drain endpoint, e.g. "
+        "http://127.0.0.1:8080/drain) or lastcall.dev/ports, or lastcall.dev/monitor: none for a "
+        "fixed wait");
   // The annotations that settle it.
   const std::string pod_text = ReadFixture("pod.yaml");
   const std::string annotated = pod_text.substr(0, pod_text.find("spec:")) +
@@ -248,7 +249,7 @@ TEST_CASE("inject wires what the pod declares, and never a monitor that cannot o
   CHECK(RunArgs(InjectManifests(pod_text, Flags({"--run-arg=--monitor=prometheus",
                                                  "--run-arg=--monitor-metric=active"}))
                     .output) ==
-        "run --listen :9901 --lb-delay 5s --drain-timeout 20s --grace-period 30s --log-format json "
+        "run --listen :9902 --lb-delay 5s --drain-timeout 20s --grace-period 30s --log-format json "
         "--monitor=prometheus --monitor-metric=active ");
 }
 
@@ -305,7 +306,10 @@ TEST_CASE("lastcall's port is free of every port in the pod; hostNetwork needs o
   const InjectResult envoy = InjectManifests(ReadFixture("port-9901.yaml"), {});
   CHECK(Contains(RunArgs(envoy.output), "--listen :9902 "));
   CHECK(Contains(envoy.output, "containerPort: 9902\n"));
-  CHECK(Contains(Joined(envoy.notes), "port 9901 is used in the pod: lastcall listens on 9902"));
+  REQUIRE(envoy.decisions.size() == 1);
+  CHECK(Contains(envoy.decisions[0].listen_why,
+                 "9902 skips the pod's declared ports and the "
+                 "proxies' defaults (Envoy 9901"));
   const InjectResult taken =
       InjectManifests(ReadFixture("port-9901.yaml"), Flags({"--port", "10000"}));
   CHECK(taken.injected == 0);
@@ -386,9 +390,8 @@ TEST_CASE("inject skips what it cannot handle, with the reason") {
       {"runs to completion",
        ReadFixture("cronjob.yaml"),
        {},
-       "CronJob nightly-report: the pod runs to completion (restartPolicy OnFailure): it is not "
-       "behind a Service, and a regular sidecar would keep it from completing; use --native to "
-       "add lastcall as a native sidecar anyway (Kubernetes 1.29+)"},
+       "CronJob nightly-report: a CronJob runs to completion: no Service sends it traffic, so "
+       "there is nothing to drain, and a sidecar would only lengthen every run"},
       {"no pod spec",
        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec: {}\n",
        {},
@@ -513,7 +516,7 @@ TEST_CASE("meshes: the annotations Istio and Linkerd need, detected or with --me
   const InjectResult linkerd = InjectManifests(ReadFixture("linkerd.yaml"), {});
   CHECK(
       Contains(linkerd.output, "config.alpha.linkerd.io/proxy-wait-before-exit-seconds: \"27\"\n"));
-  CHECK(Contains(linkerd.output, "config.linkerd.io/skip-inbound-ports: \"9901\"\n"));
+  CHECK(Contains(linkerd.output, "config.linkerd.io/skip-inbound-ports: \"9902\"\n"));
   const InjectResult flagged =
       InjectManifests(ReadFixture("kubectl-get.yaml"), Flags({"--mesh", "linkerd"}));
   CHECK(Contains(flagged.output, "proxy-wait-before-exit-seconds"));
