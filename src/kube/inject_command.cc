@@ -113,9 +113,9 @@ ObjectOutcome InjectWorkload(YAML::Node object, const manifest::WorkloadKind& ki
   const auto record = [&] {
     if (run.decisions != nullptr) run.decisions->push_back(decision);
   };
-  if (decision.action == PlanAction::kDisabled) {
+  if (decision.action == PlanAction::kLeave) {
     record();
-    outcome.notes.push_back(description + ": " + kAnnotationInject + ": disabled; left unchanged");
+    outcome.notes.push_back(description + ": " + decision.reason + "; left unchanged");
     return outcome;
   }
   if (decision.action == PlanAction::kSkip) {
@@ -365,13 +365,19 @@ constexpr const char* kInjectDescription =
     "ReplicaSet, ReplicationController, Job, CronJob, List) and write them to stdout:\n"
     "  kubectl get deploy app -o yaml | lastcall inject | kubectl apply -f -\n"
     "  helm install app ./chart --post-renderer lastcall --post-renderer-args inject\n"
-    "The wiring follows each pod: the app's ports (connections monitor) or its drain endpoint\n"
-    "(annotation lastcall.dev/drain-url: status monitor), its readiness probe, its preStop\n"
-    "hook (kept, after the drain), a free port. Per-workload annotations lastcall.dev/inject\n"
+    "The wiring follows each pod and the bundle around it: the ports its Services target\n"
+    "(connections monitor, requests in flight, settle 1s; gRPC/HTTP/2 ports multiplexed) or its\n"
+    "drain endpoint (annotation lastcall.dev/drain-url: status monitor), its readiness probe,\n"
+    "its preStop hook (kept, after the drain), a port clear of the pod's and of Envoy's,\n"
+    "Istio's and Linkerd's, the mesh of its namespace. Each decision is explained on stderr\n"
+    "(--explain: as JSON on stdout). Per-workload annotations lastcall.dev/inject\n"
     "(enabled|disabled), lb-delay, drain-timeout, exit-delay, drain-url, monitor,\n"
-    "refused-means, port, image, container override the flags. What cannot be injected is\n"
-    "left unchanged and listed on stderr (exit 0; 1 with --strict). Re-running upgrades what\n"
-    "another version or other settings injected; `lastcall uninject` takes it all back.";
+    "refused-means, port, ports, settle, mesh, platform, requests, limits, run-as, image,\n"
+    "container override the flags; they are validated as `lastcall check` validates. Jobs and\n"
+    "CronJobs are skipped (nothing to drain). What cannot be injected is left unchanged and\n"
+    "listed on stderr (exit 0; 1 with --strict); input that could not be taken back (a YAML\n"
+    "merge key) is refused whole (exit 2, nothing written). Re-running upgrades what another\n"
+    "version or other settings injected; `lastcall uninject` takes it all back.";
 
 void DefineInjectFlags(CLI::App* inject, InjectOptions& options) {
   inject->add_option("file", options.input, "Manifest file, or - for standard input")
@@ -406,8 +412,30 @@ void DefineInjectFlags(CLI::App* inject, InjectOptions& options) {
       ->check(CLI::Range(1, 65535));
   inject
       ->add_option("--mesh", options.mesh,
-                   "Add the annotations a mesh needs (default: detected from the workload)")
-      ->check(CLI::IsMember({"istio", "linkerd"}));
+                   "The service mesh: auto (from Namespace labels, workload annotations and proxy "
+                   "containers in the input), istio, linkerd or none")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "istio", "linkerd", "none"}));
+  inject
+      ->add_option("--platform", options.platform,
+                   "auto (openshift when openshift.io/ annotations say so), kubernetes, or "
+                   "openshift: no fixed runAsUser/runAsGroup, the SCC assigns them")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "kubernetes", "openshift"}));
+  inject
+      ->add_option("--requests", options.requests,
+                   "The sidecar's resource requests, e.g. cpu=10m,memory=8Mi, or none")
+      ->capture_default_str();
+  inject
+      ->add_option("--limits", options.limits,
+                   "The sidecar's resource limits, e.g. cpu=100m,memory=32Mi, or none")
+      ->capture_default_str();
+  inject->add_option("--run-as", options.run_as,
+                     "The sidecar's UID[:GID], or none to let the platform assign them (default: "
+                     "65532, none on OpenShift)");
+  inject->add_flag("--explain", options.explain,
+                   "Print the planner's decision for each workload as JSON (one object per line) "
+                   "instead of the manifests");
   const auto duration = [inject](const std::string& flag, Millis* target, const char* help) {
     inject
         ->add_option_function<std::string>(
@@ -424,6 +452,9 @@ void DefineInjectFlags(CLI::App* inject, InjectOptions& options) {
   duration("--lb-delay", &options.lb_delay, "lastcall's lb_delay (run --lb-delay)");
   duration("--drain-timeout", &options.drain_timeout, "lastcall's drain timeout");
   duration("--exit-delay", &options.exit_delay, "lastcall's exit delay");
+  duration("--settle", &options.settle,
+           "connections monitor: how long no request may be in flight before it counts as "
+           "drained");
   inject
       ->add_option("--run-arg", options.run_args,
                    "One more argument for `lastcall run`, repeatable; write values that start "

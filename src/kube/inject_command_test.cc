@@ -327,16 +327,23 @@ TEST_CASE("lastcall's port is free of every port in the pod; hostNetwork needs o
 }
 
 TEST_CASE("inject skips and reports; the rest of the stream is injected; --strict fails") {
-  const std::string bundle = ReadFixture("helm.yaml");
+  // The Helm hooks are left alone (not a failure); a typo in an annotation is a skip.
+  const std::string bundle =
+      ReadFixture("helm.yaml") +
+      "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: typo\n  annotations:\n"
+      "    lastcall.dev/lb_delay: 10s\nspec:\n  containers: [{name: a, image: a, ports: "
+      "[{containerPort: 80}]}]\n";
   const InjectResult result = InjectManifests(bundle, {});
   CHECK(result.injected == 1);
-  CHECK(result.skipped == std::vector<std::string>{
-                              "document 5: Job shop-migrate: a Helm hook (helm.sh/hook: "
-                              "pre-install,pre-upgrade): it runs to completion around a release, "
-                              "not behind a Service",
-                              "document 6: Pod shop-test-connection: a Helm hook (helm.sh/hook: "
-                              "test): it runs to completion around a release, not behind a "
-                              "Service"});
+  CHECK(result.skipped ==
+        std::vector<std::string>{"document 7: Pod typo: unknown annotation lastcall.dev/lb_delay "
+                                 "(did you mean lastcall.dev/lb-delay?)"});
+  CHECK(Contains(Joined(result.notes),
+                 "document 5: Job shop-migrate: a Helm hook (helm.sh/hook: "
+                 "pre-install,pre-upgrade): it runs to completion around a release, not behind a "
+                 "Service; left unchanged"));
+  CHECK(Contains(Joined(result.notes),
+                 "document 6: Pod shop-test-connection: a Helm hook (helm.sh/hook: test)"));
   CHECK(
       Contains(Joined(result.notes),
                "document 4: Deployment shop-cache: lastcall.dev/inject: disabled; left unchanged"));
@@ -349,9 +356,10 @@ TEST_CASE("inject skips and reports; the rest of the stream is injected; --stric
   CHECK(RunInject(options, in2, out2, err2) == kExitTimedOut);
   CHECK(out1.str() == result.output);
   CHECK(out2.str() == result.output);
-  CHECK(Contains(err1.str(), "lastcall inject: skipped document 5: Job shop-migrate: a Helm hook"));
+  CHECK(Contains(err1.str(), "lastcall inject: skipped document 7: Pod typo: unknown annotation"));
+  CHECK(Contains(err1.str(), "lastcall inject: job/shop-migrate: left alone: a Helm hook"));
   CHECK(Contains(err1.str(),
-                 "lastcall inject: 1 workload(s) injected, 2 skipped (left unchanged; "
+                 "lastcall inject: 1 workload(s) injected, 1 skipped (left unchanged; "
                  "--strict fails on this)\n"));
 
   // Invalid YAML and objects it cannot read are skipped too, and copied as they were.
@@ -387,11 +395,6 @@ TEST_CASE("inject skips what it cannot handle, with the reason") {
        "Rollout canary: kind Rollout has a pod template but is not supported (supported: Pod, "
        "Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob); "
        "add lastcall to it by hand (deploy/kubernetes)"},
-      {"runs to completion",
-       ReadFixture("cronjob.yaml"),
-       {},
-       "CronJob nightly-report: a CronJob runs to completion: no Service sends it traffic, so "
-       "there is nothing to drain, and a sidecar would only lengthen every run"},
       {"no pod spec",
        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec: {}\n",
        {},

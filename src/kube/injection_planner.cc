@@ -311,11 +311,17 @@ PortSearch FindPorts(const WorkloadFacts& workload, const BundleFacts& bundle,
   return search;
 }
 
+MeshPlan FoundMesh(std::string name, std::string why) {
+  MeshPlan mesh;
+  mesh.name = std::move(name);
+  mesh.why = std::move(why);
+  return mesh;
+}
+
 // Istio or Linkerd, and the evidence. The workload's own word wins over its namespace's.
 MeshPlan DetectMesh(const WorkloadFacts& workload, const BundleFacts& bundle,
-                    const InjectOptions& options, bool* known) {
+                    const InjectOptions& options) {
   MeshPlan mesh;
-  *known = true;
   if (options.mesh == "istio" || options.mesh == "linkerd") {
     mesh.name = options.mesh;
     mesh.why = "--mesh or lastcall.dev/mesh";
@@ -338,18 +344,18 @@ MeshPlan DetectMesh(const WorkloadFacts& workload, const BundleFacts& bundle,
     }
     return false;
   };
-  if (has_container("istio-proxy")) return MeshPlan{"istio", "istio-proxy container", "", "", {}};
+  if (has_container("istio-proxy")) return FoundMesh("istio", "istio-proxy container");
   if (has_container("linkerd-proxy")) {
-    return MeshPlan{"linkerd", "linkerd-proxy container", "", "", {}};
+    return FoundMesh("linkerd", "linkerd-proxy container");
   }
   const std::string istio_pod = pod_value("sidecar.istio.io/inject");
   const std::string linkerd_pod = pod_value("linkerd.io/inject");
-  if (istio_pod == "true") return MeshPlan{"istio", "sidecar.istio.io/inject=true", "", "", {}};
+  if (istio_pod == "true") return FoundMesh("istio", "sidecar.istio.io/inject=true");
   if (linkerd_pod == "enabled" || linkerd_pod == "ingress") {
-    return MeshPlan{"linkerd", "linkerd.io/inject=" + linkerd_pod, "", "", {}};
+    return FoundMesh("linkerd", "linkerd.io/inject=" + linkerd_pod);
   }
   if (const std::string rev = pod_value("istio.io/rev"); !rev.empty()) {
-    return MeshPlan{"istio", "istio.io/rev=" + rev, "", "", {}};
+    return FoundMesh("istio", "istio.io/rev=" + rev);
   }
   const NamespaceFacts* ns = nullptr;
   for (const auto& candidate : bundle.namespaces) {
@@ -360,7 +366,7 @@ MeshPlan DetectMesh(const WorkloadFacts& workload, const BundleFacts& bundle,
       mesh.why = "opted out on the pod";
       return mesh;
     }
-    *known = false;
+    mesh.known = false;
     mesh.why = workload.namespace_name.empty()
                    ? "namespace not set and no Namespace in the input: cannot tell; --mesh to say"
                    : fmt::format("namespace {} is not in the input: cannot tell; --mesh to say",
@@ -378,21 +384,14 @@ MeshPlan DetectMesh(const WorkloadFacts& workload, const BundleFacts& bundle,
   const std::string rev = ns_value("istio.io/rev");
   if (istio_pod != "false" &&
       (injection == "enabled" || (!rev.empty() && injection != "disabled"))) {
-    return MeshPlan{
-        "istio",
-        fmt::format("namespace {} label {}", ns->name,
-                    injection == "enabled" ? "istio-injection=enabled" : "istio.io/rev=" + rev),
-        "",
-        "",
-        {}};
+    return FoundMesh("istio", fmt::format("namespace {} label {}", ns->name,
+                                          injection == "enabled" ? "istio-injection=enabled"
+                                                                 : "istio.io/rev=" + rev));
   }
   const std::string linkerd_ns = ns_value("linkerd.io/inject");
   if (linkerd_pod != "disabled" && (linkerd_ns == "enabled" || linkerd_ns == "ingress")) {
-    return MeshPlan{"linkerd",
-                    fmt::format("namespace {} linkerd.io/inject={}", ns->name, linkerd_ns),
-                    "",
-                    "",
-                    {}};
+    return FoundMesh("linkerd",
+                     fmt::format("namespace {} linkerd.io/inject={}", ns->name, linkerd_ns));
   }
   mesh.why = fmt::format("namespace {} in the input has no mesh label", ns->name);
   return mesh;
@@ -592,6 +591,11 @@ WorkloadDecision PlanWorkload(const WorkloadFacts& workload, const BundleFacts& 
     decision.plan.reset();
     return decision;
   };
+  const auto leave = [&](std::string reason) -> WorkloadDecision& {
+    decision.action = PlanAction::kLeave;
+    decision.reason = std::move(reason);
+    return decision;
+  };
 
   for (const auto& removed : kRemovedApis) {
     if (workload.api_version == removed.api_version &&
@@ -603,13 +607,13 @@ WorkloadDecision PlanWorkload(const WorkloadFacts& workload, const BundleFacts& 
   }
   if (const auto hook = workload.annotations.find("helm.sh/hook");
       hook != workload.annotations.end()) {
-    return skip(fmt::format(
+    return leave(fmt::format(
         "a Helm hook (helm.sh/hook: {}): it runs to completion around a release, not behind a "
         "Service",
         hook->second));
   }
   if (workload.kind == "Job" || workload.kind == "CronJob") {
-    return skip(
+    return leave(
         "a " + workload.kind +
         " runs to completion: no Service sends it traffic, so there is nothing to drain, and a "
         "sidecar would only lengthen every run (docs/kubernetes-planner.md, \"Jobs\")");
@@ -630,11 +634,7 @@ WorkloadDecision PlanWorkload(const WorkloadFacts& workload, const BundleFacts& 
   const AnnotatedOptions annotated = ApplyAnnotations(flags, workload.annotations);
   decision.options = annotated.options;
   if (!annotated.error.empty()) return skip(annotated.error);
-  if (annotated.disabled) {
-    decision.action = PlanAction::kDisabled;
-    decision.reason = std::string(kAnnotationInject) + ": disabled";
-    return decision;
-  }
+  if (annotated.disabled) return leave(std::string(kAnnotationInject) + ": disabled");
   const InjectOptions& options = decision.options;
 
   const auto app_index = AppContainerIndex(workload.pod_spec, workload.annotations, options);
@@ -678,8 +678,7 @@ WorkloadDecision PlanWorkload(const WorkloadFacts& workload, const BundleFacts& 
   }
 
   // The mesh: kept alive for the budget, then asked to quit when this build can.
-  bool mesh_known = true;
-  decision.mesh = DetectMesh(workload, bundle, options, &mesh_known);
+  decision.mesh = DetectMesh(workload, bundle, options);
   const std::string quit_flag = MeshQuitFlag();
   if (decision.mesh.name == "istio") {
     decision.mesh.quit_url = kIstioQuitUrl;
@@ -737,7 +736,6 @@ WorkloadDecision PlanWorkload(const WorkloadFacts& workload, const BundleFacts& 
     return skip("the sidecar would refuse this configuration (lastcall check): " +
                 Join(problems, "; "));
   }
-  if (!mesh_known) decision.warnings.push_back("mesh unknown: " + decision.mesh.why);
   decision.action = PlanAction::kInject;
   decision.plan = std::move(planned.plan);
   return decision;
@@ -746,7 +744,7 @@ WorkloadDecision PlanWorkload(const WorkloadFacts& workload, const BundleFacts& 
 std::string WorkloadDecision::Explain() const {
   std::string text = KindSlashName(*this) + ": ";
   if (action == PlanAction::kSkip) return text + "skipped: " + reason;
-  if (action == PlanAction::kDisabled) return text + "not injected: " + reason;
+  if (action == PlanAction::kLeave) return text + "left alone: " + reason;
   std::vector<std::string> parts;
   if (monitor == "connections") {
     std::vector<std::string> ports_text;
@@ -784,7 +782,7 @@ nlohmann::json WorkloadDecision::ToJson() const {
   nlohmann::json json = {{"kind", kind}, {"namespace", namespace_name}, {"name", name}};
   json["action"] = action == PlanAction::kInject ? "inject"
                    : action == PlanAction::kSkip ? "skip"
-                                                 : "disabled";
+                                                 : "leave";
   if (!reason.empty()) json["reason"] = reason;
   json["warnings"] = warnings;
   if (action != PlanAction::kInject) return json;
@@ -810,7 +808,8 @@ nlohmann::json WorkloadDecision::ToJson() const {
     if (port.port != 0) item["port"] = port.port;
     json["unwatched"].push_back(item);
   }
-  nlohmann::json mesh_json = {{"name", mesh.name.empty() ? "none" : mesh.name}, {"why", mesh.why}};
+  nlohmann::json mesh_json = {
+      {"name", mesh.name.empty() ? "none" : mesh.name}, {"why", mesh.why}, {"known", mesh.known}};
   if (!mesh.quit_url.empty()) {
     mesh_json["quit"] = {
         {"method", mesh.quit_method}, {"url", mesh.quit_url}, {"wired", !MeshQuitFlag().empty()}};

@@ -91,15 +91,16 @@ struct UnwatchedPort {
 };
 
 enum class PlanAction {
-  kInject,    // `plan` holds the wiring
-  kSkip,      // `reason` says why and what to set
-  kDisabled,  // lastcall.dev/inject: disabled
+  kInject,  // `plan` holds the wiring
+  kSkip,    // it cannot be injected as it is: `reason` says why and what to set (--strict fails)
+  kLeave,   // it should not be: lastcall.dev/inject: disabled, a Job, a CronJob, a Helm hook
 };
 
 // The mesh's proxy, as lastcall treats it: kept alive through the drain, then asked to quit.
 struct MeshPlan {
   std::string name;         // "istio", "linkerd", or "" (none)
   std::string why;          // "namespace shop label istio-injection=enabled", "--mesh", ...
+  bool known = true;        // false: nothing in the input can tell (its namespace is not in it)
   std::string quit_url;     // POST here after the drain makes the proxy exit; "" = none
   std::string quit_method;  // "POST"
   // Annotations the pod template gets for the mesh, key -> value.
@@ -111,7 +112,7 @@ struct WorkloadDecision {
   std::string namespace_name;
   std::string name;
   PlanAction action = PlanAction::kSkip;
-  std::string reason;                 // kSkip, kDisabled: why
+  std::string reason;                 // kSkip, kLeave: why
   std::vector<std::string> warnings;  // worth knowing even when injected (removed API, ...)
   InjectOptions options;              // the flags with the workload's annotations applied
   std::optional<InjectPlan> plan;     // kInject: what inject writes
