@@ -282,15 +282,24 @@ PortSearch FindPorts(const WorkloadFacts& workload, const BundleFacts& bundle,
       AddWatched(&search, port, via, multiplexed);
     }
   }
+  const YAML::Node containers = Child(workload.pod_spec, "containers");
+  const std::string app_name = ScalarOr(Child(containers[app_index], "name"), "");
   if (!search.watched.empty()) {
     search.why = "Services";
+    for (const auto& port : declared) {
+      if (port.container != app_name || !port.tcp) continue;
+      const bool listed = std::any_of(search.unwatched.begin(), search.unwatched.end(),
+                                      [&](const UnwatchedPort& u) { return u.port == port.port; });
+      if (listed) continue;
+      AddUnwatched(&search, port.port,
+                   (port.name.empty() ? std::string("declared") : "declared " + port.name) +
+                       ": no Service in the input targets it");
+    }
   } else {
     // No Service (in this input) sends it clients: the app's declared ports, less those that by
     // name or number are not for clients.
     search.why = any_service ? "declared (its Services target no client port)"
                              : "declared (no Service in the input selects the pod)";
-    const YAML::Node containers = Child(workload.pod_spec, "containers");
-    const std::string app_name = ScalarOr(Child(containers[app_index], "name"), "");
     for (const auto& port : declared) {
       if (port.container != app_name || !port.tcp) continue;
       std::string non_client = NonClientName(port.name);
