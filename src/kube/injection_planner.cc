@@ -581,8 +581,10 @@ const std::vector<std::string>& KnownAnnotations() {
 std::string MeshQuitFlag() {
   // The sidecar feature that asks the proxy to quit is its own module; inject wires it only when
   // the binary it ships has the key (so that `lastcall check` accepts what inject writes).
+  // shutdown.proxy_quit.url: POST (its default method) after the sequence, best effort.
+  constexpr std::string_view kFlag = "proxy-quit-url";
   for (const auto& key : ConfigKeys()) {
-    if (key.flag.find("quit") != std::string::npos && key.value_name == "URL") return key.flag;
+    if (key.flag == kFlag) return key.flag;
   }
   return "";
 }
