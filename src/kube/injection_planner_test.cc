@@ -10,6 +10,7 @@
 #include "inject_command.h"
 #include "test_fixtures.h"
 #include "uninject_command.h"
+#include "yaml_writer.h"
 
 namespace lastcall {
 namespace {
@@ -303,6 +304,23 @@ TEST_CASE("planner: the pod's supplementalGroups are kept and lastcall's added")
   CHECK(groups[1].as<int>() == 2000);
   CHECK(groups[2].as<int>() == 65532);
   CHECK(UninjectManifests(result.output).output == Fixture("supplemental-groups.yaml"));
+
+  // Another group for the sidecar: added the same way, and only it removed again, also from a
+  // copy that lost its original (read back from the cluster).
+  InjectOptions options;
+  options.run_as = "1000:3000";
+  const InjectResult other = InjectManifests(Fixture("supplemental-groups.yaml"), options);
+  YAML::Node injected = YAML::Load(other.output);
+  YAML::Node pod = injected["spec"]["template"]["spec"];
+  CHECK(pod["securityContext"]["supplementalGroups"].size() == 3);
+  CHECK(pod["securityContext"]["supplementalGroups"][2].as<int>() == 3000);
+  CHECK(UninjectManifests(other.output).output == Fixture("supplemental-groups.yaml"));
+  injected["metadata"].remove("annotations");
+  const YAML::Node back = YAML::Load(UninjectManifests(WriteYaml(injected)).output);
+  const YAML::Node kept = back["spec"]["template"]["spec"]["securityContext"]["supplementalGroups"];
+  REQUIRE(kept.size() == 2);
+  CHECK(kept[0].as<int>() == 1000);
+  CHECK(kept[1].as<int>() == 2000);
 }
 
 TEST_CASE("planner: removed API versions are warned about") {
