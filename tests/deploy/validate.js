@@ -59,6 +59,7 @@ const CONFIG_KEYS = {
     grace_period: true,
     skip_lb_delay_when_app_gone: true,
     recover_after: true,
+    proxy_quit: { url: true, method: true, timeout: true },
   },
   log: { format: true, level: true },
 };
@@ -75,6 +76,7 @@ const RUN_FLAGS = {
   '--monitor-port': null, '--drained-at': null, '--poll-interval': null, '--settle': null,
   '--log-format': null, '--log-level': null, '--refused-means': null,
   '--monitor-count': null, '--multiplexed-port': null,
+  '--proxy-quit-url': null, '--proxy-quit-method': null, '--proxy-quit-timeout': null,
 };
 const DURATION_SETTINGS = new Set(['lb_delay', 'drain_timeout', 'exit_delay', 'grace_period']);
 
