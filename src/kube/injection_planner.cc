@@ -589,8 +589,10 @@ std::string MeshQuitFlag() {
   return "";
 }
 
-WorkloadDecision PlanWorkload(const WorkloadFacts& workload, const BundleFacts& bundle,
-                              const InjectOptions& flags) {
+namespace {
+
+WorkloadDecision PlanChecked(const WorkloadFacts& workload, const BundleFacts& bundle,
+                             const InjectOptions& flags) {
   WorkloadDecision decision;
   decision.kind = workload.kind;
   decision.namespace_name = workload.namespace_name;
@@ -750,6 +752,24 @@ WorkloadDecision PlanWorkload(const WorkloadFacts& workload, const BundleFacts& 
   decision.action = PlanAction::kInject;
   decision.plan = std::move(planned.plan);
   return decision;
+}
+
+}  // namespace
+
+WorkloadDecision PlanWorkload(const WorkloadFacts& workload, const BundleFacts& bundle,
+                              const InjectOptions& flags) {
+  try {
+    return PlanChecked(workload, bundle, flags);
+  } catch (const YAML::Exception& e) {  // a field of an unexpected type, e.g. a scalar `ports`
+    WorkloadDecision decision;
+    decision.kind = workload.kind;
+    decision.namespace_name = workload.namespace_name;
+    decision.name = workload.name;
+    decision.options = flags;
+    decision.action = PlanAction::kSkip;
+    decision.reason = "unexpected structure in the pod spec: " + e.msg;
+    return decision;
+  }
 }
 
 std::string WorkloadDecision::Explain() const {
