@@ -374,7 +374,7 @@ constexpr const char* kInjectDescription =
     "(enabled|disabled), lb-delay, drain-timeout, exit-delay, drain-url, monitor,\n"
     "refused-means, port, ports, settle, mesh, platform, requests, limits, run-as, image,\n"
     "container override the flags; they are validated as `lastcall check` validates. Jobs and\n"
-    "CronJobs are skipped (nothing to drain). What cannot be injected is left unchanged and\n"
+    "CronJobs are left alone (nothing to drain). What cannot be injected is left unchanged and\n"
     "listed on stderr (exit 0; 1 with --strict); input that could not be taken back (a YAML\n"
     "merge key) is refused whole (exit 2, nothing written). Re-running upgrades what another\n"
     "version or other settings injected; `lastcall uninject` takes it all back.";
@@ -384,8 +384,8 @@ void DefineInjectFlags(CLI::App* inject, InjectOptions& options) {
       ->capture_default_str();
   inject->add_flag("--native", options.native,
                    "Add lastcall as a native sidecar (an init container with restartPolicy "
-                   "Always; Kubernetes 1.29+). Required for Jobs, CronJobs and run-to-completion "
-                   "pods");
+                   "Always; Kubernetes 1.29+). Required for a bare Pod that runs to completion; "
+                   "Jobs and CronJobs are left alone (nothing to drain)");
   inject->add_option("--container", options.container,
                      "The app container (default: annotation "
                      "kubectl.kubernetes.io/default-container, else the first)");
@@ -407,8 +407,8 @@ void DefineInjectFlags(CLI::App* inject, InjectOptions& options) {
   inject
       ->add_option_function<int>(
           "--port", [&options](const int& port) { options.port = port; },
-          "lastcall's port (default: 9901, or the next one free in the pod); required for "
-          "hostNetwork pods")
+          "lastcall's port (default: the first from 9901 up that the pod does not declare and "
+          "Envoy, Istio and Linkerd do not use: 9902 unless taken); required for hostNetwork pods")
       ->check(CLI::Range(1, 65535));
   inject
       ->add_option("--mesh", options.mesh,
