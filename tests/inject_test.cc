@@ -1,7 +1,11 @@
 // `lastcall inject` end to end: the wiring it writes, run as `lastcall run` against the example
 // app for each monitor it chooses; and `lastcall prestop --then`, the hook it keeps.
+#include <arpa/inet.h>
 #include <doctest/doctest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstdio>
@@ -13,11 +17,35 @@
 
 #include "fake_app.h"
 #include "harness.h"
+#include "test_fixtures.h"
 
 namespace lastcall::test {
 namespace {
 
 using Steady = std::chrono::steady_clock;
+
+struct Run {
+  int exit_code = -1;
+  std::string out;
+};
+
+// Runs the built `lastcall SUBCOMMAND FLAGS FILE` on `manifest` (written to FILE).
+Run RunTool(const std::string& subcommand, const std::string& manifest,
+            const std::vector<std::string>& flags = {}) {
+  const std::string dir = TempDir();
+  std::ofstream(dir + "/in.yaml", std::ios::binary) << manifest;
+  std::string command = "'" + std::string(LASTCALL_BINARY) + "' " + subcommand + " ";
+  for (const auto& flag : flags) command += "'" + flag + "' ";
+  command += "'" + dir + "/in.yaml' 2>" + dir + "/err";
+  FILE* pipe = popen(command.c_str(), "r");  // NOLINT(cert-env33-c): a test, fixed arguments
+  REQUIRE(pipe != nullptr);
+  Run run;
+  char buffer[4096];
+  for (size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) run.out.append(buffer, n);
+  const int status = pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
 
 // Runs the built `lastcall inject FLAGS -` on `manifest`; returns stdout.
 std::string Inject(const std::string& manifest, const std::vector<std::string>& flags = {}) {
@@ -180,6 +208,133 @@ TEST_CASE("a declared drain endpoint nobody answers is never reported drained") 
   CAPTURE(drain.output);
   CHECK(drain.exit_code == 1);  // timed out, not "drained" on connection refused
   CHECK(drain.output.find("timed out") != std::string::npos);
+}
+
+// Every `lastcall` container of a stream (Lists' items, init containers too): its args.
+void CollectSidecarArgs(const YAML::Node& node, std::vector<std::vector<std::string>>* found) {
+  if (node.IsMap()) {
+    if (node["name"] && node["name"].IsScalar() && node["name"].Scalar() == "lastcall" &&
+        node["args"] && node["args"].IsSequence()) {
+      std::vector<std::string> args;
+      for (const auto& arg : node["args"]) args.push_back(arg.as<std::string>());
+      found->push_back(args);
+    }
+    for (const auto& item : node) CollectSidecarArgs(item.second, found);
+  } else if (node.IsSequence()) {
+    for (const auto& item : node) CollectSidecarArgs(item, found);
+  }
+}
+
+TEST_CASE("every workload inject writes passes `lastcall check`; uninject gives the input back") {
+  std::istringstream cases(testing::ReadFixture("inject/cases.txt"));
+  int checked = 0;
+  for (std::string line; std::getline(cases, line);) {
+    if (line.empty() || line.front() == '#') continue;
+    std::istringstream words(line);
+    std::string output, input;
+    words >> output >> input;
+    std::vector<std::string> flags;
+    for (std::string flag; words >> flag;) flags.push_back(flag);
+    CAPTURE(line);
+    const std::string manifest = testing::ReadFixture("inject/" + input);
+    const Run injected = RunTool("inject", manifest, flags);
+    if (injected.exit_code != 0) continue;  // refused: nothing written, nothing to take back
+    std::vector<std::vector<std::string>> sidecars;
+    for (const auto& document : YAML::LoadAll(injected.out))
+      CollectSidecarArgs(document, &sidecars);
+    for (const auto& args : sidecars) {
+      REQUIRE(args.at(0) == "run");
+      std::vector<std::string> argv{LASTCALL_BINARY, "check"};
+      argv.insert(argv.end(), args.begin() + 1, args.end());
+      Process check = Process::Spawn(argv);
+      const std::optional<int> code = check.WaitExit(milliseconds(10000));
+      INFO(check.Output());
+      CHECK(code == 0);
+      ++checked;
+    }
+    const Run back = RunTool("uninject", injected.out);
+    CHECK(back.exit_code == 0);
+    CHECK(back.out == manifest);
+  }
+  CHECK(checked >= 25);
+}
+
+TEST_CASE("inject refuses a merge key whole: exit 2, nothing written") {
+  const Run refused = RunTool("inject", testing::ReadFixture("inject/merge-key.yaml"));
+  CHECK(refused.exit_code == 2);
+  CHECK(refused.out.empty());
+}
+
+// A keep-alive client, as ingress-nginx keeps its upstream connections: requests on one
+// connection, then idle, open.
+class KeepAliveClient {
+ public:
+  explicit KeepAliveClient(uint16_t port) : fd_(socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  }
+  ~KeepAliveClient() { close(fd_); }
+  KeepAliveClient(const KeepAliveClient&) = delete;
+  KeepAliveClient& operator=(const KeepAliveClient&) = delete;
+
+  // One request and its whole answer (Content-Length), on the open connection.
+  void Request(const std::string& target) {
+    const std::string request = "GET " + target + " HTTP/1.1\r\nHost: app\r\n\r\n";
+    REQUIRE(send(fd_, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size()));
+    std::string answer;
+    char buffer[4096];
+    while (true) {
+      const size_t head = answer.find("\r\n\r\n");
+      if (head != std::string::npos) {
+        const size_t length_at = answer.find("Content-Length: ");
+        REQUIRE(length_at != std::string::npos);
+        const size_t length = std::stoul(answer.substr(length_at + 16));
+        if (answer.size() >= head + 4 + length) break;
+      }
+      const ssize_t n = recv(fd_, buffer, sizeof buffer, 0);
+      REQUIRE(n > 0);
+      answer.append(buffer, static_cast<size_t>(n));
+    }
+    CHECK(answer.rfind("HTTP/1.1 200", 0) == 0);
+  }
+
+ private:
+  int fd_;
+};
+
+TEST_CASE("inject's default drains behind an idle keep-alive client, in settle + 2 polls") {
+  // The issue-19 measurement: one idle keep-alive connection after its requests. Counting every
+  // connection (the old default) waited for the drain timeout; counting requests in flight
+  // drains once settle has held.
+  App app = StartExampleApp({"--no-drain-endpoint"});
+  const std::string bundle =
+      Deployment(app.port) +
+      "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: "
+      "web}\n  ports:\n    - {name: http, port: 80, targetPort: http}\n";
+  const std::vector<std::string> args =
+      InjectedRunArgs(Inject(bundle, {"--lb-delay", "100ms", "--drain-timeout", "5s"}));
+  std::string joined;
+  for (const auto& arg : args) joined += arg + " ";
+  CHECK(joined.find("--monitor-count in_flight --settle 1s") != std::string::npos);
+  Sidecar sidecar = StartLastcall(args);
+  KeepAliveClient client(app.port);
+  client.Request("/work?ms=0");
+  client.Request("/work?ms=0");  // two exchanges each way: the idle proof's bound (monitors.md)
+  WaitUntil([] { return false; }, milliseconds(200));
+  const auto start = Steady::now();
+  Process hook = Process::Spawn({LASTCALL_BINARY, "prestop", "--control", sidecar.control()});
+  const std::optional<int> code = hook.WaitExit(milliseconds(10000));
+  const long long elapsed = ElapsedMs(start);
+  INFO(hook.Output());
+  CHECK(code == 0);  // drained, not timed out
+  MESSAGE("drained behind an idle keep-alive client in " << elapsed << " ms");
+  // lb_delay 100 ms + settle 1 s + two polls (2 x 100 ms) + the ACK bound (600 ms) + slack.
+  CHECK(elapsed <= 100 + 1000 + 200 + 600 + 700);
+  sidecar.process.Signal(SIGTERM);
+  sidecar.process.WaitExit(milliseconds(5000));
 }
 
 TEST_CASE("lastcall prestop --then runs the old hook after the drain and reports its exit code") {

@@ -12,8 +12,10 @@
 
 #include "base/duration.h"
 #include "base/exit_status.h"
+#include "injection_planner.h"
 #include "manifest_yaml.h"
 #include "pod_injection.h"
+#include "uninject_command.h"
 #include "version.h"
 #include "yaml_writer.h"
 
@@ -35,6 +37,13 @@ struct ObjectOutcome {
   int injected = 0;
 };
 
+// What every workload of one run shares: the flags, the bundle, and where decisions go.
+struct RunContext {
+  const InjectOptions& flags;
+  const BundleFacts& bundle;
+  std::vector<WorkloadDecision>* decisions;
+};
+
 // Another kind that carries a pod template: worth a word, since it is left alone.
 bool HasPodTemplate(const YAML::Node& object) {
   const YAML::Node spec = Child(object, "spec");
@@ -47,23 +56,20 @@ void SetAnnotation(YAML::Node object, const char* key, const std::string& value)
 }
 
 // `original_text` reads back as `object` before any change: the document's own text for a
-// top-level object, the written item for an item of a List.
+// top-level object; for an item of a List, "" (the List keeps the one copy of the original) and
+// `list_original` is the item as the List's original has it (Undefined when there is none).
 ObjectOutcome InjectWorkload(YAML::Node object, const manifest::WorkloadKind& kind,
-                             const std::string& original_text, const InjectOptions& flags) {
+                             const std::string& original_text, const YAML::Node& list_original,
+                             const RunContext& run) {
   ObjectOutcome outcome;
   const std::string description = manifest::Describe(object);
+  const bool in_list = original_text.empty();
   const auto skip = [&](const std::string& reason) {
     outcome.skipped.push_back(description + ": " + reason);
     return outcome;
   };
   std::string missing;
   if (!PodSpecOf(object, kind, &missing).IsDefined()) return skip("no pod spec at " + missing);
-  if (auto hook = manifest::Annotation(object, "helm.sh/hook")) {
-    return skip(fmt::format(
-        "a Helm hook (helm.sh/hook: {}): it runs to completion around a release, not behind a "
-        "Service",
-        *hook));
-  }
 
   // Already injected: compare with what this run would inject into the workload as it was.
   YAML::Node base = object;
@@ -87,41 +93,56 @@ ObjectOutcome InjectWorkload(YAML::Node object, const manifest::WorkloadKind& ki
         outcome.notes.push_back(description + ": annotation " + kAnnotationOriginal +
                                 " is not YAML; ignored");
       }
+    } else if (in_list) {
+      original = list_original;
     }
     base.reset(YAML::Clone(object));  // rebind: assignment would overwrite `object`
     for (const auto& note : RemoveLastcall(base, kind, original)) {
       outcome.notes.push_back(description + ": " + note);
     }
-    base_text =
-        recorded && original.IsDefined() && SameYaml(base, original) ? *recorded : WriteYaml(base);
+    if (!in_list) {
+      base_text = recorded && original.IsDefined() && SameYaml(base, original) ? *recorded
+                                                                               : WriteYaml(base);
+    }
   }
 
-  const AnnotatedOptions annotated =
-      ApplyAnnotations(flags, Child(base, "metadata"), PodMetadataOf(base, kind));
-  if (!annotated.error.empty()) return skip(annotated.error);
-  if (annotated.disabled) {
-    outcome.notes.push_back(description + ": " + kAnnotationInject + ": disabled; left unchanged");
+  WorkloadDecision decision = PlanWorkload(WorkloadFactsOf(base), run.bundle, run.flags);
+  for (const auto& warning : decision.warnings) {
+    outcome.notes.push_back(description + ": warning: " + warning);
+  }
+  const auto record = [&] {
+    if (run.decisions != nullptr) run.decisions->push_back(decision);
+  };
+  if (decision.action == PlanAction::kLeave) {
+    record();
+    outcome.notes.push_back(description + ": " + decision.reason + "; left unchanged");
     return outcome;
   }
-  const InjectOptions& options = annotated.options;
-  const PlanResult planned = PlanPod(PodSpecOf(base, kind), PodMetadataOf(base, kind), options);
-  if (!planned.plan) return skip(planned.skip);
+  if (decision.action == PlanAction::kSkip) {
+    record();
+    return skip(decision.reason);
+  }
+  const InjectOptions& options = decision.options;
   const std::string hash = SettingsHash(options);
   if (base_text.size() > kMaxOriginalBytes) {
-    return skip(fmt::format("{} bytes: too large to keep its original for `lastcall uninject`",
-                            base_text.size()));
+    decision.action = PlanAction::kSkip;
+    decision.reason = fmt::format(
+        "{} bytes: too large to keep its original for `lastcall uninject`", base_text.size());
+    record();
+    return skip(decision.reason);
   }
+  record();
 
   // Any re-injection starts from the workload as it was. It changes nothing when the result
   // would be what is there (same version, settings and pod): then the document stays byte for byte.
   const InjectStatus before = ReadStatus(PodMetadataOf(object, kind));
   YAML::Node result = injected_before ? YAML::Clone(base) : object;
   std::vector<std::string> notes;
-  for (const auto& note : planned.plan->notes) notes.push_back(description + ": " + note);
-  for (const auto& note : AddLastcall(result, kind, *planned.plan, options, hash)) {
+  for (const auto& note : decision.plan->notes) notes.push_back(description + ": " + note);
+  for (const auto& note : AddLastcall(result, kind, *decision.plan, options, hash)) {
     notes.push_back(description + ": " + note);
   }
-  SetAnnotation(result, kAnnotationOriginal, base_text);
+  if (!in_list) SetAnnotation(result, kAnnotationOriginal, base_text);
   if (injected_before) {
     if (SameYaml(result, object)) {
       outcome.notes.push_back(description + ": already injected with these settings; unchanged");
@@ -139,7 +160,7 @@ ObjectOutcome InjectWorkload(YAML::Node object, const manifest::WorkloadKind& ki
 }
 
 ObjectOutcome InjectObject(YAML::Node object, const std::string& original_text,
-                           const InjectOptions& options, bool top_level) {
+                           const YAML::Node& list_original, const RunContext& run, bool top_level) {
   ObjectOutcome outcome;
   if (!object.IsMap()) {
     if (top_level) outcome.skipped.push_back("not a Kubernetes object (a mapping with a kind)");
@@ -151,19 +172,42 @@ ObjectOutcome InjectObject(YAML::Node object, const std::string& original_text,
     return outcome;
   }
   const std::string kind = kind_node.Scalar();
-  if (kind.size() >= 4 && kind.ends_with("List") && Child(object, "items").IsSequence()) {
+  if (top_level && kind.size() >= 4 && kind.ends_with("List") &&
+      Child(object, "items").IsSequence()) {
+    // The List keeps the one copy of the document as it was (its items none), for uninject to
+    // give it back byte for byte.
+    YAML::Node recorded_list(YAML::NodeType::Undefined);
+    if (const auto recorded = manifest::Annotation(object, kAnnotationOriginal)) {
+      try {
+        recorded_list = manifest::LoadBounded(*recorded);
+      } catch (const YAML::Exception&) {
+      }
+    }
+    const YAML::Node recorded_items = Child(recorded_list, "items");
     YAML::Node items = object["items"];
     for (size_t i = 0; i < items.size(); ++i) {
       YAML::Node item = items[i];
-      ObjectOutcome inner = InjectObject(item, WriteYaml(item), options, false);
+      YAML::Node item_original(YAML::NodeType::Undefined);
+      if (recorded_items.IsDefined() && recorded_items.IsSequence() && i < recorded_items.size() &&
+          manifest::Describe(recorded_items[i]) == manifest::Describe(item)) {
+        item_original.reset(recorded_items[i]);
+      }
+      ObjectOutcome inner = InjectObject(item, "", item_original, run, false);
       const std::string where = fmt::format("{} item {}: ", kind, i + 1);
       for (const auto& note : inner.notes) outcome.notes.push_back(where + note);
       for (const auto& reason : inner.skipped) outcome.skipped.push_back(where + reason);
       outcome.changed = outcome.changed || inner.changed;
       outcome.injected += inner.injected;
     }
-    // The List keeps the document as it was, for uninject to give it back byte for byte.
-    if (outcome.changed && top_level && !manifest::Annotation(object, kAnnotationOriginal)) {
+    if (outcome.changed && !manifest::Annotation(object, kAnnotationOriginal)) {
+      if (original_text.size() > kMaxOriginalBytes) {
+        outcome.skipped.push_back(
+            fmt::format("{}: {} bytes: too large to keep its original for `lastcall uninject`",
+                        kind, original_text.size()));
+        outcome.changed = false;
+        outcome.injected = 0;
+        return outcome;
+      }
       SetAnnotation(object, kAnnotationOriginal, original_text);
     }
     return outcome;
@@ -178,7 +222,7 @@ ObjectOutcome InjectObject(YAML::Node object, const std::string& original_text,
     }
     return outcome;  // not a workload: copied through unchanged
   }
-  return InjectWorkload(object, *known, original_text, options);
+  return InjectWorkload(object, *known, original_text, list_original, run);
 }
 
 }  // namespace
@@ -186,28 +230,61 @@ ObjectOutcome InjectObject(YAML::Node object, const std::string& original_text,
 InjectResult InjectManifests(std::string_view input, const InjectOptions& options) {
   InjectResult result;
   const std::vector<manifest::RawDocument> documents = manifest::SplitDocuments(input);
+
+  // YAML that cannot round-trip is refused whole: one document rewritten wrongly would be applied
+  // with the others.
+  for (size_t i = 0; i < documents.size(); ++i) {
+    try {
+      if (const auto merge = manifest::FindMergeKey(documents[i].text, documents[i].first_line)) {
+        result.refused = fmt::format("document {}: line {}, column {}: {}", i + 1, merge->line,
+                                     merge->column, merge->what);
+        break;
+      }
+    } catch (const YAML::Exception&) {
+      // Invalid YAML: that document is skipped below, with its line and column.
+    }
+  }
+  if (!result.refused.empty()) {
+    result.output = std::string(input);
+    return result;
+  }
+
+  // First the bundle: the Services and Namespaces every workload's plan reads.
+  std::vector<std::optional<YAML::Node>> loaded(documents.size());
+  std::vector<std::string> load_problems;
+  BundleFacts bundle;
+  for (size_t i = 0; i < documents.size(); ++i) {
+    loaded[i] =
+        manifest::LoadDocument(documents[i], fmt::format("document {}", i + 1), &load_problems);
+    if (loaded[i]) CollectBundleFacts(*loaded[i], &bundle);
+  }
+  result.skipped = load_problems;
+  const RunContext run{options, bundle, &result.decisions};
+
   bool any_workload_seen = false;
   for (size_t i = 0; i < documents.size(); ++i) {
     const manifest::RawDocument& document = documents[i];
     const std::string where = fmt::format("document {}", i + 1);
-    const std::optional<YAML::Node> loaded =
-        manifest::LoadDocument(document, where, &result.skipped);
-    if (!loaded) {
+    if (!loaded[i]) {
       any_workload_seen = true;  // perhaps one: "no workload found" would be wrong
       result.output += document.text;
       continue;
     }
-    YAML::Node node = *loaded;
+    YAML::Node node = *loaded[i];
     if (!Present(node)) {  // only comments, or empty
       result.output += document.text;
       continue;
     }
+    const bool injected_before = document.text.find(kAnnotationStatus) != std::string::npos;
     ObjectOutcome outcome;
+    const size_t decisions_before = result.decisions.size();
     try {
-      outcome = InjectObject(node, document.Body(), options, true);
+      outcome =
+          InjectObject(node, document.Body(), YAML::Node(YAML::NodeType::Undefined), run, true);
     } catch (const YAML::Exception& e) {  // a field of an unexpected type, e.g. a scalar spec
       outcome = ObjectOutcome{};
       outcome.skipped.push_back(std::string("unexpected structure: ") + e.msg);
+      result.decisions.resize(decisions_before);
       node = YAML::Load(document.text);
     }
     for (const auto& note : outcome.notes) result.notes.push_back(where + ": " + note);
@@ -232,8 +309,19 @@ InjectResult InjectManifests(std::string_view input, const InjectOptions& option
       result.output += document.text;
       continue;
     }
+    const std::string rewritten =
+        document.SeparatorLine() + manifest::LeadingComments(document) + written;
+    // What uninject cannot give back byte for byte is not written at all.
+    if (!injected_before && UninjectManifests(rewritten).output != document.text) {
+      result.refused = where +
+                       ": `lastcall uninject` would not give this document back byte for byte "
+                       "(please report it with the document)";
+      result.output = std::string(input);
+      result.injected = 0;
+      return result;
+    }
     result.injected += outcome.injected;
-    result.output += document.SeparatorLine() + manifest::LeadingComments(document) + written;
+    result.output += rewritten;
   }
   if (!any_workload_seen) {
     result.notes.push_back("no workload found (supported: " + manifest::SupportedKinds() +
@@ -248,17 +336,25 @@ int RunInject(const InjectOptions& options, std::istream& in, std::ostream& out,
       manifest::ReadInput(options.input, in, err, "lastcall inject");
   if (!input) return kExitUsage;
   const InjectResult result = InjectManifests(*input, options);
-  out << result.output;
+  if (!result.refused.empty()) {
+    err << "lastcall inject: refused the whole input, nothing written: " << result.refused << "\n";
+    return kExitUsage;
+  }
+  if (options.explain) {
+    for (const auto& decision : result.decisions) out << decision.ToJson().dump() << "\n";
+  } else {
+    out << result.output;
+  }
   out.flush();
+  for (const auto& decision : result.decisions) {
+    err << "lastcall inject: " << decision.Explain() << "\n";
+  }
   for (const auto& note : result.notes) err << "lastcall inject: " << note << "\n";
   for (const auto& reason : result.skipped) err << "lastcall inject: skipped " << reason << "\n";
-  if (!result.skipped.empty() || result.injected > 1) {
-    err << fmt::format("lastcall inject: {} workload(s) injected, {} skipped{}\n", result.injected,
-                       result.skipped.size(),
-                       result.skipped.empty() || options.strict
-                           ? ""
-                           : " (left unchanged; --strict fails on this)");
-  }
+  err << fmt::format(
+      "lastcall inject: {} workload(s) injected, {} skipped{}\n", result.injected,
+      result.skipped.size(),
+      result.skipped.empty() || options.strict ? "" : " (left unchanged; --strict fails on this)");
   return options.strict && !result.skipped.empty() ? kExitTimedOut : kExitDrained;
 }
 
@@ -269,21 +365,27 @@ constexpr const char* kInjectDescription =
     "ReplicaSet, ReplicationController, Job, CronJob, List) and write them to stdout:\n"
     "  kubectl get deploy app -o yaml | lastcall inject | kubectl apply -f -\n"
     "  helm install app ./chart --post-renderer lastcall --post-renderer-args inject\n"
-    "The wiring follows each pod: the app's ports (connections monitor) or its drain endpoint\n"
-    "(annotation lastcall.dev/drain-url: status monitor), its readiness probe, its preStop\n"
-    "hook (kept, after the drain), a free port. Per-workload annotations lastcall.dev/inject\n"
+    "The wiring follows each pod and the bundle around it: the ports its Services target\n"
+    "(connections monitor, requests in flight, settle 1s; gRPC/HTTP/2 ports multiplexed) or its\n"
+    "drain endpoint (annotation lastcall.dev/drain-url: status monitor), its readiness probe,\n"
+    "its preStop hook (kept, after the drain), a port clear of the pod's and of Envoy's,\n"
+    "Istio's and Linkerd's, the mesh of its namespace. Each decision is explained on stderr\n"
+    "(--explain: as JSON on stdout). Per-workload annotations lastcall.dev/inject\n"
     "(enabled|disabled), lb-delay, drain-timeout, exit-delay, drain-url, monitor,\n"
-    "refused-means, port, image, container override the flags. What cannot be injected is\n"
-    "left unchanged and listed on stderr (exit 0; 1 with --strict). Re-running upgrades what\n"
-    "another version or other settings injected; `lastcall uninject` takes it all back.";
+    "refused-means, port, ports, settle, mesh, platform, requests, limits, run-as, image,\n"
+    "container override the flags; they are validated as `lastcall check` validates. Jobs and\n"
+    "CronJobs are left alone (nothing to drain). What cannot be injected is left unchanged and\n"
+    "listed on stderr (exit 0; 1 with --strict); input that could not be taken back (a YAML\n"
+    "merge key) is refused whole (exit 2, nothing written). Re-running upgrades what another\n"
+    "version or other settings injected; `lastcall uninject` takes it all back.";
 
 void DefineInjectFlags(CLI::App* inject, InjectOptions& options) {
   inject->add_option("file", options.input, "Manifest file, or - for standard input")
       ->capture_default_str();
   inject->add_flag("--native", options.native,
                    "Add lastcall as a native sidecar (an init container with restartPolicy "
-                   "Always; Kubernetes 1.29+). Required for Jobs, CronJobs and run-to-completion "
-                   "pods");
+                   "Always; Kubernetes 1.29+). Required for a bare Pod that runs to completion; "
+                   "Jobs and CronJobs are left alone (nothing to drain)");
   inject->add_option("--container", options.container,
                      "The app container (default: annotation "
                      "kubectl.kubernetes.io/default-container, else the first)");
@@ -305,13 +407,35 @@ void DefineInjectFlags(CLI::App* inject, InjectOptions& options) {
   inject
       ->add_option_function<int>(
           "--port", [&options](const int& port) { options.port = port; },
-          "lastcall's port (default: 9901, or the next one free in the pod); required for "
-          "hostNetwork pods")
+          "lastcall's port (default: the first from 9901 up that the pod does not declare and "
+          "Envoy, Istio and Linkerd do not use: 9902 unless taken); required for hostNetwork pods")
       ->check(CLI::Range(1, 65535));
   inject
       ->add_option("--mesh", options.mesh,
-                   "Add the annotations a mesh needs (default: detected from the workload)")
-      ->check(CLI::IsMember({"istio", "linkerd"}));
+                   "The service mesh: auto (from Namespace labels, workload annotations and proxy "
+                   "containers in the input), istio, linkerd or none")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "istio", "linkerd", "none"}));
+  inject
+      ->add_option("--platform", options.platform,
+                   "auto (openshift when openshift.io/ annotations say so), kubernetes, or "
+                   "openshift: no fixed runAsUser/runAsGroup, the SCC assigns them")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "kubernetes", "openshift"}));
+  inject
+      ->add_option("--requests", options.requests,
+                   "The sidecar's resource requests, e.g. cpu=10m,memory=8Mi, or none")
+      ->capture_default_str();
+  inject
+      ->add_option("--limits", options.limits,
+                   "The sidecar's resource limits, e.g. cpu=100m,memory=32Mi, or none")
+      ->capture_default_str();
+  inject->add_option("--run-as", options.run_as,
+                     "The sidecar's UID[:GID], or none to let the platform assign them (default: "
+                     "65532, none on OpenShift)");
+  inject->add_flag("--explain", options.explain,
+                   "Print the planner's decision for each workload as JSON (one object per line) "
+                   "instead of the manifests");
   const auto duration = [inject](const std::string& flag, Millis* target, const char* help) {
     inject
         ->add_option_function<std::string>(
@@ -328,6 +452,9 @@ void DefineInjectFlags(CLI::App* inject, InjectOptions& options) {
   duration("--lb-delay", &options.lb_delay, "lastcall's lb_delay (run --lb-delay)");
   duration("--drain-timeout", &options.drain_timeout, "lastcall's drain timeout");
   duration("--exit-delay", &options.exit_delay, "lastcall's exit delay");
+  duration("--settle", &options.settle,
+           "connections monitor: how long no request may be in flight before it counts as "
+           "drained");
   inject
       ->add_option("--run-arg", options.run_args,
                    "One more argument for `lastcall run`, repeatable; write values that start "

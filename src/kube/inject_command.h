@@ -9,22 +9,27 @@
 #include "cli/cli11.h"
 #include "cli/subcommand.h"
 #include "inject_plan.h"
+#include "injection_planner.h"
 
 // `lastcall inject`: adds lastcall to the pods of Kubernetes manifests, so that
 //   kubectl get deploy app -o yaml | lastcall inject | kubectl apply -f -
 //   helm install app ./chart --post-renderer lastcall --post-renderer-args inject
-// gives pods whose shutdown lastcall orchestrates, wired from what each pod declares
-// (inject_plan.h). What is added (README, "lastcall inject"):
+// gives pods whose shutdown lastcall orchestrates, wired as the injection planner decides from
+// each pod and the bundle around it (injection_planner.h). What is added (README, "lastcall
+// inject"; docs/kubernetes-planner.md):
 // - the `lastcall` container (regular, or with --native an init container with
 //   `restartPolicy: Always` and its own preStop hook), probes /readyz and /livez on its port,
 //   its configuration as `lastcall run` flags, logs as JSON;
 // - the `lastcall-install` init container and the `lastcall-bin` and `lastcall-run` emptyDirs;
 // - the app container's preStop hook `lastcall prestop` (an exec or httpGet hook that was there
-//   runs after the drain: `--then`), its two mounts, supplemental group 65532, the grace period;
+//   runs after the drain: `--then`), its two mounts, lastcall's group added to the pod's
+//   supplemental groups (none on OpenShift), the grace period;
 // - for a mesh (Istio, Linkerd), the proxy annotations that keep it alive through the drain;
 // - annotations: lastcall.dev/status (version and settings hash) on the pod template, and
-//   lastcall.dev/original (the document as it was) on the object, which `lastcall uninject`
-//   restores byte for byte.
+//   lastcall.dev/original (the document as it was) on the object (for the items of a List, on
+//   the List only), which `lastcall uninject` restores byte for byte.
+// A stream with a YAML merge key (`<<:`) is refused whole (InjectResult::refused), and so is one
+// whose injected document uninject would not give back byte for byte.
 // Documents that are not workloads are copied byte for byte. A workload that cannot be injected
 // is copied unchanged and reported (skipped), and so is any document that is not valid YAML or
 // that manifest::FindRefusedYaml refuses (a duplicate key, aliases expanding past
@@ -35,20 +40,29 @@
 namespace lastcall {
 
 struct InjectResult {
-  std::string output;                // the whole stream
+  std::string output;                // the whole stream (the input itself when refused)
   std::vector<std::string> notes;    // informational lines (one per change worth knowing)
   std::vector<std::string> skipped;  // "document 3: Job migrate: <reason>"
   int injected = 0;                  // workloads injected or upgraded
+  // The planner's decision for every workload it was asked about, in input order.
+  std::vector<WorkloadDecision> decisions;
+  // Not "": the whole input is refused (a merge key, or a document uninject could not give back),
+  // and why; nothing may be written.
+  std::string refused;
 };
 
-// Pure: transforms a YAML stream (documents separated by `---` lines). Handles Pod, Deployment,
-// StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, and the items of a
-// List. Never fails as a whole: what it cannot handle is left as it was and listed in `skipped`.
+// Pure: transforms a YAML stream (documents separated by `---` lines). Reads every Service and
+// Namespace first (the bundle the planner reads), then plans and injects Pod, Deployment,
+// StatefulSet, DaemonSet, ReplicaSet, ReplicationController, and the items of a List (Jobs and
+// CronJobs are planned, and skipped). What it cannot handle is left as it was and listed in
+// `skipped`; only input that cannot round-trip fails as a whole (`refused`).
 InjectResult InjectManifests(std::string_view input, const InjectOptions& options);
 
-// `lastcall inject`: reads options.input (or `in` for "-"), writes the stream to `out`, notes and
-// skips to `err`. Returns kExitDrained (0); kExitTimedOut (1) when something was skipped and
-// options.strict; kExitUsage when the input cannot be read (nothing written then).
+// `lastcall inject`: reads options.input (or `in` for "-"), writes the stream to `out` (with
+// options.explain, each decision as one JSON object per line instead), and to `err` each
+// workload's decision (WorkloadDecision::Explain), notes and skips, then one summary line.
+// Returns kExitDrained (0); kExitTimedOut (1) when something was skipped and options.strict;
+// kExitUsage when the input cannot be read or is refused whole (nothing written then).
 int RunInject(const InjectOptions& options, std::istream& in, std::ostream& out, std::ostream& err);
 
 // Registers the `inject` subcommand on `app` with its flags bound to `options`. Durations are

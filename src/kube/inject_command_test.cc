@@ -219,9 +219,9 @@ std::string RunArgs(const std::string& output) {
 TEST_CASE("inject wires what the pod declares, and never a monitor that cannot observe the app") {
   // Named port and httpGet readiness probe: connections on the app's port, its probe upstream.
   CHECK(RunArgs(InjectManifests(ReadFixture("deployment.yaml"), {}).output) ==
-        "run --listen :9901 --lb-delay 5s --drain-timeout 20s --grace-period 30s --log-format json "
-        "--drain-url  --monitor connections --monitor-port 8080 --readiness-upstream "
-        "http://127.0.0.1:8080/healthz ");
+        "run --listen :9902 --lb-delay 5s --drain-timeout 20s --grace-period 30s --log-format json "
+        "--drain-url  --monitor connections --monitor-port 8080 --monitor-count in_flight "
+        "--settle 1s --readiness-upstream http://127.0.0.1:8080/healthz ");
   // A drain endpoint declared by annotation: the status monitor, and refused is not drained.
   const InjectResult helm = InjectManifests(ReadFixture("helm.yaml"), {});
   CHECK(Contains(RunArgs(helm.output.substr(helm.output.find("kind: Deployment") - 15)),
@@ -232,10 +232,11 @@ TEST_CASE("inject wires what the pod declares, and never a monitor that cannot o
   CHECK(pod.injected == 0);
   REQUIRE(pod.skipped.size() == 1);
   CHECK(pod.skipped[0] ==
-        "document 1: Pod worker: cannot observe container \"worker\": it declares no TCP "
-        "containerPort and no drain endpoint; set the annotation lastcall.dev/drain-url (the "
-        "app's drain endpoint, e.g. http://127.0.0.1:8080/drain) or declare its ports, or "
-        "lastcall.dev/monitor: none for a fixed wait");
+        "document 1: Pod worker: cannot observe container \"worker\": no Service of the input "
+        "targets it, it declares no client TCP containerPort and no drain endpoint; set the "
+        "annotation lastcall.dev/drain-url (the app's drain endpoint, e.g. "
+        "http://127.0.0.1:8080/drain) or lastcall.dev/ports, or lastcall.dev/monitor: none for a "
+        "fixed wait");
   // The annotations that settle it.
   const std::string pod_text = ReadFixture("pod.yaml");
   const std::string annotated = pod_text.substr(0, pod_text.find("spec:")) +
@@ -248,7 +249,7 @@ TEST_CASE("inject wires what the pod declares, and never a monitor that cannot o
   CHECK(RunArgs(InjectManifests(pod_text, Flags({"--run-arg=--monitor=prometheus",
                                                  "--run-arg=--monitor-metric=active"}))
                     .output) ==
-        "run --listen :9901 --lb-delay 5s --drain-timeout 20s --grace-period 30s --log-format json "
+        "run --listen :9902 --lb-delay 5s --drain-timeout 20s --grace-period 30s --log-format json "
         "--monitor=prometheus --monitor-metric=active ");
 }
 
@@ -305,7 +306,10 @@ TEST_CASE("lastcall's port is free of every port in the pod; hostNetwork needs o
   const InjectResult envoy = InjectManifests(ReadFixture("port-9901.yaml"), {});
   CHECK(Contains(RunArgs(envoy.output), "--listen :9902 "));
   CHECK(Contains(envoy.output, "containerPort: 9902\n"));
-  CHECK(Contains(Joined(envoy.notes), "port 9901 is used in the pod: lastcall listens on 9902"));
+  REQUIRE(envoy.decisions.size() == 1);
+  CHECK(Contains(envoy.decisions[0].listen_why,
+                 "9902 skips the pod's declared ports and the "
+                 "proxies' defaults (Envoy 9901"));
   const InjectResult taken =
       InjectManifests(ReadFixture("port-9901.yaml"), Flags({"--port", "10000"}));
   CHECK(taken.injected == 0);
@@ -323,16 +327,23 @@ TEST_CASE("lastcall's port is free of every port in the pod; hostNetwork needs o
 }
 
 TEST_CASE("inject skips and reports; the rest of the stream is injected; --strict fails") {
-  const std::string bundle = ReadFixture("helm.yaml");
+  // The Helm hooks are left alone (not a failure); a typo in an annotation is a skip.
+  const std::string bundle =
+      ReadFixture("helm.yaml") +
+      "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: typo\n  annotations:\n"
+      "    lastcall.dev/lb_delay: 10s\nspec:\n  containers: [{name: a, image: a, ports: "
+      "[{containerPort: 80}]}]\n";
   const InjectResult result = InjectManifests(bundle, {});
   CHECK(result.injected == 1);
-  CHECK(result.skipped == std::vector<std::string>{
-                              "document 5: Job shop-migrate: a Helm hook (helm.sh/hook: "
-                              "pre-install,pre-upgrade): it runs to completion around a release, "
-                              "not behind a Service",
-                              "document 6: Pod shop-test-connection: a Helm hook (helm.sh/hook: "
-                              "test): it runs to completion around a release, not behind a "
-                              "Service"});
+  CHECK(result.skipped ==
+        std::vector<std::string>{"document 7: Pod typo: unknown annotation lastcall.dev/lb_delay "
+                                 "(did you mean lastcall.dev/lb-delay?)"});
+  CHECK(Contains(Joined(result.notes),
+                 "document 5: Job shop-migrate: a Helm hook (helm.sh/hook: "
+                 "pre-install,pre-upgrade): it runs to completion around a release, not behind a "
+                 "Service; left unchanged"));
+  CHECK(Contains(Joined(result.notes),
+                 "document 6: Pod shop-test-connection: a Helm hook (helm.sh/hook: test)"));
   CHECK(
       Contains(Joined(result.notes),
                "document 4: Deployment shop-cache: lastcall.dev/inject: disabled; left unchanged"));
@@ -345,9 +356,10 @@ TEST_CASE("inject skips and reports; the rest of the stream is injected; --stric
   CHECK(RunInject(options, in2, out2, err2) == kExitTimedOut);
   CHECK(out1.str() == result.output);
   CHECK(out2.str() == result.output);
-  CHECK(Contains(err1.str(), "lastcall inject: skipped document 5: Job shop-migrate: a Helm hook"));
+  CHECK(Contains(err1.str(), "lastcall inject: skipped document 7: Pod typo: unknown annotation"));
+  CHECK(Contains(err1.str(), "lastcall inject: job/shop-migrate: left alone: a Helm hook"));
   CHECK(Contains(err1.str(),
-                 "lastcall inject: 1 workload(s) injected, 2 skipped (left unchanged; "
+                 "lastcall inject: 1 workload(s) injected, 1 skipped (left unchanged; "
                  "--strict fails on this)\n"));
 
   // Invalid YAML and objects it cannot read are skipped too, and copied as they were.
@@ -383,12 +395,6 @@ TEST_CASE("inject skips what it cannot handle, with the reason") {
        "Rollout canary: kind Rollout has a pod template but is not supported (supported: Pod, "
        "Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob); "
        "add lastcall to it by hand (deploy/kubernetes)"},
-      {"runs to completion",
-       ReadFixture("cronjob.yaml"),
-       {},
-       "CronJob nightly-report: the pod runs to completion (restartPolicy OnFailure): it is not "
-       "behind a Service, and a regular sidecar would keep it from completing; use --native to "
-       "add lastcall as a native sidecar anyway (Kubernetes 1.29+)"},
       {"no pod spec",
        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec: {}\n",
        {},
@@ -513,7 +519,7 @@ TEST_CASE("meshes: the annotations Istio and Linkerd need, detected or with --me
   const InjectResult linkerd = InjectManifests(ReadFixture("linkerd.yaml"), {});
   CHECK(
       Contains(linkerd.output, "config.alpha.linkerd.io/proxy-wait-before-exit-seconds: \"27\"\n"));
-  CHECK(Contains(linkerd.output, "config.linkerd.io/skip-inbound-ports: \"9901\"\n"));
+  CHECK(Contains(linkerd.output, "config.linkerd.io/skip-inbound-ports: \"9902\"\n"));
   const InjectResult flagged =
       InjectManifests(ReadFixture("kubectl-get.yaml"), Flags({"--mesh", "linkerd"}));
   CHECK(Contains(flagged.output, "proxy-wait-before-exit-seconds"));

@@ -24,38 +24,42 @@ namespace {
 constexpr long long kKubernetesDefaultGrace = 30;
 constexpr int kHighestPort = 65535;
 
-std::optional<std::string> AnnotationOf(const YAML::Node& object_metadata,
-                                        const YAML::Node& pod_metadata, const char* key) {
-  for (const YAML::Node& metadata : {pod_metadata, object_metadata}) {
-    const YAML::Node value = Child(Child(metadata, "annotations"), key);
-    if (value.IsDefined() && value.IsScalar()) return value.Scalar();
-  }
-  return std::nullopt;
-}
-
 std::optional<int> ParsePort(const std::string& text) {
   const auto value = manifest::ParseInteger(text);
   if (!value || *value < 1 || *value > kHighestPort) return std::nullopt;
   return static_cast<int>(*value);
 }
 
-struct ContainerPort {
-  std::string name;
-  int port = 0;
-  bool tcp = true;
-};
-
 std::vector<ContainerPort> PortsOf(const YAML::Node& container) {
   std::vector<ContainerPort> ports;
   const YAML::Node list = Child(container, "ports");
   if (!list.IsDefined() || !list.IsSequence()) return ports;
+  const std::string container_name = ScalarOr(Child(container, "name"), "");
   for (const auto& item : list) {
     const auto port = ParsePort(ScalarOr(Child(item, "containerPort"), ""));
     if (!port) continue;
-    ports.push_back({ScalarOr(Child(item, "name"), ""), *port,
+    ports.push_back({container_name, ScalarOr(Child(item, "name"), ""), *port,
                      ScalarOr(Child(item, "protocol"), "TCP") == "TCP"});
   }
   return ports;
+}
+
+bool IsQuantity(const std::string& text) {
+  size_t i = 0;
+  const auto digits = [&] {
+    const size_t from = i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+    return i > from;
+  };
+  if (!digits()) return false;
+  if (i < text.size() && text[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  const std::string suffix = text.substr(i);
+  static const std::set<std::string> kSuffixes = {"",  "m",  "k",  "M",  "G",  "T",  "P",
+                                                  "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
+  return kSuffixes.contains(suffix);
 }
 
 // A probe's or hook's `port`: a number, or the name of one of the app container's ports.
@@ -141,30 +145,6 @@ bool HasRunArg(const InjectOptions& options, std::string_view flag) {
   });
 }
 
-std::string DetectMesh(const YAML::Node& pod, const YAML::Node& pod_metadata) {
-  const auto label_or_annotation = [&](const char* key) {
-    for (const char* where : {"labels", "annotations"}) {
-      const YAML::Node value = Child(Child(pod_metadata, where), key);
-      if (value.IsDefined() && value.IsScalar()) return value.Scalar();
-    }
-    return std::string();
-  };
-  const YAML::Node containers = Child(pod, "containers");
-  const YAML::Node inits = Child(pod, "initContainers");
-  if (label_or_annotation("sidecar.istio.io/inject") == "true" ||
-      Present(manifest::Named(containers, "istio-proxy")) ||
-      Present(manifest::Named(inits, "istio-proxy"))) {
-    return "istio";
-  }
-  const std::string linkerd = label_or_annotation("linkerd.io/inject");
-  if (linkerd == "enabled" || linkerd == "ingress" ||
-      Present(manifest::Named(containers, "linkerd-proxy")) ||
-      Present(manifest::Named(inits, "linkerd-proxy"))) {
-    return "linkerd";
-  }
-  return "";
-}
-
 }  // namespace
 
 std::string DefaultImage() { return std::string("ghcr.io/lastcall/lastcall:") + kVersion; }
@@ -175,12 +155,59 @@ long long RequiredGraceSeconds(Millis lb_delay, const InjectOptions& options) {
   return (budget.count() + 999) / 1000;
 }
 
-AnnotatedOptions ApplyAnnotations(const InjectOptions& flags, const YAML::Node& object_metadata,
-                                  const YAML::Node& pod_metadata) {
-  AnnotatedOptions result{flags, false, ""};
+std::optional<std::map<std::string, std::string>> ParseResourceList(const std::string& text,
+                                                                    std::string* error) {
+  std::map<std::string, std::string> resources;
+  if (text.empty() || text == "none") return resources;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, comma - start);
+    const size_t equals = item.find('=');
+    const std::string name = item.substr(0, equals);
+    const std::string value = equals == std::string::npos ? "" : item.substr(equals + 1);
+    if (name != "cpu" && name != "memory" && name != "ephemeral-storage") {
+      *error = fmt::format(
+          "\"{}\": expected cpu=, memory= or ephemeral-storage= (e.g. "
+          "cpu=10m,memory=8Mi), or none",
+          item);
+      return std::nullopt;
+    }
+    if (!IsQuantity(value)) {
+      *error = fmt::format("\"{}\" is not a Kubernetes quantity (e.g. 10m, 8Mi)", value);
+      return std::nullopt;
+    }
+    resources[name] = value;
+    start = comma + 1;
+  }
+  return resources;
+}
+
+std::optional<RunAs> ParseRunAs(const std::string& text, std::string* error) {
+  if (text == "none") return RunAs{};
+  const size_t colon = text.find(':');
+  const auto id = [](const std::string& part) -> std::optional<long long> {
+    const auto value = manifest::ParseInteger(part);
+    if (!value || *value < 0 || *value > 2147483647) return std::nullopt;
+    return value;
+  };
+  const auto user = id(text.substr(0, colon));
+  const auto group = colon == std::string::npos ? user : id(text.substr(colon + 1));
+  if (!user || !group) {
+    *error = "expected UID, UID:GID or none (the platform assigns them)";
+    return std::nullopt;
+  }
+  return RunAs{user, group};
+}
+
+AnnotatedOptions ApplyAnnotations(const InjectOptions& flags,
+                                  const std::map<std::string, std::string>& annotations) {
+  AnnotatedOptions result{flags, false, "", {}};
   InjectOptions& options = result.options;
-  const auto get = [&](const char* key) {
-    return AnnotationOf(object_metadata, pod_metadata, key);
+  const auto get = [&](const char* key) -> std::optional<std::string> {
+    const auto found = annotations.find(key);
+    if (found == annotations.end()) return std::nullopt;
+    return found->second;
   };
   const auto fail = [&](const char* key, const std::string& value, const std::string& problem) {
     result.error = fmt::format("annotation {}: \"{}\": {}", key, value, problem);
@@ -193,24 +220,29 @@ AnnotatedOptions ApplyAnnotations(const InjectOptions& flags, const YAML::Node& 
       return fail(kAnnotationInject, *value, "expected enabled or disabled");
     }
   }
-  const std::pair<const char*, Millis*> durations[] = {
-      {"lastcall.dev/lb-delay", &options.lb_delay},
-      {"lastcall.dev/drain-timeout", &options.drain_timeout},
-      {"lastcall.dev/exit-delay", &options.exit_delay},
+  const struct {
+    const char* key;
+    Millis* target;
+    const char* flag;
+  } durations[] = {
+      {"lastcall.dev/lb-delay", &options.lb_delay, "lb-delay"},
+      {"lastcall.dev/drain-timeout", &options.drain_timeout, "drain-timeout"},
+      {"lastcall.dev/exit-delay", &options.exit_delay, "exit-delay"},
+      {"lastcall.dev/settle", &options.settle, "settle"},
   };
-  for (const auto& [key, target] : durations) {
-    if (auto value = get(key)) {
+  for (const auto& duration : durations) {
+    if (auto value = get(duration.key)) {
       std::string error;
       const auto parsed = ParseDuration(*value, &error);
-      if (!parsed) return fail(key, *value, error);
-      *target = *parsed;
+      if (!parsed) return fail(duration.key, *value, error);
+      *duration.target = *parsed;
+      result.flag_sources[duration.flag] = duration.key;
     }
   }
   if (auto value = get("lastcall.dev/drain-url")) {
-    if (!value->empty() && !value->starts_with("http://")) {
-      return fail("lastcall.dev/drain-url", *value, "expected an http:// URL on 127.0.0.1");
-    }
+    // Its host and shape are checked where the sidecar's are (LoadConfig, by the planner).
     options.drain_url = *value;
+    result.flag_sources["drain-url"] = "lastcall.dev/drain-url";
   }
   if (auto value = get("lastcall.dev/monitor")) {
     if (*value != "status" && *value != "json" && *value != "connections" && *value != "none") {
@@ -218,17 +250,62 @@ AnnotatedOptions ApplyAnnotations(const InjectOptions& flags, const YAML::Node& 
                   "expected status, json, connections or none (other monitors: --run-arg)");
     }
     options.monitor = *value;
+    result.flag_sources["monitor"] = "lastcall.dev/monitor";
   }
   if (auto value = get("lastcall.dev/refused-means")) {
     if (*value != "drained" && *value != "error") {
       return fail("lastcall.dev/refused-means", *value, "expected drained or error");
     }
     options.refused_means = *value;
+    result.flag_sources["refused-means"] = "lastcall.dev/refused-means";
   }
   if (auto value = get("lastcall.dev/port")) {
     const auto port = ParsePort(*value);
     if (!port) return fail("lastcall.dev/port", *value, "expected a port number 1-65535");
     options.port = port;
+    result.flag_sources["listen"] = "lastcall.dev/port";
+  }
+  if (auto value = get("lastcall.dev/ports")) {
+    options.ports.clear();
+    size_t start = 0;
+    while (start <= value->size()) {
+      const size_t comma = std::min(value->find(',', start), value->size());
+      std::string item = value->substr(start, comma - start);
+      while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+      while (!item.empty() && item.back() == ' ') item.pop_back();
+      if (item.empty()) {
+        return fail("lastcall.dev/ports", *value,
+                    "expected port numbers or port names, separated by commas");
+      }
+      options.ports.push_back(item);
+      start = comma + 1;
+    }
+    result.flag_sources["monitor-port"] = "lastcall.dev/ports";
+  }
+  if (auto value = get("lastcall.dev/mesh")) {
+    if (*value != "auto" && *value != "istio" && *value != "linkerd" && *value != "none") {
+      return fail("lastcall.dev/mesh", *value, "expected auto, istio, linkerd or none");
+    }
+    options.mesh = *value;
+  }
+  if (auto value = get("lastcall.dev/platform")) {
+    if (*value != "auto" && *value != "kubernetes" && *value != "openshift") {
+      return fail("lastcall.dev/platform", *value, "expected auto, kubernetes or openshift");
+    }
+    options.platform = *value;
+  }
+  for (const auto& [key, target] : {std::pair{"lastcall.dev/requests", &options.requests},
+                                    std::pair{"lastcall.dev/limits", &options.limits}}) {
+    if (auto value = get(key)) {
+      std::string error;
+      if (!ParseResourceList(*value, &error)) return fail(key, *value, error);
+      *target = *value;
+    }
+  }
+  if (auto value = get("lastcall.dev/run-as")) {
+    std::string error;
+    if (!ParseRunAs(*value, &error)) return fail("lastcall.dev/run-as", *value, error);
+    options.run_as = *value;
   }
   if (auto value = get("lastcall.dev/image")) {
     if (value->empty()) return fail("lastcall.dev/image", *value, "empty");
@@ -238,8 +315,41 @@ AnnotatedOptions ApplyAnnotations(const InjectOptions& flags, const YAML::Node& 
   return result;
 }
 
-PlanResult PlanPod(const YAML::Node& pod, const YAML::Node& pod_metadata,
-                   const InjectOptions& options) {
+std::vector<ContainerPort> DeclaredPorts(const YAML::Node& pod, bool init) {
+  std::vector<ContainerPort> ports;
+  for (const char* list_name : {"containers", "initContainers"}) {
+    if (!init && std::string_view(list_name) == "initContainers") continue;
+    const YAML::Node list = Child(pod, list_name);
+    if (!list.IsDefined() || !list.IsSequence()) continue;
+    for (const auto& container : list) {
+      const auto found = PortsOf(container);
+      ports.insert(ports.end(), found.begin(), found.end());
+    }
+  }
+  return ports;
+}
+
+std::optional<size_t> AppContainerIndex(const YAML::Node& pod,
+                                        const std::map<std::string, std::string>& annotations,
+                                        const InjectOptions& options) {
+  const YAML::Node containers = Child(pod, "containers");
+  if (!containers.IsDefined() || !containers.IsSequence() || containers.size() == 0) {
+    return std::nullopt;
+  }
+  std::string wanted = options.container;
+  if (wanted.empty()) {
+    const auto found = annotations.find("kubectl.kubernetes.io/default-container");
+    if (found != annotations.end()) wanted = found->second;
+  }
+  if (wanted.empty()) return 0;
+  for (size_t i = 0; i < containers.size(); ++i) {
+    if (ScalarOr(Child(containers[i], "name"), "") == wanted) return i;
+  }
+  return std::nullopt;
+}
+
+PlanResult PlanPod(const YAML::Node& pod, const std::map<std::string, std::string>& annotations,
+                   const InjectOptions& options, const Wiring& wiring) {
   PlanResult result;
   const auto skip = [&](std::string reason) {
     result.skip = std::move(reason);
@@ -263,18 +373,15 @@ PlanResult PlanPod(const YAML::Node& pod, const YAML::Node& pod_metadata,
   InjectPlan plan;
   std::vector<std::string> names;
   for (const auto& container : containers) names.push_back(ScalarOr(Child(container, "name"), ""));
-  std::string wanted = options.container;
-  if (wanted.empty()) {
-    wanted = ScalarOr(
-        Child(Child(pod_metadata, "annotations"), "kubectl.kubernetes.io/default-container"), "");
-  }
-  const auto found = wanted.empty() ? names.begin() : std::find(names.begin(), names.end(), wanted);
-  if (found == names.end()) {
+  const std::optional<size_t> app_index = AppContainerIndex(pod, annotations, options);
+  if (!app_index) {
+    std::string wanted = options.container;
+    if (wanted.empty()) wanted = annotations.at("kubectl.kubernetes.io/default-container");
     return skip(
         fmt::format("no container named \"{}\" (containers: {})", wanted, fmt::join(names, ", ")));
   }
-  plan.app_index = static_cast<size_t>(found - names.begin());
-  plan.app_name = *found;
+  plan.app_index = *app_index;
+  plan.app_name = names[plan.app_index];
   const YAML::Node app = containers[plan.app_index];
   if (!app.IsMap()) return skip(fmt::format("containers[{}] is not a mapping", plan.app_index));
 
@@ -299,14 +406,10 @@ PlanResult PlanPod(const YAML::Node& pod, const YAML::Node& pod_metadata,
     }
   }
 
-  // lastcall's port: free of every port any container of the pod declares.
+  // lastcall's port: free of every port any container of the pod declares, and of the ports
+  // proxies use without declaring them.
   std::set<int> used;
-  for (const YAML::Node& list : {containers, inits}) {
-    if (!list.IsDefined() || !list.IsSequence()) continue;
-    for (const auto& container : list) {
-      for (const auto& port : PortsOf(container)) used.insert(port.port);
-    }
-  }
+  for (const auto& port : DeclaredPorts(pod, true)) used.insert(port.port);
   const bool host_network = ScalarOr(Child(pod, "hostNetwork"), "false") == "true";
   if (host_network && !options.port) {
     return skip(
@@ -319,13 +422,19 @@ PlanResult PlanPod(const YAML::Node& pod, const YAML::Node& pod_metadata,
                               *options.port));
     }
     plan.listen_port = *options.port;
+    if (wiring.reserved_ports.contains(plan.listen_port)) {
+      plan.notes.push_back(fmt::format(
+          "port {} (--port or lastcall.dev/port) is a default port of Envoy, Istio or Linkerd: "
+          "make sure no proxy in the pod uses it",
+          plan.listen_port));
+    }
   } else {
     plan.listen_port = kDefaultListenPort;
-    while (used.contains(plan.listen_port)) ++plan.listen_port;
-    if (plan.listen_port != kDefaultListenPort) {
-      plan.notes.push_back(fmt::format("port {} is used in the pod: lastcall listens on {}",
-                                       kDefaultListenPort, plan.listen_port));
+    while (plan.listen_port < kHighestPort &&
+           (used.contains(plan.listen_port) || wiring.reserved_ports.contains(plan.listen_port))) {
+      ++plan.listen_port;
     }
+    if (used.contains(plan.listen_port)) return skip("no free port for lastcall from 9901 up");
   }
 
   // What the app declares: its ports, its readiness probe, its drain endpoint (annotation).
@@ -348,24 +457,32 @@ PlanResult PlanPod(const YAML::Node& pod, const YAML::Node& pod_metadata,
   } else if (monitor == "none") {
     monitor_args = {"--drain-url", "", "--monitor", "none"};
     plan.notes.push_back(
-        "monitor none (lastcall.dev/monitor): lastcall waits the whole drain timeout and reports "
-        "timed_out, as a preStop sleep would");
+        "monitor none (lastcall.dev/monitor): nothing observes the app; lastcall waits the whole "
+        "drain timeout, as a preStop sleep would");
   } else if (monitor.empty() || monitor == "connections") {
-    std::vector<std::string> ports;
-    for (const auto& port : app_ports) {
-      if (port.tcp) ports.push_back(std::to_string(port.port));
-    }
-    if (ports.empty()) {
+    if (wiring.watch_ports.empty()) {
       return skip(fmt::format(
-          "cannot observe container \"{}\": it declares no TCP containerPort and no drain "
-          "endpoint; set the annotation lastcall.dev/drain-url (the app's drain endpoint, "
-          "e.g. http://127.0.0.1:8080/drain) or declare its ports, or lastcall.dev/monitor: none "
-          "for a fixed wait",
+          "cannot observe container \"{}\": no Service of the input targets it, it declares no "
+          "client TCP containerPort and no drain endpoint; set the annotation "
+          "lastcall.dev/drain-url (the app's drain endpoint, e.g. http://127.0.0.1:8080/drain) "
+          "or lastcall.dev/ports, or lastcall.dev/monitor: none for a fixed wait",
           plan.app_name));
     }
     monitor_args = {"--drain-url", "", "--monitor", "connections"};
-    for (const auto& port : ports)
-      monitor_args.insert(monitor_args.end(), {"--monitor-port", port});
+    for (const int port : wiring.watch_ports) {
+      monitor_args.insert(monitor_args.end(), {"--monitor-port", std::to_string(port)});
+    }
+    if (!HasRunArg(options, "--monitor-count")) {
+      monitor_args.insert(
+          monitor_args.end(),
+          {"--monitor-count", wiring.count_in_flight ? "in_flight" : "connections"});
+    }
+    for (const int port : wiring.multiplexed_ports) {
+      monitor_args.insert(monitor_args.end(), {"--multiplexed-port", std::to_string(port)});
+    }
+    if (!HasRunArg(options, "--settle")) {
+      monitor_args.insert(monitor_args.end(), {"--settle", FormatDuration(options.settle)});
+    }
   } else {
     return skip(fmt::format(
         "lastcall.dev/monitor {} needs the app's drain endpoint: set lastcall.dev/drain-url",
@@ -463,7 +580,28 @@ PlanResult PlanPod(const YAML::Node& pod, const YAML::Node& pod_metadata,
   }
   plan.grace_seconds = grace;
 
-  plan.mesh = options.mesh.empty() ? DetectMesh(pod, pod_metadata) : options.mesh;
+  plan.mesh = wiring.mesh;
+  plan.mesh_annotations = wiring.mesh_annotations;
+
+  // Who the sidecar runs as, and what it may use.
+  std::string problem;
+  const auto run_as =
+      ParseRunAs(options.run_as.empty() ? (wiring.openshift ? "none" : std::to_string(kSidecarUid))
+                                        : options.run_as,
+                 &problem);
+  if (!run_as) return skip("run-as \"" + options.run_as + "\": " + problem);
+  plan.run_as_user = run_as->user;
+  plan.run_as_group = run_as->group;
+  // The control socket is group-accessible (0660): the app's hook reaches it through lastcall's
+  // group. Where the platform assigns IDs (OpenShift gives every container of the pod the same
+  // UID), the app reaches it as the same user and no fixed group is needed.
+  plan.supplemental_group = run_as->group.has_value();
+  const auto requests = ParseResourceList(options.requests, &problem);
+  if (!requests) return skip("requests \"" + options.requests + "\": " + problem);
+  const auto limits = ParseResourceList(options.limits, &problem);
+  if (!limits) return skip("limits \"" + options.limits + "\": " + problem);
+  plan.requests = *requests;
+  plan.limits = *limits;
 
   plan.run_args = {"run",
                    "--listen",
@@ -479,6 +617,8 @@ PlanResult PlanPod(const YAML::Node& pod, const YAML::Node& pod_metadata,
                        {"--grace-period", fmt::format("{}s", grace), "--log-format", "json"});
   plan.run_args.insert(plan.run_args.end(), monitor_args.begin(), monitor_args.end());
   plan.run_args.insert(plan.run_args.end(), upstream_args.begin(), upstream_args.end());
+  plan.run_args.insert(plan.run_args.end(), wiring.mesh_run_args.begin(),
+                       wiring.mesh_run_args.end());
   plan.run_args.insert(plan.run_args.end(), options.run_args.begin(), options.run_args.end());
   result.plan = std::move(plan);
   return result;
@@ -487,10 +627,13 @@ PlanResult PlanPod(const YAML::Node& pod, const YAML::Node& pod_metadata,
 std::string SettingsHash(const InjectOptions& options) {
   std::string canonical = fmt::format(
       "image={}\ncontainer={}\nnative={}\nforce={}\nlb_delay={}\ndrain_timeout={}\n"
-      "exit_delay={}\ndrain_url={}\nmonitor={}\nrefused_means={}\nport={}\nmesh={}\n",
+      "exit_delay={}\ndrain_url={}\nmonitor={}\nrefused_means={}\nport={}\nmesh={}\n"
+      "platform={}\nsettle={}\nports={}\nrequests={}\nlimits={}\nrun_as={}\n",
       options.image, options.container, options.native, options.force, options.lb_delay.count(),
       options.drain_timeout.count(), options.exit_delay.count(), options.drain_url, options.monitor,
-      options.refused_means, options.port.value_or(0), options.mesh);
+      options.refused_means, options.port.value_or(0), options.mesh, options.platform,
+      options.settle.count(), fmt::join(options.ports, ","), options.requests, options.limits,
+      options.run_as);
   for (const auto& arg : options.run_args) canonical += "run_arg=" + arg + "\n";
   // FNV-1a, 64 bits: a fingerprint to compare, not a security boundary.
   std::uint64_t hash = 14695981039346656037ULL;

@@ -2,7 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,8 +17,10 @@ namespace lastcall {
 // ghcr.io/lastcall/lastcall:<this binary's version>.
 std::string DefaultImage();
 
-// lastcall's default probe port, and the first one tried when the pod already uses it.
+// lastcall's default probe port, and where the search for a free one starts.
 inline constexpr int kDefaultListenPort = 9901;
+// The image's USER and group: the sidecar's UID and GID unless the platform assigns them.
+inline constexpr int kSidecarUid = 65532;
 
 // What inject adds to a pod, by name and path: pod_injection writes them, the plan refuses a pod
 // that has one of them already, uninject finds them again.
@@ -44,8 +48,15 @@ struct InjectOptions {
   std::string monitor;                 // status|json|connections|none; "" = chosen from the pod
   std::string refused_means;           // drained|error; "" = error when drain_url is declared
   std::optional<int> port;             // lastcall's port; nullopt = first free from 9901
-  std::string mesh;                    // istio|linkerd; "" = detected from the workload
-  std::vector<std::string> run_args;   // more arguments for `lastcall run` (e.g. --settle=1s)
+  std::string mesh = "auto";           // auto|istio|linkerd|none (auto: from the bundle)
+  std::string platform = "auto";       // auto|kubernetes|openshift (auto: openshift.io/ marks)
+  Millis settle{1000};                 // connections monitor: how long idle must hold
+  std::vector<std::string> ports;      // ports to watch (numbers or names); empty = planned
+  std::string requests = "cpu=10m,memory=8Mi";  // the sidecar's resources.requests
+  std::string limits = "cpu=100m,memory=32Mi";  // the sidecar's resources.limits; "" = none
+  std::string run_as;    // UID[:GID] of the sidecar; "" = 65532 (none on OpenShift); "none"
+  bool explain = false;  // print the planner's decisions (JSON), not manifests
+  std::vector<std::string> run_args;  // more arguments for `lastcall run` (e.g. --settle=1s)
 };
 
 // The annotations inject reads (on the workload or its pod template; the template's win) and
@@ -54,14 +65,31 @@ inline constexpr const char* kAnnotationInject = "lastcall.dev/inject";  // enab
 inline constexpr const char* kAnnotationStatus = "lastcall.dev/status";
 inline constexpr const char* kAnnotationOriginal = "lastcall.dev/original";
 
-// What the annotations of `object` (a workload or List item) and of its pod template ask for.
+// What the lastcall.dev/ annotations of a workload and its pod template ask for (`annotations`:
+// both, the template's winning). Checks the shape of each value; what the values mean together
+// is checked by the planner, with the sidecar's own config validation.
 struct AnnotatedOptions {
   InjectOptions options;
   bool disabled = false;  // lastcall.dev/inject: disabled
   std::string error;      // a bad annotation value: "annotation lastcall.dev/port: ..."
+  // The flags of `lastcall run` each annotation turned into: "drain-url" ->
+  // "lastcall.dev/drain-url" (so that a config error names the annotation the user wrote).
+  std::map<std::string, std::string> flag_sources;
 };
-AnnotatedOptions ApplyAnnotations(const InjectOptions& flags, const YAML::Node& object_metadata,
-                                  const YAML::Node& pod_metadata);
+AnnotatedOptions ApplyAnnotations(const InjectOptions& flags,
+                                  const std::map<std::string, std::string>& annotations);
+
+// What the planner decided for the pod that PlanPod writes down.
+struct Wiring {
+  std::vector<int> watch_ports;        // the connections monitor's ports
+  std::vector<int> multiplexed_ports;  // of those, HTTP/2 and gRPC
+  bool count_in_flight = true;         // count: in_flight (else every connection)
+  std::set<int> reserved_ports;        // lastcall's port avoids these too (undeclared defaults)
+  std::string mesh;                    // "", istio or linkerd
+  std::map<std::string, std::string> mesh_annotations;  // for the pod template
+  std::vector<std::string> mesh_run_args;               // e.g. the quit URL for the sidecar
+  bool openshift = false;  // no fixed UID/GID and no supplemental group: the SCC assigns them
+};
 
 // How lastcall joins one pod.
 struct InjectPlan {
@@ -73,7 +101,13 @@ struct InjectPlan {
   std::vector<std::string> hook_command;  // the app container's new preStop exec command
   long long grace_seconds = 30;           // the pod's terminationGracePeriodSeconds after inject
   std::string mesh;                       // "", istio or linkerd
-  std::vector<std::string> notes;         // what the user should know (stderr)
+  std::map<std::string, std::string> mesh_annotations;  // pod template annotations to set
+  std::optional<long long> run_as_user;  // the sidecar's runAsUser/runAsGroup; nullopt = unset
+  std::optional<long long> run_as_group;
+  bool supplemental_group = true;               // add run_as_group to the pod's supplementalGroups
+  std::map<std::string, std::string> requests;  // the sidecar's resources
+  std::map<std::string, std::string> limits;
+  std::vector<std::string> notes;  // what the user should know (stderr)
 };
 
 struct PlanResult {
@@ -81,15 +115,41 @@ struct PlanResult {
   std::string skip;  // when no plan: why, and what to set
 };
 
-// Reads the pod spec `pod` (and its metadata `pod_metadata`, possibly Undefined): the app
-// container, its ports (named ones too), its readiness probe (-> --readiness-upstream), its
-// existing preStop hook (a sleep raises lb_delay; an exec or httpGet hook runs after the drain
-// through `lastcall prestop --then`), the ports every container uses (lastcall's port avoids
-// them), hostNetwork, and a service mesh. Chooses a monitor that can observe the app: the
-// declared drain endpoint (status, refused = error), else the connections on the app's ports;
-// when neither is known, no plan: `skip` names the annotation to set.
-PlanResult PlanPod(const YAML::Node& pod, const YAML::Node& pod_metadata,
-                   const InjectOptions& options);
+// Reads the pod spec `pod` (and its `annotations`): the app container, its ports (named ones
+// too), its readiness probe (-> --readiness-upstream), its existing preStop hook (a sleep raises
+// lb_delay; an exec or httpGet hook runs after the drain through `lastcall prestop --then`), the
+// ports every container uses (lastcall's port avoids them and wiring.reserved_ports), hostNetwork.
+// The monitor: the declared drain endpoint (status, refused = error), else the connections on
+// wiring.watch_ports; when neither is known, no plan: `skip` names the annotation to set.
+// Called by the planner (injection_planner.h), which fills `wiring`.
+PlanResult PlanPod(const YAML::Node& pod, const std::map<std::string, std::string>& annotations,
+                   const InjectOptions& options, const Wiring& wiring);
+
+// The container ports of a pod spec's containers (and init containers with `init`).
+struct ContainerPort {
+  std::string container;
+  std::string name;
+  int port = 0;
+  bool tcp = true;
+};
+std::vector<ContainerPort> DeclaredPorts(const YAML::Node& pod, bool init);
+// The app container's index in spec.containers as PlanPod picks it (options.container, else the
+// default-container annotation, else the first); nullopt when none matches.
+std::optional<size_t> AppContainerIndex(const YAML::Node& pod,
+                                        const std::map<std::string, std::string>& annotations,
+                                        const InjectOptions& options);
+
+// "cpu=10m,memory=8Mi" -> {cpu: 10m, memory: 8Mi}; "" -> {}. nullopt after setting *error for a
+// resource other than cpu, memory, ephemeral-storage or a value that is not a quantity.
+std::optional<std::map<std::string, std::string>> ParseResourceList(const std::string& text,
+                                                                    std::string* error);
+// "none" -> {} (both nullopt); "1000" -> {1000, 1000}; "1000:2000" -> {1000, 2000}. nullopt after
+// setting *error otherwise.
+struct RunAs {
+  std::optional<long long> user;
+  std::optional<long long> group;
+};
+std::optional<RunAs> ParseRunAs(const std::string& text, std::string* error);
 
 // The grace period a plan needs, in whole seconds (rounded up): lb_delay + drain timeout + exit
 // delay + Config::kBudgetMargin, the budget `lastcall check` verifies.

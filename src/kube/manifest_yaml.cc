@@ -307,7 +307,66 @@ class StructureCheck final : public YAML::EventHandler {
   int first_line_;  // the line of the text's first line, in what messages name
 };
 
+// Finds a plain `<<` (or a `!!merge`-tagged one) in key position.
+class MergeKeyFinder final : public YAML::EventHandler {
+ public:
+  struct Found {
+    YAML::Mark mark;
+  };
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override { Value(); }
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override { Value(); }
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t,
+                const std::string& value) override {
+    const bool merge = (tag == "?" && value == "<<") || tag == "tag:yaml.org,2002:merge";
+    if (merge && !keys_.empty() && keys_.back()) throw Found{mark};
+    Value();
+  }
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    keys_.push_back(false);
+    in_map_.push_back(false);
+  }
+  void OnSequenceEnd() override { Close(); }
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    keys_.push_back(true);
+    in_map_.push_back(true);
+  }
+  void OnMapEnd() override { Close(); }
+
+ private:
+  // A node ended in the collection on top: in a map, keys and values alternate.
+  void Value() {
+    if (!in_map_.empty() && in_map_.back()) keys_.back() = !keys_.back();
+  }
+  void Close() {
+    keys_.pop_back();
+    in_map_.pop_back();
+    Value();
+  }
+  std::vector<bool> keys_;    // per open collection: the next node is a key
+  std::vector<bool> in_map_;  // per open collection: it is a map
+};
+
 }  // namespace
+
+std::optional<RefusedYaml> FindMergeKey(const std::string& text, int first_line) {
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  MergeKeyFinder finder;
+  try {
+    while (parser.HandleNextDocument(finder)) {
+    }
+  } catch (const MergeKeyFinder::Found& found) {
+    return RefusedYaml{found.mark.line + first_line, found.mark.column + 1,
+                       "a merge key (<<): kubectl merges the mapping it names, yaml-cpp reads a "
+                       "key named \"<<\", so inject cannot rewrite the object kubectl applies nor "
+                       "uninject take it back; expand the merge (e.g. `yq 'explode(.)'`) first"};
+  }
+  return std::nullopt;
+}
 
 std::optional<RefusedYaml> FindRefusedYaml(const std::string& text, int first_line) {
   std::istringstream stream(text);

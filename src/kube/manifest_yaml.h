@@ -79,6 +79,12 @@ struct RefusedYaml {
 // its size whatever its aliases. The first place refused, or nullopt. Throws YAML::Exception on
 // invalid YAML, as YAML::Load would.
 std::optional<RefusedYaml> FindRefusedYaml(const std::string& text, int first_line = 1);
+// The first merge key (`<<: *base`, YAML 1.1's merge) of `text`, or nullopt. yaml-cpp reads it
+// as a key named "<<" while kubectl merges the mapping it names: inject would rewrite an object
+// that is not the one applied, and uninject could not take it back, so inject refuses the whole
+// input. Throws YAML::Exception on invalid YAML.
+std::optional<RefusedYaml> FindMergeKey(const std::string& text, int first_line = 1);
+
 // YAML::Load(text) when FindRefusedYaml finds nothing; throws YAML::Exception otherwise (its mark
 // and message from RefusedYaml) or on invalid YAML.
 YAML::Node LoadBounded(const std::string& text);

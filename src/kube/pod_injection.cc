@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "base/text.h"
+#include "injection_planner.h"
 #include "version.h"
 #include "yaml_writer.h"
 
@@ -24,12 +26,7 @@ constexpr const char* kImageBinary = "/lastcall";  // the binary inside the last
 // Where the install step writes the binary: not kBinDir, since in lastcall's image /lastcall is
 // the binary itself (a file), and no mount point can be made below a file.
 constexpr const char* kInstallDir = "/lastcall-bin";
-constexpr int kUid = 65532;  // the image's USER (and group)
-
-constexpr const char* kIstioConfig = "proxy.istio.io/config";
-constexpr const char* kLinkerdWait = "config.alpha.linkerd.io/proxy-wait-before-exit-seconds";
 constexpr const char* kLinkerdSkipInbound = "config.linkerd.io/skip-inbound-ports";
-constexpr const char* kMeshAnnotations[] = {kIstioConfig, kLinkerdWait, kLinkerdSkipInbound};
 
 YAML::Node Strings(const std::vector<std::string>& items) {
   YAML::Node seq = Seq();
@@ -47,21 +44,22 @@ YAML::Node HttpProbe(const char* path, int port, int period, int timeout, int fa
   return probe;
 }
 
-// Small: lastcall idles at a few MiB and a few millicores (README, "Targets").
-YAML::Node Resources() {
+// Small by default: lastcall idles at a few MiB and a few millicores (README, "Targets");
+// --requests/--limits and lastcall.dev/requests, limits change them.
+YAML::Node Resources(const InjectPlan& plan) {
   YAML::Node resources = Map();
-  resources["requests"]["cpu"] = StringNode("10m");
-  resources["requests"]["memory"] = StringNode("8Mi");
-  resources["limits"]["cpu"] = StringNode("100m");
-  resources["limits"]["memory"] = StringNode("32Mi");
+  for (const auto& [name, value] : plan.requests) resources["requests"][name] = StringNode(value);
+  for (const auto& [name, value] : plan.limits) resources["limits"][name] = StringNode(value);
   return resources;
 }
 
-YAML::Node RestrictedSecurityContext() {
+// The restricted Pod Security Standard; the UID and GID only where the platform does not assign
+// them (OpenShift's restricted SCC refuses a UID outside the namespace's range).
+YAML::Node RestrictedSecurityContext(const InjectPlan& plan) {
   YAML::Node context = Map();
   context["runAsNonRoot"] = true;
-  context["runAsUser"] = kUid;
-  context["runAsGroup"] = kUid;
+  if (plan.run_as_user) context["runAsUser"] = *plan.run_as_user;
+  if (plan.run_as_group) context["runAsGroup"] = *plan.run_as_group;
   context["readOnlyRootFilesystem"] = true;
   context["allowPrivilegeEscalation"] = false;
   context["capabilities"]["drop"] = Strings({"ALL"});
@@ -103,19 +101,19 @@ YAML::Node SidecarContainer(const InjectPlan& plan, const InjectOptions& options
     // sequence at the same moment the app's does.
     container["lifecycle"]["preStop"] = ExecHook({kImageBinary, "prestop"});
   }
-  container["resources"] = Resources();
-  container["securityContext"] = RestrictedSecurityContext();
+  container["resources"] = Resources(plan);
+  container["securityContext"] = RestrictedSecurityContext(plan);
   container["volumeMounts"].push_back(Mount(kRunVolume, kRunDir, false));
   return container;
 }
 
-YAML::Node InstallContainer(const InjectOptions& options) {
+YAML::Node InstallContainer(const InjectPlan& plan, const InjectOptions& options) {
   YAML::Node container = Map();
   container["name"] = StringNode(kInstallName);
   container["image"] = StringNode(options.image);
   container["args"] = Strings({"install", "--to", kInstallDir});
-  container["resources"] = Resources();
-  container["securityContext"] = RestrictedSecurityContext();
+  container["resources"] = Resources(plan);
+  container["securityContext"] = RestrictedSecurityContext(plan);
   container["volumeMounts"].push_back(Mount(kBinVolume, kInstallDir, false));
   return container;
 }
@@ -229,7 +227,7 @@ std::vector<std::string> AddLastcall(YAML::Node object, const manifest::Workload
   // Init containers run in order: the binary is installed first; a native sidecar comes next,
   // so it starts before (and, in reverse order, stops after) any sidecar already there.
   YAML::Node new_init = Seq();
-  new_init.push_back(InstallContainer(options));
+  new_init.push_back(InstallContainer(plan, options));
   if (options.native) new_init.push_back(SidecarContainer(plan, options));
   if (const YAML::Node inits = Child(pod, "initContainers");
       inits.IsDefined() && inits.IsSequence()) {
@@ -242,12 +240,16 @@ std::vector<std::string> AddLastcall(YAML::Node object, const manifest::Workload
 
   // The control socket is mode 0660, owned by lastcall's group: the app's hook, running as the
   // app's user, reaches it through this supplementary group.
-  YAML::Node groups = pod["securityContext"]["supplementalGroups"];
-  const bool has_group =
-      groups.IsSequence() && std::any_of(groups.begin(), groups.end(), [](const YAML::Node& g) {
-        return ScalarOr(g, "") == std::to_string(kUid);
-      });
-  if (!has_group) groups.push_back(kUid);
+  // The pod's own groups are kept: lastcall's is added to them.
+  if (plan.supplemental_group && plan.run_as_group) {
+    YAML::Node groups = pod["securityContext"]["supplementalGroups"];
+    const std::string group = std::to_string(*plan.run_as_group);
+    const bool has_group =
+        groups.IsSequence() && std::any_of(groups.begin(), groups.end(), [&](const YAML::Node& g) {
+          return ScalarOr(g, "") == group;
+        });
+    if (!has_group) groups.push_back(*plan.run_as_group);
+  }
 
   const YAML::Node grace_node = Child(pod, "terminationGracePeriodSeconds");
   if (!Present(grace_node) || ScalarOr(grace_node, "") != std::to_string(plan.grace_seconds)) {
@@ -256,20 +258,19 @@ std::vector<std::string> AddLastcall(YAML::Node object, const manifest::Workload
 
   YAML::Node holder = PodMetadataHolder(object, kind);
   YAML::Node annotations = holder["metadata"]["annotations"];
-  // The proxy must outlive the drain: lb_delay + drain timeout + exit delay, plus the margin.
-  const long long budget = RequiredGraceSeconds(plan.lb_delay, options);
-  const auto set_mesh = [&](const char* key, const std::string& value, const std::string& needed) {
-    if (Child(annotations, key).IsDefined()) {
-      notes.push_back(fmt::format("{} is set already and left as it is: it needs {}", key, needed));
+  // The proxy must outlive the drain (the planner sets its drain or wait to the budget).
+  for (const auto& [key, value] : plan.mesh_annotations) {
+    if (const YAML::Node existing = Child(annotations, key.c_str()); existing.IsDefined()) {
+      if (ScalarOr(existing, "") != value) {
+        notes.push_back(fmt::format("{} is set already and left as it is: lastcall's plan wants {}",
+                                    key, Quote(value)));
+      }
     } else {
       annotations[key] = StringNode(value);
     }
-  };
-  if (plan.mesh == "istio") {
-    set_mesh(kIstioConfig, fmt::format("terminationDrainDuration: {}s\n", budget),
-             fmt::format("terminationDrainDuration of at least {}s (docs/meshes.md)", budget));
-  } else if (plan.mesh == "linkerd") {
-    set_mesh(kLinkerdWait, std::to_string(budget), fmt::format("at least {}", budget));
+  }
+  (void)options;
+  if (plan.mesh == "linkerd") {
     const std::string port = std::to_string(plan.listen_port);
     if (const YAML::Node skip = Child(annotations, kLinkerdSkipInbound); skip.IsDefined()) {
       const std::string ports = ScalarOr(skip, "");
@@ -293,6 +294,15 @@ std::vector<std::string> RemoveLastcall(YAML::Node object, const manifest::Workl
   YAML::Node pod = PodSpecOf(object, kind);
   const YAML::Node original_pod =
       known ? PodSpecOf(original, kind) : YAML::Node(YAML::NodeType::Undefined);
+
+  // The group inject added to the pod's: the sidecar's (none when the platform assigned it).
+  std::string sidecar_group = std::to_string(kSidecarUid);
+  for (const char* list : {"containers", "initContainers"}) {
+    const YAML::Node sidecar = manifest::Named(Child(pod, list), kSidecarName);
+    if (sidecar.IsDefined()) {
+      sidecar_group = ScalarOr(Child(Child(sidecar, "securityContext"), "runAsGroup"), "");
+    }
+  }
 
   YAML::Node containers = pod["containers"];
   for (size_t i = 0; containers.IsSequence() && i < containers.size(); ++i) {
@@ -336,11 +346,11 @@ std::vector<std::string> RemoveLastcall(YAML::Node object, const manifest::Workl
     const bool had_group =
         original_groups.IsDefined() && original_groups.IsSequence() &&
         std::any_of(original_groups.begin(), original_groups.end(),
-                    [](const YAML::Node& g) { return ScalarOr(g, "") == std::to_string(kUid); });
+                    [&](const YAML::Node& g) { return ScalarOr(g, "") == sidecar_group; });
     YAML::Node groups = pod["securityContext"]["supplementalGroups"];
-    if (!had_group && groups.IsSequence()) {
+    if (!sidecar_group.empty() && !had_group && groups.IsSequence()) {
       for (size_t i = groups.size(); i-- > 0;) {
-        if (ScalarOr(groups[i], "") == std::to_string(kUid)) groups.remove(i);
+        if (ScalarOr(groups[i], "") == sidecar_group) groups.remove(i);
       }
     }
     YAML::Node writable_context = pod["securityContext"];
@@ -365,22 +375,22 @@ std::vector<std::string> RemoveLastcall(YAML::Node object, const manifest::Workl
                                            : YAML::Node(YAML::NodeType::Undefined);
   YAML::Node holder = PodMetadataHolder(object, kind);
   const auto clean_annotations = [](YAML::Node holder_node, const YAML::Node& original_holder_node,
-                                    const std::vector<const char*>& keys,
-                                    const std::vector<const char*>& restorable, bool known_original,
+                                    const std::vector<std::string>& keys,
+                                    const std::vector<std::string>& restorable, bool known_original,
                                     std::vector<std::string>* out_notes) {
     if (!Child(Child(holder_node, "metadata"), "annotations").IsMap()) return;
     YAML::Node metadata = holder_node["metadata"];
     YAML::Node annotations = metadata["annotations"];
     const YAML::Node original_metadata = Child(original_holder_node, "metadata");
     const YAML::Node original_annotations = Child(original_metadata, "annotations");
-    for (const char* key : keys) annotations.remove(std::string(key));
-    for (const char* key : restorable) {
-      if (!Child(annotations, key).IsDefined()) continue;
+    for (const auto& key : keys) annotations.remove(key);
+    for (const auto& key : restorable) {
+      if (!Child(annotations, key.c_str()).IsDefined()) continue;
       if (!known_original) {
         out_notes->push_back(fmt::format("annotation {} is kept (it may predate inject)", key));
         continue;
       }
-      const YAML::Node before = Child(original_annotations, key);
+      const YAML::Node before = Child(original_annotations, key.c_str());
       if (before.IsDefined()) {
         annotations[key] = YAML::Clone(before);
       } else {
@@ -390,10 +400,8 @@ std::vector<std::string> RemoveLastcall(YAML::Node object, const manifest::Workl
     DropIfEmptyAndNew(metadata, "annotations", original_metadata);
     DropIfEmptyAndNew(holder_node, "metadata", original_holder_node);
   };
-  clean_annotations(
-      holder, original_holder, {kAnnotationStatus},
-      std::vector<const char*>(std::begin(kMeshAnnotations), std::end(kMeshAnnotations)), known,
-      &notes);
+  clean_annotations(holder, original_holder, {kAnnotationStatus}, MeshAnnotationKeys(), known,
+                    &notes);
   clean_annotations(object, original, {kAnnotationOriginal}, {}, known, &notes);
   return notes;
 }

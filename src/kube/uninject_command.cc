@@ -48,14 +48,24 @@ void RemoveListOriginal(YAML::Node list, const YAML::Node& original) {
   if (metadata.size() == 0 && !original_metadata.IsDefined()) list.remove(std::string("metadata"));
 }
 
-UninjectOutcome UninjectObject(YAML::Node object) {
+// `list_original`: for an item of a List, the item as the List's lastcall.dev/original has it
+// (inject keeps the one copy there), else Undefined.
+UninjectOutcome UninjectObject(YAML::Node object, const YAML::Node& list_original) {
   UninjectOutcome outcome;
   if (!object.IsMap()) return outcome;
   const std::string kind = manifest::ScalarOr(Child(object, "kind"), "");
   if (kind.size() >= 4 && kind.ends_with("List") && Child(object, "items").IsSequence()) {
+    const YAML::Node recorded_list =
+        LoadOrUndefined(manifest::Annotation(object, kAnnotationOriginal));
+    const YAML::Node recorded_items = Child(recorded_list, "items");
     YAML::Node items = object["items"];
     for (size_t i = 0; i < items.size(); ++i) {
-      UninjectOutcome inner = UninjectObject(items[i]);
+      YAML::Node item_original(YAML::NodeType::Undefined);
+      if (recorded_items.IsDefined() && recorded_items.IsSequence() && i < recorded_items.size() &&
+          manifest::Describe(recorded_items[i]) == manifest::Describe(items[i])) {
+        item_original.reset(recorded_items[i]);
+      }
+      UninjectOutcome inner = UninjectObject(items[i], item_original);
       for (const auto& note : inner.notes) {
         outcome.notes.push_back(fmt::format("{} item {}: {}", kind, i + 1, note));
       }
@@ -76,7 +86,7 @@ UninjectOutcome UninjectObject(YAML::Node object) {
   if (!HasLastcall(pod) && ReadStatus(PodMetadataOf(object, *known)).version.empty() && !recorded) {
     return outcome;
   }
-  const YAML::Node original = LoadOrUndefined(recorded);
+  const YAML::Node original = recorded ? LoadOrUndefined(recorded) : list_original;
   const std::string description = manifest::Describe(object);
   if (recorded && !original.IsDefined()) {
     outcome.notes.push_back(description + ": annotation " + kAnnotationOriginal +
@@ -112,7 +122,7 @@ UninjectResult UninjectManifests(std::string_view input) {
     const auto recorded = manifest::Annotation(node, kAnnotationOriginal);
     UninjectOutcome outcome;
     try {
-      outcome = UninjectObject(node);
+      outcome = UninjectObject(node, YAML::Node(YAML::NodeType::Undefined));
     } catch (const YAML::Exception& e) {
       result.skipped.push_back(where + ": unexpected structure: " + e.msg);
       result.output += document.text;

@@ -51,7 +51,7 @@ const CONFIG_KEYS = {
       monitor: {
         kind: true, url: true, field: true, metric: true, ports: true, drained_status: true,
         drained_at: true, interval: true, settle: true, timeout: true, refused_means: true,
-        count_close_wait: true,
+        count_close_wait: true, count: true, multiplexed_ports: true,
       },
       timeout: true,
     },
@@ -59,6 +59,7 @@ const CONFIG_KEYS = {
     grace_period: true,
     skip_lb_delay_when_app_gone: true,
     recover_after: true,
+    proxy_quit: { url: true, method: true, timeout: true },
   },
   log: { format: true, level: true },
 };
@@ -74,6 +75,8 @@ const RUN_FLAGS = {
   '--monitor': null, '--monitor-url': null, '--monitor-field': null, '--monitor-metric': null,
   '--monitor-port': null, '--drained-at': null, '--poll-interval': null, '--settle': null,
   '--log-format': null, '--log-level': null, '--refused-means': null,
+  '--monitor-count': null, '--multiplexed-port': null,
+  '--proxy-quit-url': null, '--proxy-quit-method': null, '--proxy-quit-timeout': null,
 };
 const DURATION_SETTINGS = new Set(['lb_delay', 'drain_timeout', 'exit_delay', 'grace_period']);
 
@@ -343,7 +346,9 @@ function checkSecurityContext(pod, container, name) {
   const get = (key) => (sc[key] !== undefined ? sc[key] : psc[key]);
   if (get('runAsNonRoot') !== true) problems.push(`${name}: securityContext.runAsNonRoot must be true`);
   const uid = get('runAsUser');
-  if (uid === undefined || uid === 0) problems.push(`${name}: securityContext.runAsUser must be set to a non-root UID (65532)`);
+  // Unset is fine: the image's USER is numeric (65532), which runAsNonRoot accepts, and on
+  // OpenShift the SCC assigns a UID from the namespace's range (lastcall inject --platform).
+  if (uid === 0) problems.push(`${name}: securityContext.runAsUser must be a non-root UID (65532), or unset`);
   if (sc.readOnlyRootFilesystem !== true) problems.push(`${name}: securityContext.readOnlyRootFilesystem must be true`);
   if (sc.allowPrivilegeEscalation !== false) problems.push(`${name}: securityContext.allowPrivilegeEscalation must be false`);
   const drop = (sc.capabilities && sc.capabilities.drop) || [];
@@ -561,7 +566,10 @@ function checkWorkload(object, bundle, options = {}) {
         const appUser = csc.runAsUser !== undefined ? csc.runAsUser : psc.runAsUser;
         const appGroup = csc.runAsGroup !== undefined ? csc.runAsGroup : psc.runAsGroup;
         const groups = psc.supplementalGroups || [];
-        if (appUser !== 0 && appGroup !== socketGroup && !groups.includes(socketGroup) && psc.fsGroup === undefined) {
+        // Where nothing fixes the IDs (OpenShift's SCC assigns one UID to every container of the
+        // pod, and an fsGroup), the app reaches the socket as its owner.
+        const assigned = appUser === undefined && lsc.runAsUser === undefined && lsc.runAsGroup === undefined;
+        if (!assigned && appUser !== 0 && appGroup !== socketGroup && !groups.includes(socketGroup) && psc.fsGroup === undefined) {
           problems.push(`${where}: container ${container.name} cannot connect to the control socket (mode 0660, group ${socketGroup}): add ${socketGroup} to the pod's securityContext.supplementalGroups`);
         }
       }

@@ -73,7 +73,7 @@ const execCases = [
     const args = container(pod, 'lastcall').args;
     args[args.indexOf('--lb-delay')] = '--lb-dealy';
   }, 'unknown argument for lastcall run: --lb-dealy'],
-  ['listen moved away from the probes', (o, pod) => { container(pod, 'lastcall').args.push('--listen', ':9902'); }, "lastcall's readinessProbe port is 9901, but lastcall listens on 9902"],
+  ['listen moved away from the probes', (o, pod) => { container(pod, 'lastcall').args.push('--listen', ':19999'); }, 'but lastcall listens on 19999'],
   ['no preStop hook on the app', (o, pod) => { delete container(pod, 'app').lifecycle; }, 'no app container has a preStop hook that reaches lastcall'],
   ['the app does not mount the socket volume', (o, pod) => {
     const app = container(pod, 'app');
