@@ -9,7 +9,7 @@
 # The stages, in order (a "&" stage runs in the background while the next build compiles: the
 # tests mostly wait on timers, the build wants the CPU, so the build runs niced beside them):
 #   format               clang-format --dry-run on every C++ file
-#   build (asan+ubsan)   build-asan/, clang -O1: the tests, lastcall, the example app, the fuzzers
+#   build (asan+ubsan)   build-asan/, clang -O0: the tests, lastcall, the example app, the fuzzers
 #   tests (asan+ubsan) & unit tests (one process per layer), integration tests (one per case)
 #   build (tsan)         build-tsan/, clang -O1
 #   tests (tsan)       & the same tests under TSan
@@ -47,6 +47,7 @@ failed=0
 failures=()
 rows=()           # stage names, in the order they started
 declare -A bg_pid
+declare -A in_bg  # the stages that ran in the background, marked & in the table
 run_start=$EPOCHREALTIME
 
 slug() { tr -c 'a-z0-9\n' '-' <<<"$1"; }
@@ -103,6 +104,7 @@ stage_bg() {  # stage_bg NAME COMMAND...: in the background, its output in $logs
   echo "=== ${name}: running in the background (${logs}/$(slug "$name").log)"
   timed "$name" "$@" >"$logs/$(slug "$name").log" 2>&1 3>&3 &
   bg_pid[$name]=$!
+  in_bg[$name]=1
 }
 
 join() {  # join NAME: waits for a background stage, then shows its output
@@ -119,15 +121,17 @@ summary() {
   echo
   printf '%-22s %-7s %8s %8s\n' stage result "wall s" "CPU s"
   for name in "${rows[@]}"; do
+    local shown=$name
+    [ -z "${in_bg[$name]:-}" ] || shown="${name} &"
     if read -r status wall cpu <"$logs/$(slug "$name").row" 2>/dev/null; then
-      printf '%-22s %-7s %8s %8s\n' "$name" "$status" "$wall" "$cpu"
+      printf '%-22s %-7s %8s %8s\n' "$shown" "$status" "$wall" "$cpu"
     else
-      printf '%-22s %-7s\n' "$name" "not run"
+      printf '%-22s %-7s\n' "$shown" "not run"
     fi
   done
   times >"$logs/total.times"
   printf '%-22s %-7s %8s %8s\n' total "" "$(elapsed "$run_start")" "$(cpu_of "$logs/total.times")"
-  echo "(background stages overlap the builds: their wall times add up to more than the total)"
+  echo "(& ran in the background beside the next build: the wall times add up to more than the total)"
   if ((failed)); then
     echo "failed stages: ${failures[*]}"
   fi

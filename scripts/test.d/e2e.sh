@@ -29,8 +29,8 @@ if (($#)) || ((groups <= 1)); then
 fi
 
 # The scenarios CI runs: what the usage message lists, without the opt-in ones (marked *).
-read -ra scenarios < <("$e2e" --list 2>&1 | sed -n 's/^scenarios: *//p' | tr ' ' '\n' |
-  grep -v '\*$' | tr '\n' ' ')
+mapfile -t scenarios < <("$e2e" --list 2>&1 | sed -n 's/^scenarios: *//p' | tr ' ' '\n' |
+  grep -v -e '\*$' -e '^$')
 ((${#scenarios[@]})) || { echo "e2e: no scenarios listed by $e2e" >&2; exit 1; }
 work=$(mktemp -d /tmp/lastcall-e2e-XXXXXX)
 trap 'rm -rf "$work"' EXIT
