@@ -53,6 +53,10 @@ fi
 
 . scripts/lib/build-env.sh
 if ((deps_only)); then exit 0; fi
+# The presets build with Ninja: a build/ that an older tree configured for Make is made afresh.
+if grep -qs '^CMAKE_GENERATOR:INTERNAL=Unix Makefiles' build/CMakeCache.txt; then
+  rm -rf build/CMakeCache.txt build/CMakeFiles
+fi
 cmake --preset plain >/dev/null  # CMakePresets.json: RelWithDebInfo, -Werror, Ninja, into build/
 # The binary only: scripts/test.sh builds the tests where it needs them (a full run tests in the
 # sanitizer builds first, so a failure there is known before build/'s tests compile).
