@@ -111,7 +111,10 @@ TEST_CASE("ParseUrl rejects bad URLs with a sentence naming the URL and the prob
        "invalid URL \"unix:///" + std::string(107, 'a') +
            "\": socket path is 108 bytes long, the limit is 107"},
   };
-  for (const auto& [text, expected] : cases) {
+  for (const auto& one_case : cases) {
+    // Not a structured binding: clang 14 (the sanitizer builds) cannot capture one.
+    const auto& text = one_case.first;
+    const auto& expected = one_case.second;
     CAPTURE(text);
     std::string error;
     CHECK_FALSE(ParseUrl(text, &error).has_value());
@@ -227,7 +230,10 @@ TEST_CASE("ParseListenAddress rejects bad addresses with exact messages") {
            "\": socket path is 201 bytes long, the limit is 107"},
       {" :9901", "invalid listen address \" :9901\": contains a space or control character"},
   };
-  for (const auto& [text, expected] : cases) {
+  for (const auto& one_case : cases) {
+    // Not a structured binding: clang 14 (the sanitizer builds) cannot capture one.
+    const auto& text = one_case.first;
+    const auto& expected = one_case.second;
     CAPTURE(text);
     std::string error;
     CHECK_FALSE(ParseListenAddress(text, &error).has_value());

@@ -551,7 +551,10 @@ TEST_CASE("URL and address errors keep the parser's reason and show the value") 
       {"listen: nowhere\n", "lastcall.yaml:1:9: listen: "},
       {"control: unix://relative.sock\n", "lastcall.yaml:1:10: control: "},
   };
-  for (const auto& [yaml, prefix] : cases) {
+  for (const auto& one_case : cases) {
+    // Not a structured binding: clang 14 (the sanitizer builds) cannot capture one.
+    const auto& yaml = one_case.first;
+    const auto& prefix = one_case.second;
     CAPTURE(yaml);
     std::string error = ErrorOf(Yaml(yaml));
     CHECK(error.rfind(prefix, 0) == 0);
@@ -681,7 +684,10 @@ TEST_CASE("environment variables: values, lists, headers and errors") {
        "outside the pod without a token; use 127.0.0.1, or a unix socket (got "
        "\"10.0.0.5:9902\")"},
   };
-  for (const auto& [env, want] : cases) {
+  for (const auto& one_case : cases) {
+    // Not a structured binding: clang 14 (the sanitizer builds) cannot capture one.
+    const auto& env = one_case.first;
+    const auto& want = one_case.second;
     CAPTURE(want);
     CHECK(ErrorOf(Env(env)) == want);
   }
@@ -760,7 +766,10 @@ TEST_CASE("flags: values, repeats and errors") {
        "flag --max-body: unknown unit \"MB\" (units: B, KiB, MiB, GiB) (got \"4MB\")"},
       {{{"max-body", "100"}}, "flag --max-body: must be between 1KiB and 1GiB (got \"100\")"},
   };
-  for (const auto& [flags, want] : cases) {
+  for (const auto& one_case : cases) {
+    // Not a structured binding: clang 14 (the sanitizer builds) cannot capture one.
+    const auto& flags = one_case.first;
+    const auto& want = one_case.second;
     CAPTURE(want);
     CHECK(ErrorOf(Flags(flags)) == want);
   }
@@ -1019,7 +1028,10 @@ TEST_CASE("ParseSignalName") {
       {"SIGTERM", SIGTERM}, {"TERM", SIGTERM},  {"sigterm", SIGTERM}, {"term", SIGTERM},
       {"SigInt", SIGINT},   {"QUIT", SIGQUIT},  {"hup", SIGHUP},      {"USR1", SIGUSR1},
       {"sigusr2", SIGUSR2}, {" TERM ", SIGTERM}};
-  for (const auto& [in, want] : good) {
+  for (const auto& one_case : good) {
+    // Not a structured binding: clang 14 (the sanitizer builds) cannot capture one.
+    const auto& in = one_case.first;
+    const auto& want = one_case.second;
     CAPTURE(in);
     std::string error;
     CHECK(ParseSignalName(in, &error) == want);
@@ -1046,7 +1058,10 @@ TEST_CASE("ParseSignalName") {
        "not a signal lastcall handles (valid: SIGTERM, SIGINT, SIGQUIT, SIGHUP, "
        "SIGUSR1, SIGUSR2)"},
   };
-  for (const auto& [in, want] : bad) {
+  for (const auto& one_case : bad) {
+    // Not a structured binding: clang 14 (the sanitizer builds) cannot capture one.
+    const auto& in = one_case.first;
+    const auto& want = one_case.second;
     CAPTURE(in);
     std::string error;
     CHECK_FALSE(ParseSignalName(in, &error).has_value());

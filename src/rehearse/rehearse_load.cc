@@ -344,7 +344,10 @@ struct LoadGenerator::Impl {
                                    static_cast<int>(std::max<int64_t>(wait, 0)));
       for (int i = 0; i < ready; ++i) {
         const epoll_event& event = events[static_cast<size_t>(i)];
-        auto found = slots.find(event.data.u64);
+        // A copy: epoll_event is packed on x86-64, so a reference to its u64 (what find takes)
+        // would be misaligned (clang's UBSan stops on it).
+        const uint64_t id = event.data.u64;
+        auto found = slots.find(id);
         if (found == slots.end()) continue;  // superseded earlier in this batch
         const Slot slot = found->second;
         if (slot.request == nullptr) {

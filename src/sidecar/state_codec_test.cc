@@ -75,7 +75,9 @@ TEST_CASE("ParseSequenceState rejects what lastcall did not write") {
       {head + R"("triggered_at_ms":1000,"ended_at_ms":2000})",
        "ended_at_ms is not a time between triggered_at_ms and 2200 after a result"},
   };
-  for (const auto& [text, want] : cases) {
+  for (const auto& item : cases) {
+    const auto& text = item.first;
+    const auto& want = item.second;
     CAPTURE(text);
     const Expected<PersistedSequence> parsed = ParseSequenceState(text);
     REQUIRE_FALSE(parsed.ok());
