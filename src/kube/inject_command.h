@@ -16,7 +16,7 @@
 //   helm install app ./chart --post-renderer lastcall --post-renderer-args inject
 // gives pods whose shutdown lastcall orchestrates, wired as the injection planner decides from
 // each pod and the bundle around it (injection_planner.h). What is added (README, "lastcall
-// inject"; docs/kubernetes-planner.md):
+// inject"; docs/kubernetes.md, "How inject decides"):
 // - the `lastcall` container (regular, or with --native an init container with
 //   `restartPolicy: Always` and its own preStop hook), probes /readyz and /livez on its port,
 //   its configuration as `lastcall run` flags, logs as JSON;

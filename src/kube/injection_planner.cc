@@ -629,7 +629,7 @@ WorkloadDecision PlanChecked(const WorkloadFacts& workload, const BundleFacts& b
     return leave(
         "a " + workload.kind +
         " runs to completion: no Service sends it traffic, so there is nothing to drain, and a "
-        "sidecar would only lengthen every run (docs/kubernetes-planner.md, \"Jobs\")");
+        "sidecar would only lengthen every run (docs/kubernetes.md, \"A Job or a CronJob\")");
   }
   if (!workload.pod_spec.IsDefined() || !workload.pod_spec.IsMap()) {
     return skip("no pod spec");

@@ -16,7 +16,7 @@
 // admission webhook (one Pod, its namespace's labels from the AdmissionReview): its input is plain
 // values, not a YAML file, so any caller can fill it in.
 //
-// What it decides, per workload (docs/kubernetes-planner.md):
+// What it decides, per workload (docs/kubernetes.md, "How inject decides"):
 // - whether lastcall joins at all: Jobs and CronJobs never (no traffic to drain), annotations that
 //   `lastcall check` would reject or that nobody knows (did-you-mean) skip the workload;
 // - the ports the drain watches: those a Service of the bundle targets (by number or by name),
