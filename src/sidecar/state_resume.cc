@@ -11,7 +11,6 @@ namespace lastcall {
 
 Expected<Resumed> ResumeFromStateFile(FileSequenceStore& store, const Config& config,
                                       ShutdownCoordinator& coordinator) {
-  using SysClock = std::chrono::system_clock;
   const Expected<std::string> text = store.Load();
   if (!text.ok()) {
     if (text.status().code() == StatusCode::kNotFound) return Resumed::kNothing;
@@ -28,11 +27,11 @@ Expected<Resumed> ResumeFromStateFile(FileSequenceStore& store, const Config& co
                     "away, or set state_file to another path",
                     store.path(), state.status().message()));
   }
-  const auto now = SysClock::now();
+  const auto now = std::chrono::system_clock::now();
   const auto age = now - state->triggered_at;
   if (state->phase == Phase::kServing) return Resumed::kNothing;
   // A time in the future means the clock was set back since: the file cannot be trusted.
-  if (age >= config.shutdown.grace_period || age < SysClock::duration::zero() ||
+  if (age >= config.shutdown.grace_period || age < std::chrono::system_clock::duration::zero() ||
       (state->draining_since && *state->draining_since > now) ||
       (state->ended_at && *state->ended_at > now)) {
     LogInfo("ignoring a stale state file from an old sequence",
