@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds lastcall's container image with no container engine and no daemon: the Dockerfile's
-# final stage (FROM scratch, the static binary as /lastcall, USER 65532:65532, ENTRYPOINT
-# ["/lastcall"], CMD ["run"], EXPOSE 9901, the org.opencontainers.image.* labels) from
-# scripts/build-static.sh's sidecar build (lastcall-sidecar.stripped), one image per
-# architecture and an OCI image index over them.
+# final stage (FROM scratch; scripts/build-static.sh's sidecar build, lastcall-sidecar.stripped,
+# as /lastcall and its full binary, lastcall.stripped, as /lastcall-full, one layer each as the
+# two COPY lines make them; USER 65532:65532, ENTRYPOINT ["/lastcall"], CMD ["run"], EXPOSE 9901,
+# the org.opencontainers.image.* labels), one image per architecture and an OCI image index
+# over them.
 # tests/deploy/image_matches_dockerfile.js checks that this and the Dockerfile build the same.
 # Usage: scripts/build-image.sh [--arch amd64|arm64|all]     (default: all)
 # Writes build-image/:
@@ -12,7 +13,9 @@
 #   lastcall-VERSION.oci.tar           that layout as an OCI archive (skopeo, crane, podman load)
 #   lastcall-VERSION-ARCH.docker.tar   one docker-archive per architecture, tagged
 #                                      IMAGE:VERSION (`docker load -i`, `kind load image-archive`)
-# and prints the digests and sizes. Reproducible: the times in the image are the commit's
+# and prints the digests and sizes, against the targets: each binary <= 4 MB stripped (PRODUCT.md
+# §5) and what a node pulls (compressed) <= 4 MB. Expect about 3.0 MB pulled and 6.3 MB unpacked
+# (amd64; arm64 2.8 and 5.9 MB), of which a pod runs only /lastcall (2.9 MB). Reproducible: the times in the image are the commit's
 # (or SOURCE_DATE_EPOCH), so the same commit and binary give the same digests.
 # Env:   LASTCALL_IMAGE (default ghcr.io/lastcall/lastcall)   the name the docker-archives carry
 # REQUIRES: root (umoci unpack/repack keep the file owners), umoci, skopeo, jq.
@@ -20,7 +23,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 image=${LASTCALL_IMAGE:-ghcr.io/lastcall/lastcall}
-max_bytes=4000000  # PRODUCT.md §5, for the binary; the image is the binary and some JSON
+max_bytes=4000000   # PRODUCT.md §5, for each binary
+max_pulled=4000000  # what a node pulls: both binaries compressed (~3.0 MB) and some JSON
 arches=(amd64 arm64)
 while (($#)); do
   case "$1" in
@@ -77,18 +81,21 @@ for label in "${labels[@]}"; do label_flags+=(--config.label "$label"); done
 index_entries=()
 for arch in "${arches[@]}"; do
   LASTCALL_REVISION=$revision ./scripts/build-static.sh --arch "$arch"
-  binary=build-static/lastcall-sidecar.stripped
-  [ "$arch" = "$(dpkg --print-architecture)" ] || binary=build-static-$arch/lastcall-sidecar.stripped
+  dir=build-static
+  [ "$arch" = "$(dpkg --print-architecture)" ] || dir=build-static-$arch
   tag=${version}-${arch}
   umoci new --image "$layout:$tag"
   # unpack + repack, not `umoci insert`: umoci 0.4.7's insert writes a tar layer without its
-  # end-of-archive blocks (GNU tar and Python reject it).
+  # end-of-archive blocks (GNU tar and Python reject it). One repack per COPY line, each a layer
+  # holding only its file (--refresh-bundle: the next repack diffs against this one).
   bundle=$work/bundle-$arch
   umoci unpack --image "$layout:$tag" "$bundle" >/dev/null
-  install -m 0755 -o 0 -g 0 "$binary" "$bundle/rootfs/lastcall"
-  touch -h -d "@${epoch}" "$bundle/rootfs/lastcall" "$bundle/rootfs"
-  umoci repack --image "$layout:$tag" --history.created "$created" \
-    --history.created_by "COPY --from=build /lastcall /lastcall" "$bundle"
+  for file in lastcall:lastcall-sidecar.stripped lastcall-full:lastcall.stripped; do
+    install -m 0755 -o 0 -g 0 "$dir/${file#*:}" "$bundle/rootfs/${file%%:*}"
+    touch -h -d "@${epoch}" "$bundle/rootfs/${file%%:*}" "$bundle/rootfs"
+    umoci repack --image "$layout:$tag" --refresh-bundle --history.created "$created" \
+      --history.created_by "COPY --from=build /${file%%:*} /${file%%:*}" "$bundle"
+  done
   umoci config --image "$layout:$tag" --no-history --created "$created" \
     --os linux --architecture "$arch" \
     --config.env "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
@@ -135,17 +142,24 @@ for arch in "${arches[@]}"; do
   manifest=$layout/blobs/sha256/${manifest_digest#sha256:}
   config_digest=$(jq -r .config.digest "$manifest")
   layer_bytes=$(jq -r '[.layers[].size] | add' "$manifest")
-  # What a node pulls: manifest + config + compressed layer; what it unpacks: the binary.
+  # What a node pulls: manifest + config + compressed layers; what it unpacks: the two binaries.
   pulled=$(($(blob_size "$manifest_digest") + $(blob_size "$config_digest") + layer_bytes))
-  unpacked=$(stat -c %s "$work/bundle-$arch/rootfs/lastcall")
+  sidecar=$(stat -c %s "$work/bundle-$arch/rootfs/lastcall")
+  full=$(stat -c %s "$work/bundle-$arch/rootfs/lastcall-full")
+  over=()
+  [ "$pulled" -le "$max_pulled" ] || over+=("pulled over ${max_pulled}")
+  [ "$sidecar" -le "$max_bytes" ] || over+=("/lastcall over ${max_bytes}")
+  [ "$full" -le "$max_bytes" ] || over+=("/lastcall-full over ${max_bytes}")
   verdict=ok
-  if [ "$pulled" -gt "$max_bytes" ] || [ "$unpacked" -gt "$max_bytes" ]; then
-    verdict="OVER the ${max_bytes}-byte target"
+  if ((${#over[@]})); then
+    verdict="OVER ($(IFS=';'; echo "${over[*]}"))"
     status=1
   fi
-  echo "build-image:   linux/${arch} ${manifest_digest}: ${pulled} bytes compressed," \
-    "${unpacked} bytes unpacked (${verdict}); $out/lastcall-$version-$arch.docker.tar" \
-    "$(stat -c %s "$out/lastcall-$version-$arch.docker.tar") bytes"
+  docker_tar=$out/lastcall-$version-$arch.docker.tar
+  echo "build-image:   linux/${arch} ${manifest_digest}: ${pulled} bytes compressed" \
+    "(<= ${max_pulled}); unpacked /lastcall ${sidecar} + /lastcall-full ${full} =" \
+    "$((sidecar + full)) bytes (each <= ${max_bytes}): ${verdict};" \
+    "${docker_tar} $(stat -c %s "$docker_tar") bytes"
 done
 archive=$out/lastcall-$version.oci.tar
 echo "build-image:   ${archive} $(stat -c %s "$archive") bytes"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the release binaries, linked statically and stripped:
-#   DIR/lastcall.stripped          every subcommand: the binary for laptops and CI
+#   DIR/lastcall.stripped          every subcommand: the binary for laptops and CI, and the
+#                                  image's /lastcall-full (the sidecar build hands the laptop
+#                                  tools to it)
 #   DIR/lastcall-sidecar.stripped  the sidecar build (run, check, prestop, install, version): what
 #                                  the container image carries as /lastcall, so a pod's resident
 #                                  memory holds no code of the laptop tools (docs/architecture.md,

@@ -1,6 +1,7 @@
 // lastcall: parse the command line, run the subcommand, exit. Each subcommand's module defines
 // it (its flags, its start-up, its action); this file lists them. The one file that sees every
 // wing (cmake/CheckLayers.cmake).
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -45,6 +46,12 @@ void HandToFullBinary(int argc, char** argv) {
   std::string path(self, static_cast<size_t>(length));
   path = path.substr(0, path.rfind('/') + 1) + kFullBinaryName;
   if (access(path.c_str(), X_OK) != 0) return;
+  // A lastcall-full that is this very file (the sidecar build copied there, or a link to it)
+  // would exec itself forever: then the usage error below.
+  struct stat full {};
+  struct stat own {};
+  if (stat(path.c_str(), &full) != 0 || stat("/proc/self/exe", &own) != 0) return;
+  if (full.st_dev == own.st_dev && full.st_ino == own.st_ino) return;
   execv(path.c_str(), argv);  // returns only on failure: then the usage error below says why
 }
 

@@ -4,15 +4,19 @@
 # them), checks it against the Dockerfile (tests/deploy/image_matches_dockerfile.js), then runs
 # the amd64 image with runc from the runtime spec umoci derives from the image's config, made
 # as strict as the manifests' securityContext: read-only root filesystem, uid 65532, no
-# capabilities, no new privileges. Like the pod in deploy/kubernetes:
-#   1. the init step: `lastcall install --to DIR` into a mounted volume (an emptyDir);
+# capabilities, no new privileges. First the laptop tool: `inject -` with a manifest on stdin
+# (`docker run -i IMAGE inject -`), which the entrypoint, the sidecar build, hands to the image's
+# /lastcall-full. Then like the pod in deploy/kubernetes:
+#   1. the init step: `lastcall install --to DIR` into a mounted volume (an emptyDir), which gets
+#      the sidecar build and nothing else;
 #   2. the sidecar: `lastcall run`, its control socket in a second volume that the example app
 #      (build/examples/drainable_app, outside the container, in the host's network namespace
 #      that the container shares, as a pod's containers share one) also sees;
 #   3. the app's preStop hook: the installed copy, run outside as the app's user (uid 10001,
 #      supplementary group 65532 as the manifests set), `prestop` over that socket;
 # /readyz 200, then 503 once the sequence started, the app's in-flight request completes, SIGTERM
-# to the container -> exit 0. Prints the image's digests and sizes (< 4 MB).
+# to the container -> exit 0. Prints the image's digests and sizes (each binary <= 4 MB, the
+# pull <= 4 MB).
 # Usage: scripts/test.d/image.sh        REQUIRES: root (runc), umoci, runc, skopeo, jq, node.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,7 +34,7 @@ id=lastcall-ci-$$
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  for c in "$id-version" "$id-install" "$id"; do
+  for c in "$id-version" "$id-inject" "$id-install" "$id"; do
     runc delete --force "$c" >/dev/null 2>&1 || true
   done
   rm -rf "$work"
@@ -54,17 +58,31 @@ revision=$(skopeo inspect "oci:build-image/oci:$version-amd64" |
   jq -r '.Labels["org.opencontainers.image.revision"]')
 
 # --- the image is the Dockerfile's ----------------------------------------------------------
+# /lastcall is the sidecar build, /lastcall-full the full binary.
+builds() {  # builds ARCH SIDECAR FULL -> the --file flags: /lastcall holds SIDECAR, ...
+  local dir=build-static
+  [ "$1" = amd64 ] || dir=build-static-$1
+  echo "--file /lastcall=$dir/$2 --file /lastcall-full=$dir/$3"
+}
 for arch in amd64 arm64; do
-  binary=build-static/lastcall-sidecar.stripped
-  [ "$arch" = amd64 ] || binary=build-static-$arch/lastcall-sidecar.stripped
+  # shellcheck disable=SC2046  # builds prints flags without spaces in them
   node tests/deploy/image_matches_dockerfile.js --dockerfile Dockerfile --layout build-image/oci \
-    --tag "$version-$arch" --arg "REVISION=$revision" --binary "$binary" ||
+    --tag "$version-$arch" --arg "REVISION=$revision" \
+    $(builds "$arch" lastcall-sidecar.stripped lastcall.stripped) ||
     fail "the ${arch} image differs from the Dockerfile's final stage"
 done
-# ... and the comparison can fail: the Dockerfile changed in one place must not match.
+# ... and the comparison can fail: the binaries swapped must not match,
+# shellcheck disable=SC2046
+if node tests/deploy/image_matches_dockerfile.js --dockerfile Dockerfile --layout build-image/oci \
+  --tag "$version-amd64" --arg "REVISION=$revision" \
+  $(builds amd64 lastcall.stripped lastcall-sidecar.stripped) >/dev/null; then
+  fail "image_matches_dockerfile.js missed /lastcall and /lastcall-full swapped"
+fi
+# ... nor the Dockerfile changed in one place.
 for change in 's|^USER .*|USER 65533:65533|' 's|^CMD .*|CMD ["check"]|' \
   's|org.opencontainers.image.title="lastcall"|org.opencontainers.image.title="lastcal"|' \
-  's|^COPY --from=build /lastcall /lastcall|COPY --from=build /lastcall /bin/lastcall|'; do
+  's|^COPY --from=build /lastcall /lastcall|COPY --from=build /lastcall /bin/lastcall|' \
+  '/^COPY --from=build \/lastcall-full /d'; do
   sed "$change" Dockerfile >"$work/Dockerfile.changed"
   ! cmp -s Dockerfile "$work/Dockerfile.changed" || fail "sed '$change' changed nothing"
   if node tests/deploy/image_matches_dockerfile.js --dockerfile "$work/Dockerfile.changed" \
@@ -124,6 +142,17 @@ runc run --bundle "$work/version" "$id-version" >"$work/version.log" 2>&1 ||
 [ "$(cat "$work/version.log")" = "lastcall ${version} (commit ${revision})" ] ||
   fail "the image's binary says '$(cat "$work/version.log")', its labels ${version} and ${revision}"
 
+# The laptop tool through the image, as `docker run -i IMAGE inject - < app.yaml` runs it: the
+# entrypoint (the sidecar build) hands the command line to /lastcall-full, stdin and all.
+bundle inject "[]" inject -
+runc run --bundle "$work/inject" "$id-inject" <tests/fixtures/inject/deployment.yaml \
+  >"$work/inject.out" 2>"$work/inject.log" || fail "inject - in the image exited $?"
+cmp -s "$work/inject.out" tests/fixtures/inject/deployment.injected.yaml ||
+  fail "inject - in the image wrote something else than deployment.injected.yaml:" \
+    "$(diff tests/fixtures/inject/deployment.injected.yaml "$work/inject.out" | head -20)"
+echo "image: inject - under runc: the entrypoint handed it to /lastcall-full, which wrote" \
+  "deployment.injected.yaml ($(wc -l <"$work/inject.out") lines) from stdin"
+
 # The spec the image gave (umoci reads its config) runs /lastcall as 65532:65532.
 # The init step as `lastcall inject` writes it (its reviewed output: where it mounts the volume,
 # where to; the kustomize component and overlays render through inject).
@@ -141,6 +170,9 @@ runc run --bundle "$work/install" "$id-install" >"$work/install.log" 2>&1 ||
   fail "the init step (lastcall install --to ${install_dir}, a volume mounted there) exited $?"
 installed=$work/lastcall-bin/lastcall
 cmp "$installed" build-static/lastcall-sidecar.stripped || fail "install copied something else"
+# Only the sidecar build: the full binary stays in the image, out of the app's container.
+in_volume=$(cd "$work/lastcall-bin" && find . -mindepth 1 | sort | tr '\n' ' ')
+[ "$in_volume" = "./lastcall " ] || fail "install left ${in_volume}in the volume, not ./lastcall alone"
 owner_mode=$(stat -c '%a %u' "$installed")
 [ "$owner_mode" = "755 65532" ] || fail "the installed copy has mode and owner ${owner_mode}"
 echo "image: init step: install --to ${install_dir}, a volume, as 65532 on a read-only root:" \

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The static binaries (PRODUCT.md §5: static, runs in an empty root filesystem, <= 4 MB stripped).
 # Builds them with scripts/build-static.sh, copies the sidecar build (the image's /lastcall) into
-# an empty directory and runs it there with chroot: `lastcall version`, the laptop tools refused
-# with a pointer to the full binary, then a full sequence against the example app on
-# loopback (the app runs outside the chroot; lastcall and `lastcall prestop` inside, talking over
-# the control socket in the chroot's /tmp), then SIGTERM -> exit 0 with the app's drain observed.
+# an empty directory and runs it there with chroot: `lastcall version`, the laptop tools handed
+# to the full binary copied beside it as lastcall-full (and refused, naming it, without), then
+# a full sequence against the example app on loopback (the app runs outside the chroot; lastcall
+# and `lastcall prestop` inside, talking over the control socket in the chroot's /tmp), then
+# SIGTERM -> exit 0 with the app's drain observed.
 # Usage: scripts/test.d/static.sh     REQUIRES: root, or unprivileged user namespaces (unshare -r).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -47,11 +48,40 @@ echo "static: ${version}"
 [[ "$version" == "lastcall "* ]] || fail "unexpected version output: ${version}"
 [ "$version" = "$full_version" ] ||
   fail "the full binary says ${full_version}, the sidecar build ${version}"
-# The sidecar build carries no laptop tools, and says where they are.
+# The sidecar build carries no laptop tools. It hands them to the full binary beside it, named
+# lastcall-full (the image's /lastcall-full), which it finds through /proc/self/exe; with no
+# such file it says where the tools are. A container runtime mounts /proc, so this does too.
+mkdir -p "$root/proc"
+in_root_proc() {  # in_root_proc COMMAND...: in the chroot, /proc mounted, own mount+PID namespaces
+  local ns=(timeout 20 unshare --mount --pid --fork)
+  [ "$(id -u)" -eq 0 ] || ns=(timeout 20 unshare -r --mount --pid --fork)
+  "${ns[@]}" sh -c 'mount -t proc proc "$0/proc" && exec chroot "$0" "$@"' "$root" "$@"
+}
+manifest=tests/fixtures/inject/deployment.yaml
 code=0
-"${in_root[@]}" /lastcall inject -f x.yaml >"$work/inject.out" 2>"$work/inject.err" || code=$?
+in_root_proc /lastcall inject - <"$manifest" >"$work/inject.out" 2>"$work/inject.err" || code=$?
+[ "$code" -eq 2 ] && grep -q "full lastcall binary (the image's /lastcall-full" "$work/inject.err" ||
+  fail "the sidecar build's inject, no lastcall-full beside it: exit ${code}, $(cat "$work/inject.err")"
+cp build-static/lastcall.stripped "$root/lastcall-full"
+in_root_proc /lastcall inject - <"$manifest" >"$work/inject.out" 2>"$work/inject.err" ||
+  fail "the sidecar build's inject, lastcall-full beside it: exit $?, $(cat "$work/inject.err")"
+cmp -s "$work/inject.out" tests/fixtures/inject/deployment.injected.yaml ||
+  fail "inject through the hand-off wrote something else than deployment.injected.yaml:" \
+    "$(diff tests/fixtures/inject/deployment.injected.yaml "$work/inject.out" | head -20)"
+in_root_proc /lastcall uninject - <"$work/inject.out" >"$work/uninject.out" 2>"$work/inject.err" ||
+  fail "the sidecar build's uninject, lastcall-full beside it: exit $?, $(cat "$work/inject.err")"
+build-static/lastcall.stripped uninject - <"$work/inject.out" | cmp -s - "$work/uninject.out" ||
+  fail "uninject through the hand-off differs from the full binary's own"
+# A lastcall-full that is the sidecar build itself must not exec itself forever.
+cp build-static/lastcall-sidecar.stripped "$root/lastcall-full"
+code=0
+in_root_proc /lastcall inject - <"$manifest" >"$work/inject.out" 2>"$work/inject.err" || code=$?
 [ "$code" -eq 2 ] && grep -q "full lastcall binary" "$work/inject.err" ||
-  fail "the sidecar build's inject: exit ${code}, $(cat "$work/inject.err")"
+  fail "the sidecar build's inject, a sidecar build as lastcall-full: exit ${code}," \
+    "$(cat "$work/inject.err")"
+rm "$root/lastcall-full"
+echo "static: the sidecar build hands inject and uninject to lastcall-full beside it (without" \
+  "one, or with a sidecar build there: exit 2, naming /lastcall-full)"
 
 start_example_app
 pids+=("$app_pid")

@@ -88,6 +88,31 @@ function projectVersion(repo) {
   return match ? match[1] : null;
 }
 
+// The name the sidecar build looks for beside its own executable (src/main.cc).
+const kFullBinaryName = 'lastcall-full';
+
+// Which of scripts/build-static.sh's outputs (`lastcall.stripped`, `lastcall-sidecar.stripped`)
+// the build stages leave at SOURCE: named by it, or copied there by a `cp` in a RUN; null when
+// the Dockerfile does not say (then nothing is checked).
+function builtFrom(source, buildStages) {
+  const named = (file) => {
+    const base = path.posix.basename(file);
+    return /\.stripped$/.test(base) ? base : null;
+  };
+  if (named(source)) return named(source);
+  let found = null;
+  for (const stage of buildStages) {
+    for (const instruction of stage.body.filter((i) => i.op === 'RUN')) {
+      const re = /(?:^|[;&|]\s*)cp\s+(?:-\S+\s+)*(\S+)\s+(\S+)/g;
+      let match;
+      while ((match = re.exec(instruction.args)) !== null) {
+        if (match[2] === source && named(match[1])) found = named(match[1]);
+      }
+    }
+  }
+  return found;
+}
+
 function check(text, repo) {
   const problems = [];
   const problem = (instruction, message) =>
@@ -193,7 +218,7 @@ function check(text, repo) {
     }
   }
   const copies = finalBody.filter((i) => i.op === 'COPY');
-  const destinations = new Set();
+  const destinations = new Map();  // destination -> {copy, source}
   const buildStages = list.slice(0, -1).map((s) => s.name).filter(Boolean);
   for (const copy of copies) {
     const words = copy.args.split(/\s+/);
@@ -204,9 +229,11 @@ function check(text, repo) {
       continue;
     }
     if (rest.length !== 2 || rest[0].endsWith('/') || rest[0] === '.' || rest[0].includes('*')) {
-      problem(copy, `final stage copies ${rest.slice(0, -1).join(' ')}: copy only the binary (one file)`);
+      problem(copy, `final stage copies ${rest.slice(0, -1).join(' ')}: copy only the binary (one file per COPY)`);
     }
-    destinations.add(rest[rest.length - 1]);
+    const destination = rest[rest.length - 1];
+    if (destinations.has(destination)) problem(copy, `final stage copies to ${destination} twice`);
+    destinations.set(destination, { copy, source: rest[0] });
   }
   if (copies.length === 0) problem(final.from, 'final stage copies nothing: it must copy the binary from the build stage');
   const entrypoint = entrypoints.length ? entrypoints[entrypoints.length - 1] : null;
@@ -214,6 +241,23 @@ function check(text, repo) {
     const program = JSON.parse(entrypoint.args)[0];
     if (!destinations.has(program)) {
       problem(entrypoint, `ENTRYPOINT runs ${program}, which the final stage does not copy`);
+    } else {
+      // The entrypoint is the sidecar build, what every pod runs; the full binary sits beside it
+      // under the name the sidecar build hands the laptop tools to (src/main.cc).
+      const full = path.posix.join(path.posix.dirname(program), kFullBinaryName);
+      const builds = [[program, 'lastcall-sidecar.stripped', 'the sidecar build, what every pod runs']];
+      if (!destinations.has(full)) {
+        problem(final.from, `final stage does not copy the full binary to ${full}, beside the ENTRYPOINT ${program}: the sidecar build hands inject, uninject and rehearse to it`);
+      } else {
+        builds.push([full, 'lastcall.stripped', 'the full binary, every subcommand']);
+      }
+      for (const [destination, want, what] of builds) {
+        const { copy, source } = destinations.get(destination);
+        const built = builtFrom(source, list.slice(0, -1));
+        if (built !== null && built !== want) {
+          problem(copy, `${destination} is ${built}: it must be ${want}, ${what} (scripts/build-static.sh)`);
+        }
+      }
     }
   }
 

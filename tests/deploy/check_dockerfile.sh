@@ -2,7 +2,8 @@
 # Checks a Dockerfile statically (no docker engine here): hadolint when it is installed (Debian 12
 # does not package it), and always the scripted rules in check_dockerfile.js (multi-stage, final
 # FROM scratch, numeric non-root USER, exec-form ENTRYPOINT, no ADD, pinned bases, apt hygiene,
-# only the binary copied, OCI labels, the build stage runs scripts/build-static.sh).
+# one binary per COPY: the sidecar build as the ENTRYPOINT and the full binary beside it as
+# lastcall-full, OCI labels, the build stage runs scripts/build-static.sh).
 # Usage: tests/deploy/check_dockerfile.sh [DOCKERFILE]     (default: the repository's Dockerfile)
 # Exit: 0 clean, 1 problems found (one line each), 2 usage.
 set -uo pipefail

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // Checks that an image scripts/build-image.sh built is the image the Dockerfile's final stage
 // describes, so the two cannot drift: USER, ENTRYPOINT, CMD, EXPOSE, ENV, WORKDIR, STOPSIGNAL,
-// every LABEL (ARGs substituted), and the files: exactly the final stage's COPY destinations,
-// root-owned, mode 0755, with the binary's bytes.
+// every LABEL (ARGs substituted), and the files: exactly the final stage's COPY destinations
+// (the sidecar build as /lastcall, the full binary as /lastcall-full), root-owned, mode 0755,
+// each with the bytes of the build it must be.
 // Usage: node image_matches_dockerfile.js --dockerfile FILE --layout DIR --tag TAG
-//          [--arg NAME=VALUE]... [--binary FILE]
+//          [--arg NAME=VALUE]... [--file /DEST=FILE]...
 //   --arg: a build argument as the image was built with it (default: the ARG's default)
-//   --binary: the file the (single) COPY destination must hold
+//   --file: the image's /DEST must hold FILE's bytes (e.g. --file /lastcall=lastcall-sidecar.stripped)
 // Prints one line per difference and exits 1 if there is any; 2 on usage or unreadable input.
 'use strict';
 
@@ -118,7 +119,7 @@ function readJson(file) {
   return JSON.parse(fs.readFileSync(file, 'utf8'));
 }
 
-function compare(expected, layout, tag, binary) {
+function compare(expected, layout, tag, contents = {}) {
   const problems = [];
   const blob = (digest) => path.join(layout, 'blobs', digest.replace(':', path.sep));
   const ref = readJson(path.join(layout, 'index.json')).manifests.find(
@@ -155,17 +156,21 @@ function compare(expected, layout, tag, binary) {
       problems.push(`/${file.name}: owner ${file.uid}:${file.gid}, COPY gives 0:0`);
     }
   }
-  if (binary && files.length === 1) {
-    const sha = (data) => crypto.createHash('sha256').update(data).digest('hex');
-    if (sha(files[0].data) !== sha(fs.readFileSync(binary))) {
-      problems.push(`/${files[0].name}: differs from ${binary}`);
+  const sha = (data) => crypto.createHash('sha256').update(data).digest('hex');
+  for (const [destination, source] of Object.entries(contents)) {
+    // The last layer that writes a path is what the container sees.
+    const file = files.filter((f) => f.name === destination.replace(/^\//, '')).pop();
+    if (!file) {
+      problems.push(`${destination}: not in the image (--file ${destination}=${source})`);
+    } else if (sha(file.data) !== sha(fs.readFileSync(source))) {
+      problems.push(`${destination}: differs from ${source}`);
     }
   }
   return problems;
 }
 
 function main(argv) {
-  const opts = { args: {} };
+  const opts = { args: {}, files: {} };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[++i];
@@ -174,7 +179,13 @@ function main(argv) {
       const eq = value.indexOf('=');
       if (eq < 1) return usage(`--arg ${value}: want NAME=VALUE`);
       opts.args[value.slice(0, eq)] = value.slice(eq + 1);
-    } else if (['--dockerfile', '--layout', '--tag', '--binary'].includes(flag)) {
+    } else if (flag === '--file') {
+      const eq = value.indexOf('=');
+      if (!value.startsWith('/') || eq < 2 || eq === value.length - 1) {
+        return usage(`--file ${value}: want /DEST=FILE`);
+      }
+      opts.files[value.slice(0, eq)] = value.slice(eq + 1);
+    } else if (['--dockerfile', '--layout', '--tag'].includes(flag)) {
       opts[flag.slice(2)] = value;
     } else {
       return usage(`unknown flag ${flag}`);
@@ -184,7 +195,7 @@ function main(argv) {
   let problems;
   try {
     const expected = expectedImage(fs.readFileSync(opts.dockerfile, 'utf8'), opts.args);
-    problems = compare(expected, opts.layout, opts.tag, opts.binary);
+    problems = compare(expected, opts.layout, opts.tag, opts.files);
   } catch (e) {
     console.error(`image_matches_dockerfile: ${e.message}`);
     return 2;
@@ -194,7 +205,7 @@ function main(argv) {
 }
 
 function usage(message) {
-  console.error(`image_matches_dockerfile: ${message}\nusage: image_matches_dockerfile.js --dockerfile FILE --layout DIR --tag TAG [--arg NAME=VALUE]... [--binary FILE]`);
+  console.error(`image_matches_dockerfile: ${message}\nusage: image_matches_dockerfile.js --dockerfile FILE --layout DIR --tag TAG [--arg NAME=VALUE]... [--file /DEST=FILE]...`);
   return 2;
 }
 

@@ -24,6 +24,7 @@ const YAML = require('yaml');
 const kBudgetMarginMs = 2000;  // Config::kBudgetMargin
 const kDefaultGraceSeconds = 30;  // Kubernetes' default terminationGracePeriodSeconds
 const kImageBinary = '/lastcall';  // the binary in lastcall's image (Dockerfile ENTRYPOINT)
+const kImageFiles = [kImageBinary, '/lastcall-full'];  // the image's files (the Dockerfile's COPYs)
 const kImageGid = 65532;  // the image's USER group
 
 const DEFAULTS = {
@@ -439,13 +440,14 @@ function checkWorkload(object, bundle, options = {}) {
   if (lastcall.command && (lastcall.command.length !== 1 || lastcall.command[0] !== kImageBinary)) {
     problems.push(`lastcall's command must be unset or ["${kImageBinary}"] (the image's ENTRYPOINT)`);
   }
-  // In lastcall's image /lastcall is the binary, a file: the runtime cannot make a mount point
-  // below it, and a container of that image mounting there never starts.
+  // In lastcall's image /lastcall and /lastcall-full are files: the runtime cannot make a mount
+  // point at or below them, and a container of that image mounting there never starts.
   for (const container of [...inits, ...containers].filter((c) => c.image === lastcall.image)) {
     for (const mount of container.volumeMounts || []) {
       const at = path.posix.normalize(mount.mountPath || '');
-      if (at === kImageBinary || at.startsWith(`${kImageBinary}/`)) {
-        problems.push(`container ${container.name} mounts ${mount.name} at ${mount.mountPath}, below ${kImageBinary}, which is a file in lastcall's image: the container cannot start (mount it elsewhere, e.g. /lastcall-bin)`);
+      const file = kImageFiles.find((f) => at === f || at.startsWith(`${f}/`));
+      if (file) {
+        problems.push(`container ${container.name} mounts ${mount.name} at ${mount.mountPath}, below ${file}, which is a file in lastcall's image: the container cannot start (mount it elsewhere, e.g. /lastcall-bin)`);
       }
     }
   }

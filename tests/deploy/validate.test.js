@@ -88,6 +88,11 @@ const execCases = [
     install.args = ['install', '--to', '/lastcall/bin'];
     install.volumeMounts[0].mountPath = '/lastcall/bin';
   }, 'container lastcall-install mounts lastcall-bin at /lastcall/bin, below /lastcall, which is a file in lastcall\'s image'],
+  ['install onto the full binary', (o, pod) => {
+    const install = container(pod, 'lastcall-install');
+    install.args = ['install', '--to', '/lastcall-full'];
+    install.volumeMounts[0].mountPath = '/lastcall-full';
+  }, 'container lastcall-install mounts lastcall-bin at /lastcall-full, below /lastcall-full, which is a file in lastcall\'s image'],
   ['install into another directory', (o, pod) => { container(pod, 'lastcall-install').args = ['install', '--to', '/elsewhere']; }, 'no init container runs "lastcall install --to DIR"'],
   ['the app outside the socket group', (o, pod) => { delete pod.securityContext.supplementalGroups; }, 'cannot connect to the control socket (mode 0660, group 65532)'],
   ['a writable root filesystem', (o, pod) => { container(pod, 'lastcall').securityContext.readOnlyRootFilesystem = false; }, 'lastcall: securityContext.readOnlyRootFilesystem must be true'],
