@@ -75,7 +75,9 @@ TEST_CASE("the check report writes a number in its shortest form, as a person wo
   // 127 KB of tables: docs/architecture.md, "What the binary carries").
   const std::vector<std::pair<double, std::string>> cases = {
       {0, "0"}, {1.5, "1.5"}, {2, "2"}, {0.0001, "0.0001"}, {0.1, "0.1"}, {1e20, "1e+20"}};
-  for (const auto& [value, text] : cases) {
+  for (const auto& item : cases) {
+    const double value = item.first;
+    const std::string& text = item.second;
     CAPTURE(text);
     Config config;
     config.shutdown.drain.monitor.drained_at = value;
