@@ -195,7 +195,9 @@ void RequireDrainedRun(const PeerApp& app, const std::vector<std::string>& monit
   REQUIRE(code);
   CHECK(*code == 0);
   CHECK(took >= 150);  // it waited for the app, not for a misread answer
-  CHECK(took < 2000);
+  // A misread answer keeps polling until the 5 s drain timeout; slack below that for a sanitizer
+  // build beside other tests on two cores.
+  CHECK(took < 4000);
   CHECK(app.triggers() == 1);
   CHECK(app.polls() >= 2);
 }

@@ -215,7 +215,9 @@ TEST_CASE("status monitor long poll: the drain ends as the app drains, though th
   MESSAGE("long poll: the drain ended " << overshoot_ms
                                         << " ms after the app's last request was answered");
   CHECK(overshoot_ms < 150);  // a few ms expected; slack for sanitizer builds on a busy runner
-  CHECK(sidecar.process.Output().find("long poll held 300ms") != std::string::npos);
+  // A held poll: 300 ms when the app was still busy, less when it drained while the poll waited
+  // (a sanitizer build on a loaded runner starts late enough for only the second).
+  CHECK(sidecar.process.Output().find("long poll held ") != std::string::npos);
 }
 
 }  // namespace
