@@ -221,7 +221,7 @@ TEST_CASE("run collects flags, the environment and the config path") {
   // And LoadConfig takes it from there.
   parsed.run.flags.push_back({"monitor", "connections"});
   LoadedConfig loaded = LoadConfig(parsed.run);
-  CHECK(loaded.config.shutdown.lb_delay == std::chrono::seconds{2});
+  CHECK(loaded.config.shutdown.lb_delay == LbDelay::Fixed{std::chrono::seconds{2}});
   CHECK(loaded.config.shutdown.exit_delay == std::chrono::seconds{1});
   CHECK(loaded.config.shutdown.drain.monitor.ports == std::vector<int>{1, 2, 3});
   CHECK_FALSE(loaded.config.shutdown.drain.trigger.url.has_value());
@@ -362,7 +362,7 @@ TEST_CASE("ReadConfigSources reads the file named by -c") {
   Parsed parsed = Parse({"run", "-c", path});
   ReadConfigSources(&parsed.run);
   CHECK(parsed.run.yaml_text == "shutdown:\n  lb_delay: 9s\n");
-  CHECK(LoadConfig(parsed.run).config.shutdown.lb_delay == std::chrono::seconds{9});
+  CHECK(LoadConfig(parsed.run).config.shutdown.lb_delay == LbDelay::Fixed{std::chrono::seconds{9}});
   ::unlink(path.c_str());
 
   CHECK_THROWS_WITH_AS(ReadConfigSources(&parsed.run),
@@ -379,7 +379,7 @@ TEST_CASE("LoadConfigOrExplain prints every configuration problem under the subc
   std::ostringstream quiet;
   const std::optional<LoadedConfig> loaded = LoadConfigOrExplain(&good, "lastcall", quiet);
   REQUIRE(loaded.has_value());
-  CHECK(loaded->config.shutdown.lb_delay == std::chrono::seconds{3});
+  CHECK(loaded->config.shutdown.lb_delay == LbDelay::Fixed{std::chrono::seconds{3}});
   CHECK(quiet.str().empty());
 
   ConfigSources bad;

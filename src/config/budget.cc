@@ -13,8 +13,8 @@ long long Budget::MinimumGraceSeconds() const { return (total.count() + 999) / 1
 
 Budget ComputeBudget(const Config& config) {
   Budget budget;
-  budget.lb_delay = config.shutdown.LbBound();
-  budget.lb_auto = config.shutdown.lb_auto.enabled;
+  budget.lb_delay = config.shutdown.lb_delay.bound();
+  budget.lb_auto = config.shutdown.lb_delay.is_auto();
   budget.drain_timeout = config.shutdown.drain.timeout;
   budget.exit_delay = config.shutdown.exit_delay;
   budget.margin = Config::kBudgetMargin;

@@ -9,7 +9,7 @@
 namespace lastcall {
 
 struct Budget {
-  Millis lb_delay{0};    // the lb wait's bound (ShutdownConfig::LbBound)
+  Millis lb_delay{0};    // the lb wait's bound (LbDelay::bound)
   bool lb_auto = false;  // lb_delay auto: the bound is lb_auto.max
   Millis drain_timeout{0};
   Millis exit_delay{0};

@@ -60,7 +60,7 @@ TEST_CASE("FormatBudget") {
   for (const Case& c : cases) {
     CAPTURE(c.want);
     Config config;
-    config.shutdown.lb_delay = c.lb_delay;
+    config.shutdown.lb_delay = LbDelay::Fixed{c.lb_delay};
     config.shutdown.drain.timeout = c.drain_timeout;
     config.shutdown.exit_delay = c.exit_delay;
     config.shutdown.grace_period = c.grace_period;

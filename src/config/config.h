@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "base/duration.h"
@@ -76,13 +77,43 @@ struct DrainConfig {
   Millis timeout{20000};  // from the start of DRAINING to TIMED_OUT
 };
 
-// lb_delay: auto: instead of a fixed time, the wait for load balancers ends once the traffic to
-// the app's ports (shutdown.drain.monitor.ports) has stopped, as the kernel sees it.
-struct LbAutoConfig {
-  bool enabled = false;  // shutdown.lb_delay: auto
-  Millis min{1000};      // the wait lasts at least this long (the user's floor)
-  Millis max{30000};     // and at most this long; lb_delay holds this bound when enabled
-  Millis quiet{1000};    // ends once no new connection or request byte arrived for this long
+// The two kinds of shutdown.lb_delay (LbDelay, below). Declared outside it so that they are
+// complete, default member initializers included, where std::variant asks whether they can be
+// default-constructed.
+struct LbDelayFixed {
+  Millis delay{5000};
+  friend bool operator==(const LbDelayFixed&, const LbDelayFixed&) = default;
+};
+struct LbDelayAuto {
+  Millis min{1000};    // shutdown.lb_auto.min: the wait lasts at least this long (a floor)
+  Millis max{30000};   // shutdown.lb_auto.max: and at most this long (the wait's bound)
+  Millis quiet{1000};  // shutdown.lb_auto.quiet: it ends once no new connection or request
+                       // byte arrived for this long
+  friend bool operator==(const LbDelayAuto&, const LbDelayAuto&) = default;
+};
+// shutdown.lb_delay: once the pod is unready, how the wait for load balancers to stop routing to
+// it ends. Either after a fixed time, or (`lb_delay: auto`) once the traffic to the app's ports
+// (shutdown.drain.monitor.ports) has stopped, as the kernel sees it, between a floor and a bound.
+// One or the other: a fixed delay has no auto settings, and auto has no fixed delay.
+struct LbDelay {
+  using Fixed = LbDelayFixed;
+  using Auto = LbDelayAuto;
+  // Either is an LbDelay: `shutdown.lb_delay = LbDelay::Fixed{seconds(5)}`.
+  LbDelay() = default;
+  LbDelay(Fixed fixed) : value(fixed) {}       // NOLINT(google-explicit-constructor)
+  LbDelay(Auto settings) : value(settings) {}  // NOLINT(google-explicit-constructor)
+
+  std::variant<Fixed, Auto> value;  // default: Fixed, 5s
+
+  // The longest the wait can last: the fixed delay, or auto's max. What the budget counts.
+  Millis bound() const {
+    const Auto* settings = auto_settings();
+    return settings != nullptr ? settings->max : std::get<Fixed>(value).delay;
+  }
+  bool is_auto() const { return std::holds_alternative<Auto>(value); }
+  // Auto's settings, or nullptr when the delay is fixed.
+  const Auto* auto_settings() const { return std::get_if<Auto>(&value); }
+  friend bool operator==(const LbDelay&, const LbDelay&) = default;
 };
 
 // After the sequence ends and exit_delay has passed, lastcall asks the pod's mesh proxy to quit
@@ -101,11 +132,7 @@ struct ProxyQuitConfig {
 
 struct ShutdownConfig {
   std::vector<int> signals{SIGTERM, SIGINT};  // signals that start the sequence
-  // UNREADY -> DRAINING: the time for load balancers to stop routing, when it is fixed. With
-  // lb_auto.enabled (`lb_delay: auto`) the traffic decides instead and this field is not read;
-  // what bounds the wait either way is LbBound().
-  Millis lb_delay{5000};
-  LbAutoConfig lb_auto;
+  LbDelay lb_delay;  // UNREADY -> DRAINING: the wait for load balancers to stop routing
   DrainConfig drain;
   Millis exit_delay{0};        // after DRAINED/TIMED_OUT, before exit
   Millis grace_period{30000};  // the pod's terminationGracePeriodSeconds
@@ -113,11 +140,10 @@ struct ShutdownConfig {
   // family: proven by the kernel's tables, not by one refused connection) skips the rest of
   // lb_delay: nobody is left to receive traffic, so waiting only delays pod deletion.
   bool skip_lb_delay_when_app_gone = true;
-  // The longest the wait for load balancers can last: the fixed lb_delay, or auto's max.
-  Millis LbBound() const { return lb_auto.enabled ? lb_auto.max : lb_delay; }
-  // The sequence's own worst case, trigger to exit: LbBound() + drain.timeout + exit_delay. The
-  // one place it is computed: /status reports it, `check` adds Config::kBudgetMargin to it.
-  Millis Budget() const { return LbBound() + drain.timeout + exit_delay; }
+  // The sequence's own worst case, trigger to exit: lb_delay.bound() + drain.timeout +
+  // exit_delay. The one place it is computed: /status reports it, `check` adds
+  // Config::kBudgetMargin to it.
+  Millis Budget() const { return lb_delay.bound() + drain.timeout + exit_delay; }
 
   Millis recover_after{-1};    // after a preStop-driven sequence with no signal: return to
                                // SERVING; -1 means grace_period + 2s, 0 disables

@@ -312,6 +312,23 @@ KeySpec Scalar(ConfigKey info, std::string (*set)(Config&, std::string_view),
   return spec;
 }
 
+// A key of shutdown.lb_delay: it sets the loader's LbDelayDraft, not the Config.
+KeySpec LbDelayScalar(ConfigKey info, std::string (*set)(LbDelayDraft&, std::string_view),
+                      std::string (*format)(const Config&)) {
+  KeySpec spec;
+  spec.info = std::move(info);
+  spec.set_lb_delay = set;
+  spec.format = format;
+  return spec;
+}
+
+// lb_auto.* of a Config: auto's settings, or their defaults when lb_delay is fixed (a fixed delay
+// has none; LoadedConfig keeps what the sources set).
+LbDelay::Auto LbAutoOf(const Config& c) {
+  const LbDelay::Auto* settings = c.shutdown.lb_delay.auto_settings();
+  return settings != nullptr ? *settings : LbDelay::Auto{};
+}
+
 KeySpec List(ConfigKey info,
              std::string (*set)(Config&, const std::vector<std::string>&, size_t* bad),
              std::string (*format)(const Config&)) {
@@ -394,41 +411,41 @@ std::vector<KeySpec> BuildKeySpecs() {
         for (int signo : c.shutdown.signals) names.push_back(SignalName(signo));
         return "[" + Join(names, ", ") + "]";
       }));
-  specs.push_back(Scalar(
+  specs.push_back(LbDelayScalar(
       Key("shutdown.lb_delay", "lb-delay", "DURATION|auto", "5s",
           "once unready, how long load balancers need to stop routing to the pod; auto: until "
           "traffic to the app's ports stops (see shutdown.lb_auto)"),
-      [](Config& c, std::string_view t) {
-        c.shutdown.lb_auto.enabled = ToLowerAscii(t) == "auto";
-        if (c.shutdown.lb_auto.enabled) return std::string();
-        return SetDuration(&c.shutdown.lb_delay, t, Zero::kAllowed);
+      [](LbDelayDraft& d, std::string_view t) {
+        d.is_auto = ToLowerAscii(t) == "auto";
+        if (d.is_auto) return std::string();
+        return SetDuration(&d.fixed.delay, t, Zero::kAllowed);
       },
       [](const Config& c) {
-        return c.shutdown.lb_auto.enabled ? std::string("auto")
-                                          : FormatDuration(c.shutdown.lb_delay);
+        return c.shutdown.lb_delay.is_auto() ? std::string("auto")
+                                             : FormatDuration(c.shutdown.lb_delay.bound());
       }));
-  specs.push_back(Scalar(
+  specs.push_back(LbDelayScalar(
       Key("shutdown.lb_auto.min", "lb-auto-min", "DURATION", "1s",
           "lb_delay auto: the shortest wait, whatever the traffic"),
-      [](Config& c, std::string_view t) {
-        return SetDuration(&c.shutdown.lb_auto.min, t, Zero::kAllowed);
+      [](LbDelayDraft& d, std::string_view t) {
+        return SetDuration(&d.auto_settings.min, t, Zero::kAllowed);
       },
-      [](const Config& c) { return FormatDuration(c.shutdown.lb_auto.min); }));
-  specs.push_back(Scalar(
+      [](const Config& c) { return FormatDuration(LbAutoOf(c).min); }));
+  specs.push_back(LbDelayScalar(
       Key("shutdown.lb_auto.max", "lb-auto-max", "DURATION", "30s",
           "lb_delay auto: the longest wait (the timing budget counts this)"),
-      [](Config& c, std::string_view t) {
-        return SetDuration(&c.shutdown.lb_auto.max, t, Zero::kForbidden);
+      [](LbDelayDraft& d, std::string_view t) {
+        return SetDuration(&d.auto_settings.max, t, Zero::kForbidden);
       },
-      [](const Config& c) { return FormatDuration(c.shutdown.lb_auto.max); }));
-  specs.push_back(Scalar(
+      [](const Config& c) { return FormatDuration(LbAutoOf(c).max); }));
+  specs.push_back(LbDelayScalar(
       Key("shutdown.lb_auto.quiet", "lb-auto-quiet", "DURATION", "1s",
           "lb_delay auto: the wait ends once no new connection or request reached the app's "
           "ports (shutdown.drain.monitor.ports) for this long"),
-      [](Config& c, std::string_view t) {
-        return SetDuration(&c.shutdown.lb_auto.quiet, t, Zero::kForbidden);
+      [](LbDelayDraft& d, std::string_view t) {
+        return SetDuration(&d.auto_settings.quiet, t, Zero::kForbidden);
       },
-      [](const Config& c) { return FormatDuration(c.shutdown.lb_auto.quiet); }));
+      [](const Config& c) { return FormatDuration(LbAutoOf(c).quiet); }));
   specs.push_back(Scalar(
       Key("shutdown.drain.trigger.url", "drain-url", "URL", "\"http://127.0.0.1:8080/drain\"",
           "the app's drain endpoint, called when draining starts; \"\" calls nothing"),

@@ -43,10 +43,24 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 enum class Shape { kScalar, kList, kHeaders };
 
+// shutdown.lb_delay and shutdown.lb_auto.* as the sources give them. `lb_delay: auto` and its
+// bounds may come in any order (YAML key order; a file, then the environment, then flags), and a
+// later source may turn auto back into a fixed delay, so the loader keeps them here while it
+// reads and builds ShutdownConfig::lb_delay once, at the end.
+struct LbDelayDraft {
+  bool is_auto = false;
+  LbDelay::Fixed fixed;
+  LbDelay::Auto auto_settings;  // kept while lb_delay is fixed: a later `auto` takes them
+
+  LbDelay Build() const { return is_auto ? LbDelay{auto_settings} : LbDelay{fixed}; }
+};
+
 struct KeySpec {
   ConfigKey info;
   Shape shape = Shape::kScalar;
+  // Exactly one setter of `shape`; a scalar key of shutdown.lb_delay sets the draft instead.
   std::string (*set_scalar)(Config&, std::string_view) = nullptr;
+  std::string (*set_lb_delay)(LbDelayDraft&, std::string_view) = nullptr;
   std::string (*set_list)(Config&, const std::vector<std::string>&, size_t* bad) = nullptr;
   std::string (*set_headers)(Config&, const Headers&, size_t* bad) = nullptr;
   std::string (*format)(const Config&) = nullptr;

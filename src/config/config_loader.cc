@@ -118,11 +118,14 @@ class Loader {
     ApplyYaml();
     ApplyEnv();
     ApplyFlags();
+    // Every source is read: whether lb_delay is fixed or auto is known, whatever the order.
+    config_.shutdown.lb_delay = lb_delay_.Build();
     // Combinations are only meaningful once every single value is valid.
     if (problems_.empty()) CheckCombinations();
     if (!problems_.empty()) throw ConfigError(problems_);
     LoadedConfig loaded;
     loaded.config = config_;
+    loaded.lb_auto_given = lb_delay_.auto_settings;
     for (const auto& [key, origin] : origins_) {
       loaded.sources[key] = origin.source;
       if (origin.source != ValueSource::kDefault) loaded.origins[key] = origin.place;
@@ -147,6 +150,11 @@ class Loader {
     // Values reach messages raw in places (a parser's own words about them); none may carry a
     // terminal escape or invalid UTF-8 to the user's screen.
     problems_.push_back(EscapeForDisplay(message));
+  }
+
+  std::string SetScalar(const KeySpec& spec, std::string_view text) {
+    return spec.set_lb_delay != nullptr ? spec.set_lb_delay(lb_delay_, text)
+                                        : spec.set_scalar(config_, text);
   }
 
   bool IsSet(const std::string& key) const {
@@ -296,7 +304,7 @@ class Loader {
                              (value.IsMap() ? "map" : "list"));
           return;
         }
-        problem = spec.set_scalar(config_, value.Scalar());
+        problem = SetScalar(spec, value.Scalar());
         got = value.Scalar();
         break;
       }
@@ -465,7 +473,7 @@ class Loader {
                        ValueSource source, const std::string& where, const std::string& place) {
     bool ok = true;
     for (const std::string& value : values) {
-      std::string problem = spec.set_scalar(config_, value);
+      std::string problem = SetScalar(spec, value);
       if (!problem.empty()) {
         Problem(where, problem, value);
         ok = false;
@@ -523,14 +531,15 @@ class Loader {
                                    "shutdown.drain.monitor.url (--monitor-url), or use monitor "
                                    "kind connections or none");
     }
-    const LbAutoConfig& lb_auto = config_.shutdown.lb_auto;
-    if (lb_auto.enabled && lb_auto.min > lb_auto.max) {
+    // lb_auto.* beside a fixed lb_delay are accepted and unused, as a later source may say auto.
+    const LbDelay::Auto* lb_auto = config_.shutdown.lb_delay.auto_settings();
+    if (lb_auto != nullptr && lb_auto->min > lb_auto->max) {
       Problem(
           WhereIs(IsSet("shutdown.lb_auto.min") ? "shutdown.lb_auto.min" : "shutdown.lb_auto.max"),
-          "shutdown.lb_auto.min " + FormatDuration(lb_auto.min) +
-              " is longer than shutdown.lb_auto.max " + FormatDuration(lb_auto.max));
+          "shutdown.lb_auto.min " + FormatDuration(lb_auto->min) +
+              " is longer than shutdown.lb_auto.max " + FormatDuration(lb_auto->max));
     }
-    if (lb_auto.enabled && monitor.ports.empty()) {
+    if (lb_auto != nullptr && monitor.ports.empty()) {
       Problem(WhereIs("shutdown.drain.monitor.ports"),
               "lb_delay auto watches the app's ports, shutdown.drain.monitor.ports "
               "(--monitor-port): give at least one");
@@ -611,7 +620,7 @@ class Loader {
                          " is not shorter than shutdown.drain.timeout " +
                          FormatDuration(shutdown.drain.timeout) + ": the app is polled once");
     }
-    if (shutdown.lb_delay.count() == 0 && !shutdown.lb_auto.enabled) {
+    if (!shutdown.lb_delay.is_auto() && shutdown.lb_delay.bound().count() == 0) {
       warnings.push_back(
           "shutdown.lb_delay is 0s: load balancers keep routing to the pod for a few seconds "
           "after it turns unready, and those requests may be refused");
@@ -620,7 +629,8 @@ class Loader {
   }
 
   const ConfigSources& sources_;
-  Config config_;
+  Config config_;  // every key but those of lb_delay, which wait in lb_delay_
+  LbDelayDraft lb_delay_;
   std::map<std::string, Origin> origins_;
   std::vector<std::string> problems_;
 };
@@ -634,6 +644,16 @@ ConfigError::ConfigError(std::vector<std::string> problems)
     : std::runtime_error(Join(problems, "\n")), problems_(std::move(problems)) {}
 
 LoadedConfig LoadConfig(const ConfigSources& sources) { return Loader(sources).Load(); }
+
+std::string FormatLoadedValue(const LoadedConfig& loaded, std::string_view key,
+                              bool redact_secrets) {
+  if (key.rfind("shutdown.lb_auto.", 0) != 0 || loaded.config.shutdown.lb_delay.is_auto()) {
+    return FormatConfigValue(loaded.config, key, redact_secrets);
+  }
+  Config shown = loaded.config;
+  shown.shutdown.lb_delay.value = loaded.lb_auto_given;
+  return FormatConfigValue(shown, key, redact_secrets);
+}
 
 void ReadConfigSources(ConfigSources* sources) {
   if (!sources->yaml_path.empty()) sources->yaml_text = ReadConfigFile(sources->yaml_path);

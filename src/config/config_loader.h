@@ -40,7 +40,17 @@ struct LoadedConfig {
   std::map<std::string, std::string> origins;
   // Valid but questionable settings (a poll interval longer than the drain timeout, ...).
   std::vector<std::string> warnings;
+  // shutdown.lb_auto.* as the sources set them (or their defaults). The same as
+  // config.shutdown.lb_delay's auto settings when it is auto; beside a fixed lb_delay they are
+  // accepted and unused, and the Config has no place for them, but `check` still shows them.
+  LbDelay::Auto lb_auto_given;
 };
+
+// FormatConfigValue for a loaded configuration: the same, except that the shutdown.lb_auto.* keys
+// show what the sources set (lb_auto_given) even when lb_delay is fixed.
+// REQUIRES: key is one of ConfigKeys().
+std::string FormatLoadedValue(const LoadedConfig& loaded, std::string_view key,
+                              bool redact_secrets = false);
 
 // Every problem found in the configuration, one sentence each, each starting with where it is:
 //   lastcall.yaml:3:13: shutdown.lb_delay: missing unit after "5" (units: h, m, s, ms) (got "5")

@@ -87,7 +87,7 @@ TEST_CASE("LoadConfig with no sources gives the documented defaults") {
   CHECK(c.listen.text == ":9901");
   CHECK(c.control.text == "unix:///var/run/lastcall/control.sock");
   CHECK(c.shutdown.signals == std::vector<int>{SIGTERM, SIGINT});
-  CHECK(c.shutdown.lb_delay == seconds{5});
+  CHECK(c.shutdown.lb_delay == LbDelay::Fixed{seconds{5}});
   CHECK(c.shutdown.drain.timeout == seconds{20});
   REQUIRE(c.shutdown.drain.trigger.url);
   CHECK(c.shutdown.drain.trigger.url->text == "http://127.0.0.1:8080/drain");
@@ -177,11 +177,9 @@ log:
   CHECK(c.readiness.interval == seconds{2});
   CHECK(c.readiness.timeout == Millis{250});
   CHECK(c.shutdown.signals == std::vector<int>{SIGTERM, SIGUSR1});
-  CHECK(c.shutdown.lb_delay == seconds{7});
-  CHECK_FALSE(c.shutdown.lb_auto.enabled);  // lb_delay is a duration: the lb_auto keys wait
-  CHECK(c.shutdown.lb_auto.min == seconds{2});
-  CHECK(c.shutdown.lb_auto.max == seconds{9});
-  CHECK(c.shutdown.lb_auto.quiet == Millis{500});
+  // lb_delay is a duration: the lb_auto keys are kept for what `check` shows, and unused.
+  CHECK(c.shutdown.lb_delay == LbDelay::Fixed{seconds{7}});
+  CHECK(loaded.lb_auto_given == LbDelay::Auto{seconds{2}, seconds{9}, Millis{500}});
   REQUIRE(c.shutdown.drain.trigger.url);
   CHECK(c.shutdown.drain.trigger.url->text == "http://127.0.0.1:8081/admin/drain");
   CHECK(c.shutdown.drain.trigger.url->value.port == 8081);
@@ -619,7 +617,7 @@ TEST_CASE("environment variables: values, lists, headers and errors") {
       {"lastcall_lb_delay", "9s"},
   }));
   const Config& c = loaded.config;
-  CHECK(c.shutdown.lb_delay == seconds{3});
+  CHECK(c.shutdown.lb_delay == LbDelay::Fixed{seconds{3}});
   CHECK(c.shutdown.drain.monitor.ports == std::vector<int>{8080, 9090});
   CHECK(c.shutdown.signals == std::vector<int>{SIGTERM, SIGUSR1});
   using Header = std::pair<std::string, std::string>;
@@ -632,7 +630,7 @@ TEST_CASE("environment variables: values, lists, headers and errors") {
   // A trailing newline, as a value read from a ConfigMap file has, is trimmed like a flag's.
   const Config trimmed =
       LoadConfig(Env({{"LASTCALL_LB_DELAY", "4s\n"}, {"LASTCALL_MONITOR", " json \n"}})).config;
-  CHECK(trimmed.shutdown.lb_delay == seconds{4});
+  CHECK(trimmed.shutdown.lb_delay == LbDelay::Fixed{seconds{4}});
   CHECK(trimmed.shutdown.drain.monitor.kind == MonitorKind::kJson);
 
   const std::vector<std::pair<std::map<std::string, std::string>, std::string>> cases = {
@@ -715,7 +713,7 @@ TEST_CASE("flags: values, repeats and errors") {
       {"monitor", "connections"},
   }));
   const Config& c = loaded.config;
-  CHECK(c.shutdown.lb_delay == seconds{2});
+  CHECK(c.shutdown.lb_delay == LbDelay::Fixed{seconds{2}});
   CHECK(c.shutdown.drain.monitor.ports == std::vector<int>{1, 2, 3});
   using Header = std::pair<std::string, std::string>;
   CHECK(c.shutdown.drain.trigger.headers == std::vector<Header>{{"X-A", "1"}, {"X-B", "2"}});
@@ -784,7 +782,7 @@ TEST_CASE("precedence: flags over environment over file over defaults") {
   sources.flags = {{"lb-delay", "3s"}, {"monitor-port", "4"}};
   LoadedConfig loaded = LoadConfig(sources);
   const Config& c = loaded.config;
-  CHECK(c.shutdown.lb_delay == seconds{3});
+  CHECK(c.shutdown.lb_delay == LbDelay::Fixed{seconds{3}});
   CHECK(c.shutdown.exit_delay == seconds{2});
   CHECK(c.shutdown.grace_period == seconds{60});
   CHECK(c.shutdown.drain.timeout == seconds{20});
@@ -811,13 +809,10 @@ TEST_CASE("lb_delay: auto, its bounds, and what the budget counts") {
   LoadedConfig loaded = LoadConfig(
       Yaml("shutdown:\n  lb_delay: auto\n  lb_auto: {min: 2s, max: 12s, quiet: 750ms}\n"));
   const ShutdownConfig& s = loaded.config.shutdown;
-  CHECK(s.lb_auto.enabled);
-  CHECK(s.lb_auto.min == seconds{2});
-  CHECK(s.lb_auto.quiet == Millis{750});
-  // lb_delay keeps its own meaning (the fixed time, unread with auto); every bound of the
-  // sequence reads LbBound(): auto's max.
-  CHECK(s.lb_delay == seconds{5});
-  CHECK(s.LbBound() == seconds{12});
+  CHECK(s.lb_delay == LbDelay::Auto{seconds{2}, seconds{12}, Millis{750}});
+  CHECK(s.lb_delay.is_auto());
+  // Every bound of the sequence reads bound(): auto's max.
+  CHECK(s.lb_delay.bound() == seconds{12});
   CHECK(s.Budget() == seconds{12} + s.drain.timeout + s.exit_delay);
   CHECK(FormatConfigValue(loaded.config, "shutdown.lb_delay") == "auto");
   CHECK(loaded.warnings.empty());
@@ -825,17 +820,14 @@ TEST_CASE("lb_delay: auto, its bounds, and what the budget counts") {
   // Defaults: 1s, 30s, 1s; "AUTO" in any case; the environment twins.
   LoadedConfig env =
       LoadConfig(Env({{"LASTCALL_LB_DELAY", "AUTO"}, {"LASTCALL_LB_AUTO_QUIET", "2s"}}));
-  CHECK(env.config.shutdown.lb_auto.enabled);
-  CHECK(env.config.shutdown.lb_auto.min == seconds{1});
-  CHECK(env.config.shutdown.lb_auto.quiet == seconds{2});
-  CHECK(env.config.shutdown.LbBound() == seconds{30});  // auto's max bounds the wait
+  CHECK(env.config.shutdown.lb_delay == LbDelay::Auto{seconds{1}, seconds{30}, seconds{2}});
+  CHECK(env.config.shutdown.lb_delay.bound() == seconds{30});  // auto's max bounds the wait
 
-  // A flag with a duration wins over auto in the file, and leaves lb_delay alone.
+  // A flag with a duration wins over auto in the file.
   ConfigSources fixed = Yaml("shutdown:\n  lb_delay: auto\n");
   fixed.flags = {{"lb-delay", "3s"}};
   LoadedConfig overridden = LoadConfig(fixed);
-  CHECK_FALSE(overridden.config.shutdown.lb_auto.enabled);
-  CHECK(overridden.config.shutdown.lb_delay == seconds{3});
+  CHECK(overridden.config.shutdown.lb_delay == LbDelay::Fixed{seconds{3}});
 
   CHECK(ErrorOf(Flags({{"lb-delay", "auto"}, {"lb-auto-min", "40s"}})) ==
         "flag --lb-auto-min: shutdown.lb_auto.min 40s is longer than shutdown.lb_auto.max 30s");
@@ -846,6 +838,60 @@ TEST_CASE("lb_delay: auto, its bounds, and what the budget counts") {
   CHECK(LoadConfig(Flags({{"monitor-port", "8443"}, {"multiplexed-port", "8443"}}))
             .config.shutdown.drain.monitor.multiplexed_ports == std::vector<int>{8443});
   CHECK(Contains(ErrorOf(Flags({{"multiplexed-port", "8443"}})), "port 8443 is not in"));
+}
+
+TEST_CASE("lb_delay: auto and its lb_auto bounds in any order, from any source") {
+  const LbDelay::Auto want{seconds{2}, seconds{12}, Millis{750}};
+  // The bounds before `auto` in the file, after it, and apart from it in any order.
+  for (const char* yaml :
+       {"shutdown:\n  lb_auto: {min: 2s, max: 12s, quiet: 750ms}\n  lb_delay: auto\n",
+        "shutdown:\n  lb_delay: auto\n  lb_auto: {min: 2s, max: 12s, quiet: 750ms}\n",
+        "shutdown:\n  lb_auto:\n    quiet: 750ms\n    max: 12s\n    min: 2s\n  drain: {timeout: "
+        "20s}\n  lb_delay: AUTO\n"}) {
+    CAPTURE(yaml);
+    CHECK(LoadConfig(Yaml(yaml)).config.shutdown.lb_delay == want);
+  }
+
+  // The bounds in the environment, `auto` from a flag; and the other way round.
+  ConfigSources env_bounds = Env({{"LASTCALL_LB_AUTO_MIN", "2s"},
+                                  {"LASTCALL_LB_AUTO_MAX", "12s"},
+                                  {"LASTCALL_LB_AUTO_QUIET", "750ms"}});
+  env_bounds.flags = {{"lb-delay", "auto"}};
+  CHECK(LoadConfig(env_bounds).config.shutdown.lb_delay == want);
+  ConfigSources flag_bounds = Env({{"LASTCALL_LB_DELAY", "auto"}});
+  flag_bounds.flags = {{"lb-auto-quiet", "750ms"}, {"lb-auto-max", "12s"}, {"lb-auto-min", "2s"}};
+  CHECK(LoadConfig(flag_bounds).config.shutdown.lb_delay == want);
+
+  // A file's fixed lb_delay with bounds, then `auto` from a flag: the file's bounds count.
+  ConfigSources file_bounds =
+      Yaml("shutdown:\n  lb_delay: 3s\n  lb_auto: {min: 2s, max: 12s, quiet: 750ms}\n");
+  file_bounds.flags = {{"lb-delay", "auto"}};
+  CHECK(LoadConfig(file_bounds).config.shutdown.lb_delay == want);
+  // ... and min > max across sources is found once auto is known, blamed on where min was set.
+  ConfigSources crossed = Yaml("shutdown:\n  lb_auto: {min: 40s}\n");
+  crossed.flags = {{"lb-delay", "auto"}};
+  CHECK(ErrorOf(crossed) ==
+        "lastcall.yaml:2:13: shutdown.lb_auto.min: shutdown.lb_auto.min 40s is longer than "
+        "shutdown.lb_auto.max 30s");
+
+  // Auto in the file, a fixed flag: the file's bounds are unused, kept for `check` only. Beside a
+  // fixed lb_delay they are accepted as they are, min > max included, without a warning.
+  ConfigSources overridden =
+      Yaml("shutdown:\n  lb_delay: auto\n  lb_auto: {min: 40s, max: 12s, quiet: 750ms}\n");
+  overridden.flags = {{"lb-delay", "3s"}};
+  const LoadedConfig loaded = LoadConfig(overridden);
+  CHECK(loaded.config.shutdown.lb_delay == LbDelay::Fixed{seconds{3}});
+  CHECK(loaded.config.shutdown.lb_delay.auto_settings() == nullptr);
+  CHECK(loaded.config.shutdown.Budget() == seconds{3} + seconds{20});
+  CHECK(loaded.warnings.empty());
+  CHECK(loaded.lb_auto_given == LbDelay::Auto{seconds{40}, seconds{12}, Millis{750}});
+  CHECK(FormatLoadedValue(loaded, "shutdown.lb_delay") == "3s");
+  CHECK(FormatLoadedValue(loaded, "shutdown.lb_auto.min") == "40s");
+  CHECK(FormatLoadedValue(loaded, "shutdown.lb_auto.max") == "12s");
+  CHECK(FormatLoadedValue(loaded, "shutdown.lb_auto.quiet") == "750ms");
+  // A fixed Config alone has no bounds: its lb_auto keys show the defaults.
+  CHECK(FormatConfigValue(loaded.config, "shutdown.lb_auto.min") == "1s");
+  CHECK(FormatConfigValue(loaded.config, "shutdown.lb_auto.max") == "30s");
 }
 
 TEST_CASE("monitor.long_poll: a duration, off by default, for the status monitor only") {

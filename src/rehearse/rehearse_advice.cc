@@ -47,7 +47,7 @@ std::vector<const FailedRequest*> CutAt(const RehearsalReport& report, Millis at
 }
 
 void LbDelayShort(const RehearsalReport& report, std::vector<Advice>* out) {
-  const Millis lb_delay = report.settings.config.shutdown.LbBound();
+  const Millis lb_delay = report.settings.config.shutdown.lb_delay.bound();
   const Millis propagation = report.settings.propagation_delay;
   if (lb_delay >= propagation) return;
   out->push_back({Level::kWarning, "lb-delay-short",

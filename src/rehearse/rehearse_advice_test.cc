@@ -58,7 +58,7 @@ TEST_CASE("a clean run gets one piece of good news") {
 
 TEST_CASE("lb_delay shorter than the propagation delay") {
   RehearsalInputs inputs = GoodRun();
-  inputs.settings.config.shutdown.lb_delay = Millis(2000);
+  inputs.settings.config.shutdown.lb_delay = LbDelay::Fixed{Millis(2000)};
   inputs.settings.propagation_delay = Millis(3000);
   const std::vector<Advice> advice = Advise(AssembleReport(inputs));
   CHECK(Ids(advice) == std::vector<std::string>{"lb-delay-short"});
@@ -67,13 +67,13 @@ TEST_CASE("lb_delay shorter than the propagation delay") {
         "your lb_delay of 2s is shorter than the propagation delay of 3s you asked to survive: "
         "raise lb_delay (shutdown.lb_delay, --lb-delay) to at least 3s.");
 
-  inputs.settings.config.shutdown.lb_delay = Millis(3000);
+  inputs.settings.config.shutdown.lb_delay = LbDelay::Fixed{Millis(3000)};
   CHECK_FALSE(Find(Advise(AssembleReport(inputs)), "lb-delay-short").has_value());
 }
 
 TEST_CASE("requests in flight at SIGKILL: raise drain.timeout and the grace period") {
   RehearsalInputs inputs = GoodRun();
-  inputs.settings.config.shutdown.lb_delay = Millis(3000);
+  inputs.settings.config.shutdown.lb_delay = LbDelay::Fixed{Millis(3000)};
   inputs.termination.app.killed = true;
   inputs.termination.app.exit_code = 137;
   inputs.termination.app.exited_at = Millis(10000);

@@ -319,7 +319,7 @@ std::optional<RehearsalPlan> PlanRehearsal(const RehearseOptions& options,
     set_default("shutdown.lb_delay", "lb-delay", FormatDuration(kDemoLbDelay));
     set_default("shutdown.drain.timeout", "drain-timeout", FormatDuration(kDemoDrainTimeout));
     set_default("shutdown.grace_period", "grace-period", FormatDuration(kDemoGracePeriod));
-    if (loaded.config.shutdown.lb_auto.enabled) {
+    if (loaded.config.shutdown.lb_delay.is_auto()) {
       set_default("shutdown.lb_auto.max", "lb-auto-max", FormatDuration(kDemoLbAutoMax));
     }
   }

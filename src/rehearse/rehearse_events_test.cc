@@ -151,7 +151,7 @@ std::string Reword(const std::string& log, LogFormat format) {
 std::string Everything(const std::string& log) {
   const auto t0 = *ParseUtcTimestamp("2026-11-24T10:00:00.000Z");
   RehearsalInputs inputs = testing::MakeInputs();
-  inputs.settings.config.shutdown.lb_auto.enabled = true;
+  inputs.settings.config.shutdown.lb_delay = LbDelay::Auto{};
   inputs.lastcall = ParseSidecarPhases(log, t0);
   inputs.lb_wait = ParseLbWaitRecord(log, t0);
   const RehearsalReport report = AssembleReport(inputs);

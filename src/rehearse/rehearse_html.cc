@@ -385,7 +385,7 @@ std::string RenderSettings(const RehearsalReport& report) {
                                                : "straight to the app (--direct)")});
   html += Row({"pod shape", s.native_sidecar ? "native sidecar" : "regular sidecar"});
   html += Row({"propagation delay", FormatDuration(s.propagation_delay)});
-  html += Row({"lb_delay", FormatDuration(config.shutdown.LbBound())});
+  html += Row({"lb_delay", FormatDuration(config.shutdown.lb_delay.bound())});
   html += Row({"drain.timeout", FormatDuration(config.shutdown.drain.timeout)});
   html += Row({"exit_delay", FormatDuration(config.shutdown.exit_delay)});
   html += Row({"grace period", FormatDuration(config.shutdown.grace_period)});

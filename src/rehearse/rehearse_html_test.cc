@@ -112,7 +112,7 @@ TEST_CASE("a failed request stays visible however many succeed around it") {
 
 TEST_CASE("the page says why each wait ended") {
   RehearsalInputs inputs = MakeInputs();
-  inputs.settings.config.shutdown.lb_auto.enabled = true;
+  inputs.settings.config.shutdown.lb_delay = LbDelay::Auto{};
   inputs.lb_wait = LbWaitRecord{"quiet", Millis(990), Millis(300)};
   inputs.lastcall[2].last_poll = "200 (drained): HTTP 200 <ok>";
   const std::string html = RenderHtmlReport(AssembleReport(inputs));

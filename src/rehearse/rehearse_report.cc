@@ -208,7 +208,11 @@ std::optional<WaitEnd> ExplainLbWait(const std::vector<SidecarPhase>& phases,
                                      const Config& config) {
   const std::optional<Millis> draining_at = PhaseAt(phases, "draining");
   if (!draining_at) return std::nullopt;
-  const LbAutoConfig& lb_auto = config.shutdown.lb_auto;
+  // A quiet or max end comes from an auto wait; the defaults stand in should the log say so of a
+  // fixed one.
+  const LbDelay::Auto lb_auto = config.shutdown.lb_delay.auto_settings() != nullptr
+                                    ? *config.shutdown.lb_delay.auto_settings()
+                                    : LbDelay::Auto{};
   WaitEnd out;
   out.at = draining_at;
   const std::string end = record ? record->end : "";
@@ -233,7 +237,7 @@ std::optional<WaitEnd> ExplainLbWait(const std::vector<SidecarPhase>& phases,
     out.text = "lb_delay auto: cut short to fit the grace period";
   } else {
     out.reason = "fixed";
-    out.text = "fixed lb_delay " + FormatDuration(config.shutdown.LbBound()) + " passed";
+    out.text = "fixed lb_delay " + FormatDuration(config.shutdown.lb_delay.bound()) + " passed";
   }
   return out;
 }
@@ -445,7 +449,7 @@ std::string ReportToJson(const RehearsalReport& report) {
                      {"propagation_delay_ms", settings.propagation_delay.count()},
                      {"request_timeout_ms", settings.request_timeout.count()},
                      {"config_file", settings.config_file},
-                     {"lb_delay_ms", config.shutdown.LbBound().count()},
+                     {"lb_delay_ms", config.shutdown.lb_delay.bound().count()},
                      {"drain_timeout_ms", config.shutdown.drain.timeout.count()},
                      {"exit_delay_ms", config.shutdown.exit_delay.count()},
                      {"grace_period_ms", config.shutdown.grace_period.count()},

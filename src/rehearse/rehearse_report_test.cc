@@ -326,7 +326,7 @@ TEST_CASE("ParseLbWaitRecord: the first lb_wait_ended event, auto's or the app g
 
 TEST_CASE("why each wait ended: the lb wait, every way") {
   Config config;
-  config.shutdown.lb_delay = Millis(1000);
+  config.shutdown.lb_delay = LbDelay::Fixed{Millis(1000)};
   const std::vector<SidecarPhase> phases = {{"unready", Millis(4), "", "", ""},
                                             {"draining", Millis(1510), "timeout 5s", "", ""}};
   std::optional<WaitEnd> end = ExplainLbWait(phases, std::nullopt, config);
@@ -335,8 +335,7 @@ TEST_CASE("why each wait ended: the lb wait, every way") {
   CHECK(end->text == "fixed lb_delay 1s passed");
   CHECK(end->at == Millis(1510));
 
-  config.shutdown.lb_auto.enabled = true;
-  config.shutdown.lb_auto.quiet = Millis(1000);
+  config.shutdown.lb_delay = LbDelay::Auto{Millis(1000), Millis(30000), Millis(1000)};
   end = ExplainLbWait(phases, LbWaitRecord{"quiet", Millis(1501), Millis(420)}, config);
   CHECK(end->reason == "quiet");
   CHECK(end->text == "lb_delay auto: quiet for 1s after the last request at +0.42s");

@@ -33,7 +33,7 @@ std::string_view ToString(LbWaitEnd end) {
   return "unknown";
 }
 
-LbWaitOutcome WaitForQuietPorts(const LbAutoConfig& config, TimePoint unready_at,
+LbWaitOutcome WaitForQuietPorts(const LbDelay::Auto& config, TimePoint unready_at,
                                 TimePoint hard_end, Clock& clock, TrafficObserver& traffic,
                                 const std::function<bool()>& cancelled) {
   const TimePoint min_end = unready_at + config.min;

@@ -43,7 +43,7 @@ inline constexpr Millis kLbWaitInterval{50};
 // snapshot times must be on `clock`'s time line (steady_clock for the real ones); each look is
 // given the wait's own end as its deadline, so a slow one (a socket flood) cannot overrun it.
 // A failed observation is not quiet: the wait goes on, and ends at `max` if none succeeds.
-LbWaitOutcome WaitForQuietPorts(const LbAutoConfig& config, Clock::time_point unready_at,
+LbWaitOutcome WaitForQuietPorts(const LbDelay::Auto& config, Clock::time_point unready_at,
                                 Clock::time_point hard_end, Clock& clock, TrafficObserver& traffic,
                                 const std::function<bool()>& cancelled = {});
 

@@ -14,9 +14,8 @@ using std::chrono::milliseconds;
 using testing::FakeClock;
 using testing::ScriptedTraffic;
 
-LbAutoConfig Auto(int min_ms = 1000, int max_ms = 30000, int quiet_ms = 1000) {
-  LbAutoConfig config;
-  config.enabled = true;
+LbDelay::Auto Auto(int min_ms = 1000, int max_ms = 30000, int quiet_ms = 1000) {
+  LbDelay::Auto config;
   config.min = milliseconds(min_ms);
   config.max = milliseconds(max_ms);
   config.quiet = milliseconds(quiet_ms);
@@ -28,7 +27,7 @@ struct Run {
   Millis waited;
 };
 
-Run Wait(FakeClock& clock, ScriptedTraffic& traffic, const LbAutoConfig& config,
+Run Wait(FakeClock& clock, ScriptedTraffic& traffic, const LbDelay::Auto& config,
          Millis hard_end = milliseconds(60000)) {
   const auto unready = clock.Now();
   LbWaitOutcome outcome = WaitForQuietPorts(config, unready, unready + hard_end, clock, traffic);

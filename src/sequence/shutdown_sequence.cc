@@ -144,7 +144,7 @@ SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& s
   // UNREADY: readiness is already 503; wait for the load balancers to stop routing to us.
   if (!resumed_draining) {
     observer.OnPhase(Phase::kUnready, fmt::format("triggered by {}", ToString(start.source)));
-    TimePoint lb_end = std::min(start.triggered_at + shutdown.LbBound(), grace_deadline);
+    TimePoint lb_end = std::min(start.triggered_at + shutdown.lb_delay.bound(), grace_deadline);
     if (start.source == TriggerSource::kSignal && shutdown.skip_lb_delay_when_app_gone &&
         clock.Now() < lb_end) {
       // Native sidecars get SIGTERM only after the app exited: nobody is left to route to.
@@ -162,10 +162,11 @@ SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& s
         observer.OnPoll(*probe);
       }
     }
-    if (shutdown.lb_auto.enabled && traffic != nullptr && clock.Now() < lb_end) {
+    const LbDelay::Auto* lb_auto = shutdown.lb_delay.auto_settings();
+    if (lb_auto != nullptr && traffic != nullptr && clock.Now() < lb_end) {
       // lb_end is unready + lb_auto.max (or the grace deadline): the wait's bound.
       const LbWaitOutcome waited =
-          WaitForQuietPorts(shutdown.lb_auto, start.triggered_at, lb_end, clock, *traffic);
+          WaitForQuietPorts(*lb_auto, start.triggered_at, lb_end, clock, *traffic);
       observer.OnNote(waited.detail);
       observer.OnLbWaitEnded(waited);
       lb_end = clock.Now();

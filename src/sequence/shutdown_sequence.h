@@ -81,11 +81,11 @@ inline constexpr Millis kTriggerSettle{10};
 
 // Runs UNREADY -> ... -> DRAINED | TIMED_OUT and returns how it ended. REQUIRES: the caller already
 // flipped readiness (phase UNREADY) at `start.triggered_at`, so that flip never waits on this
-// function. Never runs past triggered_at + LbBound() + drain.timeout (plus one request timeout at
-// most if the deadline falls inside a call, which the HttpClient bounds), nor past the grace
-// period minus exit_delay and Config::kBudgetMargin.
-// With shutdown.lb_auto.enabled, the lb wait watches `traffic` (WaitForQuietPorts); without an
-// observer it waits the whole bound, lb_auto.max (ShutdownConfig::LbBound).
+// function. Never runs past triggered_at + lb_delay.bound() + drain.timeout (plus one request
+// timeout at most if the deadline falls inside a call, which the HttpClient bounds), nor past the
+// grace period minus exit_delay and Config::kBudgetMargin.
+// With an auto shutdown.lb_delay, the lb wait watches `traffic` (WaitForQuietPorts); without an
+// observer it waits the whole bound, lb_auto.max (LbDelay::bound).
 // `polls` polls the drain monitor; a poll still in flight when the sequence ends is abandoned
 // (BackgroundPoll::Abandon), so with ThreadedPoll the end never waits for it.
 // A poll outcome kRefused means the app is gone (the monitor proved it: see port_listeners.h).

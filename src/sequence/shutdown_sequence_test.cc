@@ -52,7 +52,7 @@ struct RecordingObserver final : SequenceObserver {
 
 Config TestConfig() {
   Config config;
-  config.shutdown.lb_delay = milliseconds(5000);
+  config.shutdown.lb_delay = LbDelay::Fixed{milliseconds(5000)};
   config.shutdown.drain.timeout = milliseconds(20000);
   config.shutdown.drain.monitor.interval = milliseconds(100);
   config.shutdown.grace_period = milliseconds(30000);
@@ -395,9 +395,8 @@ TEST_CASE("a resumed sequence continues DRAINING on the original clock") {
 
 TEST_CASE("lb_delay auto: DRAINING begins once traffic to the app's ports stopped") {
   Harness h;
-  h.config.shutdown.lb_auto =
-      LbAutoConfig{true, milliseconds(1000), milliseconds(30000), milliseconds(1000)};
-  h.config.shutdown.lb_delay = milliseconds(100);  // not read with auto: max bounds the wait
+  h.config.shutdown.lb_delay.value =
+      LbDelay::Auto{milliseconds(1000), milliseconds(30000), milliseconds(1000)};
   testing::ScriptedTraffic traffic(h.clock);
   traffic.requests = {milliseconds(400), milliseconds(1300), milliseconds(1700)};
   SequenceStart start;

@@ -85,7 +85,7 @@ std::string FormatCheckReport(const LoadedConfig& loaded) {
     }
     comment += Note(key.key, config);
     lines.emplace_back(std::string(2 * parts.size(), ' ') + name + ": " +
-                           FormatConfigValue(config, key.key, /*redact_secrets=*/true),
+                           FormatLoadedValue(loaded, key.key, /*redact_secrets=*/true),
                        comment);
   }
 

@@ -104,6 +104,31 @@ TEST_CASE("the check report is itself a config file that loads to the same value
   }
 }
 
+TEST_CASE("the check report shows lb_auto's settings as set, beside a fixed lb_delay too") {
+  // Auto in the file, a fixed delay from a flag: the bounds do nothing, but they were set.
+  ConfigSources sources = Sources("shutdown:\n  lb_delay: auto\n  lb_auto: {min: 2s, max: 9s}\n");
+  sources.flags = {{"lb-delay", "4s"}};
+  const LoadedConfig fixed = LoadConfig(sources);
+  const std::string report = FormatCheckReport(fixed);
+  CAPTURE(report);
+  CHECK(Contains(report, "\n  lb_delay: 4s    "));
+  CHECK(Contains(report, "\n  lb_auto:\n    min: 2s    "));
+  CHECK(Contains(report, "# file lastcall.yaml:3:13\n    max: 9s    "));
+  CHECK(Contains(report, "\n    quiet: 1s    "));
+  CHECK(Contains(report, "#   lb_delay 4s + drain.timeout 20s"));
+  // Read back, the report is the same configuration: fixed, with the same unused bounds.
+  const LoadedConfig second = LoadConfig(Sources(report));
+  CHECK(second.config.shutdown.lb_delay == fixed.config.shutdown.lb_delay);
+  CHECK(second.lb_auto_given == fixed.lb_auto_given);
+
+  sources.flags = {{"lb-delay", "auto"}};
+  const std::string automatic = FormatCheckReport(LoadConfig(sources));
+  CAPTURE(automatic);
+  CHECK(Contains(automatic, "\n  lb_delay: auto    "));
+  CHECK(Contains(automatic, "\n  lb_auto:\n    min: 2s    "));
+  CHECK(Contains(automatic, "#   lb_delay auto (max 9s) + drain.timeout 20s"));
+}
+
 TEST_CASE("RunCheck exits 0 when the budget fits and 2 when it does not") {
   std::ostringstream fits_out;
   CHECK(RunCheck(LoadConfig(ConfigSources{}), fits_out) == kExitDrained);

@@ -67,7 +67,7 @@ class RecordingStore final : public SequenceStore {
 
 Config TestConfig() {
   Config config;
-  config.shutdown.lb_delay = milliseconds(5000);
+  config.shutdown.lb_delay = LbDelay::Fixed{milliseconds(5000)};
   config.shutdown.drain.timeout = milliseconds(20000);
   config.shutdown.drain.monitor.interval = milliseconds(100);
   config.shutdown.grace_period = milliseconds(30000);  // recover_after auto: 32s

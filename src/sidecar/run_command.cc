@@ -122,7 +122,7 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   // lb_delay auto watches the app's ports through the kernel; the observer lives on the sequence
   // thread only.
   std::unique_ptr<TrafficObserver> traffic;
-  if (config.shutdown.lb_auto.enabled) {
+  if (config.shutdown.lb_delay.is_auto()) {
     traffic = MakeKernelTrafficObserver(
         config.shutdown.drain.monitor.ports, files, [](const std::string& why) {
           LogWarn(
@@ -219,7 +219,7 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
            {"probe_port", static_cast<int>(config.listen.value.is_unix ? 0 : probe_server.port())},
            {"control", config.control.value.ToString()},
            {"monitor", monitor->kind()},
-           {"lb_delay_ms", static_cast<long long>(config.shutdown.LbBound().count())},
+           {"lb_delay_ms", static_cast<long long>(config.shutdown.lb_delay.bound().count())},
            {"drain_timeout_ms", static_cast<long long>(config.shutdown.drain.timeout.count())},
            {"token", token.has_value()}});
 

@@ -31,7 +31,7 @@ inline RehearsalInputs MakeInputs() {
   settings.paths = {"/work?ms=800", "/work?ms=5"};
   settings.warmup = Millis(1000);
   settings.propagation_delay = Millis(500);
-  settings.config.shutdown.lb_delay = Millis(1000);
+  settings.config.shutdown.lb_delay = LbDelay::Fixed{Millis(1000)};
   settings.config.shutdown.drain.timeout = Millis(5000);
   settings.config.shutdown.grace_period = Millis(10000);
   inputs.t0_since_load_start = Millis(1000);
