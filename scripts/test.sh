@@ -195,6 +195,22 @@ extra() {  # extra NAME [ARGS]: scripts/test.d/NAME.sh
   bash "scripts/test.d/${name}.sh" "$@"
 }
 
+# Every scripts/test.d/*.sh is a stage: a new one that no stage runs fails the run instead of
+# never running (the kustomize stage once sat there unrun).
+unrun_extras() {
+  local script name missing=0 extras_run
+  extras_run=" $(grep -oE '^stage(_bg)? "[^"]+" extra [a-z0-9_-]+' scripts/test.sh | awk '{print $NF}' |
+    tr '\n' ' ')"
+  for script in scripts/test.d/*.sh; do
+    name=$(basename "$script" .sh)
+    if [[ $extras_run != *" ${name} "* ]]; then
+      echo "scripts/test.d/${name}.sh is no stage of scripts/test.sh: add it" >&2
+      missing=1
+    fi
+  done
+  ((missing == 0))
+}
+
 if ((quick)); then
   stage "build (plain)" build plain build lastcall drainable_app unit_tests integration_tests
   stage "tests (plain)" ctest_in build
@@ -229,10 +245,12 @@ join "fuzz"
 stage "image" extra image
 stage "tests (plain)" plain_only
 stage "deploy" extra deploy
+stage "kustomize" extra kustomize
 stage "rehearse" extra rehearse
 stage "e2e" extra e2e
 stage "flood" extra flood
 stage "bench" extra bench
+stage "every test.d script ran" unrun_extras
 
 summary
 ((failed == 0))
