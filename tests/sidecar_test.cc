@@ -170,16 +170,18 @@ TEST_CASE("/status reports the phase, the timeline and the last drain value") {
   });
   Sidecar sidecar =
       StartLastcall({"--lb-delay", "50ms", "--drain-url", app.url("/drain"), "--monitor", "json",
-                     "--drain-timeout", "3s", "--poll-interval", "20ms"});
+                     "--drain-timeout", "10s", "--poll-interval", "20ms"});
   auto status = nlohmann::json::parse(Get(sidecar.probe_port, "/status").body);
   CHECK(status["phase"] == "serving");
   sidecar.process.Signal(SIGTERM);
+  // Normally within ~100 ms; the slack is for a TSan build beside three other tests on two cores
+  // (it missed 2 s once there), and stays below the drain timeout, after which the phase moves on.
   REQUIRE(WaitUntil(
       [&] {
         auto s = nlohmann::json::parse(Get(sidecar.probe_port, "/status").body, nullptr, false);
         return !s.is_discarded() && s["phase"] == "draining" && s["last_value"] == 4;
       },
-      milliseconds(2000)));
+      milliseconds(8000)));
   status = nlohmann::json::parse(Get(sidecar.probe_port, "/status").body);
   REQUIRE(status["timeline"].size() == 2);
   CHECK(status["timeline"][0]["phase"] == "unready");
