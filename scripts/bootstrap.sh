@@ -21,7 +21,7 @@ packages=(
   libclang-rt-14-dev
   # libraries
   libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
-  doctest-dev libre2-dev
+  doctest-dev libre2-dev libbearssl-dev
   # test tools: a real load balancer, a load generator, promtool, llhttp's C sources (an
   # independent HTTP parser the request parser is checked against)
   haproxy wrk prometheus node-llhttp

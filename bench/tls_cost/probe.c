@@ -1,5 +1,5 @@
 // What a TLS client costs a static binary (docs/architecture.md, "What the binary carries"): a
-// minimal client with one of three libraries (-DUSE_OPENSSL, -DUSE_MBEDTLS, -DUSE_WOLFSSL; none:
+// minimal client with one of three libraries (-DUSE_OPENSSL, -DUSE_MBEDTLS, -DUSE_WOLFSSL, -DUSE_BEARSSL; none:
 // plain TCP) that connects to 127.0.0.1:PORT, verifies the server against CA_FILE with SNI and
 // host name "localhost", sends one request, prints the answer's first line, then holds the
 // connection idle, as a Kubernetes API watch would, so that its RSS can be read.
@@ -128,6 +128,87 @@ int main(int argc, char** argv) {
     buf[n] = 0;
     printf("%.40s\n", buf);
   }
+  fflush(stdout);
+  pause();
+  return 0;
+}
+#elif defined(USE_BEARSSL)
+#include <bearssl.h>
+// BearSSL ships no PEM-to-trust-anchor helper in the library: decode the CA file's first
+// certificate and keep its subject and public key as the one anchor.
+static unsigned char dn_buf[1024];
+static size_t dn_len;
+static void dn_append(void* ctx, const void* data, size_t len) {
+  (void)ctx;
+  if (dn_len + len <= sizeof dn_buf) memcpy(dn_buf + dn_len, data, len);
+  dn_len += len;
+}
+static unsigned char der[8192];
+static size_t der_len;
+static void der_append(void* ctx, const void* data, size_t len) {
+  (void)ctx;
+  if (der_len + len <= sizeof der) memcpy(der + der_len, data, len);
+  der_len += len;
+}
+static int sock_read(void* ctx, unsigned char* buf, size_t len) {
+  ssize_t n = read(*(int*)ctx, buf, len);
+  return n <= 0 ? -1 : (int)n;
+}
+static int sock_write(void* ctx, const unsigned char* buf, size_t len) {
+  ssize_t n = write(*(int*)ctx, buf, len);
+  return n <= 0 ? -1 : (int)n;
+}
+int main(int argc, char** argv) {
+  static char pem[16384];
+  FILE* f = fopen(argv[1], "r");
+  size_t pem_len = f ? fread(pem, 1, sizeof pem, f) : 0;
+  br_pem_decoder_context pc;
+  br_pem_decoder_init(&pc);
+  size_t off = 0;
+  int in_cert = 0, have = 0;
+  while (off < pem_len && !have) {
+    off += br_pem_decoder_push(&pc, pem + off, pem_len - off);
+    switch (br_pem_decoder_event(&pc)) {
+      case BR_PEM_BEGIN_OBJ:
+        in_cert = strcmp(br_pem_decoder_name(&pc), "CERTIFICATE") == 0;
+        br_pem_decoder_setdest(&pc, in_cert ? der_append : NULL, NULL);
+        break;
+      case BR_PEM_END_OBJ:
+        have = in_cert;
+        break;
+      case BR_PEM_ERROR:
+        fprintf(stderr, "ca\n");
+        return 1;
+    }
+  }
+  br_x509_decoder_context dc;
+  br_x509_decoder_init(&dc, dn_append, NULL);
+  br_x509_decoder_push(&dc, der, der_len);
+  br_x509_pkey* pk = br_x509_decoder_get_pkey(&dc);
+  if (!have || pk == NULL) {
+    fprintf(stderr, "ca\n");
+    return 1;
+  }
+  br_x509_trust_anchor ta = {{dn_buf, dn_len}, BR_X509_TA_CA, *pk};
+  static br_ssl_client_context cc;
+  static br_x509_minimal_context xc;
+  static unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
+  br_ssl_client_init_full(&cc, &xc, &ta, 1);
+  br_ssl_engine_set_buffer(&cc.eng, iobuf, sizeof iobuf, 1);
+  br_ssl_client_reset(&cc, "localhost", 0);
+  int fd = tcp(atoi(argv[2]));
+  br_sslio_context ioc;
+  br_sslio_init(&ioc, &cc.eng, sock_read, &fd, sock_write, &fd);
+  br_sslio_write_all(&ioc, req, sizeof req - 1);
+  br_sslio_flush(&ioc);
+  unsigned char buf[256];
+  int n = br_sslio_read(&ioc, buf, sizeof buf - 1);
+  if (n <= 0) {
+    fprintf(stderr, "handshake %d\n", br_ssl_engine_last_error(&cc.eng));
+    return 1;
+  }
+  buf[n] = 0;
+  printf("%.40s\n", buf);
   fflush(stdout);
   pause();
   return 0;

@@ -5,7 +5,7 @@
 #     VmRSS / RssAnon 1 s after it opened one verified TLS connection to `openssl s_server`;
 #   - probe.c linked into the sidecar build (kept with -u, never called): bytes and idle RSS
 #     (scripts/idle-rss.sh), needs build-static/ (scripts/build-static.sh).
-# Usage: bench/tls_cost/run.sh      REQUIRES: libssl-dev libmbedtls-dev libwolfssl-dev, openssl
+# Usage: bench/tls_cost/run.sh      REQUIRES: libssl-dev libmbedtls-dev libwolfssl-dev libbearssl-dev, openssl
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=bench/tls_cost
@@ -18,8 +18,9 @@ cleanup() {
 trap cleanup EXIT
 
 declare -A libs=([none]="" [openssl]="-lssl -lcrypto" [mbedtls]="-lmbedtls -lmbedx509 -lmbedcrypto"
-  [wolfssl]="-lwolfssl -lm")
-declare -A defs=([none]="" [openssl]=-DUSE_OPENSSL [mbedtls]=-DUSE_MBEDTLS [wolfssl]=-DUSE_WOLFSSL)
+  [wolfssl]="-lwolfssl -lm" [bearssl]="-lbearssl")
+declare -A defs=([none]="" [openssl]=-DUSE_OPENSSL [mbedtls]=-DUSE_MBEDTLS [wolfssl]=-DUSE_WOLFSSL
+  [bearssl]=-DUSE_BEARSSL)
 flags=(-Os -ffunction-sections -fdata-sections)
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
@@ -36,7 +37,7 @@ sleep 0.5
 link=$(cd build-static && ninja -t commands lastcall_sidecar_build | tail -1 |
   sed -e 's/^: && //' -e 's/ && :$//' -e 's/ -Wl,-Map=[^ ]*//' -e 's/ -o lastcall-sidecar / /')
 
-for lib in none openssl mbedtls wolfssl; do
+for lib in ${TLS_LIBS:-none openssl mbedtls wolfssl bearssl}; do
   # shellcheck disable=SC2086
   gcc "${flags[@]}" ${defs[$lib]} -static -Wl,--gc-sections "$here/probe.c" -o "$work/$lib" \
     ${libs[$lib]} 2>/dev/null
