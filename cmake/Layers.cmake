@@ -7,6 +7,7 @@
 set(LASTCALL_LAYERS
   base       # text, durations, sizes, URLs, the clock, signals, subprocesses, files, log lines,
              # the kernel's socket tables: plain types and tools that know nothing of lastcall
+  tls        # BearSSL's glue: PEM, trust anchors, a server's identity (docs/architecture.md)
   http       # lastcall's own HTTP/1.1 server and client (docs/http.md)
   config     # the config struct, its keys, YAML/flag/env loading, the timing budget
   cli        # the command line's framework: the Subcommand type and the parser
@@ -18,6 +19,7 @@ set(LASTCALL_LAYERS
   rehearse   # wing: `lastcall rehearse` (the local termination simulator)
 )
 set(LASTCALL_LAYER_USES_base "")
+set(LASTCALL_LAYER_USES_tls base)
 set(LASTCALL_LAYER_USES_http base)
 set(LASTCALL_LAYER_USES_config base)
 set(LASTCALL_LAYER_USES_cli base config)
