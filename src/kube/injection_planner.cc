@@ -574,6 +574,7 @@ const std::vector<std::string>& KnownAnnotations() {
       "lastcall.dev/requests",
       "lastcall.dev/limits",
       "lastcall.dev/run-as",
+      "lastcall.dev/cluster-access",  // "true": a Role and RoleBinding beside the workload
   };
   return keys;
 }

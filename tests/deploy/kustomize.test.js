@@ -51,6 +51,9 @@ test('a user\'s Deployment and StatefulSet plus the component alone: every workl
     assert.ok(sidecar, `${workload.kind}/${workload.metadata.name} has no lastcall container`);
     assert.strictEqual(sidecar.args[0], 'run');
     assert.strictEqual(sidecar.readinessProbe.httpGet.path, '/readyz');
+    // The pod's identity for lastcall's Kubernetes API client (Events, EndpointSlices).
+    const env = Object.fromEntries((sidecar.env || []).map((e) => [e.name, e.valueFrom && e.valueFrom.fieldRef.fieldPath]));
+    assert.deepStrictEqual(env, { POD_NAME: 'metadata.name', POD_NAMESPACE: 'metadata.namespace', POD_UID: 'metadata.uid' });
   }
 });
 
