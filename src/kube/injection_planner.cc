@@ -11,6 +11,7 @@
 
 #include "base/duration.h"
 #include "base/text.h"
+#include "cluster_access.h"
 #include "config/budget.h"
 #include "config/config_keys.h"
 #include "config/config_loader.h"
@@ -750,6 +751,18 @@ WorkloadDecision PlanChecked(const WorkloadFacts& workload, const BundleFacts& b
     return skip("the sidecar would refuse this configuration (lastcall check): " +
                 Join(problems, "; "));
   }
+  if (options.cluster_access) {
+    if (workload.namespace_name.empty()) {
+      // A ServiceAccount subject must name its namespace, and guessing one would bind another
+      // namespace's account.
+      decision.cluster_access_missing =
+          "the workload has no metadata.namespace, and a RoleBinding must name its service "
+          "account's namespace: set it (or kustomize's namespace:), or apply "
+          "deploy/kubernetes/rbac";
+    } else {
+      decision.cluster_access_account = ServiceAccountOf(workload.pod_spec);
+    }
+  }
   decision.action = PlanAction::kInject;
   decision.plan = std::move(planned.plan);
   return decision;
@@ -807,6 +820,13 @@ std::string WorkloadDecision::Explain() const {
   parts.push_back(mesh.name.empty() ? "mesh none (" + mesh.why + ")"
                                     : "mesh " + mesh.name + " (" + mesh.why + ")");
   if (platform == "openshift") parts.push_back("platform openshift (" + platform_why + ")");
+  if (!cluster_access_account.empty()) {
+    parts.push_back(fmt::format(
+        "cluster access: Role {} and RoleBinding {} for service account {}", kClusterAccessRole,
+        ClusterAccessBindingName(cluster_access_account), cluster_access_account));
+  } else if (!cluster_access_missing.empty()) {
+    parts.push_back("no cluster access (" + cluster_access_missing + ")");
+  }
   return text + Join(parts, ", ");
 }
 
@@ -849,6 +869,15 @@ nlohmann::json WorkloadDecision::ToJson() const {
   mesh_json["annotations"] = mesh.annotations;
   json["mesh"] = mesh_json;
   json["platform"] = {{"name", platform}, {"why", platform_why}};
+  if (!cluster_access_account.empty()) {
+    json["cluster_access"] = {{"service_account", cluster_access_account},
+                              {"role", kClusterAccessRole},
+                              {"role_binding", ClusterAccessBindingName(cluster_access_account)}};
+  } else if (!cluster_access_missing.empty()) {
+    json["cluster_access"] = {{"missing", cluster_access_missing}};
+  } else {
+    json["cluster_access"] = nullptr;
+  }
   if (plan) {
     json["container"] = plan->app_name;
     json["lb_delay"] = FormatDuration(plan->lb_delay);

@@ -128,12 +128,19 @@ struct WorkloadDecision {
   std::string platform;  // "kubernetes" or "openshift"
   std::string platform_why;
   std::string listen_why;  // why lastcall's port is the one it is, when not the first tried
+  // --cluster-access (lastcall.dev/cluster-access: "true"), injected: the service account the
+  // Role and RoleBinding of cluster_access.h are for, in the workload's namespace; or, when none
+  // can be written, why (`cluster_access_missing`: no namespace to bind in). Both empty: not
+  // asked for.
+  std::string cluster_access_account;
+  std::string cluster_access_missing;
 
   // "deployment/cart: ports 7070 (Service cartservice → grpc), monitor connections/in_flight
   // settle 1s, lb_delay 5s, mesh istio (namespace shop label istio-injection=enabled)".
   std::string Explain() const;
   // One object: kind, namespace, name, action, reason, ports, unwatched, monitor, lb_delay,
-  // drain_timeout, grace_period_seconds, listen_port, mesh, platform, warnings, notes.
+  // drain_timeout, grace_period_seconds, listen_port, mesh, platform, cluster_access, warnings,
+  // notes.
   nlohmann::json ToJson() const;
 };
 
