@@ -17,7 +17,7 @@ constexpr const char* kRbacGroup = "rbac.authorization.k8s.io";
 YAML::Node Metadata(const std::string& name, const std::string& namespace_name) {
   YAML::Node metadata = Map();
   metadata["name"] = StringNode(name);
-  metadata["namespace"] = StringNode(namespace_name);
+  if (!namespace_name.empty()) metadata["namespace"] = StringNode(namespace_name);
   metadata["labels"]["app.kubernetes.io/name"] = StringNode("lastcall");
   metadata["labels"]["app.kubernetes.io/component"] = StringNode("cluster-access");
   metadata["annotations"][kAnnotationGeneratedBy] = StringNode(kGeneratedByInject);
@@ -73,7 +73,7 @@ std::vector<YAML::Node> ClusterAccessObjects(const std::string& namespace_name,
   YAML::Node subject = Map();
   subject["kind"] = StringNode("ServiceAccount");
   subject["name"] = StringNode(service_account);
-  subject["namespace"] = StringNode(namespace_name);
+  if (!namespace_name.empty()) subject["namespace"] = StringNode(namespace_name);
   binding["subjects"] = Seq();
   binding["subjects"].push_back(subject);
   return {role, binding};

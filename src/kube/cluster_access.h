@@ -24,8 +24,9 @@ std::string ServiceAccountOf(const YAML::Node& pod_spec);
 // namespace share the Role and each brings its own binding.
 std::string ClusterAccessBindingName(const std::string& service_account);
 
-// The Role and the RoleBinding, in that order, in `namespace_name`. REQUIRES: namespace_name
-// and service_account not empty (a ServiceAccount subject must name its namespace).
+// The Role and the RoleBinding, in that order, in `namespace_name`; "" names none (nor does the
+// subject: kustomize's namespace transformer fills both in, the API server refuses the binding
+// without). REQUIRES: service_account not empty.
 std::vector<YAML::Node> ClusterAccessObjects(const std::string& namespace_name,
                                              const std::string& service_account);
 

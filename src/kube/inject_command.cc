@@ -301,8 +301,8 @@ InjectResult InjectManifests(std::string_view input, const InjectOptions& option
       const WorkloadDecision& decision = result.decisions[d];
       if (decision.action != PlanAction::kInject) continue;
       const std::string what = fmt::format("{} {}", decision.kind, decision.name);
-      if (!decision.cluster_access_missing.empty()) {
-        result.notes.push_back(what + ": no cluster access: " + decision.cluster_access_missing);
+      if (!decision.cluster_access_note.empty()) {
+        result.notes.push_back(what + ": cluster access: " + decision.cluster_access_note);
       }
       if (decision.cluster_access_account.empty()) continue;
       for (YAML::Node& object :

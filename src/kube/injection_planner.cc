@@ -752,15 +752,15 @@ WorkloadDecision PlanChecked(const WorkloadFacts& workload, const BundleFacts& b
                 Join(problems, "; "));
   }
   if (options.cluster_access) {
+    decision.cluster_access_account = ServiceAccountOf(workload.pod_spec);
     if (workload.namespace_name.empty()) {
-      // A ServiceAccount subject must name its namespace, and guessing one would bind another
-      // namespace's account.
-      decision.cluster_access_missing =
-          "the workload has no metadata.namespace, and a RoleBinding must name its service "
-          "account's namespace: set it (or kustomize's namespace:), or apply "
-          "deploy/kubernetes/rbac";
-    } else {
-      decision.cluster_access_account = ServiceAccountOf(workload.pod_spec);
+      // Guessing one would bind another namespace's account. kustomize's namespace transformer
+      // (which runs after the component's inject) fills in the objects' namespace, and the
+      // subject's when the ServiceAccount is in the build or is `default`.
+      decision.cluster_access_note =
+          "the workload names no namespace, so neither do its Role and RoleBinding: kustomize's "
+          "namespace: sets it; for kubectl apply set metadata.namespace (a RoleBinding's "
+          "ServiceAccount subject needs one)";
     }
   }
   decision.action = PlanAction::kInject;
@@ -824,8 +824,6 @@ std::string WorkloadDecision::Explain() const {
     parts.push_back(fmt::format(
         "cluster access: Role {} and RoleBinding {} for service account {}", kClusterAccessRole,
         ClusterAccessBindingName(cluster_access_account), cluster_access_account));
-  } else if (!cluster_access_missing.empty()) {
-    parts.push_back("no cluster access (" + cluster_access_missing + ")");
   }
   return text + Join(parts, ", ");
 }
@@ -873,8 +871,7 @@ nlohmann::json WorkloadDecision::ToJson() const {
     json["cluster_access"] = {{"service_account", cluster_access_account},
                               {"role", kClusterAccessRole},
                               {"role_binding", ClusterAccessBindingName(cluster_access_account)}};
-  } else if (!cluster_access_missing.empty()) {
-    json["cluster_access"] = {{"missing", cluster_access_missing}};
+    if (!cluster_access_note.empty()) json["cluster_access"]["note"] = cluster_access_note;
   } else {
     json["cluster_access"] = nullptr;
   }

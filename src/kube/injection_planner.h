@@ -129,11 +129,10 @@ struct WorkloadDecision {
   std::string platform_why;
   std::string listen_why;  // why lastcall's port is the one it is, when not the first tried
   // --cluster-access (lastcall.dev/cluster-access: "true"), injected: the service account the
-  // Role and RoleBinding of cluster_access.h are for, in the workload's namespace; or, when none
-  // can be written, why (`cluster_access_missing`: no namespace to bind in). Both empty: not
-  // asked for.
+  // Role and RoleBinding of cluster_access.h are for ("": not asked for), and what to know about
+  // them (the workload names no namespace, so neither do they).
   std::string cluster_access_account;
-  std::string cluster_access_missing;
+  std::string cluster_access_note;
 
   // "deployment/cart: ports 7070 (Service cartservice → grpc), monitor connections/in_flight
   // settle 1s, lb_delay 5s, mesh istio (namespace shop label istio-injection=enabled)".

@@ -114,6 +114,22 @@ test('the overlays render through the same transformer: regular-exec, native-sid
   assert.strictEqual(args[args.indexOf('--refused-means') + 1], 'error');
 });
 
+test('cluster access by annotation: the Role and RoleBinding beside the workload, in the kustomization\'s namespace, the rules of deploy/kubernetes/rbac', () => {
+  const objects = render(path.join(repo, 'tests', 'deploy', 'fixtures', 'kustomize', 'cluster-access'));
+  const role = objects.find((o) => o.kind === 'Role');
+  const binding = objects.find((o) => o.kind === 'RoleBinding');
+  assert.ok(role && binding, `no Role or RoleBinding in ${objects.map((o) => o.kind)}`);
+  assert.strictEqual(role.metadata.namespace, 'shop');
+  assert.strictEqual(binding.metadata.namespace, 'shop');
+  assert.deepStrictEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name });
+  assert.deepStrictEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'web', namespace: 'shop' }]);
+  const shipped = YAML.parse(fs.readFileSync(path.join(repo, 'deploy', 'kubernetes', 'rbac', 'role.yaml'), 'utf8'));
+  assert.deepStrictEqual(role.rules, shipped.rules);
+  assert.strictEqual(role.metadata.name, shipped.metadata.name);
+  // Without the annotation nothing of the kind is written (own-app).
+  assert.ok(!render(ownApp).some((o) => o.kind === 'Role' || o.kind === 'RoleBinding'));
+});
+
 test('the KRM function protocol: a ResourceList in gives a ResourceList out, items injected', () => {
   const items = ['deployment.yaml', 'statefulset.yaml', 'service.yaml']
     .flatMap((f) => YAML.parseAllDocuments(fs.readFileSync(path.join(ownApp, f), 'utf8')).map((d) => d.toJS()));
