@@ -464,12 +464,12 @@ constexpr const char* kInjectDescription =
     "(--explain: as JSON on stdout). Per-workload annotations lastcall.dev/inject\n"
     "(enabled|disabled), lb-delay, drain-timeout, exit-delay, drain-url, monitor,\n"
     "refused-means, port, ports, settle, mesh, platform, requests, limits, run-as, image,\n"
-    "container, cluster-access override the flags; they are validated as `lastcall check` "
-    "validates. Jobs and\n"
-    "CronJobs are left alone (nothing to drain). What cannot be injected is left unchanged and\n"
-    "listed on stderr (exit 0; 1 with --strict); input that could not be taken back (a YAML\n"
-    "merge key) is refused whole (exit 2, nothing written). Re-running upgrades what another\n"
-    "version or other settings injected; `lastcall uninject` takes it all back.";
+    "container, cluster-access override the flags; they are validated as `lastcall check`\n"
+    "validates. Jobs and CronJobs are left alone (nothing to drain). What cannot be injected is\n"
+    "left unchanged and listed on stderr (exit 0; 1 with --strict); input that could not be\n"
+    "taken back (a YAML merge key) is refused whole (exit 2, nothing written). Re-running\n"
+    "upgrades what another version or other settings injected; `lastcall uninject` takes it\n"
+    "all back, the Role and RoleBinding of --cluster-access included.";
 
 void DefineInjectFlags(CLI::App* inject, InjectOptions& options) {
   inject->add_option("file", options.input, "Manifest file, or - for standard input")
