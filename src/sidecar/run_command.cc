@@ -93,6 +93,7 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   const auto parts = std::make_shared<MonitorParts>(config);
   const std::shared_ptr<DrainMonitor> monitor(parts, parts->monitor.get());
   Metrics metrics;
+  metrics.SetDrainTimeout(std::chrono::duration<double>(config.shutdown.drain.timeout).count());
   SteadyClock clock;
   ThreadedPoll polls(monitor, clock);
   // A state location lastcall cannot trust is a configuration problem: refusing to start says so

@@ -214,6 +214,22 @@ void SequenceMetrics::OnEvent(const SequenceEvent& event, const EventContext& co
     case EventKind::kSignal:
       metrics_.CountSignal(event.signal);
       break;
+    case EventKind::kResumed: {
+      // The phase on the state file's clock: a drain's age is what the alerts read, and it did
+      // not start again with this process.
+      metrics_.CountResume();
+      const Phase phase = event.phase.value_or(Phase::kUnready);
+      std::chrono::system_clock::time_point since = context.wall;
+      if (phase == Phase::kDraining && context.state.draining_since) {
+        since = *context.state.draining_since;
+      } else if (phase == Phase::kUnready) {
+        since = context.state.triggered_at;
+      } else if (context.state.ended_at) {
+        since = *context.state.ended_at;
+      }
+      metrics_.SetPhase(phase, UnixSeconds(since));
+      break;
+    }
     case EventKind::kRecovered:
       metrics_.CountRecovery();
       metrics_.SetPhase(Phase::kServing, UnixSeconds(context.wall));

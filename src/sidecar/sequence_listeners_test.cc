@@ -180,5 +180,30 @@ TEST_CASE("SequenceReporter: a join that overtakes the trigger's event keeps the
   CHECK(reporter.Report().source == TriggerSource::kSignal);
 }
 
+TEST_CASE("SequenceMetrics: a resumed sequence is counted and its phase keeps the original clock") {
+  Metrics metrics;
+  SequenceMetrics counted(metrics);
+  SequenceEvent resumed = Kind(EventKind::kResumed);
+  resumed.phase = Phase::kDraining;
+  EventContext context;
+  context.wall = std::chrono::system_clock::time_point(std::chrono::seconds(2000));
+  context.state.triggered_at = std::chrono::system_clock::time_point(std::chrono::seconds(1000));
+  context.state.draining_since = std::chrono::system_clock::time_point(std::chrono::seconds(1005));
+  counted.OnEvent(resumed, context);
+  metrics.SetDrainTimeout(20);
+  const std::string text = metrics.Render();
+  CHECK(text.find("lastcall_resumes_total 1\n") != std::string::npos);
+  CHECK(text.find("lastcall_phase{phase=\"draining\"} 1\n") != std::string::npos);
+  CHECK(text.find("lastcall_phase_transition_timestamp_seconds{phase=\"draining\"} 1005\n") !=
+        std::string::npos);
+  CHECK(text.find("lastcall_drain_timeout_seconds 20\n") != std::string::npos);
+}
+
+TEST_CASE("a fresh Metrics: lastcall_resumes_total is 0, the drain timeout absent until set") {
+  const std::string text = Metrics().Render();
+  CHECK(text.find("lastcall_resumes_total 0\n") != std::string::npos);
+  CHECK(text.find("\nlastcall_drain_timeout_seconds ") == std::string::npos);
+}
+
 }  // namespace
 }  // namespace lastcall
