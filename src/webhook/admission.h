@@ -17,9 +17,11 @@
 //
 // The wiring comes from the planner and the pod edit of `lastcall inject` (src/kube): the patch is
 // the difference between the pod as it came and the pod after inject's own code ran on it, so
-// applying it gives what `lastcall inject` writes for that pod (less the lastcall.dev/original
-// annotation, a record of a manifest's text for `lastcall uninject`, which a Pod made at admission
-// has no use for).
+// applying it gives what `lastcall inject` writes for that pod, but for two things: no
+// lastcall.dev/original annotation (a record of a manifest's text for `lastcall uninject`, which a
+// Pod made at admission has no use for), and the status annotation's extra fields "by": "webhook",
+// "mesh" and "before" (what a reinvocation needs). The planner sees the pod alone: no Service, no
+// Namespace (docs/webhook.md, "Opt-in").
 namespace lastcall {
 
 // The API server refuses a request body above 3 MiB; so does Admit.
@@ -40,7 +42,7 @@ struct AdmitOptions {
 // What became of one request, for metrics and the log line.
 enum class AdmitOutcome {
   kInjected,         // allowed with a patch that adds lastcall
-  kReinjected,       // already injected; a patch updates the wiring (e.g. a mesh proxy appeared)
+  kReinjected,       // injected by the webhook before; a mesh proxy appeared since: rewired
   kAlreadyInjected,  // already injected (or wired by hand) and up to date: no patch
   kOptedOut,         // lastcall.dev/inject: disabled, a Job's pod, a Helm hook: no patch
   kExcluded,         // never mutated: kube-system, lastcall's own pods, hostNetwork, not a CREATE
