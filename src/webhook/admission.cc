@@ -131,6 +131,28 @@ std::optional<Json> BeforeWebhook(const YAML::Node& current, const Json& status,
   return pod;
 }
 
+// inject appends its sidecar to the containers; re-planned after a proxy was appended, it would
+// come after the proxy, and the patch would rewrite both containers field by field. Put back
+// where it was, the patch says only what changed in it.
+void KeepSidecarPlace(const Json& before, Json* after) {
+  const Json* before_spec = Field(before, "spec");
+  Json* after_spec = after->contains("spec") ? &(*after)["spec"] : nullptr;
+  if (before_spec == nullptr || after_spec == nullptr) return;
+  const Json* was = Field(*before_spec, "containers");
+  if (was == nullptr || !was->is_array() || !after_spec->contains("containers")) return;
+  Json& containers = (*after_spec)["containers"];
+  if (!containers.is_array() || containers.size() != was->size()) return;
+  const auto is_sidecar = [](const Json& c) {
+    return c.is_object() && c.value("name", Json()) == kSidecarName;
+  };
+  const auto old_place = std::find_if(was->begin(), was->end(), is_sidecar);
+  const auto new_place = std::find_if(containers.begin(), containers.end(), is_sidecar);
+  if (old_place == was->end() || new_place == containers.end()) return;
+  Json sidecar = *new_place;
+  containers.erase(new_place);
+  containers.insert(containers.begin() + (old_place - was->begin()), std::move(sidecar));
+}
+
 // What the webhook decided for one pod.
 struct PodAnswer {
   AdmitOutcome outcome = AdmitOutcome::kNotPlanned;
@@ -388,6 +410,7 @@ PodAnswer AnswerPod(const AdmissionRequest& request, const AdmitOptions& options
     AddLastcall(result, pod_kind, *decision.plan, decision.options, status.settings);
     Json after = YamlToJson(result);
     MarkInjectedByWebhook(&after, *original, *decision.plan);
+    KeepSidecarPlace(before, &after);
     if (after == before) return NoPatch(AdmitOutcome::kAlreadyInjected, pod + ": already injected");
     after = finish(std::move(after));
     return PatchAnswer(AdmitOutcome::kReinjected, before, after,

@@ -141,7 +141,10 @@ TEST_CASE("on reinvocation, a mesh proxy added by a later webhook is wired in") 
   CHECK(second.result.summary.find("mesh istio") != std::string::npos);
   REQUIRE(rewired["spec"]["containers"].size() == 3);
   // The same wiring, and now the proxy is told to quit after the drain.
-  Json args = rewired["spec"]["containers"][2]["args"];
+  // lastcall's container stays where it was: the patch rewrites its arguments, not its place.
+  CHECK(rewired["spec"]["containers"][1]["name"] == "lastcall");
+  CHECK(second.patch.dump().find("/spec/containers/2") == std::string::npos);
+  Json args = rewired["spec"]["containers"][1]["args"];
   CHECK(args.dump().find("\"--lb-delay\",\"7s\"") != std::string::npos);
   CHECK(args.dump().find("quitquitquit") != std::string::npos);
   CHECK(rewired["spec"]["terminationGracePeriodSeconds"] ==
