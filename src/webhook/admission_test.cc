@@ -404,3 +404,80 @@ TEST_CASE("JsonToYaml and YamlToJson keep every JSON value and its type") {
 
 }  // namespace
 }  // namespace lastcall
+
+namespace lastcall {
+namespace {
+
+TEST_CASE("pods of unexpected shapes are answered 200, never a crash") {
+  const char* const shapes[] = {
+      R"({"metadata": [], "spec": {}})",
+      R"({"metadata": {"annotations": [1], "labels": "x"}, "spec": {"containers": {}}})",
+      R"({"spec": {"containers": ["app"]}})",
+      R"({"spec": {"containers": [{"name": 1, "ports": "8080"}]}})",
+      R"({"spec": {"containers": [{"name": "a", "ports": [{"containerPort": "http"}]}]}})",
+      R"({"metadata": {"ownerReferences": "Job"}, "spec": {"hostNetwork": "true",
+          "containers": [{"name": "a", "lifecycle": {"preStop": []}}]}})",
+      R"({"metadata": {"annotations": {"lastcall.dev/status": "{not json"}},
+          "spec": {"containers": [{"name": "a"}]}})",
+      R"({"metadata": {"annotations": {"lastcall.dev/status": "{\"by\": \"webhook\"}"}},
+          "spec": {"containers": [{"name": "a"}, {"name": "istio-proxy"}]}})",
+      R"({"spec": {"containers": [{"name": "a", "ports": [{"containerPort": 8080}]}],
+          "terminationGracePeriodSeconds": "soon", "securityContext": []}})",
+      R"({"spec": {"containers": [{"name": "a", "ports": [{"containerPort": 8080}]}],
+          "volumes": {}, "initContainers": "none"}})",
+      R"({"spec": null})",
+      R"({})",
+  };
+  for (const char* shape : shapes) {
+    CAPTURE(shape);
+    const AdmissionResult result = Admit(Review(Json::parse(shape)).dump(), AdmitOptions{});
+    INFO(result.summary);
+    CHECK(result.status == 200);
+    const Json body = Json::parse(result.body);
+    CHECK(body["response"]["allowed"] == true);
+    if (body["response"].contains("patch")) {
+      const Json pod = Json::parse(shape);
+      const Answer answer = AdmitJson(Review(pod));
+      CHECK_NOTHROW((void)Patched(Review(pod), answer));
+    }
+  }
+}
+
+TEST_CASE("a mesh proxy beside lastcall in a pod `lastcall inject` wired is left as it is") {
+  Json review = Review(WebPod());
+  const Answer first = AdmitJson(review);
+  Json pod = Patched(review, first);
+  // The same pod, as inject writes it: a status without the webhook's record.
+  Json status =
+      Json::parse(pod["metadata"]["annotations"]["lastcall.dev/status"].get<std::string>());
+  status.erase("by");
+  pod["metadata"]["annotations"]["lastcall.dev/status"] = status.dump();
+  pod["spec"]["containers"].push_back({{"name", "istio-proxy"}, {"image", "istio/proxyv2"}});
+  review["request"]["object"] = pod;
+  const Answer again = AdmitJson(review);
+  CHECK(again.result.outcome == AdmitOutcome::kAlreadyInjected);
+  CHECK(again.response.count("patch") == 0);
+  CHECK(again.result.summary.find("injected by lastcall inject; left as it is") !=
+        std::string::npos);
+}
+
+TEST_CASE("a large hook is not copied into the status: that pod is then never re-planned") {
+  Json original = WebPod();
+  Json command = Json::array({"sh", "-c", std::string(20000, 'x')});
+  original["spec"]["containers"][0]["lifecycle"]["preStop"]["exec"]["command"] = command;
+  Json review = Review(original);
+  const Answer first = AdmitJson(review);
+  REQUIRE(first.result.outcome == AdmitOutcome::kInjected);
+  Json pod = Patched(review, first);
+  const std::string status = pod["metadata"]["annotations"]["lastcall.dev/status"];
+  CHECK(status.size() < 1024);
+  CHECK(status.find("\"by\":\"webhook\"") != std::string::npos);
+  pod["spec"]["containers"].push_back({{"name", "istio-proxy"}, {"image", "istio/proxyv2"}});
+  review["request"]["object"] = pod;
+  const Answer again = AdmitJson(review);
+  CHECK(again.result.outcome == AdmitOutcome::kAlreadyInjected);
+  CHECK(again.result.summary.find("not recorded") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace lastcall
