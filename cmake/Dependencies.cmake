@@ -27,7 +27,11 @@ if(LASTCALL_STATIC)
   target_link_libraries(lastcall_deps INTERFACE ${RE2_STATIC})
   target_include_directories(lastcall_deps SYSTEM INTERFACE ${RE2_INCLUDE_DIRS})
 else()
-  target_link_libraries(lastcall_deps INTERFACE PkgConfig::RE2)
+  # The library and its headers, not PkgConfig::RE2: re2.pc's Cflags add -pthread (nothing a
+  # glibc >= 2.34 build needs), and a compile line that differs from the static build's would
+  # keep the shipped-flags preset's objects from being the static build's (ccache).
+  target_link_libraries(lastcall_deps INTERFACE ${RE2_LINK_LIBRARIES})
+  target_include_directories(lastcall_deps SYSTEM INTERFACE ${RE2_INCLUDE_DIRS})
 endif()
 if(LASTCALL_STATIC)
   find_library(YAML_CPP_STATIC NAMES libyaml-cpp.a REQUIRED)

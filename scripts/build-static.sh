@@ -18,6 +18,9 @@
 #   unpacks the arm64 libraries on first use). Either way: the two binaries, sizes printed.
 # Env:   LASTCALL_JOBS (default: nproc)   parallel build jobs
 #        LASTCALL_REVISION                the commit `lastcall version` reports (default: git's)
+#        LASTCALL_WARNINGS_AS_ERRORS      ON: -Werror (CI's static stage: the compile lines then
+#                                         match the shipped-flags preset's, whose objects ccache
+#                                         hands to this build; default OFF)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,7 +41,8 @@ while (($#)); do
 done
 
 cmake_args=(-DLASTCALL_STATIC=ON -DCMAKE_BUILD_TYPE=MinSizeRel -DLASTCALL_BUILD_TESTS=OFF
-  "-DLASTCALL_REVISION=${LASTCALL_REVISION:-}")
+  "-DLASTCALL_REVISION=${LASTCALL_REVISION:-}"
+  "-DLASTCALL_WARNINGS_AS_ERRORS=${LASTCALL_WARNINGS_AS_ERRORS:-OFF}")
 command -v ccache >/dev/null && cmake_args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 strip=strip
 if [ "$arch" = "$host_arch" ]; then

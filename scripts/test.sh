@@ -14,10 +14,13 @@
 #   build (tsan)         build-tsan/, clang -O1
 #   tests (tsan)       & the same tests under TSan
 #   fuzz               & each libFuzzer target from its corpus (the fuzzers of build-asan/)
-#   build (plain)        build/ (GCC, RelWithDebInfo): what the stages below drive, plus the few
-#                        tests the sanitizers skip (memory limits and RSS)
-#   tests (plain)        those tests
-#   static, arm64        the shipped binary (amd64) and its cross build (arm64), each run
+#   build (plain)        build/ (GCC, -Werror, the shipped binary's compile flags: MinSizeRel,
+#                        function sections, header-only logging; linked dynamically): what the
+#                        stages below drive, plus the two test files the sanitizers cannot judge
+#                        (memory limits and RSS, the socket flood)
+#   tests (plain)        the memory tests
+#   static, arm64        the shipped binary (amd64: its compile lines are build/'s, so ccache hands
+#                        it every object and the stage links) and its cross build (arm64), each run
 #   image                the image from those two binaries, run under runc
 #   deploy, rehearse     manifests and Dockerfile checks; rehearse's report in Chromium
 #   e2e, flood, bench    timing-bound: run alone, nothing compiles beside them
@@ -220,14 +223,15 @@ if ((quick)); then
 fi
 
 # What the stages after the sanitizers need from build/: the binaries the e2e test, the bench,
-# the flood, rehearse, deploy and the image run drive, and the integration tests for the few
-# cases only an uninstrumented build can judge (memory limits, RSS).
-plain_targets=(lastcall drainable_app integration_tests zero_drop_e2e lastcall_bench
+# the flood, rehearse, deploy and the image run drive, and integration_tests_plain: the two test
+# files only an uninstrumented build can judge (memory limits and RSS; the socket flood), not the
+# whole suite a third time.
+plain_targets=(lastcall drainable_app integration_tests_plain zero_drop_e2e lastcall_bench
   hostile_monitors_bench)
 # The integration tests the sanitizers skip (memory limits: a sanitizer reserves terabytes of
 # address space and keeps freed memory on purpose); every other test ran under both sanitizers.
 plain_only() {
-  build/tests/integration_tests --source-file='*memory_test.cc'
+  build/tests/integration_tests_plain --source-file='*memory_test.cc'
 }
 
 stage "format" format_check
@@ -236,7 +240,7 @@ stage_bg "tests (asan+ubsan)" ctest_asan
 stage "build (tsan)" build tsan build-tsan
 join "tests (asan+ubsan)"
 stage_bg "tests (tsan)" ctest_tsan
-stage "build (plain)" build plain build "${plain_targets[@]}"
+stage "build (plain)" build shipped-flags build "${plain_targets[@]}"
 join "tests (tsan)"
 stage_bg "fuzz" extra fuzz
 stage "static" extra static

@@ -10,8 +10,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
-tests="$PWD/$build/tests/integration_tests"
-[ -x "$tests" ] || { echo "flood.sh: $tests is not built" >&2; exit 1; }
+# scripts/test.sh builds integration_tests_plain (the flood's and the memory tests only); a
+# developer's build/ has integration_tests: whichever of the two was built last.
+tests="$PWD/$build/tests/integration_tests_plain"
+whole="$PWD/$build/tests/integration_tests"
+if [ ! -x "$tests" ] || { [ -x "$whole" ] && [ "$whole" -nt "$tests" ]; }; then
+  tests=$whole
+fi
+[ -x "$tests" ] || { echo "flood.sh: neither ${tests}(_plain) is built" >&2; exit 1; }
 if [ "$(id -u)" -ne 0 ]; then
   echo "flood.sh: skipped: needs root (unshare -n and the namespace's sysctls)"
   exit 0
