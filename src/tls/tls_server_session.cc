@@ -68,14 +68,12 @@ TlsServerSession::TlsServerSession(std::shared_ptr<const ServerIdentity> identit
 TlsServerSession::~TlsServerSession() = default;
 
 bool TlsServerSession::has_pending_output() const {
-  if (to_send_offset_ < to_send_.size()) return true;
+  if (to_send_offset_ < to_send_.size() || (close_requested_ && !close_sent_)) return true;
   if (state_ == TlsState::kClosed) return false;
   return (br_ssl_engine_current_state(&engine_->context.eng) & BR_SSL_SENDREC) != 0;
 }
 
-void TlsServerSession::Close() {
-  if (state_ != TlsState::kClosed) br_ssl_engine_close(&engine_->context.eng);
-}
+void TlsServerSession::Close() { close_requested_ = true; }
 
 void TlsServerSession::Pump(int fd, size_t receive_limit) {
   br_ssl_engine_context* eng = &engine_->context.eng;
@@ -127,6 +125,12 @@ void TlsServerSession::Pump(int fd, size_t receive_limit) {
         to_send_offset_ = 0;
         br_ssl_engine_flush(eng, 0);
       }
+      progress = true;
+    }
+    // close_notify only once what was queued is inside the engine: closing earlier would drop it.
+    if (close_requested_ && !close_sent_ && to_send_offset_ == to_send_.size()) {
+      close_sent_ = true;
+      br_ssl_engine_close(eng);
       progress = true;
     }
     if ((st & BR_SSL_RECVREC) != 0 && !peer_eof_ && !wants_write_) {

@@ -77,6 +77,8 @@ class TlsServerSession {
   bool handshake_done_ = false;
   bool wants_write_ = false;
   bool peer_eof_ = false;
+  bool close_requested_ = false;
+  bool close_sent_ = false;
 };
 
 // A short name for a BearSSL error code, for logs: "BR_ERR_BAD_VERSION", or "error N".

@@ -455,7 +455,8 @@ struct WebhookServer::Impl {
           const bool close_after = !parsed.keep_alive || stopping.load();
           ++requests[{route, response.status}];
           conn->session->Send(SerializeResponse(response, close_after));
-          if (route == "mutate") ObserveLatency(Clock::now() - request_done);
+          if (route == "mutate" && parsed.request.method == "POST")
+            ObserveLatency(Clock::now() - request_done);
           if (close_after) {
             StartClosing(conn);
           } else {
