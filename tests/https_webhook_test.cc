@@ -436,3 +436,28 @@ TEST_CASE("webhook: 1000 idle TLS connections; a real request is still answered,
 
 }  // namespace
 }  // namespace lastcall::test
+
+namespace lastcall::test {
+namespace {
+
+TEST_CASE("webhook: SIGTERM turns it unready, it answers through the shutdown delay, exits 0") {
+  const std::string dir = TempDir() + "/certs";
+  REQUIRE(MakeCerts(dir).exit == 0);
+  Webhook webhook = StartWebhook(dir, {"--shutdown-delay", "1500ms"});
+  const std::string port = std::to_string(webhook.port);
+  const std::string readyz = "curl -s --max-time 5 --cacert " + dir + "/ca.crt --resolve " + kName +
+                             ":" + port + ":127.0.0.1 -w ' %{http_code}' https://" + kName + ":" +
+                             port + "/readyz";
+  CHECK(Shell(readyz).out == "ready\n 200");
+  const auto started = std::chrono::steady_clock::now();
+  webhook.process.Signal(SIGTERM);
+  REQUIRE(webhook.process.WaitForOutput("shutting down", milliseconds(2000)));
+  CHECK(Shell(readyz).out == "shutting down\n 503");
+  // Admissions are still answered meanwhile.
+  CHECK(StatusOf(Curl(webhook, std::string("--data-binary '") + kReview + "'")) != 0);
+  CHECK(webhook.process.WaitExit(milliseconds(4000)) == 0);
+  CHECK(ElapsedMs(started) >= 1400);
+}
+
+}  // namespace
+}  // namespace lastcall::test

@@ -242,7 +242,20 @@ int RunWebhook(const WebhookOptions& options, std::ostream& err) {
     std::unique_lock lock(mutex);
     woken.wait(lock, [&] { return stop_signal.has_value(); });
   }
-  LogInfo("webhook: stopping", {{"signal", SignalName(*stop_signal)}});
+  // Endpoints drop this replica a moment after the signal (the kubelet and the EndpointSlice
+  // controller race): until then the API server may still send here, and a webhook that is gone
+  // admits pods without lastcall (failurePolicy: Ignore). So: unready, go on answering for
+  // shutdown_delay, then stop. A second signal stops at once.
+  LogInfo("webhook: shutting down; answering for the shutdown delay",
+          {{"signal", SignalName(*stop_signal)},
+           {"shutdown_delay", FormatDuration(options.shutdown_delay)}});
+  server.BeginShutdown();
+  {
+    std::unique_lock lock(mutex);
+    stop_signal.reset();
+    woken.wait_for(lock, options.shutdown_delay, [&] { return stop_signal.has_value(); });
+  }
+  LogInfo("webhook: stopped");
   server.Stop();
   signals.Stop();
   return kExitDrained;
@@ -260,13 +273,13 @@ constexpr const char* kWebhookDescription =
     "See docs/webhook-server.md.";
 
 void AddDuration(CLI::App* app, const std::string& flag, std::chrono::milliseconds* target,
-                 const std::string& description) {
+                 const std::string& description, bool allow_zero = false) {
   app->add_option_function<std::string>(
          flag,
-         [target, flag](const std::string& text) {
+         [target, flag, allow_zero](const std::string& text) {
            std::string error;
            const auto value = ParseDuration(text, &error);
-           if (!value || value->count() <= 0) {
+           if (!value || value->count() < 0 || (value->count() == 0 && !allow_zero)) {
              throw CLI::ValidationError(flag, error.empty() ? "must be positive" : error);
            }
            *target = *value;
@@ -298,6 +311,9 @@ Subcommand WebhookSubcommand(WebhookOptions* options) {
                     "A request must arrive whole within this of its first byte");
         AddDuration(app, "--idle-timeout", &options->server.idle_timeout,
                     "An idle keep-alive connection is closed after this");
+        AddDuration(app, "--shutdown-delay", &options->shutdown_delay,
+                    "After SIGTERM: unready, yet answering, this long before exiting",
+                    /*allow_zero=*/true);
         app->add_option("--log-format", options->log_format, "text or json")
             ->capture_default_str()
             ->check(CLI::IsMember({"text", "json"}));

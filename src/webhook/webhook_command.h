@@ -17,6 +17,8 @@ struct WebhookOptions {
   std::string listen = ":8443";
   WebhookServerOptions server;
   std::string log_format = "text";
+  // After SIGTERM: /readyz 503 and answers with Connection: close for this long, then exit.
+  std::chrono::milliseconds shutdown_delay{5000};
   // inject's settings for every pod the webhook mutates (the pod's lastcall.dev/ annotations
   // override them, as for `lastcall inject`).
   InjectOptions inject;

@@ -125,6 +125,7 @@ struct WebhookServer::Impl {
   uint64_t next_id = 2;
   std::thread thread;
   std::atomic<bool> stopping{false};
+  std::atomic<bool> draining{false};
   std::atomic<size_t> open_count{0};
   bool started = false;
 
@@ -452,7 +453,7 @@ struct WebhookServer::Impl {
           input.erase(0, parsed.consumed);
           const std::string route = Route(parsed.request.path);
           ServerResponse response = Handle(parsed.request, route);
-          const bool close_after = !parsed.keep_alive || stopping.load();
+          const bool close_after = !parsed.keep_alive || draining.load();
           ++requests[{route, response.status}];
           conn->session->Send(SerializeResponse(response, close_after));
           if (route == "mutate" && parsed.request.method == "POST")
@@ -521,9 +522,9 @@ struct WebhookServer::Impl {
     }
     if (route == "readyz") {
       if (!only("GET")) return response;
-      if (identity == nullptr || stopping.load()) {
+      if (identity == nullptr || draining.load()) {
         response.status = 503;
-        response.body = "not ready\n";
+        response.body = draining.load() ? "shutting down\n" : "not ready\n";
       } else {
         response.body = "ready\n";
       }
@@ -637,6 +638,8 @@ void WebhookServer::Start() {
   impl_->started = true;
   impl_->thread = std::thread([this] { impl_->Run(); });
 }
+
+void WebhookServer::BeginShutdown() { impl_->draining.store(true); }
 
 void WebhookServer::Stop() {
   if (!impl_->started) return;

@@ -71,6 +71,10 @@ class WebhookServer {
   uint16_t port() const;
   // Starts the server thread. REQUIRES: LoadIdentity and Listen succeeded.
   void Start();
+  // The start of a shutdown: /readyz answers 503 and every answer carries "Connection: close", so
+  // the API server's next request opens a connection to another replica while this one still
+  // answers. Thread-safe.
+  void BeginShutdown();
   // Closes the listener and every connection, joins the thread. Idempotent.
   void Stop();
 
