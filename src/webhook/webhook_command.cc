@@ -305,6 +305,10 @@ Subcommand WebhookSubcommand(WebhookOptions* options) {
                         "Connections open at once; beyond, the oldest idle one is closed")
             ->capture_default_str()
             ->check(CLI::Range(1, 1 << 20));
+        app->add_option("--workers", options->server.workers,
+                        "Threads that run the admission logic (0: the serving thread)")
+            ->capture_default_str()
+            ->check(CLI::Range(0, 64));
         AddDuration(app, "--handshake-timeout", &options->server.handshake_timeout,
                     "A TLS handshake must finish within this of the accept");
         AddDuration(app, "--request-timeout", &options->server.request_timeout,

@@ -13,6 +13,8 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -37,6 +39,7 @@ using tls::TlsState;
 
 constexpr uint64_t kListenerId = 0;
 constexpr uint64_t kWakeId = 1;
+constexpr uint64_t kDoneId = 2;
 constexpr size_t kMaxIdentityFileBytes = 1024 * 1024;
 // A closing connection waits this long for its answer to drain and the peer's close_notify.
 constexpr std::chrono::milliseconds kLingerTimeout{1000};
@@ -94,7 +97,16 @@ struct WebhookServer::Impl {
     kHandshaking,  // the session exists; the handshake is not done
     kIdle,         // open, between requests
     kReading,      // part of a request has arrived
+    kHandling,     // a worker runs the handler on the request
     kClosing,      // the last answer is queued; waiting for it to drain
+  };
+  // A POST /mutate on its way to a worker, and its answer on the way back.
+  struct Job {
+    uint64_t conn_id = 0;
+    ServerRequest request;
+    Clock::time_point started;
+    bool close_after = false;
+    ServerResponse response;
   };
   struct Conn {
     uint64_t id = 0;
@@ -105,7 +117,8 @@ struct WebhookServer::Impl {
     std::unique_ptr<TlsServerSession> session;
     bool sent_continue = false;
     bool write_shut = false;
-    uint32_t events = 0;  // what epoll watches now
+    bool serve_pending = false;  // a worker answered: the bytes already received come next
+    uint32_t events = 0;         // what epoll watches now
   };
 
   WebhookServerOptions options;
@@ -119,13 +132,20 @@ struct WebhookServer::Impl {
   int listen_fd = -1;
   int epoll_fd = -1;
   int wake_fd = -1;
+  int done_fd = -1;  // workers' answers are ready
   uint16_t bound_port = 0;
   size_t connection_limit = 1024;
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns;
-  uint64_t next_id = 2;
+  uint64_t next_id = 3;
   std::thread thread;
   std::atomic<bool> stopping{false};
   std::atomic<bool> draining{false};
+  std::vector<std::thread> workers;
+  std::mutex jobs_mutex;
+  std::condition_variable jobs_ready;
+  std::deque<Job> jobs;  // at most one per connection: bounded by the connection limit
+  std::mutex done_mutex;
+  std::vector<Job> done;
   std::atomic<size_t> open_count{0};
   bool started = false;
 
@@ -149,6 +169,7 @@ struct WebhookServer::Impl {
     if (listen_fd >= 0) close(listen_fd);
     if (epoll_fd >= 0) close(epoll_fd);
     if (wake_fd >= 0) close(wake_fd);
+    if (done_fd >= 0) close(done_fd);
   }
 
   IdentityFiles StatFiles() const {
@@ -199,7 +220,9 @@ struct WebhookServer::Impl {
     if (!problem.empty()) return address.ToString() + ": " + problem;
     epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (epoll_fd < 0 || wake_fd < 0) return "epoll: " + ErrnoText(errno);
+    done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (epoll_fd < 0 || wake_fd < 0 || done_fd < 0) return "epoll: " + ErrnoText(errno);
+    Watch(done_fd, kDoneId, EPOLLIN, EPOLL_CTL_ADD);
     Watch(listen_fd, kListenerId, EPOLLIN, EPOLL_CTL_ADD);
     Watch(wake_fd, kWakeId, EPOLLIN, EPOLL_CTL_ADD);
     return "";
@@ -248,6 +271,10 @@ struct WebhookServer::Impl {
       for (int i = 0; i < ready; ++i) {
         const epoll_event& event = events[static_cast<size_t>(i)];
         if (event.data.u64 == kWakeId) continue;
+        if (event.data.u64 == kDoneId) {
+          DeliverAnswers();
+          continue;
+        }
         if (event.data.u64 == kListenerId) {
           Accept();
           continue;
@@ -266,6 +293,70 @@ struct WebhookServer::Impl {
     for (auto& [id, conn] : conns) close(conn->fd);
     conns.clear();
     open_count.store(0);
+  }
+
+  void Work() {
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock lock(jobs_mutex);
+        jobs_ready.wait(lock, [&] { return stopping.load() || !jobs.empty(); });
+        if (stopping.load()) return;
+        job = std::move(jobs.front());
+        jobs.pop_front();
+      }
+      job.response = CallHandler(job.request);
+      job.request = ServerRequest();  // the body may be 3 MiB: gone before the hand-back
+      {
+        std::lock_guard lock(done_mutex);
+        done.push_back(std::move(job));
+      }
+      const uint64_t one = 1;
+      (void)!write(done_fd, &one, sizeof one);
+    }
+  }
+
+  ServerResponse CallHandler(const ServerRequest& request) {
+    try {
+      return mutate(request);
+    } catch (const std::exception& e) {
+      LogError("webhook: the admission handler failed", {{"error", e.what()}});
+      ServerResponse response;
+      response.status = 500;
+      response.body = "internal error\n";
+      return response;
+    }
+  }
+
+  void DeliverAnswers() {
+    uint64_t count = 0;
+    (void)!read(done_fd, &count, sizeof count);
+    std::vector<Job> answers;
+    {
+      std::lock_guard lock(done_mutex);
+      answers.swap(done);
+    }
+    for (Job& job : answers) {
+      auto found = conns.find(job.conn_id);
+      if (found == conns.end()) continue;  // closed meanwhile (deadline, stop)
+      Conn* conn = found->second.get();
+      Answer(conn, "mutate", job.response, job.close_after, job.started, true);
+      conn->serve_pending = true;
+      Service(conn);
+    }
+  }
+
+  // Queues `response` on the connection and moves it on: idle (for the next request) or closing.
+  void Answer(Conn* conn, const std::string& route, const ServerResponse& response,
+              bool close_after, Clock::time_point received_at, bool timed) {
+    ++requests[{route, response.status}];
+    conn->session->Send(SerializeResponse(response, close_after));
+    if (timed) ObserveLatency(Clock::now() - received_at);
+    if (close_after) {
+      StartClosing(conn);
+    } else {
+      EnterIdle(conn);
+    }
   }
 
   void Accept() {
@@ -387,7 +478,8 @@ struct WebhookServer::Impl {
       const bool got = session.received().size() != had;
       if (conn->phase == Phase::kClosing) {
         session.received().clear();
-      } else if (got) {
+      } else if (got || conn->serve_pending) {
+        conn->serve_pending = false;
         ServeRequests(conn);
       }
       if (!got && !(session.has_pending_output() && !session.wants_write())) break;
@@ -433,7 +525,7 @@ struct WebhookServer::Impl {
 
   void ServeRequests(Conn* conn) {
     std::string& input = conn->session->received();
-    while (!input.empty() && conn->phase != Phase::kClosing) {
+    while (!input.empty() && conn->phase != Phase::kClosing && conn->phase != Phase::kHandling) {
       if (conn->phase == Phase::kIdle) {
         conn->phase = Phase::kReading;
         conn->since = Clock::now();
@@ -452,17 +544,24 @@ struct WebhookServer::Impl {
           const Clock::time_point request_done = Clock::now();
           input.erase(0, parsed.consumed);
           const std::string route = Route(parsed.request.path);
-          ServerResponse response = Handle(parsed.request, route);
           const bool close_after = !parsed.keep_alive || draining.load();
-          ++requests[{route, response.status}];
-          conn->session->Send(SerializeResponse(response, close_after));
-          if (route == "mutate" && parsed.request.method == "POST")
-            ObserveLatency(Clock::now() - request_done);
-          if (close_after) {
-            StartClosing(conn);
-          } else {
-            EnterIdle(conn);
+          const bool admission = route == "mutate" && parsed.request.method == "POST";
+          if (admission && !workers.empty()) {
+            // Off the loop: a large pod must not hold up every other connection's handshake.
+            conn->phase = Phase::kHandling;
+            conn->since = request_done;
+            conn->deadline = request_done + options.request_timeout;
+            {
+              std::lock_guard lock(jobs_mutex);
+              jobs.push_back(Job{conn->id, std::move(parsed.request), request_done, close_after,
+                                 ServerResponse()});
+            }
+            jobs_ready.notify_one();
+            return;
           }
+          const ServerResponse response =
+              admission ? CallHandler(parsed.request) : Handle(parsed.request, route);
+          Answer(conn, route, response, close_after, request_done, admission);
           break;
         }
         default: {
@@ -513,8 +612,8 @@ struct WebhookServer::Impl {
       return false;
     };
     if (route == "mutate") {
-      if (!only("POST")) return response;
-      return mutate(request);
+      only("POST");  // a POST never comes here (ServeRequests hands it to the handler)
+      return response;
     }
     if (route == "healthz") {
       if (only("GET")) response.body = "ok\n";
@@ -636,6 +735,9 @@ uint16_t WebhookServer::port() const { return impl_->bound_port; }
 
 void WebhookServer::Start() {
   impl_->started = true;
+  for (size_t i = 0; i < impl_->options.workers; ++i) {
+    impl_->workers.emplace_back([this] { impl_->Work(); });
+  }
   impl_->thread = std::thread([this] { impl_->Run(); });
 }
 
@@ -648,6 +750,12 @@ void WebhookServer::Stop() {
   const uint64_t one = 1;
   (void)!write(impl_->wake_fd, &one, sizeof(one));
   if (impl_->thread.joinable()) impl_->thread.join();
+  {
+    std::lock_guard lock(impl_->jobs_mutex);
+    impl_->jobs_ready.notify_all();
+  }
+  for (std::thread& worker : impl_->workers) worker.join();
+  impl_->workers.clear();
 }
 
 size_t WebhookServer::open_connections() const {

@@ -13,8 +13,8 @@
 
 // The HTTPS side of `lastcall webhook` (docs/webhook-server.md): one epoll thread serving
 // BearSSL sessions (tls/tls_server_session.h), lastcall's own HTTP/1.1 request parser
-// (ParseHttpRequest) over the decrypted bytes, and four routes: POST /mutate (the handler),
-// GET /healthz, GET /readyz, GET /metrics.
+// (ParseHttpRequest) over the decrypted bytes, and four routes: POST /mutate (the handler, on a
+// small pool of worker threads), GET /healthz, GET /readyz, GET /metrics (on the loop).
 //
 // Why its own loop and not HttpServer: that server is the sidecar's, and reads plain sockets; a
 // TLS transport inside it would put BearSSL into every pod. The loop here is HttpServer's design
@@ -47,10 +47,13 @@ struct WebhookServerOptions {
   size_t max_header_bytes = 16 * 1024;
   size_t max_body_bytes = 3 * 1024 * 1024;
   std::chrono::milliseconds reload_interval{1000};
+  // Threads that run the handler for POST /mutate, so that a large pod does not hold up the
+  // loop (every other connection's handshake and answers). 0: the loop runs it.
+  size_t workers = 2;
 };
 
-// Answers POST /mutate. Runs on the server thread: it must not block (the admission logic is
-// pure and linear in the body).
+// Answers POST /mutate. Runs on a worker thread (WebhookServerOptions::workers), several at
+// once: it must be thread-safe (the admission logic is pure). An exception is a 500.
 using MutateHandler = std::function<ServerResponse(const ServerRequest&)>;
 // Extra Prometheus text appended to /metrics (the admission outcomes); called on the server
 // thread.

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -60,6 +61,8 @@ struct Fixture {
     server = std::make_unique<WebhookServer>(
         options,
         [](const ServerRequest& request) {
+          if (request.body == "slow") std::this_thread::sleep_for(milliseconds(600));
+          if (request.body == "throw") throw std::runtime_error("handler broke");
           ServerResponse response;
           response.content_type = "application/json";
           response.body = "echo:" + request.body;
@@ -138,6 +141,21 @@ TEST_CASE("WebhookServer: /mutate reaches the handler over TLS; /healthz, /ready
   CHECK(metrics.body.find("lastcall_webhook_tls_handshakes_total 1\n") != std::string::npos);
   CHECK(metrics.body.find("lastcall_webhook_connections 1\n") != std::string::npos);
   CHECK(metrics.body.find("extra_metric 1\n") != std::string::npos);
+}
+
+TEST_CASE("WebhookServer: a slow admission holds up no other connection; a throw is a 500") {
+  Fixture fixture;
+  auto slow = fixture.Connect();
+  auto other = fixture.Connect();
+  std::thread waiting([&] { CHECK(slow->Request("POST", "/mutate", "slow").body == "echo:slow"); });
+  std::this_thread::sleep_for(milliseconds(100));
+  const auto started = std::chrono::steady_clock::now();
+  CHECK(other->Request("GET", "/healthz").status == 200);
+  CHECK(fixture.Connect()->Request("POST", "/mutate", "x").body == "echo:x");
+  CHECK(std::chrono::steady_clock::now() - started < milliseconds(300));
+  waiting.join();
+  CHECK(other->Request("POST", "/mutate", "throw").status == 500);
+  CHECK(other->Request("POST", "/mutate", "after").body == "echo:after");
 }
 
 TEST_CASE("WebhookServer: pipelined requests are answered in order") {
