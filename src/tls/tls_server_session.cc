@@ -123,6 +123,8 @@ void TlsServerSession::Pump(int fd, size_t receive_limit) {
       if (to_send_offset_ == to_send_.size()) {
         to_send_.clear();
         to_send_offset_ = 0;
+        // A large answer's capacity is not kept by an idle connection.
+        if (to_send_.capacity() > 64 * 1024) std::string().swap(to_send_);
         br_ssl_engine_flush(eng, 0);
       }
       progress = true;

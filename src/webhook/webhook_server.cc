@@ -45,6 +45,7 @@ constexpr size_t kMaxIdentityFileBytes = 1024 * 1024;
 constexpr std::chrono::milliseconds kLingerTimeout{1000};
 // Timers are checked at this granularity.
 constexpr std::chrono::milliseconds kTick{50};
+constexpr size_t kKeptBufferBytes = 64 * 1024;
 
 // The latency histogram's upper bounds (seconds), from well under the 5 ms target to the API
 // server's timeoutSeconds.
@@ -117,8 +118,10 @@ struct WebhookServer::Impl {
     std::unique_ptr<TlsServerSession> session;
     bool sent_continue = false;
     bool write_shut = false;
-    bool serve_pending = false;  // a worker answered: the bytes already received come next
-    uint32_t events = 0;         // what epoll watches now
+    bool serve_pending = false;
+    size_t complete_at = 0;  // the input size at which the request under way is whole  // a worker
+                             // answered: the bytes already received come next
+    uint32_t events = 0;     // what epoll watches now
   };
 
   WebhookServerOptions options;
@@ -491,7 +494,10 @@ struct WebhookServer::Impl {
       conn->write_shut = true;
       shutdown(conn->fd, SHUT_WR);
     }
-    const uint32_t wanted = EPOLLIN | EPOLLRDHUP | (session.wants_write() ? EPOLLOUT : 0u);
+    // While a worker has the request, what the client sends next waits in the kernel: watching
+    // for it would wake the loop again and again (level-triggered) for bytes it will not read.
+    const uint32_t reading = conn->phase == Phase::kHandling ? 0u : (EPOLLIN | EPOLLRDHUP);
+    const uint32_t wanted = reading | (session.wants_write() ? EPOLLOUT : 0u);
     if (wanted != conn->events) {
       conn->events = wanted;
       Watch(conn->fd, conn->id, wanted, EPOLL_CTL_MOD);
@@ -519,6 +525,10 @@ struct WebhookServer::Impl {
   void EnterIdle(Conn* conn) {
     conn->phase = Phase::kIdle;
     conn->sent_continue = false;
+    conn->complete_at = 0;
+    // A 3 MiB request leaves its buffer's capacity behind: an idle connection keeps none of it.
+    std::string& input = conn->session->received();
+    if (input.empty() && input.capacity() > kKeptBufferBytes) std::string().swap(input);
     conn->since = Clock::now();
     conn->deadline = conn->since + options.idle_timeout;
   }
@@ -531,8 +541,11 @@ struct WebhookServer::Impl {
         conn->since = Clock::now();
         conn->deadline = conn->since + options.request_timeout;
       }
+      // The head is in and says how long the body is: no parse until all of it is here.
+      if (conn->complete_at != 0 && input.size() < conn->complete_at) return;
       ParsedRequest parsed =
           ParseHttpRequest(input, options.max_header_bytes, options.max_body_bytes);
+      conn->complete_at = parsed.status == ParseStatus::kIncomplete ? parsed.complete_at : 0;
       switch (parsed.status) {
         case ParseStatus::kIncomplete:
           if (parsed.expect_continue && !conn->sent_continue) {
