@@ -209,8 +209,23 @@ TEST_CASE("webhook certs: a CA and a serving certificate that openssl verifies, 
   CHECK(MakeCerts(dir).exit == 2);
   CHECK(ReadAll(dir + ".err").find("refusing to replace") != std::string::npos);
   CHECK(ReadAll(dir + "/tls.crt") == before);
-  CHECK(MakeCerts(dir, "--force").exit == 0);
+  const std::string ca_before = ReadAll(dir + "/ca.crt");
+  // A renewal: the CA there signs the new certificate, the caBundle stays.
+  const ShellResult renewed = MakeCerts(dir, "--force");
+  CHECK(renewed.exit == 0);
+  CHECK(renewed.out == made.out);
   CHECK(ReadAll(dir + "/tls.crt") != before);
+  CHECK(ReadAll(dir + "/ca.crt") == ca_before);
+  CHECK(
+      Shell("openssl verify -purpose sslserver -CAfile " + dir + "/ca.crt " + dir + "/tls.crt 2>&1")
+          .out == dir + "/tls.crt: OK\n");
+  REQUIRE(stat((dir + "/ca.key").c_str(), &info) == 0);
+  CHECK((info.st_mode & 0777) == 0600);
+  // --new-ca: a new CA, a new caBundle.
+  const ShellResult fresh = MakeCerts(dir, "--force --new-ca");
+  CHECK(fresh.exit == 0);
+  CHECK(fresh.out != made.out);
+  CHECK(ReadAll(dir + "/ca.crt") != ca_before);
   // Names a Service cannot have.
   CHECK(Shell(Bin() + " webhook certs --service Bad_Name --namespace ops --out " + dir + "/x 2>&1")
             .exit == 2);
@@ -310,7 +325,8 @@ TEST_CASE("webhook: rotated files are served to new handshakes; no request fails
       std::this_thread::sleep_for(milliseconds(5));
     }
   });
-  REQUIRE(MakeCerts(dir, "--force").exit == 0);
+  // A new CA too: the harder rotation (the API server's bundle must hold both meanwhile).
+  REQUIRE(MakeCerts(dir, "--force --new-ca").exit == 0);
   const std::string fingerprint_b = Fingerprint(dir + "/tls.crt");
   REQUIRE(fingerprint_b != fingerprint_a);
   int kept_requests = 0;

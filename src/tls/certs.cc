@@ -5,8 +5,11 @@
 #include <sys/random.h>
 
 #include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <utility>
+
+#include "tls/pem.h"
 
 namespace lastcall::tls {
 namespace der {
@@ -177,6 +180,78 @@ Bytes Serial(const br_prng_class** rng) {
   return UnsignedInteger(serial);
 }
 
+void AppendBytes(void* dest, const void* data, size_t length) {
+  auto* out = static_cast<Bytes*>(dest);
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  out->insert(out->end(), bytes, bytes + length);
+}
+
+// The CA that signs: its key, its subject (the leaf's issuer, byte for byte), its key identifier.
+struct Ca {
+  EcKey key;
+  Bytes name;
+  Bytes id;
+  std::string cert_pem;
+  std::string key_pem;
+  std::chrono::system_clock::time_point not_after;
+};
+
+Status LoadCa(const ExistingCa& existing, Ca* ca) {
+  auto key_blocks = DecodePem(existing.key_pem, existing.key_source);
+  if (!key_blocks.ok()) return key_blocks.status();
+  const PemBlock* key_block = nullptr;
+  for (const PemBlock& block : *key_blocks) {
+    if (block.label.ends_with("PRIVATE KEY")) key_block = &block;
+  }
+  if (key_block == nullptr) {
+    return Status::Invalid(fmt::format("{}: no PRIVATE KEY block", existing.key_source));
+  }
+  br_skey_decoder_context skey;
+  br_skey_decoder_init(&skey);
+  br_skey_decoder_push(&skey, key_block->der.data(), key_block->der.size());
+  const br_ec_private_key* sk = br_skey_decoder_get_ec(&skey);
+  if (br_skey_decoder_last_error(&skey) != 0 || sk == nullptr || sk->curve != BR_EC_secp256r1 ||
+      sk->xlen > sizeof ca->key.secret) {
+    return Status::Invalid(fmt::format(
+        "{}: not an EC P-256 private key (the CA `webhook certs` writes)", existing.key_source));
+  }
+  std::memcpy(ca->key.secret, sk->x, sk->xlen);
+  ca->key.sk = br_ec_private_key{sk->curve, ca->key.secret, sk->xlen};
+  explicit_bzero(&skey, sizeof skey);
+  if (br_ec_compute_pub(br_ec_get_default(), &ca->key.pk, ca->key.point, &ca->key.sk) == 0) {
+    return Status::Invalid(fmt::format("{}: an invalid EC key", existing.key_source));
+  }
+  auto cert_blocks = DecodePem(existing.cert_pem, existing.cert_source);
+  if (!cert_blocks.ok()) return cert_blocks.status();
+  const Bytes& der = cert_blocks->front().der;
+  br_x509_decoder_context decoder;
+  br_x509_decoder_init(&decoder, AppendBytes, &ca->name);
+  br_x509_decoder_push(&decoder, der.data(), der.size());
+  const br_x509_pkey* pk = br_x509_decoder_get_pkey(&decoder);
+  if (pk == nullptr || cert_blocks->front().label != "CERTIFICATE") {
+    return Status::Invalid(fmt::format("{}: not an X.509 certificate", existing.cert_source));
+  }
+  if (br_x509_decoder_isCA(&decoder) == 0) {
+    return Status::Invalid(fmt::format("{}: not a CA certificate", existing.cert_source));
+  }
+  if (pk->key_type != BR_KEYTYPE_EC || pk->key.ec.qlen != ca->key.pk.qlen ||
+      std::memcmp(pk->key.ec.q, ca->key.pk.q, pk->key.ec.qlen) != 0) {
+    return Status::Invalid(fmt::format("{}: the private key does not belong to {}",
+                                       existing.key_source, existing.cert_source));
+  }
+  // BearSSL counts days from January 1st of year 0; the Unix epoch is its day 719528.
+  constexpr int64_t kEpochDay = 719528;
+  const int64_t seconds = (static_cast<int64_t>(decoder.notafter_days) - kEpochDay) * 86400 +
+                          static_cast<int64_t>(decoder.notafter_seconds);
+  ca->not_after = std::chrono::system_clock::time_point(std::chrono::seconds(seconds));
+  ca->id = KeyIdentifier(ca->key);
+  ca->cert_pem = existing.cert_pem;
+  ca->key_pem = existing.key_pem;
+  return Status::Ok();
+}
+
+Expected<std::string> PrivateKeyPem(const EcKey& key);
+
 }  // namespace
 
 std::string PemEncode(std::string_view label, const Bytes& bytes) {
@@ -209,7 +284,8 @@ std::string DnsLabelProblem(std::string_view name) {
 }
 
 Expected<WebhookCertificates> MakeWebhookCertificates(std::string_view service, std::string_view ns,
-                                                      std::chrono::system_clock::time_point now) {
+                                                      std::chrono::system_clock::time_point now,
+                                                      const ExistingCa* existing) {
   unsigned char seed[48];
   size_t filled = 0;
   while (filled < sizeof seed) {
@@ -222,35 +298,45 @@ Expected<WebhookCertificates> MakeWebhookCertificates(std::string_view service, 
   br_hmac_drbg_init(&drbg, &br_sha256_vtable, seed, sizeof seed);
   const br_prng_class** rng = &drbg.vtable;
 
-  EcKey ca_key;
-  EcKey leaf_key;
-  if (!MakeKey(rng, &ca_key) || !MakeKey(rng, &leaf_key)) {
-    return Status::Internal("EC P-256 key generation failed");
+  WebhookCertificates out;
+  Ca ca;
+  if (existing != nullptr) {
+    if (Status loaded = LoadCa(*existing, &ca); !loaded.ok()) return loaded;
+    // A CA that would expire before the new serving certificate is not worth keeping.
+    out.reused_ca = ca.not_after > now + kServingValidity;
   }
   const auto not_before = now - kBackdate;
-  const Bytes ca_name = Name("lastcall webhook CA");
-  const Bytes ca_id = KeyIdentifier(ca_key);
+  if (!out.reused_ca) {
+    ca.name.clear();
+    if (!MakeKey(rng, &ca.key)) return Status::Internal("EC P-256 key generation failed");
+    ca.name = Name("lastcall webhook CA");
+    ca.id = KeyIdentifier(ca.key);
+    const Bytes ca_tbs = Sequence({
+        Explicit(0, SmallInteger(2)),
+        Serial(rng),
+        EcdsaWithSha256(),
+        ca.name,
+        Sequence({Time(not_before), Time(not_before + kCaValidity)}),
+        ca.name,
+        SubjectPublicKeyInfo(ca.key),
+        Explicit(3, Sequence({
+                        // basicConstraints: CA, no intermediate below it.
+                        Extension({2, 5, 29, 19}, true, Sequence({Boolean(true), SmallInteger(0)})),
+                        // keyUsage: keyCertSign, cRLSign (bits 5 and 6).
+                        Extension({2, 5, 29, 15}, true, BitString({0x06}, 1)),
+                        Extension({2, 5, 29, 14}, false, OctetString(ca.id)),
+                    })),
+    });
+    auto ca_der = Sign(ca_tbs, ca.key);
+    if (!ca_der.ok()) return ca_der.status();
+    ca.cert_pem = PemEncode("CERTIFICATE", *ca_der);
+    auto ca_key_pem = PrivateKeyPem(ca.key);
+    if (!ca_key_pem.ok()) return ca_key_pem.status();
+    ca.key_pem = std::move(ca_key_pem).value();
+  }
 
-  const Bytes ca_tbs = Sequence({
-      Explicit(0, SmallInteger(2)),
-      Serial(rng),
-      EcdsaWithSha256(),
-      ca_name,
-      Sequence({Time(not_before), Time(not_before + kCaValidity)}),
-      ca_name,
-      SubjectPublicKeyInfo(ca_key),
-      Explicit(3, Sequence({
-                      // basicConstraints: CA, no intermediate below it.
-                      Extension({2, 5, 29, 19}, true, Sequence({Boolean(true), SmallInteger(0)})),
-                      // keyUsage: keyCertSign, cRLSign (bits 5 and 6).
-                      Extension({2, 5, 29, 15}, true, BitString({0x06}, 1)),
-                      Extension({2, 5, 29, 14}, false, OctetString(ca_id)),
-                  })),
-  });
-  auto ca_der = Sign(ca_tbs, ca_key);
-  if (!ca_der.ok()) return ca_der.status();
-
-  WebhookCertificates out;
+  EcKey leaf_key;
+  if (!MakeKey(rng, &leaf_key)) return Status::Internal("EC P-256 key generation failed");
   out.dns_names = ServiceDnsNames(service, ns);
   Bytes sans;
   for (const std::string& name : out.dns_names) {
@@ -261,7 +347,7 @@ Expected<WebhookCertificates> MakeWebhookCertificates(std::string_view service, 
       Explicit(0, SmallInteger(2)),
       Serial(rng),
       EcdsaWithSha256(),
-      ca_name,
+      ca.name,
       Sequence({Time(not_before), Time(not_before + kServingValidity)}),
       Name(out.dns_names[2]),
       SubjectPublicKeyInfo(leaf_key),
@@ -274,27 +360,38 @@ Expected<WebhookCertificates> MakeWebhookCertificates(std::string_view service, 
                    Extension({2, 5, 29, 17}, false, der::Tlv(0x30, sans)),
                    Extension({2, 5, 29, 14}, false, OctetString(KeyIdentifier(leaf_key))),
                    // authorityKeyIdentifier: [0] IMPLICIT keyIdentifier.
-                   Extension({2, 5, 29, 35}, false, Sequence({der::Tlv(0x80, ca_id)})),
+                   Extension({2, 5, 29, 35}, false, Sequence({der::Tlv(0x80, ca.id)})),
                })),
   });
-  auto leaf_der = Sign(leaf_tbs, ca_key);
+  auto leaf_der = Sign(leaf_tbs, ca.key);
   if (!leaf_der.ok()) return leaf_der.status();
-
-  unsigned char key_der[BR_EC_KBUF_PRIV_MAX_SIZE + BR_EC_KBUF_PUB_MAX_SIZE + 64];
-  const size_t key_length = br_encode_ec_pkcs8_der(key_der, &leaf_key.sk, &leaf_key.pk);
-  if (key_length == 0 || key_length > sizeof key_der) {
-    return Status::Internal("PKCS#8 encoding of the key failed");
-  }
-  out.ca_pem = PemEncode("CERTIFICATE", *ca_der);
+  auto key_pem = PrivateKeyPem(leaf_key);
+  if (!key_pem.ok()) return key_pem.status();
+  out.ca_pem = ca.cert_pem;
+  out.ca_key_pem = ca.key_pem;
   out.cert_pem = PemEncode("CERTIFICATE", *leaf_der);
-  out.key_pem = PemEncode("PRIVATE KEY", Bytes(key_der, key_der + key_length));
+  out.key_pem = std::move(key_pem).value();
   // The secrets on the stack are not needed any more.
   explicit_bzero(&leaf_key, sizeof leaf_key);
-  explicit_bzero(&ca_key, sizeof ca_key);
-  explicit_bzero(key_der, sizeof key_der);
+  explicit_bzero(&ca.key, sizeof ca.key);
   explicit_bzero(&drbg, sizeof drbg);
   explicit_bzero(seed, sizeof seed);
   return out;
 }
+
+namespace {
+
+Expected<std::string> PrivateKeyPem(const EcKey& key) {
+  unsigned char der[BR_EC_KBUF_PRIV_MAX_SIZE + BR_EC_KBUF_PUB_MAX_SIZE + 64];
+  const size_t length = br_encode_ec_pkcs8_der(der, &key.sk, &key.pk);
+  if (length == 0 || length > sizeof der) {
+    return Status::Internal("PKCS#8 encoding of the key failed");
+  }
+  std::string pem = PemEncode("PRIVATE KEY", Bytes(der, der + length));
+  explicit_bzero(der, sizeof der);
+  return pem;
+}
+
+}  // namespace
 
 }  // namespace lastcall::tls

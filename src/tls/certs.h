@@ -44,10 +44,21 @@ Bytes Explicit(unsigned char number, const Bytes& inner);
 std::string PemEncode(std::string_view label, const Bytes& der);
 
 struct WebhookCertificates {
-  std::string ca_pem;    // ca.crt: the CA certificate
-  std::string cert_pem;  // tls.crt: the serving certificate
-  std::string key_pem;   // tls.key: the serving certificate's private key (PKCS#8)
+  std::string ca_pem;      // ca.crt: the CA certificate
+  std::string ca_key_pem;  // ca.key: the CA's private key (PKCS#8), for renewals; keep it off
+                           // the cluster
+  std::string cert_pem;    // tls.crt: the serving certificate
+  std::string key_pem;     // tls.key: the serving certificate's private key (PKCS#8)
   std::vector<std::string> dns_names;
+  bool reused_ca = false;  // the CA given was kept (only the serving certificate is new)
+};
+
+// A CA to sign with instead of a new one: its certificate and private key, as PEM.
+struct ExistingCa {
+  std::string cert_pem;
+  std::string cert_source;  // for messages: "certs/ca.crt"
+  std::string key_pem;
+  std::string key_source;
 };
 
 inline constexpr std::chrono::hours kCaValidity{24 * 3650};      // 10 years
@@ -62,10 +73,14 @@ std::vector<std::string> ServiceDnsNames(std::string_view service, std::string_v
 // A fresh CA (CN "lastcall webhook CA", CA:TRUE pathlen 0, keyCertSign and cRLSign) and a
 // serving certificate it signs (CN S.N.svc, the ServiceDnsNames as DNS SANs, CA:FALSE,
 // digitalSignature, extendedKeyUsage serverAuth), with random 128-bit serials and keys from the
-// OS's entropy (getrandom) through HMAC-DRBG. The CA's private key is not kept: a rotation writes
-// a new CA (and a new caBundle). Fails only when the OS gives no entropy.
+// OS's entropy (getrandom) through HMAC-DRBG.
+// With `existing`: that CA signs the new serving certificate and is returned unchanged, so a
+// renewal needs no new caBundle; unless it expires within kServingValidity, when a new CA is made
+// (reused_ca false says so). An existing CA that does not load (not PEM, not an EC P-256 CA, a
+// key that is not its certificate's) is an error naming the file.
 Expected<WebhookCertificates> MakeWebhookCertificates(std::string_view service, std::string_view ns,
-                                                      std::chrono::system_clock::time_point now);
+                                                      std::chrono::system_clock::time_point now,
+                                                      const ExistingCa* existing = nullptr);
 
 // Why `name` is not a DNS label a Service or Namespace may have (RFC 1123: 1-63 lower-case
 // letters, digits and '-', starting and ending with a letter or digit); "" when it is.

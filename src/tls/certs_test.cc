@@ -151,3 +151,48 @@ TEST_CASE("MakeWebhookCertificates: a certificate made in the past has expired f
 
 }  // namespace
 }  // namespace lastcall::tls
+
+namespace lastcall::tls {
+namespace {
+
+TEST_CASE("MakeWebhookCertificates with an existing CA: it signs the renewal, the bundle stays") {
+  auto first = MakeWebhookCertificates("hook", "ops", system_clock::now());
+  REQUIRE(first.ok());
+  const ExistingCa existing{first->ca_pem, "ca.crt", first->ca_key_pem, "ca.key"};
+  auto renewed = MakeWebhookCertificates("hook", "ops", system_clock::now(), &existing);
+  REQUIRE(renewed.ok());
+  CHECK(renewed->reused_ca);
+  CHECK(renewed->ca_pem == first->ca_pem);
+  CHECK(renewed->ca_key_pem == first->ca_key_pem);
+  CHECK(renewed->cert_pem != first->cert_pem);
+  CHECK(renewed->key_pem != first->key_pem);
+  CHECK(Validate(first->ca_pem, renewed->cert_pem, "hook.ops.svc") == BR_ERR_OK);
+
+  // A CA that would expire before the new certificate: a new CA.
+  auto old =
+      MakeWebhookCertificates("hook", "ops", system_clock::now() - std::chrono::hours(24 * 3500));
+  REQUIRE(old.ok());
+  const ExistingCa expiring{old->ca_pem, "ca.crt", old->ca_key_pem, "ca.key"};
+  auto replaced = MakeWebhookCertificates("hook", "ops", system_clock::now(), &expiring);
+  REQUIRE(replaced.ok());
+  CHECK_FALSE(replaced->reused_ca);
+  CHECK(replaced->ca_pem != old->ca_pem);
+  CHECK(Validate(replaced->ca_pem, replaced->cert_pem, "hook.ops.svc") == BR_ERR_OK);
+
+  // A key that is not the CA's, a serving certificate given as the CA, no key at all.
+  const ExistingCa mismatched{first->ca_pem, "ca.crt", old->ca_key_pem, "ca.key"};
+  auto refused = MakeWebhookCertificates("hook", "ops", system_clock::now(), &mismatched);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().message() == "ca.key: the private key does not belong to ca.crt");
+  const ExistingCa leaf{first->cert_pem, "ca.crt", first->key_pem, "ca.key"};
+  auto not_ca = MakeWebhookCertificates("hook", "ops", system_clock::now(), &leaf);
+  REQUIRE_FALSE(not_ca.ok());
+  CHECK(not_ca.status().message() == "ca.crt: not a CA certificate");
+  const ExistingCa keyless{first->ca_pem, "ca.crt", first->ca_pem, "ca.key"};
+  auto no_key = MakeWebhookCertificates("hook", "ops", system_clock::now(), &keyless);
+  REQUIRE_FALSE(no_key.ok());
+  CHECK(no_key.status().message() == "ca.key: no PRIVATE KEY block");
+}
+
+}  // namespace
+}  // namespace lastcall::tls

@@ -18,6 +18,7 @@
 #include "base/logging.h"
 #include "base/net_util.h"
 #include "base/signals.h"
+#include "base/small_file.h"
 #include "base/url.h"
 #include "tls/certs.h"
 
@@ -126,7 +127,7 @@ int RunWebhookCerts(const WebhookOptions& options, std::ostream& out, std::ostre
     err << who << ": --out " << dir << ": not a directory\n";
     return kExitUsage;
   }
-  static const std::vector<std::string> kFiles = {"ca.crt", "tls.crt", "tls.key"};
+  static const std::vector<std::string> kFiles = {"ca.crt", "ca.key", "tls.crt", "tls.key"};
   if (!options.force) {
     std::vector<std::string> existing;
     for (const std::string& name : kFiles) {
@@ -139,16 +140,29 @@ int RunWebhookCerts(const WebhookOptions& options, std::ostream& out, std::ostre
       return kExitUsage;
     }
   }
+  // A renewal (--force) keeps the CA that is there, when its key is beside it: the caBundle the
+  // API server holds stays valid, and the new serving certificate can be swapped in at once.
+  std::optional<tls::ExistingCa> existing;
+  if (options.force && !options.new_ca) {
+    const SmallFile ca_cert = ReadSmallFile(dir + "/ca.crt", 1024 * 1024);
+    const SmallFile ca_key = ReadSmallFile(dir + "/ca.key", 1024 * 1024);
+    if (ca_cert.ok() && ca_key.ok()) {
+      existing = tls::ExistingCa{ca_cert.text, dir + "/ca.crt", ca_key.text, dir + "/ca.key"};
+    }
+  }
   auto made =
-      tls::MakeWebhookCertificates(options.service, options.ns, std::chrono::system_clock::now());
+      tls::MakeWebhookCertificates(options.service, options.ns, std::chrono::system_clock::now(),
+                                   existing ? &*existing : nullptr);
   if (!made.ok()) {
-    err << who << ": " << made.status().message() << "\n";
-    return kExitRuntimeError;
+    err << who << ": " << made.status().message()
+        << (existing ? " (--new-ca makes a new CA instead)" : "") << "\n";
+    return existing ? kExitUsage : kExitRuntimeError;
   }
   // The key first: a reader that sees the new tls.crt already finds its key beside it (a reader
   // between the two renames sees a pair that does not match, and waits for the next change).
   for (const auto& [name, text, mode] :
-       {std::tuple<std::string, const std::string&, mode_t>{"ca.crt", made->ca_pem, 0644},
+       {std::tuple<std::string, const std::string&, mode_t>{"ca.key", made->ca_key_pem, 0600},
+        {"ca.crt", made->ca_pem, 0644},
         {"tls.key", made->key_pem, 0600},
         {"tls.crt", made->cert_pem, 0644}}) {
     if (const std::string problem = WriteFileAtomically(dir, name, text, mode); !problem.empty()) {
@@ -156,8 +170,11 @@ int RunWebhookCerts(const WebhookOptions& options, std::ostream& out, std::ostre
       return kExitRuntimeError;
     }
   }
-  err << who << ": wrote " << dir << "/ca.crt, tls.crt, tls.key (for "
-      << Join(made->dns_names, ", ") << "); the caBundle is on stdout\n";
+  err << who << ": wrote " << dir << "/tls.crt and tls.key (for " << Join(made->dns_names, ", ")
+      << ")"
+      << (made->reused_ca ? ", signed by the CA already there (the caBundle is unchanged)"
+                          : ", and a new CA, ca.crt and ca.key (keep ca.key off the cluster)")
+      << "; the caBundle is on stdout\n";
   out << Base64(made->ca_pem) << "\n";
   out.flush();
   return kExitDrained;
@@ -335,7 +352,11 @@ Subcommand WebhookSubcommand(WebhookOptions* options) {
             ->add_option("--out", options->out_dir,
                          "Directory to write into (created 0700 when missing)")
             ->required();
-        certs->add_flag("--force", options->force, "Replace files already there");
+        certs->add_flag("--force", options->force,
+                        "Replace files already there (a renewal: the CA there signs, if its key "
+                        "is beside it)");
+        certs->add_flag("--new-ca", options->new_ca,
+                        "With --force: make a new CA too (the caBundle changes)");
 
         return [options, certs](ParsedCommand* out) {
           out->command = Command::kSubcommand;

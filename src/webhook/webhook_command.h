@@ -27,12 +27,14 @@ struct WebhookOptions {
   std::string ns;
   std::string out_dir;
   bool force = false;
+  bool new_ca = false;
 };
 
-// `lastcall webhook certs`: writes ca.crt, tls.crt and tls.key (mode 0600) into options.out_dir
-// (created 0700 when missing), refusing to replace existing files without options.force, and
-// prints the caBundle (base64 of ca.crt) on `out`. kExitUsage for bad names or a refused
-// overwrite, kExitRuntimeError when a file cannot be written.
+// `lastcall webhook certs`: writes ca.crt, ca.key (0600), tls.crt and tls.key (0600) into
+// options.out_dir (created 0700 when missing), refusing to replace existing files without
+// options.force, and prints the caBundle (base64 of ca.crt) on `out`. With force, the CA already
+// there signs the new serving certificate (a renewal; the caBundle stays), unless options.new_ca.
+// kExitUsage for bad names or a refused overwrite, kExitRuntimeError when a file cannot be written.
 int RunWebhookCerts(const WebhookOptions& options, std::ostream& out, std::ostream& err);
 
 // `lastcall webhook`: serves until SIGTERM or SIGINT. kExitUsage when the certificate or key
