@@ -27,6 +27,8 @@ packages=(
   haproxy wrk prometheus node-llhttp
   # an HTTP/2 server for the in_flight multiplexed-port test (tests/in_flight_test.cc)
   python3-h2
+  # an independent JSON Patch (and YAML) for the webhook's patches (tests/webhook_admission_test.cc)
+  python3-jsonpatch python3-yaml
 )
 # Node (deploy checks) and kubectl (its built-in kustomize renders deploy/kubernetes): Debian's
 # only when the machine has none. A machine image may bring its own: NodeSource's nodejs includes

@@ -141,6 +141,21 @@ TEST_CASE("lastcall killed mid-drain and started again: 503 at once, the sequenc
       },
       milliseconds(3000)));
   CHECK(first == 503);
+  // The alerts see the restart and the drain on its original clock (deploy/kubernetes/alerts).
+  const HttpResponse metrics = Get(restarted.probe_port, "/metrics");
+  CHECK(metrics.body.find("lastcall_resumes_total 1\n") != std::string::npos);
+  CHECK(metrics.body.find("lastcall_phase{phase=\"draining\"} 1\n") != std::string::npos);
+  CHECK(metrics.body.find("lastcall_drain_timeout_seconds 5\n") != std::string::npos);
+  // Compare against lastcall_start_time_seconds: the drain began before this process did.
+  const auto value_of = [&](const std::string& name) {
+    const size_t at = metrics.body.find("\n" + name + " ");
+    return at == std::string::npos ? 0.0 : std::stod(metrics.body.substr(at + name.size() + 2));
+  };
+  const double started = value_of("lastcall_start_time_seconds");
+  const double draining =
+      value_of("lastcall_phase_transition_timestamp_seconds{phase=\"draining\"}");
+  CHECK(draining > 0);
+  CHECK(draining < started);
   // The kubelet's hook is delivered again; it joins the resumed sequence and gets its end.
   Process again = Process::Spawn({LASTCALL_BINARY, "prestop", "--control", restarted.control()});
   CHECK(again.WaitExit(milliseconds(5000)) == 0);

@@ -18,7 +18,7 @@ seconds=${FUZZ_SECONDS:-15}
 jobs=${FUZZ_JOBS:-$(nproc)}
 max_len=${FUZZ_MAX_LEN:-8192}
 all_targets=(duration config prometheus proc_net_tcp json_field http_request url state_file
-  prestop_answer response_reader inet_diag)
+  prestop_answer response_reader inet_diag admission_review)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all_targets[@]}")
 

@@ -212,4 +212,54 @@ size_t CountConnections(std::span<const TcpSocketRow> rows, std::span<const int>
   }));
 }
 
+TableReadResult StreamProcNetTcp(FileReader& files, const char* path, size_t chunk_bytes,
+                                 std::chrono::steady_clock::time_point deadline,
+                                 const ProcNetTcpReader::OnRow& on_row,
+                                 const std::function<bool(size_t chunks_read)>& stop) {
+  ProcNetTcpReader reader;
+  TableReadResult result;
+  size_t chunks = 0;
+  bool stopped = false;
+  bool late = false;
+  const bool opened = files.ReadChunks(path, chunk_bytes, [&](std::string_view chunk) {
+    if (chunks > 0 && stop && stop(chunks)) {
+      stopped = true;
+      return false;
+    }
+    if (chunks > 0 && std::chrono::steady_clock::now() >= deadline) {
+      late = true;
+      return false;
+    }
+    ++chunks;
+    return reader.Feed(chunk, on_row);
+  });
+  result.rows = reader.rows();
+  const std::string where(path);
+  if (!opened) {
+    if (chunks == 0) {
+      result.outcome = TableRead::kMissing;
+    } else {
+      result.error = where + ": read failed part way";
+    }
+    return result;
+  }
+  if (stopped) {
+    result.outcome = TableRead::kStopped;
+    return result;
+  }
+  if (late) {
+    result.error =
+        where + ": read abandoned at the deadline after " + std::to_string(reader.rows()) + " rows";
+    return result;
+  }
+  if (!reader.ok() || !reader.Finish(on_row)) {
+    result.error = where + ": " + reader.error();
+    result.rows = reader.rows();
+    return result;
+  }
+  result.rows = reader.rows();
+  result.outcome = TableRead::kRead;
+  return result;
+}
+
 }  // namespace lastcall

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -8,6 +9,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "base/file_reader.h"
 
 // The connections drain monitor's pure half: the kernel's socket tables /proc/net/tcp and
 // /proc/net/tcp6 (one per network namespace, which the containers of a pod share).
@@ -77,6 +80,30 @@ class ProcNetTcpReader {
 // nullopt and sets *error ("line 3: local address \"0100007F:1G90\" is not hex ADDR:PORT") on
 // failure. Pure.
 std::optional<std::vector<TcpSocketRow>> ParseProcNetTcp(std::string_view text, std::string* error);
+
+// How a table read by StreamProcNetTcp ended.
+enum class TableRead {
+  kRead,     // whole, every row given to on_row
+  kMissing,  // could not be opened (IPv6 off, no /proc): nothing read, fine for one of two tables
+  kStopped,  // `stop` said the answer is known: the rest unread, no error
+  kFailed,   // error() says why: a read that failed part way, the deadline, malformed text
+};
+struct TableReadResult {
+  TableRead outcome = TableRead::kFailed;
+  std::string error;  // kFailed: "<path>: <what>"
+  size_t rows = 0;    // rows given to on_row
+};
+
+// Streams the table at `path` (/proc/net/tcp or tcp6) through `files`, `chunk_bytes` at a time,
+// giving each row to `on_row`: memory does not grow with the namespace's sockets. Between two
+// chunks it stops once `stop(chunks_read)` says the caller knows enough, or fails once
+// `deadline` has passed while the kernel printed the last chunk (a table of 200k sockets takes
+// longer than a poll may). The one place both socket readers (the connections monitor, the
+// traffic observer's fallback) read the kernel's tables.
+TableReadResult StreamProcNetTcp(FileReader& files, const char* path, size_t chunk_bytes,
+                                 std::chrono::steady_clock::time_point deadline,
+                                 const ProcNetTcpReader::OnRow& on_row,
+                                 const std::function<bool(size_t chunks_read)>& stop);
 
 // How many rows are in one of `states` with a local port in `local_ports`. Pure.
 size_t CountConnections(std::span<const TcpSocketRow> rows, std::span<const int> local_ports,

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -223,6 +225,83 @@ TEST_CASE("ProcNetTcpReader: a long table holds one line at most, and stops at t
   CHECK(reader.error() == R"(line 100002: expected a slot number like "12:", found "garbage")");
   CHECK_FALSE(reader.Feed(row, count));  // nothing more once malformed
   CHECK(rows == 100000);
+}
+
+// Serves texts by path, a chunk at a time; `fail_after` chunks of `path_that_fails`, the read
+// fails (a table that vanished mid-read).
+class ChunkedFiles final : public FileReader {
+ public:
+  std::map<std::string, std::string> files;
+  std::string path_that_fails;
+  size_t fail_after = 0;
+  std::optional<std::string> Read(const std::string& path) override {
+    auto it = files.find(path);
+    if (it == files.end()) return std::nullopt;
+    return it->second;
+  }
+  bool ReadChunks(const std::string& path, size_t chunk,
+                  const std::function<bool(std::string_view)>& consume) override {
+    auto it = files.find(path);
+    if (it == files.end()) return false;
+    std::string_view text = it->second;
+    for (size_t at = 0, n = 0; at < text.size(); at += chunk, ++n) {
+      if (path == path_that_fails && n == fail_after) return false;
+      if (!consume(text.substr(at, chunk))) return true;
+    }
+    return true;
+  }
+};
+
+std::string Table(int rows) {
+  std::string text = kHeader;
+  for (int i = 0; i < rows; ++i) {
+    text +=
+        "   0: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000  1000 "
+        "       0 1 1 0000000000000000 20 4 0 10 -1\n";
+  }
+  return text;
+}
+
+TEST_CASE("StreamProcNetTcp: whole, missing, stopped, late, failed part way, malformed") {
+  using std::chrono::steady_clock;
+  const auto later = steady_clock::now() + std::chrono::hours(1);
+  ChunkedFiles files;
+  files.files["/t"] = Table(100);
+  size_t rows = 0;
+  auto count = [&](const TcpSocketRow&) { ++rows; };
+
+  TableReadResult whole = StreamProcNetTcp(files, "/t", 256, later, count, {});
+  CHECK(whole.outcome == TableRead::kRead);
+  CHECK(rows == 100);
+  CHECK(whole.rows == 100);
+
+  CHECK(StreamProcNetTcp(files, "/none", 256, later, count, {}).outcome == TableRead::kMissing);
+
+  rows = 0;
+  TableReadResult stopped =
+      StreamProcNetTcp(files, "/t", 256, later, count, [](size_t chunks) { return chunks >= 2; });
+  CHECK(stopped.outcome == TableRead::kStopped);
+  CHECK(rows < 100);
+
+  // The deadline is looked at between chunks only: the first chunk is always read.
+  rows = 0;
+  TableReadResult late = StreamProcNetTcp(files, "/t", 256, steady_clock::now(), count, {});
+  CHECK(late.outcome == TableRead::kFailed);
+  CHECK(late.error.rfind("/t: read abandoned at the deadline after ", 0) == 0);
+  CHECK(rows > 0);
+
+  files.path_that_fails = "/t";
+  files.fail_after = 3;
+  TableReadResult cut = StreamProcNetTcp(files, "/t", 256, later, count, {});
+  CHECK(cut.outcome == TableRead::kFailed);
+  CHECK(cut.error == "/t: read failed part way");
+  files.fail_after = 0;
+  CHECK(StreamProcNetTcp(files, "/t", 256, later, count, {}).outcome == TableRead::kMissing);
+
+  files.files["/bad"] = Table(2) + "   9: nothex:1F90 0100007F:C350 01\n";
+  TableReadResult bad = StreamProcNetTcp(files, "/bad", 64, later, count, {});
+  CHECK(bad.outcome == TableRead::kFailed);
+  CHECK(bad.error.rfind("/bad: line 4: ", 0) == 0);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -12,6 +13,7 @@
 
 #include "base/duration.h"
 #include "base/exit_status.h"
+#include "cluster_access.h"
 #include "injection_planner.h"
 #include "manifest_yaml.h"
 #include "pod_injection.h"
@@ -225,6 +227,29 @@ ObjectOutcome InjectObject(YAML::Node object, const std::string& original_text,
   return InjectWorkload(object, *known, original_text, list_original, run);
 }
 
+// The Roles and RoleBindings of the input (documents and List items) by ObjectKey: inject never
+// writes one that is there already, its own from an earlier run or one the user wrote.
+void CollectRbac(const YAML::Node& node, std::set<std::string>* keys) {
+  const auto collect = [keys](const YAML::Node& object) {
+    if (!object.IsMap()) return;
+    const std::string kind = ScalarOr(Child(object, "kind"), "");
+    if (kind == "Role" || kind == "RoleBinding") keys->insert(ObjectKey(object));
+  };
+  collect(node);
+  if (!node.IsMap() || !Child(node, "items").IsSequence()) return;
+  for (const auto& item : node["items"]) collect(item);
+}
+
+// The keys of the objects an earlier inject --cluster-access wrote.
+void CollectClusterAccess(const YAML::Node& node, std::set<std::string>* keys) {
+  if (!node.IsMap()) return;
+  if (IsClusterAccessObject(node)) keys->insert(ObjectKey(node));
+  if (!Child(node, "items").IsSequence()) return;
+  for (const auto& item : node["items"]) {
+    if (IsClusterAccessObject(item)) keys->insert(ObjectKey(item));
+  }
+}
+
 }  // namespace
 
 InjectResult InjectManifests(std::string_view input, const InjectOptions& options) {
@@ -260,6 +285,53 @@ InjectResult InjectManifests(std::string_view input, const InjectOptions& option
   }
   result.skipped = load_problems;
   const RunContext run{options, bundle, &result.decisions};
+  std::set<std::string> rbac_present;    // in the input: never written again
+  std::set<std::string> access_present;  // of those, written by an earlier inject
+  for (const auto& node : loaded) {
+    if (!node) continue;
+    CollectRbac(*node, &rbac_present);
+    CollectClusterAccess(*node, &access_present);
+  }
+  std::set<std::string> access_wanted;
+  // The Role and RoleBinding the workloads of decisions [from, end) ask for and the input lacks:
+  // each written once, beside the first workload that asks.
+  const auto access_objects = [&](size_t from) {
+    std::vector<YAML::Node> objects;
+    for (size_t d = from; d < result.decisions.size(); ++d) {
+      const WorkloadDecision& decision = result.decisions[d];
+      if (decision.action != PlanAction::kInject) continue;
+      const std::string what = fmt::format("{} {}", decision.kind, decision.name);
+      if (!decision.cluster_access_note.empty()) {
+        result.notes.push_back(what + ": cluster access: " + decision.cluster_access_note);
+      }
+      if (decision.cluster_access_account.empty()) continue;
+      for (YAML::Node& object :
+           ClusterAccessObjects(decision.namespace_name, decision.cluster_access_account)) {
+        const std::string key = ObjectKey(object);
+        if (!access_wanted.insert(key).second) continue;
+        if (rbac_present.count(key) != 0) {
+          if (access_present.count(key) == 0) {
+            result.notes.push_back(fmt::format(
+                "{}: cluster access: {} is in the input already, not written by lastcall: kept "
+                "as it is (check that it grants what deploy/kubernetes/rbac does)",
+                what, key));
+          }
+          continue;
+        }
+        result.notes.push_back(fmt::format("{}: cluster access: wrote {} (service account {})",
+                                           what, key, decision.cluster_access_account));
+        objects.push_back(object);
+      }
+    }
+    return objects;
+  };
+  // Beside a document: each object as a document of its own (a List's go into its items).
+  const auto access_documents = [&](const std::vector<YAML::Node>& objects) {
+    std::string text;
+    if (!objects.empty() && !result.output.empty() && result.output.back() != '\n') text = "\n";
+    for (const auto& object : objects) text += "---\n" + WriteYaml(object);
+    return text;
+  };
 
   bool any_workload_seen = false;
   for (size_t i = 0; i < documents.size(); ++i) {
@@ -291,8 +363,18 @@ InjectResult InjectManifests(std::string_view input, const InjectOptions& option
     for (const auto& reason : outcome.skipped) result.skipped.push_back(where + ": " + reason);
     any_workload_seen =
         any_workload_seen || outcome.changed || !outcome.notes.empty() || !outcome.skipped.empty();
+    std::vector<YAML::Node> access = access_objects(decisions_before);
+    if (!access.empty() && Child(node, "items").IsSequence() &&
+        ScalarOr(Child(node, "kind"), "").ends_with("List")) {
+      // A List (a kubectl get, a KRM ResourceList) stays one document: the objects join its
+      // items.
+      for (const auto& object : access) node["items"].push_back(object);
+      access.clear();
+      outcome.changed = true;
+    }
     if (!outcome.changed) {
       result.output += document.text;
+      result.output += access_documents(access);
       continue;
     }
     std::string written = WriteYaml(node);
@@ -322,6 +404,15 @@ InjectResult InjectManifests(std::string_view input, const InjectOptions& option
     }
     result.injected += outcome.injected;
     result.output += rewritten;
+    result.output += access_documents(access);
+  }
+  for (const auto& key : access_present) {
+    if (access_wanted.count(key) == 0) {
+      result.notes.push_back(key +
+                             ": written by inject --cluster-access for a workload that no "
+                             "longer asks for it (or is not in this input); kept (`lastcall "
+                             "uninject` removes it)");
+    }
   }
   if (!any_workload_seen) {
     result.notes.push_back("no workload found (supported: " + manifest::SupportedKinds() +
@@ -373,11 +464,12 @@ constexpr const char* kInjectDescription =
     "(--explain: as JSON on stdout). Per-workload annotations lastcall.dev/inject\n"
     "(enabled|disabled), lb-delay, drain-timeout, exit-delay, drain-url, monitor,\n"
     "refused-means, port, ports, settle, mesh, platform, requests, limits, run-as, image,\n"
-    "container override the flags; they are validated as `lastcall check` validates. Jobs and\n"
-    "CronJobs are left alone (nothing to drain). What cannot be injected is left unchanged and\n"
-    "listed on stderr (exit 0; 1 with --strict); input that could not be taken back (a YAML\n"
-    "merge key) is refused whole (exit 2, nothing written). Re-running upgrades what another\n"
-    "version or other settings injected; `lastcall uninject` takes it all back.";
+    "container, cluster-access override the flags; they are validated as `lastcall check`\n"
+    "validates. Jobs and CronJobs are left alone (nothing to drain). What cannot be injected is\n"
+    "left unchanged and listed on stderr (exit 0; 1 with --strict); input that could not be\n"
+    "taken back (a YAML merge key) is refused whole (exit 2, nothing written). Re-running\n"
+    "upgrades what another version or other settings injected; `lastcall uninject` takes it\n"
+    "all back, the Role and RoleBinding of --cluster-access included.";
 
 void DefineInjectFlags(CLI::App* inject, InjectOptions& options) {
   inject->add_option("file", options.input, "Manifest file, or - for standard input")
@@ -392,6 +484,11 @@ void DefineInjectFlags(CLI::App* inject, InjectOptions& options) {
   inject->add_flag("--force", options.force,
                    "Drop an existing exec or httpGet preStop hook instead of running it after the "
                    "drain");
+  inject->add_flag("--cluster-access", options.cluster_access,
+                   "Also write a Role (create Events, list and watch EndpointSlices) and a "
+                   "RoleBinding for each injected pod's service account, in its namespace, so "
+                   "that lastcall reports to the Kubernetes API (annotation "
+                   "lastcall.dev/cluster-access: \"true\" per workload)");
   inject->add_flag("--strict", options.strict,
                    "Exit 1 when a workload was skipped (the output is written all the same)");
   inject->add_option("--image", options.image, "The lastcall image")->capture_default_str();

@@ -19,12 +19,16 @@
 // inject"; docs/kubernetes.md, "How inject decides"):
 // - the `lastcall` container (regular, or with --native an init container with
 //   `restartPolicy: Always` and its own preStop hook), probes /readyz and /livez on its port,
-//   its configuration as `lastcall run` flags, logs as JSON;
+//   its configuration as `lastcall run` flags, logs as JSON, POD_NAME/POD_NAMESPACE/POD_UID from
+//   the downward API;
 // - the `lastcall-install` init container and the `lastcall-bin` and `lastcall-run` emptyDirs;
 // - the app container's preStop hook `lastcall prestop` (an exec or httpGet hook that was there
 //   runs after the drain: `--then`), its two mounts, lastcall's group added to the pod's
 //   supplemental groups (none on OpenShift), the grace period;
 // - for a mesh (Istio, Linkerd), the proxy annotations that keep it alive through the drain;
+// - with --cluster-access (or lastcall.dev/cluster-access: "true"), a Role and a RoleBinding for
+//   the pod's service account as documents after the workload's (a List's: items), unless the
+//   input has them (cluster_access.h);
 // - annotations: lastcall.dev/status (version and settings hash) on the pod template, and
 //   lastcall.dev/original (the document as it was) on the object (for the items of a List, on
 //   the List only), which `lastcall uninject` restores byte for byte.

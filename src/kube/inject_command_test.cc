@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "base/exit_status.h"
@@ -586,7 +588,8 @@ TEST_CASE("the inject subcommand binds its flags") {
                                        "--mesh",
                                        "istio",
                                        "--run-arg=--settle=1s",
-                                       "--run-arg=--poll-interval=50ms"});
+                                       "--run-arg=--poll-interval=50ms",
+                                       "--cluster-access"});
   CHECK(options.input == "app.yaml");
   CHECK(options.native);
   CHECK(options.force);
@@ -602,11 +605,13 @@ TEST_CASE("the inject subcommand binds its flags") {
   CHECK(options.port == 9911);
   CHECK(options.mesh == "istio");
   CHECK(options.run_args == std::vector<std::string>{"--settle=1s", "--poll-interval=50ms"});
+  CHECK(options.cluster_access);
 
   const InjectOptions defaults = Flags({});
   CHECK(defaults.input == "-");
   CHECK(defaults.lb_delay == Millis{5000});
   CHECK_FALSE(defaults.port.has_value());
+  CHECK_FALSE(defaults.cluster_access);
   CHECK(defaults.image == DefaultImage());
   CHECK(DefaultImage() == "ghcr.io/lastcall/lastcall:" + std::string(kVersion));
 
@@ -614,6 +619,108 @@ TEST_CASE("the inject subcommand binds its flags") {
     CAPTURE(bad);
     CHECK_THROWS_AS(Flags({bad}), CLI::ParseError);
   }
+}
+
+size_t Occurrences(const std::string& text, const std::string& part) {
+  size_t count = 0;
+  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++count;
+  return count;
+}
+
+TEST_CASE("the lastcall container always gets the pod's name, namespace and UID from the API") {
+  const InjectResult result = InjectManifests(ReadFixture("deployment.yaml"), {});
+  const YAML::Node doc = YAML::Load(result.output);
+  const YAML::Node containers = doc["spec"]["template"]["spec"]["containers"];
+  YAML::Node env;
+  for (const auto& container : containers) {
+    if (container["name"].as<std::string>() == "lastcall") env = container["env"];
+  }
+  REQUIRE(env.IsSequence());
+  std::map<std::string, std::string> fields;
+  for (const auto& var : env) {
+    fields[var["name"].as<std::string>()] =
+        var["valueFrom"]["fieldRef"]["fieldPath"].as<std::string>();
+  }
+  CHECK(fields == std::map<std::string, std::string>{{"POD_NAME", "metadata.name"},
+                                                     {"POD_NAMESPACE", "metadata.namespace"},
+                                                     {"POD_UID", "metadata.uid"}});
+}
+
+TEST_CASE("--cluster-access: a Role and a RoleBinding once, kept on re-inject, uninject removes") {
+  const std::string input = ReadFixture("deployment.yaml");
+  CHECK(Occurrences(InjectManifests(input, {}).output, "kind: Role") == 0);
+
+  InjectOptions access;
+  access.cluster_access = true;
+  const InjectResult once = InjectManifests(input, access);
+  CHECK(Occurrences(once.output, "\nkind: Role\n") == 1);
+  CHECK(Occurrences(once.output, "\nkind: RoleBinding\n") == 1);
+  CHECK(Occurrences(once.output, "lastcall.dev/generated-by: lastcall inject --cluster-access") ==
+        2);
+  // Bound to the pod's own service account, in its namespace.
+  const std::vector<YAML::Node> docs = YAML::LoadAll(once.output);
+  REQUIRE(docs.size() == 3);
+  CHECK(docs[2]["metadata"]["name"].as<std::string>() == "lastcall-web");
+  CHECK(docs[2]["subjects"][0]["name"].as<std::string>() == "web");
+  CHECK(docs[2]["subjects"][0]["namespace"].as<std::string>() == "shop");
+  CHECK(docs[1]["rules"].size() == 3);
+
+  // The same settings again: nothing written twice.
+  CHECK(InjectManifests(once.output, access).output == once.output);
+  // Without cluster access: the workload is re-injected, lastcall's objects stay, with a note.
+  const InjectResult without = InjectManifests(once.output, {});
+  CHECK(without.injected == 1);
+  CHECK(Occurrences(without.output, "\nkind: Role\n") == 1);
+  CHECK(Contains(Joined(without.notes), "no longer asks for it"));
+  // uninject takes everything back.
+  const UninjectResult back = UninjectManifests(once.output);
+  CHECK(back.output == input);
+  CHECK(Contains(Joined(back.notes), "removed Role shop/lastcall"));
+  CHECK(UninjectManifests(without.output).output == input);
+}
+
+TEST_CASE("--cluster-access never writes over a Role or RoleBinding of the user's") {
+  const std::string role =
+      "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: lastcall\n"
+      "  namespace: shop\nrules: []\n";
+  InjectOptions access;
+  access.cluster_access = true;
+  const InjectResult result = InjectManifests(ReadFixture("deployment.yaml") + role, access);
+  CHECK(Occurrences(result.output, "\nkind: Role\n") == 1);  // the user's
+  CHECK(Occurrences(result.output, "\nkind: RoleBinding\n") == 1);
+  CHECK(Contains(Joined(result.notes), "Role shop/lastcall is in the input already"));
+  // uninject leaves the user's Role alone.
+  CHECK(Contains(UninjectManifests(result.output).output, role));
+}
+
+TEST_CASE("cluster access by annotation; explained; a bad value skips the workload") {
+  std::string input = ReadFixture("deployment.yaml");
+  const std::string annotated = "    deployment.kubernetes.io/revision: \"3\"\n";
+  REQUIRE(Contains(input, annotated));
+  input.replace(input.find(annotated), annotated.size(),
+                annotated + "    lastcall.dev/cluster-access: \"true\"\n");
+  const InjectResult result = InjectManifests(input, {});
+  CHECK(Occurrences(result.output, "\nkind: RoleBinding\n") == 1);
+  REQUIRE(result.decisions.size() == 1);
+  const nlohmann::json json = result.decisions[0].ToJson();
+  CHECK(json["cluster_access"]["service_account"] == "web");
+  CHECK(json["cluster_access"]["role_binding"] == "lastcall-web");
+  CHECK(Contains(result.decisions[0].Explain(),
+                 "cluster access: Role lastcall and RoleBinding lastcall-web for service account "
+                 "web"));
+  CHECK(InjectManifests(ReadFixture("deployment.yaml"), {})
+            .decisions[0]
+            .ToJson()
+            .at("cluster_access")
+            .is_null());
+
+  std::string bad = input;
+  bad.replace(bad.find("cluster-access: \"true\""), 22, "cluster-access: \"yes\"");
+  const InjectResult refused = InjectManifests(bad, {});
+  CHECK(refused.injected == 0);
+  CHECK(Contains(Joined(refused.skipped),
+                 "annotation lastcall.dev/cluster-access: \"yes\": expected \"true\" or "
+                 "\"false\""));
 }
 
 }  // namespace

@@ -220,6 +220,15 @@ AnnotatedOptions ApplyAnnotations(const InjectOptions& flags,
       return fail(kAnnotationInject, *value, "expected enabled or disabled");
     }
   }
+  if (auto value = get(kAnnotationClusterAccess)) {
+    if (*value == "true") {
+      options.cluster_access = true;
+    } else if (*value == "false") {
+      options.cluster_access = false;
+    } else {
+      return fail(kAnnotationClusterAccess, *value, "expected \"true\" or \"false\"");
+    }
+  }
   const struct {
     const char* key;
     Millis* target;
@@ -628,12 +637,13 @@ std::string SettingsHash(const InjectOptions& options) {
   std::string canonical = fmt::format(
       "image={}\ncontainer={}\nnative={}\nforce={}\nlb_delay={}\ndrain_timeout={}\n"
       "exit_delay={}\ndrain_url={}\nmonitor={}\nrefused_means={}\nport={}\nmesh={}\n"
-      "platform={}\nsettle={}\nports={}\nrequests={}\nlimits={}\nrun_as={}\n",
+      "platform={}\nsettle={}\nports={}\nrequests={}\nlimits={}\nrun_as={}\n"
+      "cluster_access={}\n",
       options.image, options.container, options.native, options.force, options.lb_delay.count(),
       options.drain_timeout.count(), options.exit_delay.count(), options.drain_url, options.monitor,
       options.refused_means, options.port.value_or(0), options.mesh, options.platform,
       options.settle.count(), fmt::join(options.ports, ","), options.requests, options.limits,
-      options.run_as);
+      options.run_as, options.cluster_access);
   for (const auto& arg : options.run_args) canonical += "run_arg=" + arg + "\n";
   // FNV-1a, 64 bits: a fingerprint to compare, not a security boundary.
   std::uint64_t hash = 14695981039346656037ULL;

@@ -56,6 +56,9 @@ struct InjectOptions {
   std::string limits = "cpu=100m,memory=32Mi";  // the sidecar's resources.limits; "" = none
   std::string run_as;    // UID[:GID] of the sidecar; "" = 65532 (none on OpenShift); "none"
   bool explain = false;  // print the planner's decisions (JSON), not manifests
+  // Also write a Role and RoleBinding that let the pod's service account create Events and
+  // watch EndpointSlices in its namespace (lastcall's Kubernetes API client).
+  bool cluster_access = false;
   std::vector<std::string> run_args;  // more arguments for `lastcall run` (e.g. --settle=1s)
 };
 
@@ -64,6 +67,7 @@ struct InjectOptions {
 inline constexpr const char* kAnnotationInject = "lastcall.dev/inject";  // enabled|disabled
 inline constexpr const char* kAnnotationStatus = "lastcall.dev/status";
 inline constexpr const char* kAnnotationOriginal = "lastcall.dev/original";
+inline constexpr const char* kAnnotationClusterAccess = "lastcall.dev/cluster-access";  // bool
 
 // What the lastcall.dev/ annotations of a workload and its pod template ask for (`annotations`:
 // both, the template's winning). Checks the shape of each value; what the values mean together

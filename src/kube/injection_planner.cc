@@ -11,6 +11,7 @@
 
 #include "base/duration.h"
 #include "base/text.h"
+#include "cluster_access.h"
 #include "config/budget.h"
 #include "config/config_keys.h"
 #include "config/config_loader.h"
@@ -574,6 +575,7 @@ const std::vector<std::string>& KnownAnnotations() {
       "lastcall.dev/requests",
       "lastcall.dev/limits",
       "lastcall.dev/run-as",
+      "lastcall.dev/cluster-access",  // "true": a Role and RoleBinding beside the workload
   };
   return keys;
 }
@@ -749,6 +751,18 @@ WorkloadDecision PlanChecked(const WorkloadFacts& workload, const BundleFacts& b
     return skip("the sidecar would refuse this configuration (lastcall check): " +
                 Join(problems, "; "));
   }
+  if (options.cluster_access) {
+    decision.cluster_access_account = ServiceAccountOf(workload.pod_spec);
+    if (workload.namespace_name.empty()) {
+      // Guessing one would bind another namespace's account. kustomize's namespace transformer
+      // (which runs after the component's inject) fills in the objects' namespace, and the
+      // subject's when the ServiceAccount is in the build or is `default`.
+      decision.cluster_access_note =
+          "the workload names no namespace, so neither do its Role and RoleBinding: kustomize's "
+          "namespace: sets it; for kubectl apply set metadata.namespace (a RoleBinding's "
+          "ServiceAccount subject needs one)";
+    }
+  }
   decision.action = PlanAction::kInject;
   decision.plan = std::move(planned.plan);
   return decision;
@@ -806,6 +820,11 @@ std::string WorkloadDecision::Explain() const {
   parts.push_back(mesh.name.empty() ? "mesh none (" + mesh.why + ")"
                                     : "mesh " + mesh.name + " (" + mesh.why + ")");
   if (platform == "openshift") parts.push_back("platform openshift (" + platform_why + ")");
+  if (!cluster_access_account.empty()) {
+    parts.push_back(fmt::format(
+        "cluster access: Role {} and RoleBinding {} for service account {}", kClusterAccessRole,
+        ClusterAccessBindingName(cluster_access_account), cluster_access_account));
+  }
   return text + Join(parts, ", ");
 }
 
@@ -848,6 +867,14 @@ nlohmann::json WorkloadDecision::ToJson() const {
   mesh_json["annotations"] = mesh.annotations;
   json["mesh"] = mesh_json;
   json["platform"] = {{"name", platform}, {"why", platform_why}};
+  if (!cluster_access_account.empty()) {
+    json["cluster_access"] = {{"service_account", cluster_access_account},
+                              {"role", kClusterAccessRole},
+                              {"role_binding", ClusterAccessBindingName(cluster_access_account)}};
+    if (!cluster_access_note.empty()) json["cluster_access"]["note"] = cluster_access_note;
+  } else {
+    json["cluster_access"] = nullptr;
+  }
   if (plan) {
     json["container"] = plan->app_name;
     json["lb_delay"] = FormatDuration(plan->lb_delay);

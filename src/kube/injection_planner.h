@@ -128,12 +128,18 @@ struct WorkloadDecision {
   std::string platform;  // "kubernetes" or "openshift"
   std::string platform_why;
   std::string listen_why;  // why lastcall's port is the one it is, when not the first tried
+  // --cluster-access (lastcall.dev/cluster-access: "true"), injected: the service account the
+  // Role and RoleBinding of cluster_access.h are for ("": not asked for), and what to know about
+  // them (the workload names no namespace, so neither do they).
+  std::string cluster_access_account;
+  std::string cluster_access_note;
 
   // "deployment/cart: ports 7070 (Service cartservice → grpc), monitor connections/in_flight
   // settle 1s, lb_delay 5s, mesh istio (namespace shop label istio-injection=enabled)".
   std::string Explain() const;
   // One object: kind, namespace, name, action, reason, ports, unwatched, monitor, lb_delay,
-  // drain_timeout, grace_period_seconds, listen_port, mesh, platform, warnings, notes.
+  // drain_timeout, grace_period_seconds, listen_port, mesh, platform, cluster_access, warnings,
+  // notes.
   nlohmann::json ToJson() const;
 };
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/text.h"
@@ -81,12 +82,28 @@ YAML::Node ExecHook(const std::vector<std::string>& command) {
   return hook;
 }
 
+// The pod's identity from the downward API: the sidecar's Kubernetes API client names the pod in
+// its Events and finds the pod's endpoints by UID. Set always: harmless without API access.
+YAML::Node DownwardEnv() {
+  YAML::Node env = Seq();
+  for (const auto& [name, field] :
+       {std::pair{"POD_NAME", "metadata.name"}, std::pair{"POD_NAMESPACE", "metadata.namespace"},
+        std::pair{"POD_UID", "metadata.uid"}}) {
+    YAML::Node var = Map();
+    var["name"] = StringNode(name);
+    var["valueFrom"]["fieldRef"]["fieldPath"] = StringNode(field);
+    env.push_back(var);
+  }
+  return env;
+}
+
 YAML::Node SidecarContainer(const InjectPlan& plan, const InjectOptions& options) {
   YAML::Node container = Map();
   container["name"] = StringNode(kSidecarName);
   container["image"] = StringNode(options.image);
   if (options.native) container["restartPolicy"] = StringNode("Always");
   container["args"] = Strings(plan.run_args);
+  container["env"] = DownwardEnv();
   YAML::Node port = Map();
   port["name"] = StringNode(kSidecarName);
   port["containerPort"] = plan.listen_port;

@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "base/exit_status.h"
+#include "cluster_access.h"
 #include "inject_plan.h"
 #include "manifest_yaml.h"
 #include "pod_injection.h"
@@ -59,6 +60,24 @@ UninjectOutcome UninjectObject(YAML::Node object, const YAML::Node& list_origina
         LoadOrUndefined(manifest::Annotation(object, kAnnotationOriginal));
     const YAML::Node recorded_items = Child(recorded_list, "items");
     YAML::Node items = object["items"];
+    // What inject --cluster-access added to the List's items goes first (the recorded items
+    // are matched by index below).
+    YAML::Node kept = manifest::Seq();
+    for (const auto& item : items) {
+      if (IsClusterAccessObject(item)) {
+        outcome.notes.push_back(
+            fmt::format("{} item: removed {} (written by inject "
+                        "--cluster-access)",
+                        kind, ObjectKey(item)));
+        outcome.changed = true;
+      } else {
+        kept.push_back(item);
+      }
+    }
+    if (kept.size() != items.size()) {
+      object["items"] = kept;
+      items.reset(object["items"]);
+    }
     for (size_t i = 0; i < items.size(); ++i) {
       YAML::Node item_original(YAML::NodeType::Undefined);
       if (recorded_items.IsDefined() && recorded_items.IsSequence() && i < recorded_items.size() &&
@@ -117,6 +136,12 @@ UninjectResult UninjectManifests(std::string_view input) {
     YAML::Node node = *loaded;
     if (!Present(node) || !node.IsMap()) {
       result.output += document.text;
+      continue;
+    }
+    if (IsClusterAccessObject(node)) {
+      // Written by inject --cluster-access: the whole document goes, its `---` line with it.
+      result.notes.push_back(where + ": removed " + ObjectKey(node) +
+                             " (written by inject --cluster-access)");
       continue;
     }
     const auto recorded = manifest::Annotation(node, kAnnotationOriginal);

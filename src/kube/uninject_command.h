@@ -12,7 +12,9 @@
 // `lastcall uninject`: removes exactly what `lastcall inject` added. A document inject changed
 // and nobody edited since comes back byte for byte (inject keeps it in lastcall.dev/original);
 // one edited since (or read back from the cluster) loses lastcall's additions and keeps the
-// edits, re-written from its parsed form. Everything else is copied byte for byte.
+// edits, re-written from its parsed form. The Role and RoleBinding inject --cluster-access wrote
+// (documents, or items of a List, marked lastcall.dev/generated-by) are removed; nothing else
+// of that kind is touched. Everything else is copied byte for byte.
 namespace lastcall {
 
 struct UninjectOptions {

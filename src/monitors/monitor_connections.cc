@@ -161,7 +161,6 @@ class ConnectionsMonitor final : public DrainMonitor {
     size_t tables_read = 0;
     bool busy = false;
     for (const char* path : kTables) {
-      ProcNetTcpReader reader;
       auto on_row = [&](const TcpSocketRow& row) {
         if (std::find(ports_.begin(), ports_.end(), static_cast<int>(row.local_port)) ==
             ports_.end()) {
@@ -173,37 +172,19 @@ class ConnectionsMonitor final : public DrainMonitor {
           ++count;
         }
       };
-      bool consumed = false;
-      bool late = false;
-      size_t chunks = 0;
-      const bool opened = files_->ReadChunks(path, kProcChunkBytes, [&](std::string_view chunk) {
-        // Between two chunks: stop once the answer is known, or once the deadline has passed
-        // while the kernel printed the last one.
-        if (chunks >= kExactChunks && static_cast<double>(count) > drained_at_) {
-          busy = true;
-          return false;
-        }
-        if (consumed && std::chrono::steady_clock::now() >= deadline) {
-          late = true;
-          return false;
-        }
-        consumed = true;
-        ++chunks;
-        return reader.Feed(chunk, on_row);
-      });
-      if (busy) break;
-      if (!opened && !consumed) continue;  // missing (IPv6 disabled) or unreadable
-      if (!opened) {
-        result.detail = std::string(path) + ": read failed part way";
-        return result;
+      // Past the first kExactChunks, more than drained_at counted is the answer: busy.
+      auto known = [&](size_t chunks) {
+        return chunks >= kExactChunks && static_cast<double>(count) > drained_at_;
+      };
+      const TableReadResult read =
+          StreamProcNetTcp(*files_, path, kProcChunkBytes, deadline, on_row, known);
+      if (read.outcome == TableRead::kStopped) {
+        busy = true;
+        break;
       }
-      if (late) {
-        result.detail = std::string(path) + ": read abandoned at the deadline after " +
-                        std::to_string(reader.rows()) + " rows";
-        return result;
-      }
-      if (!reader.Finish(on_row)) {
-        result.detail = std::string(path) + ": " + reader.error();
+      if (read.outcome == TableRead::kMissing) continue;  // IPv6 disabled, or unreadable
+      if (read.outcome == TableRead::kFailed) {
+        result.detail = read.error;
         return result;
       }
       ++tables_read;

@@ -397,9 +397,7 @@ class TextFileReader final : public FileReader {
 // unless `time_wait`. Sets *found to whether the table could be opened (a missing one is fine).
 bool ReadTable(FileReader& files, const char* path, const std::vector<int>& ports, bool time_wait,
                TrafficTime deadline, TrafficSnapshot& snapshot, bool* found, std::string* error) {
-  ProcNetTcpReader reader;
   bool too_many = false;
-  bool late = false;
   auto on_row = [&](const TcpSocketRow& row) {
     DiagSocket socket;
     socket.ipv6 = row.ipv6;
@@ -410,31 +408,11 @@ bool ReadTable(FileReader& files, const char* path, const std::vector<int>& port
     if (row.state == TcpState::kTimeWait && !time_wait) return;
     if (!Add(snapshot, ports, socket)) too_many = true;
   };
-  bool consumed = false;
-  *found = files.ReadChunks(path, kProcChunkBytes, [&](std::string_view chunk) {
-    if (consumed && std::chrono::steady_clock::now() >= deadline) {
-      late = true;  // between two chunks
-      return false;
-    }
-    consumed = true;
-    return reader.Feed(chunk, on_row) && !too_many;
-  });
-  if (!*found && consumed) {
-    *error = std::string(path) + ": read failed part way";
-    return false;
-  }
-  if (!*found) return true;
-  if (too_many) {
-    *error = TooMany();
-    return false;
-  }
-  if (late) {
-    *error = std::string(path) + ": read abandoned at the deadline after " +
-             std::to_string(reader.rows()) + " rows";
-    return false;
-  }
-  if (!reader.ok() || !reader.Finish(on_row)) {
-    *error = std::string(path) + ": " + reader.error();
+  const TableReadResult read = StreamProcNetTcp(files, path, kProcChunkBytes, deadline, on_row,
+                                                [&](size_t) { return too_many; });
+  *found = read.outcome != TableRead::kMissing;
+  if (read.outcome == TableRead::kFailed) {
+    *error = read.error;
     return false;
   }
   if (too_many) {

@@ -77,6 +77,13 @@ ServerResponse TextResponse(int status, std::string body) {
   return response;
 }
 
+SequenceReport LiveReport(const ShutdownCoordinator& coordinator,
+                          const SequenceReporter& reporter) {
+  SequenceReport report = reporter.Report();
+  report.phase = coordinator.phase();
+  return report;
+}
+
 ServerResponse ReportResponse(int status, const SequenceReport& report) {
   ServerResponse response;
   response.status = status;
@@ -106,8 +113,9 @@ std::optional<std::string_view> BearerCredentials(std::string_view authorization
   return rest;
 }
 
-ControlService::ControlService(ShutdownCoordinator& coordinator, TokenFile* token)
-    : coordinator_(coordinator), token_(token) {}
+ControlService::ControlService(ShutdownCoordinator& coordinator, const SequenceReporter& reporter,
+                               TokenFile* token)
+    : coordinator_(coordinator), reporter_(reporter), token_(token) {}
 
 bool ControlService::Serves(std::string_view path) {
   return path == "/prestop" || path == "/status" || path == "/drained";
@@ -150,7 +158,7 @@ void ControlService::Handle(const ServerRequest& request, const Responder& respo
       respond(TextResponse(405, "use GET"));
       return;
     }
-    respond(ReportResponse(200, coordinator_.Report()));
+    respond(ReportResponse(200, LiveReport(coordinator_, reporter_)));
     return;
   }
   if (request.path == "/drained") {
@@ -188,12 +196,13 @@ void ControlService::HandlePreStop(const ServerRequest& request, const Responder
       TriggerSource::kPreStop,
       "preStop call from " + request.peer + (user_agent.empty() ? "" : " (" + user_agent + ")"));
   if (!WantsToWait(request)) {
-    respond(ReportResponse(202, coordinator_.Report()));
+    respond(ReportResponse(202, LiveReport(coordinator_, reporter_)));
     return;
   }
   // Answered at once when the sequence already ended (hooks are delivered at least once).
   const ShutdownCoordinator::WaiterId waiter =
-      coordinator_.WhenEnded([respond](const SequenceReport& report) {
+      coordinator_.WhenEnded([respond, &reporter = reporter_] {
+        const SequenceReport report = reporter.Report();
         respond(ReportResponse(StatusFor(report), report));
       });
   // A caller that hangs up stops waiting at once: thousands of abandoned calls must not pile up

@@ -7,6 +7,7 @@
 #include "base/token_file.h"
 #include "http/http_server.h"
 #include "sidecar/coordinator.h"
+#include "sidecar/sequence_listeners.h"
 
 // The control endpoint: /prestop (start or join the sequence, answer when it ends), /drained (the
 // app pushes that it is drained) and /status.
@@ -28,9 +29,10 @@ std::optional<std::string_view> BearerCredentials(std::string_view authorization
 
 class ControlService {
  public:
-  // `token`: null means no authentication (a Unix socket in the pod's own volume). Both must
-  // outlive the service.
-  ControlService(ShutdownCoordinator& coordinator, TokenFile* token);
+  // `token`: null means no authentication (a Unix socket in the pod's own volume). All must
+  // outlive the service; `reporter` listens to `coordinator` (what /status and /prestop answer).
+  ControlService(ShutdownCoordinator& coordinator, const SequenceReporter& reporter,
+                 TokenFile* token);
 
   // Serves /prestop, /drained and /status; anything else is 404. Never blocks: a waiting /prestop
   // keeps `respond` until the sequence ends, or until its caller leaves (Responder::OnCallerLeft),
@@ -48,8 +50,13 @@ class ControlService {
   void HandleDrained(const ServerRequest& request, const Responder& respond);
 
   ShutdownCoordinator& coordinator_;
+  const SequenceReporter& reporter_;
   TokenFile* token_;
 };
+
+// The report as /status shows it: the reporter's, with the coordinator's phase, which leads the
+// events by the time it takes to tell the listeners.
+SequenceReport LiveReport(const ShutdownCoordinator& coordinator, const SequenceReporter& reporter);
 
 // A plain-text response: `body` plus a newline.
 ServerResponse TextResponse(int status, std::string body);

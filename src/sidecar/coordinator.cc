@@ -36,7 +36,6 @@ ShutdownCoordinator::ShutdownCoordinator(const Config& config, Clock& clock,
       listeners_(std::move(listeners)),
       traffic_(traffic),
       wall_clock_(wall_clock ? std::move(wall_clock) : WallClock([] { return SysClock::now(); })) {
-  report_.budget = config.shutdown.Budget();
   const SysClock::time_point wall = wall_clock_();
   for (SequenceListener* listener : listeners_) listener->OnServing(wall);
   thread_ = std::thread([this] { RunLoop(); });
@@ -73,24 +72,23 @@ bool ShutdownCoordinator::Trigger(TriggerSource source, std::string_view detail)
   }
   {
     std::lock_guard lock(mu_);
-    const int recoveries = report_.recoveries;
-    const bool signal_received = report_.signal_received;
-    report_ = SequenceReport{};
-    report_.phase = Phase::kUnready;
-    report_.source = source;
-    report_.recoveries = recoveries;
-    report_.signal_received = signal_received;
-    report_.budget = config_.shutdown.Budget();
+    current_ = Current{Phase::kUnready, source, false, current_.signal_received, std::nullopt, ""};
+    end_published_ = false;
+    last_poll_.clear();
     app_drained_.store(false, std::memory_order_release);
     start_ = SequenceStart{source, now, std::nullopt, false, &app_drained_};
     triggered_wall_ = wall;
     draining_wall_.reset();
     ended_at_.reset();
     ended_wall_.reset();
-    pending_start_ = true;
     context = Context(wall);
   }
+  // Every listener hears of the start before the sequence thread may tell of its first phase.
   Publish(event, context);
+  {
+    std::lock_guard lock(mu_);
+    pending_start_ = true;
+  }
   cv_.notify_all();
   return true;
 }
@@ -109,19 +107,15 @@ void ShutdownCoordinator::Resume(const PersistedSequence& state) {
   EventContext context;
   {
     std::lock_guard lock(mu_);
-    report_.phase = phase;
-    report_.source = state.source;
-    report_.signal_received = state.signal_received;
-    report_.trigger_accepted = state.trigger_accepted;
+    current_.phase = phase;
+    current_.source = state.source;
+    current_.signal_received = state.signal_received;
+    current_.trigger_accepted = state.trigger_accepted;
     triggered_wall_ = state.triggered_at;
     draining_wall_ = state.draining_since;
-    report_.timeline.push_back(
-        TimelineEntry{phase, wall, std::chrono::duration_cast<Millis>(wall - state.triggered_at),
-                      "restored after lastcall restarted"});
     if (state.end) {
-      report_.ended = true;
-      report_.end = state.end;
-      report_.detail = state.detail;
+      current_.end = state.end;
+      current_.detail = state.detail;
       // On the original clock: the recovery deadline must not restart with every restart of
       // lastcall. A file without the end time (an older lastcall's) counts from now.
       ended_wall_ = std::min(state.ended_at.value_or(wall), wall);
@@ -131,11 +125,21 @@ void ShutdownCoordinator::Resume(const PersistedSequence& state) {
       start_ = SequenceStart{TriggerSource::kResumed, now - (wall - state.triggered_at),
                              std::nullopt, state.trigger_accepted, &app_drained_};
       if (state.draining_since) start_.draining_since = now - (wall - *state.draining_since);
-      pending_start_ = true;
     }
     context = Context(wall);
   }
   Publish(event, context);
+  std::map<WaiterId, EndCallback> waiters;
+  {
+    std::lock_guard lock(mu_);
+    if (state.end) {
+      end_published_ = true;
+      waiters.swap(waiters_);
+    } else {
+      pending_start_ = true;
+    }
+  }
+  for (auto& [id, waiter] : waiters) waiter();
   cv_.notify_all();
 }
 
@@ -146,8 +150,8 @@ void ShutdownCoordinator::OnTerminationSignal(std::string_view name) {
   EventContext context;
   {
     std::lock_guard lock(mu_);
-    event.repeated = report_.signal_received && !started;
-    report_.signal_received = true;
+    event.repeated = current_.signal_received && !started;
+    current_.signal_received = true;
     context = Context(wall_clock_());
   }
   Publish(event, context);
@@ -160,7 +164,7 @@ void ShutdownCoordinator::OnTerminationSignalFailed() noexcept {
   // sequence runs; what may be missing is the record of the signal itself and the wake-up.
   try {
     std::lock_guard lock(mu_);
-    report_.signal_received = true;
+    current_.signal_received = true;
   } catch (...) {
     // std::mutex::lock does not fail on a mutex this process owns.
   }
@@ -183,10 +187,9 @@ bool ShutdownCoordinator::NotifyAppDrained() {
 
 ShutdownCoordinator::WaiterId ShutdownCoordinator::WhenEnded(EndCallback done) {
   std::unique_lock lock(mu_);
-  if (report_.ended) {
-    SequenceReport copy = report_;
+  if (end_published_) {
     lock.unlock();
-    done(copy);
+    done();
     return 0;
   }
   const WaiterId id = next_waiter_++;
@@ -203,20 +206,13 @@ void ShutdownCoordinator::ForgetWaiter(WaiterId id) {
   waiters_.erase(it);
 }
 
-SequenceReport ShutdownCoordinator::Report() const {
-  std::lock_guard lock(mu_);
-  SequenceReport copy = report_;
-  copy.phase = phase_.load(std::memory_order_acquire);
-  return copy;
-}
-
 int ShutdownCoordinator::WaitForExit() {
   Clock::time_point exit_at;
   SequenceEvent event = Event(EventKind::kExit);
   EventContext context;
   {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [this] { return (report_.ended && report_.signal_received) || stopping_; });
+    cv_.wait(lock, [this] { return (current_.end && current_.signal_received) || stopping_; });
     if (!ended_at_)
       return kExitRuntimeError;  // stopped before any sequence ended (tests, fatal errors)
     exit_at = std::max(*ended_at_ + config_.shutdown.exit_delay, clock_.Now());
@@ -224,7 +220,7 @@ int ShutdownCoordinator::WaitForExit() {
   while (clock_.Now() < exit_at) clock_.SleepUntil(exit_at);
   {
     std::lock_guard lock(mu_);
-    const bool drained = report_.end == SequenceEnd::kDrained;
+    const bool drained = current_.end == SequenceEnd::kDrained;
     event.result = drained ? SequenceEnd::kDrained : SequenceEnd::kTimedOut;
     event.exit_code = drained ? kExitDrained : kExitTimedOut;
     context = Context(wall_clock_());
@@ -314,7 +310,6 @@ SequenceOutcome ShutdownCoordinator::FailedOutcome(const std::exception_ptr& err
 
 void ShutdownCoordinator::EndSequence(const SequenceOutcome& outcome) {
   std::map<WaiterId, EndCallback> waiters;
-  SequenceReport copy;
   const Phase phase = outcome.end == SequenceEnd::kDrained ? Phase::kDrained : Phase::kTimedOut;
   SequenceEvent event = Event(EventKind::kPhase);
   event.phase = phase;
@@ -324,26 +319,28 @@ void ShutdownCoordinator::EndSequence(const SequenceOutcome& outcome) {
   EventContext context;
   {
     std::lock_guard lock(mu_);
-    report_.ended = true;
-    report_.end = outcome.end;
-    report_.detail = outcome.detail;
-    if (outcome.last_value) report_.last_value = outcome.last_value;
+    current_.end = outcome.end;
+    current_.detail = outcome.detail;
     ended_at_ = clock_.Now();
     ended_wall_ = wall_clock_();
-    event.elapsed = RecordPhase(phase, *ended_wall_, outcome.detail);
-    waiters.swap(waiters_);
+    event.elapsed = RecordPhase(phase, *ended_wall_);
     context = Context(*ended_wall_);
     context.drain_time = outcome.drain_time;
-    copy = report_;
   }
   try {
     Publish(event, context);
   } catch (...) {
     // The log and the metrics are not worth an unanswered preStop.
   }
+  {
+    // Only now: a waiter reads the report, which holds the end once every listener heard it.
+    std::lock_guard lock(mu_);
+    end_published_ = true;
+    waiters.swap(waiters_);
+  }
   for (auto& [id, waiter] : waiters) {
     try {
-      waiter(copy);
+      waiter();
     } catch (...) {
       // One caller without its answer (its connection closes at exit); the others still get it.
       ReleaseEmergencyMemory();
@@ -361,8 +358,8 @@ bool ShutdownCoordinator::WaitForSignalOrRecover() {
     std::lock_guard lock(mu_);
     // Only a preStop hook without any signal can be a container restart: a signal means the
     // pod (or at least this container) is going away.
-    if (report_.signal_received || recover_after.count() == 0 ||
-        report_.source != TriggerSource::kPreStop) {
+    if (current_.signal_received || recover_after.count() == 0 ||
+        current_.source != TriggerSource::kPreStop) {
       return false;
     }
     deadline = *ended_at_ + recover_after;
@@ -370,7 +367,7 @@ bool ShutdownCoordinator::WaitForSignalOrRecover() {
   while (true) {
     {
       std::lock_guard lock(mu_);
-      if (stopping_ || report_.signal_received) return false;
+      if (stopping_ || current_.signal_received) return false;
       if (clock_.Now() >= deadline) break;
     }
     clock_.SleepUntil(deadline);
@@ -381,22 +378,17 @@ bool ShutdownCoordinator::WaitForSignalOrRecover() {
   EventContext context;
   {
     std::lock_guard lock(mu_);
-    if (stopping_ || report_.signal_received) return false;
+    if (stopping_ || current_.signal_received) return false;
     context = Context(wall_clock_());
     context.state.phase = Phase::kServing;
   }
   Publish(event, context);
   {
     std::lock_guard lock(mu_);
-    if (stopping_ || report_.signal_received) return false;
-    report_.recoveries += 1;
-    report_.phase = Phase::kServing;
-    report_.ended = false;
-    report_.end.reset();
-    report_.timeline.push_back(
-        TimelineEntry{Phase::kServing, context.wall,
-                      std::chrono::duration_cast<Millis>(context.wall - triggered_wall_),
-                      "recovered: no termination signal followed the preStop hook"});
+    if (stopping_ || current_.signal_received) return false;
+    current_.phase = Phase::kServing;
+    current_.end.reset();
+    end_published_ = false;
     phase_.store(Phase::kServing, std::memory_order_release);
   }
   return true;
@@ -407,15 +399,15 @@ EventContext ShutdownCoordinator::Context(SysClock::time_point wall) {
   context.serial = next_serial_++;
   context.wall = wall;
   PersistedSequence& state = context.state;
-  state.phase = report_.source ? report_.phase : Phase::kServing;
-  state.source = report_.source.value_or(TriggerSource::kSignal);
+  state.phase = current_.source ? current_.phase : Phase::kServing;
+  state.source = current_.source.value_or(TriggerSource::kSignal);
   state.triggered_at = triggered_wall_;
   state.draining_since = draining_wall_;
-  state.trigger_accepted = report_.trigger_accepted;
-  state.signal_received = report_.signal_received;
-  state.end = report_.end;
-  state.ended_at = report_.end ? ended_wall_ : std::nullopt;
-  state.detail = report_.detail;
+  state.trigger_accepted = current_.trigger_accepted;
+  state.signal_received = current_.signal_received;
+  state.end = current_.end;
+  state.ended_at = current_.end ? ended_wall_ : std::nullopt;
+  state.detail = current_.detail;
   return context;
 }
 
@@ -423,12 +415,10 @@ void ShutdownCoordinator::Publish(const SequenceEvent& event, const EventContext
   for (SequenceListener* listener : listeners_) listener->OnEvent(event, context);
 }
 
-Millis ShutdownCoordinator::RecordPhase(Phase phase, SysClock::time_point wall,
-                                        std::string_view detail) {
-  report_.phase = phase;
+Millis ShutdownCoordinator::RecordPhase(Phase phase, SysClock::time_point wall) {
+  current_.phase = phase;
   const SysClock::time_point at = phase == Phase::kUnready ? triggered_wall_ : wall;
   const auto since = std::chrono::duration_cast<Millis>(at - triggered_wall_);
-  report_.timeline.push_back(TimelineEntry{phase, at, since, std::string(detail)});
   if (phase == Phase::kDraining && !draining_wall_) draining_wall_ = wall;
   return since;
 }
@@ -442,7 +432,7 @@ void ShutdownCoordinator::OnPhase(Phase phase, std::string_view detail) {
   EventContext context;
   {
     std::lock_guard lock(mu_);
-    event.elapsed = RecordPhase(phase, wall, detail);
+    event.elapsed = RecordPhase(phase, wall);
     context = Context(wall);
   }
   Publish(event, context);
@@ -470,8 +460,7 @@ void ShutdownCoordinator::OnTriggerAttempt(int attempt, const HttpResponse& resp
   EventContext context;
   {
     std::lock_guard lock(mu_);
-    report_.trigger_attempts = attempt;
-    report_.trigger_accepted = accepted;
+    current_.trigger_accepted = accepted;
     context = Context(wall_clock_());
   }
   Publish(event, context);
@@ -486,12 +475,11 @@ void ShutdownCoordinator::OnPoll(const PollResult& result) {
   EventContext context;
   {
     std::lock_guard lock(mu_);
-    if (result.value) report_.last_value = result.value;
     std::string seen = std::string(ToString(result.outcome));
     if (!result.detail.empty()) seen += ": " + result.detail;
     context = Context(wall_clock_());
-    context.poll_changed = seen != report_.last_poll;
-    report_.last_poll = std::move(seen);
+    context.poll_changed = seen != last_poll_;
+    last_poll_ = std::move(seen);
   }
   Publish(event, context);
 }
@@ -519,9 +507,6 @@ void ShutdownCoordinator::OnLbWaitEnded(const LbWaitOutcome& outcome) {
           std::chrono::duration_cast<Millis>(*outcome.last_activity - start_.triggered_at);
     }
     event.waited = waited;
-    report_.lb_wait = std::string(ToString(outcome.end));
-    report_.lb_wait_detail = outcome.detail;
-    report_.lb_wait_time = waited;
     context = Context(wall_clock_());
   }
   switch (outcome.end) {

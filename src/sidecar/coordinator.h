@@ -29,12 +29,14 @@
 // passed since the end; or, after a preStop-started sequence that no signal followed within
 // recover_after, SERVING again (a container restart, not a pod deletion). A sequence persisted by
 // a lastcall that died mid-way goes on (Resume). Everything else (the log, the metrics, the state
-// file) listens to its events (sequence_listener.h).
+// file, the report /status shows) listens to its events (sequence_listener.h).
 namespace lastcall {
 
 class ShutdownCoordinator final : private SequenceObserver {
  public:
-  using EndCallback = std::function<void(const SequenceReport&)>;
+  // Called once the sequence's end has reached every listener: the report (SequenceReporter)
+  // already holds it.
+  using EndCallback = std::function<void()>;
 
   // All references, and the listeners, must outlive the coordinator. `listeners` hear every
   // event, in this order (sequence_listener.h). `traffic` may be null: lb_delay auto watches it
@@ -82,8 +84,6 @@ class ShutdownCoordinator final : private SequenceObserver {
   // the memory it held with it. Nothing when it was already called or forgotten. Thread-safe.
   void ForgetWaiter(WaiterId id);
 
-  SequenceReport Report() const;
-
   // The app pushed that it is drained (POST /drained). Wakes the sequence, which ends DRAINING
   // without waiting for a poll in flight or settle (after at most kTriggerSettle for a drain
   // trigger attempt still in flight). Returns false (and changes nothing) in any other phase:
@@ -124,9 +124,8 @@ class ShutdownCoordinator final : private SequenceObserver {
   EventContext Context(std::chrono::system_clock::time_point wall);
   // Tells every listener. REQUIRES: mu_ not held.
   void Publish(const SequenceEvent& event, const EventContext& context);
-  // Records a phase change in the report. REQUIRES: mu_ held.
-  Millis RecordPhase(Phase phase, std::chrono::system_clock::time_point wall,
-                     std::string_view detail);
+  // Records a phase change. REQUIRES: mu_ held.
+  Millis RecordPhase(Phase phase, std::chrono::system_clock::time_point wall);
 
   const Config& config_;
   Clock& clock_;
@@ -143,9 +142,22 @@ class ShutdownCoordinator final : private SequenceObserver {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  SequenceReport report_;                                               // GUARDED_BY(mu_)
-  bool pending_start_ = false;                                          // GUARDED_BY(mu_)
-  SequenceStart start_;                                                 // GUARDED_BY(mu_)
+  // What the policy needs of the current sequence; the rest of what /status shows is the
+  // report's (SequenceReporter, a listener).
+  struct Current {
+    Phase phase = Phase::kServing;
+    std::optional<TriggerSource> source;  // none before the first trigger
+    bool trigger_accepted = false;
+    bool signal_received = false;
+    std::optional<SequenceEnd> end;  // set once it ended
+    std::string detail;              // how it ended
+  };
+  Current current_;  // GUARDED_BY(mu_)
+  // The end reached every listener: WhenEnded answers at once from here on.
+  bool end_published_ = false;  // GUARDED_BY(mu_)
+  std::string last_poll_;       // GUARDED_BY(mu_): the last poll's outcome, to log only changes
+  bool pending_start_ = false;  // GUARDED_BY(mu_)
+  SequenceStart start_;         // GUARDED_BY(mu_)
   std::chrono::system_clock::time_point triggered_wall_;                // GUARDED_BY(mu_)
   std::optional<std::chrono::system_clock::time_point> draining_wall_;  // GUARDED_BY(mu_)
   std::optional<Clock::time_point> ended_at_;                           // GUARDED_BY(mu_)

@@ -14,6 +14,7 @@
 
 #include "base/exit_status.h"
 #include "base/logging.h"
+#include "sidecar/control_service.h"
 #include "sidecar/metrics.h"
 #include "sidecar/sequence_listeners.h"
 #include "test_fakes.h"
@@ -91,21 +92,26 @@ struct Harness {
   EventLog event_log{LogFormat::kText};
   SequenceMetrics sequence_metrics{metrics};
   StatePersister persister{store};
+  std::optional<SequenceReporter> reporter;  // made in Start(), from the test's config
   // Last: destroyed first, joining its thread while the fakes still exist.
   std::unique_ptr<ShutdownCoordinator> coordinator;
 
   // Starts the coordinator once the test has set `config` and the fakes' answers.
   ShutdownCoordinator& Start() {
+    reporter.emplace(config.shutdown.Budget());
     coordinator = std::make_unique<ShutdownCoordinator>(
         config, clock, trigger, monitor,
-        std::vector<SequenceListener*>{&event_log, &sequence_metrics, &persister}, nullptr,
-        clock.wall_clock());
+        std::vector<SequenceListener*>{&event_log, &sequence_metrics, &persister, &*reporter},
+        nullptr, clock.wall_clock());
     return *coordinator;
   }
 
+  // What /status shows.
+  SequenceReport Report() const { return LiveReport(*coordinator, *reporter); }
+
   std::vector<Phase> TimelinePhases() const {
     std::vector<Phase> phases;
-    for (const TimelineEntry& entry : coordinator->Report().timeline) phases.push_back(entry.phase);
+    for (const TimelineEntry& entry : Report().timeline) phases.push_back(entry.phase);
     return phases;
   }
 };
@@ -123,10 +129,11 @@ bool WaitForPhase(const ShutdownCoordinator& coordinator, Phase phase) {
 // The ends WhenEnded reported, with the fake time of each.
 class EndRecorder {
  public:
-  explicit EndRecorder(FakeClock& clock) : clock_(clock) {}
+  explicit EndRecorder(Harness& h) : h_(h), clock_(h.clock) {}
   // A callback for WhenEnded; `then` runs after recording, on the same thread.
   ShutdownCoordinator::EndCallback Callback(std::function<void()> then = {}) {
-    return [this, then = std::move(then)](const SequenceReport& report) {
+    return [this, then = std::move(then)] {
+      const SequenceReport report = h_.Report();
       {
         // Notified under the lock: once a waiter sees the end, this recorder is not touched
         // again, and the test may end (and destroy it).
@@ -154,6 +161,7 @@ class EndRecorder {
   }
 
  private:
+  Harness& h_;
   FakeClock& clock_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -163,7 +171,7 @@ class EndRecorder {
 TEST_CASE("preStop, then SIGTERM after the hook's answer: one sequence, exit 0, no recovery") {
   Harness h;
   ShutdownCoordinator& coordinator = h.Start();
-  EndRecorder ended(h.clock);
+  EndRecorder ended(h);
   // The kubelet sends SIGTERM once the hook returned: the answer goes out when the sequence ends.
   coordinator.WhenEnded(ended.Callback([&] { coordinator.OnTerminationSignal("SIGTERM"); }));
 
@@ -174,7 +182,7 @@ TEST_CASE("preStop, then SIGTERM after the hook's answer: one sequence, exit 0, 
   CHECK(h.clock.Elapsed() == milliseconds(5000));  // lb_delay, then drained at the first poll
   REQUIRE(ended.ends().size() == 1);
   CHECK(ended.ends()[0].at == milliseconds(5000));
-  const SequenceReport report = coordinator.Report();
+  const SequenceReport report = h.Report();
   CHECK(report.source == TriggerSource::kPreStop);
   CHECK(report.signal_received);
   CHECK(report.end == SequenceEnd::kDrained);
@@ -218,7 +226,7 @@ TEST_CASE("SIGTERM during DRAINING joins the preStop sequence; the exit follows 
 
   CHECK(phase_at_signal == Phase::kDraining);
   CHECK(h.clock.Elapsed() == milliseconds(5100));  // the next poll saw it drained
-  const SequenceReport report = coordinator->Report();
+  const SequenceReport report = h.Report();
   CHECK(report.source == TriggerSource::kPreStop);  // the signal joined, it did not restart
   CHECK(report.signal_received);
   CHECK(h.TimelinePhases() ==
@@ -241,7 +249,7 @@ TEST_CASE("two triggers: the second joins the running sequence and starts nothin
     return Drained();
   };
   coordinator = &h.Start();
-  EndRecorder ended(h.clock);
+  EndRecorder ended(h);
   coordinator->WhenEnded(ended.Callback());
 
   coordinator->OnTerminationSignal("SIGTERM");
@@ -250,7 +258,7 @@ TEST_CASE("two triggers: the second joins the running sequence and starts nothin
 
   CHECK(started_while_draining == false);
   CHECK(ended.WaitForEnds(1).size() == 1);
-  const SequenceReport report = coordinator->Report();
+  const SequenceReport report = h.Report();
   CHECK(report.source == TriggerSource::kSignal);  // the first trigger's
   CHECK(h.TimelinePhases() ==
         std::vector<Phase>{Phase::kUnready, Phase::kDraining, Phase::kDrained});
@@ -269,7 +277,7 @@ TEST_CASE("recovery: a preStop hook no signal follows means SERVING again after 
   // The file is cleared (and the recovery logged and counted) before readiness flips; the report
   // changes under the lock with the flip.
   REQUIRE(WaitForPhase(coordinator, Phase::kServing));
-  const SequenceReport report = coordinator.Report();
+  const SequenceReport report = h.Report();
   CHECK(report.phase == Phase::kServing);
   CHECK(coordinator.phase() == Phase::kServing);
   CHECK(report.recoveries == 1);
@@ -287,7 +295,7 @@ TEST_CASE("recovery: a preStop hook no signal follows means SERVING again after 
   CHECK(coordinator.Trigger(TriggerSource::kPreStop, "POST /prestop again"));
   REQUIRE(h.store.WaitForClears(2));
   REQUIRE(WaitForPhase(coordinator, Phase::kServing));
-  const SequenceReport again = coordinator.Report();
+  const SequenceReport again = h.Report();
   CHECK(again.recoveries == 2);
   REQUIRE_FALSE(again.timeline.empty());
   CHECK(again.timeline.front().phase == Phase::kUnready);
@@ -303,7 +311,7 @@ TEST_CASE("exit_delay: the exit comes exit_delay after the end, or at once when 
     ShutdownCoordinator& coordinator = h.Start();
     coordinator.OnTerminationSignal("SIGTERM");
     CHECK(coordinator.WaitForExit() == kExitDrained);
-    const SequenceReport report = coordinator.Report();
+    const SequenceReport report = h.Report();
     REQUIRE_FALSE(report.timeline.empty());
     CHECK(report.timeline.back().phase == Phase::kDrained);
     CHECK(report.timeline.back().since_trigger == milliseconds(5000));
@@ -315,7 +323,7 @@ TEST_CASE("exit_delay: the exit comes exit_delay after the end, or at once when 
     Harness h;
     h.config.shutdown.exit_delay = milliseconds(3000);
     ShutdownCoordinator& coordinator = h.Start();
-    EndRecorder ended(h.clock);
+    EndRecorder ended(h);
     coordinator.WhenEnded(ended.Callback([&] {
       h.clock.Advance(seconds(10));
       coordinator.OnTerminationSignal("SIGTERM");
@@ -331,7 +339,7 @@ TEST_CASE("exit_delay: the exit comes exit_delay after the end, or at once when 
     ShutdownCoordinator& coordinator = h.Start();
     coordinator.OnTerminationSignal("SIGTERM");
     CHECK(coordinator.WaitForExit() == kExitTimedOut);
-    CHECK(coordinator.Report().end == SequenceEnd::kTimedOut);
+    CHECK(h.Report().end == SequenceEnd::kTimedOut);
     CHECK(h.clock.Elapsed() == milliseconds(5000 + 20000 + 1000));
   }
 }
@@ -363,7 +371,7 @@ TEST_CASE("restart: a sequence DRAINING before lastcall restarted resumes with t
   CHECK(h.clock.Elapsed() == milliseconds(12000));
   CHECK(h.monitor.polls.front() == milliseconds(0));  // no second lb_delay
   CHECK(h.http.requests.empty());                     // the app had accepted the trigger
-  const SequenceReport report = coordinator->Report();
+  const SequenceReport report = h.Report();
   CHECK(report.source == TriggerSource::kPreStop);
   CHECK(report.signal_received);
   CHECK(h.TimelinePhases() ==
@@ -396,8 +404,8 @@ TEST_CASE("restart: an ended preStop-only sequence recovers on its original dead
   coordinator.Resume(EndedPreStopSequence());
   REQUIRE(h.store.WaitForClears(1));
   REQUIRE(WaitForPhase(coordinator, Phase::kServing));
-  CHECK(coordinator.Report().phase == Phase::kServing);
-  CHECK(coordinator.Report().recoveries == 1);
+  CHECK(h.Report().phase == Phase::kServing);
+  CHECK(h.Report().recoveries == 1);
   // 32s after the original end, which was 12s before the restart: 20s after it, not 32s.
   CHECK(h.clock.Elapsed() == milliseconds(20000));
   CHECK(h.monitor.polls.empty());  // nothing left to run
@@ -410,7 +418,7 @@ TEST_CASE("restart: an ended sequence's result answers late hooks, and a signal 
   coordinator.Resume(EndedPreStopSequence());
   CHECK(coordinator.phase() == Phase::kDrained);
   // A late /prestop call gets the restored result at once, on its own thread.
-  EndRecorder late(h.clock);
+  EndRecorder late(h);
   coordinator.WhenEnded(late.Callback());
   REQUIRE(late.ends().size() == 1);
   CHECK(late.ends()[0].report.end == SequenceEnd::kDrained);
@@ -433,7 +441,7 @@ TEST_CASE("out of memory in the sequence: it ends failed (exit 1), and every wai
   Harness h;
   h.monitor.answer = [](Millis, Deadline) -> PollResult { throw std::bad_alloc(); };
   ShutdownCoordinator& coordinator = h.Start();
-  EndRecorder ended(h.clock);
+  EndRecorder ended(h);
   coordinator.WhenEnded(ended.Callback());
   coordinator.WhenEnded(ended.Callback([&] { coordinator.OnTerminationSignal("SIGTERM"); }));
 
@@ -454,10 +462,9 @@ TEST_CASE("ForgetWaiter: a waiter whose caller left is never called, the others 
   Harness h;
   h.monitor.answer = [](Millis, Deadline) { return Drained(); };
   ShutdownCoordinator& coordinator = h.Start();
-  EndRecorder ended(h.clock);
+  EndRecorder ended(h);
   bool forgotten_called = false;
-  const auto forgotten =
-      coordinator.WhenEnded([&](const SequenceReport&) { forgotten_called = true; });
+  const auto forgotten = coordinator.WhenEnded([&] { forgotten_called = true; });
   CHECK(forgotten != 0);
   const auto kept =
       coordinator.WhenEnded(ended.Callback([&] { coordinator.OnTerminationSignal("SIGTERM"); }));
@@ -469,7 +476,7 @@ TEST_CASE("ForgetWaiter: a waiter whose caller left is never called, the others 
   CHECK(ended.WaitForEnds(1).size() == 1);
   CHECK_FALSE(forgotten_called);
   // After the end: answered at once, nothing to forget.
-  CHECK(coordinator.WhenEnded([](const SequenceReport&) {}) == 0);
+  CHECK(coordinator.WhenEnded([] {}) == 0);
 }
 
 }  // namespace

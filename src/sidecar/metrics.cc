@@ -99,6 +99,16 @@ void Metrics::CountRecovery() {
   recoveries_ += 1;
 }
 
+void Metrics::CountResume() {
+  std::lock_guard lock(mu_);
+  resumes_ += 1;
+}
+
+void Metrics::SetDrainTimeout(double seconds) {
+  std::lock_guard lock(mu_);
+  drain_timeout_ = seconds;
+}
+
 void Metrics::CountSequence(std::string_view result) {
   std::lock_guard lock(mu_);
   sequences_[fmt::format("result=\"{}\"", EscapeLabelValue(result))] += 1;
@@ -143,6 +153,12 @@ std::string Metrics::Render() const {
     fmt::format_to(std::back_inserter(out), "lastcall_drain_duration_seconds {}\n",
                    FormatValue(*drain_duration_));
   }
+  AppendHeader(out, "lastcall_drain_timeout_seconds", "gauge",
+               "The configured drain timeout (shutdown.drain.timeout).");
+  if (drain_timeout_) {
+    fmt::format_to(std::back_inserter(out), "lastcall_drain_timeout_seconds {}\n",
+                   FormatValue(*drain_timeout_));
+  }
   AppendHeader(out, "lastcall_drain_value", "gauge",
                "The last value the drain monitor observed (in-flight work).");
   if (drain_value_) {
@@ -177,6 +193,11 @@ std::string Metrics::Render() const {
                "(a container restart, not a pod deletion).");
   fmt::format_to(std::back_inserter(out), "lastcall_recoveries_total {}\n",
                  FormatValue(recoveries_));
+  // Always present (0 or 1 per process), so that a restarted lastcall's 1 reads as an increase.
+  AppendHeader(out, "lastcall_resumes_total", "counter",
+               "Times this process took up a shutdown sequence from the state file (lastcall "
+               "restarted mid-termination).");
+  fmt::format_to(std::back_inserter(out), "lastcall_resumes_total {}\n", FormatValue(resumes_));
   return out;
 }
 

@@ -26,6 +26,10 @@ class Metrics {
   void CountProbe(std::string_view path, int status);
   void CountSignal(std::string_view name);
   void CountRecovery();
+  // lastcall restarted mid-termination and took up the sequence from its state file.
+  void CountResume();
+  // The configured shutdown.drain.timeout: alerts compare a running drain's age with it.
+  void SetDrainTimeout(double seconds);
   void CountSequence(std::string_view result);  // drained, timed_out
   // lb_delay auto: how long the last lb wait lasted and why it ended (quiet, max, deadline, ...).
   void SetLbWait(double seconds, std::string_view reason);
@@ -46,6 +50,8 @@ class Metrics {
   std::map<Labels, double> signals_;           // GUARDED_BY(mu_)
   std::map<Labels, double> sequences_;         // GUARDED_BY(mu_)
   double recoveries_ = 0;                      // GUARDED_BY(mu_)
+  double resumes_ = 0;                         // GUARDED_BY(mu_)
+  std::optional<double> drain_timeout_;        // GUARDED_BY(mu_)
   std::optional<double> lb_wait_seconds_;      // GUARDED_BY(mu_)
   std::map<Labels, double> lb_waits_;          // GUARDED_BY(mu_)
   double start_time_ = 0;

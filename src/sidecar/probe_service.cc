@@ -1,10 +1,11 @@
 #include "sidecar/probe_service.h"
 
 namespace lastcall {
-ProbeService::ProbeService(ShutdownCoordinator& coordinator, Metrics& metrics,
-                           const ReadinessGate* gate, ControlService* control,
+ProbeService::ProbeService(ShutdownCoordinator& coordinator, const SequenceReporter& reporter,
+                           Metrics& metrics, const ReadinessGate* gate, ControlService* control,
                            std::function<bool()> shutdown_pending)
     : coordinator_(coordinator),
+      reporter_(reporter),
       metrics_(metrics),
       gate_(gate),
       control_(control),
@@ -41,7 +42,7 @@ void ProbeService::Handle(const ServerRequest& request, const Responder& respond
     // Live until exit, draining included: the kubelet must not restart us mid-drain.
     response = TextResponse(200, "ok");
   } else if (path == "/status") {
-    response = ReportResponse(200, coordinator_.Report());
+    response = ReportResponse(200, LiveReport(coordinator_, reporter_));
   } else if (path == "/metrics") {
     response.content_type = "text/plain; version=0.0.4; charset=utf-8";
     metrics_.CountProbe(path, 200);

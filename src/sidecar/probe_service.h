@@ -17,8 +17,9 @@ class ProbeService {
   // `gate` and `control` may be null (no upstream gating; /prestop not served here).
   // `shutdown_pending`, when given, says a shutdown signal arrived that the coordinator has not
   // taken yet (PendingSignals): /readyz is 503 from then on.
-  ProbeService(ShutdownCoordinator& coordinator, Metrics& metrics, const ReadinessGate* gate,
-               ControlService* control, std::function<bool()> shutdown_pending = {});
+  ProbeService(ShutdownCoordinator& coordinator, const SequenceReporter& reporter, Metrics& metrics,
+               const ReadinessGate* gate, ControlService* control,
+               std::function<bool()> shutdown_pending = {});
 
   void Handle(const ServerRequest& request, const Responder& respond);
 
@@ -26,6 +27,7 @@ class ProbeService {
   ServerResponse Readyz() const;
 
   ShutdownCoordinator& coordinator_;
+  const SequenceReporter& reporter_;
   Metrics& metrics_;
   const ReadinessGate* gate_;
   ControlService* control_;

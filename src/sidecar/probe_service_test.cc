@@ -23,11 +23,12 @@ struct Rig {
   testing::FakeMonitor monitor{clock};
   Metrics metrics;
   SequenceMetrics sequence_metrics{metrics};
+  SequenceReporter reporter{config.shutdown.Budget()};
   ShutdownCoordinator coordinator{config,
                                   clock,
                                   trigger,
                                   monitor,
-                                  std::vector<SequenceListener*>{&sequence_metrics},
+                                  std::vector<SequenceListener*>{&sequence_metrics, &reporter},
                                   nullptr,
                                   clock.wall_clock()};
 };
@@ -45,7 +46,7 @@ ServerResponse Get(ProbeService& service, const std::string& path) {
 TEST_CASE("/readyz is 503 as soon as a shutdown signal is pending, before the watcher reads it") {
   Rig rig;
   bool pending = false;
-  ProbeService service(rig.coordinator, rig.metrics, nullptr, nullptr,
+  ProbeService service(rig.coordinator, rig.reporter, rig.metrics, nullptr, nullptr,
                        [&pending] { return pending; });
   CHECK(Get(service, "/readyz").status == 200);
   pending = true;  // SIGTERM arrived; the watcher thread has not run yet
@@ -62,7 +63,7 @@ TEST_CASE("/readyz is 503 as soon as a shutdown signal is pending, before the wa
 
 TEST_CASE("/readyz without a pending-signal check answers from the phase alone") {
   Rig rig;
-  ProbeService service(rig.coordinator, rig.metrics, nullptr, nullptr);
+  ProbeService service(rig.coordinator, rig.reporter, rig.metrics, nullptr, nullptr);
   CHECK(Get(service, "/readyz").status == 200);
 }
 

@@ -93,6 +93,7 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   const auto parts = std::make_shared<MonitorParts>(config);
   const std::shared_ptr<DrainMonitor> monitor(parts, parts->monitor.get());
   Metrics metrics;
+  metrics.SetDrainTimeout(std::chrono::duration<double>(config.shutdown.drain.timeout).count());
   SteadyClock clock;
   ThreadedPoll polls(monitor, clock);
   // A state location lastcall cannot trust is a configuration problem: refusing to start says so
@@ -131,9 +132,11 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
               {{"detail", why}});
         });
   }
-  // The coordinator runs the sequence; the state file, the metrics and the log listen to it, in
-  // that order: what a restart needs is on disk before anyone reads of it.
+  // The coordinator runs the sequence; the state file, the metrics, the log and the report
+  // (/status, the preStop answer) listen to it, in that order: what a restart needs is on disk
+  // before anyone reads of it.
   EventLog event_log(config.log.format);
+  SequenceReporter reporter(config.shutdown.Budget());
   SequenceMetrics sequence_metrics(metrics);
   std::optional<StatePersister> persister;
   if (store) persister.emplace(*store);
@@ -141,6 +144,7 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   if (persister) listeners.push_back(&*persister);
   listeners.push_back(&sequence_metrics);
   listeners.push_back(&event_log);
+  listeners.push_back(&reporter);
   ShutdownCoordinator coordinator(config, clock, trigger_calls, *monitor, std::move(listeners),
                                   traffic.get(), {}, &polls);
   SetLogPhaseSource(&coordinator.phase_source());
@@ -164,9 +168,10 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   }
   std::unique_ptr<TokenFile> token_file;
   if (token) token_file = std::make_unique<TokenFile>(config.token_file);
-  ControlService control_service(coordinator, token_file.get());
+  ControlService control_service(coordinator, reporter, token_file.get());
   const PendingSignals pending(signals);
-  ProbeService probe_service(coordinator, metrics, gate.get(), token ? &control_service : nullptr,
+  ProbeService probe_service(coordinator, reporter, metrics, gate.get(),
+                             token ? &control_service : nullptr,
                              [&pending] { return pending.AnyPending(); });
 
   HttpServer probe_server(ProbeServerOptions(),

@@ -17,6 +17,87 @@ double Seconds(Millis span) { return std::chrono::duration<double>(span).count()
 
 }  // namespace
 
+SequenceReporter::SequenceReporter(Millis budget) { report_.budget = budget; }
+
+SequenceReport SequenceReporter::Report() const {
+  std::lock_guard lock(mu_);
+  return report_;
+}
+
+void SequenceReporter::OnEvent(const SequenceEvent& event, const EventContext& context) {
+  std::lock_guard lock(mu_);
+  const PersistedSequence& state = context.state;
+  SequenceReport& r = report_;
+  switch (event.kind) {
+    case EventKind::kTriggered:
+      // A new sequence: what the last one's events told goes. Its state (phase, signal, end)
+      // follows the newest context below, which a join that overtook this event may carry.
+      r.timeline.clear();
+      r.last_value.reset();
+      r.last_poll.clear();
+      r.trigger_attempts = 0;
+      r.lb_wait.clear();
+      r.lb_wait_detail.clear();
+      r.lb_wait_time.reset();
+      break;
+    case EventKind::kResumed:
+      r.timeline.push_back(TimelineEntry{state.phase, context.wall,
+                                         event.elapsed.value_or(Millis(0)),
+                                         "restored after lastcall restarted"});
+      break;
+    case EventKind::kPhase: {
+      const Phase phase = event.phase.value_or(Phase::kServing);
+      // UNREADY happened at the trigger, however late the sequence thread tells of it.
+      const auto at = phase == Phase::kUnready ? state.triggered_at : context.wall;
+      r.timeline.push_back(
+          TimelineEntry{phase, at, event.elapsed.value_or(Millis(0)), event.detail});
+      break;
+    }
+    case EventKind::kDrainTrigger:
+      r.trigger_attempts = event.attempt;
+      break;
+    case EventKind::kPoll: {
+      if (event.value) r.last_value = event.value;
+      std::string seen = event.outcome;
+      if (!event.detail.empty()) seen += ": " + event.detail;
+      r.last_poll = std::move(seen);
+      break;
+    }
+    case EventKind::kLbWaitEnded:
+      // The app being gone cuts the wait short; it is no end of the wait itself.
+      if (event.lb_end && *event.lb_end != LbWaitWhy::kAppGone) {
+        r.lb_wait = std::string(ToString(*event.lb_end));
+        r.lb_wait_detail = event.detail;
+        r.lb_wait_time = event.waited;
+      }
+      break;
+    case EventKind::kRecovered:
+      r.recoveries += 1;
+      r.timeline.push_back(
+          TimelineEntry{Phase::kServing, context.wall,
+                        std::chrono::duration_cast<Millis>(context.wall - state.triggered_at),
+                        "recovered: no termination signal followed the preStop hook"});
+      break;
+    default:
+      break;
+  }
+  if (context.serial < last_serial_) return;
+  last_serial_ = context.serial;
+  if (event.kind == EventKind::kRecovered) {
+    r.phase = Phase::kServing;
+    r.ended = false;
+    r.end.reset();
+    return;
+  }
+  r.phase = state.phase;
+  if (state.phase != Phase::kServing) r.source = state.source;
+  r.signal_received = state.signal_received;
+  r.trigger_accepted = state.trigger_accepted;
+  r.ended = state.end.has_value();
+  r.end = state.end;
+  r.detail = state.detail;
+}
+
 void EventLog::OnEvent(const SequenceEvent& event, const EventContext& context) {
   LogLevel level = LogLevel::kInfo;
   std::string message;
@@ -133,6 +214,22 @@ void SequenceMetrics::OnEvent(const SequenceEvent& event, const EventContext& co
     case EventKind::kSignal:
       metrics_.CountSignal(event.signal);
       break;
+    case EventKind::kResumed: {
+      // The phase on the state file's clock: a drain's age is what the alerts read, and it did
+      // not start again with this process.
+      metrics_.CountResume();
+      const Phase phase = event.phase.value_or(Phase::kUnready);
+      std::chrono::system_clock::time_point since = context.wall;
+      if (phase == Phase::kDraining && context.state.draining_since) {
+        since = *context.state.draining_since;
+      } else if (phase == Phase::kUnready) {
+        since = context.state.triggered_at;
+      } else if (context.state.ended_at) {
+        since = *context.state.ended_at;
+      }
+      metrics_.SetPhase(phase, UnixSeconds(since));
+      break;
+    }
     case EventKind::kRecovered:
       metrics_.CountRecovery();
       metrics_.SetPhase(Phase::kServing, UnixSeconds(context.wall));

@@ -11,6 +11,24 @@
 // The listeners `lastcall run` composes around its coordinator (sequence_listener.h).
 namespace lastcall {
 
+// Keeps the report /status and /prestop answer with (SequenceReport): the timeline, the last
+// poll, the trigger's attempts, the LB wait's end, built from the events alone. The coordinator
+// tells its waiters of an end only after every listener heard it, so a preStop answer read from
+// here always holds the end. What describes the sequence as a whole (phase, source, signal, the
+// end) is taken from the newest event's context; an older event arriving late (listeners are
+// called outside the coordinator's lock) changes only what it alone carries.
+class SequenceReporter final : public SequenceListener {
+ public:
+  explicit SequenceReporter(Millis budget);
+  void OnEvent(const SequenceEvent& event, const EventContext& context) override;
+  SequenceReport Report() const;
+
+ private:
+  mutable std::mutex mu_;
+  SequenceReport report_;     // GUARDED_BY(mu_)
+  uint64_t last_serial_ = 0;  // GUARDED_BY(mu_)
+};
+
 // Writes each event as a log line: a sentence for people, and the typed record for tools
 // (sequence_event.h). The sentences are this class's alone; nothing reads them back.
 class EventLog final : public SequenceListener {

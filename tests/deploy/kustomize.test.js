@@ -51,6 +51,9 @@ test('a user\'s Deployment and StatefulSet plus the component alone: every workl
     assert.ok(sidecar, `${workload.kind}/${workload.metadata.name} has no lastcall container`);
     assert.strictEqual(sidecar.args[0], 'run');
     assert.strictEqual(sidecar.readinessProbe.httpGet.path, '/readyz');
+    // The pod's identity for lastcall's Kubernetes API client (Events, EndpointSlices).
+    const env = Object.fromEntries((sidecar.env || []).map((e) => [e.name, e.valueFrom && e.valueFrom.fieldRef.fieldPath]));
+    assert.deepStrictEqual(env, { POD_NAME: 'metadata.name', POD_NAMESPACE: 'metadata.namespace', POD_UID: 'metadata.uid' });
   }
 });
 
@@ -109,6 +112,22 @@ test('the overlays render through the same transformer: regular-exec, native-sid
   // The example app declares its drain endpoint: a refused poll is an error, never "drained".
   const args = named(regularPod.containers, 'lastcall').args;
   assert.strictEqual(args[args.indexOf('--refused-means') + 1], 'error');
+});
+
+test('cluster access by annotation: the Role and RoleBinding beside the workload, in the kustomization\'s namespace, the rules of deploy/kubernetes/rbac', () => {
+  const objects = render(path.join(repo, 'tests', 'deploy', 'fixtures', 'kustomize', 'cluster-access'));
+  const role = objects.find((o) => o.kind === 'Role');
+  const binding = objects.find((o) => o.kind === 'RoleBinding');
+  assert.ok(role && binding, `no Role or RoleBinding in ${objects.map((o) => o.kind)}`);
+  assert.strictEqual(role.metadata.namespace, 'shop');
+  assert.strictEqual(binding.metadata.namespace, 'shop');
+  assert.deepStrictEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name });
+  assert.deepStrictEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'web', namespace: 'shop' }]);
+  const shipped = YAML.parse(fs.readFileSync(path.join(repo, 'deploy', 'kubernetes', 'rbac', 'role.yaml'), 'utf8'));
+  assert.deepStrictEqual(role.rules, shipped.rules);
+  assert.strictEqual(role.metadata.name, shipped.metadata.name);
+  // Without the annotation nothing of the kind is written (own-app).
+  assert.ok(!render(ownApp).some((o) => o.kind === 'Role' || o.kind === 'RoleBinding'));
 });
 
 test('the KRM function protocol: a ResourceList in gives a ResourceList out, items injected', () => {
