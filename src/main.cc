@@ -21,6 +21,7 @@
 #include "inject_command.h"
 #include "rehearse_command.h"
 #include "uninject_command.h"
+#include "webhook_command.h"
 #endif
 
 extern char** environ;
@@ -39,7 +40,10 @@ constexpr const char* kFullBinaryName = "lastcall-full";
 void HandToFullBinary(int argc, char** argv) {
   if (argc < 2) return;
   const std::string_view command = argv[1];
-  if (command != "inject" && command != "uninject" && command != "rehearse") return;
+  if (command != "inject" && command != "uninject" && command != "rehearse" &&
+      command != "webhook") {
+    return;
+  }
   char self[4096];
   const ssize_t length = readlink("/proc/self/exe", self, sizeof self - 1);
   if (length <= 0) return;
@@ -87,13 +91,16 @@ int Main(int argc, char** argv) {
   RehearseOptions rehearse;
   InjectOptions inject;
   UninjectOptions uninject;
+  WebhookOptions webhook;
   subcommands.push_back(RehearseSubcommand(&rehearse));
-  subcommands.insert(subcommands.end(), {VersionSubcommand(), InstallSubcommand(&install),
-                                         InjectSubcommand(&inject), UninjectSubcommand(&uninject)});
+  subcommands.insert(subcommands.end(),
+                     {VersionSubcommand(), InstallSubcommand(&install), InjectSubcommand(&inject),
+                      UninjectSubcommand(&uninject), WebhookSubcommand(&webhook)});
 #else
-  subcommands.insert(subcommands.end(), {NotInSidecarBuild("rehearse"), VersionSubcommand(),
-                                         InstallSubcommand(&install), NotInSidecarBuild("inject"),
-                                         NotInSidecarBuild("uninject")});
+  subcommands.insert(
+      subcommands.end(),
+      {NotInSidecarBuild("rehearse"), VersionSubcommand(), InstallSubcommand(&install),
+       NotInSidecarBuild("inject"), NotInSidecarBuild("uninject"), NotInSidecarBuild("webhook")});
 #endif
 
   const ParsedCommand parsed =
