@@ -21,16 +21,7 @@
 #include "base/small_file.h"
 #include "base/url.h"
 #include "tls/certs.h"
-
-// The admission logic (src/webhook/admission.h, Admit) is the other half of this wing. Where it
-// is present, /mutate runs it; the fallback below only keeps a tree without it building (the
-// serving side was written beside it, in parallel).
-#if __has_include("webhook/admission.h")
 #include "webhook/admission.h"
-#define LASTCALL_HAS_ADMIT 1
-#else
-#define LASTCALL_HAS_ADMIT 0
-#endif
 
 namespace lastcall {
 namespace {
@@ -184,7 +175,6 @@ namespace {
 
 MutateHandler MakeMutateHandler(const WebhookOptions& options, std::shared_ptr<void>* keep,
                                 MetricsSource* metrics) {
-#if LASTCALL_HAS_ADMIT
   auto counters = std::make_shared<AdmissionCounters>();
   AdmitOptions admit;
   admit.inject = options.inject;
@@ -201,18 +191,6 @@ MutateHandler MakeMutateHandler(const WebhookOptions& options, std::shared_ptr<v
     response.body = result.body;
     return response;
   };
-#else
-  (void)options;
-  (void)keep;
-  *metrics = nullptr;
-  // Without the admission logic in the tree: say so, rather than admit anything.
-  return [](const ServerRequest&) {
-    ServerResponse response;
-    response.status = 501;
-    response.body = "this build has no admission logic (src/webhook/admission.h)\n";
-    return response;
-  };
-#endif
 }
 
 }  // namespace
