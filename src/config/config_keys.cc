@@ -663,6 +663,12 @@ std::vector<KeySpec> BuildKeySpecs() {
       },
       [](const Config& c) { return FormatDuration(c.shutdown.proxy_quit.timeout); }));
   specs.push_back(Scalar(
+      Key("kube_api.enabled", "kube-api", "BOOL", "true",
+          "in a cluster (KUBERNETES_SERVICE_HOST, the service account's token), report each "
+          "termination's outcome as a Kubernetes Event on the pod; false never calls the API"),
+      [](Config& c, std::string_view t) { return SetBool(&c.kube_api.enabled, t); },
+      [](const Config& c) { return std::string(c.kube_api.enabled ? "true" : "false"); }));
+  specs.push_back(Scalar(
       Key("log.format", "log-format", "text|json", "text", "log line format"),
       [](Config& c, std::string_view t) {
         return SetEnum(&c.log.format, t, kLogFormats, "log format");

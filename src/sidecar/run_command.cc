@@ -6,12 +6,14 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <vector>
 
 #include "base/exit_status.h"
 #include "base/last_resort.h"
 #include "base/logging.h"
 #include "base/signals.h"
+#include "base/text.h"
 #include "base/token_file.h"
 #include "config/budget.h"
 #include "http/http_server.h"
@@ -22,6 +24,7 @@
 #include "sequence/readiness_gate.h"
 #include "sidecar/control_service.h"
 #include "sidecar/coordinator.h"
+#include "sidecar/kube_events.h"
 #include "sidecar/metrics.h"
 #include "sidecar/probe_service.h"
 #include "sidecar/proxy_quit.h"
@@ -137,10 +140,21 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   SequenceMetrics sequence_metrics(metrics);
   std::optional<StatePersister> persister;
   if (store) persister.emplace(*store);
+  // The Kubernetes Event of each outcome, last: it reads what the others already recorded.
+  const std::unique_ptr<kubeapi::KubeClient> kube_client = MakeKubeClient(config.kube_api.enabled);
+  std::optional<kubeapi::EventSender> event_sender;
+  std::optional<KubeEventReporter> kube_events;
+  if (kube_client) {
+    event_sender.emplace(*kube_client);
+    kube_events.emplace([&event_sender](const kubeapi::EventSpec& spec, kubeapi::Deadline by) {
+      return event_sender->Send(spec, by);
+    });
+  }
   std::vector<SequenceListener*> listeners;
   if (persister) listeners.push_back(&*persister);
   listeners.push_back(&sequence_metrics);
   listeners.push_back(&event_log);
+  if (kube_events) listeners.push_back(&*kube_events);
   ShutdownCoordinator coordinator(config, clock, trigger_calls, *monitor, std::move(listeners),
                                   traffic.get(), {}, &polls);
   SetLogPhaseSource(&coordinator.phase_source());
@@ -224,6 +238,8 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
            {"token", token.has_value()}});
 
   const int status = coordinator.WaitForExit();
+  // Before the mesh proxy quits: the Event's request may go through it.
+  if (kube_events) kube_events->AwaitSent(std::chrono::steady_clock::now() + kEventBudget);
   // A sequence ended: the mesh proxy need not outlive us (bounded, best effort; proxy_quit.h).
   if (status != kExitRuntimeError) AskProxyToQuit(config.shutdown.proxy_quit, http);
   watcher.Stop();
@@ -247,18 +263,40 @@ Finish DefineRun(CLI::App* app, const Env& env, ConfigSources* sources) {
       [flags, &env, sources](ParsedCommand* /*out*/) { CollectConfigSources(flags, env, sources); };
 }
 
+// Whether the Kubernetes API may be called when the configuration itself was refused: the flag
+// and the environment as given (a config file that did not load cannot say).
+bool KubeApiWanted(const ConfigSources& sources) {
+  std::optional<std::string> value;
+  if (const auto env = sources.env.find("LASTCALL_KUBE_API"); env != sources.env.end()) {
+    value = env->second;
+  }
+  for (const FlagValue& flag : sources.flags) {
+    if (flag.name == "kube-api" || flag.name == "kube_api.enabled") value = flag.value;
+  }
+  if (!value) return true;
+  const std::string lower = ToLowerAscii(*value);
+  return !(lower == "false" || lower == "0" || lower == "no" || lower == "off");
+}
+
 // Start-up, where configuration errors are exceptions caught once (exit 2); then RunSidecar.
 int StartSidecar(ConfigSources sources, const CommandIo& io) {
-  const std::optional<LoadedConfig> loaded = LoadConfigOrExplain(&sources, "lastcall", io.err);
-  if (!loaded) return kExitUsage;
+  std::ostringstream explained;
+  const std::optional<LoadedConfig> loaded = LoadConfigOrExplain(&sources, "lastcall", explained);
+  io.err << explained.str();
+  if (!loaded) {
+    ReportConfigRefused(KubeApiWanted(sources), explained.str());
+    return kExitUsage;
+  }
   const Config& config = loaded->config;
   const Budget budget = ComputeBudget(config);
   if (budget.drain_room() <= Millis{0}) {
     // The sequence would spend the whole grace period waiting and never call or poll the app:
     // refuse, as `check` does, with the numbers.
-    io.err << "lastcall: configuration error:\n  the timing budget leaves the draining phase no "
-              "time: "
-           << FormatBudget(budget) << "\n";
+    const std::string error =
+        "lastcall: configuration error:\n  the timing budget leaves the draining phase no time: " +
+        FormatBudget(budget) + "\n";
+    io.err << error;
+    ReportConfigRefused(config.kube_api.enabled, error);
     return kExitUsage;
   }
   std::optional<std::string> token;
@@ -268,6 +306,7 @@ int StartSidecar(ConfigSources sources, const CommandIo& io) {
     if (!config.token_file.empty()) token = ReadTokenFile(config.token_file, &warnings);
   } catch (const std::exception& e) {
     io.err << "lastcall: configuration error:\n  " << e.what() << "\n";
+    ReportConfigRefused(config.kube_api.enabled, e.what());
     return kExitUsage;
   }
   for (const auto& warning : warnings) LogWarn(warning);
