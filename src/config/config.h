@@ -183,6 +183,8 @@ struct Config {
   // configuration is present (KUBERNETES_SERVICE_HOST, the service account's token and CA).
   struct KubeApi {
     bool enabled = true;
+    std::string token_file;  // "" means the service account's mounted token
+    std::string ca_file;     // "" means the service account's mounted CA bundle
   } kube_api;
   LogConfig log;
 

@@ -175,17 +175,22 @@ void KubeEventReporter::Start(kubeapi::EventSpec spec) {
 }
 
 void KubeEventReporter::AwaitSent(std::chrono::steady_clock::time_point deadline) {
+  const auto start = std::chrono::steady_clock::now();
   std::unique_lock lock(mu_);
   if (!cv_.wait_until(lock, deadline, [this] { return in_flight_ == 0; })) {
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - start);
     LogWarn("exiting without waiting longer for the Kubernetes Event (the API server is slow)",
-            {{"waited_ms", static_cast<long long>(kEventBudget.count())}});
+            {{"waited_ms", static_cast<long long>(waited.count())}});
   }
 }
 
-std::unique_ptr<kubeapi::KubeClient> MakeKubeClient(bool enabled) {
-  if (!enabled) return nullptr;
+std::unique_ptr<kubeapi::KubeClient> MakeKubeClient(const Config::KubeApi& config) {
+  if (!config.enabled) return nullptr;
   Expected<kubeapi::InClusterSettings> settings =
       kubeapi::ReadInClusterSettings(kubeapi::ProcessEnv(), kubeapi::ReadServiceAccountNamespace);
+  if (settings.ok() && !config.token_file.empty()) settings->token_file = config.token_file;
+  if (settings.ok() && !config.ca_file.empty()) settings->ca_file = config.ca_file;
   if (!settings.ok()) {
     if (settings.status().code() == StatusCode::kNotFound) {
       LogInfo("no Kubernetes Events: not running in a cluster (KUBERNETES_SERVICE_HOST unset)");
@@ -210,9 +215,9 @@ std::unique_ptr<kubeapi::KubeClient> MakeKubeClient(bool enabled) {
   return std::make_unique<kubeapi::KubeClient>(std::move(settings).value());
 }
 
-void ReportConfigRefused(bool enabled, const std::string& error) {
+void ReportConfigRefused(const Config::KubeApi& config, const std::string& error) {
   const auto deadline = std::chrono::steady_clock::now() + kEventBudget;
-  std::unique_ptr<kubeapi::KubeClient> client = MakeKubeClient(enabled);
+  std::unique_ptr<kubeapi::KubeClient> client = MakeKubeClient(config);
   if (!client) return;
   kubeapi::EventSender sender(*client);
   kubeapi::EventSpec spec;

@@ -141,7 +141,7 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   std::optional<StatePersister> persister;
   if (store) persister.emplace(*store);
   // The Kubernetes Event of each outcome, last: it reads what the others already recorded.
-  const std::unique_ptr<kubeapi::KubeClient> kube_client = MakeKubeClient(config.kube_api.enabled);
+  const std::unique_ptr<kubeapi::KubeClient> kube_client = MakeKubeClient(config.kube_api);
   std::optional<kubeapi::EventSender> event_sender;
   std::optional<KubeEventReporter> kube_events;
   if (kube_client) {
@@ -263,19 +263,29 @@ Finish DefineRun(CLI::App* app, const Env& env, ConfigSources* sources) {
       [flags, &env, sources](ParsedCommand* /*out*/) { CollectConfigSources(flags, env, sources); };
 }
 
-// Whether the Kubernetes API may be called when the configuration itself was refused: the flag
-// and the environment as given (a config file that did not load cannot say).
-bool KubeApiWanted(const ConfigSources& sources) {
-  std::optional<std::string> value;
-  if (const auto env = sources.env.find("LASTCALL_KUBE_API"); env != sources.env.end()) {
-    value = env->second;
+// The Kubernetes API settings when the configuration itself was refused: the flags and the
+// environment as given (a config file that did not load cannot say; the service account's
+// mounted files are the default). Best effort, for the ConfigRefused Event only.
+Config::KubeApi KubeApiOf(const ConfigSources& sources) {
+  Config::KubeApi kube;
+  std::optional<std::string> enabled;
+  for (const auto& [name, value] : sources.env) {
+    if (name == "LASTCALL_KUBE_API") enabled = value;
+    if (name == "LASTCALL_KUBE_TOKEN_FILE") kube.token_file = value;
+    if (name == "LASTCALL_KUBE_CA_FILE") kube.ca_file = value;
   }
   for (const FlagValue& flag : sources.flags) {
-    if (flag.name == "kube-api" || flag.name == "kube_api.enabled") value = flag.value;
+    if (flag.name == "kube-api" || flag.name == "kube_api.enabled") enabled = flag.value;
+    if (flag.name == "kube-token-file" || flag.name == "kube_api.token_file") {
+      kube.token_file = flag.value;
+    }
+    if (flag.name == "kube-ca-file" || flag.name == "kube_api.ca_file") kube.ca_file = flag.value;
   }
-  if (!value) return true;
-  const std::string lower = ToLowerAscii(*value);
-  return !(lower == "false" || lower == "0" || lower == "no" || lower == "off");
+  if (enabled) {
+    const std::string lower = ToLowerAscii(*enabled);
+    kube.enabled = !(lower == "false" || lower == "0" || lower == "no" || lower == "off");
+  }
+  return kube;
 }
 
 // Start-up, where configuration errors are exceptions caught once (exit 2); then RunSidecar.
@@ -284,7 +294,7 @@ int StartSidecar(ConfigSources sources, const CommandIo& io) {
   const std::optional<LoadedConfig> loaded = LoadConfigOrExplain(&sources, "lastcall", explained);
   io.err << explained.str();
   if (!loaded) {
-    ReportConfigRefused(KubeApiWanted(sources), explained.str());
+    ReportConfigRefused(KubeApiOf(sources), explained.str());
     return kExitUsage;
   }
   const Config& config = loaded->config;
@@ -296,7 +306,7 @@ int StartSidecar(ConfigSources sources, const CommandIo& io) {
         "lastcall: configuration error:\n  the timing budget leaves the draining phase no time: " +
         FormatBudget(budget) + "\n";
     io.err << error;
-    ReportConfigRefused(config.kube_api.enabled, error);
+    ReportConfigRefused(config.kube_api, error);
     return kExitUsage;
   }
   std::optional<std::string> token;
@@ -306,7 +316,7 @@ int StartSidecar(ConfigSources sources, const CommandIo& io) {
     if (!config.token_file.empty()) token = ReadTokenFile(config.token_file, &warnings);
   } catch (const std::exception& e) {
     io.err << "lastcall: configuration error:\n  " << e.what() << "\n";
-    ReportConfigRefused(config.kube_api.enabled, e.what());
+    ReportConfigRefused(config.kube_api, e.what());
     return kExitUsage;
   }
   for (const auto& warning : warnings) LogWarn(warning);

@@ -218,10 +218,13 @@ Expected<std::unique_ptr<TlsClient>> TlsClient::Connect(const std::string& host,
 
 Status TlsClient::EngineFailure(std::string_view what) const {
   const int code = br_ssl_engine_last_error(&engine_->client.eng);
-  return Status::Unavailable(peer_ + ": " + std::string(what) + ": " + DescribeBearSslError(code) +
-                             (code >= BR_ERR_X509_OK && code < BR_ERR_RECV_FATAL_ALERT
-                                  ? " (verified as " + server_name_ + ")"
-                                  : ""));
+  // A certificate or a protocol refused is no network hiccup: retrying would find it again.
+  const bool untrusted = code != BR_ERR_IO && code != BR_ERR_OK;
+  return Status(untrusted ? StatusCode::kUntrusted : StatusCode::kUnavailable,
+                peer_ + ": " + std::string(what) + ": " + DescribeBearSslError(code) +
+                    (code >= BR_ERR_X509_OK && code < BR_ERR_RECV_FATAL_ALERT
+                         ? " (verified as " + server_name_ + ")"
+                         : ""));
 }
 
 Status TlsClient::Pump(bool want_send, bool want_recv, Deadline deadline, std::string_view what) {

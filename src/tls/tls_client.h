@@ -20,7 +20,8 @@
 // validity dates, key usage) and its leaf against `server_name` (SNI and the host-name check).
 // Failures are Status values whose message names host:port and what failed in words: "connect
 // to 10.96.0.1:443: Connection refused", "10.96.0.1:443: TLS handshake: the server's certificate
-// has expired".
+// has expired". A certificate or protocol the client refuses is kUntrusted (retrying cannot
+// help); a connection that failed or a deadline that passed is kUnavailable.
 namespace lastcall::tls {
 
 using Deadline = std::chrono::steady_clock::time_point;
