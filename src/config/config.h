@@ -179,6 +179,13 @@ struct Config {
   size_t max_body_bytes = size_t{4} << 20;
   ReadinessConfig readiness;
   ShutdownConfig shutdown;
+  // The Kubernetes API client (src/kubeapi/): an Event per termination. Used when the in-cluster
+  // configuration is present (KUBERNETES_SERVICE_HOST, the service account's token and CA).
+  struct KubeApi {
+    bool enabled = true;
+    std::string token_file;  // "" means the service account's mounted token
+    std::string ca_file;     // "" means the service account's mounted CA bundle
+  } kube_api;
   LogConfig log;
 
   // The safety margin `check` adds to the budget: the app's own exit after drain, and the

@@ -663,6 +663,30 @@ std::vector<KeySpec> BuildKeySpecs() {
       },
       [](const Config& c) { return FormatDuration(c.shutdown.proxy_quit.timeout); }));
   specs.push_back(Scalar(
+      Key("kube_api.enabled", "kube-api", "BOOL", "true",
+          "in a cluster (KUBERNETES_SERVICE_HOST, the service account's token), report each "
+          "termination's outcome as a Kubernetes Event on the pod; false never calls the API"),
+      [](Config& c, std::string_view t) { return SetBool(&c.kube_api.enabled, t); },
+      [](const Config& c) { return std::string(c.kube_api.enabled ? "true" : "false"); }));
+  specs.push_back(Scalar(
+      Key("kube_api.token_file", "kube-token-file", "FILE",
+          "/var/run/secrets/kubernetes.io/serviceaccount/token",
+          "the service account token for the API server (re-read whenever the file changes)"),
+      [](Config& c, std::string_view t) {
+        c.kube_api.token_file = std::string(t);
+        return std::string();
+      },
+      [](const Config& c) { return Quote(c.kube_api.token_file); }));
+  specs.push_back(Scalar(
+      Key("kube_api.ca_file", "kube-ca-file", "FILE",
+          "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
+          "the CA bundle the API server's certificate is verified against"),
+      [](Config& c, std::string_view t) {
+        c.kube_api.ca_file = std::string(t);
+        return std::string();
+      },
+      [](const Config& c) { return Quote(c.kube_api.ca_file); }));
+  specs.push_back(Scalar(
       Key("log.format", "log-format", "text|json", "text", "log line format"),
       [](Config& c, std::string_view t) {
         return SetEnum(&c.log.format, t, kLogFormats, "log format");

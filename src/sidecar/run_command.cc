@@ -6,12 +6,14 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <vector>
 
 #include "base/exit_status.h"
 #include "base/last_resort.h"
 #include "base/logging.h"
 #include "base/signals.h"
+#include "base/text.h"
 #include "base/token_file.h"
 #include "config/budget.h"
 #include "http/http_server.h"
@@ -22,6 +24,7 @@
 #include "sequence/readiness_gate.h"
 #include "sidecar/control_service.h"
 #include "sidecar/coordinator.h"
+#include "sidecar/kube_events.h"
 #include "sidecar/metrics.h"
 #include "sidecar/probe_service.h"
 #include "sidecar/proxy_quit.h"
@@ -140,10 +143,22 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   SequenceMetrics sequence_metrics(metrics);
   std::optional<StatePersister> persister;
   if (store) persister.emplace(*store);
+  // The Kubernetes Event of each outcome: sent on its own thread, so it starts before the report
+  // answers a waiting preStop hook and the exit waits for it at most kEventBudget.
+  const std::unique_ptr<kubeapi::KubeClient> kube_client = MakeKubeClient(config.kube_api);
+  std::optional<kubeapi::EventSender> event_sender;
+  std::optional<KubeEventReporter> kube_events;
+  if (kube_client) {
+    event_sender.emplace(*kube_client);
+    kube_events.emplace([&event_sender](const kubeapi::EventSpec& spec, kubeapi::Deadline by) {
+      return event_sender->Send(spec, by);
+    });
+  }
   std::vector<SequenceListener*> listeners;
   if (persister) listeners.push_back(&*persister);
   listeners.push_back(&sequence_metrics);
   listeners.push_back(&event_log);
+  if (kube_events) listeners.push_back(&*kube_events);
   listeners.push_back(&reporter);
   ShutdownCoordinator coordinator(config, clock, trigger_calls, *monitor, std::move(listeners),
                                   traffic.get(), {}, &polls);
@@ -229,6 +244,8 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
            {"token", token.has_value()}});
 
   const int status = coordinator.WaitForExit();
+  // Before the mesh proxy quits: the Event's request may go through it.
+  if (kube_events) kube_events->AwaitSent(std::chrono::steady_clock::now() + kEventBudget);
   // A sequence ended: the mesh proxy need not outlive us (bounded, best effort; proxy_quit.h).
   if (status != kExitRuntimeError) AskProxyToQuit(config.shutdown.proxy_quit, http);
   watcher.Stop();
@@ -252,18 +269,50 @@ Finish DefineRun(CLI::App* app, const Env& env, ConfigSources* sources) {
       [flags, &env, sources](ParsedCommand* /*out*/) { CollectConfigSources(flags, env, sources); };
 }
 
+// The Kubernetes API settings when the configuration itself was refused: the flags and the
+// environment as given (a config file that did not load cannot say; the service account's
+// mounted files are the default). Best effort, for the ConfigRefused Event only.
+Config::KubeApi KubeApiOf(const ConfigSources& sources) {
+  Config::KubeApi kube;
+  std::optional<std::string> enabled;
+  for (const auto& [name, value] : sources.env) {
+    if (name == "LASTCALL_KUBE_API") enabled = value;
+    if (name == "LASTCALL_KUBE_TOKEN_FILE") kube.token_file = value;
+    if (name == "LASTCALL_KUBE_CA_FILE") kube.ca_file = value;
+  }
+  for (const FlagValue& flag : sources.flags) {
+    if (flag.name == "kube-api" || flag.name == "kube_api.enabled") enabled = flag.value;
+    if (flag.name == "kube-token-file" || flag.name == "kube_api.token_file") {
+      kube.token_file = flag.value;
+    }
+    if (flag.name == "kube-ca-file" || flag.name == "kube_api.ca_file") kube.ca_file = flag.value;
+  }
+  if (enabled) {
+    const std::string lower = ToLowerAscii(*enabled);
+    kube.enabled = !(lower == "false" || lower == "0" || lower == "no" || lower == "off");
+  }
+  return kube;
+}
+
 // Start-up, where configuration errors are exceptions caught once (exit 2); then RunSidecar.
 int StartSidecar(ConfigSources sources, const CommandIo& io) {
-  const std::optional<LoadedConfig> loaded = LoadConfigOrExplain(&sources, "lastcall", io.err);
-  if (!loaded) return kExitUsage;
+  std::ostringstream explained;
+  const std::optional<LoadedConfig> loaded = LoadConfigOrExplain(&sources, "lastcall", explained);
+  io.err << explained.str();
+  if (!loaded) {
+    ReportConfigRefused(KubeApiOf(sources), explained.str());
+    return kExitUsage;
+  }
   const Config& config = loaded->config;
   const Budget budget = ComputeBudget(config);
   if (budget.drain_room() <= Millis{0}) {
     // The sequence would spend the whole grace period waiting and never call or poll the app:
     // refuse, as `check` does, with the numbers.
-    io.err << "lastcall: configuration error:\n  the timing budget leaves the draining phase no "
-              "time: "
-           << FormatBudget(budget) << "\n";
+    const std::string error =
+        "lastcall: configuration error:\n  the timing budget leaves the draining phase no time: " +
+        FormatBudget(budget) + "\n";
+    io.err << error;
+    ReportConfigRefused(config.kube_api, error);
     return kExitUsage;
   }
   std::optional<std::string> token;
@@ -273,6 +322,7 @@ int StartSidecar(ConfigSources sources, const CommandIo& io) {
     if (!config.token_file.empty()) token = ReadTokenFile(config.token_file, &warnings);
   } catch (const std::exception& e) {
     io.err << "lastcall: configuration error:\n  " << e.what() << "\n";
+    ReportConfigRefused(config.kube_api, e.what());
     return kExitUsage;
   }
   for (const auto& warning : warnings) LogWarn(warning);
