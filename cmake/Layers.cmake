@@ -13,6 +13,7 @@ set(LASTCALL_LAYERS
   cli        # the command line's framework: the Subcommand type and the parser
   monitors   # drain monitors and what they read: the kernel's traffic, the app's endpoints
   sequence   # the shutdown sequence (PRODUCT.md §2): readiness, the LB wait, drain, exit delay
+  kubeapi    # the in-cluster Kubernetes API client: its configuration, requests, Events, slices
   sidecar    # `lastcall run`: the coordinator, the probe and control services, metrics, state
   prestop    # `lastcall prestop`: the client that runs in the app's container
   kube       # wing: `lastcall inject`, `uninject`, `install` (manifest tooling)
@@ -25,7 +26,8 @@ set(LASTCALL_LAYER_USES_config base)
 set(LASTCALL_LAYER_USES_cli base config)
 set(LASTCALL_LAYER_USES_monitors base http config)
 set(LASTCALL_LAYER_USES_sequence base http config monitors)
-set(LASTCALL_LAYER_USES_sidecar base http config cli monitors sequence)
+set(LASTCALL_LAYER_USES_kubeapi base tls http)
+set(LASTCALL_LAYER_USES_sidecar base tls http config cli monitors sequence kubeapi)
 set(LASTCALL_LAYER_USES_prestop base http config cli)
 set(LASTCALL_LAYER_USES_kube base http config cli)
 set(LASTCALL_LAYER_USES_rehearse base http config cli sequence)
