@@ -41,7 +41,9 @@ ClusterEndpointView::ClusterEndpointView(kubeapi::WatchSource& source,
       on_removed_(std::move(on_removed)),
       log_(std::move(log)) {}
 
-ClusterEndpointView::~ClusterEndpointView() {
+ClusterEndpointView::~ClusterEndpointView() { Stop(); }
+
+void ClusterEndpointView::Stop() {
   std::unique_ptr<kubeapi::EndpointWatch> watch = Take();
   if (watch) watch->Stop();
 }
@@ -75,10 +77,7 @@ void ClusterEndpointView::OnEvent(const SequenceEvent& event, const EventContext
     watch_->Start();
     return;
   }
-  if (event.kind == EventKind::kRecovered || event.kind == EventKind::kExit) {
-    std::unique_ptr<kubeapi::EndpointWatch> watch = Take();
-    if (watch) watch->Stop();
-  }
+  if (event.kind == EventKind::kRecovered || event.kind == EventKind::kExit) Stop();
 }
 
 void ClusterEndpointView::Changed() {

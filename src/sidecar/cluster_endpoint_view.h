@@ -31,7 +31,11 @@ class ClusterEndpointView final : public EndpointView, public SequenceListener {
   // `source` must outlive it.
   ClusterEndpointView(kubeapi::WatchSource& source, kubeapi::EndpointWatchSettings settings,
                       OnRemoved on_removed, kubeapi::EndpointWatch::LogSink log = {});
-  ~ClusterEndpointView() override;
+  ~ClusterEndpointView() override;  // Stop()
+
+  // Stops the watch and waits for its thread: on_removed is not called after this returns. Call
+  // it before what on_removed calls (the coordinator) goes away. Thread-safe; not from on_removed.
+  void Stop();
 
   // EndpointView.
   EndpointRemovalView Removal(Clock::time_point trigger) override;
