@@ -176,6 +176,10 @@ LbWaitOutcome WaitForQuietPorts(const LbDelay::Auto& config, TimePoint unready_a
     }
     TimePoint next = now + kLbWaitInterval;
     if (quiet_end > now) next = std::min(next, quiet_end);
+    // A view still starting is given up at endpoint_wait to the millisecond.
+    if (consult && view.state == EndpointViewState::kStarting && view_start_end > now) {
+      next = std::min(next, view_start_end);
+    }
     next = std::min(next, max_end);
     while (clock.Now() < next) clock.SleepUntil(next);
   }
