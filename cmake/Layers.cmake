@@ -13,7 +13,7 @@ set(LASTCALL_LAYERS
   cli        # the command line's framework: the Subcommand type and the parser
   monitors   # drain monitors and what they read: the kernel's traffic, the app's endpoints
   sequence   # the shutdown sequence (PRODUCT.md §2): readiness, the LB wait, drain, exit delay
-  kubeapi    # the in-cluster Kubernetes API client: its configuration, requests, Events
+  kubeapi    # the in-cluster Kubernetes API client: its configuration, requests, Events, slices
   sidecar    # `lastcall run`: the coordinator, the probe and control services, metrics, state
   prestop    # `lastcall prestop`: the client that runs in the app's container
   kube       # wing: `lastcall inject`, `uninject`, `install` (manifest tooling)

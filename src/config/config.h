@@ -89,6 +89,9 @@ struct LbDelayAuto {
   Millis max{30000};   // shutdown.lb_auto.max: and at most this long (the wait's bound)
   Millis quiet{1000};  // shutdown.lb_auto.quiet: it ends once no new connection or request
                        // byte arrived for this long
+  // shutdown.lb_auto.endpoint_wait: how long from unready the wait gives the cluster's view of
+  // the endpoint (the EndpointSlice watch) to start; past it, the wait goes on without it.
+  Millis endpoint_wait{2000};
   friend bool operator==(const LbDelayAuto&, const LbDelayAuto&) = default;
 };
 // shutdown.lb_delay: once the pod is unready, how the wait for load balancers to stop routing to

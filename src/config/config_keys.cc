@@ -446,6 +446,15 @@ std::vector<KeySpec> BuildKeySpecs() {
         return SetDuration(&d.auto_settings.quiet, t, Zero::kForbidden);
       },
       [](const Config& c) { return FormatDuration(LbAutoOf(c).quiet); }));
+  specs.push_back(LbDelayScalar(
+      Key("shutdown.lb_auto.endpoint_wait", "lb-auto-endpoint-wait", "DURATION", "2s",
+          "lb_delay auto, with Kubernetes API access: the wait also lasts until every "
+          "EndpointSlice that held the pod stopped routing to it (then quiet); the watch of the "
+          "slices has this long from unready to start, else the wait goes on without it"),
+      [](LbDelayDraft& d, std::string_view t) {
+        return SetDuration(&d.auto_settings.endpoint_wait, t, Zero::kAllowed);
+      },
+      [](const Config& c) { return FormatDuration(LbAutoOf(c).endpoint_wait); }));
   specs.push_back(Scalar(
       Key("shutdown.drain.trigger.url", "drain-url", "URL", "\"http://127.0.0.1:8080/drain\"",
           "the app's drain endpoint, called when draining starts; \"\" calls nothing"),

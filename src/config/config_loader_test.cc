@@ -127,7 +127,7 @@ readiness:
 shutdown:
   signals: [TERM, sigusr1]
   lb_delay: 7s
-  lb_auto: {min: 2s, max: 9s, quiet: 500ms}
+  lb_auto: {min: 2s, max: 9s, quiet: 500ms, endpoint_wait: 3s}
   drain:
     trigger:
       url: http://127.0.0.1:8081/admin/drain
@@ -179,7 +179,7 @@ log:
   CHECK(c.shutdown.signals == std::vector<int>{SIGTERM, SIGUSR1});
   // lb_delay is a duration: the lb_auto keys are kept for what `check` shows, and unused.
   CHECK(c.shutdown.lb_delay == LbDelay::Fixed{seconds{7}});
-  CHECK(loaded.lb_auto_given == LbDelay::Auto{seconds{2}, seconds{9}, Millis{500}});
+  CHECK(loaded.lb_auto_given == LbDelay::Auto{seconds{2}, seconds{9}, Millis{500}, seconds{3}});
   REQUIRE(c.shutdown.drain.trigger.url);
   CHECK(c.shutdown.drain.trigger.url->text == "http://127.0.0.1:8081/admin/drain");
   CHECK(c.shutdown.drain.trigger.url->value.port == 8081);

@@ -98,6 +98,32 @@ TEST_CASE("ParseSidecarPhases reads lastcall's phase events, never its messages"
   CHECK(phases[2].why == "timeout");
 }
 
+TEST_CASE("ParseSidecarPhases: an endpoint_removed event or a kind from a newer lastcall") {
+  // Issue 21 adds endpoint_removed (and later lastcalls may add more): rehearse reads past
+  // kinds it does not use, in either log format.
+  const auto t0 = *ParseUtcTimestamp("2026-11-24T10:00:00.000Z");
+  SequenceEvent removed;
+  removed.kind = EventKind::kEndpointRemoved;
+  removed.elapsed = Millis(800);
+  removed.slices = 2;
+  removed.detail = "web (IPv4) terminating at +0.800s";
+  const std::string log =
+      JsonLine("2026-11-24T10:00:00.004Z", "x", PhaseEvent(Phase::kUnready, "by signal")) +
+      JsonLine("2026-11-24T10:00:00.800Z", "x", removed) +
+      R"({"time":"2026-11-24T10:00:00.900Z","msg":"x","event":{"v":1,"kind":"kube_event_sent","reason":"Drained"}})"
+      "\n"
+      "2026-11-24T10:00:00.950Z info  [unready] x event=endpoint_removed v=1 elapsed_ms=950 "
+      "slices=1\n"
+      "2026-11-24T10:00:00.960Z info  [unready] x event=cluster_said v=1 anything=\"goes\"\n" +
+      JsonLine("2026-11-24T10:00:01.010Z", "x", PhaseEvent(Phase::kDraining, "quiet"));
+  const std::vector<SidecarPhase> phases = ParseSidecarPhases(log, t0);
+  REQUIRE(phases.size() == 2);
+  CHECK(phases[0].phase == "unready");
+  CHECK(phases[1].phase == "draining");
+  CHECK(phases[1].at == Millis(1010));
+  CHECK_FALSE(ParseLbWaitRecord(log, t0).has_value());
+}
+
 TEST_CASE("AssembleReport counts by cause, times everything from T0 and buckets the timeline") {
   RehearsalInputs inputs = MakeInputs();  // T0 one second after the load started
   inputs.requests = {

@@ -29,6 +29,7 @@ constexpr std::array kKinds{
     std::pair{EventKind::kFailed, "failed"},
     std::pair{EventKind::kRecovered, "recovered"},
     std::pair{EventKind::kExit, "exit"},
+    std::pair{EventKind::kEndpointRemoved, "endpoint_removed"},
 };
 
 constexpr std::array kLbWhys{
@@ -178,6 +179,7 @@ Json ToJsonObject(const SequenceEvent& event) {
   put_millis("recover_after_ms", event.recover_after);
   if (event.result) out["result"] = ToString(*event.result);
   if (event.exit_code) out["exit_code"] = *event.exit_code;
+  if (event.slices) out["slices"] = *event.slices;
   // Last: the one free-text field, so that a text line stays readable.
   put_string("detail", event.detail);
   return out;
@@ -240,6 +242,7 @@ std::optional<SequenceEvent> FromJsonObject(const Json& object, bool text, std::
     if (result == "timed_out") event.result = SequenceEnd::kTimedOut;
   }
   if (const auto code = read.Integer("exit_code")) event.exit_code = static_cast<int>(*code);
+  if (const auto slices = read.Integer("slices")) event.slices = static_cast<int>(*slices);
   if (!read.error().empty()) {
     *error = read.error();
     return std::nullopt;

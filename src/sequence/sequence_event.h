@@ -24,21 +24,23 @@ namespace lastcall {
 inline constexpr int kEventSchemaVersion = 1;
 
 enum class EventKind {
-  kUnknown,        // a kind this reader does not know (a newer lastcall's); kind_name says which
-  kTriggered,      // a trigger started the sequence: readiness turned 503
-  kTriggerJoined,  // a trigger joined the running sequence
-  kResumed,        // lastcall restarted and took up a persisted sequence
-  kPhase,          // the sequence entered a phase
-  kLbWaitEnded,    // the wait for the load balancers ended early, and why (not for a fixed
-                   // lb_delay that simply passed)
-  kDrainTrigger,   // one attempt of the app's drain trigger was answered (or failed)
-  kPoll,           // the drain monitor answered one poll
-  kAppDrained,     // the app pushed that it is drained (POST /drained)
-  kSignal,         // a termination signal arrived
-  kNote,           // a decision worth a line, without fields of its own
-  kFailed,         // the sequence failed (out of memory): it ends as timed_out
-  kRecovered,      // no signal followed a preStop hook: serving again
-  kExit,           // lastcall exits
+  kUnknown,          // a kind this reader does not know (a newer lastcall's); kind_name says which
+  kTriggered,        // a trigger started the sequence: readiness turned 503
+  kTriggerJoined,    // a trigger joined the running sequence
+  kResumed,          // lastcall restarted and took up a persisted sequence
+  kPhase,            // the sequence entered a phase
+  kLbWaitEnded,      // the wait for the load balancers ended early, and why (not for a fixed
+                     // lb_delay that simply passed)
+  kDrainTrigger,     // one attempt of the app's drain trigger was answered (or failed)
+  kPoll,             // the drain monitor answered one poll
+  kAppDrained,       // the app pushed that it is drained (POST /drained)
+  kSignal,           // a termination signal arrived
+  kNote,             // a decision worth a line, without fields of its own
+  kFailed,           // the sequence failed (out of memory): it ends as timed_out
+  kRecovered,        // no signal followed a preStop hook: serving again
+  kExit,             // lastcall exits
+  kEndpointRemoved,  // every EndpointSlice that held the pod stopped routing to it (the
+                     // cluster's view, issue 21): elapsed is since the trigger
 };
 std::string_view ToString(EventKind kind);
 
@@ -56,7 +58,7 @@ struct SequenceEvent {
 
   std::optional<Phase> phase;           // phase, resumed, failed: the phase entered (or in)
   std::optional<TriggerSource> source;  // triggered, trigger_joined
-  std::optional<Millis> elapsed;        // phase, resumed: since the first trigger
+  std::optional<Millis> elapsed;        // phase, resumed, endpoint_removed: since the first trigger
   std::string detail;                   // triggered, trigger_joined, phase, lb_wait_ended, poll,
                                         // note: one line of context for people (not parsed)
   std::optional<DrainEndReason> drain_end;  // phase drained / timed_out: why DRAINING ended
@@ -77,6 +79,7 @@ struct SequenceEvent {
   std::optional<Millis> recover_after;  // recovered
   std::optional<SequenceEnd> result;    // exit
   std::optional<int> exit_code;         // exit
+  std::optional<int> slices;            // endpoint_removed: the slices that held the pod
 };
 
 // The record as one JSON object, {"v":1,"kind":...,fields}; fields a kind does not carry are left

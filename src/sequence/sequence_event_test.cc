@@ -78,6 +78,13 @@ std::vector<SequenceEvent> EveryKind() {
   exit.result = SequenceEnd::kTimedOut;
   exit.exit_code = 1;
   all.push_back(exit);
+  SequenceEvent removed = Kind(EventKind::kEndpointRemoved);
+  removed.elapsed = Millis(1312);
+  removed.slices = 2;
+  removed.detail =
+      "web-x7k2p (IPv4) terminating at +0.800s, web-v6-9fz1q (IPv6) terminating at "
+      "+1.312s";
+  all.push_back(removed);
   return all;
 }
 
@@ -94,6 +101,22 @@ TEST_CASE("events: JSON both ways, every kind") {
     CHECK(read->kind_name == ToString(event.kind));
     CHECK(EventToJson(*read) == json);
   }
+}
+
+TEST_CASE("events: endpoint_removed carries its fields") {
+  SequenceEvent removed = Kind(EventKind::kEndpointRemoved);
+  removed.elapsed = Millis(812);
+  removed.slices = 2;
+  removed.detail = "both";
+  CHECK(EventToJson(removed) ==
+        R"({"v":1,"kind":"endpoint_removed","elapsed_ms":812,"slices":2,"detail":"both"})");
+  std::string error;
+  const std::optional<SequenceEvent> read = EventFromJson(
+      R"({"v":1,"kind":"endpoint_removed","elapsed_ms":812,"slices":2,"detail":"both"})", &error);
+  REQUIRE(read);
+  CHECK(read->kind == EventKind::kEndpointRemoved);
+  CHECK(read->slices == 2);
+  CHECK(read->elapsed == Millis(812));
 }
 
 TEST_CASE("events: on log lines of either format, read back through the schema alone") {

@@ -26,6 +26,9 @@ struct TimelineEntry {
   std::chrono::system_clock::time_point at;
   Millis since_trigger{0};
   std::string detail;
+  // "" for a phase entered; else the event this entry records ("endpoint_removed"), which is no
+  // phase of its own (`phase` is the one it happened in).
+  std::string event;
 };
 
 // Everything /status and /prestop report. A value snapshot; safe to copy around.

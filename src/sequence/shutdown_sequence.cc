@@ -130,7 +130,8 @@ class DrainTrigger {
 
 SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& start, Clock& clock,
                                     BackgroundRequest& trigger_calls, BackgroundPoll& polls,
-                                    SequenceObserver& observer, TrafficObserver* traffic) {
+                                    SequenceObserver& observer, TrafficObserver* traffic,
+                                    EndpointView* endpoints) {
   const ShutdownConfig& shutdown = config.shutdown;
   const DrainConfig& drain = shutdown.drain;
   const MonitorConfig& watch = drain.monitor;
@@ -166,7 +167,7 @@ SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& s
     if (lb_auto != nullptr && traffic != nullptr && clock.Now() < lb_end) {
       // lb_end is unready + lb_auto.max (or the grace deadline): the wait's bound.
       const LbWaitOutcome waited =
-          WaitForQuietPorts(*lb_auto, start.triggered_at, lb_end, clock, *traffic);
+          WaitForQuietPorts(*lb_auto, start.triggered_at, lb_end, clock, *traffic, {}, endpoints);
       observer.OnNote(waited.detail);
       observer.OnLbWaitEnded(waited);
       lb_end = clock.Now();

@@ -85,7 +85,8 @@ inline constexpr Millis kTriggerSettle{10};
 // timeout at most if the deadline falls inside a call, which the HttpClient bounds), nor past the
 // grace period minus exit_delay and Config::kBudgetMargin.
 // With an auto shutdown.lb_delay, the lb wait watches `traffic` (WaitForQuietPorts); without an
-// observer it waits the whole bound, lb_auto.max (LbDelay::bound).
+// observer it waits the whole bound, lb_auto.max (LbDelay::bound). `endpoints` (may be null) is
+// the cluster's view of the pod's endpoint, which the wait also consults (lb_wait.h).
 // `polls` polls the drain monitor; a poll still in flight when the sequence ends is abandoned
 // (BackgroundPoll::Abandon), so with ThreadedPoll the end never waits for it.
 // A poll outcome kRefused means the app is gone (the monitor proved it: see port_listeners.h).
@@ -93,6 +94,7 @@ inline constexpr Millis kTriggerSettle{10};
 // in by the loop).
 SequenceOutcome RunShutdownSequence(const Config& config, const SequenceStart& start, Clock& clock,
                                     BackgroundRequest& trigger_calls, BackgroundPoll& polls,
-                                    SequenceObserver& observer, TrafficObserver* traffic = nullptr);
+                                    SequenceObserver& observer, TrafficObserver* traffic = nullptr,
+                                    EndpointView* endpoints = nullptr);
 
 }  // namespace lastcall

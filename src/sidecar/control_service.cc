@@ -33,16 +33,24 @@ std::string StatusJson(const SequenceReport& report) {
   out["detail"] = report.detail;
   auto& timeline = out["timeline"] = nlohmann::ordered_json::array();
   for (const auto& entry : report.timeline) {
-    timeline.push_back({{"phase", ToString(entry.phase)},
-                        {"at", FormatUtcTimestamp(entry.at)},
-                        {"elapsed_ms", entry.since_trigger.count()},
-                        {"detail", entry.detail}});
+    nlohmann::ordered_json item = {{"phase", ToString(entry.phase)},
+                                   {"at", FormatUtcTimestamp(entry.at)},
+                                   {"elapsed_ms", entry.since_trigger.count()},
+                                   {"detail", entry.detail}};
+    if (!entry.event.empty()) item["event"] = entry.event;
+    timeline.push_back(std::move(item));
   }
-  // Each phase's duration: until the next phase began, or until now for the current one.
+  // Each phase's duration: until the next phase began, or until now for the current one. Entries
+  // that record an event (the endpoint's removal) are no phase.
   auto& durations = out["phase_durations_ms"] = nlohmann::ordered_json::object();
-  for (size_t i = 0; i + 1 < report.timeline.size(); ++i) {
-    durations[std::string(ToString(report.timeline[i].phase))] =
-        (report.timeline[i + 1].since_trigger - report.timeline[i].since_trigger).count();
+  const TimelineEntry* previous = nullptr;
+  for (const auto& entry : report.timeline) {
+    if (!entry.event.empty()) continue;
+    if (previous != nullptr) {
+      durations[std::string(ToString(previous->phase))] =
+          (entry.since_trigger - previous->since_trigger).count();
+    }
+    previous = &entry;
   }
   out["last_value"] = report.last_value ? nlohmann::ordered_json(*report.last_value) : nullptr;
   out["last_poll"] = report.last_poll;

@@ -259,7 +259,8 @@ void ShutdownCoordinator::RunLoop() {
 void ShutdownCoordinator::RunOneSequence(SequenceStart start) {
   SequenceOutcome outcome;
   try {
-    outcome = RunShutdownSequence(config_, start, clock_, trigger_calls_, polls_, *this, traffic_);
+    outcome = RunShutdownSequence(config_, start, clock_, trigger_calls_, polls_, *this, traffic_,
+                                  endpoints_);
   } catch (...) {
     outcome = FailedOutcome(std::current_exception());
   }
@@ -409,6 +410,24 @@ EventContext ShutdownCoordinator::Context(SysClock::time_point wall) {
   state.ended_at = current_.end ? ended_wall_ : std::nullopt;
   state.detail = current_.detail;
   return context;
+}
+
+void ShutdownCoordinator::OnEndpointRemoved(Clock::time_point at, int slices,
+                                            std::string_view detail) {
+  const Clock::duration ago = std::max(Clock::duration::zero(), clock_.Now() - at);
+  const SysClock::time_point wall =
+      wall_clock_() - std::chrono::duration_cast<SysClock::duration>(ago);
+  SequenceEvent event = Event(EventKind::kEndpointRemoved);
+  event.slices = slices;
+  event.detail = std::string(detail);
+  EventContext context;
+  {
+    std::lock_guard lock(mu_);
+    if (!current_.source || current_.phase == Phase::kServing) return;
+    event.elapsed = std::max(Millis(0), std::chrono::duration_cast<Millis>(wall - triggered_wall_));
+    context = Context(wall);
+  }
+  Publish(event, context);
 }
 
 void ShutdownCoordinator::Publish(const SequenceEvent& event, const EventContext& context) {

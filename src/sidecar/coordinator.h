@@ -19,6 +19,7 @@
 #include "http/http_client.h"
 #include "monitors/background_request.h"
 #include "monitors/monitor.h"
+#include "sequence/endpoint_view.h"
 #include "sequence/sequence_types.h"
 #include "sequence/shutdown_sequence.h"
 #include "sidecar/sequence_listener.h"
@@ -52,6 +53,15 @@ class ShutdownCoordinator final : private SequenceObserver {
   ~ShutdownCoordinator() override;
   ShutdownCoordinator(const ShutdownCoordinator&) = delete;
   ShutdownCoordinator& operator=(const ShutdownCoordinator&) = delete;
+
+  // The cluster's view of the pod's endpoint, for lb_delay auto (lb_wait.h); null (the default):
+  // none. REQUIRES: called before the first trigger; `view` outlives the coordinator.
+  void SetEndpointView(EndpointView* view) { endpoints_ = view; }
+
+  // Every EndpointSlice that held the pod stopped routing to it at `at` (on the clock's time
+  // line), as the EndpointSlice watch saw it: an endpoint_removed event of the running sequence.
+  // Nothing when no sequence runs. Thread-safe; call it from any thread but a listener's.
+  void OnEndpointRemoved(Clock::time_point at, int slices, std::string_view detail);
 
   // Lock-free; what /readyz reads.
   Phase phase() const { return phase_.load(std::memory_order_acquire); }
@@ -135,6 +145,7 @@ class ShutdownCoordinator final : private SequenceObserver {
   BackgroundPoll& polls_;
   const std::vector<SequenceListener*> listeners_;
   TrafficObserver* traffic_;
+  EndpointView* endpoints_ = nullptr;
   const WallClock wall_clock_;
 
   std::atomic<Phase> phase_{Phase::kServing};

@@ -481,3 +481,31 @@ TEST_CASE("ForgetWaiter: a waiter whose caller left is never called, the others 
 
 }  // namespace
 }  // namespace lastcall
+
+namespace lastcall {
+namespace {
+
+TEST_CASE("the endpoint's removal is an event of the running sequence, dated when it happened") {
+  Harness h;
+  ShutdownCoordinator& coordinator = h.Start();
+  // No sequence: nothing to tell.
+  coordinator.OnEndpointRemoved(h.clock.Now(), 2, "before any trigger");
+  EndRecorder ended(h);
+  coordinator.WhenEnded(ended.Callback([&] { coordinator.OnTerminationSignal("SIGTERM"); }));
+  CHECK(coordinator.Trigger(TriggerSource::kPreStop, "POST /prestop"));
+  CHECK(coordinator.WaitForExit() == kExitDrained);
+  // The watch saw it 1.3s after the trigger, and tells of it later.
+  const Clock::time_point at = h.clock.Now() - (h.clock.Elapsed() - milliseconds(1300));
+  coordinator.OnEndpointRemoved(at, 2, "web (IPv4), web-v6 (IPv6) terminating");
+  const SequenceReport report = h.Report();
+  REQUIRE(report.timeline.size() == 4);
+  CHECK(report.timeline[1].event == "endpoint_removed");
+  CHECK(report.timeline[1].since_trigger == milliseconds(1300));
+  CHECK(report.timeline[1].at == FakeClock::kWallStart + milliseconds(1300));
+  CHECK(report.timeline[1].detail == "web (IPv4), web-v6 (IPv6) terminating");
+  CHECK(h.metrics.Render().find("lastcall_endpoint_removed_seconds_sum 1.3\n") !=
+        std::string::npos);
+}
+
+}  // namespace
+}  // namespace lastcall

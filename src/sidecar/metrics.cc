@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <chrono>
 #include <cmath>
 
@@ -9,6 +10,10 @@
 
 namespace lastcall {
 namespace {
+
+// lastcall_endpoint_removed_seconds' buckets: the endpoint controller acts within a second or
+// two of a pod's deletion; a slow control plane takes tens.
+constexpr std::array<double, 10> kEndpointBuckets{0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60};
 
 constexpr Phase kAllPhases[] = {Phase::kServing, Phase::kUnready, Phase::kDraining, Phase::kDrained,
                                 Phase::kTimedOut};
@@ -114,6 +119,17 @@ void Metrics::CountSequence(std::string_view result) {
   sequences_[fmt::format("result=\"{}\"", EscapeLabelValue(result))] += 1;
 }
 
+void Metrics::ObserveEndpointRemoved(double seconds) {
+  std::lock_guard lock(mu_);
+  if (endpoint_removed_buckets_.empty())
+    endpoint_removed_buckets_.assign(kEndpointBuckets.size(), 0);
+  for (size_t i = 0; i < kEndpointBuckets.size(); ++i) {
+    if (seconds <= kEndpointBuckets[i]) endpoint_removed_buckets_[i] += 1;
+  }
+  endpoint_removed_sum_ += seconds;
+  endpoint_removed_count_ += 1;
+}
+
 void Metrics::SetLbWait(double seconds, std::string_view reason) {
   std::lock_guard lock(mu_);
   lb_wait_seconds_ = seconds;
@@ -187,6 +203,22 @@ std::string Metrics::Render() const {
                "lb_delay auto: waits for load balancers that ended, by reason (quiet: traffic "
                "stopped; max: it did not; deadline: the grace period; cancelled: app gone).",
                lb_waits_);
+
+  AppendHeader(out, "lastcall_endpoint_removed_seconds", "histogram",
+               "Since the trigger, when every EndpointSlice that held the pod stopped routing to "
+               "it (the cluster's view; needs list/watch on endpointslices).");
+  for (size_t i = 0; i < kEndpointBuckets.size(); ++i) {
+    fmt::format_to(std::back_inserter(out),
+                   "lastcall_endpoint_removed_seconds_bucket{{le=\"{}\"}} {}\n",
+                   FormatValue(kEndpointBuckets[i]),
+                   endpoint_removed_buckets_.empty() ? 0 : endpoint_removed_buckets_[i]);
+  }
+  fmt::format_to(std::back_inserter(out),
+                 "lastcall_endpoint_removed_seconds_bucket{{le=\"+Inf\"}} {}\n"
+                 "lastcall_endpoint_removed_seconds_sum {}\n"
+                 "lastcall_endpoint_removed_seconds_count {}\n",
+                 endpoint_removed_count_, FormatValue(endpoint_removed_sum_),
+                 endpoint_removed_count_);
 
   AppendHeader(out, "lastcall_recoveries_total", "counter",
                "Times lastcall returned to serving after a preStop hook without termination "

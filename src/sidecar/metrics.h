@@ -1,12 +1,14 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "base/phase.h"
 
@@ -33,6 +35,8 @@ class Metrics {
   void CountSequence(std::string_view result);  // drained, timed_out
   // lb_delay auto: how long the last lb wait lasted and why it ended (quiet, max, deadline, ...).
   void SetLbWait(double seconds, std::string_view reason);
+  // Since the trigger, when every EndpointSlice that held the pod stopped routing to it.
+  void ObserveEndpointRemoved(double seconds);
 
   // The whole exposition, ending in a newline.
   std::string Render() const;
@@ -41,19 +45,22 @@ class Metrics {
   using Labels = std::string;  // already rendered label set, e.g. kind="json",outcome="busy"
   mutable std::mutex mu_;
   Phase phase_ = Phase::kServing;
-  std::map<Phase, double> transitions_;        // GUARDED_BY(mu_)
-  std::optional<double> drain_duration_;       // GUARDED_BY(mu_)
-  std::optional<double> drain_value_;          // GUARDED_BY(mu_)
-  std::map<Labels, double> polls_;             // GUARDED_BY(mu_)
-  std::map<Labels, double> trigger_attempts_;  // GUARDED_BY(mu_)
-  std::map<Labels, double> probes_;            // GUARDED_BY(mu_)
-  std::map<Labels, double> signals_;           // GUARDED_BY(mu_)
-  std::map<Labels, double> sequences_;         // GUARDED_BY(mu_)
-  double recoveries_ = 0;                      // GUARDED_BY(mu_)
-  double resumes_ = 0;                         // GUARDED_BY(mu_)
-  std::optional<double> drain_timeout_;        // GUARDED_BY(mu_)
-  std::optional<double> lb_wait_seconds_;      // GUARDED_BY(mu_)
-  std::map<Labels, double> lb_waits_;          // GUARDED_BY(mu_)
+  std::map<Phase, double> transitions_;             // GUARDED_BY(mu_)
+  std::optional<double> drain_duration_;            // GUARDED_BY(mu_)
+  std::optional<double> drain_value_;               // GUARDED_BY(mu_)
+  std::map<Labels, double> polls_;                  // GUARDED_BY(mu_)
+  std::map<Labels, double> trigger_attempts_;       // GUARDED_BY(mu_)
+  std::map<Labels, double> probes_;                 // GUARDED_BY(mu_)
+  std::map<Labels, double> signals_;                // GUARDED_BY(mu_)
+  std::map<Labels, double> sequences_;              // GUARDED_BY(mu_)
+  double recoveries_ = 0;                           // GUARDED_BY(mu_)
+  double resumes_ = 0;                              // GUARDED_BY(mu_)
+  std::optional<double> drain_timeout_;             // GUARDED_BY(mu_)
+  std::optional<double> lb_wait_seconds_;           // GUARDED_BY(mu_)
+  std::map<Labels, double> lb_waits_;               // GUARDED_BY(mu_)
+  std::vector<uint64_t> endpoint_removed_buckets_;  // GUARDED_BY(mu_): per kEndpointBuckets
+  double endpoint_removed_sum_ = 0;                 // GUARDED_BY(mu_)
+  uint64_t endpoint_removed_count_ = 0;             // GUARDED_BY(mu_)
   double start_time_ = 0;
 };
 

@@ -43,14 +43,14 @@ void SequenceReporter::OnEvent(const SequenceEvent& event, const EventContext& c
     case EventKind::kResumed:
       r.timeline.push_back(TimelineEntry{state.phase, context.wall,
                                          event.elapsed.value_or(Millis(0)),
-                                         "restored after lastcall restarted"});
+                                         "restored after lastcall restarted", ""});
       break;
     case EventKind::kPhase: {
       const Phase phase = event.phase.value_or(Phase::kServing);
       // UNREADY happened at the trigger, however late the sequence thread tells of it.
       const auto at = phase == Phase::kUnready ? state.triggered_at : context.wall;
       r.timeline.push_back(
-          TimelineEntry{phase, at, event.elapsed.value_or(Millis(0)), event.detail});
+          TimelineEntry{phase, at, event.elapsed.value_or(Millis(0)), event.detail, ""});
       break;
     }
     case EventKind::kDrainTrigger:
@@ -71,12 +71,22 @@ void SequenceReporter::OnEvent(const SequenceEvent& event, const EventContext& c
         r.lb_wait_time = event.waited;
       }
       break;
+    case EventKind::kEndpointRemoved: {
+      // Placed at the time the slices changed, which may precede phases told before it.
+      TimelineEntry entry{state.phase, context.wall, event.elapsed.value_or(Millis(0)),
+                          event.detail, std::string(ToString(event.kind))};
+      auto at = r.timeline.end();
+      while (at != r.timeline.begin() && std::prev(at)->since_trigger > entry.since_trigger) --at;
+      if (at != r.timeline.begin()) entry.phase = std::prev(at)->phase;
+      r.timeline.insert(at, std::move(entry));
+      break;
+    }
     case EventKind::kRecovered:
       r.recoveries += 1;
       r.timeline.push_back(
           TimelineEntry{Phase::kServing, context.wall,
                         std::chrono::duration_cast<Millis>(context.wall - state.triggered_at),
-                        "recovered: no termination signal followed the preStop hook"});
+                        "recovered: no termination signal followed the preStop hook", ""});
       break;
     default:
       break;
@@ -169,6 +179,9 @@ void EventLog::OnEvent(const SequenceEvent& event, const EventContext& context) 
     case EventKind::kExit:
       message = "exiting";
       break;
+    case EventKind::kEndpointRemoved:
+      message = "the cluster removed the pod's endpoint from every EndpointSlice";
+      break;
     case EventKind::kUnknown:
       message = event.kind_name;
       break;
@@ -230,6 +243,9 @@ void SequenceMetrics::OnEvent(const SequenceEvent& event, const EventContext& co
       metrics_.SetPhase(phase, UnixSeconds(since));
       break;
     }
+    case EventKind::kEndpointRemoved:
+      if (event.elapsed) metrics_.ObserveEndpointRemoved(Seconds(*event.elapsed));
+      break;
     case EventKind::kRecovered:
       metrics_.CountRecovery();
       metrics_.SetPhase(Phase::kServing, UnixSeconds(context.wall));

@@ -77,6 +77,54 @@ TEST_CASE("SequenceMetrics counts events into the metrics") {
   CHECK(text.find("lastcall_sequences_total{result=\"drained\"} 1") != std::string::npos);
   CHECK(text.find("lastcall_drain_duration_seconds 1.5") != std::string::npos);
   CHECK(text.find("reason=\"app_gone\"") == std::string::npos);
+  CHECK(text.find("lastcall_endpoint_removed_seconds_count 0\n") != std::string::npos);
+  SequenceEvent removed = Kind(EventKind::kEndpointRemoved);
+  removed.elapsed = Millis(1312);
+  removed.slices = 2;
+  counted.OnEvent(removed, EventContext{});
+  const std::string after = metrics.Render();
+  CHECK(after.find("# TYPE lastcall_endpoint_removed_seconds histogram\n") != std::string::npos);
+  CHECK(after.find("lastcall_endpoint_removed_seconds_bucket{le=\"1\"} 0\n") != std::string::npos);
+  CHECK(after.find("lastcall_endpoint_removed_seconds_bucket{le=\"2\"} 1\n") != std::string::npos);
+  CHECK(after.find("lastcall_endpoint_removed_seconds_bucket{le=\"+Inf\"} 1\n") !=
+        std::string::npos);
+  CHECK(after.find("lastcall_endpoint_removed_seconds_sum 1.312\n") != std::string::npos);
+  CHECK(after.find("lastcall_endpoint_removed_seconds_count 1\n") != std::string::npos);
+}
+
+TEST_CASE("SequenceReporter: the endpoint's removal is a timeline entry at its own time") {
+  using std::chrono::milliseconds;
+  SequenceReporter reporter(milliseconds(28000));
+  const auto t0 = std::chrono::system_clock::time_point(std::chrono::seconds(1000));
+  auto at = [&](uint64_t serial, Phase phase, int ms) {
+    EventContext context = At(serial, phase);
+    context.wall = t0 + milliseconds(ms);
+    context.state.triggered_at = t0;
+    return context;
+  };
+  reporter.OnEvent(Kind(EventKind::kTriggered), at(1, Phase::kUnready, 0));
+  SequenceEvent unready = Kind(EventKind::kPhase);
+  unready.phase = Phase::kUnready;
+  unready.elapsed = milliseconds(0);
+  reporter.OnEvent(unready, at(2, Phase::kUnready, 0));
+  SequenceEvent draining = Kind(EventKind::kPhase);
+  draining.phase = Phase::kDraining;
+  draining.elapsed = milliseconds(2000);
+  reporter.OnEvent(draining, at(3, Phase::kDraining, 2000));
+  // Told after DRAINING began, it happened before: it goes between the two.
+  SequenceEvent removed = Kind(EventKind::kEndpointRemoved);
+  removed.elapsed = milliseconds(1300);
+  removed.slices = 2;
+  removed.detail = "both slices";
+  reporter.OnEvent(removed, at(4, Phase::kDraining, 1300));
+  const SequenceReport report = reporter.Report();
+  REQUIRE(report.timeline.size() == 3);
+  CHECK(report.timeline[1].event == "endpoint_removed");
+  CHECK(report.timeline[1].phase == Phase::kUnready);
+  CHECK(report.timeline[1].since_trigger == milliseconds(1300));
+  CHECK(report.timeline[1].detail == "both slices");
+  CHECK(report.timeline[2].phase == Phase::kDraining);
+  CHECK(report.phase == Phase::kDraining);
 }
 
 TEST_CASE("SequenceReporter builds the report from the events alone") {
