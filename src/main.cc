@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -36,12 +38,14 @@ namespace {
 // the whole command line to it (so `docker run IMAGE inject` works), and where there is none,
 // it is a usage error that says where the tool is.
 constexpr const char* kFullBinaryName = "lastcall-full";
+// The subcommands only the full binary has: the one list the hand-over and the usage error read.
+constexpr std::array<std::string_view, 4> kFullBinaryTools{"rehearse", "inject", "uninject",
+                                                           "webhook"};
 
 void HandToFullBinary(int argc, char** argv) {
   if (argc < 2) return;
-  const std::string_view command = argv[1];
-  if (command != "inject" && command != "uninject" && command != "rehearse" &&
-      command != "webhook") {
+  if (std::find(kFullBinaryTools.begin(), kFullBinaryTools.end(), std::string_view(argv[1])) ==
+      kFullBinaryTools.end()) {
     return;
   }
   char self[4096];
@@ -97,10 +101,10 @@ int Main(int argc, char** argv) {
                      {VersionSubcommand(), InstallSubcommand(&install), InjectSubcommand(&inject),
                       UninjectSubcommand(&uninject), WebhookSubcommand(&webhook)});
 #else
-  subcommands.insert(
-      subcommands.end(),
-      {NotInSidecarBuild("rehearse"), VersionSubcommand(), InstallSubcommand(&install),
-       NotInSidecarBuild("inject"), NotInSidecarBuild("uninject"), NotInSidecarBuild("webhook")});
+  subcommands.insert(subcommands.end(), {VersionSubcommand(), InstallSubcommand(&install)});
+  for (const std::string_view tool : kFullBinaryTools) {
+    subcommands.push_back(NotInSidecarBuild(std::string(tool)));
+  }
 #endif
 
   const ParsedCommand parsed =

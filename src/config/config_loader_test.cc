@@ -161,6 +161,10 @@ shutdown:
 log:
   format: json
   level: debug
+kube_api:
+  enabled: false
+  token_file: /etc/lastcall/kube/token
+  ca_file: /etc/lastcall/kube/ca.crt
 )"));
   const Config& c = loaded.config;
   CHECK(c.listen.text == "127.0.0.1:9911");
@@ -219,6 +223,9 @@ log:
   CHECK(c.shutdown.proxy_quit.timeout == Millis{400});
   CHECK(c.log.format == LogFormat::kJson);
   CHECK(c.log.level == LogLevel::kDebug);
+  CHECK_FALSE(c.kube_api.enabled);
+  CHECK(c.kube_api.token_file == "/etc/lastcall/kube/token");
+  CHECK(c.kube_api.ca_file == "/etc/lastcall/kube/ca.crt");
   for (const ConfigKey& key : ConfigKeys()) {
     CAPTURE(key.key);
     CHECK(loaded.sources.at(key.key) == ValueSource::kFile);

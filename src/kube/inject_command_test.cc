@@ -663,7 +663,7 @@ TEST_CASE("--cluster-access: a Role and a RoleBinding once, kept on re-inject, u
   CHECK(docs[2]["metadata"]["name"].as<std::string>() == "lastcall-web");
   CHECK(docs[2]["subjects"][0]["name"].as<std::string>() == "web");
   CHECK(docs[2]["subjects"][0]["namespace"].as<std::string>() == "shop");
-  CHECK(docs[1]["rules"].size() == 3);
+  CHECK(docs[1]["rules"].size() == 2);
 
   // The same settings again: nothing written twice.
   CHECK(InjectManifests(once.output, access).output == once.output);

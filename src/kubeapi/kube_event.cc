@@ -91,14 +91,21 @@ Status EventSender::Send(const EventSpec& spec, Deadline deadline) {
     Expected<ApiAnswer> answer = client_.Send("POST", path, body, deadline);
     bool retry = false;
     if (!answer.ok()) {
-      last = answer.status();
       // A missing token file or a bad CA bundle will not heal within a deadline; a connection
       // may (an API server restarting). Every try is bounded by the same deadline.
       retry = answer.status().code() == StatusCode::kUnavailable;
       if (!retry || std::chrono::steady_clock::now() + backoff >= deadline) {
+        // A retry the deadline cut short says less than the refusal that made us retry.
+        if (!last.ok()) {
+          LogOnce("refused",
+                  "the API server refused the Kubernetes Event (the outcome is in the "
+                  "log only)",
+                  last.message());
+          return last;
+        }
         LogOnce("transport", "cannot send the Kubernetes Event (the outcome is in the log only)",
                 answer.status().message());
-        return last;
+        return answer.status();
       }
     } else {
       const int status = answer->status;
