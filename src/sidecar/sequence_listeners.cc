@@ -204,7 +204,11 @@ void SequenceMetrics::OnEvent(const SequenceEvent& event, const EventContext& co
   switch (event.kind) {
     case EventKind::kPhase: {
       const Phase phase = event.phase.value_or(Phase::kServing);
-      metrics_.SetPhase(phase, UnixSeconds(context.wall));
+      // A resumed sequence enters draining again: its transition is the state file's, on the
+      // clock the alerts read (a drain's age did not restart with this process).
+      const bool draining_known = phase == Phase::kDraining && context.state.draining_since;
+      metrics_.SetPhase(phase,
+                        UnixSeconds(draining_known ? *context.state.draining_since : context.wall));
       if (phase == Phase::kDrained || phase == Phase::kTimedOut) {
         metrics_.CountSequence(phase == Phase::kDrained ? "drained" : "timed_out");
         metrics_.SetDrainDuration(std::chrono::duration<double>(context.drain_time).count());
