@@ -20,15 +20,8 @@
 #include <vector>
 
 #include "harness.h"
+#include "test_timing.h"
 #include "tls_test_client.h"
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define LASTCALL_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define LASTCALL_SANITIZED 1
-#endif
-#endif
 
 namespace lastcall::test {
 namespace {
@@ -43,22 +36,8 @@ constexpr const char* kService = "hook";
 constexpr const char* kNamespace = "ops";
 constexpr const char* kName = "hook.ops.svc";
 
-struct ShellResult {
-  int exit = -1;
-  std::string out;
-};
-
-ShellResult Shell(const std::string& command) {
-  ShellResult result;
-  FILE* pipe = popen(command.c_str(), "r");  // NOLINT(cert-env33-c): a test, fixed arguments
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  size_t n = 0;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) result.out.append(buffer, n);
-  const int status = pclose(pipe);
-  result.exit = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+// Runs a command line of fixed, quoted arguments: its exit code and stdout.
+ShellRun Shell(const std::string& command) { return RunShell(command); }
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path);
@@ -69,7 +48,7 @@ std::string ReadAll(const std::string& path) {
 
 std::string Bin() { return LASTCALL_BINARY; }
 
-ShellResult MakeCerts(const std::string& dir, const std::string& extra = "") {
+ShellRun MakeCerts(const std::string& dir, const std::string& extra = "") {
   return Shell(Bin() + " webhook certs --service " + kService + " --namespace " + kNamespace +
                " --out " + dir + " " + extra + " 2>" + dir + ".err");
 }
@@ -96,14 +75,14 @@ Webhook StartWebhook(const std::string& dir, const std::vector<std::string>& ext
 
 // curl verifying the chain against the CA and the name against the SANs; prints the body, then
 // the status on its own last line.
-ShellResult Curl(const Webhook& webhook, const std::string& args, const std::string& name = kName) {
+ShellRun Curl(const Webhook& webhook, const std::string& args, const std::string& name = kName) {
   const std::string port = std::to_string(webhook.port);
   return Shell("curl -sS --max-time 5 --cacert " + webhook.dir + "/ca.crt --resolve " + name + ":" +
                port + ":127.0.0.1 -w '\\n%{http_code}' " + args + " https://" + name + ":" + port +
                "/mutate 2>&1");
 }
 
-int StatusOf(const ShellResult& result) {
+int StatusOf(const ShellRun& result) {
   const size_t line = result.out.rfind('\n');
   return std::atoi(result.out.c_str() + (line == std::string::npos ? 0 : line + 1));
 }
@@ -150,15 +129,6 @@ bool ClosedWithin(int fd, milliseconds limit) {
   }
 }
 
-long VmRssKib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
-  }
-  return -1;
-}
-
 const char* kReview =
     R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1",)"
     R"("kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE","namespace":"ops",)"
@@ -167,8 +137,8 @@ const char* kReview =
 
 TEST_CASE("webhook certs: a CA and a serving certificate that openssl verifies, SANs and usages") {
   const std::string dir = TempDir() + "/certs";
-  const ShellResult made = MakeCerts(dir);
-  REQUIRE_MESSAGE(made.exit == 0, ReadAll(dir + ".err"));
+  const ShellRun made = MakeCerts(dir);
+  REQUIRE_MESSAGE(made.exit_code == 0, ReadAll(dir + ".err"));
   struct stat info {};
   REQUIRE(stat(dir.c_str(), &info) == 0);
   CHECK((info.st_mode & 0777) == 0700);
@@ -206,13 +176,13 @@ TEST_CASE("webhook certs: a CA and a serving certificate that openssl verifies, 
 
   // Never over existing files without --force.
   const std::string before = ReadAll(dir + "/tls.crt");
-  CHECK(MakeCerts(dir).exit == 2);
+  CHECK(MakeCerts(dir).exit_code == 2);
   CHECK(ReadAll(dir + ".err").find("refusing to replace") != std::string::npos);
   CHECK(ReadAll(dir + "/tls.crt") == before);
   const std::string ca_before = ReadAll(dir + "/ca.crt");
   // A renewal: the CA there signs the new certificate, the caBundle stays.
-  const ShellResult renewed = MakeCerts(dir, "--force");
-  CHECK(renewed.exit == 0);
+  const ShellRun renewed = MakeCerts(dir, "--force");
+  CHECK(renewed.exit_code == 0);
   CHECK(renewed.out == made.out);
   CHECK(ReadAll(dir + "/tls.crt") != before);
   CHECK(ReadAll(dir + "/ca.crt") == ca_before);
@@ -222,30 +192,30 @@ TEST_CASE("webhook certs: a CA and a serving certificate that openssl verifies, 
   REQUIRE(stat((dir + "/ca.key").c_str(), &info) == 0);
   CHECK((info.st_mode & 0777) == 0600);
   // --new-ca: a new CA, a new caBundle.
-  const ShellResult fresh = MakeCerts(dir, "--force --new-ca");
-  CHECK(fresh.exit == 0);
+  const ShellRun fresh = MakeCerts(dir, "--force --new-ca");
+  CHECK(fresh.exit_code == 0);
   CHECK(fresh.out != made.out);
   CHECK(ReadAll(dir + "/ca.crt") != ca_before);
   // Names a Service cannot have.
   CHECK(Shell(Bin() + " webhook certs --service Bad_Name --namespace ops --out " + dir + "/x 2>&1")
-            .exit == 2);
+            .exit_code == 2);
 }
 
 TEST_CASE("webhook: curl verifying the chain and the SAN gets answers; /healthz /readyz /metrics") {
   const std::string dir = TempDir() + "/certs";
-  REQUIRE(MakeCerts(dir).exit == 0);
+  REQUIRE(MakeCerts(dir).exit_code == 0);
   Webhook webhook = StartWebhook(dir);
   const std::string body =
       std::string("-H 'Content-Type: application/json' --data-binary '") + kReview + "'";
   // Every name of the Service verifies.
   for (const std::string name : {"hook.ops.svc", "hook.ops.svc.cluster.local", "hook.ops"}) {
-    const ShellResult answer = Curl(webhook, body, name);
+    const ShellRun answer = Curl(webhook, body, name);
     CAPTURE(answer.out);
-    CHECK(answer.exit == 0);
+    CHECK(answer.exit_code == 0);
     CHECK((StatusOf(answer) == 200 || StatusOf(answer) == kMalformedJsonStatus));
   }
   // A name the certificate does not carry fails verification.
-  CHECK(Curl(webhook, body, "other.ops.svc").exit != 0);
+  CHECK(Curl(webhook, body, "other.ops.svc").exit_code != 0);
   const std::string port = std::to_string(webhook.port);
   const std::string base = "curl -sS --max-time 5 --cacert " + dir + "/ca.crt --resolve " + kName +
                            ":" + port + ":127.0.0.1 https://" + kName + ":" + port;
@@ -257,10 +227,10 @@ TEST_CASE("webhook: curl verifying the chain and the SAN gets answers; /healthz 
         std::string::npos);
   CHECK(metrics.find("lastcall_webhook_connections ") != std::string::npos);
   // TLS 1.2 only, and only ECDHE with an AEAD.
-  CHECK(Shell(base + "/healthz --tls-max 1.1 2>/dev/null").exit != 0);
+  CHECK(Shell(base + "/healthz --tls-max 1.1 2>/dev/null").exit_code != 0);
   CHECK(Shell("echo | timeout 5 openssl s_client -connect 127.0.0.1:" + port +
               " -cipher AES128-SHA -tls1_2 2>&1 >/dev/null")
-            .exit != 0);
+            .exit_code != 0);
   CHECK(Shell("echo | timeout 5 openssl s_client -connect 127.0.0.1:" + port +
               " -cipher ECDHE-ECDSA-CHACHA20-POLY1305 -tls1_2 2>/dev/null | grep -c 'Cipher is'")
             .out == "1\n");
@@ -269,8 +239,8 @@ TEST_CASE("webhook: curl verifying the chain and the SAN gets answers; /healthz 
 TEST_CASE("webhook: start-up with a missing, invalid or mismatched pair exits 2 naming the file") {
   const std::string dir = TempDir() + "/certs";
   const std::string other = TempDir() + "/other";
-  REQUIRE(MakeCerts(dir).exit == 0);
-  REQUIRE(MakeCerts(other).exit == 0);
+  REQUIRE(MakeCerts(dir).exit_code == 0);
+  REQUIRE(MakeCerts(other).exit_code == 0);
   struct Case {
     std::string cert;
     std::string key;
@@ -282,18 +252,18 @@ TEST_CASE("webhook: start-up with a missing, invalid or mismatched pair exits 2 
            {dir + "/junk.crt", dir + "/tls.key", dir + "/junk.crt: no PEM block"},
            {dir + "/tls.crt", other + "/tls.key",
             other + "/tls.key: the private key does not belong to " + dir + "/tls.crt"}}) {
-    const ShellResult result = Shell(Bin() + " webhook --listen 127.0.0.1:0 --tls-cert " + c.cert +
-                                     " --tls-key " + c.key + " 2>&1");
+    const ShellRun result = Shell(Bin() + " webhook --listen 127.0.0.1:0 --tls-cert " + c.cert +
+                                  " --tls-key " + c.key + " 2>&1");
     CAPTURE(result.out);
-    CHECK(result.exit == 2);
+    CHECK(result.exit_code == 2);
     CHECK(result.out.find(c.message) != std::string::npos);
   }
-  CHECK(Shell(Bin() + " webhook --listen 127.0.0.1:0 2>&1").exit == 2);
+  CHECK(Shell(Bin() + " webhook --listen 127.0.0.1:0 2>&1").exit_code == 2);
 }
 
 TEST_CASE("webhook: rotated files are served to new handshakes; no request fails meanwhile") {
   const std::string dir = TempDir() + "/certs";
-  REQUIRE(MakeCerts(dir).exit == 0);
+  REQUIRE(MakeCerts(dir).exit_code == 0);
   Webhook webhook = StartWebhook(dir);
   const std::string ca_a = ReadAll(dir + "/ca.crt");
   const std::string key_a = ReadAll(dir + "/tls.key");
@@ -326,7 +296,7 @@ TEST_CASE("webhook: rotated files are served to new handshakes; no request fails
     }
   });
   // A new CA too: the harder rotation (the API server's bundle must hold both meanwhile).
-  REQUIRE(MakeCerts(dir, "--force --new-ca").exit == 0);
+  REQUIRE(MakeCerts(dir, "--force --new-ca").exit_code == 0);
   const std::string fingerprint_b = Fingerprint(dir + "/tls.crt");
   REQUIRE(fingerprint_b != fingerprint_a);
   int kept_requests = 0;
@@ -366,7 +336,7 @@ TEST_CASE("webhook: rotated files are served to new handshakes; no request fails
 
 TEST_CASE("webhook: hostile clients get an answer or a clean close within 1 s") {
   const std::string dir = TempDir() + "/certs";
-  REQUIRE(MakeCerts(dir).exit == 0);
+  REQUIRE(MakeCerts(dir).exit_code == 0);
   Webhook webhook = StartWebhook(dir, {"--handshake-timeout", "1s"});
   std::string error;
 
@@ -380,7 +350,7 @@ TEST_CASE("webhook: hostile clients get an answer or a clean close within 1 s") 
   SUBCASE("a body of 3 MiB + 1 gets 413, with curl's Expect and without") {
     const std::string big = dir + "/big.json";
     std::ofstream(big) << std::string(3 * 1024 * 1024 + 1, ' ');
-    const ShellResult answer = Curl(webhook, "-o /dev/null --data-binary @" + big);
+    const ShellRun answer = Curl(webhook, "-o /dev/null --data-binary @" + big);
     CHECK(StatusOf(answer) == 413);
     // A client that sends the whole body without waiting still reads the 413.
     auto client = TlsTestClient::Connect(webhook.port, ReadAll(dir + "/ca.crt"), kName, &error);
@@ -430,9 +400,9 @@ TEST_CASE("webhook: 1000 idle TLS connections; a real request is still answered,
   }
   REQUIRE(limit.rlim_cur >= 2200);
   const std::string dir = TempDir() + "/certs";
-  REQUIRE(MakeCerts(dir).exit == 0);
+  REQUIRE(MakeCerts(dir).exit_code == 0);
   Webhook webhook = StartWebhook(dir, {"--max-connections", "1100"});
-  const long rss_before = VmRssKib(webhook.process.pid());
+  const long rss_before = ProcStatusKib(webhook.process.pid(), "VmRSS");
   const std::string ca = ReadAll(dir + "/ca.crt");
   std::vector<std::unique_ptr<TlsTestClient>> idle;
   std::string error;
@@ -442,19 +412,17 @@ TEST_CASE("webhook: 1000 idle TLS connections; a real request is still answered,
     idle.push_back(std::move(client));
   }
   const auto started = std::chrono::steady_clock::now();
-  const ShellResult answer = Curl(
+  const ShellRun answer = Curl(
       webhook, std::string("-H 'Content-Type: application/json' --data-binary '") + kReview + "'");
-  CHECK(answer.exit == 0);
+  CHECK(answer.exit_code == 0);
   CHECK(ElapsedMs(started) < 1000);
   const std::string metrics = Metrics(webhook);
   CHECK(metrics.find("lastcall_webhook_connections 1001\n") != std::string::npos);
-  const long rss = VmRssKib(webhook.process.pid());
+  const long rss = ProcStatusKib(webhook.process.pid(), "VmRSS");
   MESSAGE("webhook VmRSS: " << rss_before << " KiB at start, " << rss
                             << " KiB with 1000 idle TLS connections");
-#ifndef LASTCALL_SANITIZED  // the sanitizers' shadow memory and quarantine are not the server's
   // 1000 sessions of about 25 KiB (BearSSL's context and buffers) at most, and the rest.
-  CHECK(rss < rss_before + 1000 * 26 + 4096);
-#endif
+  if (!testing::kSanitized) CHECK(rss < rss_before + 1000 * 26 + 4096);
   // Still usable: the idle ones answer too.
   CHECK(idle.front()->Request("GET", "/healthz").status == 200);
   CHECK(idle.back()->Request("GET", "/healthz").status == 200);
@@ -468,7 +436,7 @@ namespace {
 
 TEST_CASE("webhook: SIGTERM turns it unready, it answers through the shutdown delay, exits 0") {
   const std::string dir = TempDir() + "/certs";
-  REQUIRE(MakeCerts(dir).exit == 0);
+  REQUIRE(MakeCerts(dir).exit_code == 0);
   Webhook webhook = StartWebhook(dir, {"--shutdown-delay", "1500ms"});
   const std::string port = std::to_string(webhook.port);
   const std::string readyz = "curl -s --max-time 5 --cacert " + dir + "/ca.crt --resolve " + kName +

@@ -25,10 +25,7 @@ namespace {
 
 using Steady = std::chrono::steady_clock;
 
-struct Run {
-  int exit_code = -1;
-  std::string out;
-};
+using Run = ShellRun;
 
 // Runs the built `lastcall SUBCOMMAND FLAGS FILE` on `manifest` (written to FILE).
 Run RunTool(const std::string& subcommand, const std::string& manifest,
@@ -38,14 +35,7 @@ Run RunTool(const std::string& subcommand, const std::string& manifest,
   std::string command = "'" + std::string(LASTCALL_BINARY) + "' " + subcommand + " ";
   for (const auto& flag : flags) command += "'" + flag + "' ";
   command += "'" + dir + "/in.yaml' 2>" + dir + "/err";
-  FILE* pipe = popen(command.c_str(), "r");  // NOLINT(cert-env33-c): a test, fixed arguments
-  REQUIRE(pipe != nullptr);
-  Run run;
-  char buffer[4096];
-  for (size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) run.out.append(buffer, n);
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
+  return RunShell(command);
 }
 
 // Runs the built `lastcall inject FLAGS -` on `manifest`; returns stdout.

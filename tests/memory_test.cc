@@ -15,14 +15,7 @@
 
 #include "fake_app.h"
 #include "harness.h"
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define LASTCALL_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define LASTCALL_SANITIZED 1
-#endif
-#endif
+#include "test_timing.h"
 
 namespace lastcall::test {
 namespace {
@@ -30,15 +23,6 @@ namespace {
 using Steady = std::chrono::steady_clock;
 
 // A field of /proc/PID/status in KiB ("VmRSS", "VmSize"); -1 when missing.
-long long StatusKib(pid_t pid, const std::string& field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stoll(line.substr(field.size() + 1));
-  }
-  return -1;
-}
-
 // A /prestop call on the control socket that hangs up without reading the answer.
 bool AbandonedPreStop(const std::string& socket_path) {
   const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -86,7 +70,7 @@ TEST_CASE("abandoned /prestop callers are dropped at once: memory returns, the l
   // Warm-up: the allocator's pools and the server's tables reach their working size first.
   for (int i = 0; i < 2000; ++i) AbandonedPreStop(sidecar.socket);
   REQUIRE(Control(sidecar, "GET", "/status").status == 200);
-  const long long before_kib = StatusKib(sidecar.process.pid(), "VmRSS");
+  const long long before_kib = ProcStatusKib(sidecar.process.pid(), "VmRSS");
   REQUIRE(before_kib > 0);
 
   // ~160 B each while they were kept: 30k calls were ~4.7 MiB.
@@ -106,17 +90,14 @@ TEST_CASE("abandoned /prestop callers are dropped at once: memory returns, the l
   // never come down (before the fix: +4.6 MiB, for good).
   const bool returned = WaitUntil(
       [&] {
-        after_kib = StatusKib(sidecar.process.pid(), "VmRSS");
+        after_kib = ProcStatusKib(sidecar.process.pid(), "VmRSS");
         return after_kib - before_kib < 1024;
       },
       milliseconds(5000), milliseconds(50));
   MESSAGE("VmRSS " << before_kib << " KiB -> " << after_kib << " KiB after " << sent
                    << " abandoned /prestop calls");
-#ifndef LASTCALL_SANITIZED  // ASan's quarantine keeps freed memory resident on purpose
-  CHECK(returned);
-#else
-  (void)returned;
-#endif
+  // ASan's quarantine keeps freed memory resident on purpose.
+  if (!testing::kSanitized) CHECK(returned);
 
   idle = true;
   const HttpResponse answer = first.get();
@@ -130,10 +111,10 @@ TEST_CASE("abandoned /prestop callers are dropped at once: memory returns, the l
 }
 
 TEST_CASE("a memory limit a few MiB above idle: no crash, the preStop answered, exit 1 (failed)") {
-#ifdef LASTCALL_SANITIZED
-  MESSAGE("skipped: sanitizers need far more virtual memory than the limit leaves");
-  return;
-#endif
+  if (testing::kSanitized) {
+    MESSAGE("skipped: sanitizers need far more virtual memory than the limit leaves");
+    return;
+  }
   // An answer larger than the room left: reading it must fail as an allocation, not a signal.
   const std::string big = "{\"inflight\": 0, \"pad\": \"" + std::string(12 << 20, 'x') + "\"}";
   FakeApp app([&](const ServerRequest&) { return FakeApp::Answer(200, big); });
@@ -143,7 +124,7 @@ TEST_CASE("a memory limit a few MiB above idle: no crash, the preStop answered, 
   // Every thread started (/livez answers before the signal thread exists).
   REQUIRE(sidecar.process.WaitForOutput("lastcall started", milliseconds(5000)));
   const pid_t pid = sidecar.process.pid();
-  const long long size_kib = StatusKib(pid, "VmSize");
+  const long long size_kib = ProcStatusKib(pid, "VmSize");
   REQUIRE(size_kib > 0);
   // 4 MiB of room: idle fits; a 12 MiB answer does not (the old reader asked for all 32 MiB of
   // max_body at the first 64 KiB).
@@ -172,10 +153,10 @@ TEST_CASE("a memory limit a few MiB above idle: no crash, the preStop answered, 
 }
 
 TEST_CASE("memory limits from tight to roomy: never a signal; drained (0) or failed (1) alike") {
-#ifdef LASTCALL_SANITIZED
-  MESSAGE("skipped: sanitizers need far more virtual memory than the limit leaves");
-  return;
-#endif
+  if (testing::kSanitized) {
+    MESSAGE("skipped: sanitizers need far more virtual memory than the limit leaves");
+    return;
+  }
   const std::string big = "{\"inflight\": 0, \"pad\": \"" + std::string(12 << 20, 'x') + "\"}";
   FakeApp app([&](const ServerRequest&) { return FakeApp::Answer(200, big); });
   for (const long long room_mib : {2, 6, 16, 40, 96}) {
@@ -185,7 +166,7 @@ TEST_CASE("memory limits from tight to roomy: never a signal; drained (0) or fai
                                      "--drain-timeout", "3s", "--max-body", "32MiB"});
     REQUIRE(sidecar.process.WaitForOutput("lastcall started", milliseconds(5000)));
     const pid_t pid = sidecar.process.pid();
-    const long long size_kib = StatusKib(pid, "VmSize");
+    const long long size_kib = ProcStatusKib(pid, "VmSize");
     REQUIRE(size_kib > 0);
     const auto bytes = static_cast<rlim_t>(size_kib + room_mib * 1024) * 1024;
     const rlimit limit{bytes, bytes};

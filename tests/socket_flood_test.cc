@@ -166,14 +166,6 @@ long TimeWaitCount() {
   return -1;
 }
 
-long ReadVmHwmKiB(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::atol(line.c_str() + 6);
-  }
-  return 0;
-}
-
 struct Run {
   int exit_code = -1;
   double since_signal_ms = 0;  // exit - (SIGTERM + every wait's bound): start-up noise included
@@ -236,7 +228,7 @@ Run RunLastcall(const std::vector<std::string>& flags, milliseconds bounds,
   long peak_kib = 0;
   int status = 0;
   while (true) {
-    peak_kib = std::max(peak_kib, ReadVmHwmKiB(pid));
+    peak_kib = std::max(peak_kib, ProcStatusKib(pid, "VmHWM"));
     if (::waitpid(pid, &status, WNOHANG) == pid) break;
     if (Steady::now() - signalled > std::chrono::seconds(30)) {
       ::kill(pid, SIGKILL);

@@ -22,23 +22,11 @@
 namespace lastcall::test {
 namespace {
 
-struct Run {
-  int exit_code = -1;
-  std::string out;
-};
+using Run = ShellRun;
 
 // Runs `command` (a shell command line of fixed, quoted arguments); its stdout and stderr, unless
 // it redirects them itself.
-Run Shell(const std::string& command) {
-  FILE* pipe = popen(("{ " + command + "; } 2>&1").c_str(), "r");  // NOLINT(cert-env33-c): a test
-  REQUIRE(pipe != nullptr);
-  Run run;
-  char buffer[4096];
-  for (size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) run.out.append(buffer, n);
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
+Run Shell(const std::string& command) { return RunShell("{ " + command + "; } 2>&1"); }
 
 std::string Quoted(const std::string& text) { return "'" + text + "'"; }
 

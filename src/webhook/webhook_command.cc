@@ -22,38 +22,12 @@
 #include "base/url.h"
 #include "tls/certs.h"
 #include "webhook/admission.h"
+#include "webhook/json_patch.h"
 
 namespace lastcall {
 namespace {
 
 constexpr const char* kWho = "lastcall webhook";
-
-std::string Base64(std::string_view text) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((text.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < text.size(); i += 3) {
-    const uint32_t n = (static_cast<uint32_t>(static_cast<unsigned char>(text[i])) << 16) |
-                       (static_cast<uint32_t>(static_cast<unsigned char>(text[i + 1])) << 8) |
-                       static_cast<unsigned char>(text[i + 2]);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += kAlphabet[n & 63];
-  }
-  if (i < text.size()) {
-    uint32_t n = static_cast<uint32_t>(static_cast<unsigned char>(text[i])) << 16;
-    const bool two = i + 1 < text.size();
-    if (two) n |= static_cast<uint32_t>(static_cast<unsigned char>(text[i + 1])) << 8;
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += two ? kAlphabet[(n >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
 
 // Writes `text` to dir/name through a temporary file and a rename, so a reader (the webhook's
 // reload) sees the old file or the new one, never half of one.
@@ -166,7 +140,7 @@ int RunWebhookCerts(const WebhookOptions& options, std::ostream& out, std::ostre
       << (made->reused_ca ? ", signed by the CA already there (the caBundle is unchanged)"
                           : ", and a new CA, ca.crt and ca.key (keep ca.key off the cluster)")
       << "; the caBundle is on stdout\n";
-  out << Base64(made->ca_pem) << "\n";
+  out << Base64Encode(made->ca_pem) << "\n";
   out.flush();
   return kExitDrained;
 }

@@ -85,4 +85,16 @@ Sidecar StartLastcall(const std::vector<std::string>& extra_args,
 // Milliseconds since `start`.
 long long ElapsedMs(std::chrono::steady_clock::time_point start);
 
+// A shell command line's exit code and stdout (stderr too where the command says `2>&1`).
+struct ShellRun {
+  int exit_code = -1;  // -1: it did not exit normally, or could not start
+  std::string out;
+};
+// Runs `command` with /bin/sh: a line of fixed, quoted arguments the test wrote.
+ShellRun RunShell(const std::string& command);
+
+// A "kB" field of /proc/PID/status ("VmRSS", "VmHWM"), in KiB; -1 when the process or the field
+// is gone.
+long ProcStatusKib(pid_t pid, std::string_view field);
+
 }  // namespace lastcall::test

@@ -16,4 +16,8 @@ inline constexpr int kSanitizerSlowdown = 1;
 inline constexpr int kSanitizerSlowdown = 1;
 #endif
 
+// Memory bounds are not checked under a sanitizer: its shadow memory and quarantine are not the
+// code's.
+inline constexpr bool kSanitized = kSanitizerSlowdown > 1;
+
 }  // namespace lastcall::testing
