@@ -272,17 +272,18 @@ struct WebhookServer::Impl {
       const int ready = epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()),
                                    static_cast<int>(kTick.count()));
       for (int i = 0; i < ready; ++i) {
-        const epoll_event& event = events[static_cast<size_t>(i)];
-        if (event.data.u64 == kWakeId) continue;
-        if (event.data.u64 == kDoneId) {
+        // A copy: epoll_event is packed on x86-64, so a reference to its u64 is misaligned.
+        const uint64_t id = events[static_cast<size_t>(i)].data.u64;
+        if (id == kWakeId) continue;
+        if (id == kDoneId) {
           DeliverAnswers();
           continue;
         }
-        if (event.data.u64 == kListenerId) {
+        if (id == kListenerId) {
           Accept();
           continue;
         }
-        auto found = conns.find(event.data.u64);
+        auto found = conns.find(id);
         if (found == conns.end()) continue;  // closed earlier in this batch
         Service(found->second.get());
       }
