@@ -83,6 +83,48 @@ Wait WaitFor(int fd, short events, Deadline deadline) {
 constexpr size_t kInputBufferBytes = BR_SSL_BUFSIZE_INPUT;
 constexpr size_t kOutputBufferBytes = 4096 + 5 + 256 + 64;
 
+// What an API server needs and nothing more, in place of br_ssl_client_init_full: TLS 1.2,
+// ECDHE with AES-GCM or ChaCha20-Poly1305 (what Go's TLS stack, hence every API server, prefers),
+// RSA or ECDSA server keys, certificates signed with SHA-256/384/512. The full profile would also
+// link CBC, CCM, 3DES, RSA key exchange, static ECDH, MD5, SHA-1 and the TLS 1.0 PRF: about
+// 40 KiB of code that every pod would keep resident (docs/architecture.md, "TLS: BearSSL").
+void InitClientProfile(br_ssl_client_context* client, br_x509_minimal_context* x509,
+                       const br_x509_trust_anchor* anchors, size_t anchor_count) {
+  static constexpr uint16_t kSuites[] = {
+      BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+      BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+      BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+      BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+      BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+      BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+  };
+  br_ssl_client_zero(client);
+  br_ssl_engine_context* eng = &client->eng;
+  br_ssl_engine_set_versions(eng, BR_TLS12, BR_TLS12);
+  br_ssl_engine_set_suites(eng, kSuites, sizeof kSuites / sizeof kSuites[0]);
+
+  br_x509_minimal_init(x509, &br_sha256_vtable, anchors, anchor_count);
+  br_x509_minimal_set_hash(x509, br_sha256_ID, &br_sha256_vtable);
+  br_x509_minimal_set_hash(x509, br_sha384_ID, &br_sha384_vtable);
+  br_x509_minimal_set_hash(x509, br_sha512_ID, &br_sha512_vtable);
+  br_x509_minimal_set_rsa(x509, br_rsa_pkcs1_vrfy_get_default());
+  br_x509_minimal_set_ecdsa(x509, br_ec_get_default(), br_ecdsa_vrfy_asn1_get_default());
+  br_ssl_engine_set_x509(eng, &x509->vtable);
+
+  // The handshake's own hashes and PRFs, the server's ServerKeyExchange signature, the ECDHE
+  // curves, the record ciphers.
+  br_ssl_engine_set_hash(eng, br_sha256_ID, &br_sha256_vtable);
+  br_ssl_engine_set_hash(eng, br_sha384_ID, &br_sha384_vtable);
+  br_ssl_engine_set_hash(eng, br_sha512_ID, &br_sha512_vtable);
+  br_ssl_engine_set_prf_sha256(eng, &br_tls12_sha256_prf);
+  br_ssl_engine_set_prf_sha384(eng, &br_tls12_sha384_prf);
+  br_ssl_engine_set_rsavrfy(eng, br_rsa_pkcs1_vrfy_get_default());
+  br_ssl_engine_set_ecdsa(eng, br_ecdsa_vrfy_asn1_get_default());
+  br_ssl_engine_set_ec(eng, br_ec_get_default());
+  br_ssl_engine_set_default_aes_gcm(eng);
+  br_ssl_engine_set_default_chapol(eng);
+}
+
 }  // namespace
 
 std::string DescribeBearSslError(int code) {
@@ -202,7 +244,7 @@ Expected<std::unique_ptr<TlsClient>> TlsClient::Connect(const std::string& host,
   }
 
   Engine& engine = *client->engine_;
-  br_ssl_client_init_full(&engine.client, &engine.x509, anchors.data(), anchors.size());
+  InitClientProfile(&engine.client, &engine.x509, anchors.data(), anchors.size());
   // Nothing after the handshake may need the anchors again (the caller's object may go).
   br_ssl_engine_add_flags(engine.eng(), BR_OPT_NO_RENEGOTIATION);
   br_ssl_engine_set_buffers_bidi(engine.eng(), engine.input.data(), engine.input.size(),

@@ -40,6 +40,41 @@ Expected<std::unique_ptr<TlsClient>> ConnectTo(const KubeApiStandIn& server,
                             steady_clock::now() + within);
 }
 
+// A CA and a server certificate for kubernetes.default.svc whose keys are `key` (openssl's
+// -newkey argument: "rsa:2048" as kubeadm makes them, "ec -pkeyopt ec_paramgen_curve:P-384").
+KubeApiCerts MakeCertsWithKey(const std::string& dir, const std::string& key) {
+  KubeApiCerts certs{dir, dir + "/ca.crt", dir + "/server.crt", dir + "/server.key"};
+  const std::string quiet = " >/dev/null 2>&1";
+  const std::string script =
+      "cd '" + dir + "' && openssl req -x509 -newkey " + key +
+      " -nodes -keyout ca.key -out ca.crt -days 30 -subj /CN=test-ca" + quiet +
+      " && openssl req -newkey " + key +
+      " -nodes -keyout server.key -out server.csr -subj /CN=kube-apiserver" + quiet +
+      " && printf 'subjectAltName=DNS:kubernetes.default.svc\\nextendedKeyUsage=serverAuth\\n'"
+      " > server.ext && openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -days 30"
+      " -CAcreateserial -out server.crt -extfile server.ext" +
+      quiet;
+  REQUIRE(std::system(script.c_str()) == 0);
+  return certs;
+}
+
+// One request over a verified connection; the answer's status line.
+std::string StatusLineFrom(const KubeApiStandIn& server, const TrustAnchors& anchors) {
+  Expected<std::unique_ptr<TlsClient>> client = ConnectTo(server, anchors);
+  REQUIRE_MESSAGE(client.ok(), client.status().message());
+  const auto deadline = steady_clock::now() + milliseconds(3000);
+  REQUIRE((*client)->Write("GET /x HTTP/1.1\r\nHost: a\r\n\r\n", deadline).ok());
+  std::string answer;
+  char buffer[256];
+  while (answer.find("\r\n") == std::string::npos) {
+    Expected<size_t> n = (*client)->Read(buffer, sizeof(buffer), deadline);
+    REQUIRE_MESSAGE(n.ok(), n.status().message());
+    if (*n == 0) break;
+    answer.append(buffer, *n);
+  }
+  return answer.substr(0, answer.find("\r\n"));
+}
+
 TEST_CASE("TlsClient verifies the server, sends a request and reads the answer") {
   const KubeApiCerts certs = test::MakeKubeApiCerts(FreshDir());
   KubeApiStandIn server(certs);
@@ -151,6 +186,16 @@ TEST_CASE("TlsClient reports a refused connection with the address") {
   REQUIRE_FALSE(client.ok());
   CHECK(client.status().message() ==
         "connect to 127.0.0.1:" + std::to_string(port) + ": Connection refused");
+}
+
+TEST_CASE("TlsClient's profile speaks to the keys clusters have: RSA 2048 and ECDSA P-384") {
+  // kubeadm, EKS and most installers make RSA keys; the stand-in's default is P-256 (above).
+  for (const std::string key : {"rsa:2048", "ec -pkeyopt ec_paramgen_curve:P-384"}) {
+    CAPTURE(key);
+    const KubeApiCerts certs = MakeCertsWithKey(FreshDir(), key);
+    KubeApiStandIn server(certs);
+    CHECK(StatusLineFrom(server, AnchorsOf(certs.ca_file)) == "HTTP/1.1 201 Created");
+  }
 }
 
 TEST_CASE("DescribeBearSslError puts BearSSL's codes in words") {
