@@ -674,7 +674,8 @@ std::vector<KeySpec> BuildKeySpecs() {
   specs.push_back(Scalar(
       Key("kube_api.enabled", "kube-api", "BOOL", "true",
           "in a cluster (KUBERNETES_SERVICE_HOST, the service account's token), report each "
-          "termination's outcome as a Kubernetes Event on the pod; false never calls the API"),
+          "termination's outcome as a Kubernetes Event on the pod and watch the EndpointSlices "
+          "that hold it (lb_delay auto waits for them); false never calls the API"),
       [](Config& c, std::string_view t) { return SetBool(&c.kube_api.enabled, t); },
       [](const Config& c) { return std::string(c.kube_api.enabled ? "true" : "false"); }));
   specs.push_back(Scalar(
