@@ -14,6 +14,8 @@ namespace {
 
 std::atomic<void*> g_reserve{nullptr};
 
+[[noreturn]] void EndOnTerminate() noexcept;
+
 }  // namespace
 
 void ReserveEmergencyMemory(size_t bytes) {
@@ -48,16 +50,29 @@ const char* DescribeException(const std::exception_ptr& error) noexcept {
   }
 }
 
-void InstallTerminateHandler() {
-  std::set_terminate([] {
-    ReleaseEmergencyMemory();
-    const std::exception_ptr error = std::current_exception();
-    WriteFatalLine(
-        "lastcall: fatal: an unexpected error ended lastcall (exit 3, a runtime error); the "
-        "line after this one says what it was");
-    WriteFatalLine(error ? DescribeException(error) : "std::terminate without an exception");
-    _exit(kExitRuntimeError);
-  });
+namespace {
+
+void EndOnTerminate() noexcept {
+  ReleaseEmergencyMemory();
+  const std::exception_ptr error = std::current_exception();
+  WriteFatalLine(
+      "lastcall: fatal: an unexpected error ended lastcall (exit 3, a runtime error); the "
+      "line after this one says what it was");
+  WriteFatalLine(error ? DescribeException(error) : "std::terminate without an exception");
+  _exit(kExitRuntimeError);
 }
 
+}  // namespace
+
+void InstallTerminateHandler() { std::set_terminate(EndOnTerminate); }
+
 }  // namespace lastcall
+
+// libstdc++'s default terminate handler, defined here: the static link then leaves out libstdc++'s
+// own (vterminate.o) and the C++ demangler that only it uses (cp-demangle.o, 42 KB), and on this
+// kernel a KiB of code can be a KiB of resident memory in every pod (docs/architecture.md, "What
+// the binary carries"). It ends the process as InstallTerminateHandler's does, for a terminate
+// before main() installs that one. Declared by <exception>.
+namespace __gnu_cxx {
+void __verbose_terminate_handler() { lastcall::EndOnTerminate(); }
+}  // namespace __gnu_cxx
