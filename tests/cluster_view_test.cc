@@ -236,7 +236,7 @@ TEST_CASE("cluster view: lb_delay auto waits for the slices; /status, /metrics, 
                             << run.exit_ms << " ms, drain ended at +" << drain_end << " ms");
   CHECK(latency_us >= 0);
   CHECK(latency_us <= 500000);
-  CHECK(run.exit_ms <= drain_end + 100);
+  CHECK(run.exit_ms <= drain_end + 60);
   CHECK(CountOf(run.output, " warn ") == 0);
 }
 

@@ -15,8 +15,8 @@
 // A watch's answer is chunked JSON, one event per line, that never ends on its own before
 // timeoutSeconds: its body goes through http's ResponseReader (the chunked framing, its bounds)
 // and is handed to a WatchLineSplitter as it arrives, never buffered past one line. Every wait
-// is bounded by the request's absolute deadline and looks at `stop` every tls::kStopCheck, so a
-// silent or trickling server costs the deadline at most, and a stop request ~20 ms.
+// is bounded by the request's absolute deadline and ends at once on `stop` (tls_client.h), so a
+// silent or trickling server costs the deadline at most, and a stop request nothing.
 namespace lastcall::kubeapi {
 
 class ApiWatchSource final : public WatchSource {

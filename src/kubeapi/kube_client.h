@@ -53,7 +53,7 @@ class KubeClient {
   // Connects, authenticates and sends `method path` with `body`, and hands over the connection
   // with the answer still to read: what Send does before it reads, for a caller that reads the
   // answer its own way (api_watch_source.h streams a watch). Fails as Send does; `stop` ends any
-  // wait within tls::kStopCheck. Thread-safe.
+  // wait at once (tls_client.h). Thread-safe.
   Expected<std::unique_ptr<tls::TlsClient>> Open(std::string_view method, std::string_view path,
                                                  std::string_view body, Deadline deadline,
                                                  std::stop_token stop = {});

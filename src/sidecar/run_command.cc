@@ -179,7 +179,7 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   listeners.push_back(&event_log);
   if (kube_events) listeners.push_back(&*kube_events);
   listeners.push_back(&reporter);
-  // Last: at the exit it waits for the watch's thread (tls::kStopCheck), after the others heard.
+  // Last: at the exit it waits for the watch's thread (a stop ends its request at once).
   if (endpoint_view) listeners.push_back(&*endpoint_view);
   ShutdownCoordinator coordinator(config, clock, trigger_calls, *monitor, std::move(listeners),
                                   traffic.get(), {}, &polls);

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -66,17 +67,17 @@ std::string AlertName(int alert) {
 enum class Wait { kReady, kTimeout, kStopped };
 
 // Errors and hang-ups count as ready: the next syscall reports them.
+// A stop request wakes the poll() by shutting the socket down (ShutDownOnStop).
 Wait WaitFor(int fd, short events, Deadline deadline, const std::stop_token& stop) {
-  const bool stoppable = stop.stop_possible();
   while (true) {
-    if (stoppable && stop.stop_requested()) return Wait::kStopped;
+    if (stop.stop_requested()) return Wait::kStopped;
     const auto left = deadline - steady_clock::now();
     if (left <= steady_clock::duration::zero()) return Wait::kTimeout;
-    auto millis = std::chrono::ceil<std::chrono::milliseconds>(left).count();
-    if (stoppable) millis = std::min<decltype(millis)>(millis, kStopCheck.count());
+    const auto millis = std::chrono::ceil<std::chrono::milliseconds>(left).count();
     pollfd entry{fd, events, 0};
     const int ready =
         poll(&entry, 1, static_cast<int>(std::min<decltype(millis)>(millis, INT_MAX)));
+    if (stop.stop_requested()) return Wait::kStopped;
     if (ready > 0) return Wait::kReady;
     if (ready < 0 && errno != EINTR) return Wait::kReady;
   }
@@ -87,6 +88,17 @@ Wait WaitFor(int fd, short events, Deadline deadline, const std::stop_token& sto
 // record's buffer. 4 KiB of plaintext per record plus the largest per-record overhead.
 constexpr size_t kInputBufferBytes = BR_SSL_BUFSIZE_INPUT;
 constexpr size_t kOutputBufferBytes = 4096 + 5 + 256 + 64;
+
+// While it lives, a stop request shuts `fd` down, which ends any poll() on it at once: no wait
+// needs to wake up now and then to look at the token.
+class ShutDownOnStop {
+ public:
+  ShutDownOnStop(const std::stop_token& stop, int fd)
+      : callback_(stop, [fd] { shutdown(fd, SHUT_RDWR); }) {}
+
+ private:
+  std::stop_callback<std::function<void()>> callback_;
+};
 
 }  // namespace
 
@@ -193,6 +205,7 @@ Expected<std::unique_ptr<TlsClient>> TlsClient::Connect(const std::string& host,
     return Status::Unavailable("socket for " + peer + ": " + ErrnoText(error));
   }
   client->fd_ = fd;
+  const ShutDownOnStop on_stop(stop, fd);
   // BearSSL hands over one record at a time (the handshake's last flight is three): with Nagle,
   // the second waits for the server's delayed ACK, 40 ms on Linux, in every handshake.
   const int one = 1;
@@ -314,6 +327,7 @@ Status TlsClient::Pump(bool want_send, bool want_recv, Deadline deadline,
 }
 
 Status TlsClient::Write(std::string_view bytes, Deadline deadline, std::stop_token stop) {
+  const ShutDownOnStop on_stop(stop, fd_);
   br_ssl_engine_context* eng = engine_->eng();
   while (!bytes.empty()) {
     if (Status pumped = Pump(true, false, deadline, stop, "send"); !pumped.ok()) return pumped;
@@ -332,6 +346,7 @@ Status TlsClient::Write(std::string_view bytes, Deadline deadline, std::stop_tok
 Expected<size_t> TlsClient::Read(char* buffer, size_t size, Deadline deadline,
                                  std::stop_token stop) {
   if (peer_closed_ || size == 0) return size_t{0};
+  const ShutDownOnStop on_stop(stop, fd_);
   if (Status pumped = Pump(false, true, deadline, stop, "receive"); !pumped.ok()) return pumped;
   if (peer_closed_) return size_t{0};
   size_t available = 0;

@@ -24,9 +24,10 @@
 // has expired". A certificate or protocol the client refuses is kUntrusted (retrying cannot
 // help); a connection that failed or a deadline that passed is kUnavailable.
 //
-// `stop`: a request ends the step within kStopCheck (kUnavailable, "...: stopped"), so a thread
-// that holds a connection to a silent server can still be joined at once (the EndpointSlice
-// watch at the exit).
+// `stop`: a request ends the step at once (kUnavailable, "...: stopped"; the socket is shut down,
+// which wakes the wait, and the connection is of no more use), so a thread that holds a
+// connection to a silent server can still be joined at once (the EndpointSlice watch at the
+// exit).
 namespace lastcall::tls {
 
 using Deadline = std::chrono::steady_clock::time_point;
@@ -34,9 +35,6 @@ using Deadline = std::chrono::steady_clock::time_point;
 // What BearSSL's error code means, in words ("the server's certificate is not signed by a trusted
 // CA (unknown issuer)"). Pure.
 std::string DescribeBearSslError(int code);
-
-// How often a wait looks at its stop_token (when it has one that can be stopped).
-inline constexpr std::chrono::milliseconds kStopCheck{20};
 
 class TlsClient {
  public:
