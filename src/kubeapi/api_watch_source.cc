@@ -55,7 +55,6 @@ WatchResult ApiWatchSource::Watch(std::string_view path, Deadline deadline, std:
   ResponseReader reader(false, kMaxListBytes);
   WatchLineSplitter splitter;
   std::string buffer(kReadBytes, '\0');
-  WatchResult result;
   // Each pass reads at least one byte, or ends: bounded by the deadline and by `stop`.
   while (true) {
     Expected<size_t> n = tls.Read(buffer.data(), buffer.size(), deadline, stop);

@@ -159,9 +159,9 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
   // The cluster's view of the pod's endpoint, with the same client: the EndpointSlice watch runs
   // from each trigger to its exit, lb_delay auto waits for it, and every sequence records when
   // the slices dropped the pod (the client exists only with the pod's namespace and UID).
+  ShutdownCoordinator* removal_sink = nullptr;  // the coordinator, once built: before any trigger
   std::optional<kubeapi::ApiWatchSource> slice_source;
   std::optional<ClusterEndpointView> endpoint_view;
-  ShutdownCoordinator* removal_sink = nullptr;  // the coordinator, once built: before any trigger
   if (kube_client) {
     slice_source.emplace(*kube_client);
     kubeapi::EndpointWatchSettings watch_settings;
