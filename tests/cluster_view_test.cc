@@ -240,6 +240,53 @@ TEST_CASE("cluster view: lb_delay auto waits for the slices; /status, /metrics, 
   CHECK(CountOf(run.output, " warn ") == 0);
 }
 
+// A watch line for slice `name` (the fixture's web-x7k2p renamed) holding the pod, ready or not.
+std::string SliceLine(const std::string& type, const std::string& name, const std::string& rv,
+                      bool ready) {
+  std::string line = WatchFixtureLines()[1];
+  auto replace = [&line](const std::string& from, const std::string& to) {
+    const size_t at = line.find(from);
+    REQUIRE(at != std::string::npos);
+    line.replace(at, from.size(), to);
+  };
+  replace(R"("type":"MODIFIED")", R"("type":")" + type + R"(")");
+  replace(R"("name":"web-x7k2p")", R"("name":")" + name + R"(")");
+  replace(R"("resourceVersion":"184502")", R"("resourceVersion":")" + rv + R"(")");
+  if (ready) {
+    replace(R"("ready":false,"serving":true,"terminating":true)",
+            R"("ready":true,"serving":true,"terminating":false)");
+  }
+  return line;
+}
+
+TEST_CASE("cluster view: a slice ADDED after the list counts too; the wait ends when all dropped") {
+  const std::string dir = TempDir();
+  const KubeApiCerts certs = MakeKubeApiCerts(dir);
+  KubeApiStandIn server(certs);
+  const Observed run = Terminate(server, certs, dir, AutoSequence(), [&](Steady::time_point t0) {
+    REQUIRE(WaitUntil([&] { return server.watches_open() >= 1; }, milliseconds(3000)));
+    // A new Service selects the pod: its slice appears, ready.
+    server.PushWatchLine(SliceLine("ADDED", "canary-q8w2x", "184600", true));
+    RemoveAt(server, t0, milliseconds(500));
+    std::this_thread::sleep_until(t0 + milliseconds(900));
+    server.PushWatchLine(SliceLine("MODIFIED", "canary-q8w2x", "184700", false));
+  });
+  INFO(run.output);
+  CHECK(run.exit_code == 0);
+  const auto sent = server.watch_lines_sent();
+  REQUIRE(sent.size() == 5);
+  const long long removed_ms = MsBetween(run.signalled, sent.back().at);
+  CHECK(removed_ms >= 900);
+  const nlohmann::json removed = RemovedEntry(run.status);
+  REQUIRE_MESSAGE(!removed.is_null(), run.status.dump());
+  const long long entry_ms = removed["elapsed_ms"];
+  CHECK(entry_ms >= removed_ms - 30);
+  CHECK(entry_ms <= removed_ms + 50);
+  CHECK(std::string(removed["detail"]).find("canary-q8w2x") != std::string::npos);
+  CHECK(run.status["lb_wait"]["elapsed_ms"].get<long long>() >= entry_ms + kQuietMs);
+  CHECK(std::string(run.status["lb_wait"]["detail"]).find("all 3 removed") != std::string::npos);
+}
+
 TEST_CASE("cluster view: a 410 mid-watch relists, and the change after it still counts") {
   const std::string dir = TempDir();
   const KubeApiCerts certs = MakeKubeApiCerts(dir);
