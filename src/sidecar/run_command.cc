@@ -167,6 +167,11 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
     kubeapi::EndpointWatchSettings watch_settings;
     watch_settings.namespace_name = kube_client->settings().pod_namespace;
     watch_settings.pod_uid = kube_client->settings().pod_uid;
+    // The LB wait gives the first list endpoint_wait: one raised past the default list timeout
+    // (a slow API server) gets that long for each page too.
+    if (const LbDelay::Auto* lb_auto = config.shutdown.lb_delay.auto_settings()) {
+      watch_settings.list_timeout = std::max(watch_settings.list_timeout, lb_auto->endpoint_wait);
+    }
     endpoint_view.emplace(
         *slice_source, std::move(watch_settings),
         [&removal_sink](Clock::time_point at, int slices, const std::string& detail) {
