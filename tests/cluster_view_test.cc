@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -325,6 +326,17 @@ TEST_CASE("cluster view: lastcall killed mid-wait and started again watches the 
   const Steady::time_point signalled = Steady::now();
   first.process.Signal(SIGTERM);
   REQUIRE(WaitUntil([&] { return server.watches_open() >= 1; }, milliseconds(3000)));
+  // The signal is on disk (a later write than the trigger's): the restarted lastcall knows it
+  // need not wait for one.
+  const std::string state_file =
+      std::filesystem::path(first.socket).parent_path() / "lastcall-state" / "state.json";
+  REQUIRE(WaitUntil(
+      [&] {
+        const nlohmann::json state =
+            nlohmann::json::parse(std::ifstream(state_file), nullptr, false);
+        return !state.is_discarded() && state.value("signal_received", false);
+      },
+      milliseconds(3000)));
   first.process.Signal(SIGKILL);  // an OOM kill in the LB wait, say
   REQUIRE(first.process.WaitExit(milliseconds(2000)));
 
@@ -337,6 +349,7 @@ TEST_CASE("cluster view: lastcall killed mid-wait and started again watches the 
                                 "--control",     "unix://" + again.socket};
   argv.insert(argv.end(), args.begin(), args.end());
   again.process = Process::Spawn(argv, env);
+  INFO("the first: " << first.process.Output() << "\nthe second: " << again.process.Output());
   REQUIRE(WaitUntil([&] { return server.seen("list").size() >= 2 && server.watches_open() >= 1; },
                     milliseconds(3000)));
   RemoveAt(server, signalled, milliseconds(1000));
