@@ -34,7 +34,9 @@ WatchResult Ended(const Status& failure, Deadline deadline, const std::stop_toke
 
 Expected<ListAnswer> ApiWatchSource::List(std::string_view path, Deadline deadline,
                                           std::stop_token stop) {
-  if (stop.stop_requested()) return Status::Unavailable("the list was stopped");
+  if (stop.stop_requested()) {
+    return Status::Unavailable(client_.settings().Address() + ": the list was stopped");
+  }
   Expected<std::unique_ptr<tls::TlsClient>> opened = client_.Open("GET", path, "", deadline, stop);
   if (!opened.ok()) return opened.status();
   Expected<ApiAnswer> answer = ReadWholeAnswer(**opened, false, kMaxListBytes, deadline, stop);
