@@ -8,12 +8,14 @@
 #include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "harness.h"
 #include "kube_api_stand_in.h"
+#include "test_timing.h"
 
 namespace lastcall::test {
 namespace {
@@ -33,6 +35,16 @@ long long VmRssKib(pid_t pid) {
     if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
   }
   return -1;
+}
+
+// Lines of `text` holding both `needle` and `also`.
+size_t CountLines(const std::string& text, const std::string& needle, const std::string& also) {
+  size_t count = 0;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    count += line.find(needle) != std::string::npos && line.find(also) != std::string::npos;
+  }
+  return count;
 }
 
 size_t Count(const std::string& text, const std::string& needle) {
@@ -84,7 +96,8 @@ TEST_CASE("kube api: a termination leaves an Event on the pod, sent as soon as i
   KubeApiStandIn server(certs);
   const Run run = Terminate(server, certs, TokenFile(dir));
   CHECK(run.exit_code == 0);
-  const auto seen = server.seen();
+  // The EndpointSlice list and watch (cluster_view_test.cc) go to the same server.
+  const auto seen = server.seen("events");
   REQUIRE(seen.size() == 1);
   CHECK(seen[0].method == "POST");
   CHECK(seen[0].path == "/apis/events.k8s.io/v1/namespaces/shop/events");
@@ -150,7 +163,7 @@ TEST_CASE("kube api: RBAC refusing (403) is one clear warning and changes nothin
   server.Answer(403, KubeApiFixture("status_forbidden.json"));
   const Run run = Terminate(server, certs, TokenFile(dir));
   CHECK(run.exit_code == 0);
-  CHECK(server.seen().size() == 1);
+  CHECK(server.seen("events").size() == 1);
   CHECK(Count(run.output, "403 Forbidden: RBAC") == 1);
   CHECK(run.output.find("cannot create resource") != std::string::npos);
   CHECK(run.exit_ms < kSequenceMs + 150);
@@ -165,7 +178,7 @@ TEST_CASE("kube api: a configuration lastcall refuses is a ConfigRefused Event b
   const auto start = Steady::now();
   CHECK(process.WaitExit(milliseconds(3000)) == 2);
   CHECK(ElapsedMs(start) < 1000);
-  const auto seen = server.seen();
+  const auto seen = server.seen("events");
   REQUIRE(seen.size() == 1);
   const nlohmann::json event = nlohmann::json::parse(seen[0].body);
   CHECK(event["reason"] == "ConfigRefused");
@@ -183,9 +196,12 @@ void CheckHostile(const KubeApiStandIn& server, const KubeApiCerts& certs,
   INFO(run.output);
   CHECK(run.exit_code == 0);
   CHECK(run.exit_ms <= kSequenceMs + 500 + 50 + 20);  // 20: process start-up and polling slack
-  CHECK(run.max_rss_kib <= 16 * 1024);
-  CHECK(run.max_rss_kib > 0);
-  CHECK(Count(run.output, logged) == 1);
+  if (testing::kSanitizerSlowdown == 1) {  // a sanitizer's shadow memory is not lastcall's
+    CHECK(run.max_rss_kib <= 16 * 1024);
+    CHECK(run.max_rss_kib > 0);
+  }
+  // The Event's line: the EndpointSlice watch meets the same server and says so in its own.
+  CHECK(CountLines(run.output, logged, "Kubernetes Event") == 1);
 }
 
 TEST_CASE("kube api: hostile API servers never hold the exit past its bound") {

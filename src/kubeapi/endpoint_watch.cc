@@ -292,7 +292,7 @@ EndpointWatch::Next EndpointWatch::WatchOnce(std::stop_token stop) {
     if (!event.ok()) {
       // An event missed: only a new list makes the view whole again.
       Warn("watch parse", "EndpointSlice watch: " + event.status().message() + "; listing again");
-      next = Next::kRelist;
+      next = Next::kRelistLater;
       return false;
     }
     EndpointSliceTracker::Applied applied;
@@ -310,7 +310,8 @@ EndpointWatch::Next EndpointWatch::WatchOnce(std::stop_token stop) {
       case EndpointSliceTracker::Applied::kGone:
         log_(LogLevel::kDebug,
              "EndpointSlice watch: 410 Gone (" + event->message + "): listing again");
-        next = Next::kRelist;
+        // Right after a list, a 410 says the server cannot serve its own version: not at once.
+        next = lines == 1 ? Next::kRelistLater : Next::kRelist;
         return false;
       case EndpointSliceTracker::Applied::kError:
         Warn("watch error event",
@@ -356,11 +357,11 @@ EndpointWatch::Next EndpointWatch::WatchOnce(std::stop_token stop) {
       }
       return Next::kResume;
     case WatchEnd::kStatus:
-      if (result.status == 410) return Next::kRelist;
+      if (result.status == 410) return Next::kRelistLater;  // not an event: nothing came first
       return Failure(result.status, result.body, "watch");
     case WatchEnd::kTooLarge:
       Warn("watch too large", "EndpointSlice watch: " + result.error + "; listing again");
-      return Next::kRelist;
+      return Next::kRelistLater;
     case WatchEnd::kFailed:
       Warn("watch transport",
            "EndpointSlice watch failed: " + result.error + "; resuming with backoff");
@@ -388,6 +389,10 @@ void EndpointWatch::Run(std::stop_token stop) {
         break;
       case Next::kRelist:
         need_list = true;
+        break;
+      case Next::kRelistLater:
+        need_list = true;
+        if (!SleepBackoff(stop)) return;
         break;
       case Next::kBackOff:
         if (!SleepBackoff(stop)) return;

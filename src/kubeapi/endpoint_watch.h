@@ -104,7 +104,9 @@ class EndpointWatch {
   // Lists every page into the tracker. Returns false when the watch must back off (or stop).
   bool Relist(std::stop_token stop);
   // Watches from the tracker's resourceVersion until the stream ends. Returns whether to relist.
-  enum class Next { kResume, kRelist, kBackOff, kStop };
+  // kRelistLater: relist after a backoff, as a stream that is broken at once (a line that does
+  // not parse or is too long, a 410 before any event) would break again, in a tight loop.
+  enum class Next { kResume, kRelist, kRelistLater, kBackOff, kStop };
   Next WatchOnce(std::stop_token stop);
   // A failed answer: kFailed for good, or back off. Logs its kind once.
   Next Failure(int status, std::string_view body, std::string_view what);

@@ -4,7 +4,6 @@
 
 #include "base/token_file.h"
 #include "http/http_response_reader.h"
-#include "tls/tls_client.h"
 #include "version.h"
 
 namespace lastcall::kubeapi {
@@ -63,17 +62,18 @@ Expected<std::shared_ptr<const tls::TrustAnchors>> KubeClient::Anchors() {
   return anchors_;
 }
 
-Expected<ApiAnswer> KubeClient::Send(std::string_view method, std::string_view path,
-                                     std::string_view body, Deadline deadline) {
+Expected<std::unique_ptr<tls::TlsClient>> KubeClient::Open(std::string_view method,
+                                                           std::string_view path,
+                                                           std::string_view body, Deadline deadline,
+                                                           std::stop_token stop) {
   Expected<std::string> token = Token();
   if (!token.ok()) return token.status();
   Expected<std::shared_ptr<const tls::TrustAnchors>> anchors = Anchors();
   if (!anchors.ok()) return anchors.status();
 
   Expected<std::unique_ptr<tls::TlsClient>> connected = tls::TlsClient::Connect(
-      settings_.host, settings_.port, settings_.server_name, **anchors, deadline);
+      settings_.host, settings_.port, settings_.server_name, **anchors, deadline, stop);
   if (!connected.ok()) return connected.status();
-  tls::TlsClient& tls = **connected;
 
   std::string request;
   request.reserve(512 + body.size() + token->size());
@@ -87,13 +87,18 @@ Expected<ApiAnswer> KubeClient::Send(std::string_view method, std::string_view p
     request.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
   }
   request.append("Connection: close\r\n\r\n").append(body);
-  if (Status sent = tls.Write(request, deadline); !sent.ok()) return sent;
+  if (Status sent = (*connected)->Write(request, deadline, stop); !sent.ok()) return sent;
+  return connected;
+}
 
-  ResponseReader reader(method == "HEAD", kMaxAnswerBytes);
+Expected<ApiAnswer> ReadWholeAnswer(tls::TlsClient& tls, bool head_request, size_t max_body,
+                                    Deadline deadline, std::stop_token stop) {
+  ResponseReader reader(head_request, max_body);
   char buffer[4096];
   ResponseReader::State state = ResponseReader::State::kNeedMore;
+  // Each pass reads at least one byte or fails at the deadline: bounded by it.
   while (state == ResponseReader::State::kNeedMore) {
-    Expected<size_t> n = tls.Read(buffer, sizeof(buffer), deadline);
+    Expected<size_t> n = tls.Read(buffer, sizeof(buffer), deadline, stop);
     if (!n.ok()) return n.status();
     state = *n == 0 ? reader.FinishAtEof() : reader.Feed(std::string_view(buffer, *n));
   }
@@ -106,6 +111,13 @@ Expected<ApiAnswer> KubeClient::Send(std::string_view method, std::string_view p
   answer.headers = std::move(response.headers);
   answer.body = std::move(response.body);
   return answer;
+}
+
+Expected<ApiAnswer> KubeClient::Send(std::string_view method, std::string_view path,
+                                     std::string_view body, Deadline deadline) {
+  Expected<std::unique_ptr<tls::TlsClient>> opened = Open(method, path, body, deadline);
+  if (!opened.ok()) return opened.status();
+  return ReadWholeAnswer(**opened, method == "HEAD", kMaxAnswerBytes, deadline);
 }
 
 std::string StatusMessage(std::string_view body) {

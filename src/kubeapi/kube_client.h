@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -14,6 +15,7 @@
 #include "base/status.h"
 #include "kubeapi/in_cluster.h"
 #include "tls/pem.h"
+#include "tls/tls_client.h"
 
 // lastcall's Kubernetes API client: one HTTPS request per connection (HTTP/1.1 over tls_client.h,
 // answers read by http's ResponseReader), each under one absolute deadline for connect, handshake,
@@ -48,6 +50,14 @@ class KubeClient {
   Expected<ApiAnswer> Send(std::string_view method, std::string_view path, std::string_view body,
                            Deadline deadline);
 
+  // Connects, authenticates and sends `method path` with `body`, and hands over the connection
+  // with the answer still to read: what Send does before it reads, for a caller that reads the
+  // answer its own way (api_watch_source.h streams a watch). Fails as Send does; `stop` ends any
+  // wait at once (tls_client.h). Thread-safe.
+  Expected<std::unique_ptr<tls::TlsClient>> Open(std::string_view method, std::string_view path,
+                                                 std::string_view body, Deadline deadline,
+                                                 std::stop_token stop = {});
+
   const InClusterSettings& settings() const { return settings_; }
 
  private:
@@ -61,6 +71,12 @@ class KubeClient {
   std::optional<FileIdentity> ca_identity_;           // GUARDED_BY(mu_)
   std::shared_ptr<const tls::TrustAnchors> anchors_;  // GUARDED_BY(mu_)
 };
+
+// Reads one whole answer from `tls` (any status), its body at most `max_body` bytes: refused as
+// soon as its framing announces more or the bytes pass it. Fails (naming the peer) on a
+// malformed or cut answer, the deadline, or a stop request.
+Expected<ApiAnswer> ReadWholeAnswer(tls::TlsClient& tls, bool head_request, size_t max_body,
+                                    Deadline deadline, std::stop_token stop = {});
 
 // What an API server's error answer means, in one line for the log: the status's meaning for
 // lastcall and what to do, then the Status object's own message when the body is one

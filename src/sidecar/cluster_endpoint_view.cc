@@ -64,20 +64,28 @@ EndpointRemovalView ClusterEndpointView::Removal(Clock::time_point trigger) {
 
 void ClusterEndpointView::OnEvent(const SequenceEvent& event, const EventContext& context) {
   if (event.kind == EventKind::kTriggered) {
-    std::lock_guard lock(mu_);
-    if (watch_) return;
-    // The trigger on the steady time line: the event tells its wall time.
-    const auto ago = std::chrono::system_clock::now() - context.wall;
-    trigger_ = Clock::time_point(std::chrono::steady_clock::now()) -
-               std::chrono::duration_cast<Clock::duration>(
-                   std::max(ago, std::chrono::system_clock::duration::zero()));
-    published_ = false;
-    watch_ = std::make_unique<kubeapi::EndpointWatch>(
-        source_, settings_, [this] { Changed(); }, log_);
-    watch_->Start();
-    return;
+    StartWatch(context.wall);
+  } else if (event.kind == EventKind::kResumed && !event.ended) {
+    // A sequence that runs on after lastcall restarted: its LB wait may still be waiting for the
+    // view, from the original trigger on.
+    StartWatch(context.state.triggered_at);
+  } else if (event.kind == EventKind::kRecovered || event.kind == EventKind::kExit) {
+    Stop();
   }
-  if (event.kind == EventKind::kRecovered || event.kind == EventKind::kExit) Stop();
+}
+
+void ClusterEndpointView::StartWatch(std::chrono::system_clock::time_point triggered) {
+  std::lock_guard lock(mu_);
+  if (watch_) return;
+  // The trigger on the steady time line: the event tells its wall time.
+  const auto ago = std::chrono::system_clock::now() - triggered;
+  trigger_ = Clock::time_point(std::chrono::steady_clock::now()) -
+             std::chrono::duration_cast<Clock::duration>(
+                 std::max(ago, std::chrono::system_clock::duration::zero()));
+  published_ = false;
+  watch_ = std::make_unique<kubeapi::EndpointWatch>(
+      source_, settings_, [this] { Changed(); }, log_);
+  watch_->Start();
 }
 
 void ClusterEndpointView::Changed() {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -39,10 +40,13 @@ class ClusterEndpointView final : public EndpointView, public SequenceListener {
 
   // EndpointView.
   EndpointRemovalView Removal(Clock::time_point trigger) override;
-  // SequenceListener: triggered starts the watch; recovered and exit stop it.
+  // SequenceListener: triggered (or resumed, when the sequence runs on after a restart) starts
+  // the watch; recovered and exit stop it.
   void OnEvent(const SequenceEvent& event, const EventContext& context) override;
 
  private:
+  // Starts the watch for a sequence triggered at `triggered`, unless one runs.
+  void StartWatch(std::chrono::system_clock::time_point triggered);
   void Changed();
   std::unique_ptr<kubeapi::EndpointWatch> Take();
 

@@ -107,6 +107,33 @@ TEST_CASE("ClusterEndpointView: starts at the trigger, tells the removal once, s
   CHECK(view.Removal(trigger).state == EndpointViewState::kStarting);
 }
 
+TEST_CASE("ClusterEndpointView: a sequence resumed after a restart watches from its trigger") {
+  FixtureSource source;
+  std::atomic<int> removals{0};
+  ClusterEndpointView view(
+      source, Settings(),
+      [&](Clock::time_point /*at*/, int /*slices*/, const std::string& /*detail*/) {
+        removals += 1;
+      },
+      [](LogLevel, std::string_view) {});
+  EventContext context;
+  context.wall = std::chrono::system_clock::now();
+  context.state.triggered_at = context.wall - milliseconds(1500);
+  SequenceEvent ended = Kind(EventKind::kResumed);
+  ended.ended = true;
+  view.OnEvent(ended, context);  // already over: nothing to watch
+  CHECK(source.lists.load() == 0);
+  view.OnEvent(Kind(EventKind::kResumed), context);
+  const Clock::time_point trigger = Steady::now() - milliseconds(1500);
+  const auto end = Steady::now() + milliseconds(3000);
+  while (removals.load() == 0 && Steady::now() < end) std::this_thread::sleep_for(milliseconds(2));
+  CHECK(source.lists.load() == 1);
+  CHECK(removals.load() == 1);
+  const EndpointRemovalView seen = view.Removal(trigger);
+  CHECK(seen.state == EndpointViewState::kRemoved);
+  view.Stop();
+}
+
 TEST_CASE("ToRemovalView: what the watch's view means to the LB wait") {
   kubeapi::EndpointWatch::View watch;
   watch.state = kubeapi::EndpointWatchState::kFailed;

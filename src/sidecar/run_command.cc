@@ -17,11 +17,13 @@
 #include "base/token_file.h"
 #include "config/budget.h"
 #include "http/http_server.h"
+#include "kubeapi/api_watch_source.h"
 #include "monitors/background_request.h"
 #include "monitors/monitor.h"
 #include "monitors/port_listeners.h"
 #include "monitors/traffic_observer.h"
 #include "sequence/readiness_gate.h"
+#include "sidecar/cluster_endpoint_view.h"
 #include "sidecar/control_service.h"
 #include "sidecar/coordinator.h"
 #include "sidecar/kube_events.h"
@@ -154,14 +156,49 @@ int RunSidecar(const Config& config, const std::optional<std::string>& token) {
       return event_sender->Send(spec, by);
     });
   }
+  // The cluster's view of the pod's endpoint, with the same client: the EndpointSlice watch runs
+  // from each trigger to its exit, lb_delay auto waits for it, and every sequence records when
+  // the slices dropped the pod (the client exists only with the pod's namespace and UID).
+  ShutdownCoordinator* removal_sink = nullptr;  // the coordinator, once built: before any trigger
+  std::optional<kubeapi::ApiWatchSource> slice_source;
+  std::optional<ClusterEndpointView> endpoint_view;
+  if (kube_client) {
+    slice_source.emplace(*kube_client);
+    kubeapi::EndpointWatchSettings watch_settings;
+    watch_settings.namespace_name = kube_client->settings().pod_namespace;
+    watch_settings.pod_uid = kube_client->settings().pod_uid;
+    // The LB wait gives the first list endpoint_wait: one raised past the default list timeout
+    // (a slow API server) gets that long for each page too.
+    if (const LbDelay::Auto* lb_auto = config.shutdown.lb_delay.auto_settings()) {
+      watch_settings.list_timeout = std::max(watch_settings.list_timeout, lb_auto->endpoint_wait);
+    }
+    endpoint_view.emplace(
+        *slice_source, std::move(watch_settings),
+        [&removal_sink](Clock::time_point at, int slices, const std::string& detail) {
+          if (removal_sink) removal_sink->OnEndpointRemoved(at, slices, detail);
+        });
+  }
   std::vector<SequenceListener*> listeners;
   if (persister) listeners.push_back(&*persister);
   listeners.push_back(&sequence_metrics);
   listeners.push_back(&event_log);
   if (kube_events) listeners.push_back(&*kube_events);
   listeners.push_back(&reporter);
+  // Last: at the exit it waits for the watch's thread (a stop ends its request at once).
+  if (endpoint_view) listeners.push_back(&*endpoint_view);
   ShutdownCoordinator coordinator(config, clock, trigger_calls, *monitor, std::move(listeners),
                                   traffic.get(), {}, &polls);
+  // on_removed calls the coordinator: on every way out, the watch ends before the coordinator.
+  struct StopViewFirst {
+    std::optional<ClusterEndpointView>& view;
+    ~StopViewFirst() {
+      if (view) view->Stop();
+    }
+  } stop_view_first{endpoint_view};
+  if (endpoint_view) {
+    coordinator.SetEndpointView(&*endpoint_view);
+    removal_sink = &coordinator;
+  }
   SetLogPhaseSource(&coordinator.phase_source());
 
   // A sequence in progress when we last died goes on: a pod that is going away must not see us

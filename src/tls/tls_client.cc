@@ -2,6 +2,8 @@
 // poll() bounded by the caller's absolute deadline (br_sslio's callbacks would block).
 #include "tls/tls_client.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,6 +12,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -61,17 +64,20 @@ std::string AlertName(int alert) {
   }
 }
 
-enum class Wait { kReady, kTimeout };
+enum class Wait { kReady, kTimeout, kStopped };
 
 // Errors and hang-ups count as ready: the next syscall reports them.
-Wait WaitFor(int fd, short events, Deadline deadline) {
+// A stop request wakes the poll() by shutting the socket down (ShutDownOnStop).
+Wait WaitFor(int fd, short events, Deadline deadline, const std::stop_token& stop) {
   while (true) {
+    if (stop.stop_requested()) return Wait::kStopped;
     const auto left = deadline - steady_clock::now();
     if (left <= steady_clock::duration::zero()) return Wait::kTimeout;
     const auto millis = std::chrono::ceil<std::chrono::milliseconds>(left).count();
     pollfd entry{fd, events, 0};
     const int ready =
         poll(&entry, 1, static_cast<int>(std::min<decltype(millis)>(millis, INT_MAX)));
+    if (stop.stop_requested()) return Wait::kStopped;
     if (ready > 0) return Wait::kReady;
     if (ready < 0 && errno != EINTR) return Wait::kReady;
   }
@@ -124,6 +130,17 @@ void InitClientProfile(br_ssl_client_context* client, br_x509_minimal_context* x
   br_ssl_engine_set_default_aes_gcm(eng);
   br_ssl_engine_set_default_chapol(eng);
 }
+
+// While it lives, a stop request shuts `fd` down, which ends any poll() on it at once: no wait
+// needs to wake up now and then to look at the token.
+class ShutDownOnStop {
+ public:
+  ShutDownOnStop(const std::stop_token& stop, int fd)
+      : callback_(stop, [fd] { shutdown(fd, SHUT_RDWR); }) {}
+
+ private:
+  std::stop_callback<std::function<void()>> callback_;
+};
 
 }  // namespace
 
@@ -212,7 +229,7 @@ TlsClient::~TlsClient() {
 Expected<std::unique_ptr<TlsClient>> TlsClient::Connect(const std::string& host, uint16_t port,
                                                         const std::string& server_name,
                                                         const TrustAnchors& anchors,
-                                                        Deadline deadline) {
+                                                        Deadline deadline, std::stop_token stop) {
   const std::optional<SocketAddress> address = IpSocketAddress(host, port);
   const bool v6 = host.find(':') != std::string::npos;
   const std::string peer = (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
@@ -230,13 +247,20 @@ Expected<std::unique_ptr<TlsClient>> TlsClient::Connect(const std::string& host,
     return Status::Unavailable("socket for " + peer + ": " + ErrnoText(error));
   }
   client->fd_ = fd;
+  const ShutDownOnStop on_stop(stop, fd);
+  // BearSSL hands over one record at a time (the handshake's last flight is three): with Nagle,
+  // the second waits for the server's delayed ACK, 40 ms on Linux, in every handshake.
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   if (connect(fd, address->get(), address->length) != 0) {
     int error = errno;
     if (error != EINPROGRESS && error != EINTR) {
       return Status::Unavailable("connect to " + peer + ": " + ErrnoText(error));
     }
-    if (WaitFor(fd, POLLOUT, deadline) == Wait::kTimeout) {
-      return Status::Unavailable("connect to " + peer + ": the deadline passed");
+    if (const Wait waited = WaitFor(fd, POLLOUT, deadline, stop); waited != Wait::kReady) {
+      return Status::Unavailable("connect to " + peer +
+                                 (waited == Wait::kStopped ? std::string(": stopped")
+                                                           : std::string(": the deadline passed")));
     }
     socklen_t length = sizeof(error);
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
@@ -252,7 +276,8 @@ Expected<std::unique_ptr<TlsClient>> TlsClient::Connect(const std::string& host,
   if (br_ssl_client_reset(&engine.client, server_name.c_str(), 0) == 0) {
     return client->EngineFailure("TLS set-up");
   }
-  if (Status handshake = client->Pump(true, false, deadline, "TLS handshake"); !handshake.ok()) {
+  if (Status handshake = client->Pump(true, false, deadline, stop, "TLS handshake");
+      !handshake.ok()) {
     return handshake;
   }
   return client;
@@ -269,7 +294,8 @@ Status TlsClient::EngineFailure(std::string_view what) const {
                          : ""));
 }
 
-Status TlsClient::Pump(bool want_send, bool want_recv, Deadline deadline, std::string_view what) {
+Status TlsClient::Pump(bool want_send, bool want_recv, Deadline deadline,
+                       const std::stop_token& stop, std::string_view what) {
   br_ssl_engine_context* eng = engine_->eng();
   while (true) {
     const unsigned state = br_ssl_engine_current_state(eng);
@@ -295,9 +321,11 @@ Status TlsClient::Pump(bool want_send, bool want_recv, Deadline deadline, std::s
       }
       const int error = errno;
       if (sent < 0 && (error == EAGAIN || error == EWOULDBLOCK || error == EINTR)) {
-        if (WaitFor(fd_, POLLOUT, deadline) == Wait::kTimeout) {
+        if (const Wait waited = WaitFor(fd_, POLLOUT, deadline, stop); waited != Wait::kReady) {
           return Status::Unavailable(peer_ + ": " + std::string(what) +
-                                     ": the deadline passed while sending");
+                                     (waited == Wait::kStopped
+                                          ? std::string(": stopped")
+                                          : std::string(": the deadline passed while sending")));
         }
         continue;
       }
@@ -327,9 +355,12 @@ Status TlsClient::Pump(bool want_send, bool want_recv, Deadline deadline, std::s
     }
     const int error = errno;
     if (error == EAGAIN || error == EWOULDBLOCK || error == EINTR) {
-      if (WaitFor(fd_, POLLIN, deadline) == Wait::kTimeout) {
-        return Status::Unavailable(peer_ + ": " + std::string(what) +
-                                   ": the deadline passed while waiting for the server");
+      if (const Wait waited = WaitFor(fd_, POLLIN, deadline, stop); waited != Wait::kReady) {
+        return Status::Unavailable(
+            peer_ + ": " + std::string(what) +
+            (waited == Wait::kStopped
+                 ? std::string(": stopped")
+                 : std::string(": the deadline passed while waiting for the server")));
       }
       continue;
     }
@@ -337,10 +368,11 @@ Status TlsClient::Pump(bool want_send, bool want_recv, Deadline deadline, std::s
   }
 }
 
-Status TlsClient::Write(std::string_view bytes, Deadline deadline) {
+Status TlsClient::Write(std::string_view bytes, Deadline deadline, std::stop_token stop) {
+  const ShutDownOnStop on_stop(stop, fd_);
   br_ssl_engine_context* eng = engine_->eng();
   while (!bytes.empty()) {
-    if (Status pumped = Pump(true, false, deadline, "send"); !pumped.ok()) return pumped;
+    if (Status pumped = Pump(true, false, deadline, stop, "send"); !pumped.ok()) return pumped;
     size_t room = 0;
     unsigned char* buffer = br_ssl_engine_sendapp_buf(eng, &room);
     const size_t n = std::min(room, bytes.size());
@@ -350,12 +382,14 @@ Status TlsClient::Write(std::string_view bytes, Deadline deadline) {
   }
   br_ssl_engine_flush(eng, 0);
   // Pump sends every pending record before it looks at what the caller wants.
-  return Pump(true, false, deadline, "send");
+  return Pump(true, false, deadline, stop, "send");
 }
 
-Expected<size_t> TlsClient::Read(char* buffer, size_t size, Deadline deadline) {
+Expected<size_t> TlsClient::Read(char* buffer, size_t size, Deadline deadline,
+                                 std::stop_token stop) {
   if (peer_closed_ || size == 0) return size_t{0};
-  if (Status pumped = Pump(false, true, deadline, "receive"); !pumped.ok()) return pumped;
+  const ShutDownOnStop on_stop(stop, fd_);
+  if (Status pumped = Pump(false, true, deadline, stop, "receive"); !pumped.ok()) return pumped;
   if (peer_closed_) return size_t{0};
   size_t available = 0;
   unsigned char* data = br_ssl_engine_recvapp_buf(engine_->eng(), &available);

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <stop_token>
 #include <string>
 #include <string_view>
 
@@ -22,6 +23,11 @@
 // to 10.96.0.1:443: Connection refused", "10.96.0.1:443: TLS handshake: the server's certificate
 // has expired". A certificate or protocol the client refuses is kUntrusted (retrying cannot
 // help); a connection that failed or a deadline that passed is kUnavailable.
+//
+// `stop`: a request ends the step at once (kUnavailable, "...: stopped"; the socket is shut down,
+// which wakes the wait, and the connection is of no more use), so a thread that holds a
+// connection to a silent server can still be joined at once (the EndpointSlice watch at the
+// exit).
 namespace lastcall::tls {
 
 using Deadline = std::chrono::steady_clock::time_point;
@@ -38,20 +44,20 @@ class TlsClient {
   static Expected<std::unique_ptr<TlsClient>> Connect(const std::string& host, uint16_t port,
                                                       const std::string& server_name,
                                                       const TrustAnchors& anchors,
-                                                      Deadline deadline);
+                                                      Deadline deadline, std::stop_token stop = {});
 
   TlsClient(const TlsClient&) = delete;
   TlsClient& operator=(const TlsClient&) = delete;
   ~TlsClient();
 
   // Sends all of `bytes` and flushes them to the socket.
-  Status Write(std::string_view bytes, Deadline deadline);
+  Status Write(std::string_view bytes, Deadline deadline, std::stop_token stop = {});
 
   // Reads what arrives next into `buffer` (at most `size` bytes; at least one unless the peer
   // closed). 0: the peer closed the connection (a close_notify or a plain close after it; a TCP
   // close without close_notify is an error only when no bytes were promised, which the HTTP
   // framing above decides).
-  Expected<size_t> Read(char* buffer, size_t size, Deadline deadline);
+  Expected<size_t> Read(char* buffer, size_t size, Deadline deadline, std::stop_token stop = {});
 
   // "10.96.0.1:443", "[fd00::1]:443".
   const std::string& peer() const { return peer_; }
@@ -61,7 +67,8 @@ class TlsClient {
   TlsClient();
   // Runs the engine until it can accept application data (`want_send`) or has some to give
   // (`want_recv`), moving records between it and the socket; `what` names the step for errors.
-  Status Pump(bool want_send, bool want_recv, Deadline deadline, std::string_view what);
+  Status Pump(bool want_send, bool want_recv, Deadline deadline, const std::stop_token& stop,
+              std::string_view what);
   Status EngineFailure(std::string_view what) const;
 
   std::unique_ptr<Engine> engine_;

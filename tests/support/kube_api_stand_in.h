@@ -6,6 +6,15 @@
 // create as the API does (201 with the object), and errors with the API's Status objects from
 // tests/fixtures/kube_api/ (the Kubernetes API reference's formats); hostile modes never answer,
 // trickle one byte a second, or send a 100 MB body. Test-only, header-only.
+//
+// It also serves the pod namespace's EndpointSlices (discovery.k8s.io/v1) as the API server
+// does: the list (an EndpointSliceList, endpointslice_list.json unless the test sets another),
+// and the watch (`watch=1`): a 200 with a chunked body of JSON lines that stays open until the
+// test closes it, the client goes, or its timeoutSeconds pass. The test scripts the watch: each
+// PushWatchLine goes out on the open watch (or the next one) at once, its time recorded
+// (watch_lines_sent), so the test knows when the slice changed. The slices have hostile modes of
+// their own (SliceMode); a certificate that is expired or another host's affects every route.
+// Each connection has its own thread, as a watch holds one while the Event is sent.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -18,12 +27,16 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <fstream>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -70,8 +83,24 @@ inline std::string KubeApiFixture(const std::string& name) {
   return ReadWholeFile(std::string(LASTCALL_SOURCE_DIR) + "/tests/fixtures/kube_api/" + name);
 }
 
+// The pod UID the EndpointSlice fixtures hold (endpointslice_list.json, endpointslice_watch.jsonl).
+inline constexpr const char* kFixturePodUid = "5a1c7c5e-8d0f-4e43-9c57-3b2a7d6e9f10";
+
+// The lines of endpointslice_watch.jsonl, in order: 0 a BOOKMARK, 1 MODIFIED web-x7k2p with the
+// pod ready=false terminating=true, 2 another pod's slice, 3 MODIFIED web-v6-9fz1q likewise,
+// 4 a BOOKMARK, 5 ERROR 410 Expired.
+inline std::vector<std::string> WatchFixtureLines() {
+  std::vector<std::string> lines;
+  std::istringstream in(KubeApiFixture("endpointslice_watch.jsonl"));
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
 class KubeApiStandIn {
  public:
+  // How the Event route (and any path but the EndpointSlices') answers.
   enum class Mode {
     kCreated,      // 201 and the object it was sent (what the API answers a create with)
     kStatus,       // status_ and body_ (a Status object from the fixtures)
@@ -79,7 +108,19 @@ class KubeApiStandIn {
     kTrickle,      // a 201 head announcing 1000 bytes, then one byte a second
     kHuge,         // 201 with a 100 MB body, as fast as the client takes it
     kBrokenJson,   // 201 with a body that is not JSON
-    kNoHandshake,  // accepts TCP but never speaks TLS
+    kNoHandshake,  // accepts TCP but never speaks TLS (every route)
+  };
+  // How the EndpointSlice list and watch answer.
+  enum class SliceMode {
+    kServe,         // the list (Content-Length), and the scripted watch
+    kServeChunked,  // the same, the list in chunks of 1000 bytes
+    kForbidden,     // 403 with status_forbidden.json to the list and the watch
+    kNeverAnswer,   // reads the request, then says nothing
+    kTrickle,       // a chunked 200 head, then one byte a second
+    kHuge,          // the list: a chunked 200 of 100 MB, as fast as the client takes it
+    kHugeWatch,     // the list served; the watch: one line of 100 MB
+    kBrokenJson,    // the list is not JSON
+    kBrokenWatch,   // the list served; the watch sends a line that is not JSON
   };
 
   struct Seen {
@@ -88,6 +129,12 @@ class KubeApiStandIn {
     std::string authorization;
     std::string content_type;
     std::string body;
+    std::chrono::steady_clock::time_point at;
+    std::chrono::system_clock::time_point wall;
+  };
+  // A watch line written, and when.
+  struct Sent {
+    std::string line;
     std::chrono::steady_clock::time_point at;
     std::chrono::system_clock::time_point wall;
   };
@@ -101,6 +148,7 @@ class KubeApiStandIn {
         SSL_CTX_use_PrivateKey_file(ctx_, certs.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
       throw std::runtime_error("the stand-in cannot load " + certs.cert_file);
     }
+    list_body_ = KubeApiFixture("endpointslice_list.json");
     listener_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in address{};
     address.sin_family = AF_INET;
@@ -117,7 +165,14 @@ class KubeApiStandIn {
 
   ~KubeApiStandIn() {
     stop_ = true;
+    cv_.notify_all();
     thread_.join();
+    std::vector<std::thread> handlers;
+    {
+      std::lock_guard lock(mu_);
+      handlers.swap(handlers_);
+    }
+    for (std::thread& handler : handlers) handler.join();
     close(listener_);
     SSL_CTX_free(ctx_);
   }
@@ -127,6 +182,7 @@ class KubeApiStandIn {
 
   uint16_t port() const { return port_; }
 
+  // The Event route answers `status` with `body` from now on.
   void Answer(int status, std::string body) {
     std::lock_guard lock(mu_);
     mode_ = Mode::kStatus;
@@ -137,28 +193,88 @@ class KubeApiStandIn {
     std::lock_guard lock(mu_);
     mode_ = mode;
   }
+  void SetSliceMode(SliceMode mode) {
+    std::lock_guard lock(mu_);
+    slice_mode_ = mode;
+  }
+  // The EndpointSliceList the next lists answer with.
+  void SetSliceList(std::string json) {
+    std::lock_guard lock(mu_);
+    list_body_ = std::move(json);
+  }
+  // Sends `line` on the open watch, or on the next one when none is open.
+  void PushWatchLine(std::string line) {
+    std::lock_guard lock(mu_);
+    script_.push_back(std::move(line));
+    cv_.notify_all();
+  }
+  // Ends the open watch (or the next one) after what was pushed before, as the API server does
+  // at timeoutSeconds: the terminating chunk, then a close.
+  void CloseWatch() { PushWatchLine(std::string()); }
+
   std::vector<Seen> seen() const {
     std::lock_guard lock(mu_);
     return seen_;
   }
+  // The requests to one route: "events" (anything but the slices), "list" or "watch".
+  std::vector<Seen> seen(const std::string& route) const {
+    std::vector<Seen> out;
+    for (Seen& request : seen()) {
+      if (RouteOf(request.method, request.path) == route) out.push_back(std::move(request));
+    }
+    return out;
+  }
+  std::vector<Sent> watch_lines_sent() const {
+    std::lock_guard lock(mu_);
+    return sent_;
+  }
+  // Watches open now.
+  int watches_open() const { return watches_open_.load(); }
   int handshakes_failed() const { return handshakes_failed_.load(); }
 
   // The environment `lastcall run` finds in a pod, pointed at this stand-in.
-  std::vector<std::string> PodEnv(const KubeApiCerts& certs, const std::string& token_file) const {
+  std::vector<std::string> PodEnv(
+      const KubeApiCerts& certs, const std::string& token_file,
+      const std::string& pod_uid = "6f1c2a4e-93b1-4c2e-a0f7-1d2e3f4a5b6c") const {
     return {"KUBERNETES_SERVICE_HOST=127.0.0.1",
             "KUBERNETES_SERVICE_PORT=" + std::to_string(port_),
             "LASTCALL_KUBE_CA_FILE=" + certs.ca_file,
             "LASTCALL_KUBE_TOKEN_FILE=" + token_file,
             "POD_NAME=shop-7d9f8-x2x4q",
             "POD_NAMESPACE=shop",
-            "POD_UID=6f1c2a4e-93b1-4c2e-a0f7-1d2e3f4a5b6c"};
+            "POD_UID=" + pod_uid};
+  }
+
+  static std::string RouteOf(const std::string& method, const std::string& path) {
+    constexpr std::string_view kSlices = "/apis/discovery.k8s.io/v1/namespaces/";
+    if (method != "GET" || path.rfind(kSlices, 0) != 0 ||
+        path.find("/endpointslices") == std::string::npos) {
+      return "events";
+    }
+    const bool watch = path.find("?watch=1") != std::string::npos ||
+                       path.find("&watch=1") != std::string::npos ||
+                       path.find("watch=true") != std::string::npos;
+    return watch ? "watch" : "list";
   }
 
  private:
+  // At most this many connections over a stand-in's life: a client in a tight loop is a bug the
+  // test should see, not a thread explosion.
+  static constexpr size_t kMaxConnections = 512;
+
   // Waits for `fd` to be readable (or closed) for at most 50 ms; false when nothing came.
   static bool Readable(int fd) {
     pollfd entry{fd, POLLIN, 0};
     return poll(&entry, 1, 50) > 0;
+  }
+
+  // Whether the client closed its end (checked without blocking; the watch's client sends
+  // nothing after its request, so readable means closed).
+  static bool ClientGone(int fd) {
+    pollfd entry{fd, POLLIN, 0};
+    if (poll(&entry, 1, 0) <= 0) return false;
+    char byte;
+    return recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0 || (entry.revents & POLLHUP) != 0;
   }
 
   void Serve() {
@@ -166,8 +282,15 @@ class KubeApiStandIn {
       if (!Readable(listener_)) continue;
       const int fd = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
       if (fd < 0) continue;
-      Handle(fd);
-      close(fd);
+      std::lock_guard lock(mu_);
+      if (handlers_.size() >= kMaxConnections) {
+        close(fd);
+        continue;
+      }
+      handlers_.emplace_back([this, fd] {
+        Handle(fd);
+        close(fd);
+      });
     }
   }
 
@@ -225,21 +348,38 @@ class KubeApiStandIn {
     request.wall = std::chrono::system_clock::now();
     int status;
     std::string body;
+    SliceMode slice_mode;
+    std::string list_body;
     {
       std::lock_guard lock(mu_);
       seen_.push_back(request);
       status = status_;
       body = body_;
+      slice_mode = slice_mode_;
+      list_body = list_body_;
     }
+    const std::string route = RouteOf(request.method, request.path);
+    if (route == "list") {
+      AnswerList(ssl, fd, slice_mode, list_body);
+    } else if (route == "watch") {
+      AnswerWatch(ssl, fd, slice_mode, request.path);
+    } else {
+      AnswerEvent(ssl, fd, mode, status, body, request);
+    }
+    SSL_shutdown(ssl);
+    SSL_free(ssl);
+    ERR_clear_error();
+  }
+
+  void AnswerEvent(SSL* ssl, int fd, Mode mode, int status, const std::string& body,
+                   const Seen& request) {
     switch (mode) {
       case Mode::kCreated:
         Write(ssl, "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: " +
                        std::to_string(request.body.size()) + "\r\n\r\n" + request.body);
         break;
       case Mode::kStatus:
-        Write(ssl, "HTTP/1.1 " + std::to_string(status) +
-                       " Status\r\nContent-Type: application/json\r\nContent-Length: " +
-                       std::to_string(body.size()) + "\r\n\r\n" + body);
+        WriteStatus(ssl, status, body);
         break;
       case Mode::kBrokenJson:
         Write(ssl,
@@ -250,14 +390,7 @@ class KubeApiStandIn {
         WaitClientGone(fd);
         break;
       case Mode::kTrickle:
-        if (Write(ssl, "HTTP/1.1 201 Created\r\nContent-Length: 1000\r\n\r\n")) {
-          for (int i = 0; i < 1000 && !stop_; ++i) {
-            if (!Write(ssl, "x")) break;
-            for (int step = 0; step < 20 && !stop_; ++step) {
-              std::this_thread::sleep_for(std::chrono::milliseconds(50));
-            }
-          }
-        }
+        if (Write(ssl, "HTTP/1.1 201 Created\r\nContent-Length: 1000\r\n\r\n")) Trickle(ssl);
         break;
       case Mode::kHuge: {
         if (Write(ssl,
@@ -273,14 +406,146 @@ class KubeApiStandIn {
       case Mode::kNoHandshake:
         break;
     }
-    SSL_shutdown(ssl);
-    SSL_free(ssl);
-    ERR_clear_error();
+  }
+
+  void AnswerList(SSL* ssl, int fd, SliceMode mode, const std::string& list_body) {
+    switch (mode) {
+      case SliceMode::kServe:
+      case SliceMode::kHugeWatch:
+      case SliceMode::kBrokenWatch:
+        Write(ssl, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                       std::to_string(list_body.size()) + "\r\n\r\n" + list_body);
+        break;
+      case SliceMode::kServeChunked:
+        if (Write(ssl, kChunkedHead)) {
+          for (size_t at = 0; at < list_body.size(); at += 1000) {
+            if (!WriteChunk(ssl, list_body.substr(at, 1000))) return;
+          }
+          Write(ssl, "0\r\n\r\n");
+        }
+        break;
+      case SliceMode::kForbidden:
+        WriteStatus(ssl, 403, KubeApiFixture("status_forbidden.json"));
+        break;
+      case SliceMode::kNeverAnswer:
+        WaitClientGone(fd);
+        break;
+      case SliceMode::kTrickle:
+        if (Write(ssl, kChunkedHead) && Write(ssl, "3e8\r\n")) Trickle(ssl);
+        break;
+      case SliceMode::kHuge:
+        if (Write(ssl, kChunkedHead) &&
+            WriteChunk(ssl, R"({"kind":"EndpointSliceList","metadata":{},"items":[)")) {
+          Flood(ssl);
+        }
+        break;
+      case SliceMode::kBrokenJson:
+        Write(ssl,
+              "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+              "Content-Length: 20\r\n\r\n{\"kind\":\"EndpointSl");
+        break;
+    }
+  }
+
+  void AnswerWatch(SSL* ssl, int fd, SliceMode mode, const std::string& path) {
+    switch (mode) {
+      case SliceMode::kServe:
+      case SliceMode::kServeChunked:
+        if (Write(ssl, kChunkedHead)) StreamScript(ssl, fd, path);
+        break;
+      case SliceMode::kForbidden:
+        WriteStatus(ssl, 403, KubeApiFixture("status_forbidden.json"));
+        break;
+      case SliceMode::kNeverAnswer:
+        WaitClientGone(fd);
+        break;
+      case SliceMode::kTrickle:
+        if (Write(ssl, kChunkedHead) && Write(ssl, "3e8\r\n")) Trickle(ssl);
+        break;
+      case SliceMode::kHuge:
+      case SliceMode::kBrokenJson:
+        // The list failed: a client that watches anyway gets nothing.
+        WaitClientGone(fd);
+        break;
+      case SliceMode::kHugeWatch:
+        if (Write(ssl, kChunkedHead) && WriteChunk(ssl, R"({"type":"ADDED","object":{"x":")")) {
+          Flood(ssl);
+        }
+        break;
+      case SliceMode::kBrokenWatch:
+        if (Write(ssl, kChunkedHead)) WriteChunk(ssl, "{\"type\":\"MODIFIED\",\"object\":{]\n");
+        WaitClientGone(fd);
+        break;
+    }
+  }
+
+  // The scripted watch: lines pushed by the test, each as one chunk, until the script closes it,
+  // the client goes, or the request's timeoutSeconds pass.
+  void StreamScript(SSL* ssl, int fd, const std::string& path) {
+    long timeout_s = 60;
+    if (const size_t at = path.find("timeoutSeconds="); at != std::string::npos) {
+      timeout_s = std::strtol(path.c_str() + at + 15, nullptr, 10);
+    }
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+    ++watches_open_;
+    while (!stop_ && std::chrono::steady_clock::now() < end && !ClientGone(fd)) {
+      std::string line;
+      {
+        std::unique_lock lock(mu_);
+        if (script_.empty()) {
+          cv_.wait_for(lock, std::chrono::milliseconds(20));
+          continue;
+        }
+        line = std::move(script_.front());
+        script_.pop_front();
+      }
+      if (line.empty()) break;  // CloseWatch
+      const bool written = WriteChunk(ssl, line + "\n");
+      {
+        std::lock_guard lock(mu_);
+        sent_.push_back({line, std::chrono::steady_clock::now(), std::chrono::system_clock::now()});
+      }
+      // An ERROR event ends a watch, as the API server ends it.
+      if (!written || line.find("\"type\":\"ERROR\"") != std::string::npos) break;
+    }
+    --watches_open_;
+    Write(ssl, "0\r\n\r\n");
+  }
+
+  // One byte a second (in steps that notice stop_), at most 1000.
+  void Trickle(SSL* ssl) {
+    for (int i = 0; i < 1000 && !stop_; ++i) {
+      if (!Write(ssl, "x")) break;
+      for (int step = 0; step < 20 && !stop_; ++step) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+  }
+
+  // 100 MB of chunks, as fast as the client takes them.
+  void Flood(SSL* ssl) {
+    const std::string chunk(16384, 'x');
+    for (size_t sent = 0; sent < 100000000 && !stop_; sent += chunk.size()) {
+      if (!WriteChunk(ssl, chunk)) break;
+    }
   }
 
   static bool Write(SSL* ssl, const std::string& bytes) {
     return bytes.empty() || SSL_write(ssl, bytes.data(), static_cast<int>(bytes.size())) > 0;
   }
+  static bool WriteChunk(SSL* ssl, const std::string& bytes) {
+    char size[32];
+    std::snprintf(size, sizeof(size), "%zx\r\n", bytes.size());
+    return Write(ssl, size + bytes + "\r\n");
+  }
+  static bool WriteStatus(SSL* ssl, int status, const std::string& body) {
+    return Write(ssl, "HTTP/1.1 " + std::to_string(status) +
+                          " Status\r\nContent-Type: application/json\r\nContent-Length: " +
+                          std::to_string(body.size()) + "\r\n\r\n" + body);
+  }
+
+  static constexpr const char* kChunkedHead =
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
 
   static void ParseHead(const std::string& head, Seen* request, size_t* content_length) {
     std::istringstream lines(head);
@@ -307,11 +572,18 @@ class KubeApiStandIn {
   uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<int> handshakes_failed_{0};
+  std::atomic<int> watches_open_{0};
   mutable std::mutex mu_;
-  Mode mode_;               // GUARDED_BY(mu_)
-  int status_ = 500;        // GUARDED_BY(mu_)
-  std::string body_;        // GUARDED_BY(mu_)
-  std::vector<Seen> seen_;  // GUARDED_BY(mu_)
+  std::condition_variable cv_;
+  Mode mode_;                                 // GUARDED_BY(mu_)
+  int status_ = 500;                          // GUARDED_BY(mu_)
+  std::string body_;                          // GUARDED_BY(mu_)
+  SliceMode slice_mode_ = SliceMode::kServe;  // GUARDED_BY(mu_)
+  std::string list_body_;                     // GUARDED_BY(mu_)
+  std::deque<std::string> script_;            // GUARDED_BY(mu_): "" closes the watch
+  std::vector<Seen> seen_;                    // GUARDED_BY(mu_)
+  std::vector<Sent> sent_;                    // GUARDED_BY(mu_)
+  std::vector<std::thread> handlers_;         // GUARDED_BY(mu_)
   std::thread thread_;
 };
 
