@@ -193,11 +193,13 @@ std::unique_ptr<kubeapi::KubeClient> MakeKubeClient(const Config::KubeApi& confi
   if (settings.ok() && !config.ca_file.empty()) settings->ca_file = config.ca_file;
   if (!settings.ok()) {
     if (settings.status().code() == StatusCode::kNotFound) {
-      LogInfo("no Kubernetes Events: not running in a cluster (KUBERNETES_SERVICE_HOST unset)");
+      LogInfo(
+          "no Kubernetes Events or EndpointSlice view: not running in a cluster "
+          "(KUBERNETES_SERVICE_HOST unset)");
     } else {
       LogWarn(
-          "no Kubernetes Events: the in-cluster configuration is incomplete; lastcall works "
-          "as without it",
+          "no Kubernetes Events or EndpointSlice view: the in-cluster configuration is "
+          "incomplete; lastcall works as without it",
           {{"detail", settings.status().message()}});
     }
     return nullptr;
@@ -205,13 +207,14 @@ std::unique_ptr<kubeapi::KubeClient> MakeKubeClient(const Config::KubeApi& confi
   std::string error;
   if (!ReadToken(settings->token_file, &error)) {
     LogWarn(
-        "no Kubernetes Events: no service account token (automountServiceAccountToken: false?); "
-        "lastcall works as without it",
+        "no Kubernetes Events or EndpointSlice view: no service account token "
+        "(automountServiceAccountToken: false?); lastcall works as without it",
         {{"path", settings->token_file}, {"detail", error}});
     return nullptr;
   }
-  LogInfo("Kubernetes Events on", {{"api_server", settings->Address()},
-                                   {"pod", settings->pod_namespace + "/" + settings->pod_name}});
+  LogInfo("Kubernetes API on: an Event per termination, the EndpointSlice view",
+          {{"api_server", settings->Address()},
+           {"pod", settings->pod_namespace + "/" + settings->pod_name}});
   return std::make_unique<kubeapi::KubeClient>(std::move(settings).value());
 }
 
