@@ -1,12 +1,12 @@
 #include "base/logging.h"
 
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
+#include <fmt/format.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
-#include <ctime>
-#include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "base/text.h"
@@ -16,6 +16,28 @@ namespace {
 
 std::atomic<const std::atomic<Phase>*> g_phase_source{nullptr};
 std::atomic<LogFormat> g_format{LogFormat::kText};
+std::atomic<LogLevel> g_level{LogLevel::kInfo};
+// One line at a time, whole: lines from several threads never interleave. Not spdlog: lastcall
+// formats every line itself, and a logger library's pattern formatter links the C library's time
+// zone code (tzset, and sscanf with it), which every pod would keep resident.
+std::mutex g_write_mu;
+LogSink g_sink;  // GUARDED_BY(g_write_mu): empty means stderr
+
+void WriteLine(std::string line) {
+  std::lock_guard lock(g_write_mu);
+  if (g_sink) {
+    g_sink(line);
+    return;
+  }
+  line += '\n';
+  std::string_view rest = line;
+  while (!rest.empty()) {
+    const ssize_t n = write(STDERR_FILENO, rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // stderr gone: nowhere left to say so
+    rest.remove_prefix(static_cast<size_t>(n));
+  }
+}
 
 std::string_view LevelName(LogLevel level) {
   switch (level) {
@@ -31,22 +53,6 @@ std::string_view LevelName(LogLevel level) {
       return "error";
   }
   return "info";
-}
-
-spdlog::level::level_enum ToSpdlog(LogLevel level) {
-  switch (level) {
-    case LogLevel::kTrace:
-      return spdlog::level::trace;
-    case LogLevel::kDebug:
-      return spdlog::level::debug;
-    case LogLevel::kInfo:
-      return spdlog::level::info;
-    case LogLevel::kWarn:
-      return spdlog::level::warn;
-    case LogLevel::kError:
-      return spdlog::level::err;
-  }
-  return spdlog::level::info;
 }
 
 // Text values with spaces or quotes are quoted so that lines stay machine-splittable.
@@ -96,30 +102,24 @@ std::string FormatJsonLine(std::string_view time, LogLevel level, Phase phase, s
 }
 
 void InitLogging(LogFormat format, LogLevel level) {
-  auto logger = spdlog::get("lastcall");
-  if (!logger) {
-    logger = std::make_shared<spdlog::logger>("lastcall",
-                                              std::make_shared<spdlog::sinks::stderr_sink_mt>());
-    logger->set_pattern("%v");
-    logger->flush_on(spdlog::level::trace);
-    spdlog::set_default_logger(logger);
-  }
-  logger->set_level(ToSpdlog(level));
+  g_level = level;
   g_format = format;
+}
+
+void SetLogSink(LogSink sink) {
+  std::lock_guard lock(g_write_mu);
+  g_sink = std::move(sink);
 }
 
 void SetLogPhaseSource(const std::atomic<Phase>* source) { g_phase_source = source; }
 
 void Log(LogLevel level, std::string_view msg, const LogFields& fields) {
-  auto logger = spdlog::default_logger_raw();
-  if (!logger->should_log(ToSpdlog(level))) return;
+  if (level < g_level.load()) return;
   const auto* source = g_phase_source.load();
   const Phase phase = source != nullptr ? source->load() : Phase::kServing;
   const std::string time = FormatUtcTimestamp(std::chrono::system_clock::now());
-  const std::string line = g_format == LogFormat::kJson
-                               ? FormatJsonLine(time, level, phase, msg, fields)
-                               : FormatTextLine(time, level, phase, msg, fields);
-  logger->log(ToSpdlog(level), "{}", line);
+  WriteLine(g_format == LogFormat::kJson ? FormatJsonLine(time, level, phase, msg, fields)
+                                         : FormatTextLine(time, level, phase, msg, fields));
 }
 
 }  // namespace lastcall

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -9,7 +10,7 @@
 
 #include "base/phase.h"
 
-// Structured logging through spdlog. Text: `2026-11-24T23:59:01.123Z info  [draining] msg k=v`.
+// Structured logging to stderr. Text: `2026-11-24T23:59:01.123Z info  [draining] msg k=v`.
 // JSON: one object per line {"time","level","msg","phase", ...fields}. The phase comes from a
 // process-wide source set once at wiring time, so every line carries it without callers passing it.
 namespace lastcall {
@@ -37,6 +38,10 @@ using LogFields = std::vector<LogField>;
 
 // Configures the process logger (stderr): lines below `level` are dropped.
 void InitLogging(LogFormat format, LogLevel level);
+// Where whole lines go instead of stderr (each without its newline), for tests; an empty function
+// restores stderr. Lines are handed over one at a time, in order, under the logger's lock.
+using LogSink = std::function<void(std::string_view line)>;
+void SetLogSink(LogSink sink);
 // Where log lines read the current phase from. `source` must outlive logging.
 void SetLogPhaseSource(const std::atomic<Phase>* source);
 

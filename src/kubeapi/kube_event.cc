@@ -33,14 +33,16 @@ std::string OneLine(std::string_view text) {
 }  // namespace
 
 std::string FormatMicroTime(std::chrono::system_clock::time_point time) {
-  const auto micros =
-      std::chrono::duration_cast<std::chrono::microseconds>(time.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(micros / 1000000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", utc.tm_year + 1900,
-                     utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                     micros % 1000000);
+  // The calendar from <chrono>, not gmtime_r: that would link the C library's time zone code
+  // (tzset, and sscanf with it) into every pod for a UTC date.
+  const auto micros = std::chrono::floor<std::chrono::microseconds>(time);
+  const std::chrono::sys_days day = std::chrono::floor<std::chrono::days>(micros);
+  const std::chrono::year_month_day date(day);
+  const long long in_day = (micros - day).count();
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", static_cast<int>(date.year()),
+                     static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
+                     in_day / 3'600'000'000, in_day / 60'000'000 % 60, in_day / 1'000'000 % 60,
+                     in_day % 1'000'000);
 }
 
 std::string EventsPath(const InClusterSettings& settings) {

@@ -3,8 +3,6 @@
 // reworded, and the report must not change by a byte.
 
 #include <doctest/doctest.h>
-#include <spdlog/sinks/ostream_sink.h>
-#include <spdlog/spdlog.h>
 
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -93,11 +91,7 @@ std::vector<Timed> ARun() {
 std::string WriteLog(const std::vector<Timed>& run, LogFormat format) {
   InitLogging(format, LogLevel::kTrace);
   auto out = std::make_shared<std::ostringstream>();
-  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(*out);
-  sink->set_pattern("%v");
-  spdlog::logger* logger = spdlog::default_logger_raw();
-  const std::vector<spdlog::sink_ptr> stderr_only = logger->sinks();
-  logger->sinks() = {sink};
+  SetLogSink([out](std::string_view line) { *out << line << '\n'; });
   EventLog log(format);
   std::string text;
   for (const Timed& timed : run) {
@@ -119,7 +113,7 @@ std::string WriteLog(const std::vector<Timed>& run, LogFormat format) {
     }
     text += lines;
   }
-  logger->sinks() = stderr_only;
+  SetLogSink({});
   InitLogging(LogFormat::kText, LogLevel::kError);
   return text;
 }
