@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "test_fixtures.h"
+
 namespace lastcall::kubeapi {
 namespace {
 
@@ -17,11 +19,9 @@ constexpr const char* kPod = "5a1c7c5e-8d0f-4e43-9c57-3b2a7d6e9f10";
 const SliceTime kT0{std::chrono::seconds(1000)};
 
 std::string Fixture(const std::string& name) {
-  std::ifstream in(std::string(LASTCALL_SOURCE_DIR) + "/tests/fixtures/kube_api/" + name);
-  REQUIRE(in.good());
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  std::string text = testing::ReadFixture("kube_api/" + name);
+  REQUIRE(!text.empty());
+  return text;
 }
 
 std::vector<std::string> Lines(const std::string& text) {

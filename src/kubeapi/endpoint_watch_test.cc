@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "test_fixtures.h"
+
 namespace lastcall::kubeapi {
 namespace {
 
@@ -20,11 +22,9 @@ using Steady = std::chrono::steady_clock;
 constexpr const char* kPod = "5a1c7c5e-8d0f-4e43-9c57-3b2a7d6e9f10";
 
 std::string Fixture(const std::string& name) {
-  std::ifstream in(std::string(LASTCALL_SOURCE_DIR) + "/tests/fixtures/kube_api/" + name);
-  REQUIRE(in.good());
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  std::string text = testing::ReadFixture("kube_api/" + name);
+  REQUIRE(!text.empty());
+  return text;
 }
 
 std::vector<std::string> FixtureLines(const std::string& name) {
