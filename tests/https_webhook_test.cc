@@ -22,6 +22,7 @@
 #include "harness.h"
 #include "test_timing.h"
 #include "tls_test_client.h"
+#include "webhook_testing.h"
 
 namespace lastcall::test {
 namespace {
@@ -32,9 +33,9 @@ constexpr int kMalformedJsonStatus = 400;  // Admit refuses it
 constexpr int kMalformedJsonStatus = 501;  // no admission logic linked: the server's fallback
 #endif
 
-constexpr const char* kService = "hook";
-constexpr const char* kNamespace = "ops";
-constexpr const char* kName = "hook.ops.svc";
+constexpr const char* kService = kWebhookService;
+constexpr const char* kNamespace = kWebhookNamespace;
+constexpr const char* kName = kWebhookName;
 
 // Runs a command line of fixed, quoted arguments: its exit code and stdout.
 ShellRun Shell(const std::string& command) { return RunShell(command); }
@@ -47,40 +48,6 @@ std::string ReadAll(const std::string& path) {
 }
 
 std::string Bin() { return LASTCALL_BINARY; }
-
-ShellRun MakeCerts(const std::string& dir, const std::string& extra = "") {
-  return Shell(Bin() + " webhook certs --service " + kService + " --namespace " + kNamespace +
-               " --out " + dir + " " + extra + " 2>" + dir + ".err");
-}
-
-struct Webhook {
-  Process process;
-  uint16_t port = 0;
-  std::string dir;
-};
-
-Webhook StartWebhook(const std::string& dir, const std::vector<std::string>& extra = {}) {
-  Webhook webhook;
-  webhook.dir = dir;
-  webhook.port = FreePort();
-  std::vector<std::string> argv{
-      Bin(),        "webhook",        "--listen",  "127.0.0.1:" + std::to_string(webhook.port),
-      "--tls-cert", dir + "/tls.crt", "--tls-key", dir + "/tls.key"};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  webhook.process = Process::Spawn(argv);
-  REQUIRE_MESSAGE(webhook.process.WaitForOutput("serving HTTPS", milliseconds(5000)),
-                  webhook.process.Output());
-  return webhook;
-}
-
-// curl verifying the chain against the CA and the name against the SANs; prints the body, then
-// the status on its own last line.
-ShellRun Curl(const Webhook& webhook, const std::string& args, const std::string& name = kName) {
-  const std::string port = std::to_string(webhook.port);
-  return Shell("curl -sS --max-time 5 --cacert " + webhook.dir + "/ca.crt --resolve " + name + ":" +
-               port + ":127.0.0.1 -w '\\n%{http_code}' " + args + " https://" + name + ":" + port +
-               "/mutate 2>&1");
-}
 
 int StatusOf(const ShellRun& result) {
   const size_t line = result.out.rfind('\n');
@@ -137,7 +104,7 @@ const char* kReview =
 
 TEST_CASE("webhook certs: a CA and a serving certificate that openssl verifies, SANs and usages") {
   const std::string dir = TempDir() + "/certs";
-  const ShellRun made = MakeCerts(dir);
+  const ShellRun made = MakeWebhookCerts(dir);
   REQUIRE_MESSAGE(made.exit_code == 0, ReadAll(dir + ".err"));
   struct stat info {};
   REQUIRE(stat(dir.c_str(), &info) == 0);
@@ -176,12 +143,12 @@ TEST_CASE("webhook certs: a CA and a serving certificate that openssl verifies, 
 
   // Never over existing files without --force.
   const std::string before = ReadAll(dir + "/tls.crt");
-  CHECK(MakeCerts(dir).exit_code == 2);
+  CHECK(MakeWebhookCerts(dir).exit_code == 2);
   CHECK(ReadAll(dir + ".err").find("refusing to replace") != std::string::npos);
   CHECK(ReadAll(dir + "/tls.crt") == before);
   const std::string ca_before = ReadAll(dir + "/ca.crt");
   // A renewal: the CA there signs the new certificate, the caBundle stays.
-  const ShellRun renewed = MakeCerts(dir, "--force");
+  const ShellRun renewed = MakeWebhookCerts(dir, "--force");
   CHECK(renewed.exit_code == 0);
   CHECK(renewed.out == made.out);
   CHECK(ReadAll(dir + "/tls.crt") != before);
@@ -192,7 +159,7 @@ TEST_CASE("webhook certs: a CA and a serving certificate that openssl verifies, 
   REQUIRE(stat((dir + "/ca.key").c_str(), &info) == 0);
   CHECK((info.st_mode & 0777) == 0600);
   // --new-ca: a new CA, a new caBundle.
-  const ShellRun fresh = MakeCerts(dir, "--force --new-ca");
+  const ShellRun fresh = MakeWebhookCerts(dir, "--force --new-ca");
   CHECK(fresh.exit_code == 0);
   CHECK(fresh.out != made.out);
   CHECK(ReadAll(dir + "/ca.crt") != ca_before);
@@ -203,19 +170,19 @@ TEST_CASE("webhook certs: a CA and a serving certificate that openssl verifies, 
 
 TEST_CASE("webhook: curl verifying the chain and the SAN gets answers; /healthz /readyz /metrics") {
   const std::string dir = TempDir() + "/certs";
-  REQUIRE(MakeCerts(dir).exit_code == 0);
+  REQUIRE(MakeWebhookCerts(dir).exit_code == 0);
   Webhook webhook = StartWebhook(dir);
   const std::string body =
       std::string("-H 'Content-Type: application/json' --data-binary '") + kReview + "'";
   // Every name of the Service verifies.
   for (const std::string name : {"hook.ops.svc", "hook.ops.svc.cluster.local", "hook.ops"}) {
-    const ShellRun answer = Curl(webhook, body, name);
+    const ShellRun answer = CurlWebhook(webhook, body, name);
     CAPTURE(answer.out);
     CHECK(answer.exit_code == 0);
     CHECK((StatusOf(answer) == 200 || StatusOf(answer) == kMalformedJsonStatus));
   }
   // A name the certificate does not carry fails verification.
-  CHECK(Curl(webhook, body, "other.ops.svc").exit_code != 0);
+  CHECK(CurlWebhook(webhook, body, "other.ops.svc").exit_code != 0);
   const std::string port = std::to_string(webhook.port);
   const std::string base = "curl -sS --max-time 5 --cacert " + dir + "/ca.crt --resolve " + kName +
                            ":" + port + ":127.0.0.1 https://" + kName + ":" + port;
@@ -239,8 +206,8 @@ TEST_CASE("webhook: curl verifying the chain and the SAN gets answers; /healthz 
 TEST_CASE("webhook: start-up with a missing, invalid or mismatched pair exits 2 naming the file") {
   const std::string dir = TempDir() + "/certs";
   const std::string other = TempDir() + "/other";
-  REQUIRE(MakeCerts(dir).exit_code == 0);
-  REQUIRE(MakeCerts(other).exit_code == 0);
+  REQUIRE(MakeWebhookCerts(dir).exit_code == 0);
+  REQUIRE(MakeWebhookCerts(other).exit_code == 0);
   struct Case {
     std::string cert;
     std::string key;
@@ -263,7 +230,7 @@ TEST_CASE("webhook: start-up with a missing, invalid or mismatched pair exits 2 
 
 TEST_CASE("webhook: rotated files are served to new handshakes; no request fails meanwhile") {
   const std::string dir = TempDir() + "/certs";
-  REQUIRE(MakeCerts(dir).exit_code == 0);
+  REQUIRE(MakeWebhookCerts(dir).exit_code == 0);
   Webhook webhook = StartWebhook(dir);
   const std::string ca_a = ReadAll(dir + "/ca.crt");
   const std::string key_a = ReadAll(dir + "/tls.key");
@@ -296,7 +263,7 @@ TEST_CASE("webhook: rotated files are served to new handshakes; no request fails
     }
   });
   // A new CA too: the harder rotation (the API server's bundle must hold both meanwhile).
-  REQUIRE(MakeCerts(dir, "--force --new-ca").exit_code == 0);
+  REQUIRE(MakeWebhookCerts(dir, "--force --new-ca").exit_code == 0);
   const std::string fingerprint_b = Fingerprint(dir + "/tls.crt");
   REQUIRE(fingerprint_b != fingerprint_a);
   int kept_requests = 0;
@@ -336,7 +303,7 @@ TEST_CASE("webhook: rotated files are served to new handshakes; no request fails
 
 TEST_CASE("webhook: hostile clients get an answer or a clean close within 1 s") {
   const std::string dir = TempDir() + "/certs";
-  REQUIRE(MakeCerts(dir).exit_code == 0);
+  REQUIRE(MakeWebhookCerts(dir).exit_code == 0);
   Webhook webhook = StartWebhook(dir, {"--handshake-timeout", "1s"});
   std::string error;
 
@@ -350,7 +317,7 @@ TEST_CASE("webhook: hostile clients get an answer or a clean close within 1 s") 
   SUBCASE("a body of 3 MiB + 1 gets 413, with curl's Expect and without") {
     const std::string big = dir + "/big.json";
     std::ofstream(big) << std::string(3 * 1024 * 1024 + 1, ' ');
-    const ShellRun answer = Curl(webhook, "-o /dev/null --data-binary @" + big);
+    const ShellRun answer = CurlWebhook(webhook, "-o /dev/null --data-binary @" + big);
     CHECK(StatusOf(answer) == 413);
     // A client that sends the whole body without waiting still reads the 413.
     auto client = TlsTestClient::Connect(webhook.port, ReadAll(dir + "/ca.crt"), kName, &error);
@@ -360,7 +327,7 @@ TEST_CASE("webhook: hostile clients get an answer or a clean close within 1 s") 
     CHECK(ElapsedMs(started) < 1000);
     // Exactly 3 MiB is the API server's limit: it reaches the handler.
     std::ofstream(big) << std::string(3 * 1024 * 1024, ' ');
-    CHECK(StatusOf(Curl(webhook, "-o /dev/null --data-binary @" + big)) != 413);
+    CHECK(StatusOf(CurlWebhook(webhook, "-o /dev/null --data-binary @" + big)) != 413);
   }
   SUBCASE("a TLS handshake that never finishes is closed at the deadline") {
     const int fd = RawConnect(webhook.port);
@@ -400,7 +367,7 @@ TEST_CASE("webhook: 1000 idle TLS connections; a real request is still answered,
   }
   REQUIRE(limit.rlim_cur >= 2200);
   const std::string dir = TempDir() + "/certs";
-  REQUIRE(MakeCerts(dir).exit_code == 0);
+  REQUIRE(MakeWebhookCerts(dir).exit_code == 0);
   Webhook webhook = StartWebhook(dir, {"--max-connections", "1100"});
   const long rss_before = ProcStatusKib(webhook.process.pid(), "VmRSS");
   const std::string ca = ReadAll(dir + "/ca.crt");
@@ -412,7 +379,7 @@ TEST_CASE("webhook: 1000 idle TLS connections; a real request is still answered,
     idle.push_back(std::move(client));
   }
   const auto started = std::chrono::steady_clock::now();
-  const ShellRun answer = Curl(
+  const ShellRun answer = CurlWebhook(
       webhook, std::string("-H 'Content-Type: application/json' --data-binary '") + kReview + "'");
   CHECK(answer.exit_code == 0);
   CHECK(ElapsedMs(started) < 1000);
@@ -436,7 +403,7 @@ namespace {
 
 TEST_CASE("webhook: SIGTERM turns it unready, it answers through the shutdown delay, exits 0") {
   const std::string dir = TempDir() + "/certs";
-  REQUIRE(MakeCerts(dir).exit_code == 0);
+  REQUIRE(MakeWebhookCerts(dir).exit_code == 0);
   Webhook webhook = StartWebhook(dir, {"--shutdown-delay", "1500ms"});
   const std::string port = std::to_string(webhook.port);
   const std::string readyz = "curl -s --max-time 5 --cacert " + dir + "/ca.crt --resolve " + kName +
@@ -448,7 +415,7 @@ TEST_CASE("webhook: SIGTERM turns it unready, it answers through the shutdown de
   REQUIRE(webhook.process.WaitForOutput("shutting down", milliseconds(2000)));
   CHECK(Shell(readyz).out == "shutting down\n 503");
   // Admissions are still answered meanwhile.
-  CHECK(StatusOf(Curl(webhook, std::string("--data-binary '") + kReview + "'")) != 0);
+  CHECK(StatusOf(CurlWebhook(webhook, std::string("--data-binary '") + kReview + "'")) != 0);
   CHECK(webhook.process.WaitExit(milliseconds(4000)) == 0);
   CHECK(ElapsedMs(started) >= 1400);
 }
