@@ -229,6 +229,8 @@ TEST_CASE("cluster view: lb_delay auto waits for the slices; /status, /metrics, 
   INFO(note);
   const long long lb_end = NumberAfter(note, "LB wait ended at +");
   const long long drain_end = NumberAfter(note, "drain ended at +");
+  // The cluster's view in the Event too: when the slices dropped the pod, the /status entry's.
+  CHECK(NumberAfter(note, "EndpointSlices dropped the pod at +") == entry_ms);
   CHECK(lb_end >= entry_ms + kQuietMs);
   CHECK(drain_end >= lb_end + kDrainMs);
   CHECK(note.find("; exit code 0") != std::string::npos);

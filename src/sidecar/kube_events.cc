@@ -87,6 +87,10 @@ void KubeEventReporter::OnEvent(const SequenceEvent& event, const EventContext& 
       sequence_.lb_why = LbWhy(event);
       sequence_.last_traffic = event.last_traffic;
       break;
+    case EventKind::kEndpointRemoved:
+      sequence_.endpoint_removed = event.elapsed.value_or(Since(context));
+      sequence_.endpoint_slices = event.slices.value_or(0);
+      break;
     case EventKind::kPhase: {
       const Phase phase = event.phase.value_or(Phase::kServing);
       if (phase == Phase::kDraining && !sequence_.lb_end) {
@@ -135,6 +139,11 @@ std::string KubeEventReporter::NoteFor(const std::string& outcome) const {
 std::string KubeEventReporter::NoteLocked(const std::string& outcome) const {
   const Sequence& s = sequence_;
   std::string note = "unready at +0 ms by " + (s.trigger.empty() ? "a trigger" : s.trigger);
+  if (s.endpoint_removed) {
+    note += fmt::format("; EndpointSlices dropped the pod at +{} ms ({} slice{})",
+                        s.endpoint_removed->count(), s.endpoint_slices,
+                        s.endpoint_slices == 1 ? "" : "s");
+  }
   if (s.lb_end) {
     note += fmt::format("; LB wait ended at +{} ms ({})", s.lb_end->count(), s.lb_why);
   }

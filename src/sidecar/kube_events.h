@@ -53,6 +53,8 @@ class KubeEventReporter final : public SequenceListener {
     bool resumed = false;
     std::optional<Millis> lb_end;
     std::string lb_why;
+    std::optional<Millis> endpoint_removed;  // when every EndpointSlice had dropped the pod
+    int endpoint_slices = 0;
     std::optional<Millis> last_traffic;
     std::optional<Millis> drain_end;
     std::string drain_why;

@@ -74,6 +74,41 @@ TEST_CASE("KubeEventReporter tells the sequence in one line from its records") {
         "in_flight 0); traffic after unready: last at +1200 ms; exit code 0");
 }
 
+TEST_CASE("KubeEventReporter: the Event says when the EndpointSlices dropped the pod") {
+  Sent sent;
+  const SysClock::time_point t0 = SysClock::now();
+  {
+    KubeEventReporter reporter([&sent](const kubeapi::EventSpec& spec, kubeapi::Deadline) {
+      std::lock_guard lock(sent.mu);
+      sent.specs.push_back(spec);
+      return Status();
+    });
+    SequenceEvent triggered;
+    triggered.kind = EventKind::kTriggered;
+    triggered.source = TriggerSource::kPreStop;
+    reporter.OnEvent(triggered, At(t0, milliseconds(0)));
+    SequenceEvent removed;
+    removed.kind = EventKind::kEndpointRemoved;
+    removed.elapsed = Millis{850};
+    removed.slices = 2;
+    reporter.OnEvent(removed, At(t0, milliseconds(850)));
+    SequenceEvent lb;
+    lb.kind = EventKind::kLbWaitEnded;
+    lb.lb_end = LbWaitWhy::kQuiet;
+    lb.waited = Millis{1850};
+    reporter.OnEvent(lb, At(t0, milliseconds(1850)));
+    SequenceEvent drained = Phased(Phase::kDrained);
+    drained.drain_end = DrainEndReason::kPushed;
+    reporter.OnEvent(drained, At(t0, milliseconds(2000)));
+    reporter.AwaitSent(std::chrono::steady_clock::now() + milliseconds(500));
+  }
+  REQUIRE(sent.specs.size() == 1);
+  CHECK(sent.specs[0].note ==
+        "unready at +0 ms by preStop; EndpointSlices dropped the pod at +850 ms (2 slices); LB "
+        "wait ended at +1850 ms (quiet: no traffic for the quiet window); drain ended at +2000 ms "
+        "(the app reported drained); traffic after unready: none seen; exit code 0");
+}
+
 TEST_CASE("KubeEventReporter: a timed-out drain is a Warning, a fixed lb_delay says so") {
   Sent sent;
   const SysClock::time_point t0 = SysClock::now();
