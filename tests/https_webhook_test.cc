@@ -33,8 +33,6 @@ constexpr int kMalformedJsonStatus = 400;  // Admit refuses it
 constexpr int kMalformedJsonStatus = 501;  // no admission logic linked: the server's fallback
 #endif
 
-constexpr const char* kService = kWebhookService;
-constexpr const char* kNamespace = kWebhookNamespace;
 constexpr const char* kName = kWebhookName;
 
 // Runs a command line of fixed, quoted arguments: its exit code and stdout.
