@@ -84,7 +84,13 @@ TEST_CASE("ClusterEndpointView: starts at the trigger, tells the removal once, s
   context.wall = std::chrono::system_clock::now();
   view.OnEvent(Kind(EventKind::kTriggered), context);
   const auto end = Steady::now() + milliseconds(3000);
-  while (view.Removal(trigger).state != EndpointViewState::kRemoved && Steady::now() < end) {
+  // The view turns removed, then tells on_removed on the watch thread: wait for both.
+  const auto told = [&] {
+    std::lock_guard lock(mu);
+    return !removed.empty();
+  };
+  while ((view.Removal(trigger).state != EndpointViewState::kRemoved || !told()) &&
+         Steady::now() < end) {
     std::this_thread::sleep_for(milliseconds(2));
   }
   const EndpointRemovalView seen = view.Removal(trigger);
