@@ -37,7 +37,8 @@ if ! command -v qemu-aarch64-static >/dev/null; then
 fi
 
 start=$SECONDS
-./scripts/build-static.sh --arch arm64
+# -Werror, as the amd64 static stage builds: the image stage rebuilds both with the same lines.
+LASTCALL_WARNINGS_AS_ERRORS=ON ./scripts/build-static.sh --arch arm64
 echo "arm64: cross build took $((SECONDS - start)) s"
 # Both binaries fit; the sidecar build (what the arm64 image runs) runs the checks below.
 for binary in build-static-arm64/lastcall.stripped build-static-arm64/lastcall-sidecar.stripped; do
