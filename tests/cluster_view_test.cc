@@ -168,7 +168,7 @@ void RemoveAt(KubeApiStandIn& server, Steady::time_point signalled, milliseconds
   server.PushWatchLine(lines[3]);
 }
 
-TEST_CASE("cluster view: lb_delay auto waits for the slices; /status, /metrics, the Event tell") {
+TEST_CASE("cluster view: lb_delay auto waits for the slices, /status, /metrics, the Event tell") {
   const std::string dir = TempDir();
   const KubeApiCerts certs = MakeKubeApiCerts(dir);
   KubeApiStandIn server(certs);
@@ -265,7 +265,7 @@ std::string SliceLine(const std::string& type, const std::string& name, const st
   return line;
 }
 
-TEST_CASE("cluster view: a slice ADDED after the list counts too; the wait ends when all dropped") {
+TEST_CASE("cluster view: a slice ADDED after the list counts too, the wait ends when all dropped") {
   const std::string dir = TempDir();
   const KubeApiCerts certs = MakeKubeApiCerts(dir);
   KubeApiStandIn server(certs);

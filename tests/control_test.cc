@@ -128,7 +128,7 @@ TEST_CASE(
   CHECK(ElapsedMs(start) < 200);
 }
 
-TEST_CASE("push: POST /drained ends the drain at once; 409 before DRAINING, 405 for GET") {
+TEST_CASE("push: POST /drained ends the drain at once, 409 before DRAINING, 405 for GET") {
   SlowDrainApp app(60000);  // never idle for the monitor: only the push can end the drain
   Sidecar sidecar = StartLastcall(Flags(app, "300ms"));
   CHECK(ControlTarget(sidecar, "POST", "/drained").status == 409);  // serving
@@ -187,7 +187,7 @@ TEST_CASE("a timed-out sequence answers 504 with the same summary, and prestop e
   CHECK(nlohmann::json::parse(late.body)["result"] == "timed_out");
 }
 
-TEST_CASE("?wait=false answers 202 at once; many concurrent callers all get the same answer") {
+TEST_CASE("?wait=false answers 202 at once, many concurrent callers all get the same answer") {
   SlowDrainApp app(400);
   Sidecar sidecar = StartLastcall(Flags(app, "100ms"));
   const auto start = Steady::now();
@@ -254,7 +254,7 @@ std::string WriteToken(const std::string& token) {
 }
 
 TEST_CASE(
-    "token: 401 without, 403 when wrong, never in logs or /status; /prestop on the probe port") {
+    "token: 401 without, 403 when wrong, never in logs or /status, /prestop on the probe port") {
   const std::string token = "s3cr3t-t0ken-0123456789abcdef";
   SlowDrainApp app(50);
   std::vector<std::string> flags = Flags(app, "0s");

@@ -140,7 +140,7 @@ TEST_CASE("an app with nothing listening in any family is still gone: lb_delay s
   CHECK(output.find("nothing listens on 127.0.0.1") == std::string::npos);  // no start warning
 }
 
-TEST_CASE("a push while a poll hangs ends the drain at once; the abandoned poll holds nothing") {
+TEST_CASE("a push while a poll hangs ends the drain at once, the abandoned poll holds nothing") {
   App app("127.0.0.1", /*hang_gets=*/true);
   const std::string url = "http://127.0.0.1:" + std::to_string(app.port()) + "/drain";
   // Each poll would hang for 3 s (the monitor timeout); the drain timeout is far away.

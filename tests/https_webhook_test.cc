@@ -166,7 +166,7 @@ TEST_CASE("webhook certs: a CA and a serving certificate that openssl verifies, 
             .exit_code == 2);
 }
 
-TEST_CASE("webhook: curl verifying the chain and the SAN gets answers; /healthz /readyz /metrics") {
+TEST_CASE("webhook: curl verifying the chain and the SAN gets answers, /healthz /readyz /metrics") {
   const std::string dir = TempDir() + "/certs";
   REQUIRE(MakeWebhookCerts(dir).exit_code == 0);
   Webhook webhook = StartWebhook(dir);
@@ -226,7 +226,7 @@ TEST_CASE("webhook: start-up with a missing, invalid or mismatched pair exits 2 
   CHECK(Shell(Bin() + " webhook --listen 127.0.0.1:0 2>&1").exit_code == 2);
 }
 
-TEST_CASE("webhook: rotated files are served to new handshakes; no request fails meanwhile") {
+TEST_CASE("webhook: rotated files are served to new handshakes, no request fails meanwhile") {
   const std::string dir = TempDir() + "/certs";
   REQUIRE(MakeWebhookCerts(dir).exit_code == 0);
   Webhook webhook = StartWebhook(dir);
@@ -356,7 +356,7 @@ TEST_CASE("webhook: hostile clients get an answer or a clean close within 1 s") 
   CHECK(webhook.process.Running());
 }
 
-TEST_CASE("webhook: 1000 idle TLS connections; a real request is still answered, memory bounded") {
+TEST_CASE("webhook: 1000 idle TLS connections, a real request is still answered, memory bounded") {
   rlimit limit{};
   REQUIRE(getrlimit(RLIMIT_NOFILE, &limit) == 0);
   if (limit.rlim_cur < 2200) {

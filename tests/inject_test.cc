@@ -214,7 +214,7 @@ void CollectSidecarArgs(const YAML::Node& node, std::vector<std::vector<std::str
   }
 }
 
-TEST_CASE("every workload inject writes passes `lastcall check`; uninject gives the input back") {
+TEST_CASE("every workload inject writes passes `lastcall check`, uninject gives the input back") {
   std::istringstream cases(testing::ReadFixture("inject/cases.txt"));
   int checked = 0;
   for (std::string line; std::getline(cases, line);) {

@@ -152,7 +152,7 @@ TEST_CASE("a memory limit a few MiB above idle: no crash, the preStop answered, 
   CHECK(*code == 1);  // not 134 (SIGABRT)
 }
 
-TEST_CASE("memory limits from tight to roomy: never a signal; drained (0) or failed (1) alike") {
+TEST_CASE("memory limits from tight to roomy: never a signal, drained (0) or failed (1) alike") {
   if (testing::kSanitized) {
     MESSAGE("skipped: sanitizers need far more virtual memory than the limit leaves");
     return;
