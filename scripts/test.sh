@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test lastcall has, and prints each stage's wall and CPU time and the total.
 # Usage: ./scripts/test.sh [--quick] [--fail-fast]
-#   --quick      the inner loop: the plain build (build/) and its ctest, nothing else
+#   --quick      the inner loop: the plain build (build/) and its ctest less the cases labelled
+#                serial (CPU-bound, run alone; the full run has them), nothing else
 #   --fail-fast  stop after the first failed stage (a failure is printed the moment it happens
 #                either way: a background stage's result line appears as soon as it ends)
 # REQUIRES: ./scripts/bootstrap.sh ran (dependencies installed).
@@ -216,7 +217,9 @@ unrun_extras() {
 
 if ((quick)); then
   stage "build (plain)" build plain build lastcall drainable_app unit_tests integration_tests
-  stage "tests (plain)" ctest_in build
+  # The inner loop leaves the serial cases (label `serial`: CPU-bound or judging memory and
+  # deadlines, run alone: floods, memory limits, 1000 clients, rehearse's load) to the full run.
+  stage "tests (plain, no serial cases)" ctest_in build -LE serial
   summary
   ((failed == 0))
   exit

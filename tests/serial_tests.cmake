@@ -1,4 +1,5 @@
-# Marks the integration test cases of the given source files RUN_SERIAL (tests/CMakeLists.txt runs
+# Marks the integration test cases of the given source files RUN_SERIAL and labels them `serial`
+# (scripts/test.sh --quick leaves those to the full run; tests/CMakeLists.txt runs
 # this after each build of integration_tests: the case names are known only from the binary).
 # -DTEST_EXECUTABLE=... -DFILES=<doctest --source-file filters, comma-separated>
 # -DPREFIX=integration/ -DOUT=<the ctest script to write>
@@ -14,7 +15,8 @@ foreach(line ${output})
   if(line MATCHES "^=+$" OR line MATCHES "^\\[doctest\\] ")
     continue()
   endif()
-  string(APPEND script "set_tests_properties([==[${PREFIX}${line}]==] PROPERTIES RUN_SERIAL TRUE)\n")
+  string(APPEND script
+    "set_tests_properties([==[${PREFIX}${line}]==] PROPERTIES RUN_SERIAL TRUE LABELS serial)\n")
   math(EXPR count "${count} + 1")
 endforeach()
 if(count EQUAL 0)
