@@ -237,18 +237,26 @@ std::optional<std::string> SuggestClosest(std::string_view name,
   return best;
 }
 
-std::string FormatUtcTimestamp(std::chrono::system_clock::time_point at) {
-  const auto since_epoch =
-      std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch());
-  const std::chrono::sys_days day = std::chrono::floor<std::chrono::days>(at);
+UtcFields SplitUtc(std::chrono::system_clock::time_point at) {
+  const auto micros = std::chrono::floor<std::chrono::microseconds>(at);
+  const std::chrono::sys_days day = std::chrono::floor<std::chrono::days>(micros);
   const std::chrono::year_month_day date(day);
-  const auto in_day =
-      since_epoch - std::chrono::duration_cast<std::chrono::milliseconds>(day.time_since_epoch());
-  const long long ms = in_day.count();
-  return fmt::format("{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:03d}Z",
-                     static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
-                     static_cast<unsigned>(date.day()), ms / 3600000, ms / 60000 % 60,
-                     ms / 1000 % 60, ms % 1000);
+  const long long in_day = (micros - day).count();
+  UtcFields fields;
+  fields.year = static_cast<int>(date.year());
+  fields.month = static_cast<unsigned>(date.month());
+  fields.day = static_cast<unsigned>(date.day());
+  fields.hour = static_cast<int>(in_day / 3'600'000'000);
+  fields.minute = static_cast<int>(in_day / 60'000'000 % 60);
+  fields.second = static_cast<int>(in_day / 1'000'000 % 60);
+  fields.microsecond = static_cast<int>(in_day % 1'000'000);
+  return fields;
+}
+
+std::string FormatUtcTimestamp(std::chrono::system_clock::time_point at) {
+  const UtcFields utc = SplitUtc(at);
+  return fmt::format("{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:03d}Z", utc.year, utc.month,
+                     utc.day, utc.hour, utc.minute, utc.second, utc.microsecond / 1000);
 }
 
 }  // namespace lastcall

@@ -81,6 +81,19 @@ std::optional<std::string> SuggestClosest(std::string_view name,
                                           const std::vector<std::string>& candidates,
                                           std::string_view strip_prefix = "");
 
+// A time's UTC calendar fields, from <chrono>'s civil calendar: not gmtime_r, which would link
+// the C library's time zone code (tzset, and sscanf with it) into every pod for a UTC date.
+struct UtcFields {
+  int year = 1970;
+  unsigned month = 1;  // 1..12
+  unsigned day = 1;    // 1..31
+  int hour = 0;
+  int minute = 0;
+  int second = 0;
+  int microsecond = 0;
+};
+UtcFields SplitUtc(std::chrono::system_clock::time_point at);
+
 // "2026-11-29T09:00:00.123Z": UTC, milliseconds. For logs, /status and reports.
 std::string FormatUtcTimestamp(std::chrono::system_clock::time_point at);
 

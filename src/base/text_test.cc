@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <string>
 
 namespace lastcall {
@@ -39,6 +40,27 @@ TEST_CASE("Quote keeps valid UTF-8 and escapes what is not; EscapeForDisplay lea
   CHECK(Quote("\xf0\x9f\x99\x82") == "\"\xf0\x9f\x99\x82\"");
   CHECK(EscapeForDisplay("unit \"\xff\x1b[\" in \\d") == "unit \"\\xff\\x1b[\" in \\d");
   CHECK(EscapeForDisplay("ok \xc3\xa9") == "ok \xc3\xa9");
+}
+
+TEST_CASE("SplitUtc gives the UTC calendar fields, before 1970 too") {
+  using std::chrono::microseconds;
+  using std::chrono::system_clock;
+  // 2024-02-29T23:59:59.999999Z: a leap day, the last microsecond of it.
+  const UtcFields leap = SplitUtc(system_clock::time_point(microseconds(1709251199999999)));
+  CHECK(leap.year == 2024);
+  CHECK(leap.month == 2u);
+  CHECK(leap.day == 29u);
+  CHECK(leap.hour == 23);
+  CHECK(leap.minute == 59);
+  CHECK(leap.second == 59);
+  CHECK(leap.microsecond == 999999);
+  // 1969-12-31T23:59:59.500000Z: half a second before the epoch.
+  const UtcFields before = SplitUtc(system_clock::time_point(microseconds(-500000)));
+  CHECK(before.year == 1969);
+  CHECK(before.month == 12u);
+  CHECK(before.day == 31u);
+  CHECK(before.second == 59);
+  CHECK(before.microsecond == 500000);
 }
 
 }  // namespace

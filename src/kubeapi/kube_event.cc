@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "base/logging.h"
+#include "base/text.h"
 
 namespace lastcall::kubeapi {
 namespace {
@@ -33,16 +34,9 @@ std::string OneLine(std::string_view text) {
 }  // namespace
 
 std::string FormatMicroTime(std::chrono::system_clock::time_point time) {
-  // The calendar from <chrono>, not gmtime_r: that would link the C library's time zone code
-  // (tzset, and sscanf with it) into every pod for a UTC date.
-  const auto micros = std::chrono::floor<std::chrono::microseconds>(time);
-  const std::chrono::sys_days day = std::chrono::floor<std::chrono::days>(micros);
-  const std::chrono::year_month_day date(day);
-  const long long in_day = (micros - day).count();
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", static_cast<int>(date.year()),
-                     static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
-                     in_day / 3'600'000'000, in_day / 60'000'000 % 60, in_day / 1'000'000 % 60,
-                     in_day % 1'000'000);
+  const UtcFields utc = SplitUtc(time);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", utc.year, utc.month, utc.day,
+                     utc.hour, utc.minute, utc.second, utc.microsecond);
 }
 
 std::string EventsPath(const InClusterSettings& settings) {

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <utility>
 
+#include "base/text.h"
 #include "tls/pem.h"
 
 namespace lastcall::tls {
@@ -99,16 +100,10 @@ Bytes BitString(const Bytes& contents, unsigned unused_bits) {
 }
 
 Bytes Time(std::chrono::system_clock::time_point at) {
-  // The calendar from <chrono>, not gmtime_r: this file shares the tls layer's unity object with
-  // the sidecar's client, and gmtime_r would link the C library's time zone code into it.
-  const auto seconds = std::chrono::floor<std::chrono::seconds>(at);
-  const std::chrono::sys_days day = std::chrono::floor<std::chrono::days>(seconds);
-  const std::chrono::year_month_day date(day);
-  const long long in_day = (seconds - day).count();
-  const int year = static_cast<int>(date.year());
-  const std::string clock =
-      fmt::format("{:02}{:02}{:02}{:02}{:02}Z", static_cast<unsigned>(date.month()),
-                  static_cast<unsigned>(date.day()), in_day / 3600, in_day / 60 % 60, in_day % 60);
+  const UtcFields utc = SplitUtc(at);
+  const int year = utc.year;
+  const std::string clock = fmt::format("{:02}{:02}{:02}{:02}{:02}Z", utc.month, utc.day, utc.hour,
+                                        utc.minute, utc.second);
   if (year >= 1950 && year < 2050) return Text(0x17, fmt::format("{:02}", year % 100) + clock);
   return Text(0x18, fmt::format("{:04}", year) + clock);
 }
