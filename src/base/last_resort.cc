@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <exception>
 #include <new>
@@ -28,14 +29,18 @@ void ReserveEmergencyMemory(size_t bytes) {
 
 void ReleaseEmergencyMemory() noexcept { std::free(g_reserve.exchange(nullptr)); }
 
-void WriteFatalLine(std::string_view line) noexcept {
-  // Best effort: a failed write has nowhere else to go.
-  while (!line.empty()) {
-    const ssize_t n = write(STDERR_FILENO, line.data(), line.size());
-    if (n <= 0) break;
-    line.remove_prefix(static_cast<size_t>(n));
+void WriteToStderr(std::string_view bytes) noexcept {
+  while (!bytes.empty()) {
+    const ssize_t n = write(STDERR_FILENO, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    bytes.remove_prefix(static_cast<size_t>(n));
   }
-  [[maybe_unused]] ssize_t n = write(STDERR_FILENO, "\n", 1);
+}
+
+void WriteFatalLine(std::string_view line) noexcept {
+  WriteToStderr(line);
+  WriteToStderr("\n");
 }
 
 const char* DescribeException(const std::exception_ptr& error) noexcept {

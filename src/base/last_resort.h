@@ -17,7 +17,10 @@ namespace lastcall {
 void ReserveEmergencyMemory(size_t bytes = 512 * 1024);
 void ReleaseEmergencyMemory() noexcept;
 
-// Writes `line` (and a newline) to stderr with write(2): no allocation, no lock, no logger.
+// Writes all of `bytes` to stderr with write(2), retrying an interrupted write: no allocation,
+// no lock, no logger. Best effort: a failed write has nowhere else to go.
+void WriteToStderr(std::string_view bytes) noexcept;
+// Writes `line` (and a newline) to stderr, as WriteToStderr does.
 void WriteFatalLine(std::string_view line) noexcept;
 
 // What `error` (a caught exception) was, for a log line: "out of memory (std::bad_alloc)", the

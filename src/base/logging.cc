@@ -1,14 +1,13 @@
 #include "base/logging.h"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "base/last_resort.h"
 #include "base/text.h"
 
 namespace lastcall {
@@ -29,14 +28,8 @@ void WriteLine(std::string line) {
     g_sink(line);
     return;
   }
-  line += '\n';
-  std::string_view rest = line;
-  while (!rest.empty()) {
-    const ssize_t n = write(STDERR_FILENO, rest.data(), rest.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // stderr gone: nowhere left to say so
-    rest.remove_prefix(static_cast<size_t>(n));
-  }
+  line += '\n';  // one write for the whole line
+  WriteToStderr(line);
 }
 
 std::string_view LevelName(LogLevel level) {
