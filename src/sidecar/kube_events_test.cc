@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace lastcall {
@@ -25,6 +27,23 @@ EventContext At(SysClock::time_point triggered, milliseconds since) {
   return context;
 }
 
+// A sender that records every Event it is handed, and succeeds.
+KubeEventReporter::SendFn RecordInto(Sent& sent) {
+  return [&sent](const kubeapi::EventSpec& spec, kubeapi::Deadline) {
+    std::lock_guard lock(sent.mu);
+    sent.specs.push_back(spec);
+    return Status();
+  };
+}
+
+SequenceEvent Triggered(TriggerSource source, std::string detail = "") {
+  SequenceEvent event;
+  event.kind = EventKind::kTriggered;
+  event.source = source;
+  event.detail = std::move(detail);
+  return event;
+}
+
 SequenceEvent Phased(Phase phase) {
   SequenceEvent event;
   event.kind = EventKind::kPhase;
@@ -36,16 +55,8 @@ TEST_CASE("KubeEventReporter tells the sequence in one line from its records") {
   Sent sent;
   const SysClock::time_point t0 = SysClock::now();
   {
-    KubeEventReporter reporter([&sent](const kubeapi::EventSpec& spec, kubeapi::Deadline) {
-      std::lock_guard lock(sent.mu);
-      sent.specs.push_back(spec);
-      return Status();
-    });
-    SequenceEvent triggered;
-    triggered.kind = EventKind::kTriggered;
-    triggered.source = TriggerSource::kSignal;
-    triggered.detail = "SIGTERM";
-    reporter.OnEvent(triggered, At(t0, milliseconds(0)));
+    KubeEventReporter reporter(RecordInto(sent));
+    reporter.OnEvent(Triggered(TriggerSource::kSignal, "SIGTERM"), At(t0, milliseconds(0)));
     SequenceEvent lb;
     lb.kind = EventKind::kLbWaitEnded;
     lb.lb_end = LbWaitWhy::kQuiet;
@@ -78,15 +89,8 @@ TEST_CASE("KubeEventReporter: the Event says when the EndpointSlices dropped the
   Sent sent;
   const SysClock::time_point t0 = SysClock::now();
   {
-    KubeEventReporter reporter([&sent](const kubeapi::EventSpec& spec, kubeapi::Deadline) {
-      std::lock_guard lock(sent.mu);
-      sent.specs.push_back(spec);
-      return Status();
-    });
-    SequenceEvent triggered;
-    triggered.kind = EventKind::kTriggered;
-    triggered.source = TriggerSource::kPreStop;
-    reporter.OnEvent(triggered, At(t0, milliseconds(0)));
+    KubeEventReporter reporter(RecordInto(sent));
+    reporter.OnEvent(Triggered(TriggerSource::kPreStop), At(t0, milliseconds(0)));
     SequenceEvent removed;
     removed.kind = EventKind::kEndpointRemoved;
     removed.elapsed = Millis{850};
@@ -113,15 +117,8 @@ TEST_CASE("KubeEventReporter: a timed-out drain is a Warning, a fixed lb_delay s
   Sent sent;
   const SysClock::time_point t0 = SysClock::now();
   {
-    KubeEventReporter reporter([&sent](const kubeapi::EventSpec& spec, kubeapi::Deadline) {
-      std::lock_guard lock(sent.mu);
-      sent.specs.push_back(spec);
-      return Status();
-    });
-    SequenceEvent triggered;
-    triggered.kind = EventKind::kTriggered;
-    triggered.source = TriggerSource::kPreStop;
-    reporter.OnEvent(triggered, At(t0, milliseconds(0)));
+    KubeEventReporter reporter(RecordInto(sent));
+    reporter.OnEvent(Triggered(TriggerSource::kPreStop), At(t0, milliseconds(0)));
     reporter.OnEvent(Phased(Phase::kDraining), At(t0, milliseconds(5000)));
     SequenceEvent timed_out = Phased(Phase::kTimedOut);
     timed_out.drain_end = DrainEndReason::kTimeout;
@@ -142,10 +139,7 @@ TEST_CASE("KubeEventReporter: the exit waits for a hanging API server at most it
     std::this_thread::sleep_until(deadline);  // what a hanging server costs the sender
     return Status::Unavailable("the deadline passed");
   });
-  SequenceEvent triggered;
-  triggered.kind = EventKind::kTriggered;
-  triggered.source = TriggerSource::kSignal;
-  reporter.OnEvent(triggered, At(t0, milliseconds(0)));
+  reporter.OnEvent(Triggered(TriggerSource::kSignal), At(t0, milliseconds(0)));
   reporter.OnEvent(Phased(Phase::kTimedOut), At(t0, milliseconds(10)));
   const auto start = std::chrono::steady_clock::now();
   reporter.AwaitSent(start + milliseconds(100));
