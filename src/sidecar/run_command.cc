@@ -13,9 +13,9 @@
 #include "base/last_resort.h"
 #include "base/logging.h"
 #include "base/signals.h"
-#include "base/text.h"
 #include "base/token_file.h"
 #include "config/budget.h"
+#include "config/config_keys.h"
 #include "http/http_server.h"
 #include "kubeapi/api_watch_source.h"
 #include "monitors/background_request.h"
@@ -310,25 +310,21 @@ Finish DefineRun(CLI::App* app, const Env& env, ConfigSources* sources) {
 // environment as given (a config file that did not load cannot say; the service account's
 // mounted files are the default). Best effort, for the ConfigRefused Event only.
 Config::KubeApi KubeApiOf(const ConfigSources& sources) {
-  Config::KubeApi kube;
-  std::optional<std::string> enabled;
-  for (const auto& [name, value] : sources.env) {
-    if (name == "LASTCALL_KUBE_API") enabled = value;
-    if (name == "LASTCALL_KUBE_TOKEN_FILE") kube.token_file = value;
-    if (name == "LASTCALL_KUBE_CA_FILE") kube.ca_file = value;
-  }
-  for (const FlagValue& flag : sources.flags) {
-    if (flag.name == "kube-api" || flag.name == "kube_api.enabled") enabled = flag.value;
-    if (flag.name == "kube-token-file" || flag.name == "kube_api.token_file") {
-      kube.token_file = flag.value;
+  // The key table's own names and setters, environment first and flags over it, as the loader
+  // orders them; a value the setter refuses leaves the default.
+  Config config;
+  for (const KeySpec& spec : KeySpecs()) {
+    if (!spec.info.key.starts_with("kube_api.") || spec.set_scalar == nullptr) continue;
+    if (const auto env = sources.env.find(spec.info.env); env != sources.env.end()) {
+      spec.set_scalar(config, env->second);
     }
-    if (flag.name == "kube-ca-file" || flag.name == "kube_api.ca_file") kube.ca_file = flag.value;
+    for (const FlagValue& flag : sources.flags) {
+      if (flag.name == spec.info.flag || flag.name == spec.info.key) {
+        spec.set_scalar(config, flag.value);
+      }
+    }
   }
-  if (enabled) {
-    const std::string lower = ToLowerAscii(*enabled);
-    kube.enabled = !(lower == "false" || lower == "0" || lower == "no" || lower == "off");
-  }
-  return kube;
+  return config.kube_api;
 }
 
 // Start-up, where configuration errors are exceptions caught once (exit 2); then RunSidecar.
