@@ -35,9 +35,6 @@ constexpr int kMalformedJsonStatus = 501;  // no admission logic linked: the ser
 
 constexpr const char* kName = kWebhookName;
 
-// Runs a command line of fixed, quoted arguments: its exit code and stdout.
-ShellRun Shell(const std::string& command) { return RunShell(command); }
-
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path);
   std::stringstream text;
@@ -53,21 +50,21 @@ int StatusOf(const ShellRun& result) {
 }
 
 std::string Fingerprint(const std::string& pem_file) {
-  return Shell("openssl x509 -in " + pem_file + " -noout -fingerprint -sha256").out;
+  return RunShell("openssl x509 -in " + pem_file + " -noout -fingerprint -sha256").out;
 }
 
 // The leaf the server presents to a new handshake, as openssl s_client sees it.
 std::string PresentedFingerprint(uint16_t port) {
-  return Shell("echo | timeout 5 openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
-               " -servername " + kName +
-               " -showcerts 2>/dev/null | openssl x509 -noout -fingerprint -sha256")
+  return RunShell("echo | timeout 5 openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
+                  " -servername " + kName +
+                  " -showcerts 2>/dev/null | openssl x509 -noout -fingerprint -sha256")
       .out;
 }
 
 std::string Metrics(const Webhook& webhook) {
   const std::string port = std::to_string(webhook.port);
-  return Shell("curl -sS --max-time 5 --cacert " + webhook.dir + "/ca.crt --resolve " + kName +
-               ":" + port + ":127.0.0.1 https://" + kName + ":" + port + "/metrics")
+  return RunShell("curl -sS --max-time 5 --cacert " + webhook.dir + "/ca.crt --resolve " + kName +
+                  ":" + port + ":127.0.0.1 https://" + kName + ":" + port + "/metrics")
       .out;
 }
 
@@ -110,34 +107,35 @@ TEST_CASE("webhook certs: a CA and a serving certificate that openssl verifies, 
   REQUIRE(stat((dir + "/tls.key").c_str(), &info) == 0);
   CHECK((info.st_mode & 0777) == 0600);
   // The caBundle on stdout is ca.crt in base64.
-  CHECK(Shell("echo '" + made.out + "' | base64 -d | cmp - " + dir + "/ca.crt && echo same").out ==
-        "same\n");
   CHECK(
-      Shell("openssl verify -purpose sslserver -CAfile " + dir + "/ca.crt " + dir + "/tls.crt 2>&1")
-          .out == dir + "/tls.crt: OK\n");
-  const std::string leaf = Shell("openssl x509 -in " + dir + "/tls.crt -noout -text").out;
+      RunShell("echo '" + made.out + "' | base64 -d | cmp - " + dir + "/ca.crt && echo same").out ==
+      "same\n");
+  CHECK(RunShell("openssl verify -purpose sslserver -CAfile " + dir + "/ca.crt " + dir +
+                 "/tls.crt 2>&1")
+            .out == dir + "/tls.crt: OK\n");
+  const std::string leaf = RunShell("openssl x509 -in " + dir + "/tls.crt -noout -text").out;
   CHECK(leaf.find("DNS:hook, DNS:hook.ops, DNS:hook.ops.svc, DNS:hook.ops.svc.cluster.local") !=
         std::string::npos);
   CHECK(leaf.find("TLS Web Server Authentication") != std::string::npos);
   CHECK(leaf.find("CA:FALSE") != std::string::npos);
   CHECK(leaf.find("ASN1 OID: prime256v1") != std::string::npos);
   CHECK(leaf.find("Signature Algorithm: ecdsa-with-SHA256") != std::string::npos);
-  const std::string ca = Shell("openssl x509 -in " + dir + "/ca.crt -noout -text").out;
+  const std::string ca = RunShell("openssl x509 -in " + dir + "/ca.crt -noout -text").out;
   CHECK(ca.find("CA:TRUE, pathlen:0") != std::string::npos);
   CHECK(ca.find("Certificate Sign, CRL Sign") != std::string::npos);
   // Validity: one year for the serving certificate, ten for the CA (within a day).
-  CHECK(Shell("openssl x509 -in " + dir + "/tls.crt -noout -checkend " +
-              std::to_string(364 * 86400) + " >/dev/null && echo ok")
+  CHECK(RunShell("openssl x509 -in " + dir + "/tls.crt -noout -checkend " +
+                 std::to_string(364 * 86400) + " >/dev/null && echo ok")
             .out == "ok\n");
-  CHECK(Shell("openssl x509 -in " + dir + "/tls.crt -noout -checkend " +
-              std::to_string(366 * 86400) + " >/dev/null || echo expires")
+  CHECK(RunShell("openssl x509 -in " + dir + "/tls.crt -noout -checkend " +
+                 std::to_string(366 * 86400) + " >/dev/null || echo expires")
             .out == "expires\n");
-  CHECK(Shell("openssl x509 -in " + dir + "/ca.crt -noout -checkend " +
-              std::to_string(3649 * 86400) + " >/dev/null && echo ok")
+  CHECK(RunShell("openssl x509 -in " + dir + "/ca.crt -noout -checkend " +
+                 std::to_string(3649 * 86400) + " >/dev/null && echo ok")
             .out == "ok\n");
   // The key is the certificate's, in a form openssl reads.
-  CHECK(Shell("openssl pkey -in " + dir + "/tls.key -pubout").out ==
-        Shell("openssl x509 -in " + dir + "/tls.crt -noout -pubkey").out);
+  CHECK(RunShell("openssl pkey -in " + dir + "/tls.key -pubout").out ==
+        RunShell("openssl x509 -in " + dir + "/tls.crt -noout -pubkey").out);
 
   // Never over existing files without --force.
   const std::string before = ReadAll(dir + "/tls.crt");
@@ -151,9 +149,9 @@ TEST_CASE("webhook certs: a CA and a serving certificate that openssl verifies, 
   CHECK(renewed.out == made.out);
   CHECK(ReadAll(dir + "/tls.crt") != before);
   CHECK(ReadAll(dir + "/ca.crt") == ca_before);
-  CHECK(
-      Shell("openssl verify -purpose sslserver -CAfile " + dir + "/ca.crt " + dir + "/tls.crt 2>&1")
-          .out == dir + "/tls.crt: OK\n");
+  CHECK(RunShell("openssl verify -purpose sslserver -CAfile " + dir + "/ca.crt " + dir +
+                 "/tls.crt 2>&1")
+            .out == dir + "/tls.crt: OK\n");
   REQUIRE(stat((dir + "/ca.key").c_str(), &info) == 0);
   CHECK((info.st_mode & 0777) == 0600);
   // --new-ca: a new CA, a new caBundle.
@@ -162,8 +160,9 @@ TEST_CASE("webhook certs: a CA and a serving certificate that openssl verifies, 
   CHECK(fresh.out != made.out);
   CHECK(ReadAll(dir + "/ca.crt") != ca_before);
   // Names a Service cannot have.
-  CHECK(Shell(Bin() + " webhook certs --service Bad_Name --namespace ops --out " + dir + "/x 2>&1")
-            .exit_code == 2);
+  CHECK(
+      RunShell(Bin() + " webhook certs --service Bad_Name --namespace ops --out " + dir + "/x 2>&1")
+          .exit_code == 2);
 }
 
 TEST_CASE("webhook: curl verifying the chain and the SAN gets answers, /healthz /readyz /metrics") {
@@ -184,20 +183,20 @@ TEST_CASE("webhook: curl verifying the chain and the SAN gets answers, /healthz 
   const std::string port = std::to_string(webhook.port);
   const std::string base = "curl -sS --max-time 5 --cacert " + dir + "/ca.crt --resolve " + kName +
                            ":" + port + ":127.0.0.1 https://" + kName + ":" + port;
-  CHECK(Shell(base + "/healthz").out == "ok\n");
-  CHECK(Shell(base + "/readyz").out == "ready\n");
+  CHECK(RunShell(base + "/healthz").out == "ok\n");
+  CHECK(RunShell(base + "/readyz").out == "ready\n");
   const std::string metrics = Metrics(webhook);
   CHECK(metrics.find("lastcall_webhook_requests_total{route=\"mutate\"") != std::string::npos);
   CHECK(metrics.find("lastcall_webhook_request_duration_seconds_bucket{le=\"0.005\"}") !=
         std::string::npos);
   CHECK(metrics.find("lastcall_webhook_connections ") != std::string::npos);
   // TLS 1.2 only, and only ECDHE with an AEAD.
-  CHECK(Shell(base + "/healthz --tls-max 1.1 2>/dev/null").exit_code != 0);
-  CHECK(Shell("echo | timeout 5 openssl s_client -connect 127.0.0.1:" + port +
-              " -cipher AES128-SHA -tls1_2 2>&1 >/dev/null")
+  CHECK(RunShell(base + "/healthz --tls-max 1.1 2>/dev/null").exit_code != 0);
+  CHECK(RunShell("echo | timeout 5 openssl s_client -connect 127.0.0.1:" + port +
+                 " -cipher AES128-SHA -tls1_2 2>&1 >/dev/null")
             .exit_code != 0);
-  CHECK(Shell("echo | timeout 5 openssl s_client -connect 127.0.0.1:" + port +
-              " -cipher ECDHE-ECDSA-CHACHA20-POLY1305 -tls1_2 2>/dev/null | grep -c 'Cipher is'")
+  CHECK(RunShell("echo | timeout 5 openssl s_client -connect 127.0.0.1:" + port +
+                 " -cipher ECDHE-ECDSA-CHACHA20-POLY1305 -tls1_2 2>/dev/null | grep -c 'Cipher is'")
             .out == "1\n");
 }
 
@@ -217,13 +216,13 @@ TEST_CASE("webhook: start-up with a missing, invalid or mismatched pair exits 2 
            {dir + "/junk.crt", dir + "/tls.key", dir + "/junk.crt: no PEM block"},
            {dir + "/tls.crt", other + "/tls.key",
             other + "/tls.key: the private key does not belong to " + dir + "/tls.crt"}}) {
-    const ShellRun result = Shell(Bin() + " webhook --listen 127.0.0.1:0 --tls-cert " + c.cert +
-                                  " --tls-key " + c.key + " 2>&1");
+    const ShellRun result = RunShell(Bin() + " webhook --listen 127.0.0.1:0 --tls-cert " + c.cert +
+                                     " --tls-key " + c.key + " 2>&1");
     CAPTURE(result.out);
     CHECK(result.exit_code == 2);
     CHECK(result.out.find(c.message) != std::string::npos);
   }
-  CHECK(Shell(Bin() + " webhook --listen 127.0.0.1:0 2>&1").exit_code == 2);
+  CHECK(RunShell(Bin() + " webhook --listen 127.0.0.1:0 2>&1").exit_code == 2);
 }
 
 TEST_CASE("webhook: rotated files are served to new handshakes, no request fails meanwhile") {
@@ -349,9 +348,9 @@ TEST_CASE("webhook: hostile clients get an answer or a clean close within 1 s") 
     close(fd);
   }
   // Whatever came before, the webhook still answers.
-  CHECK(Shell("curl -sS --max-time 5 --cacert " + dir + "/ca.crt --resolve " + kName + ":" +
-              std::to_string(webhook.port) + ":127.0.0.1 https://" + kName + ":" +
-              std::to_string(webhook.port) + "/healthz")
+  CHECK(RunShell("curl -sS --max-time 5 --cacert " + dir + "/ca.crt --resolve " + kName + ":" +
+                 std::to_string(webhook.port) + ":127.0.0.1 https://" + kName + ":" +
+                 std::to_string(webhook.port) + "/healthz")
             .out == "ok\n");
   CHECK(webhook.process.Running());
 }
@@ -407,11 +406,11 @@ TEST_CASE("webhook: SIGTERM turns it unready, it answers through the shutdown de
   const std::string readyz = "curl -s --max-time 5 --cacert " + dir + "/ca.crt --resolve " + kName +
                              ":" + port + ":127.0.0.1 -w ' %{http_code}' https://" + kName + ":" +
                              port + "/readyz";
-  CHECK(Shell(readyz).out == "ready\n 200");
+  CHECK(RunShell(readyz).out == "ready\n 200");
   const auto started = std::chrono::steady_clock::now();
   webhook.process.Signal(SIGTERM);
   REQUIRE(webhook.process.WaitForOutput("shutting down", milliseconds(2000)));
-  CHECK(Shell(readyz).out == "shutting down\n 503");
+  CHECK(RunShell(readyz).out == "shutting down\n 503");
   // Admissions are still answered meanwhile.
   CHECK(StatusOf(CurlWebhook(webhook, std::string("--data-binary '") + kReview + "'")) != 0);
   CHECK(webhook.process.WaitExit(milliseconds(4000)) == 0);
