@@ -29,6 +29,9 @@ packages=(
   python3-h2
   # an independent JSON Patch (and YAML) for the webhook's patches (tests/webhook_admission_test.cc)
   python3-jsonpatch python3-yaml
+  # independent TLS peers: curl and the openssl CLI against the webhook, OpenSSL's library for
+  # the Kubernetes API stand-in (tests/support/kube_api_stand_in.h), the CLI for its certificates
+  curl openssl libssl-dev
 )
 # Node (deploy checks) and kubectl (its built-in kustomize renders deploy/kubernetes): Debian's
 # only when the machine has none. A machine image may bring its own: NodeSource's nodejs includes
