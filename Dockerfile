@@ -22,8 +22,8 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
-      libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev \
-      libyaml-cpp-dev \
+      libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libfmt-dev libyaml-cpp-dev libre2-dev \
+      libbearssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -1,24 +1,22 @@
 # One INTERFACE target that carries every third-party dependency of lastcall_core.
 #
-# spdlog and fmt: the static binary (LASTCALL_STATIC) uses them header-only, as Debian ships them
-# as shared libraries only and that binary must not need any .so at run time. Every other build
-# (tests, sanitizers, fuzzers) links Debian's compiled libraries: header-only, each file that logs
-# or formats compiles and optimises fmt's and spdlog's implementation again, which doubled the
-# compile time of such a file (coordinator.cc: 9.0 s header-only, 4.5 s against the libraries).
+# fmt: the static binary (LASTCALL_STATIC) uses it header-only, as Debian ships it as a shared
+# library only and that binary must not need any .so at run time. Every other build (tests,
+# sanitizers, fuzzers) links Debian's compiled library: header-only, each file that formats
+# compiles and optimises fmt's implementation again, which doubled the compile time of such a
+# file (coordinator.cc, measured with spdlog beside it: 9.0 s header-only, 4.5 s linked).
 # yaml-cpp ships a .a.
 # RE2 (the prometheus monitor's label regexes) comes through pkg-config; Debian 12's libre2-dev
 # ships libre2.a and, at that version, needs no abseil.
-option(LASTCALL_HEADER_ONLY_LOGGING "Use spdlog and fmt header-only (always for the static binary)"
+option(LASTCALL_HEADER_ONLY_FMT "Use fmt header-only (always for the static binary)"
   ${LASTCALL_STATIC})
 add_library(lastcall_deps INTERFACE)
-if(LASTCALL_HEADER_ONLY_LOGGING OR LASTCALL_STATIC)
-  target_compile_definitions(lastcall_deps INTERFACE SPDLOG_HEADER_ONLY SPDLOG_FMT_EXTERNAL
-    FMT_HEADER_ONLY)
-  get_target_property(_spdlog_inc spdlog::spdlog INTERFACE_INCLUDE_DIRECTORIES)
+if(LASTCALL_HEADER_ONLY_FMT OR LASTCALL_STATIC)
+  target_compile_definitions(lastcall_deps INTERFACE FMT_HEADER_ONLY)
   get_target_property(_fmt_inc fmt::fmt INTERFACE_INCLUDE_DIRECTORIES)
-  target_include_directories(lastcall_deps SYSTEM INTERFACE ${_spdlog_inc} ${_fmt_inc})
+  target_include_directories(lastcall_deps SYSTEM INTERFACE ${_fmt_inc})
 else()
-  target_link_libraries(lastcall_deps INTERFACE spdlog::spdlog fmt::fmt)
+  target_link_libraries(lastcall_deps INTERFACE fmt::fmt)
 endif()
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)

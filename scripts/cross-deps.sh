@@ -17,7 +17,7 @@ case "$arch" in
 esac
 # The -dev packages of what lastcall links or finds with find_package (cmake/Dependencies.cmake);
 # each comes with the runtime package it pins, whose .so its CMake config names.
-dev_packages=(libyaml-cpp-dev libfmt-dev libspdlog-dev libre2-dev libbearssl-dev)
+dev_packages=(libyaml-cpp-dev libfmt-dev libre2-dev libbearssl-dev)
 
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo=sudo

@@ -11,7 +11,7 @@ input section the link kept to an owner, and prints bytes per owner: code (.text
 
 Owners: the lastcall layers by archive (liblastcall_<layer>.a; main.cc as `main`); third-party
 archives (libre2.a, libyaml-cpp.a, libstdc++.a split into iostream/locale and the rest, libc.a
-and libm as glibc, libgcc); the header-only libraries (fmt, spdlog, nlohmann/json, CLI11, and
+and libm as glibc, libgcc); the header-only libraries (fmt, nlohmann/json, CLI11, and
 yaml-cpp's templates) by the demangled name of the function whose section it is, wherever it was
 instantiated, so their weight shows even though it sits in lastcall's objects.
 """
@@ -32,7 +32,7 @@ STREAM_MEMBER = re.compile(
     r'(locale|ios|stream|streambuf|codecvt|ctype|collate|messages|monetary|numeric_members|'
     r'time_members|basic_file|globals_io|shim_facets|string-io|misc-inst|fstream|sstream)')
 
-HEADER_ONLY = [('spdlog::', 'spdlog (header-only)'), ('fmt::', 'fmt (header-only)'),
+HEADER_ONLY = [('fmt::', 'fmt (header-only)'),
                ('nlohmann::', 'nlohmann/json (header-only)'), ('CLI::', 'CLI11 (header-only)'),
                ('YAML::', 'yaml-cpp (templates in lastcall)'), ('re2::', 'RE2')]
 

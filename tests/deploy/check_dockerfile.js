@@ -65,20 +65,28 @@ function isJsonArray(args) {
   }
 }
 
+// The words of one bash array NAME=( ... ) in TEXT (comments dropped first: they may hold
+// parentheses), without expansions such as "${other[@]}"; null when it is absent.
+function bashArray(text, name) {
+  const code = text
+    .split('\n')
+    .map((line) => line.replace(/(^|\s)#.*/, ''))
+    .join('\n');
+  const match = code.match(new RegExp(`(?:^|\\n)${name}=\\(([^)]*)\\)`));
+  if (!match) return null;
+  return match[1].split(/\s+/).filter((word) => word && !word.startsWith('"$') && !word.startsWith('$'));
+}
+
+// scripts/bootstrap.sh's packages (everything CI installs) and libraries (what the build needs,
+// a part of them); null when the file is absent.
 function bootstrapPackages(repo) {
   const file = path.join(repo, 'scripts', 'bootstrap.sh');
   if (!fs.existsSync(file)) return null;
   const text = fs.readFileSync(file, 'utf8');
-  const match = text.match(/packages=\(([\s\S]*?)\n\)/);
-  if (!match) return null;
-  return new Set(
-    match[1]
-      .split('\n')
-      .map((line) => line.replace(/#.*/, ''))
-      .join(' ')
-      .split(/\s+/)
-      .filter(Boolean),
-  );
+  const packages = bashArray(text, 'packages');
+  if (!packages) return null;
+  const libraries = bashArray(text, 'libraries') || [];
+  return { all: new Set([...packages, ...libraries]), libraries };
 }
 
 function projectVersion(repo) {
@@ -141,6 +149,7 @@ function check(text, repo) {
     }
   }
 
+  const aptInstalled = new Set();
   for (const instruction of all) {
     if (instruction.op === 'ADD') {
       if (/(^|\s)(https?|git|ftp):\/\//.test(instruction.args)) {
@@ -177,10 +186,23 @@ function check(text, repo) {
           .split(/\s+/)
           .filter((word) => word && !word.startsWith('-'));
         for (const name of installed) {
-          if (!packages.has(name)) {
+          aptInstalled.add(name);
+          if (!packages.all.has(name)) {
             problem(instruction, `package ${name} is not in scripts/bootstrap.sh: the image must build with what CI builds with`);
           }
         }
+      }
+    }
+  }
+
+  // The converse: a library the build needs and the build stage does not install fails only in
+  // a real `docker build` (CI builds the image without one), at CMake's find_package.
+  const bootstrap = bootstrapPackages(repo);
+  const buildRun = all.find((i) => i.op === 'RUN' && /scripts\/build-static\.sh/.test(i.args));
+  if (bootstrap && buildRun) {
+    for (const name of bootstrap.libraries) {
+      if (!aptInstalled.has(name)) {
+        problem(buildRun, `the build stage does not install ${name}, which the build needs (scripts/bootstrap.sh's libraries)`);
       }
     }
   }
