@@ -61,13 +61,6 @@ std::string PresentedFingerprint(uint16_t port) {
       .out;
 }
 
-std::string Metrics(const Webhook& webhook) {
-  const std::string port = std::to_string(webhook.port);
-  return RunShell("curl -sS --max-time 5 --cacert " + webhook.dir + "/ca.crt --resolve " + kName +
-                  ":" + port + ":127.0.0.1 https://" + kName + ":" + port + "/metrics")
-      .out;
-}
-
 int RawConnect(uint16_t port) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in address{};
@@ -185,7 +178,7 @@ TEST_CASE("webhook: curl verifying the chain and the SAN gets answers, /healthz 
                            ":" + port + ":127.0.0.1 https://" + kName + ":" + port;
   CHECK(RunShell(base + "/healthz").out == "ok\n");
   CHECK(RunShell(base + "/readyz").out == "ready\n");
-  const std::string metrics = Metrics(webhook);
+  const std::string metrics = WebhookMetrics(webhook);
   CHECK(metrics.find("lastcall_webhook_requests_total{route=\"mutate\"") != std::string::npos);
   CHECK(metrics.find("lastcall_webhook_request_duration_seconds_bucket{le=\"0.005\"}") !=
         std::string::npos);
@@ -291,7 +284,7 @@ TEST_CASE("webhook: rotated files are served to new handshakes, no request fails
   REQUIRE(rename((dir + "/tls.key.tmp").c_str(), (dir + "/tls.key").c_str()) == 0);
   CHECK(webhook.process.WaitForOutput("do not load", milliseconds(3000)));
   CHECK(PresentedFingerprint(webhook.port) == fingerprint_b);
-  const std::string metrics = Metrics(webhook);
+  const std::string metrics = WebhookMetrics(webhook);
   CHECK(metrics.find("lastcall_webhook_certificate_reloads_total{result=\"loaded\"} 1\n") !=
         std::string::npos);
   CHECK(metrics.find("lastcall_webhook_certificate_reloads_total{result=\"refused\"} 1\n") !=
@@ -380,7 +373,7 @@ TEST_CASE("webhook: 1000 idle TLS connections, a real request is still answered,
       webhook, std::string("-H 'Content-Type: application/json' --data-binary '") + kReview + "'");
   CHECK(answer.exit_code == 0);
   CHECK(ElapsedMs(started) < 1000);
-  const std::string metrics = Metrics(webhook);
+  const std::string metrics = WebhookMetrics(webhook);
   CHECK(metrics.find("lastcall_webhook_connections 1001\n") != std::string::npos);
   const long rss = ProcStatusKib(webhook.process.pid(), "VmRSS");
   MESSAGE("webhook VmRSS: " << rss_before << " KiB at start, " << rss

@@ -56,4 +56,22 @@ inline ShellRun CurlWebhook(const Webhook& webhook, const std::string& args,
                   ":" + port + "/mutate 2>&1");
 }
 
+// GET https://NAME:PORT/metrics, verified as CurlWebhook verifies.
+inline std::string WebhookMetrics(const Webhook& webhook) {
+  const std::string port = std::to_string(webhook.port);
+  return RunShell("curl -sS --max-time 5 --cacert " + webhook.dir + "/ca.crt --resolve " +
+                  kWebhookName + ":" + port + ":127.0.0.1 https://" + kWebhookName + ":" + port +
+                  "/metrics")
+      .out;
+}
+
+// lastcall_webhook_admissions_total{outcome="OUTCOME"} from /metrics; -1 when it is not there.
+inline long AdmissionsCounted(const Webhook& webhook, const std::string& outcome) {
+  const std::string metrics = WebhookMetrics(webhook);
+  const std::string series = "lastcall_webhook_admissions_total{outcome=\"" + outcome + "\"} ";
+  const size_t at = metrics.find(series);
+  if (at == std::string::npos) return -1;
+  return std::stol(metrics.substr(at + series.size()));
+}
+
 }  // namespace lastcall::test
