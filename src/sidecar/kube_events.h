@@ -72,12 +72,6 @@ class KubeEventReporter final : public SequenceListener {
   std::vector<std::thread> senders_;  // GUARDED_BY(mu_)
 };
 
-// The client `lastcall run` reports through, or null when there is none: turned off
-// (kube_api.enabled false; kube_api.token_file and ca_file replace the mounted files' paths), not
-// in a cluster (said at info level), or the in-cluster configuration is partial or has no readable
-// token (one warning: lastcall works as without it).
-std::unique_ptr<kubeapi::KubeClient> MakeKubeClient(const Config::KubeApi& config);
-
 // ConfigRefused: one best-effort Event before `lastcall run` exits 2 on a configuration error,
 // when the in-cluster configuration is there; bounded by kEventBudget. `error` is what was
 // refused, as the log says it.

@@ -23,6 +23,7 @@
 #include "monitors/port_listeners.h"
 #include "monitors/traffic_observer.h"
 #include "sequence/readiness_gate.h"
+#include "sidecar/cluster_client.h"
 #include "sidecar/cluster_endpoint_view.h"
 #include "sidecar/control_service.h"
 #include "sidecar/coordinator.h"
