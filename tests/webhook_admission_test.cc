@@ -56,6 +56,21 @@ std::vector<std::string> InjectInputs() {
   return {names.begin(), names.end()};
 }
 
+// The pods of `manifest` (a path), one AdmissionReview each, into out/N.review.json (and
+// N.pod.yaml): patch_equivalence.py's `pods`. Returns how many.
+int SplitPods(const std::string& manifest, const std::string& out) {
+  const Run split =
+      Shell("python3 " + Quoted(Script()) + " pods " + Quoted(manifest) + " " + Quoted(out));
+  REQUIRE_MESSAGE(split.exit_code == 0, split.out);
+  return std::stoi(split.out);
+}
+
+// `lastcall webhook` serving certificates `lastcall webhook certs` made in dir/certs.
+Webhook StartCertifiedWebhook(const std::string& dir) {
+  REQUIRE(MakeWebhookCerts(dir + "/certs").exit_code == 0);
+  return StartWebhook(dir + "/certs");
+}
+
 // Over TLS, as the API server calls it: `lastcall webhook` serving certificates from `lastcall
 // webhook certs`, each AdmissionReview (the admission v1 reference's format) POSTed by curl
 // verifying the chain and the SAN; the patch applied by python3-jsonpatch, not our code.
@@ -63,17 +78,13 @@ TEST_CASE(
     "for every inject fixture's pod, the webhook's patch over TLS gives what `lastcall inject` "
     "writes") {
   const std::string dir = TempDir();
-  REQUIRE(MakeWebhookCerts(dir + "/certs").exit_code == 0);
-  Webhook webhook = StartWebhook(dir + "/certs");
+  Webhook webhook = StartCertifiedWebhook(dir);
   int pods = 0;
   int patched = 0;
   for (const std::string& fixture : InjectInputs()) {
     CAPTURE(fixture);
     const std::string out = dir + "/" + fixture;
-    const Run split = Shell("python3 " + Quoted(Script()) + " pods " +
-                            Quoted(testing::FixturePath("inject/" + fixture)) + " " + Quoted(out));
-    REQUIRE_MESSAGE(split.exit_code == 0, split.out);
-    const int count = std::stoi(split.out);
+    const int count = SplitPods(testing::FixturePath("inject/" + fixture), out);
     for (int n = 1; n <= count; ++n) {
       const std::string base = out + "/" + std::to_string(n);
       const Run inject =
@@ -134,16 +145,13 @@ nlohmann::json PatchOf(const nlohmann::json& response) {
 // (reinvocationPolicy: IfNeeded): on a pod it has injected, the webhook answers without a patch.
 TEST_CASE("every injected fixture pod, admitted again over TLS, gets no patch (idempotent)") {
   const std::string dir = TempDir();
-  REQUIRE(MakeWebhookCerts(dir + "/certs").exit_code == 0);
-  Webhook webhook = StartWebhook(dir + "/certs");
+  Webhook webhook = StartCertifiedWebhook(dir);
   int reinvoked = 0;
   for (const std::string& fixture : InjectInputs()) {
     CAPTURE(fixture);
     const std::string out = dir + "/" + fixture;
-    const Run split = Shell("python3 " + Quoted(Script()) + " pods " +
-                            Quoted(testing::FixturePath("inject/" + fixture)) + " " + Quoted(out));
-    REQUIRE_MESSAGE(split.exit_code == 0, split.out);
-    for (int n = 1, count = std::stoi(split.out); n <= count; ++n) {
+    for (int n = 1, count = SplitPods(testing::FixturePath("inject/" + fixture), out); n <= count;
+         ++n) {
       const std::string base = out + "/" + std::to_string(n);
       const nlohmann::json first = PostReview(webhook, base + ".review.json");
       if (!first.contains("patch")) continue;
@@ -168,8 +176,7 @@ TEST_CASE("every injected fixture pod, admitted again over TLS, gets no patch (i
 // injected now: the webhook decides for the pod alone.)
 TEST_CASE("pods of manifests `lastcall inject` wrote are admitted unchanged over TLS") {
   const std::string dir = TempDir();
-  REQUIRE(MakeWebhookCerts(dir + "/certs").exit_code == 0);
-  Webhook webhook = StartWebhook(dir + "/certs");
+  Webhook webhook = StartCertifiedWebhook(dir);
   int pods = 0;
   for (const auto& entry : std::filesystem::directory_iterator(testing::FixturePath("inject"))) {
     const std::string fixture = entry.path().filename().string();
@@ -179,10 +186,7 @@ TEST_CASE("pods of manifests `lastcall inject` wrote are admitted unchanged over
     }
     CAPTURE(fixture);
     const std::string out = dir + "/" + fixture;
-    const Run split =
-        Shell("python3 " + Quoted(Script()) + " pods " + Quoted(entry.path()) + " " + Quoted(out));
-    REQUIRE_MESSAGE(split.exit_code == 0, split.out);
-    for (int n = 1, count = std::stoi(split.out); n <= count; ++n) {
+    for (int n = 1, count = SplitPods(entry.path(), out); n <= count; ++n) {
       const std::string file = out + "/" + std::to_string(n) + ".review.json";
       if (ReadFile(file).find("lastcall.dev/status") == std::string::npos) continue;
       const nlohmann::json response = PostReview(webhook, file);
@@ -198,8 +202,7 @@ TEST_CASE("pods of manifests `lastcall inject` wrote are admitted unchanged over
 // admission v1 reference's example request for a Pod (fixtures/webhook/docs-example-pod.json).
 TEST_CASE("over TLS: opted-out, kube-system, hostNetwork and unplannable pods get no patch") {
   const std::string dir = TempDir();
-  REQUIRE(MakeWebhookCerts(dir + "/certs").exit_code == 0);
-  Webhook webhook = StartWebhook(dir + "/certs");
+  Webhook webhook = StartCertifiedWebhook(dir);
   const nlohmann::json example =
       nlohmann::json::parse(ReadFile(testing::FixturePath("webhook/docs-example-pod.json")));
   // The unchanged example is injected: each variant below differs from it in one thing.
