@@ -1,7 +1,6 @@
 #include "kubeapi/api_watch_source.h"
 
 #include <doctest/doctest.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -10,6 +9,7 @@
 #include <vector>
 
 #include "kube_api_stand_in.h"
+#include "kube_client_fixture.h"
 #include "kubeapi/endpoint_slices.h"
 
 namespace lastcall::kubeapi {
@@ -24,33 +24,14 @@ constexpr const char* kWatchPath =
     "/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices?resourceVersion=184467&"
     "timeoutSeconds=60&watch=1";
 
-struct SourceFixture {
+// A watch source whose client sends "slice-token" as the EndpointSlice fixtures' pod.
+struct SourceFixture : test::StandInPod {
   explicit SourceFixture(const std::string& dns_name = "kubernetes.default.svc",
                          bool expired = false)
-      : certs(test::MakeKubeApiCerts(dir, dns_name, expired)) {
+      : StandInPod(dns_name, expired) {
     std::ofstream(token_file) << "slice-token\n";
   }
-  std::string dir = [] {
-    char pattern[] = "/tmp/lastcall-watch-source-test-XXXXXX";
-    const char* made = mkdtemp(pattern);
-    REQUIRE(made != nullptr);
-    return std::string(made);
-  }();
-  test::KubeApiCerts certs;
-  KubeApiStandIn server{certs};
-  std::string token_file = dir + "/token";
-  KubeClient client{[this] {
-    InClusterSettings settings;
-    settings.host = "127.0.0.1";
-    settings.port = server.port();
-    settings.server_name = "kubernetes.default.svc";
-    settings.ca_file = certs.ca_file;
-    settings.token_file = token_file;
-    settings.pod_name = "shop-1";
-    settings.pod_namespace = "shop";
-    settings.pod_uid = test::kFixturePodUid;
-    return settings;
-  }()};
+  KubeClient client{Settings(test::kFixturePodUid)};
   ApiWatchSource source{client};
 };
 
