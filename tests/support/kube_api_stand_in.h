@@ -394,6 +394,18 @@ class KubeApiStandIn {
     }
   }
 
+  // The slice modes that answer the list and the watch alike (403, silence, a trickle): one
+  // writer, so that the two routes cannot drift apart. Any other mode writes nothing here.
+  void AnswerBothSliceRoutes(SSL* ssl, int fd, SliceMode mode) {
+    if (mode == SliceMode::kForbidden) {
+      WriteStatus(ssl, 403, KubeApiFixture("status_forbidden.json"));
+    } else if (mode == SliceMode::kNeverAnswer) {
+      WaitClientGone(fd);
+    } else if (mode == SliceMode::kTrickle) {
+      if (Write(ssl, kChunkedHead) && Write(ssl, "3e8\r\n")) Trickle(ssl);
+    }
+  }
+
   void AnswerList(SSL* ssl, int fd, SliceMode mode, const std::string& list_body) {
     switch (mode) {
       case SliceMode::kServe:
@@ -411,13 +423,9 @@ class KubeApiStandIn {
         }
         break;
       case SliceMode::kForbidden:
-        WriteStatus(ssl, 403, KubeApiFixture("status_forbidden.json"));
-        break;
       case SliceMode::kNeverAnswer:
-        WaitClientGone(fd);
-        break;
       case SliceMode::kTrickle:
-        if (Write(ssl, kChunkedHead) && Write(ssl, "3e8\r\n")) Trickle(ssl);
+        AnswerBothSliceRoutes(ssl, fd, mode);
         break;
       case SliceMode::kHuge:
         if (Write(ssl, kChunkedHead) &&
@@ -440,13 +448,9 @@ class KubeApiStandIn {
         if (Write(ssl, kChunkedHead)) StreamScript(ssl, fd, path);
         break;
       case SliceMode::kForbidden:
-        WriteStatus(ssl, 403, KubeApiFixture("status_forbidden.json"));
-        break;
       case SliceMode::kNeverAnswer:
-        WaitClientGone(fd);
-        break;
       case SliceMode::kTrickle:
-        if (Write(ssl, kChunkedHead) && Write(ssl, "3e8\r\n")) Trickle(ssl);
+        AnswerBothSliceRoutes(ssl, fd, mode);
         break;
       case SliceMode::kHuge:
       case SliceMode::kBrokenJson:
