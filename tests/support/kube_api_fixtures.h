@@ -3,8 +3,9 @@
 // The Kubernetes API's own formats from tests/fixtures/kube_api/ (README.md there says where each
 // comes from), for the unit tests that parse them and for the stand-in that serves them
 // (kube_api_stand_in.h). Test-only, header-only.
+#include <doctest/doctest.h>
+
 #include <sstream>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -13,10 +14,11 @@
 namespace lastcall::test {
 
 // The fixture's text. Every kube_api fixture holds something: an empty one is a fixture that
-// cannot be read, and a test parsing "" would fail for the wrong reason, so this throws.
+// cannot be read, and a test parsing "" would fail for the wrong reason, so this requires it.
+// Call it on a test's thread (or a fake's that a test drives), never on the stand-in's.
 inline std::string KubeApiFixture(const std::string& name) {
   std::string text = testing::ReadFixture("kube_api/" + name);
-  if (text.empty()) throw std::runtime_error("cannot read tests/fixtures/kube_api/" + name);
+  REQUIRE_MESSAGE(!text.empty(), "cannot read tests/fixtures/kube_api/" << name);
   return text;
 }
 

@@ -135,7 +135,9 @@ class KubeApiStandIn {
         SSL_CTX_use_PrivateKey_file(ctx_, certs.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
       throw std::runtime_error("the stand-in cannot load " + certs.cert_file);
     }
-    list_body_ = KubeApiFixture("endpointslice_list.json");
+    // The stand-in reads its fixtures unchecked: an assertion belongs on the test's thread, not
+    // on a handler's, and a test that finds an empty answer fails by its own checks.
+    list_body_ = testing::ReadFixture("kube_api/endpointslice_list.json");
     listener_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in address{};
     address.sin_family = AF_INET;
@@ -398,7 +400,7 @@ class KubeApiStandIn {
   // writer, so that the two routes cannot drift apart. Any other mode writes nothing here.
   void AnswerBothSliceRoutes(SSL* ssl, int fd, SliceMode mode) {
     if (mode == SliceMode::kForbidden) {
-      WriteStatus(ssl, 403, KubeApiFixture("status_forbidden.json"));
+      WriteStatus(ssl, 403, testing::ReadFixture("kube_api/status_forbidden.json"));
     } else if (mode == SliceMode::kNeverAnswer) {
       WaitClientGone(fd);
     } else if (mode == SliceMode::kTrickle) {
