@@ -409,58 +409,46 @@ TEST_CASE("cluster view: no access is one warning, and auto behaves as without a
   CHECK(server.seen("watch").empty());
 }
 
+// An API server hostile to the slice watch, and how long it may hold the LB wait.
+struct HostileSlices {
+  const char* name;
+  KubeApiStandIn::SliceMode mode;
+  const char* dns_name;  // the name its certificate is for
+  bool expired;          // its certificate expired a day ago
+  long long lb_bound_ms;
+};
+
 // With a hostile API server, the wait gives the view endpoint_wait (300 ms) to start, or max
 // (1 s) when it lists but its watch is broken (the slices it listed still route to the pod:
 // erring late); the exit follows the drain (300 ms) within 50 ms, and memory stays bounded.
 TEST_CASE("cluster view: hostile API servers keep the exit's bound and lastcall's memory") {
+  using SliceMode = KubeApiStandIn::SliceMode;
+  constexpr const char* kApi = "kubernetes.default.svc";
+  const HostileSlices hostiles[] = {
+      {"never answers", SliceMode::kNeverAnswer, kApi, false, 300},
+      {"trickles one byte a second", SliceMode::kTrickle, kApi, false, 300},
+      {"a 100 MB list", SliceMode::kHuge, kApi, false, 300},
+      {"a list that is not JSON", SliceMode::kBrokenJson, kApi, false, 300},
+      {"a 100 MB watch line", SliceMode::kHugeWatch, kApi, false, 1000},
+      {"a watch line that is not JSON", SliceMode::kBrokenWatch, kApi, false, 1000},
+      {"an expired certificate", SliceMode::kServe, kApi, true, 300},
+      {"another host's certificate", SliceMode::kServe, "not-the-api.example.com", false, 300},
+  };
+  HostileSlices hostile = hostiles[0];
+  // A subcase a row: each runs alone against a fresh server, and a failure names its row.
+  for (const HostileSlices& each : hostiles) {
+    SUBCASE(each.name) { hostile = each; }
+  }
   const std::string dir = TempDir();
-  KubeApiStandIn::SliceMode mode = KubeApiStandIn::SliceMode::kServe;
-  std::string dns_name = "kubernetes.default.svc";
-  bool expired = false;
-  long long lb_bound_ms = 300;
-  std::string name;
-  SUBCASE("never answers") {
-    name = "never answers";
-    mode = KubeApiStandIn::SliceMode::kNeverAnswer;
-  }
-  SUBCASE("trickles one byte a second") {
-    name = "trickles";
-    mode = KubeApiStandIn::SliceMode::kTrickle;
-  }
-  SUBCASE("a 100 MB list") {
-    name = "a 100 MB list";
-    mode = KubeApiStandIn::SliceMode::kHuge;
-  }
-  SUBCASE("a list that is not JSON") {
-    name = "broken list";
-    mode = KubeApiStandIn::SliceMode::kBrokenJson;
-  }
-  SUBCASE("a 100 MB watch line") {
-    name = "a 100 MB watch line";
-    mode = KubeApiStandIn::SliceMode::kHugeWatch;
-    lb_bound_ms = 1000;
-  }
-  SUBCASE("a watch line that is not JSON") {
-    name = "broken watch";
-    mode = KubeApiStandIn::SliceMode::kBrokenWatch;
-    lb_bound_ms = 1000;
-  }
-  SUBCASE("an expired certificate") {
-    name = "expired certificate";
-    expired = true;
-  }
-  SUBCASE("another host's certificate") {
-    name = "wrong host";
-    dns_name = "not-the-api.example.com";
-  }
-  const KubeApiCerts certs = MakeKubeApiCerts(dir, dns_name, expired);
+  const KubeApiCerts certs = MakeKubeApiCerts(dir, hostile.dns_name, hostile.expired);
   KubeApiStandIn server(certs);
-  server.SetSliceMode(mode);
+  server.SetSliceMode(hostile.mode);
   const Observed run = Terminate(server, certs, dir, AutoSequence("1s", "300ms"));
-  const long long bound_ms = lb_bound_ms + kDrainMs;
-  MESSAGE(name << ": exit at +" << run.exit_ms << " ms (the sequence's end: +" << bound_ms
-               << " ms), VmHWM " << run.max_hwm_kib << " KiB, lists " << server.seen("list").size()
-               << ", watches " << server.seen("watch").size());
+  const long long bound_ms = hostile.lb_bound_ms + kDrainMs;
+  MESSAGE(hostile.name << ": exit at +" << run.exit_ms << " ms (the sequence's end: +" << bound_ms
+                       << " ms), VmHWM " << run.max_hwm_kib << " KiB, lists "
+                       << server.seen("list").size() << ", watches "
+                       << server.seen("watch").size());
   INFO(run.output);
   CHECK(run.exit_code == 0);
   CHECK(run.exit_ms >= bound_ms);

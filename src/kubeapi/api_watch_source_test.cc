@@ -1,7 +1,6 @@
 #include "kubeapi/api_watch_source.h"
 
 #include <doctest/doctest.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -10,6 +9,7 @@
 #include <vector>
 
 #include "kube_api_stand_in.h"
+#include "kube_client_fixture.h"
 #include "kubeapi/endpoint_slices.h"
 
 namespace lastcall::kubeapi {
@@ -24,33 +24,14 @@ constexpr const char* kWatchPath =
     "/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices?resourceVersion=184467&"
     "timeoutSeconds=60&watch=1";
 
-struct SourceFixture {
+// A watch source whose client sends "slice-token" as the EndpointSlice fixtures' pod.
+struct SourceFixture : test::StandInPod {
   explicit SourceFixture(const std::string& dns_name = "kubernetes.default.svc",
                          bool expired = false)
-      : certs(test::MakeKubeApiCerts(dir, dns_name, expired)) {
+      : StandInPod(dns_name, expired) {
     std::ofstream(token_file) << "slice-token\n";
   }
-  std::string dir = [] {
-    char pattern[] = "/tmp/lastcall-watch-source-test-XXXXXX";
-    const char* made = mkdtemp(pattern);
-    REQUIRE(made != nullptr);
-    return std::string(made);
-  }();
-  test::KubeApiCerts certs;
-  KubeApiStandIn server{certs};
-  std::string token_file = dir + "/token";
-  KubeClient client{[this] {
-    InClusterSettings settings;
-    settings.host = "127.0.0.1";
-    settings.port = server.port();
-    settings.server_name = "kubernetes.default.svc";
-    settings.ca_file = certs.ca_file;
-    settings.token_file = token_file;
-    settings.pod_name = "shop-1";
-    settings.pod_namespace = "shop";
-    settings.pod_uid = test::kFixturePodUid;
-    return settings;
-  }()};
+  KubeClient client{Settings(test::kFixturePodUid)};
   ApiWatchSource source{client};
 };
 
@@ -160,29 +141,34 @@ TEST_CASE("ApiWatchSource: a line past kMaxWatchLineBytes is kTooLarge, not buff
   CHECK(MsSince(start) < 2000);
 }
 
+// A server that keeps a client waiting, one way or another.
+struct Stalling {
+  const char* name;
+  KubeApiStandIn::SliceMode slice_mode;
+  KubeApiStandIn::Mode mode;
+  bool answers_list;  // only its watch stalls
+};
+
 TEST_CASE(
     "ApiWatchSource keeps its deadline and answers a stop at once, however the server "
     "behaves") {
-  std::string name = "open and silent";
-  KubeApiStandIn::SliceMode slice_mode = KubeApiStandIn::SliceMode::kServe;
-  KubeApiStandIn::Mode mode = KubeApiStandIn::Mode::kCreated;
-  SUBCASE("open and silent") {}
-  SUBCASE("never answers") {
-    name = "never answers";
-    slice_mode = KubeApiStandIn::SliceMode::kNeverAnswer;
+  using SliceMode = KubeApiStandIn::SliceMode;
+  using Mode = KubeApiStandIn::Mode;
+  const Stalling stallings[] = {
+      {"open and silent", SliceMode::kServe, Mode::kCreated, true},
+      {"never answers", SliceMode::kNeverAnswer, Mode::kCreated, false},
+      {"trickles", SliceMode::kTrickle, Mode::kCreated, false},
+      {"no TLS handshake", SliceMode::kServe, Mode::kNoHandshake, false},
+  };
+  Stalling stalling = stallings[0];
+  // A subcase a row: each runs alone against a fresh server, and a failure names its row.
+  for (const Stalling& each : stallings) {
+    SUBCASE(each.name) { stalling = each; }
   }
-  SUBCASE("trickles") {
-    name = "trickles";
-    slice_mode = KubeApiStandIn::SliceMode::kTrickle;
-  }
-  SUBCASE("no TLS handshake") {
-    name = "no TLS handshake";
-    mode = KubeApiStandIn::Mode::kNoHandshake;
-  }
-  INFO(name);
+  INFO(stalling.name);
   SourceFixture f;
-  f.server.SetSliceMode(slice_mode);
-  f.server.SetMode(mode);
+  f.server.SetSliceMode(stalling.slice_mode);
+  f.server.SetMode(stalling.mode);
   const auto on_line = [](std::string_view) { return true; };
   {
     // The deadline.
@@ -195,7 +181,7 @@ TEST_CASE(
     const auto list_start = steady_clock::now();
     const bool listed =
         f.source.List(kListPath, list_start + milliseconds(300), std::stop_token()).ok();
-    CHECK(listed == (name == "open and silent"));
+    CHECK(listed == stalling.answers_list);
     CHECK(MsSince(list_start) < 360);
   }
   {
@@ -220,7 +206,7 @@ TEST_CASE(
     const auto start = steady_clock::now();
     Expected<ListAnswer> answer =
         f.source.List(kListPath, start + milliseconds(10000), stop.get_token());
-    if (name != "open and silent") {
+    if (!stalling.answers_list) {
       CHECK_FALSE(answer.ok());
       CHECK(MsSince(start) < 200 + 30);
     }

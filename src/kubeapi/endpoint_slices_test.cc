@@ -8,21 +8,16 @@
 #include <string>
 #include <vector>
 
-#include "test_fixtures.h"
+#include "kube_api_fixtures.h"
 
 namespace lastcall::kubeapi {
 namespace {
 
 using std::chrono::milliseconds;
+using test::kFixturePodUid;
+using test::KubeApiFixture;
 
-constexpr const char* kPod = "5a1c7c5e-8d0f-4e43-9c57-3b2a7d6e9f10";
 const SliceTime kT0{std::chrono::seconds(1000)};
-
-std::string Fixture(const std::string& name) {
-  std::string text = testing::ReadFixture("kube_api/" + name);
-  REQUIRE(!text.empty());
-  return text;
-}
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> lines;
@@ -34,7 +29,7 @@ std::vector<std::string> Lines(const std::string& text) {
 }
 
 SliceWatchEvent Event(const std::string& line) {
-  Expected<SliceWatchEvent> event = ParseSliceWatchEvent(line, kPod);
+  Expected<SliceWatchEvent> event = ParseSliceWatchEvent(line, kFixturePodUid);
   REQUIRE_MESSAGE(event.ok(), event.status().message());
   return *event;
 }
@@ -45,7 +40,7 @@ std::string SliceLine(std::string_view type, std::string_view name, std::string_
                       std::string_view family = "IPv4") {
   const std::string endpoint =
       holds ? std::string(R"({"addresses":["10.0.0.1"],"conditions":)") + std::string(conditions) +
-                  R"(,"targetRef":{"kind":"Pod","name":"web-1","uid":")" + kPod + R"("}})"
+                  R"(,"targetRef":{"kind":"Pod","name":"web-1","uid":")" + kFixturePodUid + R"("}})"
             : std::string();
   return std::string(R"({"type":")") + std::string(type) +
          R"(","object":{"kind":"EndpointSlice","metadata":{"name":")" + std::string(name) +
@@ -57,15 +52,17 @@ constexpr const char* kReady = R"({"ready":true,"serving":true,"terminating":fal
 constexpr const char* kTerminating = R"({"ready":false,"serving":true,"terminating":true})";
 
 EndpointSliceTracker Listed() {
-  Expected<SliceListPage> page = ParseSliceList(Fixture("endpointslice_list.json"), kPod);
+  Expected<SliceListPage> page =
+      ParseSliceList(KubeApiFixture("endpointslice_list.json"), kFixturePodUid);
   REQUIRE_MESSAGE(page.ok(), page.status().message());
-  EndpointSliceTracker tracker(kPod);
+  EndpointSliceTracker tracker(kFixturePodUid);
   tracker.ApplyList(page->slices, page->resource_version, kT0);
   return tracker;
 }
 
 TEST_CASE("endpoint slices: the API reference's list keeps only the pod's slices") {
-  Expected<SliceListPage> page = ParseSliceList(Fixture("endpointslice_list.json"), kPod);
+  Expected<SliceListPage> page =
+      ParseSliceList(KubeApiFixture("endpointslice_list.json"), kFixturePodUid);
   REQUIRE_MESSAGE(page.ok(), page.status().message());
   CHECK(page->resource_version == "184467");
   CHECK(page->continue_token.empty());
@@ -86,7 +83,7 @@ TEST_CASE("endpoint slices: dual-stack, both slices must show the change (fixtur
   const SliceTime trigger = kT0 + milliseconds(100);
   CHECK(tracker.Removal(trigger).slices == 2);
   CHECK_FALSE(tracker.Removal(trigger).everywhere);
-  const std::vector<std::string> lines = Lines(Fixture("endpointslice_watch.jsonl"));
+  const std::vector<std::string> lines = Lines(KubeApiFixture("endpointslice_watch.jsonl"));
   REQUIRE(lines.size() == 6);
   // The initial bookmark only moves the resourceVersion.
   CHECK(tracker.Apply(Event(lines[0]), trigger) == EndpointSliceTracker::Applied::kApplied);
@@ -124,7 +121,7 @@ TEST_CASE("endpoint slices: dual-stack, both slices must show the change (fixtur
 
 TEST_CASE("endpoint slices: deleted, dropped, and a slice seen only after the trigger") {
   const SliceTime trigger = kT0;
-  EndpointSliceTracker tracker(kPod);
+  EndpointSliceTracker tracker(kFixturePodUid);
   tracker.ApplyList({}, "10", kT0);
   CHECK(tracker.Removal(trigger).slices == 0);
   CHECK_FALSE(tracker.Removal(trigger).everywhere);  // holds nothing: no time to give
@@ -151,7 +148,7 @@ TEST_CASE("endpoint slices: deleted, dropped, and a slice seen only after the tr
 }
 
 TEST_CASE("endpoint slices: ready again after the trigger undoes the change") {
-  EndpointSliceTracker tracker(kPod);
+  EndpointSliceTracker tracker(kFixturePodUid);
   tracker.ApplyList({}, "1", kT0);
   tracker.Apply(Event(SliceLine("ADDED", "a", "2", kTerminating)), kT0 + milliseconds(100));
   tracker.Apply(Event(SliceLine("MODIFIED", "a", "3", kReady)), kT0 + milliseconds(200));
@@ -163,7 +160,7 @@ TEST_CASE("endpoint slices: ready again after the trigger undoes the change") {
 
 TEST_CASE("endpoint slices: before the trigger") {
   // Not ready before the trigger: counts from the trigger, never earlier.
-  EndpointSliceTracker tracker(kPod);
+  EndpointSliceTracker tracker(kFixturePodUid);
   tracker.ApplyList({}, "1", kT0);
   tracker.Apply(Event(SliceLine("ADDED", "a", "2", kTerminating)), kT0);
   const SliceTime trigger = kT0 + milliseconds(5000);
@@ -176,7 +173,7 @@ TEST_CASE("endpoint slices: before the trigger") {
 }
 
 TEST_CASE("endpoint slices: an event older than what is known is stale") {
-  EndpointSliceTracker tracker(kPod);
+  EndpointSliceTracker tracker(kFixturePodUid);
   tracker.ApplyList({}, "100", kT0);
   tracker.Apply(Event(SliceLine("ADDED", "a", "105", kTerminating)), kT0 + milliseconds(10));
   // Replayed after a resume: older resourceVersion, and must not undo the change.
@@ -191,7 +188,7 @@ TEST_CASE("endpoint slices: an event older than what is known is stale") {
 }
 
 TEST_CASE("endpoint slices: a relist reconciles what was missed") {
-  EndpointSliceTracker tracker(kPod);
+  EndpointSliceTracker tracker(kFixturePodUid);
   SliceOfPod a;
   a.name = "a";
   a.holds_pod = true;
@@ -216,7 +213,7 @@ TEST_CASE("endpoint slices: unknown conditions read as the API says") {
   const SliceWatchEvent event = Event(
       std::string(R"({"type":"ADDED","object":{"metadata":{"name":"a","resourceVersion":"1"},)") +
       R"("endpoints":[{"addresses":["10.0.0.1"],"conditions":{"ready":null},"targetRef":{"uid":")" +
-      kPod + R"("}}]}})");
+      kFixturePodUid + R"("}}]}})");
   CHECK(event.slice.holds_pod);
   CHECK(event.slice.ready);
   CHECK(event.slice.serving);
@@ -224,13 +221,13 @@ TEST_CASE("endpoint slices: unknown conditions read as the API says") {
   // No conditions object at all.
   const SliceWatchEvent bare =
       Event(std::string(R"({"type":"ADDED","object":{"metadata":{"name":"a"},"endpoints":[)") +
-            R"({"targetRef":{"uid":")" + kPod + R"("}}]}})");
+            R"({"targetRef":{"uid":")" + kFixturePodUid + R"("}}]}})");
   CHECK(bare.slice.ready);
 }
 
 TEST_CASE("endpoint slices: hostile input is refused with a clear error") {
   auto error = [](std::string_view line) {
-    Expected<SliceWatchEvent> event = ParseSliceWatchEvent(line, kPod);
+    Expected<SliceWatchEvent> event = ParseSliceWatchEvent(line, kFixturePodUid);
     REQUIRE_FALSE(event.ok());
     return event.status().message();
   };
@@ -248,7 +245,7 @@ TEST_CASE("endpoint slices: hostile input is refused with a clear error") {
   std::string deep = R"({"type":"ADDED","object":)";
   for (int i = 0; i < 10000; ++i) deep += "[";
   CHECK(error(deep) == "watch line: nested deeper than 32 levels");
-  Expected<SliceListPage> list = ParseSliceList("[", kPod);
+  Expected<SliceListPage> list = ParseSliceList("[", kFixturePodUid);
   CHECK_FALSE(list.ok());
   CHECK(list.status().message().rfind("EndpointSliceList: ", 0) == 0);
 }
@@ -256,7 +253,7 @@ TEST_CASE("endpoint slices: hostile input is refused with a clear error") {
 TEST_CASE("endpoint slices: a list page's continue token") {
   Expected<SliceListPage> page = ParseSliceList(
       R"({"kind":"EndpointSliceList","metadata":{"resourceVersion":"7","continue":"eyJ2IjoibWV0YS5rOHMuaW8vdjEifQ=="},"items":[]})",
-      kPod);
+      kFixturePodUid);
   REQUIRE(page.ok());
   CHECK(page->continue_token == "eyJ2IjoibWV0YS5rOHMuaW8vdjEifQ==");
   CHECK(page->items == 0);

@@ -6,35 +6,19 @@
 #include <deque>
 #include <fstream>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "test_fixtures.h"
+#include "kube_api_fixtures.h"
 
 namespace lastcall::kubeapi {
 namespace {
 
 using std::chrono::milliseconds;
 using Steady = std::chrono::steady_clock;
-
-constexpr const char* kPod = "5a1c7c5e-8d0f-4e43-9c57-3b2a7d6e9f10";
-
-std::string Fixture(const std::string& name) {
-  std::string text = testing::ReadFixture("kube_api/" + name);
-  REQUIRE(!text.empty());
-  return text;
-}
-
-std::vector<std::string> FixtureLines(const std::string& name) {
-  std::vector<std::string> lines;
-  std::istringstream in(Fixture(name));
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
-}
+using test::kFixturePodUid;
+using test::KubeApiFixture;
 
 // One scripted watch: its lines, `gap` before each, then how it ends; `stall`: it then sends
 // nothing more until the deadline or a stop (a server that hangs).
@@ -149,7 +133,7 @@ struct Logged {
 EndpointWatchSettings Settings() {
   EndpointWatchSettings settings;
   settings.namespace_name = "shop";
-  settings.pod_uid = kPod;
+  settings.pod_uid = kFixturePodUid;
   settings.backoff_min = milliseconds(10);
   settings.backoff_max = milliseconds(40);
   return settings;
@@ -168,11 +152,11 @@ bool Eventually(Done done, milliseconds limit = milliseconds(3000)) {
 
 TEST_CASE("endpoint watch: lists, watches from the list's version, relists on 410") {
   ScriptedSource source;
-  source.lists.push_back(Answer(200, Fixture("endpointslice_list.json")));
-  const std::vector<std::string> lines = FixtureLines("endpointslice_watch.jsonl");
+  source.lists.push_back(Answer(200, KubeApiFixture("endpointslice_list.json")));
+  const std::vector<std::string> lines = test::WatchFixtureLines();
   // The stream trickles: the view follows each line as it arrives.
   source.watches.push_back(WatchScript{lines, milliseconds(20)});
-  source.lists.push_back(Answer(200, Fixture("endpointslice_list.json")));
+  source.lists.push_back(Answer(200, KubeApiFixture("endpointslice_list.json")));
   std::atomic<int> changes{0};
   Logged log;
   EndpointWatch watch(
@@ -203,7 +187,7 @@ TEST_CASE("endpoint watch: lists, watches from the list's version, relists on 41
 
 TEST_CASE("endpoint watch: resumes from the last bookmark when the stream closes") {
   ScriptedSource source;
-  source.lists.push_back(Answer(200, Fixture("endpointslice_list.json")));
+  source.lists.push_back(Answer(200, KubeApiFixture("endpointslice_list.json")));
   WatchScript first;
   first.lines = {R"({"type":"BOOKMARK","object":{"kind":"EndpointSlice","metadata":)"
                  R"({"resourceVersion":"190001"}}})"};
@@ -240,7 +224,7 @@ TEST_CASE("endpoint watch: 429, 5xx and transport failures back off, each kind l
   source.lists.push_back(Answer(429, ""));
   source.lists.push_back(Answer(503, ""));
   source.lists.push_back(Status::Unavailable("api.test:443: connection refused"));
-  source.lists.push_back(Answer(200, Fixture("endpointslice_list.json")));
+  source.lists.push_back(Answer(200, KubeApiFixture("endpointslice_list.json")));
   Logged log;
   EndpointWatch watch(source, Settings(), {}, log.Sink());
   const auto started = Steady::now();
@@ -271,7 +255,7 @@ TEST_CASE("endpoint watch: starting says why while it retries") {
 
 TEST_CASE("endpoint watch: a stalled stream never holds the stop") {
   ScriptedSource source;
-  source.lists.push_back(Answer(200, Fixture("endpointslice_list.json")));
+  source.lists.push_back(Answer(200, KubeApiFixture("endpointslice_list.json")));
   WatchScript stalled;
   stalled.stall = true;
   source.watches.push_back(stalled);
@@ -290,7 +274,7 @@ TEST_CASE("endpoint watch: list pages follow the continue token; an expired one 
            R"("items":[]})"));
   source.lists.push_back(
       Answer(410, R"({"kind":"Status","code":410,"reason":"Expired","message":"expired"})"));
-  source.lists.push_back(Answer(200, Fixture("endpointslice_list.json")));
+  source.lists.push_back(Answer(200, KubeApiFixture("endpointslice_list.json")));
   EndpointWatch watch(source, Settings());
   watch.Start();
   REQUIRE(Eventually(
@@ -306,12 +290,12 @@ TEST_CASE("endpoint watch: list pages follow the continue token; an expired one 
 
 TEST_CASE("endpoint watch: a broken watch line or an oversized one relists") {
   ScriptedSource source;
-  source.lists.push_back(Answer(200, Fixture("endpointslice_list.json")));
+  source.lists.push_back(Answer(200, KubeApiFixture("endpointslice_list.json")));
   source.watches.push_back(WatchScript{{"{\"type\":\"MODIFIED\",\"object\":{"}});
-  source.lists.push_back(Answer(200, Fixture("endpointslice_list.json")));
+  source.lists.push_back(Answer(200, KubeApiFixture("endpointslice_list.json")));
   source.watches.push_back(
       WatchScript{{}, milliseconds(0), {WatchEnd::kTooLarge, 200, "", "a line over 1 MiB"}});
-  source.lists.push_back(Answer(200, Fixture("endpointslice_list.json")));
+  source.lists.push_back(Answer(200, KubeApiFixture("endpointslice_list.json")));
   Logged log;
   EndpointWatch watch(source, Settings(), {}, log.Sink());
   watch.Start();
@@ -323,7 +307,7 @@ TEST_CASE("endpoint watch: a broken watch line or an oversized one relists") {
 
 TEST_CASE("endpoint watch: RBAC refusing the watch (list allowed) gives up") {
   ScriptedSource source;
-  source.lists.push_back(Answer(200, Fixture("endpointslice_list.json")));
+  source.lists.push_back(Answer(200, KubeApiFixture("endpointslice_list.json")));
   source.watches.push_back(WatchScript{{}, milliseconds(0), {WatchEnd::kStatus, 403, "", ""}});
   Logged log;
   EndpointWatch watch(source, Settings(), {}, log.Sink());

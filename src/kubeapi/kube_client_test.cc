@@ -1,7 +1,6 @@
 #include "kubeapi/kube_client.h"
 
 #include <doctest/doctest.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -9,6 +8,7 @@
 #include <string>
 
 #include "kube_api_stand_in.h"
+#include "kube_client_fixture.h"
 #include "kubeapi/kube_event.h"
 
 namespace lastcall::kubeapi {
@@ -18,38 +18,12 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 using test::KubeApiStandIn;
 
-std::string FreshDir() {
-  char pattern[] = "/tmp/lastcall-kubeapi-test-XXXXXX";
-  const char* dir = mkdtemp(pattern);
-  REQUIRE(dir != nullptr);
-  return dir;
-}
-
 void WriteFile(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
 }
 
-struct Fixture {
-  std::string dir = FreshDir();
-  test::KubeApiCerts certs = test::MakeKubeApiCerts(dir);
-  KubeApiStandIn server{certs};
-  std::string token_file = dir + "/token";
-  InClusterSettings Settings() const {
-    InClusterSettings settings;
-    settings.host = "127.0.0.1";
-    settings.port = server.port();
-    settings.server_name = "kubernetes.default.svc";
-    settings.ca_file = certs.ca_file;
-    settings.token_file = token_file;
-    settings.pod_name = "shop-1";
-    settings.pod_namespace = "shop";
-    settings.pod_uid = "6f1c2a4e-93b1-4c2e-a0f7-1d2e3f4a5b6c";
-    return settings;
-  }
-};
-
 TEST_CASE("KubeClient sends the token, and a rotated token from the next request on") {
-  Fixture f;
+  test::StandInPod f;
   WriteFile(f.token_file, "first-token\n");
   KubeClient client(f.Settings());
   Expected<ApiAnswer> answer = client.Send("POST", "/apis/events.k8s.io/v1/namespaces/shop/events",
@@ -69,7 +43,7 @@ TEST_CASE("KubeClient sends the token, and a rotated token from the next request
 }
 
 TEST_CASE("KubeClient without a token file says which file") {
-  Fixture f;
+  test::StandInPod f;
   KubeClient client(f.Settings());
   Expected<ApiAnswer> answer =
       client.Send("GET", "/api", "", steady_clock::now() + milliseconds(1000));
@@ -79,7 +53,7 @@ TEST_CASE("KubeClient without a token file says which file") {
 }
 
 TEST_CASE("KubeClient refuses a 100 MB answer early and keeps its deadline with a trickle") {
-  Fixture f;
+  test::StandInPod f;
   WriteFile(f.token_file, "t");
   KubeClient client(f.Settings());
   SUBCASE("huge") {
@@ -100,7 +74,7 @@ TEST_CASE("KubeClient refuses a 100 MB answer early and keeps its deadline with 
 }
 
 TEST_CASE("EventSender retries a 429 within its deadline, and stops at a 403") {
-  Fixture f;
+  test::StandInPod f;
   WriteFile(f.token_file, "t");
   KubeClient client(f.Settings());
   EventSender sender(client);

@@ -6,26 +6,19 @@
 #include <chrono>
 #include <fstream>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "test_fixtures.h"
+#include "kube_api_fixtures.h"
 
 namespace lastcall {
 namespace {
 
 using std::chrono::milliseconds;
 using Steady = std::chrono::steady_clock;
-
-constexpr const char* kPod = "5a1c7c5e-8d0f-4e43-9c57-3b2a7d6e9f10";
-
-std::string Fixture(const std::string& name) {
-  std::string text = testing::ReadFixture("kube_api/" + name);
-  REQUIRE(!text.empty());
-  return text;
-}
+using test::kFixturePodUid;
+using test::KubeApiFixture;
 
 // Answers the fixture list, then streams the fixture's watch lines up to (not including) its
 // 410, then holds the stream open until stopped.
@@ -35,15 +28,14 @@ class FixtureSource final : public kubeapi::WatchSource {
   Expected<kubeapi::ListAnswer> List(std::string_view /*path*/, kubeapi::Deadline /*deadline*/,
                                      std::stop_token /*stop*/) override {
     lists += 1;
-    return kubeapi::ListAnswer{200, Fixture("endpointslice_list.json")};
+    return kubeapi::ListAnswer{200, KubeApiFixture("endpointslice_list.json")};
   }
   kubeapi::WatchResult Watch(std::string_view /*path*/, kubeapi::Deadline deadline,
                              std::stop_token stop,
                              const std::function<bool(std::string_view)>& on_line) override {
-    std::istringstream in(Fixture("endpointslice_watch.jsonl"));
-    for (std::string line; std::getline(in, line);) {
+    for (const std::string& line : test::WatchFixtureLines()) {
       if (line.find("\"ERROR\"") != std::string::npos) break;
-      if (!line.empty() && !on_line(line)) return {kubeapi::WatchEnd::kStopped, 200, "", ""};
+      if (!on_line(line)) return {kubeapi::WatchEnd::kStopped, 200, "", ""};
     }
     while (!stop.stop_requested() && Steady::now() < deadline) {
       std::this_thread::sleep_for(milliseconds(5));
@@ -55,7 +47,7 @@ class FixtureSource final : public kubeapi::WatchSource {
 kubeapi::EndpointWatchSettings Settings() {
   kubeapi::EndpointWatchSettings settings;
   settings.namespace_name = "shop";
-  settings.pod_uid = kPod;
+  settings.pod_uid = kFixturePodUid;
   return settings;
 }
 

@@ -40,6 +40,8 @@
 #include <thread>
 #include <vector>
 
+#include "kube_api_fixtures.h"
+
 namespace lastcall::test {
 
 struct KubeApiCerts {
@@ -79,24 +81,9 @@ inline KubeApiCerts MakeKubeApiCerts(const std::string& dir,
   return certs;
 }
 
-inline std::string KubeApiFixture(const std::string& name) {
-  return ReadWholeFile(std::string(LASTCALL_SOURCE_DIR) + "/tests/fixtures/kube_api/" + name);
-}
-
-// The pod UID the EndpointSlice fixtures hold (endpointslice_list.json, endpointslice_watch.jsonl).
-inline constexpr const char* kFixturePodUid = "5a1c7c5e-8d0f-4e43-9c57-3b2a7d6e9f10";
-
-// The lines of endpointslice_watch.jsonl, in order: 0 a BOOKMARK, 1 MODIFIED web-x7k2p with the
-// pod ready=false terminating=true, 2 another pod's slice, 3 MODIFIED web-v6-9fz1q likewise,
-// 4 a BOOKMARK, 5 ERROR 410 Expired.
-inline std::vector<std::string> WatchFixtureLines() {
-  std::vector<std::string> lines;
-  std::istringstream in(KubeApiFixture("endpointslice_watch.jsonl"));
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
-}
+// The pod UID a stand-in's pod has unless the test names another (the Event fixtures' pod, not
+// the EndpointSlice fixtures' kFixturePodUid).
+inline constexpr const char* kStandInPodUid = "6f1c2a4e-93b1-4c2e-a0f7-1d2e3f4a5b6c";
 
 class KubeApiStandIn {
  public:
@@ -148,7 +135,9 @@ class KubeApiStandIn {
         SSL_CTX_use_PrivateKey_file(ctx_, certs.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
       throw std::runtime_error("the stand-in cannot load " + certs.cert_file);
     }
-    list_body_ = KubeApiFixture("endpointslice_list.json");
+    // The stand-in reads its fixtures unchecked: an assertion belongs on the test's thread, not
+    // on a handler's, and a test that finds an empty answer fails by its own checks.
+    list_body_ = testing::ReadFixture("kube_api/endpointslice_list.json");
     listener_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in address{};
     address.sin_family = AF_INET;
@@ -233,9 +222,8 @@ class KubeApiStandIn {
   int handshakes_failed() const { return handshakes_failed_.load(); }
 
   // The environment `lastcall run` finds in a pod, pointed at this stand-in.
-  std::vector<std::string> PodEnv(
-      const KubeApiCerts& certs, const std::string& token_file,
-      const std::string& pod_uid = "6f1c2a4e-93b1-4c2e-a0f7-1d2e3f4a5b6c") const {
+  std::vector<std::string> PodEnv(const KubeApiCerts& certs, const std::string& token_file,
+                                  const std::string& pod_uid = kStandInPodUid) const {
     return {"KUBERNETES_SERVICE_HOST=127.0.0.1",
             "KUBERNETES_SERVICE_PORT=" + std::to_string(port_),
             "LASTCALL_KUBE_CA_FILE=" + certs.ca_file,
@@ -408,6 +396,18 @@ class KubeApiStandIn {
     }
   }
 
+  // The slice modes that answer the list and the watch alike (403, silence, a trickle): one
+  // writer, so that the two routes cannot drift apart. Any other mode writes nothing here.
+  void AnswerBothSliceRoutes(SSL* ssl, int fd, SliceMode mode) {
+    if (mode == SliceMode::kForbidden) {
+      WriteStatus(ssl, 403, testing::ReadFixture("kube_api/status_forbidden.json"));
+    } else if (mode == SliceMode::kNeverAnswer) {
+      WaitClientGone(fd);
+    } else if (mode == SliceMode::kTrickle) {
+      if (Write(ssl, kChunkedHead) && Write(ssl, "3e8\r\n")) Trickle(ssl);
+    }
+  }
+
   void AnswerList(SSL* ssl, int fd, SliceMode mode, const std::string& list_body) {
     switch (mode) {
       case SliceMode::kServe:
@@ -425,13 +425,9 @@ class KubeApiStandIn {
         }
         break;
       case SliceMode::kForbidden:
-        WriteStatus(ssl, 403, KubeApiFixture("status_forbidden.json"));
-        break;
       case SliceMode::kNeverAnswer:
-        WaitClientGone(fd);
-        break;
       case SliceMode::kTrickle:
-        if (Write(ssl, kChunkedHead) && Write(ssl, "3e8\r\n")) Trickle(ssl);
+        AnswerBothSliceRoutes(ssl, fd, mode);
         break;
       case SliceMode::kHuge:
         if (Write(ssl, kChunkedHead) &&
@@ -454,13 +450,9 @@ class KubeApiStandIn {
         if (Write(ssl, kChunkedHead)) StreamScript(ssl, fd, path);
         break;
       case SliceMode::kForbidden:
-        WriteStatus(ssl, 403, KubeApiFixture("status_forbidden.json"));
-        break;
       case SliceMode::kNeverAnswer:
-        WaitClientGone(fd);
-        break;
       case SliceMode::kTrickle:
-        if (Write(ssl, kChunkedHead) && Write(ssl, "3e8\r\n")) Trickle(ssl);
+        AnswerBothSliceRoutes(ssl, fd, mode);
         break;
       case SliceMode::kHuge:
       case SliceMode::kBrokenJson:
