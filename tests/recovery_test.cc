@@ -283,5 +283,31 @@ TEST_CASE("a state file with an unknown result: exit 2 naming it, never the exit
   CHECK(std::filesystem::exists(state_file));
 }
 
+// lastcall saves the trigger before the signal's record: killed between the two writes, it left a
+// signal's sequence without `signal_received`. The kubelet signals once; the restarted lastcall
+// must exit when the sequence ends, not sit until the grace period's SIGKILL.
+TEST_CASE("a signal's ended sequence without the signal's record: the restart exits with it") {
+  const std::string dir = TempDir();
+  const std::string state_file = OwnStateFile(dir);
+  std::ofstream(state_file) << nlohmann::json{
+      {"version", 1},
+      {"phase", "drained"},
+      {"trigger", "signal"},
+      {"triggered_at_ms", UnixMs() - 3000},
+      {"draining_since_ms", UnixMs() - 2000},
+      {"trigger_accepted", true},
+      {"signal_received", false},
+      {"result", "drained"},
+      {"ended_at_ms", UnixMs() - 1000},
+      {"detail",
+       "drained: 0 (drained)"}}.dump();
+  REQUIRE(chmod(state_file.c_str(), 0600) == 0);
+  Process p =
+      Process::Spawn({LASTCALL_BINARY, "run", "--listen", "127.0.0.1:" + std::to_string(FreePort()),
+                      "--control", "unix://" + dir + "/control.sock"});
+  CHECK(p.WaitExit(milliseconds(3000)) == 0);
+  CHECK(p.Output().find("restored the result of a shutdown sequence") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace lastcall::test

@@ -109,7 +109,10 @@ void ShutdownCoordinator::Resume(const PersistedSequence& state) {
     std::lock_guard lock(mu_);
     current_.phase = phase;
     current_.source = state.source;
-    current_.signal_received = state.signal_received;
+    // A sequence a signal started had its signal, whether or not the file got to record it: the
+    // trigger is saved before the signal, and a lastcall killed between the two must not wait,
+    // after its restart, for a second signal the kubelet never sends.
+    current_.signal_received = state.signal_received || state.source == TriggerSource::kSignal;
     current_.trigger_accepted = state.trigger_accepted;
     triggered_wall_ = state.triggered_at;
     draining_wall_ = state.draining_since;

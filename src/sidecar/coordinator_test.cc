@@ -431,6 +431,23 @@ TEST_CASE("restart: an ended sequence's result answers late hooks, and a signal 
   CHECK(h.monitor.polls.empty());
 }
 
+// The trigger reaches the state file before the signal's record does: a lastcall killed between
+// the two leaves a signal's sequence without `signal_received`. The kubelet signals once, so the
+// restarted lastcall must exit at the sequence's end, not wait for SIGKILL.
+TEST_CASE("restart: a sequence a signal started exits at its end, its signal recorded or not") {
+  Harness h;
+  ShutdownCoordinator& coordinator = h.Start();
+  PersistedSequence state = EndedPreStopSequence();
+  state.source = TriggerSource::kSignal;
+  state.signal_received = false;
+  coordinator.Resume(state);
+  // Checked before waiting: without the signal, WaitForExit would block for good.
+  REQUIRE(h.Report().signal_received);
+  CHECK(coordinator.WaitForExit() == kExitDrained);
+  CHECK(h.clock.Elapsed() == milliseconds(0));
+  CHECK(h.Report().recoveries == 0);  // a signal's sequence never turns ready again
+}
+
 }  // namespace
 }  // namespace lastcall
 
