@@ -14,7 +14,7 @@
 # and the image index over them); tests/deploy/image_matches_dockerfile.js keeps the two equal,
 # and tests/deploy/check_dockerfile.sh checks this file statically.
 
-# --- build: Debian 12's packages (the same names as scripts/bootstrap.sh), the CI build script --
+# --- build: Debian 12's packages (bootstrap.sh's libraries: what the binaries are built from) --
 # On the build machine's platform: for another $TARGETARCH (buildx sets it) the script
 # cross-compiles (amd64 -> arm64: cmake/toolchain-aarch64.cmake), much faster than emulation.
 FROM --platform=$BUILDPLATFORM debian:12 AS build
@@ -22,8 +22,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
-      libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libfmt-dev libyaml-cpp-dev libre2-dev \
-      libbearssl-dev \
+      nlohmann-json3-dev libcli11-dev libfmt-dev libyaml-cpp-dev libre2-dev libbearssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -15,20 +15,20 @@ case "${1:-}" in
   *) echo "bootstrap: unknown argument $1 (usage: bootstrap.sh [--deps-only])" >&2; exit 2 ;;
 esac
 
-# The libraries lastcall's build needs (CMakeLists.txt; cpp-httplib for the example app): the
-# image's build stage (Dockerfile) installs each of them, and tests/deploy/check_dockerfile.js
+# The libraries the shipped binaries are built from (CMakeLists.txt, cmake/Dependencies.cmake):
+# the image's build stage (Dockerfile) installs each of them, and tests/deploy/check_dockerfile.js
 # fails when it does not.
 libraries=(
-  libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libfmt-dev libyaml-cpp-dev libre2-dev
-  libbearssl-dev
+  nlohmann-json3-dev libcli11-dev libfmt-dev libyaml-cpp-dev libre2-dev libbearssl-dev
 )
 packages=(
   # build (Ninja and ccache: the presets and scripts/test.sh use them)
   build-essential cmake pkg-config ninja-build ccache clang clang-format clang-tidy
   libclang-rt-14-dev
   "${libraries[@]}"
-  # the unit-test framework
-  doctest-dev
+  # the tests' libraries: the test framework, and cpp-httplib for the example app and the tests'
+  # independent HTTP peers
+  doctest-dev libcpp-httplib-dev
   # test tools: a real load balancer, a load generator, promtool, llhttp's C sources (an
   # independent HTTP parser the request parser is checked against)
   haproxy wrk prometheus node-llhttp
