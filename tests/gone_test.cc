@@ -15,6 +15,7 @@
 
 #include "harness.h"
 #include "http/http_server.h"
+#include "http_testing.h"
 #include "test_timing.h"
 
 namespace lastcall::test {
@@ -127,7 +128,8 @@ TEST_CASE("an app that starts on [::1] after lastcall is warned about once it li
 }
 
 TEST_CASE("an app with nothing listening in any family is still gone: lb_delay skipped, exit 0") {
-  const std::string url = "http://127.0.0.1:" + std::to_string(FreePort()) + "/drain";
+  const testing::ClosedPort closed;  // held, so no other test's server can take the port
+  const std::string url = "http://127.0.0.1:" + std::to_string(closed.port()) + "/drain";
   Sidecar sidecar = StartLastcall({"--lb-delay", "5s", "--drain-url", url});
   const auto start = Steady::now();
   sidecar.process.Signal(SIGTERM);

@@ -17,6 +17,7 @@
 
 #include "fake_app.h"
 #include "harness.h"
+#include "http_testing.h"
 #include "test_fixtures.h"
 #include "test_timing.h"
 
@@ -188,10 +189,10 @@ TEST_CASE("inject's status monitor on a declared drain endpoint: drained when th
 
 TEST_CASE("a declared drain endpoint nobody answers is never reported drained") {
   App app = StartExampleApp();
-  const uint16_t closed = FreePort();
+  const testing::ClosedPort closed;  // held, so no other test's server can take the port
   const std::vector<std::string> args = InjectedRunArgs(
       Inject(Deployment(app.port, "        lastcall.dev/drain-url: http://127.0.0.1:" +
-                                      std::to_string(closed) + "/drain\n"),
+                                      std::to_string(closed.port()) + "/drain\n"),
              {"--lb-delay", "100ms", "--drain-timeout", "1s"}));
   const Drain drain = DrainWith(args, app, 200);
   CAPTURE(drain.output);

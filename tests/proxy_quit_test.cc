@@ -12,6 +12,7 @@
 
 #include "fake_app.h"
 #include "harness.h"
+#include "http_testing.h"
 #include "mesh_proxy_stand_in.h"
 
 namespace lastcall::test {
@@ -156,7 +157,9 @@ TEST_CASE("a hung or absent proxy costs the exit at most the quit request's boun
     CHECK(after_drain < 200 + 250 + 400);
   }
   SUBCASE("refused: nothing listens, the exit follows at once") {
-    const std::string absent = "http://127.0.0.1:" + std::to_string(FreePort()) + "/quitquitquit";
+    const testing::ClosedPort closed;  // held, so no other test's server can take the port
+    const std::string absent =
+        "http://127.0.0.1:" + std::to_string(closed.port()) + "/quitquitquit";
     Sidecar sidecar = StartLastcall(SequenceFlags(app, absent));
     sidecar.process.Signal(SIGTERM);
     const auto code = sidecar.process.WaitExit(milliseconds(5000));

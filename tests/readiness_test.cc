@@ -11,6 +11,7 @@
 
 #include "fake_app.h"
 #include "harness.h"
+#include "http_testing.h"
 
 namespace lastcall::test {
 namespace {
@@ -82,7 +83,8 @@ TEST_CASE("/readyz follows the upstream: 200 while it answers 2xx, 503 with the 
 }
 
 TEST_CASE("an upstream that refuses connections makes /readyz 503, naming the error") {
-  const std::string gone = "http://127.0.0.1:" + std::to_string(FreePort()) + "/healthz";
+  const testing::ClosedPort closed;  // held, so no other test's server can take the port
+  const std::string gone = "http://127.0.0.1:" + std::to_string(closed.port()) + "/healthz";
   Sidecar sidecar = StartLastcall({"--readiness-upstream", gone, "--readiness-interval", "50ms",
                                    "--drain-url", "", "--monitor", "none"});
   CHECK(

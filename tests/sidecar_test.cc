@@ -9,6 +9,7 @@
 
 #include "fake_app.h"
 #include "harness.h"
+#include "http_testing.h"
 
 namespace lastcall::test {
 namespace {
@@ -94,7 +95,8 @@ TEST_CASE("the drain timeout is honoured: exit 1 shortly after it while work is 
 }
 
 TEST_CASE("app already gone: a signal skips the rest of lb_delay, unless configured not to") {
-  const std::string gone = "http://127.0.0.1:" + std::to_string(FreePort()) + "/drain";
+  const testing::ClosedPort closed;  // held, so no other test's server can take the port
+  const std::string gone = "http://127.0.0.1:" + std::to_string(closed.port()) + "/drain";
   SUBCASE("default: skip") {
     Sidecar sidecar = StartLastcall({"--lb-delay", "5s", "--drain-url", gone});
     const auto start = Steady::now();
@@ -209,7 +211,8 @@ TEST_CASE("a second signal during the sequence is logged and does not abort it")
 }
 
 TEST_CASE("JSON logs: one object per line with time, level, msg and phase") {
-  const std::string gone = "http://127.0.0.1:" + std::to_string(FreePort()) + "/drain";
+  const testing::ClosedPort closed;  // held, so no other test's server can take the port
+  const std::string gone = "http://127.0.0.1:" + std::to_string(closed.port()) + "/drain";
   Sidecar sidecar = StartLastcall({"--log-format", "json", "--drain-url", gone});
   sidecar.process.Signal(SIGTERM);
   REQUIRE(sidecar.process.WaitExit(milliseconds(3000)));
