@@ -87,8 +87,16 @@ TEST_CASE("an upstream that refuses connections makes /readyz 503, naming the er
   const std::string gone = "http://127.0.0.1:" + std::to_string(closed.port()) + "/healthz";
   Sidecar sidecar = StartLastcall({"--readiness-upstream", gone, "--readiness-interval", "50ms",
                                    "--drain-url", "", "--monitor", "none"});
-  CHECK(
-      WaitUntil([&] { return ReadyzIs(sidecar.probe_port, 503, "refused"); }, milliseconds(2000)));
+  HttpResponse last;
+  const bool refused = WaitUntil(
+      [&] {
+        last = Get(sidecar.probe_port, "/readyz");
+        return last.ok() && last.status == 503 && last.body.find("refused") != std::string::npos;
+      },
+      milliseconds(2000));
+  CHECK_MESSAGE(refused, "last /readyz: " << last.status << " " << last.body
+                                          << "\nlastcall's output:\n"
+                                          << sidecar.process.Output());
 }
 
 TEST_CASE("a probe storm on /readyz reaches the upstream at most once per readiness interval") {
