@@ -83,6 +83,12 @@ Wait WaitFor(int fd, short events, Deadline deadline, const std::stop_token& sto
   }
 }
 
+// Why a wait that did not end ready failed, for an error message: stopped, or `timed_out` (which
+// says where the deadline passed).
+std::string_view WaitFailure(Wait waited, std::string_view timed_out) {
+  return waited == Wait::kStopped ? "stopped" : timed_out;
+}
+
 // The input buffer holds one whole record (BearSSL refuses to shrink it: a server may send
 // 16 KiB records); lastcall's requests are small, so the output side needs far less than a full
 // record's buffer. 4 KiB of plaintext per record plus the largest per-record overhead.
@@ -258,9 +264,8 @@ Expected<std::unique_ptr<TlsClient>> TlsClient::Connect(const std::string& host,
       return Status::Unavailable("connect to " + peer + ": " + ErrnoText(error));
     }
     if (const Wait waited = WaitFor(fd, POLLOUT, deadline, stop); waited != Wait::kReady) {
-      return Status::Unavailable("connect to " + peer +
-                                 (waited == Wait::kStopped ? std::string(": stopped")
-                                                           : std::string(": the deadline passed")));
+      return Status::Unavailable("connect to " + peer + ": " +
+                                 std::string(WaitFailure(waited, "the deadline passed")));
     }
     socklen_t length = sizeof(error);
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
@@ -322,10 +327,9 @@ Status TlsClient::Pump(bool want_send, bool want_recv, Deadline deadline,
       const int error = errno;
       if (sent < 0 && (error == EAGAIN || error == EWOULDBLOCK || error == EINTR)) {
         if (const Wait waited = WaitFor(fd_, POLLOUT, deadline, stop); waited != Wait::kReady) {
-          return Status::Unavailable(peer_ + ": " + std::string(what) +
-                                     (waited == Wait::kStopped
-                                          ? std::string(": stopped")
-                                          : std::string(": the deadline passed while sending")));
+          return Status::Unavailable(
+              peer_ + ": " + std::string(what) + ": " +
+              std::string(WaitFailure(waited, "the deadline passed while sending")));
         }
         continue;
       }
@@ -357,10 +361,8 @@ Status TlsClient::Pump(bool want_send, bool want_recv, Deadline deadline,
     if (error == EAGAIN || error == EWOULDBLOCK || error == EINTR) {
       if (const Wait waited = WaitFor(fd_, POLLIN, deadline, stop); waited != Wait::kReady) {
         return Status::Unavailable(
-            peer_ + ": " + std::string(what) +
-            (waited == Wait::kStopped
-                 ? std::string(": stopped")
-                 : std::string(": the deadline passed while waiting for the server")));
+            peer_ + ": " + std::string(what) + ": " +
+            std::string(WaitFailure(waited, "the deadline passed while waiting for the server")));
       }
       continue;
     }
