@@ -346,14 +346,7 @@ TEST_CASE("cluster view: lastcall killed mid-wait and started again watches the 
   REQUIRE(first.process.WaitExit(milliseconds(2000)));
 
   // The same pod's lastcall again: same probe port, same control socket, hence its state file.
-  Sidecar again;
-  again.probe_port = first.probe_port;
-  again.socket = first.socket;
-  std::vector<std::string> argv{LASTCALL_BINARY, "run",
-                                "--listen",      "127.0.0.1:" + std::to_string(again.probe_port),
-                                "--control",     "unix://" + again.socket};
-  argv.insert(argv.end(), args.begin(), args.end());
-  again.process = Process::Spawn(argv, env);
+  Sidecar again = RestartLastcall(first, args, env);
   INFO("the first: " << first.process.Output() << "\nthe second: " << again.process.Output());
   REQUIRE(WaitUntil([&] { return server.seen("list").size() >= 2 && server.watches_open() >= 1; },
                     milliseconds(3000)));

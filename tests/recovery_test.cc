@@ -43,23 +43,23 @@ std::string StateFile(const Sidecar& sidecar) {
   return std::filesystem::path(sidecar.socket).parent_path() / "lastcall-state" / "state.json";
 }
 
-// The default state file of a control socket in `dir`, in the directory lastcall would create.
-std::string OwnStateFile(const std::string& dir) {
-  const std::string own = dir + "/lastcall-state";
-  REQUIRE(mkdir(own.c_str(), 0700) == 0);
-  return own + "/state.json";
-}
-
-Sidecar Restart(const Sidecar& old, const std::vector<std::string>& flags) {
-  Sidecar sidecar;
-  sidecar.probe_port = old.probe_port;
-  sidecar.socket = old.socket;
-  std::vector<std::string> argv{LASTCALL_BINARY, "run",
-                                "--listen",      "127.0.0.1:" + std::to_string(old.probe_port),
-                                "--control",     "unix://" + old.socket};
-  argv.insert(argv.end(), flags.begin(), flags.end());
-  sidecar.process = Process::Spawn(argv);
-  return sidecar;
+// `lastcall run` listening on `port`, its control socket in a new directory whose own state file
+// (in the directory lastcall would create) already holds `contents` (0600, as lastcall writes it).
+struct OverState {
+  std::string state_file;
+  Process process;
+};
+OverState RunOverState(const std::string& contents, uint16_t port = FreePort()) {
+  const std::string dir = TempDir();
+  REQUIRE(mkdir((dir + "/lastcall-state").c_str(), 0700) == 0);
+  OverState run;
+  run.state_file = dir + "/lastcall-state/state.json";
+  std::ofstream(run.state_file) << contents;
+  REQUIRE(chmod(run.state_file.c_str(), 0600) == 0);
+  run.process =
+      Process::Spawn({LASTCALL_BINARY, "run", "--listen", "127.0.0.1:" + std::to_string(port),
+                      "--control", "unix://" + dir + "/control.sock"});
+  return run;
 }
 
 TEST_CASE("preStop without a termination signal: back to serving after recover_after") {
@@ -131,7 +131,7 @@ TEST_CASE("lastcall killed mid-drain and started again: 503 at once, the sequenc
   REQUIRE(sidecar.process.WaitExit(milliseconds(2000)));
   CHECK(hook.WaitExit(milliseconds(2000)) == 3);  // the hook saw its sidecar die
 
-  Sidecar restarted = Restart(sidecar, flags);
+  Sidecar restarted = RestartLastcall(sidecar, flags);
   // Its very first answer is 503, never a 200 that would put a dying pod back in service.
   int first = 0;
   REQUIRE(WaitUntil(
@@ -167,50 +167,30 @@ TEST_CASE("lastcall killed mid-drain and started again: 503 at once, the sequenc
 
 TEST_CASE("a stale state file lastcall wrote is logged and removed") {
   const uint16_t port = FreePort();
-  const std::string dir = TempDir();
-  const std::string state_file = OwnStateFile(dir);
-  const long long an_hour_ago =
-      std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count() -
-      3600 * 1000;
-  std::ofstream(state_file) << nlohmann::json{
-      {"version", 1},
-      {"phase", "draining"},
-      {"trigger", "signal"},
-      {"triggered_at_ms", an_hour_ago},
-      {"draining_since_ms",
-       an_hour_ago + 5000}}.dump();
-  REQUIRE(chmod(state_file.c_str(), 0600) == 0);
-  Process p =
-      Process::Spawn({LASTCALL_BINARY, "run", "--listen", "127.0.0.1:" + std::to_string(port),
-                      "--control", "unix://" + dir + "/control.sock"});
+  const long long an_hour_ago = UnixMs() - 3600 * 1000;
+  OverState run = RunOverState(nlohmann::json{{"version", 1},
+                                              {"phase", "draining"},
+                                              {"trigger", "signal"},
+                                              {"triggered_at_ms", an_hour_ago},
+                                              {"draining_since_ms", an_hour_ago + 5000}}
+                                   .dump(),
+                               port);
   REQUIRE(WaitUntil([&] { return Status(port, "/readyz") == 200; }, milliseconds(3000)));
-  CHECK(p.Output().find("stale state file") != std::string::npos);
-  CHECK(!std::filesystem::exists(state_file));
+  CHECK(run.process.Output().find("stale state file") != std::string::npos);
+  CHECK(!std::filesystem::exists(run.state_file));
 }
 
 TEST_CASE("a corrupt state file: exit 2 naming it, and it is left as it is") {
-  const std::string dir = TempDir();
-  const std::string state_file = OwnStateFile(dir);
   const std::string corrupt = "{\"version\": 1, \"phase\": \"draini";
-  std::ofstream(state_file) << corrupt;
-  REQUIRE(chmod(state_file.c_str(), 0600) == 0);
-  Process p =
-      Process::Spawn({LASTCALL_BINARY, "run", "--listen", "127.0.0.1:" + std::to_string(FreePort()),
-                      "--control", "unix://" + dir + "/control.sock"});
-  CHECK(p.WaitExit(milliseconds(3000)) == 2);
-  CHECK(p.Output().find(state_file + ": not a state file of this lastcall: not a JSON object") !=
+  OverState run = RunOverState(corrupt);
+  CHECK(run.process.WaitExit(milliseconds(3000)) == 2);
+  CHECK(run.process.Output().find(run.state_file +
+                                  ": not a state file of this lastcall: not a JSON object") !=
         std::string::npos);
-  std::ifstream in(state_file);
+  std::ifstream in(run.state_file);
   std::ostringstream kept;
   kept << in.rdbuf();
   CHECK(kept.str() == corrupt);
-}
-
-long long UnixMs() {
-  return std::chrono::duration_cast<milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 TEST_CASE(
@@ -227,7 +207,7 @@ TEST_CASE(
   REQUIRE(sidecar.process.WaitExit(milliseconds(2000)));
   std::this_thread::sleep_for(milliseconds(800));
 
-  Sidecar restarted = Restart(sidecar, flags);
+  Sidecar restarted = RestartLastcall(sidecar, flags);
   int first = 0;
   REQUIRE(WaitUntil(
       [&] {
@@ -255,7 +235,7 @@ TEST_CASE("a clean exit leaves no state: the next lastcall on the same socket st
   REQUIRE(first.process.WaitExit(milliseconds(3000)) == 0);
   CHECK(!std::filesystem::exists(StateFile(first)));
 
-  Sidecar second = Restart(first, flags);
+  Sidecar second = RestartLastcall(first, flags);
   REQUIRE(WaitUntil([&] { return Status(second.probe_port, "/readyz") != 0; }, milliseconds(3000)));
   CHECK(Status(second.probe_port, "/readyz") == 200);
   std::this_thread::sleep_for(milliseconds(300));
@@ -264,32 +244,25 @@ TEST_CASE("a clean exit leaves no state: the next lastcall on the same socket st
 }
 
 TEST_CASE("a state file with an unknown result: exit 2 naming it, never the exit 1 of a result") {
-  const std::string dir = TempDir();
-  const std::string state_file = OwnStateFile(dir);
-  std::ofstream(state_file) << nlohmann::json{
+  OverState run = RunOverState(nlohmann::json{
       {"version", 1},
       {"phase", "timed_out"},
       {"trigger", "signal"},
       {"triggered_at_ms", UnixMs() - 1000},
       {"signal_received", true},
-      {"result", "maybe"}}.dump();
-  REQUIRE(chmod(state_file.c_str(), 0600) == 0);
-  Process p =
-      Process::Spawn({LASTCALL_BINARY, "run", "--listen", "127.0.0.1:" + std::to_string(FreePort()),
-                      "--control", "unix://" + dir + "/control.sock"});
-  CHECK(p.WaitExit(milliseconds(3000)) == 2);
-  CHECK(p.Output().find(state_file + ": not a state file of this lastcall: unknown result") !=
+      {"result", "maybe"}}.dump());
+  CHECK(run.process.WaitExit(milliseconds(3000)) == 2);
+  CHECK(run.process.Output().find(run.state_file +
+                                  ": not a state file of this lastcall: unknown result") !=
         std::string::npos);
-  CHECK(std::filesystem::exists(state_file));
+  CHECK(std::filesystem::exists(run.state_file));
 }
 
 // lastcall saves the trigger before the signal's record: killed between the two writes, it left a
 // signal's sequence without `signal_received`. The kubelet signals once; the restarted lastcall
 // must exit when the sequence ends, not sit until the grace period's SIGKILL.
 TEST_CASE("a signal's ended sequence without the signal's record: the restart exits with it") {
-  const std::string dir = TempDir();
-  const std::string state_file = OwnStateFile(dir);
-  std::ofstream(state_file) << nlohmann::json{
+  OverState run = RunOverState(nlohmann::json{
       {"version", 1},
       {"phase", "drained"},
       {"trigger", "signal"},
@@ -300,13 +273,10 @@ TEST_CASE("a signal's ended sequence without the signal's record: the restart ex
       {"result", "drained"},
       {"ended_at_ms", UnixMs() - 1000},
       {"detail",
-       "drained: 0 (drained)"}}.dump();
-  REQUIRE(chmod(state_file.c_str(), 0600) == 0);
-  Process p =
-      Process::Spawn({LASTCALL_BINARY, "run", "--listen", "127.0.0.1:" + std::to_string(FreePort()),
-                      "--control", "unix://" + dir + "/control.sock"});
-  CHECK(p.WaitExit(milliseconds(3000)) == 0);
-  CHECK(p.Output().find("restored the result of a shutdown sequence") != std::string::npos);
+       "drained: 0 (drained)"}}.dump());
+  CHECK(run.process.WaitExit(milliseconds(3000)) == 0);
+  CHECK(run.process.Output().find("restored the result of a shutdown sequence") !=
+        std::string::npos);
 }
 
 }  // namespace

@@ -27,12 +27,6 @@ std::string ReadAll(const std::string& path) {
   return std::move(text).str();
 }
 
-long long UnixMs() {
-  return std::chrono::duration_cast<milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // A valid state that, trusted, makes a fresh lastcall exit 1 at once: a sequence that timed out
 // after a termination signal.
 std::string TimedOutState() {

@@ -214,8 +214,27 @@ Sidecar StartLastcall(const std::vector<std::string>& extra_args,
   return sidecar;
 }
 
+Sidecar RestartLastcall(const Sidecar& old, const std::vector<std::string>& extra_args,
+                        const std::vector<std::string>& env) {
+  Sidecar sidecar;
+  sidecar.probe_port = old.probe_port;
+  sidecar.socket = old.socket;
+  std::vector<std::string> argv{LASTCALL_BINARY, "run",
+                                "--listen",      "127.0.0.1:" + std::to_string(old.probe_port),
+                                "--control",     "unix://" + old.socket};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  sidecar.process = Process::Spawn(argv, env);
+  return sidecar;
+}
+
 long long ElapsedMs(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start).count();
+}
+
+long long UnixMs() {
+  return std::chrono::duration_cast<milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 ShellRun RunShell(const std::string& command) {

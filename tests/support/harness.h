@@ -81,9 +81,15 @@ struct Sidecar {
 // `extra_args`, and waits for /livez. REQUIRES: the flags are valid.
 Sidecar StartLastcall(const std::vector<std::string>& extra_args,
                       const std::vector<std::string>& env = {});
+// The same pod's lastcall again, after `old` died: its probe port and control socket (hence its
+// state file), plus `extra_args`. Does not wait: what it answers first is often what a test checks.
+Sidecar RestartLastcall(const Sidecar& old, const std::vector<std::string>& extra_args,
+                        const std::vector<std::string>& env = {});
 
 // Milliseconds since `start`.
 long long ElapsedMs(std::chrono::steady_clock::time_point start);
+// Now, in milliseconds since the Unix epoch: the state file's clock.
+long long UnixMs();
 
 // A shell command line's exit code and stdout (stderr too where the command says `2>&1`).
 struct ShellRun {
