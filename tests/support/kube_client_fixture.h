@@ -4,10 +4,10 @@
 // certificates in a directory of the test's own, a token file path, and the InClusterSettings
 // that reach it. Each test writes the token it means to send. Test-only, header-only.
 #include <doctest/doctest.h>
-#include <stdlib.h>
 
 #include <string>
 
+#include "http_testing.h"
 #include "kube_api_stand_in.h"
 #include "kubeapi/in_cluster.h"
 
@@ -19,11 +19,10 @@ struct StandInPod {
   explicit StandInPod(const std::string& dns_name = "kubernetes.default.svc", bool expired = false)
       : certs(MakeKubeApiCerts(dir, dns_name, expired)) {}
 
-  std::string dir = [] {
-    char pattern[] = "/tmp/lastcall-kubeapi-test-XXXXXX";
-    const char* made = mkdtemp(pattern);
-    REQUIRE(made != nullptr);
-    return std::string(made);
+  testing::TempDir temp;  // removed, with the certificates and the token, after the test
+  std::string dir = [this] {
+    REQUIRE_MESSAGE(!temp.path().empty(), "no temporary directory");
+    return temp.path();
   }();
   KubeApiCerts certs;
   KubeApiStandIn server{certs};
